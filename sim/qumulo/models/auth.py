@@ -1,0 +1,179 @@
+"""Users, privileges, login sessions and access tokens."""
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ..errors import ApiError, need_login, privilege_denied
+
+LOCK_WRITE = 'PRIVILEGE_FS_FILE_LOCK_WRITE'
+LOCK_READ = 'PRIVILEGE_FS_LOCK_READ'
+HANDLE_READ = 'PRIVILEGE_SMB_FILE_HANDLE_READ'
+HANDLE_WRITE = 'PRIVILEGE_SMB_FILE_HANDLE_WRITE'
+SESSION_READ = 'PRIVILEGE_SMB_SESSION_READ'
+SESSION_WRITE = 'PRIVILEGE_SMB_SESSION_WRITE'
+IDENTITY_READ = 'PRIVILEGE_IDENTITY_READ'
+TOKEN_WRITE = 'PRIVILEGE_ACCESS_TOKEN_WRITE'
+NOTIFY_SETTINGS_WRITE = 'PRIVILEGE_FILE_SYSTEM_SETTINGS_WRITE'
+# Stands for the DATA_ADMINISTRATOR role, which a recursive watch needs.
+RECURSIVE_NOTIFY = 'PRIVILEGE_FS_DATA_ADMINISTRATOR'
+FS_WRITE = 'PRIVILEGE_FS_WRITE'
+
+ALL_PRIVILEGES = (
+    LOCK_WRITE, LOCK_READ, HANDLE_READ, HANDLE_WRITE, SESSION_READ, SESSION_WRITE,
+    IDENTITY_READ, TOKEN_WRITE, NOTIFY_SETTINGS_WRITE, RECURSIVE_NOTIFY, FS_WRITE,
+)
+READ_ONLY_PRIVILEGES = (LOCK_READ, HANDLE_READ, SESSION_READ, IDENTITY_READ)
+
+SESSION_LIFETIME_S = 10 * 3600
+MAX_ACCESS_TOKENS_PER_USER = 2
+
+
+@dataclass
+class User:
+    name: str
+    password: str
+    auth_id: str
+    uid: int
+    privileges: tuple
+
+    def identity(self):
+        return {
+            'domain': 'LOCAL', 'auth_id': self.auth_id, 'uid': self.uid, 'gid': None,
+            'sid': f'S-1-5-21-2222222222-3333333333-4444444444-{self.uid}', 'name': self.name,
+        }
+
+    def who_am_i(self):
+        return {
+            'id': self.auth_id, 'name': self.name, 'sid': self.identity()['sid'],
+            'uid': str(self.uid), 'primary_group': '513', 'role': None,
+            'privileges': sorted(self.privileges),
+        }
+
+
+@dataclass
+class Token:
+    bearer: str
+    user: User
+    expires: float  # monotonic deadline; inf for access tokens
+    id: str = ''
+    creator: str = ''
+    created: str = ''
+    expiration_time: str = None
+    enabled: bool = True
+
+
+@dataclass
+class Directory:
+    """Cluster users and every identity seen (SMB users), by auth id."""
+
+    users: dict = field(default_factory=dict)
+    identities: dict = field(default_factory=dict)
+    _next_uid: int = 2000
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_user(self, name, password, privileges):
+        with self.lock:
+            self._next_uid += 1
+            user = User(name, password, str(500 + self._next_uid), self._next_uid, tuple(privileges))
+            self.users[name] = user
+            self.identities[user.auth_id] = user
+            return user
+
+    def identity_for_name(self, name):
+        """An SMB user: known users keep their id, others get one on first sight."""
+        user = self.users.get(name)
+        return user if user else self.add_user(name, secrets.token_hex(8), ())
+
+    def find(self, query):
+        for key in ('auth_id', 'name', 'uid', 'sid'):
+            if query.get(key) is None:
+                continue
+            wanted = str(query[key])
+            for user in self.identities.values():
+                if str(user.identity().get(key)) == wanted:
+                    return user.identity()
+            raise ApiError(404, 'identity_not_found_error', f'No identity with {key} {wanted}')
+        raise ApiError(400, 'invalid_request_error', 'identity find needs auth_id, name, uid or sid')
+
+
+class Sessions:
+    """Bearer tokens: login sessions expire; access tokens live until deleted."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.tokens = {}
+        self._lock = threading.Lock()
+
+    def login(self, username, password):
+        user = self.directory.users.get(username)
+        if user is None or not secrets.compare_digest(user.password, str(password)):
+            raise ApiError(401, 'auth_login_error', 'Invalid username or password')
+        token = Token('session-v1:' + secrets.token_urlsafe(24), user, time.monotonic() + SESSION_LIFETIME_S)
+        with self._lock:
+            self.tokens[token.bearer] = token
+        return {'bearer_token': token.bearer}
+
+    def authenticate(self, header):
+        if not header or not header.startswith('Bearer '):
+            raise need_login()
+        token = self.tokens.get(header[len('Bearer '):].strip())
+        if token is None or not token.enabled or token.expires < time.monotonic():
+            raise need_login()
+        return token.user
+
+    def expire_sessions(self):
+        with self._lock:
+            doomed = [b for b in self.tokens if b.startswith('session-v1:')]
+            for bearer in doomed:
+                del self.tokens[bearer]
+        return len(doomed)
+
+    def create_access_token(self, creator, auth_id, expiration_time=None):
+        owner = self.directory.identities.get(str(auth_id))
+        if owner is None or owner.name not in self.directory.users:
+            raise ApiError(404, 'identity_not_found_error', f'No user with auth id {auth_id}')
+        with self._lock:
+            owned = [t for t in self.tokens.values() if t.id and t.user is owner]
+            if len(owned) >= MAX_ACCESS_TOKENS_PER_USER:
+                raise ApiError(400, 'access_token_limit_error',
+                               f'User {owner.name} already has {MAX_ACCESS_TOKENS_PER_USER} access tokens')
+            token = Token('access-v1:' + secrets.token_urlsafe(32), owner, float('inf'),
+                          id=secrets.token_hex(8), creator=creator.auth_id,
+                          created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                          expiration_time=expiration_time)
+            self.tokens[token.bearer] = token
+        return {'id': token.id, 'bearer_token': token.bearer}
+
+    def access_tokens(self):
+        return [t for t in self.tokens.values() if t.id]
+
+    def access_token_metadata(self, token):
+        return {
+            'id': token.id, 'user': token.user.identity(),
+            'creator': self.directory.identities[token.creator].identity(),
+            'creation_time': token.created, 'expiration_time': token.expiration_time,
+            'enabled': token.enabled,
+        }
+
+    def delete_access_token(self, token_id):
+        with self._lock:
+            for bearer, token in list(self.tokens.items()):
+                if token.id == token_id:
+                    del self.tokens[bearer]
+                    return
+        raise ApiError(404, 'access_token_not_found_error', f'No access token {token_id}')
+
+
+def require(user, privilege):
+    if privilege not in user.privileges:
+        raise privilege_denied(privilege)
+
+
+def builtin_directory():
+    directory = Directory()
+    directory.add_user('admin', 'admin', ALL_PRIVILEGES)
+    directory.add_user('viewer', 'viewer', READ_ONLY_PRIVILEGES)
+    directory.add_user('nolock', 'nolock', ())
+    return directory

@@ -1,0 +1,351 @@
+"""Wire format: each handler turns a parsed request into the JSON (or stream) a cluster answers.
+
+Handlers take (cluster, request) and return a Reply or a Stream; they raise ApiError for errors.
+Privileges a route needs are declared in urls.py, not here.
+"""
+
+import os
+import stat
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
+
+from .errors import ApiError, bad_request
+from .models import RECURSIVE_MODES
+from .models.auth import FS_WRITE, RECURSIVE_NOTIFY
+
+DEFAULT_PAGE = 1000
+
+
+@dataclass
+class Reply:
+    body: object = None
+    status: int = 200
+    raw: bytes = None  # an octet-stream body instead of JSON
+
+
+@dataclass
+class Stream:
+    """A notify subscription to be streamed as server-sent events until it ends."""
+
+    subscription: object
+    close: object  # called once the stream is over
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: dict
+    query: dict
+    body: bytes
+    client: str
+    user: object = None
+    headers: dict = field(default_factory=dict)
+
+    def json(self):
+        import json
+        if not self.body:
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise bad_request('Request body is not valid JSON')
+
+    def ref(self):
+        return unquote(self.params['ref'])
+
+    def flag(self, name):
+        return str(self.query.get(name, 'false')).lower() in ('true', '1', 'yes')
+
+    def limit(self):
+        try:
+            limit = int(self.query.get('limit', DEFAULT_PAGE))
+        except ValueError:
+            raise bad_request('limit must be an integer')
+        if limit < 1:
+            raise bad_request('limit must be at least 1')
+        return limit
+
+
+def _require_write(req):
+    # Writes follow the file's ACL on a cluster; here only users allowed to write may.
+    if FS_WRITE not in req.user.privileges:
+        raise ApiError(403, 'fs_access_denied_error', f'Access denied: {req.user.name} may not modify files')
+
+
+def _next_uri(base, limit, after, **extra):
+    if after is None:
+        return ''
+    params = ''.join(f'&{k}={v}' for k, v in extra.items() if v is not None)
+    return f'{base}?limit={limit}&after={quote(str(after), safe="")}{params}'
+
+
+# --- session and identity ------------------------------------------------------------------------
+def login(cluster, req):
+    body = req.json()
+    if not isinstance(body, dict) or 'username' not in body or 'password' not in body:
+        raise bad_request('login needs username and password')
+    return Reply(cluster.sessions.login(body['username'], body['password']))
+
+
+def who_am_i(cluster, req):
+    return Reply(req.user.who_am_i())
+
+
+def find_identity(cluster, req):
+    return Reply(cluster.directory.find(req.json()))
+
+
+def create_access_token(cluster, req):
+    body = req.json()
+    user = body.get('user') or {}
+    auth_id = user.get('auth_id')
+    if auth_id is None and user.get('name'):
+        auth_id = cluster.directory.find({'name': user['name']})['auth_id']
+    if auth_id is None:
+        raise bad_request('user must name an auth_id or a name')
+    return Reply(cluster.sessions.create_access_token(req.user, auth_id, body.get('expiration_time')))
+
+
+def list_access_tokens(cluster, req):
+    tokens = [cluster.sessions.access_token_metadata(t) for t in cluster.sessions.access_tokens()]
+    return Reply({'entries': tokens, 'paging': {'next': None}})
+
+
+def get_access_token(cluster, req):
+    for token in cluster.sessions.access_tokens():
+        if token.id == req.params['token_id']:
+            return Reply(cluster.sessions.access_token_metadata(token))
+    raise ApiError(404, 'access_token_not_found_error', f'No access token {req.params["token_id"]}')
+
+
+def delete_access_token(cluster, req):
+    cluster.sessions.delete_access_token(req.params['token_id'])
+    return Reply(None)
+
+
+def resolve_ips(cluster, req):
+    # The emulator has no DNS: every address is reported as not resolvable, as a cluster does
+    # for clients without reverse records.
+    return Reply([{'ip_address': ip, 'hostname': '', 'result': 'ERROR'} for ip in req.json()])
+
+
+def version(cluster, req):
+    return Reply({'revision_id': 'Qumulo Core 7.10.2 (sim)', 'build_id': 'sim', 'flavor': 'release',
+                  'build_date': '2026-10-01T00:00:00Z'})
+
+
+# --- files ---------------------------------------------------------------------------------------
+def get_attributes(cluster, req):
+    path, st = cluster.fs.lookup(req.ref())
+    return Reply(cluster.fs.attributes(path, st, with_lock=req.flag('retrieve-file-lock')))
+
+
+def set_attributes(cluster, req):
+    _require_write(req)
+    path, st = cluster.fs.lookup(req.ref())
+    body = req.json()
+    if 'size' in body:
+        return Reply(cluster.fs.set_size(path, st, body['size']))
+    cluster.fs.refuse_if_locked(path, st)
+    return Reply(cluster.fs.attributes(path, st))
+
+
+def read_directory(cluster, req):
+    ref = req.ref()
+    path, st = cluster.fs.lookup(ref)
+    return Reply(cluster.fs.read_directory(ref, path, st, req.limit(), req.query.get('after', '')))
+
+
+def create_entry(cluster, req):
+    _require_write(req)
+    path, st = cluster.fs.lookup(req.ref())
+    return Reply(cluster.fs.create(path, st, req.json()))
+
+
+def delete_entry(cluster, req):
+    _require_write(req)
+    path, st = cluster.fs.lookup(req.ref())
+    cluster.fs.delete(path, st)
+    return Reply(None)
+
+
+def read_data(cluster, req):
+    path, st = cluster.fs.lookup(req.ref())
+    return Reply(raw=cluster.fs.read(path, st))
+
+
+def write_data(cluster, req):
+    _require_write(req)
+    path, st = cluster.fs.lookup(req.ref())
+    offset = req.query.get('offset')
+    return Reply(cluster.fs.write(path, st, req.body, int(offset) if offset is not None else None))
+
+
+def resolve_paths(cluster, req):
+    ids = req.json()
+    if not isinstance(ids, list):
+        raise bad_request('resolve needs a list of file ids')
+    return Reply(cluster.fs.resolve(ids))
+
+
+def modify_file_lock(cluster, req):
+    path, st = cluster.fs.lookup(req.ref())
+    body = req.json()
+    if not isinstance(body, dict):
+        raise bad_request('file-lock needs a JSON object')
+    return Reply(cluster.fs.modify_lock(path, st, body))
+
+
+# --- change notify -------------------------------------------------------------------------------
+def notify(cluster, req):
+    path, st = cluster.fs.lookup(req.ref())
+    if not stat.S_ISDIR(st.st_mode):
+        raise ApiError(400, 'fs_not_a_directory_error', f'{req.ref()} is not a directory')
+    recursive = req.flag('recursive')
+    if recursive:
+        mode = cluster.notify_settings['recursive_mode']
+        if mode == 'DISABLED_ERROR':
+            raise ApiError(400, 'fs_notify_recursive_disabled_error',
+                           'Recursive change notify is disabled on this cluster')
+        if mode == 'DISABLED_IGNORE':
+            recursive = False
+        elif RECURSIVE_NOTIFY not in req.user.privileges:
+            raise ApiError(403, 'privilege_denied_error',
+                           'A recursive watch needs the DATA_ADMINISTRATOR role')
+    types = [t for t in req.query.get('filter', '').split(',') if t]
+    sub = cluster.changes.subscribe(path, recursive, types)
+    return Stream(sub, lambda: cluster.changes.unsubscribe(sub))
+
+
+def get_notify_settings(cluster, req):
+    return Reply(dict(cluster.notify_settings))
+
+
+def set_notify_settings(cluster, req):
+    mode = req.json().get('recursive_mode')
+    if mode not in RECURSIVE_MODES:
+        raise bad_request(f'recursive_mode must be one of {", ".join(RECURSIVE_MODES)}')
+    cluster.notify_settings['recursive_mode'] = mode
+    return Reply(dict(cluster.notify_settings))
+
+
+# --- SMB -----------------------------------------------------------------------------------------
+def list_file_handles(cluster, req):
+    limit = req.limit()
+    file_number = req.query.get('file_number')
+    resolver = None
+    if req.flag('resolve_paths'):
+        resolver = _path_resolver(cluster)
+    handles, after = cluster.smb.list_handles(file_number, req.query.get('after', '') or None,
+                                              limit, resolver)
+    nxt = _next_uri('/v1/smb/files/', limit, after, resolve_paths='true' if resolver else None,
+                    file_number=file_number)
+    return Reply({'file_handles': handles, 'paging': {'next': nxt}})
+
+
+def _path_resolver(cluster):
+    cache = {}
+
+    def resolve(file_id, opened_as):
+        if file_id not in cache:
+            path = cluster.fs.known_path(file_id)
+            cache[file_id] = (cluster.fs.cluster_path(path) if path and os.path.lexists(path)
+                              else cluster.fs.resolve([file_id])[0]['path'] or opened_as)
+        return cache[file_id]
+    return resolve
+
+
+def close_file_handles(cluster, req):
+    body = req.json()
+    if not isinstance(body, list):
+        raise bad_request('close needs a list of file handles')
+    try:
+        locations = [h['handle_info']['location'] for h in body]
+    except (TypeError, KeyError):
+        raise bad_request('each handle needs handle_info.location')
+    return Reply(cluster.smb.close_handles(locations))
+
+
+def list_sessions(cluster, req):
+    limit = req.limit()
+    sessions, after = cluster.smb.list_sessions(req.query.get('after', '') or None, limit)
+    return Reply({'session_infos': sessions, 'paging': {'next': _next_uri('/v1/smb/sessions/', limit, after)}})
+
+
+def close_sessions(cluster, req):
+    body = req.json()
+    if not isinstance(body, list):
+        raise bad_request('close needs a list of sessions')
+    cluster.smb.close_sessions({s.get('location') for s in body if isinstance(s, dict)})
+    return Reply(None)
+
+
+def _lock_kind(req):
+    proto, kind = req.params['protocol'], req.params['lock_type']
+    if (proto, kind) not in (('smb', 'share-mode'), ('smb', 'byte-range'), ('nlm', 'byte-range'),
+                             ('nfs4', 'byte-range')):
+        raise bad_request(f'Listing lock type {kind} for protocol {proto} is not supported')
+    return proto, kind
+
+
+def _grants_page(grants, base, limit, after):
+    start = int(after) if after and after.isdigit() else 0
+    page = grants[start:start + limit]
+    more = start + limit < len(grants)
+    # Lock listings always send a next link; clients stop at a short page.
+    return Reply({'grants': page, 'paging': {'next': f'{base}?limit={limit}&after={start + limit if more else len(grants)}'}})
+
+
+def list_locks(cluster, req):
+    proto, kind = _lock_kind(req)
+    grants = cluster.smb.grants(kind, owner_address=req.query.get('owner_address'),
+                                owner_name=req.query.get('owner_name')) if proto == 'smb' else []
+    return _grants_page(grants, f'/v1/files/locks/{proto}/{kind}/', req.limit(), req.query.get('after'))
+
+
+def list_file_locks(cluster, req):
+    proto, kind = _lock_kind(req)
+    ref = req.ref()
+    _, st = cluster.fs.lookup(ref)
+    grants = cluster.smb.grants(kind, file_id=str(st.st_ino)) if proto == 'smb' else []
+    return _grants_page(grants, f'/v1/files/{req.params["ref"]}/locks/{proto}/{kind}/', req.limit(),
+                        req.query.get('after'))
+
+
+# --- the /sim/ control surface ------------------------------------------------------------------
+def sim_smb_open(cluster, req):
+    body = req.json()
+    for key in ('path', 'user', 'client'):
+        if not body.get(key):
+            raise bad_request(f'/sim/smb/open needs "{key}"')
+    os_path = cluster.fs.os_path(body['path'])
+    if not os.path.lexists(os_path):  # an SMB client may create the file it opens
+        os.makedirs(os.path.dirname(os_path), exist_ok=True)
+        open(os_path, 'ab').close()
+    st = os.lstat(os_path)
+    user = cluster.directory.identity_for_name(body['user'])
+    ranges = [(int(o), int(s)) for o, s in body.get('byte_ranges', [])]
+    handle = cluster.smb.open(str(st.st_ino), cluster.fs.cluster_path(os_path), user, body['client'],
+                              body.get('access', 'read'), ranges)
+    cluster.fs.remember(str(st.st_ino), os_path)
+    return Reply(handle)
+
+
+def sim_drop_streams(cluster, req):
+    return Reply({'dropped': cluster.changes.drop_all()})
+
+
+def sim_expire_sessions(cluster, req):
+    return Reply({'expired': cluster.sessions.expire_sessions()})
+
+
+def sim_fail_next(cluster, req):
+    body = req.json()
+    cluster.faults.fail_next(body.get('count', 1), body.get('status', 503))
+    return Reply({'count': cluster.faults.fail_count, 'status': cluster.faults.fail_status})
+
+
+def sim_latency(cluster, req):
+    cluster.faults.set_latency(req.json().get('ms', 0))
+    return Reply({'ms': int(cluster.faults.latency_s * 1000)})

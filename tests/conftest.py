@@ -1,0 +1,11 @@
+import pytest
+
+from simproc import SimCluster
+
+
+@pytest.fixture
+def sim(tmp_path):
+    """A running emulated cluster whose file system is tmp_path/cluster."""
+    cluster = SimCluster(tmp_path)
+    yield cluster
+    cluster.stop()

@@ -1,0 +1,35 @@
+# Two commands for a newcomer: `make demo` and `make test`. Neither reads standard input.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv system-packages bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Xvfb gives the GUI tests a real X display; Tk comes with CPython.
+system-packages:
+	@command -v Xvfb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xauth >/dev/null; \
+	  else \
+	    echo "Xvfb is missing: run 'sudo apt-get install xvfb xauth' (GUI tests need it)" >&2; exit 1; \
+	  fi; }
+
+demo: venv
+	$(PY) -m sim.demo
+
+test: venv system-packages
+	$(PY) -m pytest -q
+
+bench: venv
+	$(PY) bench/sim_qumulo.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,20 @@
+"""`make demo` runs end to end against the stand-ins, with no standard input."""
+
+import pathlib
+import subprocess
+import sys
+
+PROJECT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_demo_shows_events_locks_and_handles():
+    done = subprocess.run([sys.executable, '-m', 'sim.demo'], cwd=PROJECT, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert 'logged in as admin' in out
+    assert 'child_file_moved_to    Q4-final.xlsx' in out
+    assert "'retention_period': '2031-12-31T00:00:00Z'" in out
+    assert 'shorten its retention: refused, 400' in out and 'delete it: refused, 403' in out
+    assert '/finance/Q3.xlsx        alice' in out
+    assert 'Traceback' not in done.stderr

@@ -7,6 +7,7 @@ import queue
 import socket
 import ssl
 import zlib
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -113,7 +114,8 @@ class ClusterRequestHandler(BaseHTTPRequestHandler):
     def _send(self, status, payload, content_type):
         head = [f'HTTP/1.1 {status} {self.responses.get(status, ("",))[0]}',
                 f'Content-Type: {content_type}', f'Content-Length: {len(payload)}',
-                f'ETag: "{zlib.crc32(payload):08x}"']
+                f'ETag: "{zlib.crc32(payload):08x}"',
+                f'Date: {formatdate(usegmt=True)}']  # the cluster's clock, for clients that check skew
         if self.close_connection:
             head.append('Connection: close')
         self.wfile.write(('\r\n'.join(head) + '\r\n\r\n').encode() + payload)

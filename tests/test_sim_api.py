@@ -204,10 +204,11 @@ def test_notify_filter_and_non_recursive_scope(sim):
 
 
 def test_files_in_a_new_directory_are_not_missed(sim):
-    stream = open_stream(sim, '/', True, ['child_file_added'])
-    make_files(sim.root, [f'burst/n{i}/f.txt' for i in range(20)])
-    paths = {e['path'] for e in read_events(stream, 20)}
-    assert {f'burst/n{i}/f.txt' for i in range(20)} <= paths
+    stream = open_stream(sim, '/', True, ['child_file_added', 'child_dir_added'])
+    expected = [f'burst/n{i}/f.txt' for i in range(20)]
+    make_files(sim.root, expected)
+    events = read_events(stream, 20 + 21)  # the files and their 21 directories
+    assert sorted(e['path'] for e in events if e['path'].endswith('f.txt')) == sorted(expected)
 
 
 def test_drop_streams_ends_the_stream(sim):

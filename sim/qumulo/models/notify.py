@@ -165,6 +165,8 @@ class ChangeHub:
                 continue
             is_dir = bool(event.mask & flags.ISDIR)
             path = os.path.join(parent, event.name)
+            if event.mask & flags.CREATE and path in self._ids:
+                continue  # already announced by the scan of its new parent directory
             if event.mask & (flags.DELETE | flags.MOVED_FROM):
                 file_id = self._ids.pop(path, '')
                 ids_by_cookie[event.cookie] = file_id

@@ -195,6 +195,17 @@ def test_notify_reports_real_changes_with_ids_and_relative_paths(sim):
     assert all(e['stream_name'] is None for e in events)
 
 
+def test_locking_a_file_is_not_announced_as_a_change(sim):
+    make_files(sim.root, ['quiet/a.txt'])
+    stream = open_stream(sim, '/quiet', False)
+    rc = sim.client()
+    rc.fs.modify_file_lock(path='/quiet/a.txt', legal_hold=True)
+    rc.fs.modify_file_lock(path='/quiet/a.txt', retention_period='2031-01-01T00:00:00Z')
+    os.utime(sim.root / 'quiet/a.txt', (1, 1))
+    events = read_events(stream, 1)
+    assert [(e['type'], e['path']) for e in events] == [('child_mtime_changed', 'a.txt')]
+
+
 def test_notify_filter_and_non_recursive_scope(sim):
     (sim.root / 'top/deep').mkdir(parents=True)
     stream = open_stream(sim, '/top', False, ['child_file_added'])

@@ -1,11 +1,13 @@
 """HTTP plumbing: TLS, keep-alive connections, authentication, faults, and the SSE writer."""
 
+import functools
 import ipaddress
 import json
 import logging
 import queue
 import socket
 import ssl
+import time
 import zlib
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +22,15 @@ from .responses import Request, Stream
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_LINE = 2000
+
+
+@functools.lru_cache(maxsize=2)
+def _http_date_at(second):
+    return formatdate(second, usegmt=True)
+
+
+def _http_date():
+    return _http_date_at(int(time.time()))
 
 
 def _chunk(data):
@@ -115,7 +126,7 @@ class ClusterRequestHandler(BaseHTTPRequestHandler):
         head = [f'HTTP/1.1 {status} {self.responses.get(status, ("",))[0]}',
                 f'Content-Type: {content_type}', f'Content-Length: {len(payload)}',
                 f'ETag: "{zlib.crc32(payload):08x}"',
-                f'Date: {formatdate(usegmt=True)}']  # the cluster's clock, for clients that check skew
+                f'Date: {_http_date()}']  # the cluster's clock, for clients that check skew
         if self.close_connection:
             head.append('Connection: close')
         self.wfile.write(('\r\n'.join(head) + '\r\n\r\n').encode() + payload)

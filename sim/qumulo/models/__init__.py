@@ -17,4 +17,5 @@ class Cluster:
         self.smb = Smb()
         self.faults = Faults()
         self.changes = ChangeHub(self.fs)
+        self.fs.locks.before_write = self.changes.ignore_next_attribute_change
         self.notify_settings = {'recursive_mode': 'ENABLED'}

@@ -195,8 +195,10 @@ class FileSystem:
         if not stat.S_ISREG(st.st_mode):
             raise ApiError(400, 'fs_not_a_file_error',
                            f'{self.cluster_path(os_path, stat.S_ISDIR(st.st_mode))} is not a regular file; only files can be locked')
-        self.locks.modify(os_path, str(st.st_ino), body)
-        return self.attributes(os_path, os.lstat(os_path), with_lock=True)
+        lock = self.locks.modify(os_path, str(st.st_ino), body)
+        attrs = self.attributes(os_path, os.lstat(os_path))
+        attrs['lock'] = lockrules.wire(lock)
+        return attrs
 
     def refuse_if_locked(self, os_path, st):
         if lockrules.is_locked(self.lock_of(os_path, st)):

@@ -56,6 +56,9 @@ class ChangeHub:
         self._ids = {}  # os path -> id, so a removed entry can still be named by id
         self._subs = set()
         self._subs_lock = threading.Lock()
+        # os path -> mtime when the emulator itself last changed the file's attributes (its lock):
+        # an attribute change that leaves that mtime alone is the emulator's and is not announced.
+        self._quiet = {}
         self._add_tree(fs.root)
         threading.Thread(target=self._run, name='notify', daemon=True).start()
 
@@ -69,6 +72,12 @@ class ChangeHub:
     def unsubscribe(self, sub):
         with self._subs_lock:
             self._subs.discard(sub)
+
+    def ignore_next_attribute_change(self, path):
+        try:
+            self._quiet[path] = os.lstat(path).st_mtime_ns
+        except OSError:
+            pass
 
     def drop_all(self):
         with self._subs_lock:
@@ -165,6 +174,10 @@ class ChangeHub:
                 continue
             is_dir = bool(event.mask & flags.ISDIR)
             path = os.path.join(parent, event.name)
+            if event.mask & flags.ATTRIB and path in self._quiet and self._mtime(path) == self._quiet[path]:
+                continue
+            if event.mask & (flags.DELETE | flags.MOVED_FROM):
+                self._quiet.pop(path, None)
             if event.mask & flags.CREATE and path in self._ids:
                 continue  # already announced by the scan of its new parent directory
             if event.mask & (flags.DELETE | flags.MOVED_FROM):
@@ -192,6 +205,13 @@ class ChangeHub:
         for old in moved_from.values():  # moved out of the tree
             self._drop_tree(old)
         return changes
+
+    @staticmethod
+    def _mtime(path):
+        try:
+            return os.lstat(path).st_mtime_ns
+        except OSError:
+            return None
 
     def _stat_id(self, path):
         try:

@@ -1,6 +1,7 @@
 """RFC 3339 times as the cluster writes them: UTC, 'Z', nanoseconds when there are any."""
 
 import calendar
+import functools
 import re
 import time
 
@@ -27,9 +28,14 @@ def parse_ns(text):
     return seconds * 1_000_000_000 + int(fraction.ljust(9, '0') or 0)
 
 
+@functools.lru_cache(maxsize=4096)
+def _format_seconds(seconds):
+    return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))
+
+
 def format_ns(ns):
     seconds, fraction = divmod(int(ns), 1_000_000_000)
-    text = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))
+    text = _format_seconds(seconds)
     return f'{text}.{fraction:09d}Z' if fraction else text + 'Z'
 
 

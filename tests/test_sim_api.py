@@ -90,7 +90,7 @@ def test_directory_listing_pages_through_every_entry(sim):
     names = [f'f{i:03d}' for i in range(250)]
     make_files(sim.root, [f'big/{n}' for n in names])
     pages = list(sim.client().fs.read_entire_directory(path='/big', page_size=100))
-    assert len(pages) == 3
+    assert len(pages) == 3 and all(page['child_count'] == 250 for page in pages)
     assert [f['name'] for page in pages for f in page['files']] == names
 
 
@@ -249,6 +249,17 @@ def test_recursive_mode_setting_is_honoured(sim):
     assert error_of(lambda: rc.fs.get_change_notify_listener(recursive=True, path='/')).status_code == 400
     assert error_of(lambda: sim.client('viewer', 'viewer').fs.set_notify_settings(
         recursive_mode='ENABLED')).status_code == 403
+    rc.fs.set_notify_settings(recursive_mode='ENABLED')
+    error = error_of(lambda: sim.client('viewer', 'viewer').fs.get_change_notify_listener(recursive=True, path='/'))
+    assert error.status_code == 403 and 'DATA_ADMINISTRATOR' in error.description
+
+
+def test_disabled_ignore_silently_drops_recursion(sim):
+    (sim.root / 'top/deep').mkdir(parents=True)
+    sim.client().fs.set_notify_settings(recursive_mode='DISABLED_IGNORE')
+    stream = open_stream(sim, '/top', True)
+    make_files(sim.root, ['top/deep/unseen.txt', 'top/seen.txt'])
+    assert {e['path'] for e in read_events(stream, 2)} == {'seen.txt'}
 
 
 # --- SMB -----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from urllib.parse import quote, unquote
 
 from .errors import ApiError, bad_request
 from .models import RECURSIVE_MODES
-from .models.auth import FS_WRITE, RECURSIVE_NOTIFY
+from .models.auth import FS_WRITE, RECURSIVE_NOTIFY_ROLES, USERS_GROUP
 
 DEFAULT_PAGE = 1000
 
@@ -90,6 +90,22 @@ def login(cluster, req):
 
 def who_am_i(cluster, req):
     return Reply(req.user.who_am_i())
+
+
+def my_roles(cluster, req):
+    return Reply(list(req.user.roles))
+
+
+def user_groups(cluster, req):
+    cluster.directory.local_user(req.params['user_id'])
+    return Reply([dict(USERS_GROUP)])
+
+
+def expand_identity(cluster, req):
+    body = req.json()
+    if not isinstance(body.get('id'), dict):
+        raise bad_request('expand needs an "id" identity')
+    return Reply(cluster.directory.expand(body['id']))
 
 
 def find_identity(cluster, req):
@@ -210,7 +226,7 @@ def notify(cluster, req):
                            'Recursive change notify is disabled on this cluster')
         if mode == 'DISABLED_IGNORE':
             recursive = False
-        elif RECURSIVE_NOTIFY not in req.user.privileges:
+        elif not RECURSIVE_NOTIFY_ROLES & set(req.user.roles):
             raise ApiError(403, 'privilege_denied_error',
                            'A recursive watch needs the DATA_ADMINISTRATOR role')
     types = [t for t in req.query.get('filter', '').split(',') if t]

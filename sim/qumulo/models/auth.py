@@ -15,16 +15,21 @@ SESSION_READ = 'PRIVILEGE_SMB_SESSION_READ'
 SESSION_WRITE = 'PRIVILEGE_SMB_SESSION_WRITE'
 IDENTITY_READ = 'PRIVILEGE_IDENTITY_READ'
 TOKEN_WRITE = 'PRIVILEGE_ACCESS_TOKEN_WRITE'
-NOTIFY_SETTINGS_WRITE = 'PRIVILEGE_FILE_SYSTEM_SETTINGS_WRITE'
-# Stands for the DATA_ADMINISTRATOR role, which a recursive watch needs.
-RECURSIVE_NOTIFY = 'PRIVILEGE_FS_DATA_ADMINISTRATOR'
-FS_WRITE = 'PRIVILEGE_FS_WRITE'
+NOTIFY_SETTINGS_READ = 'PRIVILEGE_FS_SETTINGS_READ'
+NOTIFY_SETTINGS_WRITE = 'PRIVILEGE_FS_SETTINGS_WRITE'
+# Full access to every file regardless of its ACL: what lets a user write through the API here.
+FS_WRITE = 'PRIVILEGE_FILE_FULL_ACCESS'
 
 ALL_PRIVILEGES = (
     LOCK_WRITE, LOCK_READ, HANDLE_READ, HANDLE_WRITE, SESSION_READ, SESSION_WRITE,
-    IDENTITY_READ, TOKEN_WRITE, NOTIFY_SETTINGS_WRITE, RECURSIVE_NOTIFY, FS_WRITE,
+    IDENTITY_READ, TOKEN_WRITE, NOTIFY_SETTINGS_READ, NOTIFY_SETTINGS_WRITE, FS_WRITE,
 )
-READ_ONLY_PRIVILEGES = (LOCK_READ, HANDLE_READ, SESSION_READ, IDENTITY_READ)
+READ_ONLY_PRIVILEGES = (LOCK_READ, HANDLE_READ, SESSION_READ, IDENTITY_READ, NOTIFY_SETTINGS_READ)
+
+# A recursive watch needs the DATA_ADMINISTRATOR role (Qumulo's built-in Data-Administrators).
+RECURSIVE_NOTIFY_ROLES = frozenset({'Administrators', 'Data-Administrators'})
+USERS_GROUP = {'domain': 'LOCAL', 'auth_id': '513', 'gid': 513, 'name': 'Users',
+               'sid': 'S-1-5-21-2222222222-3333333333-4444444444-513'}
 
 SESSION_LIFETIME_S = 10 * 3600
 MAX_ACCESS_TOKENS_PER_USER = 2
@@ -37,6 +42,8 @@ class User:
     auth_id: str
     uid: int
     privileges: tuple
+    roles: tuple = ()
+    local: bool = True  # a cluster-local user (SMB users seen only as clients are not)
 
     def identity(self):
         return {
@@ -73,10 +80,11 @@ class Directory:
     _next_uid: int = 2000
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add_user(self, name, password, privileges):
+    def add_user(self, name, password, privileges, roles=(), local=True):
         with self.lock:
             self._next_uid += 1
-            user = User(name, password, str(500 + self._next_uid), self._next_uid, tuple(privileges))
+            user = User(name, password, str(500 + self._next_uid), self._next_uid, tuple(privileges),
+                        tuple(roles), local)
             self.users[name] = user
             self.identities[user.auth_id] = user
             return user
@@ -84,7 +92,19 @@ class Directory:
     def identity_for_name(self, name):
         """An SMB user: known users keep their id, others get one on first sight."""
         user = self.users.get(name)
-        return user if user else self.add_user(name, secrets.token_hex(8), ())
+        return user if user else self.add_user(name, secrets.token_hex(8), (), local=False)
+
+    def local_user(self, auth_id):
+        user = self.identities.get(str(auth_id))
+        if user is None or not user.local:
+            raise ApiError(404, 'local_user_not_found_error', f'No local user with id {auth_id}')
+        return user
+
+    def expand(self, query):
+        identity = self.find(query)
+        user = self.identities[identity['auth_id']]
+        return {'id': identity, 'type': 'USER', 'equivalent_ids': [identity],
+                'group_ids': [dict(USERS_GROUP)] if user.local else [], 'smb_id': identity}
 
     def find(self, query):
         for key in ('auth_id', 'name', 'uid', 'sid'):
@@ -173,7 +193,7 @@ def require(user, privilege):
 
 def builtin_directory():
     directory = Directory()
-    directory.add_user('admin', 'admin', ALL_PRIVILEGES)
-    directory.add_user('viewer', 'viewer', READ_ONLY_PRIVILEGES)
+    directory.add_user('admin', 'admin', ALL_PRIVILEGES, ('Administrators', 'Data-Administrators'))
+    directory.add_user('viewer', 'viewer', READ_ONLY_PRIVILEGES, ('Observers',))
     directory.add_user('nolock', 'nolock', ())
     return directory

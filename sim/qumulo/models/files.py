@@ -161,9 +161,8 @@ class FileSystem:
         if not stat.S_ISDIR(st.st_mode):
             raise ApiError(400, 'fs_not_a_directory_error', f'{self.cluster_path(os_path)} is not a directory')
         names = sorted(os.listdir(os_path))
-        if after:
-            names = [n for n in names if n > after]
-        page, rest = names[:limit], names[limit:]
+        remaining = [n for n in names if n > after] if after else names
+        page, rest = remaining[:limit], remaining[limit:]
         files = []
         for name in page:
             child = os.path.join(os_path, name)

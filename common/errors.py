@@ -6,6 +6,7 @@ privileges. Everything here maps an exception to one of those answers; nothing p
 unless --debug asked for it.
 """
 
+import argparse
 import contextlib
 import errno
 import http.client
@@ -16,7 +17,7 @@ import re
 import socket
 import ssl
 import sys
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, NoReturn, Optional
 
 from qumulo.lib.request import APIException, RequestError
 
@@ -187,3 +188,10 @@ def run_main(main_fn: Callable[[], Optional[int]]) -> int:
         log.debug('uncaught exception', exc_info=True)
         _report(f'unexpected {type(exc).__name__}: {exc} (run with --debug for details)')
         return FAILURE
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad command line gets one line (and the --help hint), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f'{self.prog}: error: {message} (see --help)\n')

@@ -1,0 +1,207 @@
+"""Command line of qfs_filelock.py: parse, check, then watch, report or configure."""
+
+import argparse
+import datetime as dt
+import logging
+import os
+import signal
+import sys
+
+from common.auth import connect, require_privileges
+from common.config import configure_interactively, find_config_file, load_cluster_config
+from common.errors import USAGE, ArgumentParser, ToolError, translated
+from common.logs import add_common_arguments, setup_logging
+from .audit import AuditLog
+from .clock import ClusterClock
+from .locker import Locker, Policy
+from .report import collect, write_csv, write_json, write_table
+from .retention import Retention, RetentionError
+from .watcher import ALL_EVENTS, DEFAULT_EVENTS, Shutdown, WatchOptions, Watcher
+
+log = logging.getLogger('qfs_filelock')
+
+VERSION = '2.0'
+CONFIG_FILE = 'qfs_filelock_config.ini'
+CONFIG_ENV = 'QFS_FILELOCK_CONFIG'
+DRAIN_TIMEOUT_S = 60
+
+
+def build_parser():
+    parser = ArgumentParser(
+        prog='qfs_filelock.py',
+        description='Watch a Qumulo directory and WORM-lock (retention period or legal hold) the files written there.')
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument('--directory-path', metavar='PATH', help='directory to watch, e.g. /finance/records')
+    where.add_argument('--file-id', '--file-num', dest='file_id', metavar='ID',
+                       help='directory to watch, by file id (qq fs_file_get_attr --path ... | jq .file_number)')
+    add_common_arguments(parser)
+    parser.add_argument('--log-max-bytes', type=int, default=0, metavar='N',
+                        help='rotate the --output log file at N bytes (keeps 5)')
+    parser.add_argument('--recursive', action='store_true', help='watch every directory below it too')
+    parser.add_argument('--interval', type=float, default=15.0, metavar='SECONDS',
+                        help='wait this long after an event before locking (default 15; 0 locks at once)')
+    parser.add_argument('--settle', type=float, metavar='SECONDS',
+                        help='lock a file only once it has been quiet (no write, size, mtime or move) this long')
+    lock = parser.add_argument_group('what lock to apply (one or both)')
+    lock.add_argument('--retention', metavar='PERIOD',
+                      help='retention: 7d, 6m, 2y (calendar months/years) or a date such as 2031-12-31')
+    lock.add_argument('--legal-hold', action='store_true', help='put files on legal hold')
+    parser.add_argument('--events', default=','.join(DEFAULT_EVENTS), metavar='TYPE,...',
+                        help=f'notification types that start a lock (default {",".join(DEFAULT_EVENTS)})')
+    parser.add_argument('--workers', type=int, default=8, help='files locked side by side (default 8)')
+    parser.add_argument('--rescan-every', type=float, default=3600.0, metavar='SECONDS',
+                        help='catch-up scan period (default 3600; 0: only at start and after reconnects)')
+    parser.add_argument('--audit-log', metavar='FILE', help='append one JSON line per action on a file')
+    parser.add_argument('--dry-run', action='store_true', help='show what would be locked, lock nothing')
+    report = parser.add_argument_group('report instead of watching')
+    report.add_argument('--report', metavar='PATH', help='list every file under PATH with its lock state')
+    report.add_argument('--expiring-within', type=float, metavar='DAYS',
+                        help='only files whose retention ends within DAYS')
+    report.add_argument('--unlocked-only', action='store_true', help='only files that are not locked')
+    report.add_argument('--csv', action='store_true', help='CSV instead of a table')
+    report.add_argument('--json', action='store_true', help='JSON instead of a table')
+    daemon = parser.add_argument_group('running as a daemon')
+    daemon.add_argument('--run-as-daemon', action='store_true', help='detach and run in the background')
+    daemon.add_argument('--pid-file', default='/run/qfs_filelock.pid', help='(default /run/qfs_filelock.pid)')
+    daemon.add_argument('--log-file', default='/var/log/qfs_filelock.log',
+                        help='the daemon\'s log when --output is not given (default /var/log/qfs_filelock.log)')
+    parser.add_argument('--version', action='version', version=f'qfs_filelock {VERSION}')
+    return parser
+
+
+def check_arguments(parser, args):
+    """Everything that can be refused before touching the cluster, as one argparse line each."""
+    if args.configure:
+        return
+    if args.report:
+        if args.csv and args.json:
+            parser.error('choose one of --csv and --json')
+        return
+    if not (args.directory_path or args.file_id):
+        parser.error('give the directory to watch: --directory-path PATH or --file-id ID')
+    if args.directory_path and not args.directory_path.startswith('/'):
+        parser.error(f'--directory-path must be an absolute cluster path, not {args.directory_path!r}')
+    if not args.retention and not args.legal_hold:
+        parser.error('nothing to lock with: give --retention PERIOD, --legal-hold, or both')
+    if args.retention:
+        try:
+            args.retention = Retention.parse(args.retention)
+        except RetentionError as e:
+            parser.error(str(e))
+    if args.interval < 0 or (args.settle is not None and args.settle <= 0):
+        parser.error('--interval must be 0 or more and --settle more than 0')
+    if not 1 <= args.workers <= 64:
+        parser.error('--workers must be between 1 and 64')
+    events = [e.strip() for e in args.events.split(',') if e.strip()]
+    unknown = [e for e in events if e not in ALL_EVENTS]
+    if unknown or not events:
+        parser.error(f'unknown event type {", ".join(unknown) or "(none)"}; choose from {", ".join(ALL_EVENTS)}')
+    args.events = tuple(events)
+
+
+def main(argv=None):
+    # As the seed does: `qfs_filelock.py --report / | head` ends quietly.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_arguments(parser, args)
+    if args.configure:
+        path = find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILE, must_exist=False)
+        configure_interactively(path)
+        return 0
+    config = load_cluster_config(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILE))
+    if args.report:
+        return run_report(args, config)
+    if args.run_as_daemon:
+        return run_daemon(args, config)
+    setup_logging(debug=args.debug, output=args.output, max_bytes=args.log_max_bytes)
+    return watch(args, config)
+
+
+def run_report(args, config):
+    setup_logging(debug=args.debug, output=args.output)
+    client = connect(config)
+    with translated(config.host, config.port):
+        directory = client.fs.get_file_attr(path=args.report)
+        rows = collect(client, directory['id'], dt.datetime.now(dt.timezone.utc),
+                       unlocked_only=args.unlocked_only, expiring_within=args.expiring_within)
+    writer = write_csv if args.csv else write_json if args.json else write_table
+    writer(rows, sys.stdout)
+    return 0
+
+
+def watch(args, config):
+    clock = ClusterClock()
+    client = connect(config)
+    options = WatchOptions(directory_path=args.directory_path, directory_id=args.file_id,
+                           recursive=args.recursive, events=args.events, interval_s=args.interval,
+                           settle_s=args.settle, workers=args.workers,
+                           rescan_every_s=args.rescan_every or None)
+    policy = Policy(retention=args.retention, legal_hold=args.legal_hold, settle_s=args.settle)
+    audit = AuditLog(args.audit_log)
+    watcher = Watcher(client, config, options, Locker(policy, clock, args.dry_run), audit, clock)
+    with translated(config.host, config.port):
+        if not args.dry_run:
+            require_privileges(client, ['PRIVILEGE_FS_FILE_LOCK_WRITE'])
+        watcher.resolve_directory()
+        watcher.check_recursion_allowed()
+    print_header(args, config, watcher, policy)
+
+    def shutdown(signum, frame):
+        log.info('%s received: finishing the locks in progress', signal.Signals(signum).name)
+        watcher.stop(close_stream=False)
+        raise Shutdown()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    watcher.start_workers()
+    try:
+        with translated(config.host, config.port):
+            watcher.run()
+    except Shutdown:
+        pass
+    finally:
+        watcher.stop()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the drain short
+        watcher.drain(DRAIN_TIMEOUT_S)
+        audit.close()
+        log.info('stopped: %s', audit.summary())
+    return 0
+
+
+def print_header(args, config, watcher, policy):
+    lock = ' and '.join(filter(None, [f'retention {policy.retention}' if policy.retention else '',
+                                      'legal hold' if policy.legal_hold else '']))
+    timing = (f'lock once quiet for {args.settle:g} s' if args.settle else
+              f'lock {args.interval:g} s after an event' if args.interval else 'lock at once')
+    log.info('QFS File Lock %s%s', VERSION, ' (dry run: nothing will be locked)' if args.dry_run else '')
+    log.info('  cluster:   %s:%s as %s', config.host, config.port,
+             config.username if not config.access_token else 'an access token')
+    log.info('  directory: %s (id %s)%s', watcher.directory_path, watcher.directory_id,
+             ', recursive' if args.recursive else '')
+    log.info('  lock:      %s; %s; %d workers', lock, timing, args.workers)
+    log.info('  events:    %s', ', '.join(args.events))
+    log.info('  rescan:    at start, after reconnects%s', f' and every {args.rescan_every:g} s' if args.rescan_every else '')
+    if args.audit_log:
+        log.info('  audit log: %s', os.path.abspath(args.audit_log))
+    if not config.ca_bundle:
+        log.warning('the cluster certificate is not verified (set CA_BUNDLE in %s to verify it)', config.path)
+
+
+def run_daemon(args, config):
+    import daemon
+    import daemon.pidfile
+
+    # Refuse bad settings while a terminal can still show the reason.
+    connect(config)
+    for option, path in (('--pid-file', args.pid_file), ('--log-file', args.output or args.log_file)):
+        if not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+            raise ToolError(f'{option} {path}: its directory is not writable', USAGE)
+    args.output = os.path.abspath(args.output or args.log_file)
+    if args.audit_log:
+        args.audit_log = os.path.abspath(args.audit_log)
+    context = daemon.DaemonContext(pidfile=daemon.pidfile.TimeoutPIDLockFile(os.path.abspath(args.pid_file), 5),
+                                   umask=0o027, working_directory='/')
+    with context:
+        setup_logging(debug=args.debug, output=args.output, max_bytes=args.log_max_bytes)
+        return watch(args, config)

@@ -1,0 +1,113 @@
+"""Locking one file: re-read it, decide what (if anything) to change, change it, read it back.
+
+The rules that keep a lock from being weakened live in `changes_needed`: retention only ever
+extends, a legal hold is only ever set, and only the fields that change are sent.
+"""
+
+import logging
+from dataclasses import asdict, dataclass
+
+from qumulo.lib.request import RequestError
+
+from .retention import format_time, parse_time
+
+log = logging.getLogger(__name__)
+
+FILE = 'FS_FILE_TYPE_FILE'
+
+
+@dataclass(frozen=True)
+class Policy:
+    retention: object = None  # a Retention, or None
+    legal_hold: bool = False
+    settle_s: float = None  # None: no quiet-period check (the seed's --interval behaviour)
+
+
+@dataclass
+class Outcome:
+    result: str  # locked, already-locked, would-lock, unsettled, skipped-not-a-file, gone, failed
+    file_id: str
+    path: str = None
+    size: str = None
+    retention_until: str = None
+    legal_hold: bool = None
+    error: str = None
+    retry_in: float = None  # for 'unsettled': seconds until the file may be quiet
+
+    def record(self):
+        return {k: v for k, v in asdict(self).items() if k != 'retry_in'}
+
+
+def changes_needed(policy, lock, modified, now):
+    """The file-lock PATCH body that brings `lock` up to `policy` (empty: nothing to do)."""
+    changes = {}
+    if policy.retention is not None:
+        current = parse_time(lock['retention_period']) if lock.get('retention_period') else None
+        if not policy.retention.is_met(current, modified):
+            target = policy.retention.target(now)
+            if current is None or target > current:
+                changes['retention_period'] = format_time(target)
+    if policy.legal_hold and not lock.get('legal_hold'):
+        changes['legal_hold'] = True
+    return changes
+
+
+class Locker:
+    def __init__(self, policy, clock, dry_run=False):
+        self.policy = policy
+        self.clock = clock
+        self.dry_run = dry_run
+
+    def process(self, client, pending):
+        try:
+            return self._process(client, pending)
+        except RequestError as e:
+            if e.status_code == 404:
+                return Outcome('gone', pending.file_id, pending.path)
+            return Outcome('failed', pending.file_id, pending.path, error=f'{e.status_code} {e.error_class}: {e.description}')
+
+    def _process(self, client, pending):
+        attrs = client.fs.get_file_attr(id_=pending.file_id, retrieve_file_lock=True)
+        outcome = Outcome('already-locked', attrs['id'], attrs['path'], attrs['size'])
+        if attrs['type'] != FILE:
+            outcome.result = 'skipped-not-a-file'
+            return outcome
+        now = self.clock.now()
+        modified = parse_time(attrs['modification_time'])
+        wait = self._settle_wait(pending, attrs, modified, now)
+        if wait:
+            outcome.result, outcome.retry_in = 'unsettled', wait
+            return outcome
+        changes = changes_needed(self.policy, attrs['lock'], modified, now)
+        if changes and self.dry_run:
+            outcome.result = 'would-lock'
+            _describe(outcome, dict(attrs['lock'], **changes))
+            return outcome
+        if changes:
+            client.fs.modify_file_lock(id_=attrs['id'], **changes)
+            lock = client.fs.get_file_attr(id_=attrs['id'], retrieve_file_lock=True)['lock']
+            if changes_needed(self.policy, lock, modified, now):
+                outcome.result, outcome.error = 'failed', f'the lock read back is {lock}, not what was set'
+            else:
+                outcome.result = 'locked'
+            _describe(outcome, lock)
+            return outcome
+        _describe(outcome, attrs['lock'])
+        return outcome
+
+    def _settle_wait(self, pending, attrs, modified, now):
+        """Seconds still to wait before the file counts as finished (0: it has been quiet)."""
+        settle = self.policy.settle_s
+        if not settle:
+            return 0
+        if pending.size_seen is not None and pending.size_seen != attrs['size']:
+            return settle  # it grew or shrank since the last look: the clock starts again
+        quiet_for = (now - modified).total_seconds()
+        if pending.size_seen is None and quiet_for < settle:
+            return settle - max(quiet_for, 0)
+        return 0 if quiet_for >= settle else settle - quiet_for
+
+
+def _describe(outcome, lock):
+    outcome.retention_until = lock.get('retention_period')
+    outcome.legal_hold = bool(lock.get('legal_hold'))

@@ -1,0 +1,118 @@
+"""Files waiting to be locked, coalesced by file id.
+
+Each event for a file moves its due time (with --settle: every change restarts the clock; with
+--interval: the first event starts it). Worker threads take files as they fall due, so 10,000
+files written at once are locked side by side, not one after another's sleep.
+"""
+
+import heapq
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Pending:
+    file_id: str
+    path: str
+    due: float
+    seq: int
+    size_seen: str = None  # the size at the last attribute read, for the settle check
+    source: str = 'event'  # 'event' or 'scan'
+
+
+class Schedule:
+    def __init__(self):
+        self._pending = {}
+        self._heap = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._in_flight = 0
+
+    def touch(self, file_id, path, delay, restart=True, source='event'):
+        """A change to the file: it falls due after `delay` seconds (sooner if already due sooner
+        and `restart` is False)."""
+        due = time.monotonic() + delay
+        with self._cond:
+            entry = self._pending.get(file_id)
+            if entry is not None:
+                entry.path = path or entry.path
+                if not restart and entry.due <= due:
+                    return
+            else:
+                entry = self._pending[file_id] = Pending(file_id, path, due, 0, source=source)
+            self._push(entry, due)
+
+    def restart_clock(self, file_id, delay):
+        """Activity on a file already waiting (its settle clock starts again); others are ignored."""
+        with self._cond:
+            entry = self._pending.get(file_id)
+            if entry is not None:
+                self._push(entry, time.monotonic() + delay)
+
+    def defer(self, entry, delay, size_seen):
+        """A worker found the file still changing: check it again later."""
+        with self._cond:
+            current = self._pending.setdefault(entry.file_id, entry)
+            current.size_seen = size_seen
+            self._push(current, max(current.due, time.monotonic() + delay))
+
+    def forget(self, file_id):
+        with self._cond:
+            self._pending.pop(file_id, None)
+
+    def _push(self, entry, due):
+        entry.due, entry.seq = due, next(self._seq)
+        heapq.heappush(self._heap, (due, entry.seq, entry.file_id))
+        self._cond.notify()
+
+    def take(self):
+        """Blocks until a file is due and returns it; None once closed."""
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                while self._heap:
+                    due, seq, file_id = self._heap[0]
+                    entry = self._pending.get(file_id)
+                    if entry is None or entry.seq != seq:
+                        heapq.heappop(self._heap)  # superseded by a later push
+                        continue
+                    if due > now:
+                        break
+                    heapq.heappop(self._heap)
+                    del self._pending[file_id]
+                    self._in_flight += 1
+                    return entry
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+            return None
+
+    def finished(self):
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def close(self):
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def idle(self):
+        """Nothing waiting and nothing being worked on."""
+        with self._cond:
+            return not self._pending and not self._in_flight
+
+    def wait_idle(self, timeout):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.5))
+            return True
+
+    def __len__(self):
+        with self._cond:
+            return len(self._pending)

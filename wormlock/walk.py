@@ -1,0 +1,20 @@
+"""Walking a cluster directory tree with paged directory reads (one page of 1,000 at a time)."""
+
+FILE = 'FS_FILE_TYPE_FILE'
+DIRECTORY = 'FS_FILE_TYPE_DIRECTORY'
+PAGE_SIZE = 1000
+
+
+def walk_files(client, directory_id, recursive, should_stop=lambda: False):
+    """Yields the attributes of every regular file under the directory (by id, so a rename
+    during the walk does not derail it)."""
+    pending = [str(directory_id)]
+    while pending and not should_stop():
+        for page in client.fs.read_entire_directory(id_=pending.pop(), page_size=PAGE_SIZE):
+            for entry in page['files']:
+                if entry['type'] == FILE:
+                    yield entry
+                elif entry['type'] == DIRECTORY and recursive:
+                    pending.append(entry['id'])
+            if should_stop():
+                return

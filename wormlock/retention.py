@@ -55,7 +55,7 @@ class Retention:
         if found:
             amount = int(found.group(1))
             if amount <= 0:
-                raise RetentionError(f'retention must be longer than zero: {text!r}')
+                raise RetentionError(f'--retention must be longer than zero (7d, 6m, 2y or a date), not {text!r}')
             return cls(amount, found.group(2).lower())
         try:
             if re.match(r'^\d{4}-\d\d-\d\d$', text):

@@ -1,0 +1,100 @@
+"""The rules of qfs_filelock that need no cluster: retention arithmetic, never weakening a lock,
+and the per-file schedule."""
+
+import datetime as dt
+import time
+
+import pytest
+
+from wormlock.locker import Policy, changes_needed
+from wormlock.retention import Retention, RetentionError, add_months, parse_time
+from wormlock.schedule import Schedule
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('7d', dt.datetime(2026, 2, 7, 12, 0, tzinfo=UTC)),
+    ('1m', dt.datetime(2026, 2, 28, 12, 0, tzinfo=UTC)),   # no 31 February: the month's last day
+    ('6m', dt.datetime(2026, 7, 31, 12, 0, tzinfo=UTC)),
+    ('2y', dt.datetime(2028, 1, 31, 12, 0, tzinfo=UTC)),
+    ('13M', dt.datetime(2027, 2, 28, 12, 0, tzinfo=UTC)),
+    ('2031-12-31', dt.datetime(2031, 12, 31, tzinfo=UTC)),
+    ('2031-12-31T10:00:00Z', dt.datetime(2031, 12, 31, 10, tzinfo=UTC)),
+])
+def test_retention_counts_on_the_calendar(text, expected):
+    assert Retention.parse(text).target(NOW) == expected
+
+
+def test_leap_day_plus_a_year_is_the_last_day_of_february():
+    assert add_months(dt.datetime(2028, 2, 29, tzinfo=UTC), 12) == dt.datetime(2029, 2, 28, tzinfo=UTC)
+
+
+@pytest.mark.parametrize('text', ['', '7', '0d', '-1d', '3w', 'soon', '2031-13-01', '31/12/2031'])
+def test_bad_retention_is_refused_with_the_accepted_forms(text):
+    with pytest.raises(RetentionError, match='7d, 6m, 2y'):
+        Retention.parse(text)
+
+
+def test_cluster_times_with_nanoseconds_parse():
+    assert parse_time('2024-10-08T21:53:46.493886743Z') == dt.datetime(2024, 10, 8, 21, 53, 46, 493886, tzinfo=UTC)
+
+
+def lock(retention=None, legal_hold=False):
+    return {'retention_period': retention, 'legal_hold': legal_hold}
+
+
+def test_an_unlocked_file_gets_exactly_the_fields_asked_for():
+    both = Policy(Retention.parse('7d'), legal_hold=True)
+    assert changes_needed(both, lock(), NOW, NOW) == {'retention_period': '2026-02-07T12:00:00Z', 'legal_hold': True}
+    assert changes_needed(Policy(None, legal_hold=True), lock(), NOW, NOW) == {'legal_hold': True}
+
+
+def test_repeated_events_do_not_push_the_date():
+    policy = Policy(Retention.parse('7d'))
+    locked_at = NOW
+    current = lock('2026-02-07T12:00:00Z')
+    for hours_later in (1, 24, 24 * 30):
+        assert changes_needed(policy, current, locked_at, NOW + dt.timedelta(hours=hours_later)) == {}
+
+
+def test_a_longer_policy_extends_but_a_shorter_one_never_shortens():
+    current = lock('2026-02-07T12:00:00Z')
+    longer = changes_needed(Policy(Retention.parse('1y')), current, NOW, NOW)
+    assert longer == {'retention_period': '2027-01-31T12:00:00Z'}
+    assert changes_needed(Policy(Retention.parse('1d')), current, NOW, NOW) == {}
+    assert changes_needed(Policy(Retention.parse('2026-02-01')), current, NOW, NOW) == {}
+
+
+def test_legal_hold_false_is_never_sent():
+    policy = Policy(Retention.parse('7d'), legal_hold=False)
+    held = lock('2026-02-07T12:00:00Z', legal_hold=True)
+    assert 'legal_hold' not in changes_needed(policy, held, NOW, NOW)
+    assert changes_needed(Policy(None, legal_hold=True), held, NOW, NOW) == {}
+
+
+def test_schedule_coalesces_events_per_file_and_settle_restarts_the_clock():
+    schedule = Schedule()
+    for _ in range(100):
+        schedule.touch('42', '/a/f.txt', 0.2, restart=True)
+    schedule.touch('42', '/a/renamed.txt', 0.2, restart=True)
+    assert len(schedule) == 1
+    started = time.monotonic()
+    entry = schedule.take()
+    assert entry.file_id == '42' and entry.path == '/a/renamed.txt'
+    assert time.monotonic() - started >= 0.15
+
+
+def test_schedule_interval_keeps_the_first_due_time():
+    schedule = Schedule()
+    schedule.touch('7', '/f', 0.0, restart=False)
+    schedule.touch('7', '/f', 30.0, restart=False)  # a later event does not postpone it
+    assert schedule.take().file_id == '7'
+
+
+def test_closing_the_schedule_releases_waiting_workers():
+    schedule = Schedule()
+    schedule.touch('1', '/f', 60.0)
+    schedule.close()
+    assert schedule.take() is None

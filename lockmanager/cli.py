@@ -1,0 +1,203 @@
+"""The command line: `--list` and `--close` for scripts and cron; with neither, the window.
+
+Exit codes beyond the common ones (common/errors.py): 10 no handle matched, 11 some handles were
+not closed (the others were), 12 the close was not confirmed at the prompt.
+"""
+
+import argparse
+import logging
+import os
+import sys
+from typing import List, Optional, Sequence
+
+from common.auth import connect, require_privileges
+from common.config import configure_interactively, find_config_file, load_cluster_config
+from common.errors import OK, USAGE, ToolError
+from common.logs import add_common_arguments, setup_logging
+from lockmanager.closing import ClosePlan, summary
+from lockmanager.cluster import CLOSE_PRIVILEGES, LIST_PRIVILEGES, LockCluster, Snapshot
+from lockmanager.export import table_lines, write_csv, write_json, write_outcomes_json
+from lockmanager.model import HandleRow, Selector, plural, sort_rows
+
+CONFIG_FILENAME = 'qumulo_lock_manager_config.ini'
+CONFIG_ENV = 'QUMULO_LOCK_MANAGER_CONFIG'
+
+NOTHING_MATCHED = 10
+SOME_NOT_CLOSED = 11
+NOT_CONFIRMED = 12
+
+EXIT_CODES = f'''exit codes:
+  0   done
+  2   bad command line; --close without --yes and no terminal to ask on; no display for the window
+  3-9 config, network, TLS, credentials, privilege, not found, bad reply (see the README)
+  {NOTHING_MATCHED}  no open handle matched
+  {SOME_NOT_CLOSED}  some handles were not closed (gone already, or refused); the others were
+  {NOT_CONFIRMED}  the close was not confirmed at the prompt
+'''
+
+log = logging.getLogger('qumulo_lock_manager')
+
+
+def _file_id(text: str) -> str:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f'a file id is a number, not {text!r}')
+    return str(int(text))
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1
+    if not 1 <= seconds <= 86400:
+        raise argparse.ArgumentTypeError(f'expected seconds from 1 to 86400, not {text!r}')
+    return seconds
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        # One line, like every other failure, instead of argparse's usage block.
+        self.exit(USAGE, f'error: {message} (see --help)\n')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog='qumulo_lock_manager.py',
+        description='List the SMB file handles open on a Qumulo cluster and force-close the ones you pick: '
+                    'in a window, or with --list / --close from scripts.',
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--list', action='store_true', help='print the open handles and exit')
+    mode.add_argument('--close', action='store_true',
+                      help='close the handles chosen by --path or --file-id (narrowed by --user, --client)')
+    pick = parser.add_argument_group('choosing handles (with --list or --close)')
+    pick.add_argument('--path', metavar='TEXT', help='handles of files whose path contains TEXT (any case)')
+    pick.add_argument('--file-id', metavar='N', type=_file_id, help='handles of the file with this id')
+    pick.add_argument('--user', metavar='NAME', help='handles opened by this user (name or auth id)')
+    pick.add_argument('--client', metavar='ADDRESS', help='handles held from this client address')
+    output = parser.add_argument_group('output').add_mutually_exclusive_group()
+    output.add_argument('--json', action='store_true', help='print JSON (with --list or --close)')
+    output.add_argument('--csv', action='store_true', help='print CSV (with --list)')
+    parser.add_argument('--yes', action='store_true', help='with --close: do not ask for confirmation')
+    parser.add_argument('--auto-refresh', metavar='SECONDS', type=_seconds,
+                        help='the window lists again every SECONDS (it can be changed in the window)')
+    add_common_arguments(parser)
+    return parser
+
+
+def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    chosen = [flag for flag, value in (('--path', args.path), ('--file-id', args.file_id), ('--user', args.user),
+                                       ('--client', args.client), ('--json', args.json or None),
+                                       ('--csv', args.csv or None)) if value is not None]
+    if not (args.list or args.close) and chosen and not args.configure:
+        parser.error(f'{chosen[0]} goes with --list or --close')
+    if args.close and args.path is None and args.file_id is None:
+        parser.error('--close needs --path TEXT or --file-id N (--user and --client narrow them)')
+    if args.close and args.csv:
+        parser.error('--csv goes with --list (--close can report --json)')
+    if args.yes and not args.close:
+        parser.error('--yes goes with --close')
+    if args.auto_refresh and (args.list or args.close):
+        parser.error('--auto-refresh is for the window, not --list or --close')
+
+
+def _logs_to_stderr() -> None:
+    # stdout carries the report (a table, CSV or JSON a script reads): log lines go to stderr.
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+
+
+def _display_missing() -> bool:
+    # Tk on macOS and Windows draws without X; elsewhere it needs an X display.
+    return sys.platform not in ('darwin', 'win32') and not os.environ.get('DISPLAY')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_combinations(parser, args)
+    setup_logging(args.debug, args.output)
+    _logs_to_stderr()
+
+    if args.configure:
+        configure_interactively(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILENAME, must_exist=False))
+        return OK
+    if not (args.list or args.close) and _display_missing():
+        raise ToolError('the lock manager window needs a display ($DISPLAY is not set); '
+                        'use --list or --close here, or run it in a desktop session', USAGE)
+    config = load_cluster_config(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILENAME))
+    if not (args.list or args.close):
+        return _open_window(config, args.auto_refresh or 0)
+
+    client = connect(config, user_agent='qumulo_lock_manager')
+    cluster = LockCluster(client)
+    selector = Selector(args.path, args.file_id, args.user, args.client)
+    if args.list:
+        return list_handles(cluster, selector, args)
+    # Both checked before anything is listed, so a user who may not close learns it at once.
+    require_privileges(client, LIST_PRIVILEGES + CLOSE_PRIVILEGES)
+    return close_handles(cluster, selector, args)
+
+
+def _open_window(config, auto_refresh_s: float) -> int:
+    try:
+        from lockmanager.gui import run_window
+    except ImportError as exc:  # a Python built without Tk
+        raise ToolError(f'the window needs Tk ({exc}; e.g. apt-get install python3-tk); '
+                        f'--list and --close work without it') from None
+    return run_window(config, auto_refresh_s)
+
+
+def _picked(snapshot: Snapshot, selector: Selector) -> List[HandleRow]:
+    for note in snapshot.notes:
+        print(f'note: {note}', file=sys.stderr)
+    return sort_rows(selector.pick(snapshot.rows), 'path')
+
+
+def _nothing_matched(selector: Selector) -> int:
+    print(f'no open SMB file handle matched ({selector.describe()})', file=sys.stderr)
+    return NOTHING_MATCHED
+
+
+def list_handles(cluster: LockCluster, selector: Selector, args: argparse.Namespace) -> int:
+    rows = _picked(cluster.fetch(), selector)
+    if args.json:
+        write_json(rows, sys.stdout)
+    elif args.csv:
+        write_csv(rows, sys.stdout)
+    elif rows:
+        print('\n'.join(table_lines(rows)))
+    return OK if rows else _nothing_matched(selector)
+
+
+def _confirmed(plan: ClosePlan) -> bool:
+    if not sys.stdin.isatty():
+        raise ToolError(f'not closing {plural(len(plan), "handle")} without confirmation: there is no terminal '
+                        f'to ask on; add --yes to close them', USAGE)
+    # The question goes to stderr, so that stdout stays the report even at a terminal.
+    print(plan.question(), file=sys.stderr)
+    sys.stderr.write(f'{plan.title} [y/N] ')
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ('y', 'yes')
+
+
+def close_handles(cluster: LockCluster, selector: Selector, args: argparse.Namespace) -> int:
+    rows = _picked(cluster.fetch(), selector)
+    if not rows:
+        return _nothing_matched(selector)
+    plan = ClosePlan.of(rows, f'the handles matching {selector.describe()}')
+    if not args.yes and not _confirmed(plan):
+        print('nothing closed', file=sys.stderr)
+        return NOT_CONFIRMED
+    outcomes = cluster.close(plan.rows)
+    if args.json:
+        write_outcomes_json(outcomes, sys.stdout)
+    for outcome in outcomes:
+        if not outcome.closed:
+            print(f'error: {outcome.describe()}', file=sys.stderr)
+        elif not args.json:
+            print(outcome.describe())
+    print(summary(outcomes), file=sys.stderr if args.json else sys.stdout)
+    return OK if all(outcome.closed for outcome in outcomes) else SOME_NOT_CLOSED

@@ -1,0 +1,229 @@
+"""Every call the lock manager makes to the cluster, through the official SDK (`qumulo-api`).
+
+Listing reads four things the cluster keeps apart (handles, share-mode grants, byte-range grants,
+sessions) and joins them per file id (lockmanager.join). Closing sends one handle per request, so
+that each handle gets its own answer and a vanished one does not stop the others.
+"""
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+from qumulo.rest_client import RestClient
+
+from common.auth import connect, require_privileges, who_am_i
+from common.config import ClusterConfig
+from common.errors import AUTH, TLS, UNREACHABLE, ToolError, translated
+from lockmanager.closing import CloseOutcome
+from lockmanager.identity import UserNames
+from lockmanager.join import RowJoiner
+from lockmanager.model import HandleRow
+
+log = logging.getLogger(__name__)
+
+HANDLE_READ = 'PRIVILEGE_SMB_FILE_HANDLE_READ'
+HANDLE_WRITE = 'PRIVILEGE_SMB_FILE_HANDLE_WRITE'
+LOCK_READ = 'PRIVILEGE_FS_LOCK_READ'
+IDENTITY_READ = 'PRIVILEGE_IDENTITY_READ'
+SESSION_READ = 'PRIVILEGE_SMB_SESSION_READ'
+LIST_PRIVILEGES = (HANDLE_READ, LOCK_READ)
+CLOSE_PRIVILEGES = (HANDLE_WRITE,)
+
+PAGE_SIZE = 1000
+RESOLVE_BATCH = 1000
+# After these, every further call would fail the same way (and maybe wait for a timeout).
+CONNECTION_FAILURES = frozenset({UNREACHABLE, TLS, AUTH})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One listing of the cluster: the rows and what the logged-in user may do with them."""
+
+    rows: Tuple[HandleRow, ...]
+    taken_at: datetime
+    user: str
+    may_close: bool
+    notes: Tuple[str, ...] = ()  # what is shown in a degraded way, and why
+
+
+class _Beside:
+    """Runs `work` on a daemon thread: a pool's threads would hold up quitting while they wait
+    for a network timeout."""
+
+    def __init__(self, work: Callable[[], object]):
+        self._value: object = None
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name='lockmanager-grants', daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], object]) -> None:
+        try:
+            self._value = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _after_token(next_link: Optional[str]) -> Optional[str]:
+    if not next_link:
+        return None
+    return (parse_qs(urlsplit(next_link).query).get('after') or [None])[0]
+
+
+class LockCluster:
+    """Lists handles as rows and closes them, on one logged-in SDK client.
+
+    Not thread-safe (one SDK client is one HTTP connection): call it from one thread at a time.
+    The listings run on two connections at once, a clone of the client taking the lock grants.
+    """
+
+    def __init__(self, client: RestClient, page_size: int = PAGE_SIZE):
+        self.client = client
+        self.page_size = page_size
+        self.names = UserNames(lambda **query: self.client.auth.find_identity(**query))
+        self._paths: Dict[str, str] = {}  # file id -> path, for handles listed without one
+        self._grant_client: Optional[RestClient] = None
+
+    def _translated(self):
+        return translated(self.client.host, self.client.port)
+
+    # --- listing ---------------------------------------------------------------------------------
+    def fetch(self) -> Snapshot:
+        """List every open handle as a row; raise ToolError (e.g. a missing privilege) if it can't."""
+        require_privileges(self.client, LIST_PRIVILEGES)
+        me = who_am_i(self.client)
+        granted = set(me.get('privileges') or ())
+        notes = []
+        if IDENTITY_READ not in granted:
+            self.names.disable()
+            notes.append(f'user names need {IDENTITY_READ}: showing auth ids')
+        with self._translated():
+            grants = _Beside(lambda: self._grants_and_sessions(SESSION_READ in granted))
+            try:
+                handles = list(self._handles())
+            finally:
+                share, byte_range, sessions = grants.result()
+            self._resolve_missing_paths(handles)
+            joiner = RowJoiner(share, byte_range, self.names, sessions, self._paths)
+            rows = tuple(joiner.rows(handles))
+        log.debug('listed %d handles, %d share-mode and %d byte-range grants', len(rows), len(share),
+                  len(byte_range))
+        return Snapshot(rows, datetime.now().astimezone(), str(me.get('name', '?')), HANDLE_WRITE in granted,
+                        tuple(notes))
+
+    def _handles(self) -> Iterator[Mapping]:
+        for page in self.client.smb.list_file_handles(resolve_paths=True, limit=self.page_size):
+            yield from page['file_handles']
+
+    def _grants_and_sessions(self, with_sessions: bool):
+        # Runs beside the handle listing, so on a connection of its own.
+        if self._grant_client is None:
+            self._grant_client = self.client.clone()
+        client = self._grant_client
+        share = self._grants(client, 'share-mode')
+        byte_range = self._grants(client, 'byte-range')
+        sessions = self._sessions(client) if with_sessions else None
+        return share, byte_range, sessions
+
+    def _grants(self, client: RestClient, lock_type: str) -> List[Mapping]:
+        # Lock listings may never send an empty `next`: a short page is the end (as the SDK's own
+        # list_all_locks_by_client decides, which RestClient cannot call: it wraps the list it
+        # returns as a page iterator).
+        grants: List[Mapping] = []
+        after = None
+        while True:
+            page = client.fs.list_locks_by_client('smb', lock_type, limit=self.page_size, after=after)
+            grants.extend(page['grants'])
+            after = _after_token((page.get('paging') or {}).get('next'))
+            if len(page['grants']) < self.page_size or after is None:
+                return grants
+
+    def _sessions(self, client: RestClient) -> List[Mapping]:
+        return [session for page in client.smb.list_smb_sessions(limit=self.page_size)
+                for session in page['session_infos']]
+
+    def _resolve_missing_paths(self, handles: Sequence[Mapping]) -> None:
+        """Paths the listing left out, through `POST /v1/files/resolve` in batches, cached by id."""
+        open_ids = {str(h['file_number']) for h in handles}
+        missing = sorted({str(h['file_number']) for h in handles if not h['handle_info'].get('path')}
+                         - set(self._paths))
+        for start in range(0, len(missing), RESOLVE_BATCH):
+            for entry in self.client.fs.resolve_paths(missing[start:start + RESOLVE_BATCH]):
+                if entry.get('path'):
+                    self._paths[str(entry['id'])] = entry['path']
+        # A closed file's id may come back as another file: forget ids no longer open.
+        for file_id in set(self._paths) - open_ids:
+            del self._paths[file_id]
+
+    # --- closing ---------------------------------------------------------------------------------
+    def close(self, rows: Sequence[HandleRow],
+              progress: Optional[Callable[[CloseOutcome], None]] = None) -> List[CloseOutcome]:
+        """Close exactly these handles; one outcome per row, in order. A handle that is gone or
+        refused is reported and the others still closed; a lost connection ends the run."""
+        require_privileges(self.client, CLOSE_PRIVILEGES)
+        outcomes: List[CloseOutcome] = []
+        for n, row in enumerate(rows):
+            try:
+                outcome = self._close_one(row)
+            except ToolError as exc:
+                if exc.exit_code in CONNECTION_FAILURES:
+                    outcomes += [CloseOutcome(r, False, f'not attempted: {exc.message}') for r in rows[n:]]
+                    break
+                outcome = CloseOutcome(row, False, exc.message)
+            outcomes.append(outcome)
+            if progress:
+                progress(outcome)
+        return outcomes
+
+    def _close_one(self, row: HandleRow) -> CloseOutcome:
+        with self._translated():
+            answers = self.client.smb.close_smb_file(location=row.location)
+        message = (answers[0].get('error_message') if answers else '') or ''
+        if message:
+            return CloseOutcome(row, False, f'the cluster did not close it ({message.rstrip(".")}); '
+                                            f'it may have been closed already')
+        return CloseOutcome(row, True)
+
+
+class ConnectingCluster:
+    """A LockCluster that logs in on first use and again after a lost connection.
+
+    The window calls it from its worker thread, so an unreachable cluster costs a timeout there,
+    never a frozen window; after a failure the next refresh simply tries again.
+    """
+
+    def __init__(self, config: ClusterConfig, connect_fn: Callable[[ClusterConfig], RestClient] = connect,
+                 page_size: int = PAGE_SIZE):
+        self.config = config
+        self._connect = connect_fn
+        self._page_size = page_size
+        self._cluster: Optional[LockCluster] = None
+        self._lock = threading.Lock()
+
+    def _connected(self) -> LockCluster:
+        if self._cluster is None:
+            self._cluster = LockCluster(self._connect(self.config), self._page_size)
+        return self._cluster
+
+    def _run(self, call: Callable[[LockCluster], object]):
+        with self._lock:
+            try:
+                return call(self._connected())
+            except ToolError as exc:
+                if exc.exit_code in CONNECTION_FAILURES:
+                    self._cluster = None
+                raise
+
+    def fetch(self) -> Snapshot:
+        return self._run(lambda cluster: cluster.fetch())
+
+    def close(self, rows: Sequence[HandleRow]) -> List[CloseOutcome]:
+        return self._run(lambda cluster: cluster.close(rows))

@@ -95,12 +95,12 @@ def _addresses(addresses: Tuple[str, ...]) -> Tuple[Tuple[int, int, str], ...]:
 
 
 COLUMNS: Tuple[Column, ...] = (
-    Column('path', 'Path', 48, lambda r: r.path, lambda r: r.path.casefold()),
+    Column('path', 'Path', 36, lambda r: r.path, lambda r: r.path.casefold()),
     Column('file_id', 'File ID', 10, lambda r: r.file_id, lambda r: _number(r.file_id)),
     Column('user', 'User', 14, lambda r: r.user, lambda r: r.user.casefold()),
     Column('client', 'Client', 16, lambda r: r.client_text, lambda r: _addresses(r.clients)),
     Column('access', 'Access', 12, lambda r: r.access, lambda r: r.access),
-    Column('locks', 'Locks held', 30, lambda r: r.locks_text, lambda r: r.locks_text),
+    Column('locks', 'Locks held', 42, lambda r: r.locks_text, lambda r: r.locks_text),
 )
 COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
 

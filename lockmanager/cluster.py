@@ -9,7 +9,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from qumulo.rest_client import RestClient
@@ -18,7 +18,7 @@ from common.auth import connect, require_privileges, who_am_i
 from common.config import ClusterConfig
 from common.errors import AUTH, TLS, UNREACHABLE, ToolError, translated
 from lockmanager.closing import CloseOutcome
-from lockmanager.identity import UserNames
+from lockmanager.lookups import FilePaths, UserNames
 from lockmanager.join import RowJoiner
 from lockmanager.model import HandleRow
 
@@ -89,7 +89,7 @@ class LockCluster:
         self.client = client
         self.page_size = page_size
         self.names = UserNames(lambda **query: self.client.auth.find_identity(**query))
-        self._paths: Dict[str, str] = {}  # file id -> path, for handles listed without one
+        self.paths = FilePaths(lambda ids: self.client.fs.resolve_paths(ids), RESOLVE_BATCH)
         self._grant_client: Optional[RestClient] = None
 
     def _translated(self):
@@ -111,8 +111,9 @@ class LockCluster:
                 handles = list(self._handles())
             finally:
                 share, byte_range, sessions = grants.result()
-            self._resolve_missing_paths(handles)
-            joiner = RowJoiner(share, byte_range, self.names, sessions, self._paths)
+            paths = self.paths.lookup((str(h['file_number']) for h in handles if not h['handle_info'].get('path')),
+                                      (str(h['file_number']) for h in handles))
+            joiner = RowJoiner(share, byte_range, self.names, sessions, paths)
             rows = tuple(joiner.rows(handles))
         log.debug('listed %d handles, %d share-mode and %d byte-range grants', len(rows), len(share),
                   len(byte_range))
@@ -149,19 +150,6 @@ class LockCluster:
     def _sessions(self, client: RestClient) -> List[Mapping]:
         return [session for page in client.smb.list_smb_sessions(limit=self.page_size)
                 for session in page['session_infos']]
-
-    def _resolve_missing_paths(self, handles: Sequence[Mapping]) -> None:
-        """Paths the listing left out, through `POST /v1/files/resolve` in batches, cached by id."""
-        open_ids = {str(h['file_number']) for h in handles}
-        missing = sorted({str(h['file_number']) for h in handles if not h['handle_info'].get('path')}
-                         - set(self._paths))
-        for start in range(0, len(missing), RESOLVE_BATCH):
-            for entry in self.client.fs.resolve_paths(missing[start:start + RESOLVE_BATCH]):
-                if entry.get('path'):
-                    self._paths[str(entry['id'])] = entry['path']
-        # A closed file's id may come back as another file: forget ids no longer open.
-        for file_id in set(self._paths) - open_ids:
-            del self._paths[file_id]
 
     # --- closing ---------------------------------------------------------------------------------
     def close(self, rows: Sequence[HandleRow],

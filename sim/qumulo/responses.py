@@ -332,6 +332,15 @@ def list_file_locks(cluster, req):
 # --- the /sim/ control surface ------------------------------------------------------------------
 def sim_smb_open(cluster, req):
     body = req.json()
+    # A list of open requests opens them all in one call (benchmarks need tens of thousands).
+    if isinstance(body, list):
+        return Reply([_sim_open_one(cluster, spec).body for spec in body])
+    return _sim_open_one(cluster, body)
+
+
+def _sim_open_one(cluster, body):
+    if not isinstance(body, dict):
+        raise bad_request('/sim/smb/open needs an object (or a list of objects)')
     for key in ('path', 'user', 'client'):
         if not body.get(key):
             raise bad_request(f'/sim/smb/open needs "{key}"')

@@ -1,7 +1,8 @@
-"""User names for the auth ids that SMB handles carry, asked of the cluster once per id."""
+"""Ids turned into what people read, asked of the cluster once per id: user names for the auth
+ids that handles carry, and paths for file ids a listing left without one."""
 
 import logging
-from typing import Callable, Dict, Mapping
+from typing import Callable, Dict, Iterable, List, Mapping
 
 from qumulo.lib.request import RequestError
 
@@ -45,3 +46,27 @@ class UserNames:
 
     def __len__(self) -> int:
         return len(self._names)
+
+
+class FilePaths:
+    """file id -> path through `POST /v1/files/resolve`, in batches, cached while the file is open.
+
+    The handle listing resolves paths itself (resolve_paths=true); this fills the ones it left
+    empty. Ids of files no longer open are forgotten: a new file may get a freed id.
+    """
+
+    def __init__(self, resolve: Callable[[List[str]], Iterable[Mapping]], batch: int = 1000):
+        self._resolve = resolve
+        self.batch = batch
+        self._paths: Dict[str, str] = {}
+
+    def lookup(self, wanted: Iterable[str], open_ids: Iterable[str]) -> Dict[str, str]:
+        """Paths of `wanted` that the cluster knows; `open_ids` are all ids still open."""
+        missing = sorted(set(wanted) - set(self._paths))
+        for start in range(0, len(missing), self.batch):
+            for entry in self._resolve(missing[start:start + self.batch]):
+                if entry.get('path'):
+                    self._paths[str(entry['id'])] = entry['path']
+        for file_id in set(self._paths).difference(open_ids):
+            del self._paths[file_id]
+        return dict(self._paths)

@@ -4,6 +4,7 @@ The rules that keep a lock from being weakened live in `changes_needed`: retenti
 extends, a legal hold is only ever set, and only the fields that change are sent.
 """
 
+import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
 
@@ -44,7 +45,7 @@ def changes_needed(policy, lock, modified, now):
     if policy.retention is not None:
         current = parse_time(lock['retention_period']) if lock.get('retention_period') else None
         if not policy.retention.is_met(current, modified):
-            target = policy.retention.target(now)
+            target = _whole_second_after(policy.retention.target(now))
             if current is None or target > current:
                 changes['retention_period'] = format_time(target)
     if policy.legal_hold and not lock.get('legal_hold'):
@@ -64,6 +65,8 @@ class Locker:
         except RequestError as e:
             if e.status_code == 404:
                 return Outcome('gone', pending.file_id, pending.path)
+            if e.status_code >= 500:
+                raise  # the cluster's trouble, not the file's: the worker tries again later
             return Outcome('failed', pending.file_id, pending.path, error=f'{e.status_code} {e.error_class}: {e.description}')
 
     def _process(self, client, pending):
@@ -106,6 +109,11 @@ class Locker:
         if pending.size_seen is None and quiet_for < settle:
             return settle - max(quiet_for, 0)
         return 0 if quiet_for >= settle else settle - quiet_for
+
+
+def _whole_second_after(moment):
+    # Retention is written in whole seconds; rounding up keeps it at or past what was asked.
+    return moment if not moment.microsecond else moment.replace(microsecond=0) + dt.timedelta(seconds=1)
 
 
 def _describe(outcome, lock):

@@ -17,10 +17,14 @@ from common.auth import connect, require_privileges
 from common.config import load_cluster_config
 from common.errors import ToolError, run_main
 from sim.qumulo.launcher import SimCluster
+from wormlock.demo import demo_step as filelock_step
+
+# Each tool's own demo step, run in this order after the cluster tour.
+TOOL_STEPS = [filelock_step]
 
 
-def say(text=''):
-    print(text, flush=True)
+def say(text='', end='\n'):
+    print(text, end=end, flush=True)
 
 
 def table(rows, headers):
@@ -89,8 +93,12 @@ def demo(workdir):
         say('5. SMB file handles opened by clients, as the lock manager will list them:')
         table([[h['handle_info']['path'], client.auth.find_identity(auth_id=h['handle_info']['owner'])['name'],
                 h['handle_info']['location']] for h in handles], ['path', 'user', 'handle location'])
+        for number, step in enumerate(TOOL_STEPS, start=6):
+            say()
+            say(f'{number}. ', end='')
+            step(cluster, client, say)
         say()
-        say('Not built yet: qfs_filelock.py (issue 3), qumulo_lock_manager.py (issue 4), pytarchive (issues 5, 6).')
+        say('Not built yet: qumulo_lock_manager.py (issue 4), pytarchive (issues 5, 6).')
         say('Try the emulator by hand: .venv/bin/python -m sim.qumulo --root DIR --host 127.0.0.2, then')
         say('  .venv/bin/qq --host 127.0.0.2 --port PORT login -u admin -p admin')
         return 0

@@ -7,7 +7,7 @@ import sys
 PROJECT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def test_demo_shows_events_locks_and_handles():
+def test_demo_shows_events_locks_handles_and_the_watcher():
     done = subprocess.run([sys.executable, '-m', 'sim.demo'], cwd=PROJECT, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -17,4 +17,7 @@ def test_demo_shows_events_locks_and_handles():
     assert "'retention_period': '2031-12-31T00:00:00Z'" in out
     assert 'shorten its retention: refused, 400' in out and 'delete it: refused, 403' in out
     assert '/finance/Q3.xlsx        alice' in out
+    assert 'audit: locked          /records/2026/trades.csv' in out
+    assert 'audit: locked          /records/statement.pdf' in out
+    assert '4 files, 3 locked, 1 not locked' in out
     assert 'Traceback' not in done.stderr

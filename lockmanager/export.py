@@ -5,7 +5,7 @@ import json
 from typing import IO, Dict, List, Sequence
 
 from lockmanager.closing import CloseOutcome
-from lockmanager.model import COLUMNS, HandleRow, cells
+from lockmanager.model import COLUMNS, HandleRow
 
 # Columns a script wants beyond what the table shows: the ids needed to act on a row.
 CSV_HEADER = [column.key for column in COLUMNS] + ['auth_id', 'location']
@@ -30,7 +30,7 @@ def write_csv(rows: Sequence[HandleRow], stream: IO[str]) -> None:
     writer = csv.writer(stream, lineterminator='\n')
     writer.writerow(CSV_HEADER)
     for row in rows:
-        writer.writerow([*cells(row), row.auth_id, row.location])
+        writer.writerow([*row.cells, row.auth_id, row.location])
 
 
 def save_csv(rows: Sequence[HandleRow], path: str) -> None:
@@ -52,7 +52,7 @@ def write_outcomes_json(outcomes: Sequence[CloseOutcome], stream: IO[str]) -> No
 
 def table_lines(rows: Sequence[HandleRow]) -> List[str]:
     """Aligned columns under a heading line; the last column is not padded."""
-    grid = [[column.heading for column in COLUMNS]] + [list(cells(row)) for row in rows]
+    grid = [[column.heading for column in COLUMNS]] + [list(row.cells) for row in rows]
     widths = [max(len(line[i]) for line in grid) for i in range(len(COLUMNS) - 1)]
     return ['  '.join([*(text.ljust(width) for text, width in zip(line, widths)), line[-1]]).rstrip()
             for line in grid]

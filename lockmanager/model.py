@@ -2,6 +2,7 @@
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 # A handle may read and write at once; these decide which of the three words it gets.
@@ -63,6 +64,11 @@ class HandleRow:
             parts.append(f'{self.byte_range_locks} byte-range' + (f' ({modes})' if modes else ''))
         return '; '.join(parts) or 'none'
 
+    @cached_property
+    def cells(self) -> Tuple[str, ...]:
+        """The row as the table shows it; kept, since the table is refilled on every filter change."""
+        return tuple(column.text(self) for column in COLUMNS)
+
     @property
     def who(self) -> str:
         """'alice from 10.0.0.5': how dialogs and reports name the holder."""
@@ -95,12 +101,12 @@ def _addresses(addresses: Tuple[str, ...]) -> Tuple[Tuple[int, int, str], ...]:
 
 
 COLUMNS: Tuple[Column, ...] = (
-    Column('path', 'Path', 36, lambda r: r.path, lambda r: r.path.casefold()),
+    Column('path', 'Path', 30, lambda r: r.path, lambda r: r.path.casefold()),
     Column('file_id', 'File ID', 10, lambda r: r.file_id, lambda r: _number(r.file_id)),
     Column('user', 'User', 14, lambda r: r.user, lambda r: r.user.casefold()),
     Column('client', 'Client', 16, lambda r: r.client_text, lambda r: _addresses(r.clients)),
     Column('access', 'Access', 12, lambda r: r.access, lambda r: r.access),
-    Column('locks', 'Locks held', 42, lambda r: r.locks_text, lambda r: r.locks_text),
+    Column('locks', 'Locks held', 52, lambda r: r.locks_text, lambda r: r.locks_text),
 )
 COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
 
@@ -108,10 +114,6 @@ COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
 def plural(n: int, noun: str) -> str:
     """'1 handle', '2,000 handles'."""
     return f'{n:,} {noun}' + ('' if n == 1 else 's')
-
-
-def cells(row: HandleRow) -> Tuple[str, ...]:
-    return tuple(column.text(row) for column in COLUMNS)
 
 
 def sort_rows(rows: Iterable[HandleRow], key: str, descending: bool = False) -> List[HandleRow]:

@@ -16,7 +16,7 @@ from lockmanager.closing import ClosePlan, CloseOutcome, summary
 from lockmanager.cluster import HANDLE_WRITE, Snapshot
 from lockmanager.export import save_csv
 from lockmanager.jobs import BackgroundJobs
-from lockmanager.model import COLUMNS, HandleRow, cells, matches_text, plural, sort_rows
+from lockmanager.model import COLUMNS, HandleRow, matches_text, plural, sort_rows
 
 FILTER_DELAY_S = 0.15  # typing pauses this long before 20,000 rows are filtered again
 BATCH_ROWS = 2000  # rows the table takes per turn of the event loop
@@ -68,10 +68,28 @@ class RowFeed:
             return None
         batch = self._rows[self._next:self._next + self.batch]
         self._next += len(batch)
-        return [(row.location, cells(row)) for row in batch]
+        return [(row.location, row.cells) for row in batch]
 
     def done(self, generation: int) -> bool:
         return generation != self.generation or self._next >= len(self._rows)
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """A listing made ready for the table on the worker thread, so the window only draws it."""
+
+    snapshot: Snapshot
+    rows: List[HandleRow]  # sorted
+    sort_key: str
+    descending: bool
+    totals: str
+
+    @classmethod
+    def prepare(cls, snapshot: Snapshot, sort_key: str, descending: bool) -> '_Listing':
+        rows = sort_rows(snapshot.rows, sort_key, descending)
+        for row in rows:
+            row.cells  # noqa: B018 - built here rather than while the table fills
+        return cls(snapshot, rows, sort_key, descending, _totals(snapshot.rows))
 
 
 @dataclass
@@ -123,22 +141,28 @@ class LockManagerPresenter:
             return
         self._activity.fetching = True
         self._show_busy()
-        self.jobs.submit(self.source.fetch, self._listed, self._list_failed)
+        key, descending = self.sort_key, self.descending
+        self.jobs.submit(lambda: _Listing.prepare(self.source.fetch(), key, descending), self._listed,
+                         self._list_failed)
 
     def search(self) -> None:
         """The seed's Search by Path: filter by the typed text now, and list afresh."""
-        self._apply_filter()
+        self.apply_filter()
         self.refresh()
 
-    def _listed(self, snapshot: Snapshot) -> None:
+    def _listed(self, listing: '_Listing') -> None:
         self._activity.fetching = False
         self._last_listed = self.clock()
         self._last_error = ''
-        self.snapshot = snapshot
+        self.snapshot = snapshot = listing.snapshot
         self.selected &= {row.location for row in snapshot.rows}
-        self._sorted = sort_rows(snapshot.rows, self.sort_key, self.descending)
-        self._totals = _totals(snapshot.rows)
-        self.note = ''
+        if (listing.sort_key, listing.descending) == (self.sort_key, self.descending):
+            self._sorted = listing.rows
+        else:  # a heading was clicked while listing
+            self._sorted = sort_rows(snapshot.rows, self.sort_key, self.descending)
+        self._totals = listing.totals
+        if self.note.startswith('error:') or self.note.startswith('Not listed yet'):
+            self.note = ''  # stale now; a close or export summary stays until the next action
         self._show_rows()
         self._show_busy()
 
@@ -162,7 +186,13 @@ class LockManagerPresenter:
         self.filter_text = text
         self._filter_due = self.clock() + FILTER_DELAY_S
 
-    def _apply_filter(self) -> None:
+    @property
+    def filter_pending(self) -> bool:
+        """Typed text not applied yet (typing has not paused)."""
+        return self._filter_due is not None
+
+    def apply_filter(self) -> None:
+        """Filter by the typed text now (Return, Search by Path, or typing paused)."""
         self._filter_due = None
         self._show_rows()
 
@@ -276,7 +306,7 @@ class LockManagerPresenter:
         self.jobs.deliver()
         now = self.clock()
         if self._filter_due is not None and now >= self._filter_due:
-            self._apply_filter()
+            self.apply_filter()
         if (self.auto_refresh_s and self._last_listed is not None and not self._activity.busy
                 and now - self._last_listed >= self.auto_refresh_s):
             self.refresh()

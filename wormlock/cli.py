@@ -2,14 +2,16 @@
 
 import argparse
 import datetime as dt
+import gc
 import logging
+import math
 import os
 import signal
 import sys
 
 from common.auth import connect, require_privileges
 from common.config import configure_interactively, find_config_file, load_cluster_config
-from common.errors import USAGE, ArgumentParser, ToolError, translated
+from common.errors import FAILURE, USAGE, ArgumentParser, ToolError, translated
 from common.logs import add_common_arguments, setup_logging
 from .audit import AuditLog
 from .clock import ClusterClock
@@ -74,9 +76,18 @@ def check_arguments(parser, args):
     if args.configure:
         return
     if args.report:
+        if not args.report.startswith('/'):
+            parser.error(f'--report must be an absolute cluster path, not {args.report!r}')
         if args.csv and args.json:
             parser.error('choose one of --csv and --json')
+        if args.expiring_within is not None and not 0 <= args.expiring_within < math.inf:
+            parser.error('--expiring-within must be 0 or more days')
         return
+    report_only = [flag for flag, given in (('--csv', args.csv), ('--json', args.json),
+                                            ('--unlocked-only', args.unlocked_only),
+                                            ('--expiring-within', args.expiring_within is not None)) if given]
+    if report_only:
+        parser.error(f'{", ".join(report_only)} only go with --report PATH')
     if not (args.directory_path or args.file_id):
         parser.error('give the directory to watch: --directory-path PATH or --file-id ID')
     if args.directory_path and not args.directory_path.startswith('/'):
@@ -88,8 +99,10 @@ def check_arguments(parser, args):
             args.retention = Retention.parse(args.retention)
         except RetentionError as e:
             parser.error(str(e))
-    if args.interval < 0 or (args.settle is not None and args.settle <= 0):
+    if not 0 <= args.interval < math.inf or (args.settle is not None and not 0 < args.settle < math.inf):
         parser.error('--interval must be 0 or more and --settle more than 0')
+    if not 0 <= args.rescan_every < math.inf:
+        parser.error('--rescan-every must be 0 (no periodic scan) or more seconds')
     if not 1 <= args.workers <= 64:
         parser.error('--workers must be between 1 and 64')
     events = [e.strip() for e in args.events.split(',') if e.strip()]
@@ -105,6 +118,10 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     check_arguments(parser, args)
+    if not args.report and (args.output or args.run_as_daemon):
+        # The log does not go to stdout, so a broken pipe can only be a cluster connection: let it
+        # be an exception the SDK retries and the stream reconnects after, not a silent death.
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     if args.configure:
         path = find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILE, must_exist=False)
         configure_interactively(path)
@@ -130,21 +147,37 @@ def run_report(args, config):
     return 0
 
 
-def watch(args, config):
-    clock = ClusterClock()
-    client = connect(config)
-    options = WatchOptions(directory_path=args.directory_path, directory_id=args.file_id,
-                           recursive=args.recursive, events=args.events, interval_s=args.interval,
-                           settle_s=args.settle, workers=args.workers,
-                           rescan_every_s=args.rescan_every or None)
-    policy = Policy(retention=args.retention, legal_hold=args.legal_hold, settle_s=args.settle)
-    audit = AuditLog(args.audit_log)
-    watcher = Watcher(client, config, options, Locker(policy, clock, args.dry_run), audit, clock)
+def watch_options(args):
+    return WatchOptions(directory_path=args.directory_path, directory_id=args.file_id,
+                        recursive=args.recursive, events=args.events, interval_s=args.interval,
+                        settle_s=args.settle, workers=args.workers,
+                        rescan_every_s=args.rescan_every or None)
+
+
+def open_audit_log(args):
+    try:
+        return AuditLog(args.audit_log)
+    except OSError as e:
+        raise ToolError(f'--audit-log {args.audit_log}: cannot open it for appending: '
+                        f'{e.strerror or e}', USAGE) from None
+
+
+def check_cluster(args, config, client, watcher):
+    """Everything the cluster can refuse, before anything is watched or locked."""
     with translated(config.host, config.port):
         if not args.dry_run:
             require_privileges(client, ['PRIVILEGE_FS_FILE_LOCK_WRITE'])
         watcher.resolve_directory()
         watcher.check_recursion_allowed()
+
+
+def watch(args, config):
+    clock = ClusterClock()
+    audit = open_audit_log(args)
+    client = connect(config)
+    policy = Policy(retention=args.retention, legal_hold=args.legal_hold, settle_s=args.settle)
+    watcher = Watcher(client, config, watch_options(args), Locker(policy, clock, args.dry_run), audit, clock)
+    check_cluster(args, config, client, watcher)
     print_header(args, config, watcher, policy)
 
     def shutdown(signum, frame):
@@ -192,16 +225,63 @@ def run_daemon(args, config):
     import daemon
     import daemon.pidfile
 
-    # Refuse bad settings while a terminal can still show the reason.
-    connect(config)
+    # Refuse bad settings while a terminal can still show the reason: once detached, stderr is
+    # /dev/null and the exit status reaches no one.
     for option, path in (('--pid-file', args.pid_file), ('--log-file', args.output or args.log_file)):
         if not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
             raise ToolError(f'{option} {path}: its directory is not writable', USAGE)
+    pid_file = os.path.abspath(args.pid_file)
+    stale = check_pid_file(pid_file)
     args.output = os.path.abspath(args.output or args.log_file)
     if args.audit_log:
         args.audit_log = os.path.abspath(args.audit_log)
-    context = daemon.DaemonContext(pidfile=daemon.pidfile.TimeoutPIDLockFile(os.path.abspath(args.pid_file), 5),
+        open_audit_log(args).close()
+    client = connect(config)
+    check_cluster(args, config, client, Watcher(client, config, watch_options(args), None, None, None))
+    # DaemonContext closes every descriptor; a socket object left behind would later close
+    # whatever file (the log) reuses its number. Close it now and collect any cycle holding one.
+    client.conninfo.close()
+    del client
+    gc.collect()
+    context = daemon.DaemonContext(pidfile=daemon.pidfile.TimeoutPIDLockFile(pid_file, 5),
                                    umask=0o027, working_directory='/')
     with context:
         setup_logging(debug=args.debug, output=args.output, max_bytes=args.log_max_bytes)
-        return watch(args, config)
+        if stale:
+            log.info('removed the stale pid file %s (process %s was gone)', pid_file, stale)
+        try:
+            return watch(args, config)
+        except ToolError as e:  # stderr is /dev/null now: the log is the only place to say why
+            log.error('%s', e.message)
+            return e.exit_code
+        except Exception:
+            log.exception('the watcher stopped on an unexpected error')
+            return FAILURE
+
+
+def check_pid_file(path):
+    """Refuse to start a second daemon on the same pid file; remove one left by a dead process.
+    Returns the dead process's pid when a stale file was removed."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise ToolError(f'--pid-file {path}: cannot read it: {e.strerror}', USAGE) from None
+    pid = int(text) if text.isdigit() else None
+    if pid:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            raise ToolError(f'--pid-file {path}: process {pid} (another user\'s) is running', FAILURE) from None
+        else:
+            raise ToolError(f'--pid-file {path}: process {pid} named there is still running (a watcher '
+                            f'already started?); stop it first (kill {pid}) or give another --pid-file', FAILURE)
+    try:
+        os.unlink(path)
+    except OSError as e:
+        raise ToolError(f'--pid-file {path}: cannot remove the stale pid file: {e.strerror}', USAGE) from None
+    return text or '?'

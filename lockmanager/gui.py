@@ -39,6 +39,7 @@ class LockManagerWindow:
             initialfile='smb-file-handles.csv', filetypes=[('CSV', '*.csv'), ('All files', '*')]))
         self.feed = RowFeed()
         self.filling = False  # rows are still being added to the table
+        self.closed = False
         self._build()
         root.protocol('WM_DELETE_WINDOW', self.quit)
         root.report_callback_exception = self._report_callback_exception
@@ -184,6 +185,9 @@ class LockManagerWindow:
         self._show_error('Unexpected error', f'{kind.__name__}: {one_line(value)}')
 
     def quit(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         self.presenter.shutdown()
         self.root.after_cancel(self._poll_job)
         self.root.destroy()

@@ -56,8 +56,7 @@ def open_window(display, sim, tmp_path):
         return window, answers
     yield start
     for window in opened:
-        if window.root.winfo_exists():
-            window.quit()
+        window.quit()
 
 
 def pump_until(root, condition, timeout=20.0):

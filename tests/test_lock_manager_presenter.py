@@ -230,6 +230,15 @@ def test_a_failed_listing_shows_a_dialog_once_and_keeps_the_status_until_it_work
     assert 'error' not in view.status
 
 
+def test_a_bug_in_a_background_call_is_a_dialog_not_a_traceback(window):
+    view = window.stand_in_view
+    window.cluster.failure = KeyError('handle_info')
+    window.refresh()
+    window.jobs.wait()
+    assert view.errors == [('Cannot list the SMB file handles', "unexpected KeyError: 'handle_info'")]
+    assert view.busy == (False, '')
+
+
 def test_auto_refresh_lists_again_when_due_and_never_twice_at_once(window):
     view = listed(window)
     window.set_auto_refresh(30)

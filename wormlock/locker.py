@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
 
+import qumulo.rest.fs as rest_fs
 from qumulo.lib.request import RequestError
 
 from .retention import format_time, parse_time
@@ -70,7 +71,7 @@ class Locker:
             return Outcome('failed', pending.file_id, pending.path, error=f'{e.status_code} {e.error_class}: {e.description}')
 
     def _process(self, client, pending):
-        attrs = client.fs.get_file_attr(id_=pending.file_id, retrieve_file_lock=True)
+        attrs = _read(client, pending.file_id)
         outcome = Outcome('already-locked', attrs['id'], attrs['path'], attrs['size'])
         if attrs['type'] != FILE:
             outcome.result = 'skipped-not-a-file'
@@ -87,10 +88,11 @@ class Locker:
             _describe(outcome, dict(attrs['lock'], **changes))
             return outcome
         if changes:
-            client.fs.modify_file_lock(id_=attrs['id'], **changes)
-            lock = client.fs.get_file_attr(id_=attrs['id'], retrieve_file_lock=True)['lock']
+            # The cluster answers the change with the file's attributes and the lock it now holds:
+            # that lock, not what was asked for, is checked and recorded.
+            lock = rest_fs.modify_file_lock(client.conninfo, client.credentials, id_=attrs['id'], **changes).data['lock']
             if changes_needed(self.policy, lock, modified, now):
-                outcome.result, outcome.error = 'failed', f'the lock read back is {lock}, not what was set'
+                outcome.result, outcome.error = 'failed', f'the cluster reports the lock as {lock}, not what was set'
             else:
                 outcome.result = 'locked'
             _describe(outcome, lock)
@@ -109,6 +111,13 @@ class Locker:
         if pending.size_seen is None and quiet_for < settle:
             return settle - max(quiet_for, 0)
         return 0 if quiet_for >= settle else settle - quiet_for
+
+
+def _read(client, file_id):
+    # The module function on the client's connection (session renewal included) rather than
+    # client.fs: the SDK's per-call retry wrapper captures a stack trace on every call, a tenth
+    # of the watcher's CPU in a burst, and the worker already retries a file that failed.
+    return rest_fs.get_file_attr(client.conninfo, client.credentials, id_=file_id, retrieve_file_lock=True).data
 
 
 def _whole_second_after(moment):

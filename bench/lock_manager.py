@@ -8,6 +8,7 @@ display when one can be started. Each figure is the fastest of --repeat runs: ot
 machine only ever add time, so the minimum is the figure that repeats.
 """
 
+import _tkinter
 import argparse
 import json
 import pathlib
@@ -70,12 +71,14 @@ class WindowBench:
         self.longest_gap = 0.0
 
     def _pump_until(self, done):
-        last = time.perf_counter()
+        # One event at a time, as mainloop() runs them: the longest one is how long a click could
+        # have waited. (update() would run every batch of rows in one call.)
         while not done():
-            self.root.update()
-            now = time.perf_counter()
-            self.longest_gap, last = max(self.longest_gap, now - last), now
-            time.sleep(0.001)
+            started = time.perf_counter()
+            if not self.root.tk.dooneevent(_tkinter.DONT_WAIT):
+                time.sleep(0.001)
+                continue
+            self.longest_gap = max(self.longest_gap, time.perf_counter() - started)
 
     def refresh(self, expected):
         self.presenter.refresh()
@@ -162,9 +165,10 @@ def report(results, args):
         row('table filled, first listing (new window)', results['table_first_s'])
         row('table filled, refresh', results['table_refresh_s'])
         row(f'filter typed: table refilled ({results["filter_rows"]:,} rows) and cleared', results['filter_s'])
-        row('longest event-loop turn during refreshes', results['longest_gap_s'])
+        row('longest single event on the Tk thread during refreshes', results['longest_gap_s'])
     lines.append(f'{"peak memory of this process (maxrss)":<58}{results["peak_rss_mib"]:>9.0f} MiB')
-    slowest = max(results.get('table_first_s', 0), results['model_first_s'])
+    slowest = max(results.get(key, 0) for key in ('model_first_s', 'model_refresh_s', 'table_first_s',
+                                                    'table_refresh_s'))
     verdict = 'met' if slowest < TARGET_S else 'NOT met'
     lines += ['', f'target: a populated table within {TARGET_S:g} s of a refresh: {verdict} '
                   f'(slowest: {slowest:.2f} s)']

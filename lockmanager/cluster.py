@@ -5,6 +5,8 @@ sessions) and joins them per file id (lockmanager.join). Closing sends one handl
 that each handle gets its own answer and a vanished one does not stop the others.
 """
 
+import contextlib
+import gc
 import logging
 import threading
 from dataclasses import dataclass
@@ -47,6 +49,23 @@ class Snapshot:
     user: str
     may_close: bool
     notes: Tuple[str, ...] = ()  # what is shown in a degraded way, and why
+
+
+@contextlib.contextmanager
+def without_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a listing is decoded and joined.
+
+    A listing of 20,000 handles allocates about a million containers, none of them in cycles;
+    the collector would walk the growing heap again and again, a third of the CPU a listing
+    costs. Reference counting still frees everything meanwhile.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Beside:
@@ -109,7 +128,7 @@ class LockCluster:
                 notes.append(f'user names need {IDENTITY_READ}: showing auth ids')
         if not with_sessions:
             notes.append(f'without {SESSION_READ} a handle shows every client address of its file')
-        with self._translated():
+        with self._translated(), without_cyclic_gc():
             grants = _Beside(lambda: self._grants_and_sessions(with_sessions))
             try:
                 handles = list(self._handles())

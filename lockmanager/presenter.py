@@ -13,7 +13,7 @@ from typing import Callable, Iterable, List, Optional, Protocol, Sequence, Set, 
 
 from common.errors import ToolError
 from lockmanager.closing import ClosePlan, CloseOutcome, summary
-from lockmanager.cluster import HANDLE_WRITE, Snapshot
+from lockmanager.cluster import HANDLE_WRITE, Snapshot, without_cyclic_gc
 from lockmanager.export import save_csv
 from lockmanager.jobs import BackgroundJobs
 from lockmanager.model import COLUMNS, HandleRow, matches_text, plural, sort_rows
@@ -86,10 +86,11 @@ class _Listing:
 
     @classmethod
     def prepare(cls, snapshot: Snapshot, sort_key: str, descending: bool) -> '_Listing':
-        rows = sort_rows(snapshot.rows, sort_key, descending)
-        for row in rows:
-            row.cells  # noqa: B018 - built here rather than while the table fills
-        return cls(snapshot, rows, sort_key, descending, _totals(snapshot.rows))
+        with without_cyclic_gc():
+            rows = sort_rows(snapshot.rows, sort_key, descending)
+            for row in rows:
+                row.cells  # noqa: B018 - built here rather than while the table fills
+            return cls(snapshot, rows, sort_key, descending, _totals(snapshot.rows))
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The lock manager window as a real Tk window on a private Xvfb display, against sim/qumulo."""
 
+import _tkinter
 import os
 import pathlib
 import subprocess
@@ -60,15 +61,17 @@ def open_window(display, sim, tmp_path):
 
 
 def pump_until(root, condition, timeout=20.0):
-    """Run the Tk event loop until condition() holds; returns the longest gap between turns."""
+    """Run the Tk event loop, one event at a time as mainloop() does, until condition() holds;
+    returns the longest time one event kept the loop busy (how long a click could wait)."""
     deadline = time.monotonic() + timeout
-    longest, last = 0.0, time.monotonic()
+    longest = 0.0
     while not condition():
         assert time.monotonic() < deadline, 'the window did not get there in time'
-        root.update()
-        now = time.monotonic()
-        longest, last = max(longest, now - last), now
-        time.sleep(0.005)
+        started = time.monotonic()
+        if root.tk.dooneevent(_tkinter.DONT_WAIT):
+            longest = max(longest, time.monotonic() - started)
+        else:
+            time.sleep(0.002)
     return longest
 
 
@@ -169,7 +172,7 @@ def test_the_window_keeps_responding_while_a_slow_cluster_answers(open_window, s
     longest = pump_until(window.root, lambda: not window.presenter.jobs.busy)
     sim.control('latency', {'ms': 0})
     assert time.monotonic() - started > 2  # several slow calls went by...
-    assert longest < 0.5  # ...and the event loop never waited for one of them
+    assert longest < 0.3  # ...and no event of the window waited for one of them
     window.root.update()
     assert not window.progress.winfo_ismapped()
 
@@ -191,7 +194,7 @@ def test_a_viewer_closing_sees_the_missing_privilege_and_nothing_closes(open_win
 def test_closing_the_window_quits_the_program_even_while_listing(display, sim, tmp_path):
     open_sample_handles(sim)
     config = sim.write_config(tmp_path / 'lock.ini')
-    sim.control('latency', {'ms': 3000})  # the first listing is still running when the window closes
+    sim.control('latency', {'ms': 5000})  # every call of the first listing is still running at the close
     # The real entry point, with the window manager's close button pressed 1.5 s after start.
     program = textwrap.dedent(f'''
         import runpy, sys, tkinter
@@ -207,4 +210,4 @@ def test_closing_the_window_quits_the_program_even_while_listing(display, sim, t
     done = subprocess.run([sys.executable, '-c', program], cwd=PROJECT, capture_output=True, text=True,
                           timeout=60, env=dict(os.environ, DISPLAY=display.name))
     assert done.returncode == 0 and done.stderr == ''
-    assert time.monotonic() - started < 6
+    assert time.monotonic() - started < 8  # waiting for the listing would take 10 s or more

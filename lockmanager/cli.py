@@ -63,8 +63,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog='qumulo_lock_manager.py',
-        description='List the SMB file handles open on a Qumulo cluster and force-close the ones you pick: '
-                    'in a window, or with --list / --close from scripts.',
+        description='List the SMB file handles open on a Qumulo cluster and force-close the ones you\n'
+                    'pick: in a window, or with --list / --close from scripts.',
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument('--list', action='store_true', help='print the open handles and exit')
@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--auto-refresh', metavar='SECONDS', type=_seconds,
                         help='the window lists again every SECONDS (it can be changed in the window)')
     add_common_arguments(parser)
+    for action in parser._actions:  # stdout carries the report here, so the log goes elsewhere
+        if '--output' in action.option_strings:
+            action.help = 'write the log to FILE instead of stderr'
     return parser
 
 

@@ -28,6 +28,7 @@ EVENT_TYPES = (
     (flags.ATTRIB, 'child_mtime_changed', 'child_mtime_changed'),
 )
 
+VANISHED_WAIT_MS = 20
 END = None  # queued to a subscriber: the stream must end now
 
 
@@ -54,6 +55,7 @@ class ChangeHub:
         self._dir_of_wd = {}
         self._wd_of_dir = {}
         self._ids = {}  # os path -> id, so a removed entry can still be named by id
+        self._new_ids = {}  # os path -> id of files just created, read before the batch is translated
         self._subs = set()
         self._subs_lock = threading.Lock()
         # os path -> mtime when the emulator itself last changed the file's attributes (its lock):
@@ -140,6 +142,10 @@ class ChangeHub:
         while True:
             try:
                 batch = self._inotify.read()
+                if self._note_new_files(batch):
+                    # Created and already renamed (a temporary name): wait briefly for the rename's
+                    # events, so the file is found under its new name and named by its id.
+                    batch += self._inotify.read(timeout=VANISHED_WAIT_MS)
             except OSError:
                 log.exception('inotify read failed')
                 continue
@@ -147,6 +153,17 @@ class ChangeHub:
                 self._dispatch(self._translate(batch))
             except Exception:
                 log.exception('could not translate a batch of changes')
+
+    def _note_new_files(self, batch):
+        """Learn the id of each new file at once; True if one is already gone again."""
+        vanished = False
+        for event in batch:
+            if event.mask & flags.CREATE and not event.mask & flags.ISDIR:
+                parent = self._dir_of_wd.get(event.wd)
+                if parent:
+                    path = os.path.join(parent, event.name)
+                    vanished |= not self._new_ids.setdefault(path, self._stat_id(path, remember=False))
+        return vanished
 
     def _translate(self, batch):
         changes = []  # (parent os path, name, id, type)
@@ -160,6 +177,7 @@ class ChangeHub:
         for index, event in enumerate(batch):
             if event.mask & flags.Q_OVERFLOW:
                 log.warning('kernel change queue overflowed: ending every notify stream')
+                self._new_ids.clear()
                 self.drop_all()
                 return []
             parent = self._dir_of_wd.get(event.wd)
@@ -179,6 +197,7 @@ class ChangeHub:
             if event.mask & (flags.DELETE | flags.MOVED_FROM):
                 self._quiet.pop(path, None)
             if event.mask & flags.CREATE and path in self._ids:
+                self._new_ids.pop(path, None)
                 continue  # already announced by the scan of its new parent directory
             if event.mask & (flags.DELETE | flags.MOVED_FROM):
                 file_id = self._ids.pop(path, '')
@@ -186,7 +205,8 @@ class ChangeHub:
             elif event.mask & flags.MOVED_TO and ids_by_cookie.get(event.cookie):
                 file_id = self._ids[path] = ids_by_cookie[event.cookie]
             else:
-                file_id = self._ids.get(path) or self._stat_id(later_moves.final_path(path, index))
+                file_id = (self._ids.get(path) or self._new_ids.pop(path, '')
+                           or self._stat_id(later_moves.final_path(path, index)))
                 if file_id:
                     self._ids[path] = file_id
             for flag, file_type, dir_type in EVENT_TYPES:
@@ -204,6 +224,7 @@ class ChangeHub:
                 self.fs.remember(file_id, path)
         for old in moved_from.values():  # moved out of the tree
             self._drop_tree(old)
+        self._new_ids.clear()
         return changes
 
     @staticmethod
@@ -213,12 +234,13 @@ class ChangeHub:
         except OSError:
             return None
 
-    def _stat_id(self, path):
+    def _stat_id(self, path, remember=True):
         try:
             file_id = str(os.lstat(path).st_ino)
         except OSError:
             return ''  # already gone again
-        self._ids[path] = file_id
+        if remember:
+            self._ids[path] = file_id
         return file_id
 
     def _dispatch(self, changes):

@@ -39,7 +39,7 @@ def _run(say: Callable[[str], None], config: Path, *args: str) -> None:
 
 
 def demo_step(cluster, client, say: Callable[[str], None]) -> None:
-    say('6. qumulo_lock_manager.py lists SMB file handles with their users, clients and locks, and closes them:')
+    say('qumulo_lock_manager.py lists SMB file handles with their users, clients and locks, and closes them:')
     open_sample_handles(cluster)
     workdir = cluster.root.parent
     config = cluster.write_config(workdir / 'qumulo_lock_manager_config.ini')

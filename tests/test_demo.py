@@ -20,4 +20,7 @@ def test_demo_shows_events_locks_handles_and_the_watcher():
     assert 'audit: locked          /records/2026/trades.csv' in out
     assert 'audit: locked          /records/statement.pdf' in out
     assert '4 files, 3 locked, 1 not locked' in out
+    assert '7. qumulo_lock_manager.py lists SMB file handles' in out
+    assert 'closed /finance/budget-2027.xlsx (alice from 10.0.0.5' in out
+    assert 'lacks the privilege PRIVILEGE_SMB_FILE_HANDLE_WRITE' in out
     assert 'Traceback' not in done.stderr

@@ -99,10 +99,11 @@ def test_streams_dropped_twice_mid_burst_leave_nothing_unlocked(sim, tmp_path):
     drop.mkdir()
     watcher = Watcher(sim, tmp_path)
     paths = create_files(drop, 2000, 'a')
-    sim.control('drop-streams')
-    paths += create_files(drop, 1500, 'b')
-    sim.control('drop-streams')
-    paths += create_files(drop, 1500, 'c')
+    for batch in 'bc':
+        assert sim.control('drop-streams')['dropped'] == 1
+        paths += create_files(drop, 1500, batch)
+        # the next drop must find a stream to end: wait for the watcher to be back
+        assert wait_for(lambda: watcher.log_text().count('watching') >= 2 + (batch == 'c'), 30)
     assert_all_locked(sim, watcher, paths)
     assert watcher.log_text().count('reconnecting') >= 2
     watcher.stop()

@@ -27,6 +27,8 @@ PROJECT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 from sim.qumulo.launcher import SimCluster  # noqa: E402
 
+from table import print_table
+
 THREADS, GAP_S, PER_DIR = 8, 0.02, 1000
 AIM_P99_MS, AIM_BURST, AIM_CATCHUP = 250, 0.7, 3.0
 RETENTION = '7d'
@@ -259,9 +261,7 @@ def report(r, args):
             (f'catch-up, {cw["files"]} file tree', f'{cw["seconds"]:.2f} s', f'{cl["seconds"]:.2f} s',
              f'{catch_ratio:.2f}', f'<= {AIM_CATCHUP}', 'yes' if catch_ratio <= AIM_CATCHUP and not cw['missing'] else 'NO',
              f'{cw["watcher_cpu"]}%', f'{cw["sim_cpu"]}%', f'{cl["sim_cpu"]}%/{cl["client_cpu"]}%')]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print('  '.join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    print_table(rows)
     print(f'\nbaselines: burst = {THREADS} threads x own SDK client calling modify_file_lock on {ce["files"]} pre-created '
           f'files ({ce["files"] / ce["seconds"]:.0f} locks/s, {ce["errors"]} errors); catch-up = SDK walk of the '
           f'tree, 1,000 a page ({cl["files"]} files). Ratios: ceiling/watcher, watcher/listing.')

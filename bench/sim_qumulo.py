@@ -22,6 +22,8 @@ PROJECT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT), str(PROJECT / 'tests')]
 from simproc import SIM_HOST, SimCluster  # noqa: E402
 
+from table import print_table
+
 THREADS, TREE_FILES, SUBDIRS = 8, 1000, 10
 TARGET_CALLS, TARGET_EVENTS = 1500, 5000
 BASE_RETENTION = 1893456000  # 2030-01-01T00:00:00Z; each lock call moves its file's retention later
@@ -226,9 +228,7 @@ def report(results, args):
                      str(target or ''), f'{r["rate"] / target:.2f}' if target else '', f'{r["server_cpu"]:.0f}%',
                      f'{r["client_cpu"]:.0f}%', f'{n["missing"]} missing' if r is n else str(r['errors'])))
     rows.append(('notify, files announced', f'{n["files_rate"]:.0f}', 'files/s') + ('',) * 6)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print('  '.join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    print_table(rows)
     print(f'\nnotify: {args.files} files written in {n["write_s"]:.2f} s ({args.files / n["write_s"]:.0f} files/s, '
           f'writer CPU {n["creator_cpu"]:.0f}%); last child_file_added {n["elapsed"]:.2f} s after the first write, '
           f'{1000 * n["lag_s"]:.0f} ms after the last; {n["events"]} events in {n["data_lines"]} data lines {n["types"]}')

@@ -13,8 +13,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-# Xvfb gives the GUI tests a real X display; Tk comes with CPython.
+# Xvfb gives the GUI tests a real X display (Tk comes with CPython); the virtual tape library
+# formats its tapes with mkfs.ext4 and mounts them (root, loop devices).
 system-packages:
+	@test -x /usr/sbin/mkfs.ext4 || test -x /sbin/mkfs.ext4 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq e2fsprogs >/dev/null; }
 	@command -v Xvfb >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xauth >/dev/null; \

@@ -1,0 +1,281 @@
+"""pytarchive.conf: the seed's sections and keys plus what the service and client need, typed.
+
+    [General]  tape_max_size, exclude_folders, source_folders, scratch_path
+    [Device]   library, drive_serial (required); drive_index, drive_device, mountpoint,
+               mtx, tapeinfo, mkltfs, ltfs, umount (commands, split like a shell would)
+    [Export]   to, settings
+    [Service]  socket, database, read_only_group, logging_config
+    [Email]    smtp_host, smtp_port, sender, recipients
+
+Inline `# comments` are stripped (the seed writes `scratch_path = /tmp # Path where ...`). A key
+that is missing, empty where a value is needed, malformed or unknown is a ConfigError whose one
+line names the file, the section and the key.
+"""
+
+import ast
+import configparser
+import contextlib
+import logging
+import logging.config
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Set, Tuple, TypeVar
+
+from common.config import ConfigError
+
+DEFAULT_PATH = '/etc/pytarchive/pytarchive.conf'
+DEFAULT_SOCKET = '/run/pytarchive/pytarchive.sock'
+DEFAULT_DATABASE = '/var/lib/pytarchive/pytarchive.db'
+DEFAULT_LOGGING_CONFIG = '/etc/pytarchive/logging.conf'
+LOG_FORMAT = '%(asctime)s - %(name)s - %(levelname)s - %(message)s'
+
+T = TypeVar('T')
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class GeneralConfig:
+    tape_max_size: int  # bytes; 0 means no limit beyond the tape's own capacity
+    exclude_folders: Tuple[str, ...]
+    source_folders: Tuple[str, ...]
+    scratch_path: str
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    library: str  # changer device, e.g. /dev/sch0
+    drive_serial: str
+    drive_index: int  # the changer's data transfer element number of that drive
+    drive_device: str  # the drive's device, checked against drive_serial with tapeinfo before use
+    mountpoint: str
+    mtx: Tuple[str, ...]
+    tapeinfo: Tuple[str, ...]
+    mkltfs: Tuple[str, ...]
+    ltfs: Tuple[str, ...]
+    umount: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    to: str
+    settings: str
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    socket: str
+    database: str
+    read_only_group: str  # empty: only root may use the service
+    logging_config: str
+    logging_config_given: bool  # named in the file: then it must exist
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    smtp_host: str
+    smtp_port: int
+    sender: str
+    recipients: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    general: GeneralConfig
+    device: DeviceConfig
+    export: ExportConfig
+    service: ServiceConfig
+    email: EmailConfig
+
+
+class _Section:
+    """Typed reads from one section; remembers which keys were read so unknown ones stand out."""
+
+    def __init__(self, parser: configparser.ConfigParser, path: str, name: str):
+        self.path = path
+        self.name = name
+        self.values: Dict[str, str] = dict(parser[name]) if parser.has_section(name) else {}
+        self.known: Set[str] = set()
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f'{self.path}: [{self.name}] {key}: {problem}')
+
+    def _raw(self, key: str, default: object) -> Optional[str]:
+        self.known.add(key)
+        value = self.values.get(key, '').strip()
+        if value:
+            return value
+        if default is _REQUIRED:
+            state = 'is empty' if key in self.values else 'is missing'
+            raise self.error(key, f'{state} (required)')
+        return None
+
+    def _typed(self, key: str, default, convert: Callable[[str], T], expected: str) -> T:
+        value = self._raw(key, default)
+        if value is None:
+            return default
+        try:
+            return convert(value)
+        except ValueError:
+            raise self.error(key, f'{value!r} is not {expected}') from None
+
+    def text(self, key: str, default=_REQUIRED) -> str:
+        value = self._raw(key, default)
+        return default if value is None else value
+
+    def path_value(self, key: str, default=_REQUIRED) -> str:
+        value = self.text(key, default)
+        if value and not value.startswith('/'):
+            raise self.error(key, f'{value!r} is not an absolute path')
+        return value
+
+    def integer(self, key: str, default=_REQUIRED, minimum: int = 0, maximum: Optional[int] = None) -> int:
+        def convert(text: str) -> int:
+            number = int(text)
+            if number < minimum or (maximum is not None and number > maximum):
+                raise ValueError(text)
+            return number
+
+        bounds = f'from {minimum} to {maximum}' if maximum is not None else f'{minimum} or more'
+        return self._typed(key, default, convert, f'a whole number ({bounds})')
+
+    def items(self, key: str, default: Tuple[str, ...] = ()) -> Tuple[str, ...]:
+        """A comma-separated list, e.g. `exclude_folders = .local, .cache`."""
+        value = self._raw(key, default)
+        if value is None:
+            return default
+        return tuple(item.strip() for item in value.split(',') if item.strip())
+
+    def command(self, key: str, default: str) -> Tuple[str, ...]:
+        """A program and its fixed arguments, e.g. `mtx = /usr/sbin/mtx` or `sudo -n mtx`."""
+
+        def convert(text: str) -> Tuple[str, ...]:
+            words = tuple(shlex.split(text))
+            if not words:
+                raise ValueError(text)
+            return words
+
+        return self._typed(key, (default,), convert, 'a command (unbalanced quotes?)')
+
+    def check_unknown(self) -> None:
+        for key in self.values:
+            if key not in self.known:
+                raise self.error(key, f'unknown key (known: {", ".join(sorted(self.known))})')
+
+
+_SECTIONS = ('General', 'Device', 'Export', 'Service', 'Email')
+
+
+def _read(path: str) -> configparser.ConfigParser:
+    # Inline '#' comments as in the seed; no interpolation so a '%' stays a '%'.
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=('#',), default_section='\0')
+    try:
+        with open(path, encoding='utf-8') as handle:
+            parser.read_file(handle, source=path)
+    except FileNotFoundError:
+        raise ConfigError(f'{path}: config file not found') from None
+    except PermissionError:
+        raise ConfigError(f'{path}: cannot read config file: permission denied') from None
+    except IsADirectoryError:
+        raise ConfigError(f'{path}: is a directory, not a config file') from None
+    except UnicodeDecodeError:
+        raise ConfigError(f'{path}: not a text file (expected UTF-8 INI)') from None
+    except OSError as exc:
+        raise ConfigError(f'{path}: cannot read config file: {exc.strerror}') from None
+    except configparser.MissingSectionHeaderError as exc:
+        raise ConfigError(f'{path}, line {exc.lineno}: settings must follow a section header such as [Device]') from None
+    except configparser.ParsingError as exc:
+        lineno, line = exc.errors[0]  # configparser stores the line as its repr()
+        with contextlib.suppress(ValueError, SyntaxError):
+            line = ast.literal_eval(line)
+        raise ConfigError(f'{path}, line {lineno}: cannot parse {line.strip()!r}') from None
+    except configparser.Error as exc:  # duplicate keys or sections
+        raise ConfigError(f'{path}: invalid INI: {" ".join(str(exc).split())}') from None
+    for name in parser.sections():
+        if name not in _SECTIONS:
+            raise ConfigError(f'{path}: [{name}]: unknown section (known: {", ".join(_SECTIONS)})')
+    return parser
+
+
+def load(path: str = DEFAULT_PATH) -> Config:
+    """Read and check the whole file at once, so a mistake shows at start and not mid-task."""
+    parser = _read(path)
+    sections = {name: _Section(parser, path, name) for name in _SECTIONS}
+    general, device, export, service, email = (sections[name] for name in _SECTIONS)
+    logging_config = service.path_value('logging_config', '')
+    config = Config(
+        path=path,
+        general=GeneralConfig(
+            tape_max_size=general.integer('tape_max_size', 0),
+            exclude_folders=general.items('exclude_folders'),
+            source_folders=general.items('source_folders'),
+            scratch_path=general.path_value('scratch_path', '/tmp'),
+        ),
+        device=DeviceConfig(
+            library=device.text('library'),
+            drive_serial=device.text('drive_serial'),
+            drive_index=device.integer('drive_index', 0),
+            drive_device=device.path_value('drive_device', '/dev/nst0'),
+            mountpoint=device.path_value('mountpoint', '/ltfs'),
+            mtx=device.command('mtx', 'mtx'),
+            tapeinfo=device.command('tapeinfo', 'tapeinfo'),
+            mkltfs=device.command('mkltfs', 'mkltfs'),
+            ltfs=device.command('ltfs', 'ltfs'),
+            umount=device.command('umount', 'umount'),
+        ),
+        export=ExportConfig(to=export.text('to', ''), settings=export.text('settings', 'ro')),
+        service=ServiceConfig(
+            socket=service.path_value('socket', DEFAULT_SOCKET),
+            database=service.path_value('database', DEFAULT_DATABASE),
+            read_only_group=service.text('read_only_group', ''),
+            logging_config=logging_config or DEFAULT_LOGGING_CONFIG,
+            logging_config_given=bool(logging_config),
+        ),
+        email=EmailConfig(
+            smtp_host=email.text('smtp_host', ''),
+            smtp_port=email.integer('smtp_port', 25, minimum=1, maximum=65535),
+            sender=email.text('sender', ''),
+            recipients=email.items('recipients'),
+        ),
+    )
+    for section in sections.values():
+        section.check_unknown()
+    return config
+
+
+def socket_path_for_client(path: Optional[str]) -> str:
+    """The socket a client should use: from --config PATH, else from the default file if readable.
+
+    /etc/pytarchive is 0700 (the seed's setup), so a member of the read-only group cannot read the
+    default file; the default socket path is then the best guess. A file named with --config must
+    be readable and valid.
+    """
+    if path is not None:
+        return load(path).service.socket
+    try:
+        return load(DEFAULT_PATH).service.socket
+    except ConfigError:
+        if os.path.exists(DEFAULT_PATH) and os.access(DEFAULT_PATH, os.R_OK):
+            raise  # readable but wrong: say so rather than guess
+        return DEFAULT_SOCKET
+
+
+def setup_logging(config: Config) -> None:
+    """The logging.conf (fileConfig) when present, else INFO and above to stderr (the journal)."""
+    path = config.service.logging_config
+    if os.path.exists(path):
+        try:
+            logging.config.fileConfig(path, disable_existing_loggers=False)
+        except Exception as exc:  # noqa: BLE001 - fileConfig raises anything from KeyError to OSError
+            detail = ' '.join(f'{type(exc).__name__}: {exc}'.split())
+            raise ConfigError(f'{path}: bad logging config: {detail}') from None
+        return
+    if config.service.logging_config_given:
+        raise ConfigError(f'{config.path}: [Service] logging_config: {path} does not exist')
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)

@@ -1,0 +1,37 @@
+"""What the service's command handlers use: submit a task, list the queue, requeue."""
+
+from typing import Any, Iterable, List, Optional
+
+from pytarchive.queue.consumer import Consumer
+from pytarchive.queue.registry import Registry
+from pytarchive.queue.storage import Task, TaskStorage
+
+
+class QueueApi:
+    def __init__(self, storage: TaskStorage, registry: Registry, consumer: Optional[Consumer] = None):
+        self.storage = storage
+        self.registry = registry
+        self.consumer = consumer
+
+    def _wake(self) -> None:
+        if self.consumer is not None:
+            self.consumer.wake()
+
+    def submit(self, kind: str, **args: Any) -> Task:
+        self.registry.check_args(kind, args)
+        queued = self.storage.enqueue(kind, args)
+        self._wake()
+        return queued
+
+    def tasks(self) -> List[Task]:
+        return self.storage.list()
+
+    def requeue(self, task_ids: Iterable[int]) -> List[int]:
+        ids = self.storage.requeue(task_ids)
+        self._wake()
+        return ids
+
+    def requeue_all(self) -> List[int]:
+        ids = self.storage.requeue_all()
+        self._wake()
+        return ids

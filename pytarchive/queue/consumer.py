@@ -1,0 +1,115 @@
+"""The task queue's running half: one worker thread per drive, each running tasks one at a time.
+
+Workers take the oldest queued task (an atomic claim in storage, so two drives never run the same
+task), run its handler, and record how it ended. Stopping sets one event: a handler sees it at its
+next checkpoint() and raises TaskInterrupted, after releasing the drive in its own cleanup; a step
+already running (a format, a copy of one file) is allowed to finish first.
+"""
+
+import logging
+import threading
+from typing import Any, List, Optional, Sequence
+
+from common.errors import ToolError
+from pytarchive.library.errors import LibraryError
+from pytarchive.queue.registry import Registry
+from pytarchive.queue.storage import Task, TaskStorage
+
+log = logging.getLogger('pytarchive.queue')
+IDLE_POLL_S = 5.0  # a safety net only: enqueue() wakes the workers at once
+
+
+class TaskInterrupted(Exception):
+    """Raised by checkpoint() when the service is stopping; the task is marked interrupted."""
+
+
+class TaskContext:
+    """What a handler gets: its task, the drive's resources, progress and stop checkpoints."""
+
+    def __init__(self, task: Task, resources: Any, storage: TaskStorage, stopping: threading.Event):
+        self.task = task
+        self.resources = resources
+        self._storage = storage
+        self._stopping = stopping
+        self.log = logging.getLogger(f'pytarchive.task.{task.kind}')
+
+    def progress(self, **counters: Optional[int]) -> None:
+        """bytes_done, bytes_total, files_done, files_total: as far as known."""
+        self._storage.set_progress(self.task.id, **counters)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def checkpoint(self) -> None:
+        """Call between steps: raises TaskInterrupted when the service is stopping."""
+        if self._stopping.is_set():
+            raise TaskInterrupted('the service was stopped before this task finished')
+
+
+def describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, ToolError):
+        return exc.message
+    if isinstance(exc, LibraryError):
+        return str(exc)
+    return f'unexpected {type(exc).__name__}: {exc}'
+
+
+class Consumer:
+    def __init__(self, storage: TaskStorage, registry: Registry, resources: Sequence[Any]):
+        self.storage = storage
+        self.registry = registry
+        self.resources = list(resources)
+        self._stopping = threading.Event()
+        self._pending = threading.Event()  # set by wake(): something may be waiting in the queue
+        self._threads: List[threading.Thread] = []
+
+    def start(self) -> None:
+        for index, resources in enumerate(self.resources):
+            thread = threading.Thread(target=self._work, args=(resources,), name=f'worker-{index}')
+            thread.start()
+            self._threads.append(thread)
+
+    def wake(self) -> None:
+        """A task was queued: let an idle worker take it now."""
+        self._pending.set()
+
+    def request_stop(self) -> None:
+        """Take no new task; running ones stop at their next checkpoint. Returns at once."""
+        self._stopping.set()
+        self.wake()
+
+    def stop(self) -> None:
+        """request_stop(), then wait for the workers to end."""
+        self.request_stop()
+        for thread in self._threads:
+            thread.join()
+
+    def _work(self, resources: Any) -> None:
+        while not self._stopping.is_set():
+            # Cleared before looking, so a task queued between the look and the wait is not missed.
+            self._pending.clear()
+            task = self.storage.claim_next()
+            if task is None:
+                self._pending.wait(IDLE_POLL_S)
+                continue
+            self._run(task, resources)
+
+    def _run(self, task: Task, resources: Any) -> None:
+        log.info('task %d %s %s: started', task.id, task.kind, task.args)
+        context = TaskContext(task, resources, self.storage, self._stopping)
+        try:
+            result = self.registry.handler(task.kind)(context, **task.args)
+        except TaskInterrupted as exc:
+            log.warning('task %d %s: interrupted: %s', task.id, task.kind, exc)
+            self.storage.mark_interrupted(task.id, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a failing task must never take the worker down
+            error = describe_failure(exc)
+            if not isinstance(exc, (ToolError, LibraryError)):
+                log.exception('task %d %s: unexpected error', task.id, task.kind)
+            # CRITICAL: the seed's logging.conf mails CRITICAL records ("pytarchive: Task failed").
+            log.critical('task %d %s %s: failed: %s', task.id, task.kind, task.args, error)
+            self.storage.mark_failed(task.id, error)
+        else:
+            log.info('task %d %s: done%s', task.id, task.kind, f': {result}' if result else '')
+            self.storage.mark_done(task.id, result)

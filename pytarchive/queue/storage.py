@@ -1,0 +1,167 @@
+"""The task queue's persistent half: every task is a row, every state change one transaction.
+
+States: queued -> running -> done | failed | interrupted. A task found 'running' when the service
+starts was cut short by a dead service: it becomes 'interrupted' and waits for `requeue`, because
+only the admin knows whether whatever killed the service is fixed. Ids come from AUTOINCREMENT and
+are never reused, so the id an admin noted before a restart still names the same task.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional
+
+from common.errors import ToolError
+from pytarchive.db import Database, now
+
+QUEUED, RUNNING, DONE, FAILED, INTERRUPTED = 'queued', 'running', 'done', 'failed', 'interrupted'
+REQUEUEABLE = (FAILED, INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    kind: str
+    args: Dict[str, Any]
+    state: str
+    error: Optional[str]
+    result: Optional[str]
+    bytes_done: int
+    bytes_total: Optional[int]
+    files_done: int
+    files_total: Optional[int]
+    attempts: int
+    created: str
+    started: Optional[str]
+    finished: Optional[str]
+
+    @classmethod
+    def from_row(cls, row) -> 'Task':
+        values = dict(row)
+        values['args'] = json.loads(values['args'])
+        return cls(**values)
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class RequeueError(ToolError):
+    pass
+
+
+class TaskStorage:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def enqueue(self, kind: str, args: Dict[str, Any]) -> Task:
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                'INSERT INTO tasks (kind, args, state, created) VALUES (?, ?, ?, ?)',
+                (kind, json.dumps(args, sort_keys=True), QUEUED, now()),
+            )
+            task_id = cursor.lastrowid
+        return self.get(task_id)
+
+    def get(self, task_id: int) -> Optional[Task]:
+        rows = self.db.query('SELECT * FROM tasks WHERE id = ?', (task_id,))
+        return Task.from_row(rows[0]) if rows else None
+
+    def list(self, states: Optional[Iterable[str]] = None) -> List[Task]:
+        if states is None:
+            rows = self.db.query('SELECT * FROM tasks ORDER BY id')
+        else:
+            wanted = list(states)
+            marks = ', '.join('?' * len(wanted))
+            rows = self.db.query(f'SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY id', wanted)
+        return [Task.from_row(row) for row in rows]
+
+    def claim_next(self) -> Optional[Task]:
+        """The oldest queued task, now marked running; None when nothing is queued."""
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                'SELECT id FROM tasks WHERE state = ? ORDER BY id LIMIT 1', (QUEUED,)
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                'UPDATE tasks SET state = ?, started = ?, finished = NULL, attempts = attempts + 1 '
+                'WHERE id = ?',
+                (RUNNING, now(), row['id']),
+            )
+        return self.get(row['id'])
+
+    def _finish(self, task_id: int, state: str, error: Optional[str], result: Optional[str]) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                'UPDATE tasks SET state = ?, error = ?, result = ?, finished = ? WHERE id = ? AND state = ?',
+                (state, error, result, now(), task_id, RUNNING),
+            )
+
+    def mark_done(self, task_id: int, result: Optional[str] = None) -> None:
+        self._finish(task_id, DONE, None, result)
+
+    def mark_failed(self, task_id: int, error: str) -> None:
+        self._finish(task_id, FAILED, error, None)
+
+    def mark_interrupted(self, task_id: int, reason: str) -> None:
+        self._finish(task_id, INTERRUPTED, reason, None)
+
+    def set_progress(
+        self,
+        task_id: int,
+        bytes_done: Optional[int] = None,
+        bytes_total: Optional[int] = None,
+        files_done: Optional[int] = None,
+        files_total: Optional[int] = None,
+    ) -> None:
+        """Update the counters given; None leaves a counter as it is."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                'UPDATE tasks SET bytes_done = COALESCE(?, bytes_done), bytes_total = COALESCE(?, bytes_total), '
+                'files_done = COALESCE(?, files_done), files_total = COALESCE(?, files_total) WHERE id = ?',
+                (bytes_done, bytes_total, files_done, files_total, task_id),
+            )
+
+    def interrupt_leftovers(self) -> List[int]:
+        """At service start: tasks still 'running' belonged to a service that died; mark them."""
+        with self.db.transaction() as conn:
+            ids = [row['id'] for row in conn.execute('SELECT id FROM tasks WHERE state = ? ORDER BY id', (RUNNING,))]
+            conn.execute(
+                'UPDATE tasks SET state = ?, error = ?, finished = ? WHERE state = ?',
+                (INTERRUPTED, 'the service stopped while this task ran', now(), RUNNING),
+            )
+        return ids
+
+    def requeue(self, task_ids: Iterable[int]) -> List[int]:
+        """Put these failed or interrupted tasks back in the queue: all of them, or none (RequeueError)."""
+        wanted = sorted(set(task_ids))
+        with self.db.transaction() as conn:
+            problems = []
+            for task_id in wanted:
+                row = conn.execute('SELECT state FROM tasks WHERE id = ?', (task_id,)).fetchone()
+                if row is None:
+                    problems.append(f'{task_id} does not exist')
+                elif row['state'] not in REQUEUEABLE:
+                    problems.append(f'{task_id} is {row["state"]}')
+            if problems:
+                raise RequeueError(
+                    f'nothing requeued: task {"; task ".join(problems)} (only failed or interrupted tasks can be requeued)'
+                )
+            self._reset(conn, wanted)
+        return wanted
+
+    def requeue_all(self) -> List[int]:
+        with self.db.transaction() as conn:
+            marks = ', '.join('?' * len(REQUEUEABLE))
+            ids = [row['id'] for row in conn.execute(
+                f'SELECT id FROM tasks WHERE state IN ({marks}) ORDER BY id', REQUEUEABLE)]
+            self._reset(conn, ids)
+        return ids
+
+    @staticmethod
+    def _reset(conn, ids: List[int]) -> None:
+        # Progress restarts from zero: the task starts over (tasks are written to be re-run).
+        conn.executemany(
+            'UPDATE tasks SET state = ?, error = NULL, result = NULL, started = NULL, finished = NULL, '
+            'bytes_done = 0, files_done = 0 WHERE id = ?',
+            [(QUEUED, task_id) for task_id in ids],
+        )

@@ -1,0 +1,56 @@
+"""The tapes table: what the last scan saw and what format/check learned about each tape.
+
+A tape's `slot` is its home slot (where it goes back when unloaded); NULL means the last scan did
+not find it in the library. `state` is unknown (seen, never formatted or checked by pytarchive),
+formatted (holds an LTFS volume) or cleaning (a CLN tape, never used for data).
+"""
+
+from typing import Any, Dict, List, Optional
+
+from pytarchive.db import Database, now
+from pytarchive.library.status import LibraryStatus
+
+UNKNOWN, FORMATTED, CLEANING = 'unknown', 'formatted', 'cleaning'
+
+
+def record_scan(db: Database, status: LibraryStatus) -> Dict[str, int]:
+    """Make the table match the library: every barcoded tape with its home slot; absent ones get no slot."""
+    seen_at = now()
+    tapes = status.tapes()
+    with db.transaction() as conn:
+        conn.execute('UPDATE tapes SET slot = NULL')
+        for tape in tapes:
+            conn.execute(
+                'INSERT INTO tapes (barcode, slot, state, seen) VALUES (?, ?, ?, ?) '
+                'ON CONFLICT (barcode) DO UPDATE SET slot = excluded.slot, seen = excluded.seen, '
+                "state = CASE WHEN excluded.state = 'cleaning' THEN 'cleaning' ELSE tapes.state END",
+                (tape.barcode, tape.home_slot, CLEANING if tape.cleaning else UNKNOWN, seen_at),
+            )
+    unlabelled = sum(1 for element in (*status.slots, *status.drives) if element.full and not element.barcode)
+    return {'tapes': len(tapes), 'unlabelled': unlabelled, 'slots': len(status.slots)}
+
+
+def _upsert(db: Database, barcode: str, slot: Optional[int], **columns: Any) -> None:
+    names = ['slot', *columns]
+    values = [slot, *columns.values()]
+    with db.transaction() as conn:
+        conn.execute(
+            f'INSERT INTO tapes (barcode, {", ".join(names)}) VALUES (?, {", ".join("?" * len(names))}) '
+            f'ON CONFLICT (barcode) DO UPDATE SET '
+            + ', '.join(f'{name} = COALESCE(excluded.{name}, {name})' for name in names),
+            (barcode, *values),
+        )
+
+
+def record_formatted(db: Database, barcode: str, slot: Optional[int]) -> None:
+    _upsert(db, barcode, slot, state=FORMATTED, checked=now())
+
+
+def record_space(db: Database, barcode: str, slot: Optional[int], capacity: int, used: int) -> None:
+    _upsert(db, barcode, slot, state=FORMATTED, capacity=capacity, used=used, checked=now())
+
+
+def list_tapes(db: Database) -> List[Dict[str, Any]]:
+    return [dict(row) for row in db.query(
+        'SELECT barcode, slot, state, capacity, used, seen, checked FROM tapes '
+        'ORDER BY slot IS NULL, slot, barcode')]

@@ -1,0 +1,166 @@
+"""pytarchive.config: the seed's file as written, typed values, and one line naming file, section, key."""
+
+import logging
+import textwrap
+
+import pytest
+
+from common.config import ConfigError
+from common.errors import CONFIG
+from pytarchive import config as configuration
+
+SEED = """\
+[General]
+tape_max_size = 17138671616
+exclude_folders = .local, .cache, .config 
+source_folders = /path/to/user/homes, /another/network/drive # Paths for pytarchive inventory
+scratch_path = /tmp # Path where compressed folders are stored.
+
+[Device]
+library = /dev/sch0 # the device id of the changer (not the tape drive)
+drive_serial = 10WT012345 # obtain with sudo tapeinfo -f /dev/st0 
+
+[Export]
+to = 192.168.0.0/16 # Network to export to for pytarchive explore
+settings = ro,fsid=1 # NFS export options
+"""
+
+
+def write(tmp_path, text, name='pytarchive.conf'):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_the_seeds_file_reads_with_inline_comments_stripped(tmp_path):
+    config = configuration.load(write(tmp_path, SEED))
+    assert config.general.tape_max_size == 17138671616
+    assert config.general.exclude_folders == ('.local', '.cache', '.config')
+    assert config.general.source_folders == ('/path/to/user/homes', '/another/network/drive')
+    assert config.general.scratch_path == '/tmp'
+    assert config.device.library == '/dev/sch0'
+    assert config.device.drive_serial == '10WT012345'
+    assert config.export.to == '192.168.0.0/16'
+    assert config.export.settings == 'ro,fsid=1'
+
+
+def test_defaults_for_everything_the_seed_does_not_set(tmp_path):
+    config = configuration.load(write(tmp_path, SEED))
+    assert config.service.socket == '/run/pytarchive/pytarchive.sock'
+    assert config.service.database == '/var/lib/pytarchive/pytarchive.db'
+    assert config.service.logging_config == '/etc/pytarchive/logging.conf'
+    assert config.service.read_only_group == ''
+    assert config.device.drive_index == 0
+    assert config.device.drive_device == '/dev/nst0'
+    assert config.device.mountpoint == '/ltfs'
+    assert config.device.mtx == ('mtx',)
+    assert config.device.umount == ('umount',)
+
+
+def test_commands_are_split_like_a_shell_and_paths_can_be_moved(tmp_path):
+    text = SEED.replace('[Export]', 'mtx = "/opt/mtx dir/mtx" -v\ndrive_index = 2\n\n[Export]') + """
+[Service]
+socket = /tmp/x/p.sock   # for tests
+database = /tmp/x/p.db
+read_only_group = tape
+"""
+    config = configuration.load(write(tmp_path, text))
+    assert config.device.mtx == ('/opt/mtx dir/mtx', '-v')
+    assert config.device.drive_index == 2
+    assert config.service.socket == '/tmp/x/p.sock'
+    assert config.service.database == '/tmp/x/p.db'
+    assert config.service.read_only_group == 'tape'
+
+
+@pytest.mark.parametrize('change, message', [
+    (('drive_serial = 10WT012345 # obtain with sudo tapeinfo -f /dev/st0 ', ''),
+     '[Device] drive_serial: is missing (required)'),
+    (('drive_serial = 10WT012345 # obtain with sudo tapeinfo -f /dev/st0 ', 'drive_serial =   # later'),
+     '[Device] drive_serial: is empty (required)'),
+    (('tape_max_size = 17138671616', 'tape_max_size = 16T'),
+     "[General] tape_max_size: '16T' is not a whole number (0 or more)"),
+    (('scratch_path = /tmp', 'scratch_path = tmp'), "[General] scratch_path: 'tmp' is not an absolute path"),
+    (('[Export]', 'drive_index = -1\n[Export]'), "[Device] drive_index: '-1' is not a whole number (0 or more)"),
+    (('[Export]', 'mtx = "unbalanced\n[Export]'), '[Device] mtx: \'"unbalanced\' is not a command'),
+    (('[Export]', 'drive_seral = 1\n[Export]'), '[Device] drive_seral: unknown key (known: '),
+    (('[Export]', '[Exports]'), '[Exports]: unknown section (known: General, Device, Export, Service, Email)'),
+])
+def test_a_bad_key_is_one_line_naming_file_section_and_key(tmp_path, change, message):
+    path = write(tmp_path, SEED.replace(*change))
+    with pytest.raises(ConfigError) as caught:
+        configuration.load(path)
+    assert caught.value.exit_code == CONFIG
+    assert caught.value.message.startswith(f'{path}: {message}')
+    assert '\n' not in caught.value.message
+
+
+def test_missing_and_unparsable_files(tmp_path):
+    missing = str(tmp_path / 'nope.conf')
+    with pytest.raises(ConfigError, match=f'^{missing}: config file not found$'):
+        configuration.load(missing)
+    broken = write(tmp_path, 'library = /dev/sch0\n')
+    with pytest.raises(ConfigError, match=r'line 1: settings must follow a section header'):
+        configuration.load(broken)
+    garbage = write(tmp_path, '[Device]\nthis is not a setting\n')
+    with pytest.raises(ConfigError, match=r"line 2: cannot parse 'this is not a setting'"):
+        configuration.load(garbage)
+
+
+def test_client_socket_comes_from_the_named_config_or_the_default(tmp_path, monkeypatch):
+    path = write(tmp_path, SEED + '[Service]\nsocket = /tmp/elsewhere.sock\n')
+    assert configuration.socket_path_for_client(path) == '/tmp/elsewhere.sock'
+    with pytest.raises(ConfigError, match='config file not found'):
+        configuration.socket_path_for_client(str(tmp_path / 'missing.conf'))
+    # The default file unreadable or absent (a read-only group member): the default socket.
+    monkeypatch.setattr(configuration, 'DEFAULT_PATH', str(tmp_path / 'absent.conf'))
+    assert configuration.socket_path_for_client(None) == configuration.DEFAULT_SOCKET
+
+
+def test_logging_config_is_read_with_fileconfig_when_present(tmp_path):
+    log_file = tmp_path / 'pytarchive.log'
+    logging_conf = write(tmp_path, f"""\
+        [loggers]
+        keys=root
+
+        [handlers]
+        keys=fileHandler
+
+        [formatters]
+        keys=plain
+
+        [logger_root]
+        level=INFO
+        handlers=fileHandler
+
+        [handler_fileHandler]
+        class=FileHandler
+        level=INFO
+        formatter=plain
+        args=('{log_file}', 'a')
+
+        [formatter_plain]
+        format=%(levelname)s %(message)s
+        """, name='logging.conf')
+    config = configuration.load(write(tmp_path, SEED + f'[Service]\nlogging_config = {logging_conf}\n'))
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configuration.setup_logging(config)
+        logging.getLogger('pytarchive.test').info('hello from the test')
+        for handler in root.handlers:
+            handler.flush()
+        assert log_file.read_text() == 'INFO hello from the test\n'
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+
+
+def test_a_named_logging_config_must_exist_and_parse(tmp_path):
+    missing = str(tmp_path / 'nope.conf')
+    config = configuration.load(write(tmp_path, SEED + f'[Service]\nlogging_config = {missing}\n'))
+    with pytest.raises(ConfigError, match=rf'\[Service\] logging_config: {missing} does not exist'):
+        configuration.setup_logging(config)
+    bad = write(tmp_path, '[loggers]\nkeys=root\n', name='bad-logging.conf')
+    config = configuration.load(write(tmp_path, SEED + f'[Service]\nlogging_config = {bad}\n'))
+    with pytest.raises(ConfigError, match=f'^{bad}: bad logging config: '):
+        configuration.setup_logging(config)

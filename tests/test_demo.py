@@ -23,4 +23,8 @@ def test_demo_shows_events_locks_handles_and_the_watcher():
     assert '7. qumulo_lock_manager.py lists SMB file handles' in out
     assert 'closed /finance/budget-2027.xlsx (alice from 10.0.0.5' in out
     assert 'lacks the privilege PRIVILEGE_SMB_FILE_HANDLE_WRITE' in out
+    assert '8. pytarchive: the service on a virtual library' in out
+    assert 'TPN001L9: 10.5 MB used of 515.3 MB' in out or 'TPN001L9  1     formatted' in out
+    assert 'never uses cleaning tapes' in out
+    assert 'service stopped (exit 0); mtx status: Data Transfer Element 0:Empty' in out
     assert 'Traceback' not in done.stderr

@@ -1,0 +1,75 @@
+"""pytarchive's step of `make demo`: the service on the virtual tape library, tasks through its
+queue, and the drive left empty at the end. (Archiving itself is part 2.)"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def demo_step(cluster, client, say):
+    if os.geteuid() != 0:
+        say('pytarchive: skipped, the virtual tape library mounts its tapes and needs root')
+        return
+    with tempfile.TemporaryDirectory(prefix='pytarchive-demo-') as workdir:
+        work = Path(workdir)
+        library = work / 'library'
+        init = _run('-m', 'sim.tapelib', 'init', str(library), '--slots', '6', '--drives', '1',
+                    '--tapes', 'TPN001L9,TPN002L9,CLN001L1', '--capacity', '500M')
+        config = work / 'pytarchive.conf'
+        config.write_text(init.stdout + f'\n[Service]\nsocket = {work / "pytarchive.sock"}\n'
+                          f'database = {work / "pytarchive.db"}\n')
+        say('pytarchive: the service on a virtual library (sim/tapelib: 6 slots, 1 drive, 2 data tapes and a cleaning tape)')
+        service = subprocess.Popen([sys.executable, '-m', 'pytarchive.service', '--config', str(config)],
+                                   cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=open(work / 'service.log', 'w'))
+        try:
+            _wait_for_socket(work / 'pytarchive.sock', service)
+            for command in (['scan'], ['format', 'TPN001L9'], ['check', 'TPN001L9'], ['format', 'CLN001L1']):
+                _client(config, say, *command)
+            _wait_until_idle(config)
+            _client(config, say, 'queue')
+            _client(config, say, 'summary')
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.wait(120)
+            drive = _run(str(library / 'bin' / 'mtx'), '-f', str(library / 'dev' / 'sch0'), 'status').stdout
+            say(f'   service stopped (exit {service.returncode}); mtx status: '
+                f'{next(line for line in drive.splitlines() if "Data Transfer Element 0" in line).strip()}')
+            _run('-m', 'sim.tapelib', 'cleanup', str(library))
+
+
+def _run(*args):
+    command = list(args) if not args[0].startswith('-') else [sys.executable, *args]
+    return subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=300)
+
+
+def _client(config, say, *args):
+    done = _run('-m', 'pytarchive', '--config', str(config), *args)
+    say(f'   $ pytarchive {" ".join(args)}')
+    for line in (done.stdout + done.stderr).rstrip().splitlines():
+        say(f'     {line}')
+
+
+def _wait_for_socket(path, service, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and service.poll() is None:
+        with socket.socket(socket.AF_UNIX) as probe:
+            if probe.connect_ex(str(path)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError('the pytarchive service did not start')
+
+
+def _wait_until_idle(config, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if '"queued"' not in (queue := _run('-m', 'pytarchive', '--config', str(config), 'queue', '--json').stdout) \
+                and '"running"' not in queue:
+            return
+        time.sleep(0.2)

@@ -13,6 +13,7 @@ File format (the seed's, plus two optional keys):
 Keys are case-insensitive. Other keys and sections (a tool's own settings) are left alone.
 """
 
+import ast
 import configparser
 import contextlib
 import getpass
@@ -106,24 +107,33 @@ def _new_parser() -> configparser.ConfigParser:
 
 
 def _read(path: str) -> configparser.ConfigParser:
-    parser = _new_parser()
+    return read_ini(path, _new_parser(), SECTION)
+
+
+def read_ini(path: PathLike, parser: configparser.ConfigParser, example_section: str) -> configparser.ConfigParser:
+    """Read an INI file into `parser`; every way it can fail is one ConfigError line naming the
+    file (and the line, for syntax errors). Shared by every tool's config."""
     try:
         with open(path, encoding='utf-8') as handle:
-            parser.read_file(handle, source=path)
+            parser.read_file(handle, source=os.fspath(path))
     except FileNotFoundError:
         raise ConfigError(f'{path}: config file not found') from None
     except PermissionError:
         raise ConfigError(f'{path}: cannot read config file: permission denied') from None
+    except IsADirectoryError:
+        raise ConfigError(f'{path}: is a directory, not a config file') from None
     except UnicodeDecodeError:
         raise ConfigError(f'{path}: not a text file (expected UTF-8 INI)') from None
     except OSError as exc:
         raise ConfigError(f'{path}: cannot read config file: {exc.strerror}') from None
     except configparser.MissingSectionHeaderError as exc:
         raise ConfigError(
-            f'{path}, line {exc.lineno}: settings must follow a section header such as [{SECTION}]'
+            f'{path}, line {exc.lineno}: settings must follow a section header such as [{example_section}]'
         ) from None
     except configparser.ParsingError as exc:
-        lineno, line = exc.errors[0]
+        lineno, line = exc.errors[0]  # configparser stores the line as its repr()
+        with contextlib.suppress(ValueError, SyntaxError):
+            line = ast.literal_eval(line)
         raise ConfigError(f'{path}, line {lineno}: cannot parse {line.strip()!r}') from None
     except configparser.Error as exc:  # duplicate keys or sections
         raise ConfigError(f'{path}: invalid INI: {" ".join(str(exc).split())}') from None

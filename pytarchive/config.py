@@ -12,9 +12,7 @@ that is missing, empty where a value is needed, malformed or unknown is a Config
 line names the file, the section and the key.
 """
 
-import ast
 import configparser
-import contextlib
 import logging
 import logging.config
 import os
@@ -23,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Set, Tuple, TypeVar
 
-from common.config import ConfigError
+from common.config import ConfigError, read_ini
 
 DEFAULT_PATH = '/etc/pytarchive/pytarchive.conf'
 DEFAULT_SOCKET = '/run/pytarchive/pytarchive.sock'
@@ -170,29 +168,8 @@ _SECTIONS = ('General', 'Device', 'Export', 'Service', 'Email')
 
 def _read(path: str) -> configparser.ConfigParser:
     # Inline '#' comments as in the seed; no interpolation so a '%' stays a '%'.
-    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=('#',), default_section='\0')
-    try:
-        with open(path, encoding='utf-8') as handle:
-            parser.read_file(handle, source=path)
-    except FileNotFoundError:
-        raise ConfigError(f'{path}: config file not found') from None
-    except PermissionError:
-        raise ConfigError(f'{path}: cannot read config file: permission denied') from None
-    except IsADirectoryError:
-        raise ConfigError(f'{path}: is a directory, not a config file') from None
-    except UnicodeDecodeError:
-        raise ConfigError(f'{path}: not a text file (expected UTF-8 INI)') from None
-    except OSError as exc:
-        raise ConfigError(f'{path}: cannot read config file: {exc.strerror}') from None
-    except configparser.MissingSectionHeaderError as exc:
-        raise ConfigError(f'{path}, line {exc.lineno}: settings must follow a section header such as [Device]') from None
-    except configparser.ParsingError as exc:
-        lineno, line = exc.errors[0]  # configparser stores the line as its repr()
-        with contextlib.suppress(ValueError, SyntaxError):
-            line = ast.literal_eval(line)
-        raise ConfigError(f'{path}, line {lineno}: cannot parse {line.strip()!r}') from None
-    except configparser.Error as exc:  # duplicate keys or sections
-        raise ConfigError(f'{path}: invalid INI: {" ".join(str(exc).split())}') from None
+    parser = read_ini(path, configparser.ConfigParser(interpolation=None, inline_comment_prefixes=('#',),
+                                                      default_section='\0'), 'Device')
     for name in parser.sections():
         if name not in _SECTIONS:
             raise ConfigError(f'{path}: [{name}]: unknown section (known: {", ".join(_SECTIONS)})')

@@ -182,11 +182,11 @@ def test_missing_file(tmp_path):
     assert_config_error(tmp_path / 'absent.ini', 'not found')
 
 
-def test_unreadable_file(tmp_path):
+def test_a_directory_given_as_the_config_file(tmp_path):
     # Tests run as root, which reads any file whatever its mode: a directory is unreadable to all.
     directory = tmp_path / 'dir.ini'
     directory.mkdir()
-    assert_config_error(directory, 'cannot read')
+    assert_config_error(directory, 'is a directory, not a config file')
 
 
 def test_missing_ca_bundle_is_named(tmp_path):

@@ -8,7 +8,6 @@ and the exit code the README documents (2 usage, 3 config, 4 unreachable, 6 cred
 """
 
 import calendar
-import contextlib
 import csv
 import datetime as dt
 import io
@@ -606,8 +605,8 @@ BAD_INPUTS = {
     'missing-config': (['--config-file', '{tmp}/nowhere.ini', '--directory-path', '/drop', '--legal-hold'], 3,
                        'config file not found (given by --config-file)'),
     'missing-config-from-env': (['--directory-path', '/drop', '--legal-hold'], 3, '(given by $QFS_FILELOCK_CONFIG)'),
-    'unreadable-config': (['--config-file', '{tmp}', '--directory-path', '/drop', '--legal-hold'], 3,
-                          'cannot read config file'),
+    'config-is-a-directory': (['--config-file', '{tmp}', '--directory-path', '/drop', '--legal-hold'], 3,
+                              'is a directory, not a config file'),
     'config-not-text': (['--config-file', '{binary}', '--directory-path', '/drop', '--legal-hold'], 3,
                         'not a text file'),
     'config-without-host': (['--config-file', '{nohost}', '--directory-path', '/drop', '--legal-hold'], 3,

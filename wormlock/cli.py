@@ -1,6 +1,5 @@
 """Command line of qfs_filelock.py: parse, check, then watch, report or configure."""
 
-import argparse
 import datetime as dt
 import gc
 import logging

@@ -9,7 +9,7 @@ import logging
 import os
 import re
 import shlex
-from typing import Optional, Sequence, Union
+from typing import Sequence, Union
 
 from .commands import CommandNotRun, Finished, run_command
 from .errors import AlreadyFormatted, DriveError

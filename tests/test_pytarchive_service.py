@@ -115,6 +115,15 @@ class Rig:
                 pytest.fail(f'tasks not in {states}: {tasks}\n{self.log.read_text()}')
             time.sleep(0.1)
 
+    def start_check_with_a_scan_behind_it(self):
+        """The service with task 2 (check of a formatted tape) running and task 3 (scan) queued."""
+        self.start()
+        self.ok('format', 'TPN001L9')
+        self.wait_for({1: {'done'}})
+        self.ok('check', 'TPN001L9')
+        self.ok('scan')
+        self.wait_for({2: {'running'}})
+
     # -- the library as mtx and the kernel see it --------------------------------------------------
 
     def drive(self):
@@ -279,12 +288,7 @@ def test_the_read_only_group_may_list_but_not_change(make_rig):
 
 def test_kill_9_mid_task_the_queue_survives_and_the_task_waits_for_requeue(make_rig):
     rig = make_rig(index_write_seconds=2)
-    rig.start()
-    rig.ok('format', 'TPN001L9')
-    rig.wait_for({1: {'done'}})
-    rig.ok('check', 'TPN001L9')
-    rig.ok('scan')
-    rig.wait_for({2: {'running'}})
+    rig.start_check_with_a_scan_behind_it()
     time.sleep(0.4)
     rig.crash()
 
@@ -335,12 +339,7 @@ def test_failures_quote_mtx_and_ltfs_and_requeue_by_id_and_all(make_rig):
 
 def test_sigterm_mid_task_empties_the_drive_then_exits_0_and_the_rest_waits(make_rig):
     rig = make_rig(index_write_seconds=1)
-    rig.start()
-    rig.ok('format', 'TPN001L9')
-    rig.wait_for({1: {'done'}})
-    rig.ok('check', 'TPN001L9')
-    rig.ok('scan')
-    rig.wait_for({2: {'running'}})
+    rig.start_check_with_a_scan_behind_it()
     assert rig.stop() == 0
     assert not rig.drive().full and not rig.mounted() and not ltfs_processes(rig.mountpoint)
 

@@ -4,6 +4,7 @@ Handlers take (cluster, request) and return a Reply or a Stream; they raise ApiE
 Privileges a route needs are declared in urls.py, not here.
 """
 
+import json
 import os
 import stat
 from dataclasses import dataclass, field
@@ -43,7 +44,6 @@ class Request:
     headers: dict = field(default_factory=dict)
 
     def json(self):
-        import json
         if not self.body:
             return {}
         try:

@@ -1,11 +1,11 @@
 """pytarchive.conf: the seed's sections and keys plus what the service and client need, typed.
 
-    [General]  tape_max_size, exclude_folders, source_folders, scratch_path
+    [General]  tape_max_size, exclude_folders, source_folders, scratch_path, pack_threshold
     [Device]   library, drive_serial (required); drive_index, drive_device, mountpoint,
                mtx, tapeinfo, mkltfs, ltfs, umount (commands, split like a shell would)
-    [Export]   to, settings
+    [Export]   to, settings, exportfs (command)
     [Service]  socket, database, read_only_group, logging_config
-    [Email]    smtp_host, smtp_port, sender, recipients
+    [Email]    smtp_host, smtp_port, sender, recipients, starttls, username, password
 
 Inline `# comments` are stripped (the seed writes `scratch_path = /tmp # Path where ...`). A key
 that is missing, empty where a value is needed, malformed or unknown is a ConfigError whose one
@@ -18,7 +18,7 @@ import logging.config
 import os
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Set, Tuple, TypeVar
 
 from common.config import ConfigError, read_ini
@@ -30,6 +30,7 @@ DEFAULT_LOGGING_CONFIG = '/etc/pytarchive/logging.conf'
 LOG_FORMAT = '%(asctime)s - %(name)s - %(levelname)s - %(message)s'
 
 T = TypeVar('T')
+_FLAGS = {'yes': True, 'true': True, 'on': True, '1': True, 'no': False, 'false': False, 'off': False, '0': False}
 _REQUIRED = object()
 
 
@@ -39,6 +40,7 @@ class GeneralConfig:
     exclude_folders: Tuple[str, ...]
     source_folders: Tuple[str, ...]
     scratch_path: str
+    pack_threshold: int  # folders with more files than this are packed into one tar.zst by prepare
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,9 @@ class DeviceConfig:
 
 @dataclass(frozen=True)
 class ExportConfig:
-    to: str
-    settings: str
+    to: str  # the NFS clients, e.g. 192.168.0.0/16
+    settings: str  # exportfs -o options, e.g. ro,fsid=1
+    exportfs: Tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,13 @@ class EmailConfig:
     smtp_port: int
     sender: str
     recipients: Tuple[str, ...]
+    starttls: bool
+    username: str  # empty: no login
+    password: str = field(repr=False)  # never in a repr, so never in a log line
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.smtp_host and self.sender and self.recipients)
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,14 @@ class _Section:
             return default
         return tuple(item.strip() for item in value.split(',') if item.strip())
 
+    def flag(self, key: str, default: bool) -> bool:
+        def convert(text: str) -> bool:
+            if text.lower() not in _FLAGS:
+                raise ValueError(text)
+            return _FLAGS[text.lower()]
+
+        return self._typed(key, default, convert, 'yes or no')
+
     def command(self, key: str, default: str) -> Tuple[str, ...]:
         """A program and its fixed arguments, e.g. `mtx = /usr/sbin/mtx` or `sudo -n mtx`."""
 
@@ -189,6 +207,7 @@ def load(path: str = DEFAULT_PATH) -> Config:
             exclude_folders=general.items('exclude_folders'),
             source_folders=general.items('source_folders'),
             scratch_path=general.path_value('scratch_path', '/tmp'),
+            pack_threshold=general.integer('pack_threshold', 500_000, minimum=1),
         ),
         device=DeviceConfig(
             library=device.text('library'),
@@ -202,7 +221,8 @@ def load(path: str = DEFAULT_PATH) -> Config:
             ltfs=device.command('ltfs', 'ltfs'),
             umount=device.command('umount', 'umount'),
         ),
-        export=ExportConfig(to=export.text('to', ''), settings=export.text('settings', 'ro')),
+        export=ExportConfig(to=export.text('to', ''), settings=export.text('settings', 'ro'),
+                            exportfs=export.command('exportfs', 'exportfs')),
         service=ServiceConfig(
             socket=service.path_value('socket', DEFAULT_SOCKET),
             database=service.path_value('database', DEFAULT_DATABASE),
@@ -215,11 +235,27 @@ def load(path: str = DEFAULT_PATH) -> Config:
             smtp_port=email.integer('smtp_port', 25, minimum=1, maximum=65535),
             sender=email.text('sender', ''),
             recipients=email.items('recipients'),
+            starttls=email.flag('starttls', False),
+            username=email.text('username', ''),
+            password=email.text('password', ''),
         ),
     )
+    if config.email.password:
+        _check_private(path)
     for section in sections.values():
         section.check_unknown()
     return config
+
+
+def _check_private(path: str) -> None:
+    """A file holding the SMTP password must be readable by its owner only."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise ConfigError(f'{path}: cannot read it: {exc.strerror}') from None
+    if mode & 0o077:
+        raise ConfigError(f'{path}: holds [Email] password but is readable by others (mode {mode & 0o777:o}); '
+                          f'run: chmod 600 {path}')
 
 
 def socket_path_for_client(path: Optional[str]) -> str:

@@ -70,6 +70,19 @@ MIGRATIONS: List[Sequence[str]] = [
         )""",
         'CREATE INDEX tasks_by_state ON tasks(state, id)',
     ),
+    # 1 -> 2: part 2 (prepare, archive, restore): what a manifest row needs to rebuild the entry,
+    # and where a folder's copy lives (packed archive in scratch_path, path on the tape).
+    (
+        "ALTER TABLE manifest ADD COLUMN kind TEXT NOT NULL DEFAULT 'file'",  # file | dir | link
+        'ALTER TABLE manifest ADD COLUMN mode INTEGER',
+        'ALTER TABLE manifest ADD COLUMN uid INTEGER',
+        'ALTER TABLE manifest ADD COLUMN gid INTEGER',
+        'ALTER TABLE manifest ADD COLUMN target TEXT',  # a link's target, as read (never followed)
+        'ALTER TABLE folders ADD COLUMN packed TEXT',  # the tar.zst in scratch_path; NULL: files as they are
+        'ALTER TABLE folders ADD COLUMN packed_checksum TEXT',  # of that tar.zst
+        'ALTER TABLE folders ADD COLUMN tape_path TEXT',  # relative to the tape's root
+        'ALTER TABLE folders ADD COLUMN error TEXT',  # why the last archive failed
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

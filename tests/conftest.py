@@ -1,5 +1,6 @@
 import pytest
 
+from pytarchive_rig import make_rig  # noqa: F401 - a fixture for the pytarchive end-to-end tests
 from simproc import SimCluster
 
 

@@ -1,0 +1,143 @@
+"""A virtual library (sim/tapelib), a pytarchive config for it, the service on it, and the client.
+
+Shared by the pytarchive end-to-end tests: `make_rig(**options)` gives a Rig that is cleaned up
+(processes killed, tapes unmounted, loop devices freed) however the test ends.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from pytarchive.library.status import parse_status
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+class Rig:
+    """A virtual library, a config file for it, and the service running on them."""
+
+    def __init__(self, tmp_path: Path, read_only_group: str = '', index_write_seconds: float = 0.5):
+        self.library = tmp_path / 'library'
+        init = subprocess.run(
+            [PYTHON, '-m', 'sim.tapelib', 'init', str(self.library), '--slots', '8', '--drives', '1',
+             '--tapes', 'TPN001L9,TPN002L9,CLN001L1', '--capacity', '200000000',
+             '--index-write-seconds', str(index_write_seconds)],
+            cwd=REPO, capture_output=True, text=True, check=True)
+        # The socket's directory must be reachable by other users (pytest's tmp_path is not).
+        self.run_dir = Path(tempfile.mkdtemp(prefix='pytarchive-test-', dir='/tmp'))
+        self.run_dir.chmod(0o711)
+        self.socket = self.run_dir / 'run' / 'pytarchive.sock'
+        self.database = tmp_path / 'state' / 'pytarchive.db'
+        self.mountpoint = str(self.library / 'mnt')
+        self.config = tmp_path / 'pytarchive.conf'
+        self.config.write_text(init.stdout + f'\n[Service]\nsocket = {self.socket}\ndatabase = {self.database}\n'
+                               f'read_only_group = {read_only_group}   # a comment, stripped\n')
+        self.log = tmp_path / 'service.log'
+        self.process = None
+
+    # -- the service -------------------------------------------------------------------------------
+
+    def start(self):
+        with open(self.log, 'a') as log:
+            self.process = subprocess.Popen(
+                [PYTHON, '-m', 'pytarchive.service', '--config', str(self.config)],
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f'service exited with {self.process.returncode}:\n{self.log.read_text()}')
+            with socket.socket(socket.AF_UNIX) as probe:
+                if probe.connect_ex(str(self.socket)) == 0:
+                    return
+            time.sleep(0.05)
+        pytest.fail(f'service did not listen within 15 s:\n{self.log.read_text()}')
+
+    def stop(self, timeout: float = 30) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout)
+        self.process = None
+        return code
+
+    def crash(self):
+        """kill -9 of the service and whatever it runs in its session (mtx, mkltfs), as a host crash
+        or the OOM killer would; the ltfs daemon lives in its own session and survives."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        self.process = None
+
+    def close(self):
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        subprocess.run([PYTHON, '-m', 'sim.tapelib', 'cleanup', str(self.library)], cwd=REPO,
+                       capture_output=True, timeout=60)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    # -- the client --------------------------------------------------------------------------------
+
+    def client(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([PYTHON, '-m', 'pytarchive', '--config', str(self.config), *args],
+                              cwd=REPO, capture_output=True, text=True, timeout=60)
+
+    def ok(self, *args: str) -> str:
+        done = self.client(*args)
+        assert done.returncode == 0 and done.stderr == '', (done.returncode, done.stderr)
+        return done.stdout
+
+    def tasks(self) -> dict:
+        return {task['id']: task for task in json.loads(self.ok('queue', '--json'))}
+
+    def wait_for(self, states: dict, timeout: float = 30) -> dict:
+        """Wait until each task id is in one of its wanted states; return the tasks."""
+        deadline = time.monotonic() + timeout
+        while True:
+            tasks = self.tasks()
+            if all(task_id in tasks and tasks[task_id]['state'] in wanted for task_id, wanted in states.items()):
+                return tasks
+            if time.monotonic() > deadline:
+                pytest.fail(f'tasks not in {states}: {tasks}\n{self.log.read_text()}')
+            time.sleep(0.1)
+
+    def start_check_with_a_scan_behind_it(self):
+        """The service with task 2 (check of a formatted tape) running and task 3 (scan) queued."""
+        self.start()
+        self.ok('format', 'TPN001L9')
+        self.wait_for({1: {'done'}})
+        self.ok('check', 'TPN001L9')
+        self.ok('scan')
+        self.wait_for({2: {'running'}})
+
+    # -- the library as mtx and the kernel see it --------------------------------------------------
+
+    def drive(self):
+        status = subprocess.run([str(self.library / 'bin' / 'mtx'), '-f', str(self.library / 'dev' / 'sch0'),
+                                 'status'], capture_output=True, text=True, check=True)
+        return parse_status(status.stdout).drive(0)
+
+    def mounted(self) -> bool:
+        with open('/proc/self/mounts') as mounts:
+            return any(line.split()[1] == self.mountpoint for line in mounts)
+
+
+@pytest.fixture
+def make_rig(tmp_path):
+    rigs = []
+
+    def make(**options) -> Rig:
+        rig = Rig(tmp_path, **options)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.close()

@@ -1,23 +1,33 @@
 """The pytarchive client: send one command to the service and print its answer.
 
-    pytarchive queue [--json]              pytarchive scan
-    pytarchive requeue ID[,ID...] | --all  pytarchive format BARCODE
-    pytarchive summary [--json]            pytarchive check BARCODE
+    pytarchive prepare PATH "DESCRIPTION"       pytarchive queue [--json]
+    pytarchive archive PATH BARCODE             pytarchive requeue ID[,ID...] | --all
+    pytarchive restore PATH [--to DIR] [--only SUBPATH] [--force]
+    pytarchive explore PATH | --stop            pytarchive summary [--json]
+    pytarchive deleteable [--json]              pytarchive inventory [--json]
+    pytarchive scan | format BARCODE | check BARCODE
 
-Thin on purpose: the service checks the arguments, decides who may do what and renders the text.
+Commands that queue a task return at once, or with --wait follow it (progress on a terminal) and
+print its result; inventory always waits, since its report is the point. Thin on purpose: the
+service checks the arguments, decides who may do what and renders the text.
 """
 
 import argparse
 import json
 import socket
+import sys
+import time
 from typing import Any, Dict, List, Optional
 
 from common.errors import FAILURE, PRIVILEGE, UNREACHABLE, ArgumentParser, ToolError
 from pytarchive import config as configuration
 from pytarchive.cli import run
 from pytarchive.protocol import TIMEOUT_S, request
+from pytarchive.queue import Task
+from pytarchive.render import progress_text
 
 PROG = 'pytarchive'
+POLL_S = 0.5
 
 def build_parser() -> ArgumentParser:
     # --config and --socket work before or after the command (`pytarchive queue --config X`).
@@ -37,11 +47,36 @@ def build_parser() -> ArgumentParser:
     requeue.add_argument('--all', action='store_true', help='every failed or interrupted task')
     summary = commands.add_parser('summary', parents=[common], help='the tapes, their slots, capacity and use')
     summary.add_argument('--json', action='store_true', help='JSON instead of a table')
-    commands.add_parser('scan', parents=[common], help='queue a scan of the library (mtx status) into the tape list')
+    deleteable = commands.add_parser('deleteable', parents=[common],
+                                     help='folders archived and verified: safe to delete by hand')
+    deleteable.add_argument('--json', action='store_true', help='JSON instead of a table')
+    waiting = argparse.ArgumentParser(add_help=False)
+    waiting.add_argument('--wait', action='store_true', help='follow the task until it ends and print its result')
+    queued = [common, waiting]
+    commands.add_parser('scan', parents=queued, help='queue a scan of the library (mtx status) into the tape list')
     for name, text in (('format', 'queue formatting a new tape with LTFS (never erases a formatted one)'),
                        ('check', 'queue reading a tape\'s capacity and free space')):
-        sub = commands.add_parser(name, parents=[common], help=text)
+        sub = commands.add_parser(name, parents=queued, help=text)
         sub.add_argument('barcode', metavar='BARCODE', help='the tape\'s barcode, e.g. TPN001L9')
+    prepare = commands.add_parser('prepare', parents=queued,
+                                  help='record a folder\'s files (packing it if it has very many) before archiving')
+    prepare.add_argument('path', metavar='PATH', help='the folder, as a full path')
+    prepare.add_argument('description', metavar='DESCRIPTION', nargs='?', default='', help='what it is, for people')
+    archive = commands.add_parser('archive', parents=queued, help='copy a prepared folder to a tape and verify it')
+    archive.add_argument('path', metavar='PATH', help='the prepared folder, as a full path')
+    archive.add_argument('barcode', metavar='BARCODE', help='the tape, e.g. TPN123L9')
+    restore = commands.add_parser('restore', parents=queued, help='restore an archived folder, sub-folder or file')
+    restore.add_argument('path', metavar='PATH', help='the archived folder, as a full path')
+    restore.add_argument('--to', metavar='DIR', help='restore into DIR instead of the original place')
+    restore.add_argument('--only', metavar='SUBPATH', default='', help='only this sub-folder or file of it')
+    restore.add_argument('--force', action='store_true', help='overwrite files that exist (default: refuse)')
+    explore = commands.add_parser('explore', parents=queued,
+                                  help='export an archived folder\'s tape read-only over NFS; --stop ends it')
+    explore.add_argument('path', metavar='PATH', nargs='?', help='the archived folder, as a full path')
+    explore.add_argument('--stop', action='store_true', help='end the running explore')
+    inventory = commands.add_parser('inventory', parents=[common],
+                                    help='size and age of every subfolder of source_folders, printed and emailed')
+    inventory.add_argument('--json', action='store_true', help='JSON instead of tables')
     return parser
 
 def _task_ids(parser: ArgumentParser, words: List[str]) -> List[int]:
@@ -56,7 +91,7 @@ def _task_ids(parser: ArgumentParser, words: List[str]) -> List[int]:
     return ids
 
 def build_request(parser: ArgumentParser, args: argparse.Namespace) -> Dict[str, Any]:
-    if args.command in ('queue', 'summary'):
+    if args.command in ('queue', 'summary', 'deleteable', 'inventory'):
         return {'json': args.json}
     if args.command == 'requeue':
         ids = _task_ids(parser, args.ids)
@@ -67,6 +102,16 @@ def build_request(parser: ArgumentParser, args: argparse.Namespace) -> Dict[str,
         return {'all': True} if args.all else {'ids': ids}
     if args.command in ('format', 'check'):
         return {'barcode': args.barcode}
+    if args.command == 'prepare':
+        return {'path': args.path, 'description': args.description}
+    if args.command == 'archive':
+        return {'path': args.path, 'barcode': args.barcode}
+    if args.command == 'restore':
+        return {'path': args.path, 'to': args.to, 'only': args.only, 'force': args.force}
+    if args.command == 'explore':
+        if args.stop == bool(args.path):
+            parser.error('explore: give the archived folder\'s PATH, or --stop')
+        return {'stop': True} if args.stop else {'path': args.path}
     return {}
 
 def send(socket_path: str, command: str, args: Dict[str, Any]) -> Dict[str, Any]:
@@ -100,10 +145,46 @@ def _main(argv: Optional[List[str]]) -> int:
     args = parser.parse_args(argv)
     payload = build_request(parser, args)
     socket_path = getattr(args, 'socket', None) or configuration.socket_path_for_client(getattr(args, 'config', None))
-    reply = send(socket_path, args.command, payload)
+    output, task_id = _call(socket_path, args.command, payload)
+    if task_id is not None and (args.command == 'inventory' or getattr(args, 'wait', False)):
+        if args.command != 'inventory':
+            print(output, flush=True)
+        return follow(socket_path, task_id)
+    print(output if isinstance(output, str) else json.dumps(output, indent=2))
+    return 0
+
+
+def _call(socket_path: str, command: str, payload: Dict[str, Any]):
+    """(output, id of the task it queued or None); a refusal raises ToolError."""
+    reply = send(socket_path, command, payload)
     if not reply['ok']:
         code = PRIVILEGE if reply.get('code') == 'refused' else FAILURE
         raise ToolError(str(reply.get('error') or 'the service refused without saying why'), code)
-    output = reply.get('output')
-    print(output if isinstance(output, str) else json.dumps(output, indent=2))
+    return reply.get('output'), reply.get('task')
+
+
+def follow(socket_path: str, task_id: int) -> int:
+    """Wait for the task to end, showing its progress on a terminal; print its result, or fail with its error."""
+    shown = ''
+    try:
+        while True:
+            task = Task(**_call(socket_path, 'task', {'id': task_id})[0])
+            if task.state in ('done', 'failed', 'interrupted'):
+                break
+            if sys.stderr.isatty():
+                line = f'task {task.id} {task.kind}: {task.state} {progress_text(task)}'
+                sys.stderr.write('\r' + line.ljust(len(shown)))
+                sys.stderr.flush()
+                shown = line
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        sys.stderr.write(f'\nstopped waiting; task {task_id} goes on in the service (see `pytarchive queue`)\n')
+        return 130
+    finally:
+        if shown:
+            sys.stderr.write('\n')
+    if task.state != 'done':
+        raise ToolError(f'task {task.id} {task.kind} {task.state}: {task.error}')
+    if task.result:
+        print(task.result)
     return 0

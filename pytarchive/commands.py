@@ -1,22 +1,34 @@
 """The service's commands: check a request's arguments, then read state or queue a task.
 
-Everything that touches the library becomes a task (scan, format, check); the rest answers from
-the database. Each handler returns what the client prints: text, or data when --json asked for it.
+Everything that touches the library or takes long becomes a task (scan, format, check, prepare,
+archive, restore, explore, inventory); the rest answers from the database. Each handler returns
+what the client prints: text, or data when --json asked for it; a queued task comes back as
+Queued, so the client can wait for it.
 """
 
+import os
 import re
 from collections import Counter
-from typing import Any, Callable, Dict
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
 
 from common.errors import ToolError
-from pytarchive import render, tapes
+from pytarchive import folders, render, tapes
 from pytarchive.db import Database
+from pytarchive.explore import export_target
 from pytarchive.library.status import is_cleaning_tape
-from pytarchive.queue import QueueApi, Task
+from pytarchive.queue import QUEUED, RUNNING, QueueApi, Task
+from pytarchive.restore import archived_folder, clean_subpath
 
 # May also be run by members of [Service] read_only_group; every other command needs root.
-READ_ONLY = frozenset({'queue', 'summary', 'deleteable'})
+READ_ONLY = frozenset({'queue', 'summary', 'deleteable', 'task'})
 _BARCODE = re.compile(r'[A-Z0-9]{6,16}')
+
+
+@dataclass(frozen=True)
+class Queued:
+    task: Task
+    text: str
 
 
 class BadRequest(ToolError):
@@ -40,22 +52,45 @@ def _barcode(args: Dict[str, Any]) -> str:
     return barcode
 
 
-def _queued(task: Task) -> str:
-    arguments = ' '.join(str(value) for value in task.args.values())
-    return f'queued task {task.id}: {task.kind}{" " + arguments if arguments else ""}'
+def _full_path(args: Dict[str, Any], name: str = 'path') -> str:
+    value = args.get(name)
+    if not isinstance(value, str) or not value.startswith('/'):
+        raise BadRequest(f'{value!r} is not a full path (it must start with /)')
+    return os.path.normpath(value)
+
+
+def _text(args: Dict[str, Any], name: str) -> str:
+    value = args.get(name, '')
+    if not isinstance(value, str):
+        raise BadRequest(f'"{name}" must be text')
+    return value
+
+
+def _queued(task: Task) -> Queued:
+    arguments = ' '.join(str(value) for value in task.args.values() if value not in (None, '', False))
+    return Queued(task, f'queued task {task.id}: {task.kind}{" " + arguments if arguments else ""}')
 
 
 class Commands:
-    def __init__(self, api: QueueApi, db: Database):
+    def __init__(self, api: QueueApi, db: Database, config=None, resources=None):
         self.api = api
         self.db = db
+        self.config = config
+        self.resources = resources
         self._handlers: Dict[str, Callable[[Dict[str, Any]], Any]] = {
             'queue': self.queue,
+            'task': self.task,
             'summary': self.summary,
+            'deleteable': self.deleteable,
             'requeue': self.requeue,
             'scan': self.scan,
             'format': self.format,
             'check': self.check,
+            'prepare': self.prepare,
+            'archive': self.archive,
+            'restore': self.restore,
+            'explore': self.explore,
+            'inventory': self.inventory,
         }
 
     def handle(self, command: str, args: Dict[str, Any]) -> Any:
@@ -70,14 +105,31 @@ class Commands:
             return [task.as_dict() for task in tasks]
         return render.queue_table(tasks)
 
+    def task(self, args: Dict[str, Any]) -> Dict[str, Any]:
+        """One task as data: what `--wait` polls."""
+        task_id = args.get('id')
+        task = self.api.storage.get(task_id) if isinstance(task_id, int) else None
+        if task is None:
+            raise BadRequest(f'no task {task_id!r}')
+        return task.as_dict()
+
     def summary(self, args: Dict[str, Any]) -> Any:
-        tape_rows = tapes.list_tapes(self.db)
+        on_tape = folders.per_tape(self.db)
+        tape_rows = [{**tape, 'free': _free(tape), **on_tape.get(tape['barcode'], {'folders': 0, 'bytes': 0})}
+                     for tape in tapes.list_tapes(self.db)]
+        drive = self.resources.drive_state() if self.resources is not None else None
         queue_counts = dict(sorted(Counter(task.state for task in self.api.tasks()).items()))
         folder_counts = {row['state']: row['count'] for row in self.db.query(
             'SELECT state, COUNT(*) AS count FROM folders GROUP BY state ORDER BY state')}
         if _flag(args, 'json'):
-            return {'tapes': tape_rows, 'queue': queue_counts, 'folders': folder_counts}
-        return render.summary_text(tape_rows, queue_counts, folder_counts)
+            return {'tapes': tape_rows, 'drive': drive, 'queue': queue_counts, 'folders': folder_counts}
+        return render.summary_text(tape_rows, drive, queue_counts, folder_counts)
+
+    def deleteable(self, args: Dict[str, Any]) -> Any:
+        rows = folders.deleteable(self.db)
+        if _flag(args, 'json'):
+            return rows
+        return render.deleteable_table(rows)
 
     def requeue(self, args: Dict[str, Any]) -> str:
         if _flag(args, 'all'):
@@ -92,11 +144,67 @@ class Commands:
             ids = self.api.requeue(wanted)
         return f'requeued task{"s" if len(ids) > 1 else ""} {", ".join(map(str, ids))}'
 
-    def scan(self, args: Dict[str, Any]) -> str:
+    def scan(self, args: Dict[str, Any]) -> Queued:
         return _queued(self.api.submit('scan'))
 
-    def format(self, args: Dict[str, Any]) -> str:
+    def format(self, args: Dict[str, Any]) -> Queued:
         return _queued(self.api.submit('format', barcode=_barcode(args)))
 
-    def check(self, args: Dict[str, Any]) -> str:
+    def check(self, args: Dict[str, Any]) -> Queued:
         return _queued(self.api.submit('check', barcode=_barcode(args)))
+
+    def prepare(self, args: Dict[str, Any]) -> Queued:
+        path = _full_path(args)
+        if not os.path.isdir(path):
+            raise BadRequest(f'{path}: no such folder' if not os.path.lexists(path) else f'{path}: not a folder')
+        return _queued(self.api.submit('prepare', path=path, description=_text(args, 'description')))
+
+    def archive(self, args: Dict[str, Any]) -> Queued:
+        path, barcode = _full_path(args), _barcode(args)
+        prepared = folders.latest(self.db, path, (folders.PREPARED, folders.ARCHIVING, folders.FAILED))
+        if prepared is None and not self._pending('prepare', path):
+            raise BadRequest(f'{path} is not prepared: run `pytarchive prepare {path} "description"` first')
+        return _queued(self.api.submit('archive', path=path, barcode=barcode))
+
+    def restore(self, args: Dict[str, Any]) -> Queued:
+        path = _full_path(args)
+        to = _full_path(args, 'to') if args.get('to') is not None else None
+        only = clean_subpath(_text(args, 'only'))
+        force = _flag(args, 'force')
+        if not self._pending('archive', path):
+            archived_folder(self.db, path)
+        return _queued(self.api.submit('restore', path=path, to=to, only=only, force=force))
+
+    def explore(self, args: Dict[str, Any]) -> Any:
+        if _flag(args, 'stop'):
+            return self._stop_explore()
+        path = _full_path(args)
+        export_target(self.config.export, '/')  # [Export] to must be set
+        if not self._pending('archive', path):
+            archived_folder(self.db, path)
+        return _queued(self.api.submit('explore', path=path))
+
+    def _stop_explore(self) -> str:
+        running = [task for task in self.api.storage.list((RUNNING,)) if task.kind == 'explore']
+        if not running:
+            return 'nothing is being explored'
+        self.resources.end_explore.set()
+        return f'ending explore (task {running[0].id}): unexporting, unmounting, tape back to its slot'
+
+    def inventory(self, args: Dict[str, Any]) -> Queued:
+        if not self.config.general.source_folders:
+            raise BadRequest(f'{self.config.path}: [General] source_folders is not set: nothing to survey')
+        return _queued(self.api.submit('inventory', json=_flag(args, 'json')))
+
+    def _pending(self, kind: str, path: str) -> Optional[Task]:
+        """A queued or running task of this kind for this path (so `prepare X; archive X` can be queued at once)."""
+        for task in self.api.storage.list((QUEUED, RUNNING)):
+            if task.kind == kind and task.args.get('path') == path:
+                return task
+        return None
+
+
+def _free(tape: Dict[str, Any]) -> Optional[int]:
+    if tape['capacity'] is None or tape['used'] is None:
+        return None
+    return tape['capacity'] - tape['used']

@@ -82,6 +82,7 @@ MIGRATIONS: List[Sequence[str]] = [
         'ALTER TABLE folders ADD COLUMN packed_checksum TEXT',  # of that tar.zst
         'ALTER TABLE folders ADD COLUMN tape_path TEXT',  # relative to the tape's root
         'ALTER TABLE folders ADD COLUMN error TEXT',  # why the last archive failed
+        'ALTER TABLE tasks ADD COLUMN step TEXT',  # what a long task is doing now: copying, verifying...
     ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

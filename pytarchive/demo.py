@@ -1,5 +1,6 @@
-"""pytarchive's step of `make demo`: the service on the virtual tape library, tasks through its
-queue, and the drive left empty at the end. (Archiving itself is part 2.)"""
+"""pytarchive's step of `make demo`: the service on the virtual tape library; a small folder is
+prepared, archived (copied, read back, verified), listed by summary and deleteable, and restored
+into another folder; the drive is left empty at the end."""
 
 import os
 import signal
@@ -30,11 +31,17 @@ def demo_step(cluster, client, say):
                                    cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=open(work / 'service.log', 'w'))
         try:
             _wait_for_socket(work / 'pytarchive.sock', service)
-            for command in (['scan'], ['format', 'TPN001L9'], ['check', 'TPN001L9'], ['format', 'CLN001L1']):
+            folder = _sample_folder(work / 'projects' / 'field survey 2026')
+            restored = work / 'restored'
+            for command in (['scan', '--wait'], ['format', 'TPN001L9', '--wait'], ['format', 'CLN001L1'],
+                            ['prepare', str(folder), 'field survey, raw data', '--wait'],
+                            ['archive', str(folder), 'TPN001L9', '--wait'], ['summary'], ['deleteable'],
+                            ['restore', str(folder), '--to', str(restored), '--wait']):
                 _client(config, say, *command)
-            _wait_until_idle(config)
+            same = _contents(folder) == _contents(restored)
+            say(f'   restored copy {"identical to" if same else "DIFFERS from"} the original '
+                f'({len(_contents(folder))} entries compared); the original was never touched')
             _client(config, say, 'queue')
-            _client(config, say, 'summary')
         finally:
             service.send_signal(signal.SIGTERM)
             service.wait(120)
@@ -42,6 +49,22 @@ def demo_step(cluster, client, say):
             say(f'   service stopped (exit {service.returncode}); mtx status: '
                 f'{next(line for line in drive.splitlines() if "Data Transfer Element 0" in line).strip()}')
             _run('-m', 'sim.tapelib', 'cleanup', str(library))
+
+
+def _sample_folder(root):
+    (root / 'photos').mkdir(parents=True)
+    (root / 'empty').mkdir()
+    for index in range(5):
+        (root / 'photos' / f'site {index}.raw').write_bytes(os.urandom(200_000))
+    (root / 'notes é.txt').write_text('measured at dawn\n')
+    (root / 'latest').symlink_to('photos/site 4.raw')
+    return root
+
+
+def _contents(root):
+    return {str(path.relative_to(root)): (os.readlink(path) if path.is_symlink() else
+                                          path.read_bytes() if path.is_file() else 'dir')
+            for path in root.rglob('*')}
 
 
 def _run(*args):
@@ -64,12 +87,3 @@ def _wait_for_socket(path, service, timeout=30):
                 return
         time.sleep(0.1)
     raise RuntimeError('the pytarchive service did not start')
-
-
-def _wait_until_idle(config, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if '"queued"' not in (queue := _run('-m', 'pytarchive', '--config', str(config), 'queue', '--json').stdout) \
-                and '"running"' not in queue:
-            return
-        time.sleep(0.2)

@@ -22,7 +22,7 @@ def _arguments(task: Task) -> str:
     return ' '.join(str(value) for value in task.args.values()) or '-'
 
 
-def _progress(task: Task) -> str:
+def progress_text(task: Task) -> str:
     parts = []
     if task.bytes_total or task.bytes_done:
         total = f' of {human_bytes(task.bytes_total)}' if task.bytes_total is not None else ''
@@ -30,13 +30,14 @@ def _progress(task: Task) -> str:
     if task.files_total or task.files_done:
         total = f' of {task.files_total}' if task.files_total is not None else ''
         parts.append(f'{task.files_done}{total} files')
-    return ', '.join(parts) or '-'
+    shown = ', '.join(parts) or '-'
+    return f'{task.step}: {shown}' if task.step and task.state == 'running' else shown
 
 
 def queue_table(tasks: List[Task], now: Optional[dt.datetime] = None) -> str:
     if not tasks:
         return 'the queue is empty'
-    rows = [(str(task.id), task.kind, _arguments(task), task.state, _progress(task), age(task.created, now))
+    rows = [(str(task.id), task.kind, _arguments(task), task.state, progress_text(task), age(task.created, now))
             for task in tasks]
     notes = {}
     for index, task in enumerate(tasks):
@@ -47,17 +48,39 @@ def queue_table(tasks: List[Task], now: Optional[dt.datetime] = None) -> str:
     return table(('ID', 'KIND', 'ARGUMENTS', 'STATE', 'PROGRESS', 'AGE'), rows, notes)
 
 
-def summary_text(tapes: List[Dict[str, Any]], queue_counts: Dict[str, int], folder_counts: Dict[str, int]) -> str:
+def _slot(tape: Dict[str, Any], drive: Optional[Dict[str, Any]]) -> str:
+    if drive and drive.get('tape') == tape['barcode']:
+        return f'drive {drive["index"]}'
+    return str(tape['slot']) if tape['slot'] is not None else 'not in library'
+
+
+def summary_text(tapes: List[Dict[str, Any]], drive: Optional[Dict[str, Any]], queue_counts: Dict[str, int],
+                 folder_counts: Dict[str, int]) -> str:
     if tapes:
-        rows = []
-        for tape in tapes:
-            free = tape['capacity'] - tape['used'] if tape['capacity'] is not None and tape['used'] is not None else None
-            rows.append((tape['barcode'], str(tape['slot']) if tape['slot'] is not None else 'not in library',
-                         tape['state'], human_bytes(tape['capacity']), human_bytes(tape['used']), human_bytes(free),
-                         tape['checked'] or '-'))
-        tape_part = table(('BARCODE', 'SLOT', 'STATE', 'CAPACITY', 'USED', 'FREE', 'CHECKED'), rows)
+        rows = [(tape['barcode'], _slot(tape, drive), tape['state'], human_bytes(tape['capacity']),
+                 human_bytes(tape['used']), human_bytes(tape['free']), str(tape['folders']), tape['checked'] or '-')
+                for tape in tapes]
+        tape_part = table(('BARCODE', 'SLOT', 'STATE', 'CAPACITY', 'USED', 'FREE', 'FOLDERS', 'CHECKED'), rows)
     else:
         tape_part = 'no tapes known yet: run `pytarchive scan`'
+    if drive is None:
+        drive_part = 'unknown'
+    elif drive['tape']:
+        drive_part = f'{drive["index"]} (serial {drive["serial"]}): {drive["tape"]}, ' + (
+            f'mounted {drive["mounted"]}' if drive['mounted'] else 'not mounted')
+    else:
+        drive_part = f'{drive["index"]} (serial {drive["serial"]}): empty'
     queue_part = ', '.join(f'{count} {state}' for state, count in queue_counts.items()) or 'empty'
     folder_part = ', '.join(f'{count} {state}' for state, count in folder_counts.items()) or 'none yet'
-    return f'{tape_part}\n\nqueue: {queue_part}\nfolders: {folder_part}'
+    return f'{tape_part}\n\ndrive: {drive_part}\nqueue: {queue_part}\nfolders: {folder_part}'
+
+
+def deleteable_table(rows: List[Dict[str, Any]]) -> str:
+    if not rows:
+        return 'nothing is archived and verified yet'
+    lines = [(row['path'], row['tape'], human_bytes(row['source_bytes']), str(row['file_count']),
+              (row['verified'] or '')[:10], 'packed' if row['packed'] else '') for row in rows]
+    total = sum(row['source_bytes'] or 0 for row in rows)
+    return (table(('FOLDER', 'TAPE', 'SIZE', 'FILES', 'VERIFIED', ''), lines)
+            + f'\n\n{len(rows)} folders, {human_bytes(total)}: archived and verified, safe to delete by hand '
+              f'(pytarchive never deletes originals)')

@@ -7,7 +7,8 @@ or another tape left behind (and puts it back home first).
 
 import contextlib
 import logging
-from typing import Iterator, Optional
+import threading
+from typing import Any, Dict, Iterator, Optional
 
 from common.errors import ToolError
 from pytarchive.config import Config
@@ -33,6 +34,10 @@ class DriveResources:
             umount=list(device.umount), device=device.drive_device, serial=device.drive_serial,
             mountpoint=device.mountpoint,
         )
+        # What the summary shows for the drive, kept here rather than asked of the library mid-task.
+        self.holding: Optional[str] = None  # barcode of the tape this worker loaded
+        self.mounted: Optional[str] = None  # 'read-write' | 'read-only'
+        self.end_explore = threading.Event()  # set by `pytarchive explore --stop`
 
     def load(self, barcode: str) -> Optional[int]:
         """Get this tape into the drive (unmounting and unloading any other first); return its home slot."""
@@ -42,11 +47,14 @@ class DriveResources:
         if held is not None and held.full and (held.barcode or '').upper() != barcode.upper():
             log.info('drive %d holds %s, putting it back first', self.index, held.barcode or 'a tape without barcode')
             self.release()
-        return self.changer.load(barcode, self.index)
+        slot = self.changer.load(barcode, self.index)
+        self.holding = barcode
+        return slot
 
     def release(self) -> None:
         """Leave the drive empty and unmounted: the seed's rule, never a tape left in the drive."""
         self.drive.unmount()  # no-op when nothing is mounted
+        self.mounted = None
         try:
             self.changer.unload(self.index)  # no-op when the drive is empty
         except MtxError as refused:
@@ -59,6 +67,10 @@ class DriveResources:
             self.drive.mount()
             self.drive.unmount()
             self.changer.unload(self.index)
+        self.holding = None
+
+    def drive_state(self) -> Dict[str, Any]:
+        return {'index': self.index, 'serial': self.drive.serial, 'tape': self.holding, 'mounted': self.mounted}
 
     @contextlib.contextmanager
     def tape_loaded(self, barcode: str) -> Iterator[Optional[int]]:
@@ -74,3 +86,19 @@ class DriveResources:
                                 f'{describe_failure(release_failure)}') from failure
             raise
         self.release()
+
+    def remount_read_only(self) -> None:
+        """Unmount (LTFS writes its index and flushes to tape) and mount again read-only: what is read
+        afterwards comes from the tape, not from what the writes left in memory."""
+        self.drive.unmount()
+        self.mounted = None
+        self.drive.mount(read_only=True)
+        self.mounted = 'read-only'
+
+    @contextlib.contextmanager
+    def tape_mounted(self, barcode: str, read_only: bool = False) -> Iterator[Optional[int]]:
+        """tape_loaded(), with the LTFS volume mounted for the block (unmounted when the drive is released)."""
+        with self.tape_loaded(barcode) as slot:
+            self.drive.mount(read_only=read_only)
+            self.mounted = 'read-only' if read_only else 'read-write'
+            yield slot

@@ -19,10 +19,10 @@ from typing import Optional
 
 import pytarchive.tasks  # noqa: F401 - registers the task kinds
 from common.errors import FAILURE, ArgumentParser, ToolError
-from pytarchive import config as configuration
+from pytarchive import config as configuration, mail
 from pytarchive.access import Access, peer_of, resolve_group
 from pytarchive.cli import run
-from pytarchive.commands import Commands
+from pytarchive.commands import Commands, Queued
 from pytarchive.db import Database
 from pytarchive.library.errors import LibraryError
 from pytarchive.protocol import TIMEOUT_S, Closed, ProtocolError, failed, ok, recv_message, send_message
@@ -107,7 +107,7 @@ class Service:
         self.storage = TaskStorage(self.db)
         self.resources = DriveResources(config, self.db)
         self.consumer = Consumer(self.storage, registry, [self.resources])
-        self.commands = Commands(QueueApi(self.storage, registry, self.consumer), self.db)
+        self.commands = Commands(QueueApi(self.storage, registry, self.consumer), self.db, config, self.resources)
         self.listener: Optional[socket.socket] = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -189,7 +189,10 @@ class Service:
             return failed(refusal, 'refused')
         log.info('UID %d (pid %d): %s %s', peer.uid, peer.pid, command, args or '')
         try:
-            return ok(self.commands.handle(command, args))
+            output = self.commands.handle(command, args)
+            if isinstance(output, Queued):
+                return {**ok(output.text), 'task': output.task.id}
+            return ok(output)
         except ToolError as exc:
             return failed(exc.message)
         except Exception as exc:  # noqa: BLE001 - one bad request must not take the service down
@@ -220,6 +223,10 @@ def main(argv=None) -> Optional[int]:
     args = parser.parse_args(argv)
     config = configuration.load(args.config)
     configuration.setup_logging(config)
+    if config.email.configured and not os.path.exists(config.service.logging_config):
+        # No logging.conf (whose own SMTPHandler, as in the seed, is used as written): task failures
+        # (logged CRITICAL) are still mailed, through [Email] with its STARTTLS and login.
+        logging.getLogger().addHandler(mail.critical_mail_handler(config.email))
     if args.debug:
         logging.getLogger().setLevel(logging.DEBUG)
     return Service(config).run()

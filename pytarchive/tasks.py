@@ -1,11 +1,15 @@
-"""The part-1 task kinds: scan, format, check. Each is safe to run again after a crash.
+"""The task kinds: scan, format, check and inventory here; prepare, archive, restore and explore in
+their own modules (imported at the end so that importing this module registers every kind).
+Each is safe to run again after a crash.
 
 Every handler starts from the library's state as mtx reports it now (never from what the database
 believes), moves tapes only through DriveResources, and leaves the drive empty and unmounted
 however it ends. Checkpoints sit between steps; a step itself (mkltfs, a mount) runs to its end.
 """
 
-from pytarchive import tapes
+import json as _json
+
+from pytarchive import inventory as survey, mail, tapes
 from pytarchive.library.errors import AlreadyFormatted
 from pytarchive.queue import TaskContext, task
 from pytarchive.units import human_bytes
@@ -52,3 +56,24 @@ def check_tape(ctx: TaskContext, barcode: str) -> str:
         used = total - free
         tapes.record_space(resources.db, barcode, slot, capacity=total, used=used)
     return f'{barcode}: {human_bytes(used)} used of {human_bytes(total)} ({human_bytes(free)} free)'
+
+
+@task('inventory')
+def inventory(ctx: TaskContext, json: bool = False) -> str:
+    """Size, file count and age of every subfolder of [General] source_folders; mailed when [Email] is set."""
+    config = ctx.resources.config
+    ctx.progress(step='surveying')
+    report = survey.survey(config.general.source_folders, config.general.exclude_folders)
+    text = survey.render_text(report)
+    if config.email.configured:
+        mail.send(config.email, 'pytarchive inventory', text, survey.render_html(report))
+        sent = f'emailed to {", ".join(config.email.recipients)}'
+    else:
+        sent = 'not emailed: set [Email] smtp_host, sender and recipients to receive it'
+    if json:
+        return _json.dumps({**survey.as_json(report), 'email': sent}, indent=2)
+    return f'{text}\n\n{sent}'
+
+
+# The other task kinds register themselves on import.
+from pytarchive import archive, explore, prepare, restore  # noqa: E402,F401

@@ -100,7 +100,6 @@ def demo(workdir):
             say(f'{number}. ', end='')
             step(cluster, client, say)
         say()
-        say('Not built yet: pytarchive\'s archive workflows (issue 6).')
         say('Try the emulator by hand: .venv/bin/python -m sim.qumulo --root DIR --host 127.0.0.2, then')
         say('  .venv/bin/qq --host 127.0.0.2 --port PORT login -u admin -p admin')
         return 0

@@ -1,6 +1,7 @@
 import pytest
 
 from pytarchive_rig import make_rig  # noqa: F401 - a fixture for the pytarchive end-to-end tests
+from smtp_inbox import smtp_server  # noqa: F401 - a fixture: a real SMTP server on loopback
 from simproc import SimCluster
 
 

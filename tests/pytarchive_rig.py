@@ -26,11 +26,13 @@ PYTHON = sys.executable
 class Rig:
     """A virtual library, a config file for it, and the service running on them."""
 
-    def __init__(self, tmp_path: Path, read_only_group: str = '', index_write_seconds: float = 0.5):
+    def __init__(self, tmp_path: Path, read_only_group: str = '', index_write_seconds: float = 0.5,
+                 capacity: int = 200_000_000, general: str = '', extra: str = ''):
+        """general: lines added to [General]; extra: more sections ([Export], [Email]) for the config."""
         self.library = tmp_path / 'library'
         init = subprocess.run(
             [PYTHON, '-m', 'sim.tapelib', 'init', str(self.library), '--slots', '8', '--drives', '1',
-             '--tapes', 'TPN001L9,TPN002L9,CLN001L1', '--capacity', '200000000',
+             '--tapes', 'TPN001L9,TPN002L9,CLN001L1', '--capacity', str(capacity),
              '--index-write-seconds', str(index_write_seconds)],
             cwd=REPO, capture_output=True, text=True, check=True)
         # The socket's directory must be reachable by other users (pytest's tmp_path is not).
@@ -40,8 +42,12 @@ class Rig:
         self.database = tmp_path / 'state' / 'pytarchive.db'
         self.mountpoint = str(self.library / 'mnt')
         self.config = tmp_path / 'pytarchive.conf'
-        self.config.write_text(init.stdout + f'\n[Service]\nsocket = {self.socket}\ndatabase = {self.database}\n'
-                               f'read_only_group = {read_only_group}   # a comment, stripped\n')
+        self.scratch = tmp_path / 'scratch'
+        self.scratch.mkdir()
+        library_config = init.stdout.replace('[General]\n', f'[General]\nscratch_path = {self.scratch}\n{general}\n')
+        self.config.write_text(library_config + f'\n[Service]\nsocket = {self.socket}\ndatabase = {self.database}\n'
+                               f'read_only_group = {read_only_group}   # a comment, stripped\n{extra}\n')
+        self.config.chmod(0o600)
         self.log = tmp_path / 'service.log'
         self.process = None
 

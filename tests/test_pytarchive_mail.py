@@ -1,15 +1,12 @@
 """pytarchive.mail against a real SMTP server on loopback (aiosmtpd): plain, login, STARTTLS, failures."""
 
 import datetime as dt
-import email
-import email.policy
 import ipaddress
 import logging
 import socket
 import ssl
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,57 +16,15 @@ from cryptography.x509.oid import NameOID
 from common.errors import AUTH, CONFIG, UNREACHABLE, ToolError
 from pytarchive import inventory, mail
 from pytarchive.config import EmailConfig
+from smtp_inbox import free_port
 
 PASSWORD = 's3cret-Pa55'
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-
-
-class Inbox:
-    def __init__(self, refuse=()):
-        self.envelopes = []
-        self.refuse = set(refuse)
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return '550 5.1.1 no such mailbox'
-        envelope.rcpt_tos.append(address)
-        return '250 OK'
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return '250 Message accepted for delivery'
-
-    def messages(self):
-        return [email.message_from_bytes(envelope.content, policy=email.policy.default)
-                for envelope in self.envelopes]
 
 
 def check_login(server, session, envelope, mechanism, auth_data):
     # handled=False: aiosmtpd then answers a failure with 535 (True would leave the client waiting).
     ok = auth_data.login == b'archiver' and auth_data.password == PASSWORD.encode()
     return AuthResult(success=ok, handled=False)
-
-
-@pytest.fixture
-def smtp_server(request):
-    """start(**controller_options) -> (inbox, port); stopped after the test."""
-    controllers = []
-
-    def start(refuse=(), **options):
-        inbox, port = Inbox(refuse), free_port()
-        controller = Controller(inbox, hostname='127.0.0.1', port=port, **options)
-        controller.start()
-        controllers.append(controller)
-        return inbox, port
-
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 def config(port, **changes):

@@ -76,8 +76,11 @@ class Drive:
             raise DriveError(f'{finished.shown}: {_ltfs_failure(finished)}')
         log.info('formatted %s as %s (%s)', self.device, volume_serial, name)
 
-    def mount(self) -> None:
-        """Mount the tape's LTFS volume on the mount point and confirm it in the mount table."""
+    def mount(self, read_only: bool = False) -> None:
+        """Mount the tape's LTFS volume on the mount point and confirm it in the mount table.
+
+        read_only: for restore and explore, so nothing can change an archived tape by accident.
+        """
         if self.is_mounted():
             raise DriveError(f'{self.mountpoint} is already mounted; unmount it first')
         try:
@@ -85,13 +88,14 @@ class Drive:
         except OSError as error:
             raise DriveError(f'cannot create mount point {self.mountpoint}: {error.strerror}') from None
         # An absolute path: the ltfs daemon changes to / and unmount() finds it by this argument.
-        finished = self._run([*self.ltfs, '-o', f'devname={self.device},sync_type=time@5',
+        options = f'devname={self.device},sync_type=time@5' + (',ro' if read_only else '')
+        finished = self._run([*self.ltfs, '-o', options,
                               normalized_path(self.mountpoint)], check=False)
         if finished.returncode != 0:
             raise DriveError(f'{finished.shown}: {_ltfs_failure(finished)}')
         if not self.is_mounted():
             raise DriveError(f'{finished.shown} exited without error but {self.mountpoint} is not mounted')
-        log.info('mounted %s on %s', self.device, self.mountpoint)
+        log.info('mounted %s on %s%s', self.device, self.mountpoint, ' read-only' if read_only else '')
 
     def space(self) -> tuple:
         """(total_bytes, free_bytes) of the mounted volume."""

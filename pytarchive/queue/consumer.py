@@ -8,7 +8,7 @@ already running (a format, a copy of one file) is allowed to finish first.
 
 import logging
 import threading
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Sequence
 
 from common.errors import ToolError
 from pytarchive.library.errors import LibraryError
@@ -33,8 +33,8 @@ class TaskContext:
         self._stopping = stopping
         self.log = logging.getLogger(f'pytarchive.task.{task.kind}')
 
-    def progress(self, **counters: Optional[int]) -> None:
-        """bytes_done, bytes_total, files_done, files_total: as far as known."""
+    def progress(self, **counters) -> None:
+        """bytes_done, bytes_total, files_done, files_total (as far as known) and step (e.g. 'verifying')."""
         self._storage.set_progress(self.task.id, **counters)
 
     @property

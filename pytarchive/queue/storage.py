@@ -33,6 +33,7 @@ class Task:
     created: str
     started: Optional[str]
     finished: Optional[str]
+    step: Optional[str] = None
 
     @classmethod
     def from_row(cls, row) -> 'Task':
@@ -112,13 +113,15 @@ class TaskStorage:
         bytes_total: Optional[int] = None,
         files_done: Optional[int] = None,
         files_total: Optional[int] = None,
+        step: Optional[str] = None,
     ) -> None:
-        """Update the counters given; None leaves a counter as it is."""
+        """Update the counters (and the step) given; None leaves one as it is."""
         with self.db.transaction() as conn:
             conn.execute(
                 'UPDATE tasks SET bytes_done = COALESCE(?, bytes_done), bytes_total = COALESCE(?, bytes_total), '
-                'files_done = COALESCE(?, files_done), files_total = COALESCE(?, files_total) WHERE id = ?',
-                (bytes_done, bytes_total, files_done, files_total, task_id),
+                'files_done = COALESCE(?, files_done), files_total = COALESCE(?, files_total), '
+                'step = COALESCE(?, step) WHERE id = ?',
+                (bytes_done, bytes_total, files_done, files_total, step, task_id),
             )
 
     def interrupt_leftovers(self) -> List[int]:
@@ -162,6 +165,6 @@ class TaskStorage:
         # Progress restarts from zero: the task starts over (tasks are written to be re-run).
         conn.executemany(
             'UPDATE tasks SET state = ?, error = NULL, result = NULL, started = NULL, finished = NULL, '
-            'bytes_done = 0, files_done = 0 WHERE id = ?',
+            'bytes_done = 0, files_done = 0, step = NULL WHERE id = ?',
             [(QUEUED, task_id) for task_id in ids],
         )

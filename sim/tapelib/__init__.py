@@ -18,9 +18,10 @@ Admin CLI (python -m sim.tapelib ...)
     fault DIR tape-full BARCODE --at BYTES
         The tape runs out of space (ENOSPC, statvfs free 0) when its data reaches BYTES; applied
         at once if it is mounted, else at its next mount; stays until `fault DIR clear`.
-    fault DIR flip-byte BARCODE PATH
+    fault DIR flip-byte BARCODE PATH [--on-next-mount]
         Inverts the byte in the middle of PATH (as seen from the tape root), keeping size and
-        times, whether the tape is mounted or not.
+        times, whether the tape is mounted or not; with --on-next-mount, at the tape's next mount
+        (once PATH exists), so corruption shows only when data written is read back after a remount.
     fault DIR mount-fails [--count N]
         The next N ltfs mounts fail (LTFS11009E, LTFS14013E, exit 1).
     fault DIR clear        removes every pending fault and tape-full limit.

@@ -95,6 +95,8 @@ def parser():
     flip = kinds.add_parser('flip-byte', help='flip one byte of a file on the tape')
     flip.add_argument('barcode')
     flip.add_argument('path', help='the file, as seen from the tape root')
+    flip.add_argument('--on-next-mount', action='store_true',
+                      help='when the tape is next mounted (after the file has been written), not now')
     mount_fails = kinds.add_parser('mount-fails', help='the next ltfs mount(s) fail')
     mount_fails.add_argument('--count', type=positive, default=1)
     kinds.add_parser('clear', help='remove every pending fault and tape-full limit')
@@ -132,6 +134,9 @@ def run_fault(arguments):
     elif arguments.kind == 'tape-full':
         tape = admin.set_tape_full(root, arguments.barcode, arguments.at)
         print(f'tape {tape.label} is full at {arguments.at} bytes of data')
+    elif arguments.kind == 'flip-byte' and arguments.on_next_mount:
+        admin.flip_byte_on_next_mount(root, arguments.barcode, arguments.path)
+        print(f'{arguments.path} on {arguments.barcode}: one byte flips when the tape is next mounted')
     elif arguments.kind == 'flip-byte':
         offset, old, new = admin.flip_byte(root, arguments.barcode, arguments.path)
         print(f'{arguments.path} on {arguments.barcode}: byte {offset} flipped (0x{old:02x} -> 0x{new:02x})')

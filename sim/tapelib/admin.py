@@ -38,9 +38,27 @@ def clear_faults(root):
         library.mount_failures = 0
         for tape in library.tapes.values():
             tape.full_at = None
+            tape.flip_on_mount = []
             drive = library.drive_holding(tape)
             if drive is not None and drive.mount is not None:
                 media.apply_full_at(drive.mount.private, tape)
+
+
+def flip_byte_on_next_mount(root, name, relative):
+    """Flip one byte of the file when the tape is next mounted: corruption found only by reading back."""
+    with open_library(root) as library:
+        library.tape_named(name).flip_on_mount.append(relative)
+
+
+def flip_pending(directory, tape):
+    """At mount: apply (and forget) the flip-byte faults waiting for it; files that do not exist stay waiting."""
+    waiting = []
+    for relative in tape.flip_on_mount:
+        if os.path.isfile(media.data_path(directory, relative)):
+            _flip(directory, relative)
+        else:
+            waiting.append(relative)
+    tape.flip_on_mount = waiting
 
 
 def flip_byte(root, name, relative):

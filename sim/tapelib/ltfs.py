@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import frontend, host, media
+from . import admin, frontend, host, media
 from .ltfsmsg import FORMAT_SPEC_VERSION, PACKAGE_VERSION, PRODUCT, VENDOR, Messages, runtime_information
 from .model import LibraryError, LtfsMount
 from .store import ltfs_running, open_library
@@ -181,6 +181,7 @@ def _mount_volume(root, request, say, pid):
         try:
             numbers = media.attach(image, private)
             media.apply_full_at(private, tape)
+            admin.flip_pending(private, tape)
             media.write_volume_attributes(private, tape, library.capacity)
             media.show_at(private, request.mountpoint, read_only=bool(request.options.get('ro')))
         except (host.HostError, OSError) as error:

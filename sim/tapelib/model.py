@@ -31,6 +31,7 @@ class Tape:
     baseline_used: int = 0           # bytes the empty file system uses, so data usage can be told apart
     generation: int = 0              # LTFS index generation: one more per index written at unmount
     full_at: int | None = None       # tape-full fault: the tape takes no more than this many data bytes
+    flip_on_mount: list[str] = field(default_factory=list)  # flip-byte --on-next-mount: files to corrupt then
 
     @property
     def cleaning(self):

@@ -1,0 +1,238 @@
+"""`pytarchive archive PATH BARCODE`: copy a prepared folder to a tape, read it all back, compare.
+
+Order of work, each step safe to run again after a crash or a stop:
+  1. load and mount the tape; refuse before writing anything if the folder does not fit;
+  2. copy, hashing what is read from the source (the checksums go to the manifest as they come);
+  3. unmount (LTFS writes its index), mount read-only, read every file back and compare with the
+     manifest: the bytes compared come from the tape, not from memory;
+  4. only then mark the folder archived (and so deleteable).
+A run cut short leaves the folder 'archiving': run again on the same tape, it skips the files
+already copied with a checksum, copies the rest and verifies everything.
+"""
+
+import collections
+import errno
+import os
+import shutil
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from common.errors import ToolError
+from pytarchive import folders, tapes, transfer
+from pytarchive.progress import Progress
+from pytarchive.queue import TaskContext, task
+from pytarchive.units import human_bytes
+from pytarchive.walk import DIR, FILE, LINK
+
+PACKED_SUFFIX = '.tar.zst'
+_CHECKSUM_BATCH = 1000
+_SHOWN = 5  # failing files named in a message
+
+
+@task('archive')
+def archive(ctx: TaskContext, path: str, barcode: str) -> str:
+    resources = ctx.resources
+    db = resources.db
+    folder = folders.latest(db, path, (folders.PREPARED, folders.ARCHIVING, folders.FAILED))
+    if folder is None:
+        raise ToolError(f'{path} is not prepared: run `pytarchive prepare {path} "description"` first')
+    with resources.tape_mounted(barcode) as slot:
+        try:
+            return _archive_mounted(ctx, folder, barcode)
+        finally:
+            total, free = resources.drive.space()
+            tapes.record_space(db, barcode, slot, capacity=total, used=total - free)
+
+
+def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str) -> str:
+    resources = ctx.resources
+    db, mountpoint = resources.db, resources.config.device.mountpoint
+    resuming = folder['state'] == folders.ARCHIVING and folder['tape'] == barcode and folder['tape_path']
+    tape_path = folder['tape_path'] if resuming else _free_tape_path(mountpoint, folder)
+    _check_space(resources, folder, barcode, resuming)
+    folders.start_archive(db, folder['id'], barcode, tape_path)
+    destination = os.path.join(mountpoint, tape_path)
+    ctx.checkpoint()
+    try:
+        copy = _copy_packed if folder['packed'] else _copy_tree
+        archived_bytes = copy(ctx, folder, destination, resuming)
+        ctx.checkpoint()
+        resources.remount_read_only()
+        verify = _verify_packed if folder['packed'] else _verify_tree
+        bad = verify(ctx, folder, destination)
+    except ToolError as exc:
+        raise _failed(db, folder, exc.message) from None
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise _failed(db, folder, f'{exc.filename or destination}: {exc.strerror}') from None
+        _remove(destination)  # a partial copy is no archive; keep the tape's index to what is whole
+        raise _failed(db, folder, f'{barcode} became full while copying {folder["path"]}: nothing archived, '
+                                  f'the partial copy was removed; archive it to a tape with more free space') from None
+    if bad:
+        shown = '; '.join(f'{name}: {why}' for name, why in bad[:_SHOWN])
+        more = f' and {len(bad) - _SHOWN} more' if len(bad) > _SHOWN else ''
+        raise _failed(db, folder, f'verification failed on {barcode} for {len(bad)} entries: {shown}{more}; '
+                                  f'{folder["path"]} is NOT archived (not deleteable): archive it again')
+    folders.mark_archived(db, folder['id'], archived_bytes)
+    if folder['packed']:
+        _remove(folder['packed'])  # pytarchive's own scratch copy, now safely on tape
+    return (f'{folder["path"]} archived to {barcode} as {tape_path} and verified: {folder["file_count"]} files, '
+            f'{human_bytes(archived_bytes)}')
+
+
+def _failed(db, folder: Dict, message: str) -> ToolError:
+    folders.mark_failed(db, folder['id'], message)
+    return ToolError(message)
+
+
+def _free_tape_path(mountpoint: str, folder: Dict) -> str:
+    """The folder's own path on the tape (so explore shows familiar paths), made unique if taken."""
+    base = folder['path'].lstrip('/') + (PACKED_SUFFIX if folder['packed'] else '')
+    if not os.path.lexists(os.path.join(mountpoint, base)):
+        return base
+    stem = base[:-len(PACKED_SUFFIX)] if folder['packed'] else base
+    return f'{stem}.{folder["id"]}' + (PACKED_SUFFIX if folder['packed'] else '')
+
+
+def needed_bytes(db, folder: Dict, block: int) -> int:
+    """Bytes the folder takes on a volume with this block size: every entry starts a new block."""
+    if folder['packed']:
+        return _blocks(os.path.getsize(folder['packed']), block)
+    total = 0
+    for row in folders.entries(db, folder['id']):
+        total += _blocks(row['size'], block) if row['kind'] == FILE else block
+    return total
+
+
+def _blocks(size: int, block: int) -> int:
+    return max(1, -(-size // block)) * block
+
+
+def _check_space(resources, folder: Dict, barcode: str, resuming: bool) -> None:
+    if resuming:
+        return  # part of it is on the tape already; a full tape still fails cleanly mid-copy
+    total, free = resources.drive.space()
+    block = os.statvfs(resources.config.device.mountpoint).f_frsize
+    needed = needed_bytes(resources.db, folder, block)
+    if needed > free:
+        raise ToolError(f'{folder["path"]} needs {human_bytes(needed)} on tape but {barcode} has only '
+                        f'{human_bytes(free)} free (of {human_bytes(total)}): nothing written; use another tape')
+    limit = resources.config.general.tape_max_size
+    if limit and (total - free) + needed > limit:
+        raise ToolError(f'{folder["path"]} needs {human_bytes(needed)}; with {human_bytes(total - free)} already on '
+                        f'{barcode} that passes [General] tape_max_size ({human_bytes(limit)}): nothing written')
+
+
+def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, _resuming: bool) -> int:
+    source = folder['packed']
+    if not os.path.exists(source):
+        raise ToolError(f'the packed copy {source} is gone (scratch cleaned?): prepare {folder["path"]} again')
+    size = os.path.getsize(source)
+    progress = Progress(ctx, 'copying', bytes_total=size, files_total=1)
+    os.makedirs(os.path.dirname(destination), exist_ok=True)
+    checksum = transfer.copy_file(source, destination)
+    folders.set_packed_checksum(ctx.resources.db, folder['id'], checksum)
+    progress.add(size, files=1)
+    progress.flush()
+    return size
+
+
+def _verify_packed(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[str, str]]:
+    size = os.path.getsize(destination)
+    progress = Progress(ctx, 'verifying', bytes_total=size, files_total=1)
+    expected = folders.get(ctx.resources.db, folder['id'])['packed_checksum']
+    found = transfer.hash_file(destination)
+    progress.add(size, files=1)
+    progress.flush()
+    return [] if found == expected else [(os.path.basename(destination), 'checksum differs from the packed copy')]
+
+
+def _copy_tree(ctx: TaskContext, folder: Dict, destination: str, resuming: bool) -> int:
+    db, root = ctx.resources.db, folder['path']
+    progress = Progress(ctx, 'copying', bytes_total=folder['source_bytes'], files_total=folder['file_count'])
+    os.makedirs(destination, exist_ok=True)
+    checksums: List[Tuple[str, str]] = []
+    for row in folders.entries(db, folder['id']):
+        target = os.path.join(destination, row['path'])
+        if row['kind'] == DIR:
+            os.makedirs(target, exist_ok=True)
+        elif row['kind'] == LINK:
+            if os.path.lexists(target):
+                os.unlink(target)
+            os.symlink(row['target'], target)
+        elif resuming and row['checksum'] and _same_size(target, row['size']):
+            progress.add(row['size'], files=1)
+        else:
+            source = os.path.join(root, row['path'])
+            _check_unchanged(source, row, root)
+            checksums.append((row['path'], transfer.copy_file(source, target)))
+            os.utime(target, (row['mtime'], row['mtime']))
+            progress.add(row['size'], files=1)
+            if len(checksums) >= _CHECKSUM_BATCH:
+                folders.record_checksums(db, folder['id'], checksums)
+                checksums = []
+                ctx.checkpoint()
+    folders.record_checksums(db, folder['id'], checksums)
+    progress.flush()
+    return folder['source_bytes']
+
+
+def _same_size(path: str, size: int) -> bool:
+    try:
+        return os.lstat(path).st_size == size
+    except FileNotFoundError:
+        return False
+
+
+def _check_unchanged(source: str, row: Dict, root: str) -> None:
+    try:
+        info = os.lstat(source)
+    except FileNotFoundError:
+        raise ToolError(f'{source} was deleted since prepare: prepare {root} again') from None
+    if info.st_size != row['size'] or info.st_mtime != row['mtime']:
+        raise ToolError(f'{source} changed since prepare ({human_bytes(row["size"])} then, '
+                        f'{human_bytes(info.st_size)} now): prepare {root} again when it is quiet')
+
+
+def _verify_tree(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[str, str]]:
+    """Read every file back from the tape; check every directory and link. Returns what differs."""
+    db = ctx.resources.db
+    progress = Progress(ctx, 'verifying', bytes_total=folder['source_bytes'], files_total=folder['file_count'])
+    bad: List[Tuple[str, str]] = []
+    for row in folders.entries(db, folder['id']):
+        target = os.path.join(destination, row['path'])
+        if row['kind'] == DIR and not os.path.isdir(target):
+            bad.append((row['path'], 'directory missing on tape'))
+        elif row['kind'] == LINK and _readlink(target) != row['target']:
+            bad.append((row['path'], 'link missing or pointing elsewhere on tape'))
+    expected: collections.deque = collections.deque()
+
+    def files() -> Iterator[str]:
+        for row in folders.entries(db, folder['id'], kind=FILE):
+            expected.append(row)
+            yield os.path.join(destination, row['path'])
+
+    for _path, found in transfer.hash_files(files()):
+        row = expected.popleft()
+        if isinstance(found, OSError):
+            bad.append((row['path'], f'unreadable on tape: {found.strerror}'))
+        elif found != row['checksum']:
+            bad.append((row['path'], 'checksum differs from the source'))
+        progress.add(row['size'], files=1)
+        if progress.files_done % _CHECKSUM_BATCH == 0:
+            ctx.checkpoint()
+    progress.flush()
+    return bad
+
+
+def _readlink(path: str) -> Optional[str]:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)

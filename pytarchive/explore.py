@@ -1,0 +1,55 @@
+"""`pytarchive explore PATH`: the folder's tape, mounted read-only and exported over NFS until --stop.
+
+The explore task holds the drive for as long as the export lasts (other tasks wait behind it in
+the queue), so the tape cannot be moved under the NFS clients. `explore --stop` or stopping the
+service ends it: unexport, unmount, tape back to its slot.
+"""
+
+import os
+import shlex
+
+from common.errors import ToolError
+from pytarchive.library.commands import CommandNotRun, run_command
+from pytarchive.queue import TaskContext, task
+from pytarchive.restore import archived_folder
+
+_POLL_S = 0.5
+_TIMEOUT_S = 120.0
+
+
+def export_target(export_config, directory: str) -> str:
+    if not export_config.to:
+        raise ToolError('[Export] to is not set: name the NFS clients allowed to explore (e.g. 192.168.0.0/16)')
+    return f'{export_config.to}:{directory}'
+
+
+def _exportfs(export_config, *arguments: str) -> None:
+    argv = [*export_config.exportfs, *arguments]
+    try:
+        finished = run_command(argv, _TIMEOUT_S)
+    except CommandNotRun as error:
+        raise ToolError(f'{shlex.join(argv)}: {error}') from None
+    if finished.returncode != 0:
+        lines = (finished.stderr or finished.stdout).strip().splitlines()
+        raise ToolError(f'{finished.shown}: {lines[-1] if lines else f"exit status {finished.returncode}"}')
+
+
+@task('explore')
+def explore(ctx: TaskContext, path: str) -> str:
+    resources = ctx.resources
+    export = resources.config.export
+    folder = archived_folder(resources.db, path)
+    resources.end_explore.clear()
+    with resources.tape_mounted(folder['tape'], read_only=True):
+        shown = os.path.join(resources.config.device.mountpoint, folder['tape_path'])
+        directory = shown if os.path.isdir(shown) else os.path.dirname(shown)  # a packed folder: its .tar.zst's
+        target = export_target(export, directory)
+        _exportfs(export, '-o', export.settings, target)
+        ctx.progress(step=f'exported {target} ({export.settings}); end with `pytarchive explore --stop`')
+        try:
+            while not resources.end_explore.wait(_POLL_S) and not ctx.stopping:
+                pass
+        finally:
+            _exportfs(export, '-u', target)
+    ended = 'the service stopped' if ctx.stopping and not resources.end_explore.is_set() else 'explore --stop'
+    return f'{target} was exported read-only from {folder["tape"]}; ended by {ended}, tape back in its slot'

@@ -1,0 +1,25 @@
+"""Progress of a long task, written to its queue row at most twice a second (not once per file)."""
+
+import time
+from typing import Optional
+
+INTERVAL_S = 0.5
+
+
+class Progress:
+    def __init__(self, ctx, step: str, bytes_total: Optional[int] = None, files_total: Optional[int] = None):
+        self.ctx = ctx
+        self.bytes_done = 0
+        self.files_done = 0
+        self._shown = 0.0
+        ctx.progress(step=step, bytes_done=0, files_done=0, bytes_total=bytes_total, files_total=files_total)
+
+    def add(self, size: int = 0, files: int = 0) -> None:
+        self.bytes_done += size
+        self.files_done += files
+        if time.monotonic() - self._shown >= INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self._shown = time.monotonic()
+        self.ctx.progress(bytes_done=self.bytes_done, files_done=self.files_done)

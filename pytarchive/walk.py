@@ -1,0 +1,75 @@
+"""A folder's entries as prepare records them: files, directories and symlinks, never following links.
+
+Paths are relative to the folder, with '/' separators, parents before their contents (so a
+restore can create them in order). An entry that vanishes while the walk reads it is left out and
+counted: a folder still in use is archived as it was when prepare saw it.
+"""
+
+import os
+import stat
+from dataclasses import dataclass
+from typing import Callable, Iterator, List, Optional
+
+FILE, DIR, LINK = 'file', 'dir', 'link'
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str  # relative to the folder
+    kind: str  # file | dir | link
+    size: int  # bytes of a file; 0 for directories and links
+    mtime: float
+    mode: int  # permission bits
+    uid: int
+    gid: int
+    target: Optional[str] = None  # a link's target, as written in the link
+
+
+class Walk:
+    """Iterate over entries(); afterwards `vanished` and `skipped` say what was left out and why."""
+
+    def __init__(self, root: str, on_entry: Optional[Callable[[Entry], None]] = None):
+        self.root = root
+        self.on_entry = on_entry
+        self.vanished: List[str] = []  # gone between listing and reading
+        self.skipped: List[str] = []  # sockets, fifos, devices: not archivable content
+
+    def entries(self) -> Iterator[Entry]:
+        yield from self._walk('')
+
+    def _walk(self, relative: str) -> Iterator[Entry]:
+        directory = os.path.join(self.root, relative) if relative else self.root
+        try:
+            with os.scandir(directory) as listing:
+                children = sorted(listing, key=lambda child: child.name)
+        except FileNotFoundError:
+            self.vanished.append(relative)
+            return
+        for child in children:
+            path = f'{relative}/{child.name}' if relative else child.name
+            entry = self._entry(child, path)
+            if entry is None:
+                continue
+            if self.on_entry is not None:
+                self.on_entry(entry)
+            yield entry
+            if entry.kind == DIR:
+                yield from self._walk(path)
+
+    def _entry(self, child: os.DirEntry, path: str) -> Optional[Entry]:
+        try:
+            info = child.stat(follow_symlinks=False)
+            target = os.readlink(child.path) if stat.S_ISLNK(info.st_mode) else None
+        except FileNotFoundError:
+            self.vanished.append(path)
+            return None
+        if stat.S_ISREG(info.st_mode):
+            kind, size = FILE, info.st_size
+        elif stat.S_ISDIR(info.st_mode):
+            kind, size = DIR, 0
+        elif stat.S_ISLNK(info.st_mode):
+            kind, size = LINK, 0
+        else:
+            self.skipped.append(path)
+            return None
+        return Entry(path, kind, size, info.st_mtime, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, target)

@@ -1,0 +1,254 @@
+"""prepare, archive, restore, deleteable and summary end to end: the service on the virtual library.
+
+Each test formats a tape through the service, then drives the workflow with the client as an admin
+would (`--wait` follows a task to its end) and checks what lands on the tape, in the database's
+reports and back on disk.
+"""
+
+import json
+import sqlite3
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import blake3
+
+from pytarchive_rig import PYTHON, REPO
+
+TAPE = 'TPN001L9'
+
+
+def make_tree(root: Path) -> Path:
+    """A folder with what trips archivers up: spaces, unicode, links (one dangling), an empty folder."""
+    (root / 'sub dir' / 'deeper').mkdir(parents=True)
+    (root / 'empty folder').mkdir()
+    (root / 'données été.txt').write_text('unicode name\n')
+    (root / 'sub dir' / 'a file.bin').write_bytes(os.urandom(300_000))
+    (root / 'sub dir' / 'deeper' / 'small.txt').write_text('small\n')
+    (root / 'zero').write_bytes(b'')
+    (root / 'link to small').symlink_to('sub dir/deeper/small.txt')
+    (root / 'dangling').symlink_to('/nowhere/at/all')
+    (root / 'sub dir' / 'a file.bin').chmod(0o640)
+    os.utime(root / 'zero', (1_600_000_000, 1_600_000_000))
+    return root
+
+
+def snapshot(root: Path) -> dict:
+    """Everything a restore must reproduce: kind, content, link target, mode and mtime of each entry."""
+    found = {}
+    for entry in sorted(root.rglob('*')):
+        relative = str(entry.relative_to(root))
+        info = entry.lstat()
+        if entry.is_symlink():
+            found[relative] = ('link', os.readlink(entry))
+        elif entry.is_dir():
+            found[relative] = ('dir', oct(info.st_mode & 0o7777))
+        else:
+            found[relative] = ('file', blake3.blake3(entry.read_bytes()).hexdigest(), oct(info.st_mode & 0o7777),
+                               int(info.st_mtime))
+    return found
+
+
+def formatted_rig(make_rig, **options):
+    rig = make_rig(**options)
+    rig.start()
+    rig.ok('format', TAPE, '--wait')
+    return rig
+
+
+def archived(rig, folder: Path, description: str = 'test data') -> str:
+    rig.ok('prepare', str(folder), description, '--wait')
+    return rig.ok('archive', str(folder), TAPE, '--wait')
+
+
+def test_archive_verify_then_restore_reproduces_the_folder(make_rig, tmp_path):
+    rig = formatted_rig(make_rig)
+    folder = make_tree(tmp_path / 'projects' / 'Q3 report')
+    before = snapshot(folder)
+
+    prepared = rig.ok('prepare', str(folder), 'quarterly report', '--wait')
+    assert f'{folder} prepared: 4 files' in prepared
+    result = archived(rig, folder)
+    assert 'verified' in result and TAPE in result
+
+    deleteable = rig.ok('deleteable')
+    assert str(folder) in deleteable and TAPE in deleteable and 'safe to delete by hand' in deleteable
+    rows = json.loads(rig.ok('deleteable', '--json'))
+    assert [(row['path'], row['tape'], row['file_count']) for row in rows] == [(str(folder), TAPE, 4)]
+    assert snapshot(folder) == before  # pytarchive never touches the originals
+
+    summary = json.loads(rig.ok('summary', '--json'))
+    tape = next(tape for tape in summary['tapes'] if tape['barcode'] == TAPE)
+    assert tape['folders'] == 1 and tape['used'] > 300_000 and tape['free'] == tape['capacity'] - tape['used']
+    assert summary['drive']['tape'] is None  # the drive is left empty after every task
+    assert summary['folders'] == {'archived': 1}
+    text = rig.ok('summary')
+    assert 'FOLDERS' in text and 'drive: 0' in text and 'empty' in text
+
+    restored = tmp_path / 'restored'
+    out = rig.ok('restore', str(folder), '--to', str(restored), '--wait')
+    assert f'restored from {TAPE} to {restored}: 4 files' in out
+    assert snapshot(restored) == before
+    assert not rig.mounted() and rig.drive().barcode is None
+
+
+def test_restore_refuses_to_overwrite_without_force_and_only_restores_a_part(make_rig, tmp_path):
+    rig = formatted_rig(make_rig)
+    folder = make_tree(tmp_path / 'data')
+    archived(rig, folder)
+    before = snapshot(folder)
+    (folder / 'sub dir' / 'deeper' / 'small.txt').write_text('edited after archiving\n')
+
+    refused = rig.client('restore', str(folder), '--wait')
+    assert refused.returncode == 1
+    assert 'files already exist in' in refused.stderr and '--force' in refused.stderr
+    assert (folder / 'sub dir' / 'deeper' / 'small.txt').read_text() == 'edited after archiving\n'
+
+    rig.ok('restore', str(folder), '--only', 'sub dir/deeper', '--force', '--wait')
+    assert (folder / 'sub dir' / 'deeper' / 'small.txt').read_text() == 'small\n'
+    assert snapshot(folder) == before
+
+    only_one = tmp_path / 'one file'
+    rig.ok('restore', str(folder), '--only', 'données été.txt', '--to', str(only_one), '--wait')
+    assert [path.name for path in only_one.iterdir()] == ['données été.txt']
+
+    missing = rig.client('restore', str(folder), '--only', 'no such thing', '--wait')
+    assert missing.returncode == 1 and 'no such thing is not in the archive' in missing.stderr
+
+
+def test_packed_folder_round_trip(make_rig, tmp_path):
+    rig = formatted_rig(make_rig, general='pack_threshold = 3')
+    folder = make_tree(tmp_path / 'many files')
+    before = snapshot(folder)
+    prepared = rig.ok('prepare', str(folder), '--wait')
+    assert 'packed into' in prepared and str(rig.scratch) in prepared
+    assert 'verified' in archived_again(rig, folder)
+    assert list(rig.scratch.iterdir()) == []  # the scratch copy goes once it is verified on tape
+
+    restored = tmp_path / 'unpacked'
+    rig.ok('restore', str(folder), '--to', str(restored), '--wait')
+    assert snapshot(restored) == before
+    assert not any(name.startswith('.pytarchive') for name in os.listdir(restored))
+
+    part = tmp_path / 'part'
+    rig.ok('restore', str(folder), '--to', str(part), '--only', 'sub dir', '--wait')
+    assert sorted(str(p.relative_to(part)) for p in part.rglob('*')) == [
+        'sub dir', 'sub dir/a file.bin', 'sub dir/deeper', 'sub dir/deeper/small.txt']
+
+
+def archived_again(rig, folder: Path) -> str:
+    return rig.ok('archive', str(folder), TAPE, '--wait')
+
+
+def test_archive_refuses_unprepared_folders_and_folders_that_do_not_fit(make_rig, tmp_path):
+    rig = formatted_rig(make_rig, capacity=60_000_000)
+    folder = tmp_path / 'big'
+    folder.mkdir()
+    unprepared = rig.client('archive', str(folder), TAPE)
+    assert unprepared.returncode == 1 and 'is not prepared' in unprepared.stderr
+
+    (folder / 'large.bin').write_bytes(b'\0' * 70_000_000)
+    rig.ok('prepare', str(folder), '--wait')
+    refused = rig.client('archive', str(folder), TAPE, '--wait')
+    assert refused.returncode == 1
+    assert 'needs 70.0 MB on tape but TPN001L9 has only' in refused.stderr and 'nothing written' in refused.stderr
+    assert rig.ok('deleteable').startswith('nothing is archived')
+
+    for bad, message in ((['prepare', 'relative/path'], 'is not a full path'),
+                         (['prepare', str(tmp_path / 'absent')], 'no such folder'),
+                         (['archive', str(folder), 'CLN001L1'], 'cleaning tape'),
+                         (['restore', str(tmp_path / 'absent')], 'has no verified archive'),
+                         (['explore', str(folder)], '[Export] to is not set')):
+        done = rig.client(*bad)
+        assert done.returncode == 1 and message in done.stderr and done.stderr.count('\n') == 1, done.stderr
+
+
+def sim_fault(rig, *arguments: str) -> None:
+    subprocess.run([PYTHON, '-m', 'sim.tapelib', 'fault', str(rig.library), *arguments], cwd=REPO, check=True,
+                   capture_output=True)
+
+
+def test_a_flipped_byte_on_tape_fails_verification_naming_the_file(make_rig, tmp_path):
+    rig = formatted_rig(make_rig)
+    folder = make_tree(tmp_path / 'fragile')
+    rig.ok('prepare', str(folder), '--wait')
+    on_tape = str(folder).lstrip('/') + '/sub dir/a file.bin'
+    sim_fault(rig, 'flip-byte', TAPE, on_tape, '--on-next-mount')
+
+    failed = rig.client('archive', str(folder), TAPE, '--wait')
+    assert failed.returncode == 1
+    assert 'verification failed' in failed.stderr and 'sub dir/a file.bin: checksum differs' in failed.stderr
+    assert 'NOT archived' in failed.stderr
+    assert rig.ok('deleteable').startswith('nothing is archived')
+    assert json.loads(rig.ok('summary', '--json'))['folders'] == {'failed': 1}
+
+    # Archived again: a fresh copy (next to the bad one, which LTFS cannot reclaim anyway) verifies.
+    assert 'verified' in archived_again(rig, folder)
+    assert str(folder) in rig.ok('deleteable')
+
+
+def many_small_files(folder: Path, groups: int = 20, per_group: int = 400) -> Path:
+    """Enough files that copying them takes a few seconds on the virtual library."""
+    for group in range(groups):
+        (folder / f'group {group}').mkdir(parents=True)
+        for index in range(per_group):
+            (folder / f'group {group}' / f'{index}.txt').write_text(f'{group}-{index}\n' * 20)
+    return folder
+
+
+def archive_until_copying(rig, folder: Path) -> int:
+    """Queue the archive; return its task id once it has copied some files."""
+    task_id = int(rig.ok('archive', str(folder), TAPE).split()[2].rstrip(':'))
+    deadline = time.monotonic() + 60
+    while True:
+        task = rig.tasks()[task_id]
+        if task['state'] == 'running' and task['step'] == 'copying' and task['files_done'] > 0:
+            return task_id
+        assert time.monotonic() < deadline, task
+        time.sleep(0.05)
+
+
+def tape_row(rig) -> dict:
+    return next(tape for tape in json.loads(rig.ok('summary', '--json'))['tapes'] if tape['barcode'] == TAPE)
+
+
+def test_tape_full_mid_write_fails_cleanly_and_keeps_the_accounting(make_rig, tmp_path):
+    rig = formatted_rig(make_rig)
+    folder = many_small_files(tmp_path / 'too big')
+    rig.ok('prepare', str(folder), '--wait')
+    rig.ok('check', TAPE, '--wait')
+    empty = tape_row(rig)['used']
+    task_id = archive_until_copying(rig, folder)
+    sim_fault(rig, 'tape-full', TAPE, '--at', '1')  # from now on the tape takes no more data
+
+    task = rig.wait_for({task_id: {'failed'}})[task_id]
+    assert 'became full' in task['error'] and 'nothing archived' in task['error']
+    assert rig.ok('deleteable').startswith('nothing is archived')
+    assert json.loads(rig.ok('summary', '--json'))['folders'] == {'failed': 1}
+    after_failure = tape_row(rig)
+    assert after_failure['folders'] == 0 and after_failure['checked'] is not None  # read from the tape at the end
+    sim_fault(rig, 'clear')
+    rig.ok('check', TAPE, '--wait')
+    assert tape_row(rig)['used'] - empty < 100_000  # the partial copy was removed from the tape
+    assert not os.path.exists(os.path.join(rig.mountpoint, str(folder).lstrip('/')))
+    assert rig.drive().barcode is None
+
+
+def test_kill_during_archive_then_requeue_finishes_with_one_manifest(make_rig, tmp_path):
+    rig = formatted_rig(make_rig)
+    folder = many_small_files(tmp_path / 'many')
+    rig.ok('prepare', str(folder), '--wait')
+    task_id = archive_until_copying(rig, folder)
+    rig.crash()
+    rig.start()
+    assert rig.tasks()[task_id]['state'] == 'interrupted'
+    rig.ok('requeue', str(task_id))
+    tasks = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)
+    assert tasks[task_id]['state'] == 'done', tasks[task_id]
+
+    with sqlite3.connect(rig.database) as db:
+        rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT path), COUNT(checksum) FROM manifest "
+                          "WHERE kind = 'file'").fetchone()
+    assert rows == (8000, 8000, 8000)
+    assert json.loads(rig.ok('deleteable', '--json'))[0]['file_count'] == 8000

@@ -157,6 +157,9 @@ class Commands:
         path = _full_path(args)
         if not os.path.isdir(path):
             raise BadRequest(f'{path}: no such folder' if not os.path.lexists(path) else f'{path}: not a folder')
+        archiving = self._pending('archive', path)
+        if archiving:
+            raise BadRequest(f'task {archiving.id} archives {path}: prepare it again after that task ends')
         return _queued(self.api.submit('prepare', path=path, description=_text(args, 'description')))
 
     def archive(self, args: Dict[str, Any]) -> Queued:

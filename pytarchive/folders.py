@@ -6,6 +6,8 @@ deleteable. Preparing a path again replaces its prepared or failed record; archi
 one per archived copy, and restore uses the newest.
 """
 
+import queue
+import threading
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from common.errors import ToolError
@@ -20,33 +22,61 @@ class FolderNotFound(ToolError):
     pass
 
 
-def start_prepare(db: Database, path: str, description: str) -> int:
-    """A new folder record in state 'preparing' (not yet listed anywhere); the older unarchived ones go."""
+def start_prepare(db: Database, path: str, description: str) -> Tuple[int, List[str]]:
+    """A new folder record in state 'preparing'; the older unarchived ones go.
+
+    Returns its id and the packed copies of the records it replaced (for the caller to delete).
+    """
     with db.transaction() as conn:
-        conn.execute('DELETE FROM folders WHERE path = ? AND state IN (?, ?, ?)', (path, PREPARED, FAILED, 'preparing'))
+        replaced = [row[0] for row in conn.execute(
+            'SELECT packed FROM folders WHERE path = ? AND state IN (?, ?, ?, ?) AND packed IS NOT NULL',
+            (path, PREPARED, ARCHIVING, FAILED, 'preparing'))]
+        conn.execute('DELETE FROM folders WHERE path = ? AND state IN (?, ?, ?, ?)',
+                     (path, PREPARED, ARCHIVING, FAILED, 'preparing'))
         cursor = conn.execute(
             'INSERT INTO folders (path, description, state, created) VALUES (?, ?, ?, ?)',
             (path, description, 'preparing', now()))
-        return cursor.lastrowid
+        return cursor.lastrowid, replaced
 
 
 def recording(db: Database, folder_id: int, entries: Iterable[Entry]) -> Iterator[Entry]:
-    """Pass the entries through, writing them to the manifest in batches as they go by."""
+    """Pass the entries through, writing them to the manifest in batches as they go by.
+
+    The writes happen on a thread of their own, so a commit waiting for the disk never holds up
+    the walk (nor the tar that reads its names while prepare packs).
+    """
+    batches: queue.Queue = queue.Queue(maxsize=4)
+    failures: List[BaseException] = []
+
+    def write() -> None:
+        while (rows := batches.get()) is not None:
+            if not failures:
+                try:
+                    _insert(db, rows)
+                except BaseException as exc:  # noqa: BLE001 - raised in the walking thread below
+                    failures.append(exc)
+
+    writer = threading.Thread(target=write, name='manifest-writer', daemon=True)
+    writer.start()
     batch: List[Tuple] = []
-    for entry in entries:
-        batch.append((folder_id, entry.path, entry.kind, entry.size, entry.mtime, entry.mode, entry.uid, entry.gid,
-                      entry.target))
-        if len(batch) >= _BATCH:
-            _insert(db, batch)
-            batch = []
-        yield entry
-    if batch:
-        _insert(db, batch)
+    try:
+        for entry in entries:
+            batch.append((folder_id, *entry))  # the columns below are Entry's fields, in order
+            if len(batch) >= _BATCH:
+                batches.put(batch)
+                batch = []
+            yield entry
+        batches.put(batch)
+    finally:
+        batches.put(None)
+        writer.join()
+    if failures:
+        raise failures[0]
 
 
 def _insert(db: Database, rows: Sequence[Tuple]) -> None:
     with db.transaction() as conn:
-        conn.executemany('INSERT OR REPLACE INTO manifest (folder, path, kind, size, mtime, mode, uid, gid, target) '
+        conn.executemany('INSERT INTO manifest (folder, path, kind, size, mtime, mode, uid, gid, target) '
                          'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', rows)
 
 

@@ -6,6 +6,7 @@ scratch_path. The walk and the packing overlap: tar reads the names as the walk 
 prepare takes about as long as `tar -c | zstd` alone, and there is never an uncompressed copy.
 """
 
+import contextlib
 import itertools
 import os
 from typing import Iterator, List
@@ -33,7 +34,10 @@ def prepare(ctx: TaskContext, path: str, description: str = '') -> str:
     root = existing_folder(path)
     resources = ctx.resources
     threshold = resources.config.general.pack_threshold
-    folder_id = folders.start_prepare(resources.db, root, description)
+    folder_id, replaced = folders.start_prepare(resources.db, root, description)
+    for old_copy in replaced:  # pytarchive's own scratch files, never an original
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(old_copy)
     progress = Progress(ctx, 'listing')
     walk = Walk(root)
     entries = folders.recording(resources.db, folder_id, _counted(walk.entries(), progress))

@@ -7,14 +7,12 @@ counted: a folder still in use is archived as it was when prepare saw it.
 
 import os
 import stat
-from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, NamedTuple, Optional
 
 FILE, DIR, LINK = 'file', 'dir', 'link'
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # a tuple, not a dataclass: prepare makes millions of them
     path: str  # relative to the folder
     kind: str  # file | dir | link
     size: int  # bytes of a file; 0 for directories and links

@@ -1,0 +1,192 @@
+"""pytarchive's data paths against the standard tools, measured in the same run on the same disk:
+sudo .venv/bin/python bench/pytarchive.py [--json] [--big-files N] [--small-files N] [--prepare-files N]
+
+1. archive: the archive task's copy step (copy + BLAKE3 of every byte read + manifest rows) from a
+   folder on the host disk to a tape of the virtual library, against `cp -a` of the same folder to
+   the same tape. Aim: at least 0.85 of cp's throughput.
+2. verify: the archive task's verification step (read back + BLAKE3, two threads) over the files on
+   the tape, against `sha256sum` over the same files. Aim: at least 0.9.
+3. prepare: the prepare task on --prepare-files small files (walk, manifest, tar | zstd streamed),
+   against `tar -c | zstd` (zstd's defaults) of the same folder. Aim: at least 0.8.
+Each figure is the best of --rounds runs; the two sides alternate so neither gets a warmer cache.
+Needs root (the virtual library loop-mounts its tapes).
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+from pytarchive import archive, config as configuration, folders, prepare  # noqa: E402
+from pytarchive.db import Database  # noqa: E402
+from pytarchive.queue import TaskContext, TaskStorage  # noqa: E402
+from pytarchive.resources import DriveResources  # noqa: E402
+
+from table import print_table  # noqa: E402
+
+AIMS = {'archive': 0.85, 'verify': 0.9, 'prepare': 0.8}
+TAPE = 'TPN001L9'
+MIB = 1 << 20
+
+
+def timed(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def shell(command: str) -> None:
+    subprocess.run(command, shell=True, check=True, stdout=subprocess.DEVNULL)
+
+
+def make_data(root: Path, big: int, small: int) -> int:
+    """big files of 32 MiB and small files of 64 KiB, random bytes; returns the total size."""
+    (root / 'big').mkdir(parents=True)
+    chunk = os.urandom(MIB)
+    for index in range(big):
+        with open(root / 'big' / f'{index:04d}.bin', 'wb') as out:
+            for block in range(32):
+                out.write(chunk[block:] + chunk[:block])
+    for index in range(small):
+        directory = root / 'small' / f'{index // 500:03d}'
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f'{index:05d}.dat').write_bytes(os.urandom(64 * 1024))
+    return big * 32 * MIB + small * 64 * 1024
+
+
+def make_small_files(root: Path, count: int) -> None:
+    for index in range(count):
+        directory = root / f'{index // 1000:04d}'
+        if index % 1000 == 0:
+            directory.mkdir(parents=True)
+        (directory / f'{index:06d}.txt').write_bytes(os.urandom(256) + b'\n' * 768)
+
+
+class Rig:
+    """A virtual library with one formatted tape, a config for it and pytarchive's own objects."""
+
+    def __init__(self, work: Path):
+        self.work = work
+        library = work / 'library'
+        init = subprocess.run([sys.executable, '-m', 'sim.tapelib', 'init', str(library), '--slots', '4',
+                               '--drives', '1', '--tapes', TAPE, '--capacity', '40G', '--index-write-seconds', '0'],
+                              cwd=PROJECT, capture_output=True, text=True, check=True)
+        self.library = library
+        config_path = work / 'pytarchive.conf'
+        scratch = work / 'scratch'
+        scratch.mkdir()
+        config_path.write_text(init.stdout.replace('[General]\n', f'[General]\nscratch_path = {scratch}\n')
+                               + f'\n[Service]\ndatabase = {work / "state.db"}\n')
+        self.config = configuration.load(str(config_path))
+        self.db = Database(self.config.service.database)
+        self.storage = TaskStorage(self.db)
+        self.resources = DriveResources(self.config, self.db)
+        self.mountpoint = self.config.device.mountpoint
+
+    def context(self, kind: str, **args) -> TaskContext:
+        return TaskContext(self.storage.enqueue(kind, args), self.resources, self.storage, threading.Event())
+
+    def close(self) -> None:
+        try:
+            self.resources.release()
+        finally:
+            self.db.close()
+            subprocess.run([sys.executable, '-m', 'sim.tapelib', 'cleanup', str(self.library)], cwd=PROJECT,
+                           capture_output=True)
+
+
+def bench_archive_and_verify(rig: Rig, source: Path, rounds: int) -> dict:
+    prepare.prepare(rig.context('prepare', path=str(source)), str(source))
+    folder = folders.latest(rig.db, str(source), (folders.PREPARED,))
+    rig.resources.load(TAPE)
+    rig.resources.drive.format(volume_serial=TAPE[:6], name=TAPE)
+    rig.resources.drive.mount()
+    on_tape = Path(rig.mountpoint) / 'copy'
+    by_cp = Path(rig.mountpoint) / 'cp'
+    ours, theirs, verify_ours, verify_theirs = [], [], [], []
+    for _ in range(rounds):
+        shutil.rmtree(by_cp, ignore_errors=True)
+        theirs.append(timed(lambda: shell(f'cp -a "{source}" "{by_cp}"')))
+        shutil.rmtree(on_tape, ignore_errors=True)
+        ctx = rig.context('archive', path=str(source), barcode=TAPE)
+        ours.append(timed(lambda: archive._copy_tree(ctx, folder, str(on_tape), False)))
+        shell('sync')
+        files = [str(path) for path in on_tape.rglob('*') if path.is_file()]
+        listing = rig.work / 'files.txt'
+        listing.write_text('\0'.join(files))
+        verify_theirs.append(timed(lambda: shell(f'xargs -0 sha256sum < "{listing}"')))
+        checked = folders.get(rig.db, folder['id'])
+        verify_ours.append(timed(lambda: _verified(ctx, checked, on_tape)))
+    return {'archive': (min(ours), min(theirs)), 'verify': (min(verify_ours), min(verify_theirs))}
+
+
+def _verified(ctx, folder, on_tape):
+    bad = archive._verify_tree(ctx, folder, str(on_tape))
+    assert not bad, bad[:3]
+
+
+def bench_prepare(rig: Rig, source: Path, rounds: int) -> tuple:
+    config = rig.resources.config  # packed, as a folder of this many files would be with a lower threshold
+    rig.resources.config = dataclasses.replace(config, general=dataclasses.replace(config.general, pack_threshold=1000))
+    ours, theirs = [], []
+    for _ in range(rounds):
+        output = rig.work / 'baseline.tar.zst'
+        theirs.append(timed(lambda: shell(f'tar -c -C "{source}" . | zstd -q -o "{output}" -f')))
+        output.unlink()
+        ctx = rig.context('prepare', path=str(source))
+        ours.append(timed(lambda: prepare.prepare(ctx, str(source))))
+    return min(ours), min(theirs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--json', action='store_true')
+    parser.add_argument('--big-files', type=int, default=32, help='files of 32 MiB (default 32: 1 GiB)')
+    parser.add_argument('--small-files', type=int, default=4000, help='files of 64 KiB (default 4000: 250 MiB)')
+    parser.add_argument('--prepare-files', type=int, default=200_000)
+    parser.add_argument('--rounds', type=int, default=3)
+    options = parser.parse_args()
+    if os.geteuid() != 0:
+        print('bench/pytarchive.py needs root: the virtual tape library loop-mounts its tapes', file=sys.stderr)
+        return 1
+    work = Path(tempfile.mkdtemp(prefix='pytarchive-bench-', dir='/var/tmp'))
+    rig = Rig(work)
+    try:
+        size = make_data(work / 'data', options.big_files, options.small_files)
+        results = bench_archive_and_verify(rig, work / 'data', options.rounds)
+        rig.resources.release()
+        make_small_files(work / 'small', options.prepare_files)
+        results['prepare'] = bench_prepare(rig, work / 'small', options.rounds)
+    finally:
+        rig.close()
+        shutil.rmtree(work, ignore_errors=True)
+    report = {name: {'pytarchive_s': round(ours, 3), 'baseline_s': round(theirs, 3),
+                     'ratio': round(theirs / ours, 2), 'aim': AIMS[name], 'met': theirs / ours >= AIMS[name]}
+              for name, (ours, theirs) in results.items()}
+    report['archive']['bytes'] = report['verify']['bytes'] = size
+    report['prepare']['files'] = options.prepare_files
+    if options.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    baselines = {'archive': 'cp -a', 'verify': 'sha256sum', 'prepare': 'tar -c | zstd'}
+    rows = [['step', 'pytarchive s', 'baseline', 'baseline s', 'ratio', 'aim', 'met']]
+    for name, figures in report.items():
+        rows.append([name, f'{figures["pytarchive_s"]:.2f}', baselines[name], f'{figures["baseline_s"]:.2f}',
+                     f'{figures["ratio"]:.2f}', f'{figures["aim"]:.2f}', 'yes' if figures['met'] else 'NO'])
+    print(f'{size / MIB:.0f} MiB in {options.big_files + options.small_files} files for archive and verify; '
+          f'{options.prepare_files} small files for prepare; best of {options.rounds}')
+    print_table(rows)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""Copy and hash files with BLAKE3, about as fast as `cp` and faster than `sha256sum`.
+
+copy_file hashes the bytes it read from the source, so a manifest checksum describes what was
+read, never a second read of the copy. Buffers are large (few system calls per byte) and reused
+per thread (no allocation per file); a file that fits in one buffer is read, hashed and written
+by the calling thread alone, because most files are small and a thread handoff would cost more
+than the copy. Bigger files are written by a helper thread while the next buffer is read and
+hashed, and hashed by BLAKE3's own threads (max_threads=AUTO): system calls and BLAKE3 release
+the GIL, so it all overlaps (measured: AUTO took copies from 80% of cp's speed to par, and one
+big file's hash 10% faster). hash_files' threads hash one file each instead: they already keep
+the cores busy."""
+
+import concurrent.futures
+import os
+import queue
+import threading
+import time
+from typing import Dict, Iterable, Iterator, List, Tuple, Union
+
+import blake3
+
+ALGORITHM = 'blake3'
+BUFFER = 4 << 20  # bytes per read: 1 to 8 MiB measured alike; two buffers per copying thread
+
+WINDOW = 256  # hash_files: paths taken but not yet yielded
+GROUP = 32  # hash_files: most paths a thread takes at once
+
+_local = threading.local()
+_writers: Dict[int, concurrent.futures.ThreadPoolExecutor] = {}  # by process id: a fork has no threads
+
+
+def _writer() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that write big files in copy_file: one write in flight per copy, so a few serve many."""
+    pid = os.getpid()
+    if pid not in _writers:
+        _writers.clear()
+        _writers[pid] = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix='copy-writer')
+    return _writers[pid]
+
+
+def _buffers() -> List[memoryview]:
+    """This thread's two reusable read buffers."""
+    buffers = getattr(_local, 'buffers', None)
+    if buffers is None:
+        buffers = _local.buffers = [memoryview(bytearray(BUFFER)), memoryview(bytearray(BUFFER))]
+    return buffers
+
+
+def write_all(fd: int, data: memoryview) -> None:
+    """os.write until everything is written (a write may be short, e.g. just before ENOSPC)."""
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _read(fd: int, buffer: memoryview) -> memoryview:
+    """One read into buffer; the part filled (empty at end of file)."""
+    return buffer[:os.readv(fd, [buffer])]
+
+
+def copy_file(source: str, destination: str) -> str:
+    """Copy source's bytes to destination (created or truncated, mode 0o600); the BLAKE3 hex digest.
+
+    Metadata and fsync are the caller's. OSError propagates unchanged (ENOSPC included); a partial
+    destination is left in place.
+    """
+    src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        dst = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            return _copy(src, dst)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+def read_chunks(path: str, size: int = BUFFER) -> Iterator[memoryview]:
+    """A file's bytes in chunks of `size`; each chunk is valid until the next one is asked for."""
+    buffer = memoryview(bytearray(size))
+    with open(path, 'rb', buffering=0) as file:
+        while True:
+            chunk = _read(file.fileno(), buffer)
+            if not chunk:
+                return
+            yield chunk
+
+
+def _copy(src: int, dst: int) -> str:
+    buffers = _buffers()
+    chunk = _read(src, buffers[0])
+    following = _read(src, buffers[1]) if chunk else chunk
+    if not following:  # fits one buffer: no thread
+        write_all(dst, chunk)
+        return blake3.blake3(chunk).hexdigest()
+    writer = _writer()
+    pending = writer.submit(write_all, dst, chunk)
+    try:
+        digest = blake3.blake3(chunk, max_threads=blake3.blake3.AUTO)
+        index = 1
+        while following:
+            digest.update(following)
+            pending.result()  # the other buffer is free again (and a write error surfaces here)
+            pending = writer.submit(write_all, dst, following)
+            index += 1
+            following = _read(src, buffers[index % 2])
+        pending.result()
+    finally:
+        concurrent.futures.wait([pending])  # never close dst under a running write
+    return digest.hexdigest()
+
+
+def hash_file(path: str, max_threads: int = blake3.blake3.AUTO) -> str:
+    """The BLAKE3 hex digest of a file's bytes (hashed by max_threads threads when it is big)."""
+    buffer = _buffers()[0]
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunk = _read(fd, buffer)
+        digest = blake3.blake3(chunk, max_threads=max_threads if len(chunk) == len(buffer) else 1)
+        while chunk:
+            chunk = _read(fd, buffer)
+            digest.update(chunk)
+        return digest.hexdigest()
+    finally:
+        os.close(fd)
+
+
+def _hash_or_error(path: str) -> Union[str, OSError]:
+    try:
+        return hash_file(path, max_threads=1)
+    except OSError as error:
+        return error
+
+
+def hash_files(paths: Iterable[str], threads: int = 2) -> Iterator[Tuple[str, Union[str, OSError]]]:
+    """(path, hex digest or the OSError raised) for each path, in input order.
+
+    Each of `threads` threads takes the next few paths itself, at most WINDOW paths ahead of what
+    was yielded, so memory stays small for any number of paths and `paths` may be a lazy walk (the
+    threads advance it, one at a time). A thread takes one path at a time while files are big and
+    up to GROUP while they are small: a hand-off per small file would cost more than hashing it.
+    threads=1 reads one file after the other in the calling thread, which is what a tape wants
+    (concurrent reads of two files make it seek).
+    """
+    if threads <= 1:
+        for path in paths:
+            yield path, _hash_or_error(path)
+        return
+    iterator = iter(paths)
+    room = threading.Condition()  # guards the three counters below and advancing `paths`
+    taken = yielded = 0
+    over = False  # `paths` is exhausted or failed, or the caller stopped
+    results: queue.SimpleQueue = queue.SimpleQueue()  # (index, [(path, result)]), or None: a thread ended
+
+    def work() -> None:
+        nonlocal taken, over
+        size = 1
+        while True:
+            group: List[tuple] = []
+            with room:
+                while taken - yielded >= WINDOW and not over:
+                    room.wait()
+                start = taken
+                while len(group) < size and not over:
+                    try:
+                        group.append(next(iterator))
+                    except StopIteration:
+                        over = True
+                    except Exception as error:  # the walk failed: raised to the caller in its place
+                        over = True
+                        results.put((start + len(group), [(None, error)]))
+                taken += len(group)
+            if not group:
+                return results.put(None)
+            began = time.monotonic()
+            results.put((start, [(path, _hash_or_error(path)) for path in group]))
+            size = 1 if time.monotonic() - began > 0.002 else min(2 * size, GROUP)
+
+    workers = [threading.Thread(target=work, name='hash', daemon=True) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    waiting: Dict[int, list] = {}
+    ended = 0
+    try:
+        while True:
+            while yielded in waiting:
+                group = waiting.pop(yielded)
+                for path, result in group:
+                    if path is None:
+                        raise result
+                    yield path, result
+                with room:
+                    yielded += len(group)
+                    room.notify_all()
+            if ended == threads:
+                return
+            item = results.get()
+            if item is None:
+                ended += 1
+            else:
+                waiting[item[0]] = item[1]
+    finally:  # also when the caller stops early: threads finish their group and end
+        with room:
+            over = True
+            room.notify_all()
+        for worker in workers:
+            worker.join()

@@ -1,0 +1,124 @@
+"""pytarchive.transfer: copies and hashes are byte-exact BLAKE3, errors come back as they happened."""
+
+import contextlib
+import errno
+import os
+import subprocess
+
+import blake3
+import pytest
+
+from pytarchive import transfer
+
+B = transfer.BUFFER
+SIZES = [0, 1, 4096, B - 1, B, B + 1, 2 * B, 3 * B + 12345]
+
+
+def blake3_of(data: bytes) -> str:
+    return blake3.blake3(data).hexdigest()
+
+
+@contextlib.contextmanager
+def tiny_filesystem(path):
+    """A 1 MiB tmpfs at path (the tests run as root), unmounted afterwards."""
+    path.mkdir()
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(['umount', str(path)], check=True)
+
+
+@pytest.mark.parametrize('size', SIZES)
+def test_copy_file_reproduces_the_bytes_and_returns_their_blake3(tmp_path, size):
+    data = os.urandom(size)
+    (tmp_path / 'source').write_bytes(data)
+
+    digest = transfer.copy_file(str(tmp_path / 'source'), str(tmp_path / 'copy'))
+
+    assert (tmp_path / 'copy').read_bytes() == data
+    assert digest == blake3_of(data)
+    assert transfer.ALGORITHM == 'blake3'
+
+
+def test_copy_file_truncates_an_existing_destination(tmp_path):
+    (tmp_path / 'source').write_bytes(b'short')
+    (tmp_path / 'copy').write_bytes(b'x' * (B + 10))
+
+    transfer.copy_file(str(tmp_path / 'source'), str(tmp_path / 'copy'))
+
+    assert (tmp_path / 'copy').read_bytes() == b'short'
+
+
+def test_copy_file_of_a_missing_source_raises_and_creates_nothing(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        transfer.copy_file(str(tmp_path / 'missing'), str(tmp_path / 'copy'))
+    assert not (tmp_path / 'copy').exists()
+
+
+@pytest.mark.parametrize('size', [B - 1, 3 * B])
+def test_a_full_destination_raises_enospc_as_an_oserror(tmp_path, size):
+    # A file that fits the buffer (written by the caller's thread) and one written by the helper thread.
+    (tmp_path / 'source').write_bytes(os.urandom(size))
+    with tiny_filesystem(tmp_path / 'full') as full:
+        with pytest.raises(OSError) as raised:
+            transfer.copy_file(str(tmp_path / 'source'), str(full / 'copy'))
+        assert raised.value.errno == errno.ENOSPC
+        # The same thread copies on afterwards: nothing was left half-done in the module.
+        (full / 'copy').unlink()
+        assert transfer.copy_file(str(tmp_path / 'source'), os.devnull) == blake3_of((tmp_path / 'source').read_bytes())
+
+
+@pytest.mark.parametrize('size', SIZES)
+def test_hash_file_is_the_blake3_of_the_bytes(tmp_path, size):
+    data = os.urandom(size)
+    (tmp_path / 'file').write_bytes(data)
+    assert transfer.hash_file(str(tmp_path / 'file')) == blake3_of(data)
+
+
+@pytest.mark.parametrize('threads', [1, 2, 3])
+def test_hash_files_answers_in_input_order_with_errors_in_place(tmp_path, threads):
+    contents = {}
+    paths = []
+    for number in range(600):  # more than the window; big files among small ones
+        path = str(tmp_path / f'f{number}')
+        if number == 250:
+            paths.append(str(tmp_path / 'missing'))
+        size = B + 7 if number % 97 == 0 else number
+        contents[path] = os.urandom(size)
+        with open(path, 'wb') as file:
+            file.write(contents[path])
+        paths.append(path)
+
+    results = list(transfer.hash_files((path for path in paths), threads=threads))
+
+    assert [path for path, _ in results] == paths
+    for path, result in results:
+        if path.endswith('missing'):
+            assert isinstance(result, FileNotFoundError) and result.errno == errno.ENOENT
+        else:
+            assert result == blake3_of(contents[path])
+
+
+def test_hash_files_of_nothing_is_nothing():
+    assert list(transfer.hash_files([])) == []
+
+
+def test_hash_files_can_be_abandoned_early(tmp_path):
+    (tmp_path / 'f').write_bytes(b'data')
+    results = transfer.hash_files((str(tmp_path / 'f') for _ in range(100_000)), threads=2)
+    assert [next(results) for _ in range(5)] == [(str(tmp_path / 'f'), blake3_of(b'data'))] * 5
+    results.close()  # returns once the threads are done; must not hash the remaining paths
+
+
+def test_hash_files_passes_on_a_failing_walk_after_the_paths_before_it(tmp_path):
+    (tmp_path / 'f').write_bytes(b'data')
+
+    def walk():
+        yield from [str(tmp_path / 'f')] * 40
+        raise PermissionError(errno.EACCES, 'Permission denied', 'some/dir')
+
+    results = transfer.hash_files(walk(), threads=2)
+    assert len([next(results) for _ in range(40)]) == 40
+    with pytest.raises(PermissionError):
+        next(results)

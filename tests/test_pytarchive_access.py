@@ -10,7 +10,7 @@ from common.config import ConfigError
 from pytarchive import config as configuration
 from pytarchive.access import Access, Peer, peer_of, resolve_group
 from pytarchive.queue import Task
-from pytarchive.render import queue_table, summary_text
+from pytarchive.render import deleteable_table, queue_table, summary_text
 from pytarchive.units import age, human_bytes
 
 ROOT = Peer(pid=10, uid=0, gid=0, groups=frozenset({0}))
@@ -40,9 +40,11 @@ def test_the_read_only_group_may_read_but_not_change():
     assert access.refusal(TAPE_MEMBER, 'queue') is None
     assert access.refusal(TAPE_MEMBER, 'summary') is None
     assert access.refusal(TAPE_MEMBER, 'deleteable') is None
-    assert access.refusal(TAPE_MEMBER, 'format') == (
-        "permission denied for UID 1000: only root may run 'format'; members of group tape may run "
-        'deleteable, queue, summary')
+    assert access.refusal(TAPE_MEMBER, 'task') is None  # what `--wait` polls
+    for command in ('format', 'archive', 'restore', 'explore', 'prepare', 'inventory'):
+        assert access.refusal(TAPE_MEMBER, command) == (
+            f"permission denied for UID 1000: only root may run '{command}'; members of group tape may run "
+            'deleteable, queue, summary, task')
     assert access.refusal(NOBODY, 'queue').startswith('permission denied for UID 65534: ')
 
 
@@ -84,22 +86,44 @@ def test_queue_table_shows_id_kind_arguments_state_progress_age_and_errors():
     assert queue_table([]) == 'the queue is empty'
 
 
-def test_summary_lists_tapes_and_counts():
+def test_summary_lists_tapes_the_drive_and_counts():
     text = summary_text(
         [{'barcode': 'TPN001L9', 'slot': 1, 'state': 'formatted', 'capacity': 200_000_000, 'used': 50_000_000,
-          'seen': 'x', 'checked': '2025-01-01T10:00:00+00:00'},
+          'free': 150_000_000, 'folders': 2, 'seen': 'x', 'checked': '2025-01-01T10:00:00+00:00'},
+         {'barcode': 'TPN002L9', 'slot': 2, 'state': 'formatted', 'capacity': 200_000_000, 'used': 0,
+          'free': 200_000_000, 'folders': 0, 'seen': 'x', 'checked': '2025-01-01T10:00:00+00:00'},
          {'barcode': 'TPN009L9', 'slot': None, 'state': 'unknown', 'capacity': None, 'used': None,
-          'seen': 'x', 'checked': None}],
-        {'done': 3, 'failed': 1}, {})
+          'free': None, 'folders': 0, 'seen': 'x', 'checked': None}],
+        {'index': 0, 'serial': '10WT000000', 'tape': 'TPN002L9', 'mounted': 'read-only'},
+        {'done': 3, 'running': 1}, {'archived': 2})
     assert text.splitlines() == [
-        'BARCODE   SLOT            STATE      CAPACITY  USED     FREE      CHECKED',
-        'TPN001L9  1               formatted  200.0 MB  50.0 MB  150.0 MB  2025-01-01T10:00:00+00:00',
-        'TPN009L9  not in library  unknown    -         -        -         -',
+        'BARCODE   SLOT            STATE      CAPACITY  USED     FREE      FOLDERS  CHECKED',
+        'TPN001L9  1               formatted  200.0 MB  50.0 MB  150.0 MB  2        2025-01-01T10:00:00+00:00',
+        'TPN002L9  drive 0         formatted  200.0 MB  0 B      200.0 MB  0        2025-01-01T10:00:00+00:00',
+        'TPN009L9  not in library  unknown    -         -        -         0        -',
         '',
-        'queue: 3 done, 1 failed',
-        'folders: none yet',
+        'drive: 0 (serial 10WT000000): TPN002L9, mounted read-only',
+        'queue: 3 done, 1 running',
+        'folders: 2 archived',
     ]
-    assert summary_text([], {}, {}).startswith('no tapes known yet: run `pytarchive scan`')
+    empty = summary_text([], {'index': 0, 'serial': '10WT000000', 'tape': None, 'mounted': None}, {}, {})
+    assert empty.splitlines()[0] == 'no tapes known yet: run `pytarchive scan`'
+    assert 'drive: 0 (serial 10WT000000): empty' in empty
+
+
+def test_deleteable_table_says_what_is_safe_to_delete():
+    rows = [{'path': '/data/projects/Q3', 'tape': 'TPN001L9', 'source_bytes': 5_000_000, 'file_count': 12,
+             'verified': '2026-11-20T10:00:00+00:00', 'packed': 0},
+            {'path': '/data/many files', 'tape': 'TPN002L9', 'source_bytes': 1_000_000, 'file_count': 600_000,
+             'verified': '2026-11-21T10:00:00+00:00', 'packed': 1}]
+    assert deleteable_table(rows).splitlines() == [
+        'FOLDER             TAPE      SIZE    FILES   VERIFIED',
+        '/data/projects/Q3  TPN001L9  5.0 MB  12      2026-11-20',
+        '/data/many files   TPN002L9  1.0 MB  600000  2026-11-21  packed',
+        '',
+        '2 folders, 6.0 MB: archived and verified, safe to delete by hand (pytarchive never deletes originals)',
+    ]
+    assert deleteable_table([]) == 'nothing is archived and verified yet'
 
 
 def test_units():

@@ -154,7 +154,7 @@ def test_the_read_only_group_may_list_but_not_change(make_rig):
     for command in (['format', 'TPN001L9'], ['requeue', '--all'], ['scan']):
         status, out, err = run_client_as(NOBODY, [TAPE_GROUP], socket_option + command)
         assert (status, out, err) == (7, '', f"pytarchive: permission denied for UID 65534: only root may run "
-                                             f"'{command[0]}'; members of group tape may run deleteable, queue, summary\n")
+                                             f"'{command[0]}'; members of group tape may run deleteable, queue, summary, task\n")
     status, out, err = run_client_as(NOBODY, [], socket_option + ['queue'])
     assert status == 7 and err.startswith(f'pytarchive: permission denied on {rig.socket}')
     assert list(rig.tasks()) == [1]

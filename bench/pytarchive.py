@@ -2,8 +2,8 @@
 sudo .venv/bin/python bench/pytarchive.py [--json] [--big-files N] [--small-files N] [--prepare-files N]
 
 1. archive: the archive task's copy step (copy + BLAKE3 of every byte read + manifest rows) from a
-   folder on the host disk to a tape of the virtual library, against `cp -a` of the same folder to
-   the same tape. Aim: at least 0.85 of cp's throughput.
+   folder to a tape of the virtual library, against `cp -a` of the same folder to the same tape,
+   each timed until its data reached the tape's device (sync). Aim: at least 0.85 of cp's throughput.
 2. verify: the archive task's verification step (read back + BLAKE3, two threads) over the files on
    the tape, against `sha256sum` over the same files. Aim: at least 0.9.
 3. prepare: the prepare task on --prepare-files small files (walk, manifest, tar | zstd streamed),
@@ -38,12 +38,15 @@ TAPE = 'TPN001L9'
 MIB = 1 << 20
 
 
-def timed(function) -> float:
+def timed(function, flushed: bool = False) -> float:
     """Seconds the call took, started with no dirty pages pending (the previous run's writeback
-    would otherwise land on whichever side runs next)."""
+    would otherwise land on whichever side runs next). flushed: until its writes reached the
+    device too (sync), as data is archived only once it is on the tape."""
     os.sync()
     start = time.perf_counter()
     function()
+    if flushed:
+        os.sync()
     return time.perf_counter() - start
 
 
@@ -84,11 +87,14 @@ class Rig:
                                '--drives', '1', '--tapes', TAPE, '--capacity', '40G', '--index-write-seconds', '0'],
                               cwd=PROJECT, capture_output=True, text=True, check=True)
         self.library = library
+        # The database on a file system of its own, as /var/lib/pytarchive is never on the tape: an
+        # fsync on the file system holding the tape images would also flush the copy being timed.
+        self.state = tempfile.TemporaryDirectory(prefix='pytarchive-bench-db-', dir='/dev/shm')
         config_path = work / 'pytarchive.conf'
         scratch = work / 'scratch'
         scratch.mkdir()
         config_path.write_text(init.stdout.replace('[General]\n', f'[General]\nscratch_path = {scratch}\n')
-                               + f'\n[Service]\ndatabase = {work / "state.db"}\n')
+                               + f'\n[Service]\ndatabase = {self.state.name}/state.db\n')
         self.config = configuration.load(str(config_path))
         self.db = Database(self.config.service.database)
         self.storage = TaskStorage(self.db)
@@ -98,11 +104,19 @@ class Rig:
     def context(self, kind: str, **args) -> TaskContext:
         return TaskContext(self.storage.enqueue(kind, args), self.resources, self.storage, threading.Event())
 
+    def fresh_tape(self) -> None:
+        """The tape in the drive erased (mkltfs -f makes a new volume) and mounted."""
+        drive = self.resources.drive
+        drive.unmount()
+        drive.format(volume_serial=TAPE[:6], name=TAPE, force=True)
+        drive.mount()
+
     def close(self) -> None:
         try:
             self.resources.release()
         finally:
             self.db.close()
+            self.state.cleanup()
             subprocess.run([sys.executable, '-m', 'sim.tapelib', 'cleanup', str(self.library)], cwd=PROJECT,
                            capture_output=True)
 
@@ -111,17 +125,16 @@ def bench_archive_and_verify(rig: Rig, source: Path, rounds: int) -> dict:
     prepare.prepare(rig.context('prepare', path=str(source)), str(source))
     folder = folders.latest(rig.db, str(source), (folders.PREPARED,))
     rig.resources.load(TAPE)
-    rig.resources.drive.format(volume_serial=TAPE[:6], name=TAPE)
-    rig.resources.drive.mount()
     on_tape = Path(rig.mountpoint) / 'copy'
-    by_cp = Path(rig.mountpoint) / 'cp'
     ours, theirs, verify_ours, verify_theirs = [], [], [], []
     for _ in range(rounds):
-        shutil.rmtree(by_cp, ignore_errors=True)
-        theirs.append(timed(lambda: shell(f'cp -a "{source}" "{by_cp}"')))
-        shutil.rmtree(on_tape, ignore_errors=True)
+        # Each copy lands on a freshly formatted tape: on a fuller one (and with the previous copy's
+        # writeback pending) whichever side ran later would be slower.
+        rig.fresh_tape()
+        theirs.append(timed(lambda: shell(f'cp -a "{source}" "{on_tape}"'), flushed=True))
+        rig.fresh_tape()
         ctx = rig.context('archive', path=str(source), barcode=TAPE)
-        ours.append(timed(lambda: archive._copy_tree(ctx, folder, str(on_tape), False)))
+        ours.append(timed(lambda: archive._copy_tree(ctx, folder, str(on_tape), False), flushed=True))
         files = [str(path) for path in on_tape.rglob('*') if path.is_file()]
         listing = rig.work / 'files.txt'
         listing.write_text('\0'.join(files))
@@ -156,11 +169,14 @@ def main() -> int:
     parser.add_argument('--small-files', type=int, default=4000, help='files of 64 KiB (default 4000: 250 MiB)')
     parser.add_argument('--prepare-files', type=int, default=200_000)
     parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--workdir', default='/dev/shm',
+                        help='where the data and the tape images live (default: memory, so the disk\'s own noise '
+                             'does not decide the ratios)')
     options = parser.parse_args()
     if os.geteuid() != 0:
         print('bench/pytarchive.py needs root: the virtual tape library loop-mounts its tapes', file=sys.stderr)
         return 1
-    work = Path(tempfile.mkdtemp(prefix='pytarchive-bench-', dir='/var/tmp'))
+    work = Path(tempfile.mkdtemp(prefix='pytarchive-bench-', dir=options.workdir))
     rig = Rig(work)
     try:
         size = make_data(work / 'data', options.big_files, options.small_files)

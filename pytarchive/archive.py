@@ -211,7 +211,7 @@ def _verify_tree(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple
             expected.append(row)
             yield os.path.join(destination, row['path'])
 
-    for _path, found in transfer.hash_files(files()):
+    for _path, found in transfer.hash_files(files(), threads=1):  # one file at a time: a tape must not seek
         row = expected.popleft()
         if isinstance(found, OSError):
             bad.append((row['path'], f'unreadable on tape: {found.strerror}'))

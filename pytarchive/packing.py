@@ -28,11 +28,13 @@ from pytarchive.transfer import read_chunks, write_all
 PROGRESS_EVERY = 4096  # members fed between on_progress calls
 PIPE_SIZE = 1 << 20  # the Linux default maximum: fewer wake-ups between the two processes
 
-# posix (pax) format: nanosecond mtimes, any name or size; atime/ctime left out (they only bloat
-# each header). 256 KiB records: a sixth fewer CPU seconds than tar's 10 KiB writes into the pipe.
+# GNU format: any name or size, times in whole seconds (restore sets the manifest's exact mtimes);
+# measured 10% faster than pax headers, which prepare needs to keep up with `tar -c | zstd`.
+# zstd -1: a quarter of -3's CPU for nearly the same size (LTO drives compress in hardware too).
+# 256 KiB records: a sixth fewer CPU seconds than tar's 10 KiB writes into the pipe.
 # Hard links are stored as files, like every other copy of a folder, so restoring part of it
 # never misses a link target. A member gone before tar reads it is a warning, not a failure.
-_CREATE = ('tar', '--create', '--file=-', '--format=posix', '--pax-option=delete=atime,delete=ctime',
+_CREATE = ('tar', '--create', '--file=-', '--format=gnu',
            '--blocking-factor=512', '--hard-dereference', '--no-recursion', '--ignore-failed-read',
            '--quoting-style=escape')
 # Owners by number, as the manifest records them; as root (the service) tar restores owners.
@@ -42,7 +44,7 @@ _CREATE = ('tar', '--create', '--file=-', '--format=posix', '--pax-option=delete
 # of dying of a broken pipe in the padding of the last record.
 _EXTRACT = ('tar', '--file=-', '--numeric-owner', '--preserve-permissions', '--delay-directory-restore',
             '--ignore-zeros', '--quoting-style=escape')
-_COMPRESS = ('zstd', '-q', '-3', '-T0', '-c')
+_COMPRESS = ('zstd', '-q', '-1', '-T0', '-c')
 _DECOMPRESS = ('zstd', '-d', '-q', '-c')
 
 _MESSAGE = re.compile(rb'^tar: ((?:[^\\:]|\\.)*): (.*)$')

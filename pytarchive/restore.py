@@ -140,6 +140,8 @@ def _restore_packed(ctx: TaskContext, folder: Dict, rows: Callable[[], Iterator[
             if force and os.path.isdir(target) and not os.path.islink(target):
                 shutil.rmtree(target)
             os.replace(staged, target)
+            if row['kind'] == FILE:  # the packed copy keeps whole seconds; the manifest has the rest
+                os.utime(target, (row['mtime'], row['mtime']))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     progress.flush()

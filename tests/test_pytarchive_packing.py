@@ -52,17 +52,19 @@ def tree(tmp_path):
 
 
 def describe(root):
-    """Each entry's kind, mode, owner, mtime, and contents or link target."""
+    """Each entry's kind, mode, owner, mtime and contents or link target.
+
+    Whole-second mtimes: what the GNU tar format keeps (restore sets the manifest's exact ones)."""
     found = {}
     for name in walk(root):
         info = os.lstat(os.path.join(root, name))
         if stat.S_ISLNK(info.st_mode):
             found[name] = ('link', os.readlink(os.path.join(root, name)))
         elif stat.S_ISDIR(info.st_mode):
-            found[name] = ('dir', stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, info.st_mtime_ns)
+            found[name] = ('dir', stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, info.st_mtime_ns // 10**9)
         else:
             with open(os.path.join(root, name), 'rb') as file:
-                found[name] = ('file', stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, info.st_mtime_ns,
+                found[name] = ('file', stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, info.st_mtime_ns // 10**9,
                                file.read())
     return found
 

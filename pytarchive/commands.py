@@ -67,7 +67,7 @@ def _text(args: Dict[str, Any], name: str) -> str:
 
 
 def _queued(task: Task) -> Queued:
-    arguments = ' '.join(str(value) for value in task.args.values() if value not in (None, '', False))
+    arguments = render.arguments_text(task.args)
     return Queued(task, f'queued task {task.id}: {task.kind}{" " + arguments if arguments else ""}')
 
 

@@ -3,6 +3,7 @@ prepared, archived (copied, read back, verified), listed by summary and deleteab
 into another folder; the drive is left empty at the end."""
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -74,7 +75,7 @@ def _run(*args):
 
 def _client(config, say, *args):
     done = _run('-m', 'pytarchive', '--config', str(config), *args)
-    say(f'   $ pytarchive {" ".join(args)}')
+    say(f'   $ pytarchive {shlex.join(args)}')
     for line in (done.stdout + done.stderr).rstrip().splitlines():
         say(f'     {line}')
 

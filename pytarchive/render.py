@@ -1,6 +1,7 @@
 """Tables for people: the queue and the library summary as the client prints them."""
 
 import datetime as dt
+import shlex
 from typing import Any, Dict, List, Optional, Sequence
 
 from pytarchive.queue import Task
@@ -18,8 +19,16 @@ def table(headers: Sequence[str], rows: List[Sequence[str]], notes: Optional[Dic
     return '\n'.join(lines)
 
 
+def arguments_text(args: Dict[str, Any]) -> str:
+    """A task's arguments as the command line that queued it would show them (paths quoted)."""
+    parts = [shlex.quote(str(args[key])) for key in ('path', 'barcode', 'description') if args.get(key)]
+    parts += [f'--{key} {shlex.quote(str(args[key]))}' for key in ('to', 'only') if args.get(key)]
+    parts += [f'--{key}' for key in ('force', 'json') if args.get(key) is True]
+    return ' '.join(parts)
+
+
 def _arguments(task: Task) -> str:
-    return ' '.join(str(value) for value in task.args.values()) or '-'
+    return arguments_text(task.args) or '-'
 
 
 def progress_text(task: Task) -> str:

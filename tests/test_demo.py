@@ -9,7 +9,7 @@ PROJECT = pathlib.Path(__file__).resolve().parent.parent
 
 def test_demo_shows_events_locks_handles_and_the_watcher():
     done = subprocess.run([sys.executable, '-m', 'sim.demo'], cwd=PROJECT, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert 'logged in as admin' in out
@@ -24,7 +24,11 @@ def test_demo_shows_events_locks_handles_and_the_watcher():
     assert 'closed /finance/budget-2027.xlsx (alice from 10.0.0.5' in out
     assert 'lacks the privilege PRIVILEGE_SMB_FILE_HANDLE_WRITE' in out
     assert '8. pytarchive: the service on a virtual library' in out
-    assert 'TPN001L9: 10.5 MB used of 515.3 MB' in out or 'TPN001L9  1     formatted' in out
     assert 'never uses cleaning tapes' in out
+    assert "field survey 2026' prepared: 6 files, 1.0 MB" in out or 'field survey 2026 prepared: 6 files' in out
+    assert 'TPN001L9 as tmp/' in out and 'and verified: 6 files, 1.0 MB' in out
+    assert 'TPN001L9  1     formatted' in out and 'folders: 1 archived' in out
+    assert 'safe to delete by hand' in out
+    assert 'restored copy identical to the original (9 entries compared)' in out
     assert 'service stopped (exit 0); mtx status: Data Transfer Element 0:Empty' in out
     assert 'Traceback' not in done.stderr

@@ -63,7 +63,8 @@ def prepare(ctx: TaskContext, path: str, description: str = '') -> str:
     folder = folders.finish_prepare(resources.db, folder_id, packed, packed_bytes)
     vanished = [*walk.vanished, *vanished]
     if vanished:
-        notes.append(f'{len(vanished)} entries vanished while being read and are not in the manifest (e.g. {vanished[0]})')
+        notes.append(f'{len(vanished)} entries vanished while being read and are not in the manifest '
+                     f'(e.g. {vanished[0]})')
     if walk.skipped:
         notes.append(f'{len(walk.skipped)} sockets, pipes or devices skipped (e.g. {walk.skipped[0]})')
     text = f'{root} prepared: {folder["file_count"]} files, {human_bytes(folder["source_bytes"])}'

@@ -5,11 +5,13 @@ restore can create them in order). An entry that vanishes while the walk reads i
 counted: a folder still in use is archived as it was when prepare saw it.
 """
 
+import operator
 import os
 import stat
 from typing import Callable, Iterator, List, NamedTuple, Optional
 
 FILE, DIR, LINK = 'file', 'dir', 'link'
+_by_name = operator.attrgetter('name')
 
 
 class Entry(NamedTuple):  # a tuple, not a dataclass: prepare makes millions of them
@@ -39,7 +41,7 @@ class Walk:
         directory = os.path.join(self.root, relative) if relative else self.root
         try:
             with os.scandir(directory) as listing:
-                children = sorted(listing, key=lambda child: child.name)
+                children = sorted(listing, key=_by_name)
         except FileNotFoundError:
             self.vanished.append(relative)
             return

@@ -55,6 +55,24 @@ def test_defaults_for_everything_the_seed_does_not_set(tmp_path):
     assert config.device.mountpoint == '/ltfs'
     assert config.device.mtx == ('mtx',)
     assert config.device.umount == ('umount',)
+    assert config.general.pack_threshold == 500_000
+    assert config.export.exportfs == ('exportfs',)
+    assert (config.email.starttls, config.email.username, config.email.configured) == (False, '', False)
+
+
+def test_an_smtp_password_needs_a_private_file_and_never_shows_in_a_repr(tmp_path):
+    text = SEED + '[Email]\nsmtp_host = mail.example.org\nsender = a@example.org\nrecipients = b@example.org\n' \
+                  'starttls = yes\nusername = archiver\npassword = s3cret-Pa55\n'
+    path = write(tmp_path, text)
+    (tmp_path / 'pytarchive.conf').chmod(0o644)
+    with pytest.raises(ConfigError) as caught:
+        configuration.load(path)
+    assert caught.value.message == (f'{path}: holds [Email] password but is readable by others (mode 644); '
+                                    f'run: chmod 600 {path}')
+    (tmp_path / 'pytarchive.conf').chmod(0o600)
+    email = configuration.load(path).email
+    assert (email.starttls, email.username, email.password, email.configured) == (True, 'archiver', 's3cret-Pa55', True)
+    assert 's3cret' not in repr(email)
 
 
 def test_commands_are_split_like_a_shell_and_paths_can_be_moved(tmp_path):
@@ -84,6 +102,10 @@ read_only_group = tape
     (('[Export]', 'mtx = "unbalanced\n[Export]'), '[Device] mtx: \'"unbalanced\' is not a command'),
     (('[Export]', 'drive_seral = 1\n[Export]'), '[Device] drive_seral: unknown key (known: '),
     (('[Export]', '[Exports]'), '[Exports]: unknown section (known: General, Device, Export, Service, Email)'),
+    (('scratch_path = /tmp', 'pack_threshold = 0'), "[General] pack_threshold: '0' is not a whole number (1 or more)"),
+    (('settings = ro,fsid=1', 'exportfs = "/usr/sbin/exportfs'), '[Export] exportfs: \'"/usr/sbin/exportfs\' is not a command'),
+    (('[Export]', '[Email]\nstarttls = maybe\n[Export]'), "[Email] starttls: 'maybe' is not yes or no"),
+    (('[Export]', '[Email]\nsmtp_port = 70000\n[Export]'), "[Email] smtp_port: '70000' is not a whole number (from 1 to 65535)"),
 ])
 def test_a_bad_key_is_one_line_naming_file_section_and_key(tmp_path, change, message):
     path = write(tmp_path, SEED.replace(*change))

@@ -49,13 +49,16 @@ def restore(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '
     if only and next(rows(), None) is None:
         raise ToolError(f'{only} is not in the archive of {folder["path"]}')
     _refuse_overwrites(rows(), destination, force)
-    with resources.tape_mounted(folder['tape'], read_only=True):
-        source = os.path.join(resources.config.device.mountpoint, folder['tape_path'])
-        if folder['packed']:
-            bad = _restore_packed(ctx, folder, rows, source, destination, only, force)
-        else:
-            bad = _restore_files(ctx, folder, rows, source, destination)
-    _restore_directory_metadata(rows(), destination)
+    try:
+        with resources.tape_mounted(folder['tape'], read_only=True):
+            source = os.path.join(resources.config.device.mountpoint, folder['tape_path'])
+            if folder['packed']:
+                bad = _restore_packed(ctx, folder, rows, source, destination, only, force)
+            else:
+                bad = _restore_files(ctx, folder, rows, source, destination)
+        _restore_directory_metadata(rows(), destination)
+    except OSError as exc:  # the destination full, read-only, a file where a folder should be...
+        raise ToolError(f'restore stopped: {exc.filename or destination}: {exc.strerror}') from None
     files, size = _count(rows())
     if bad:
         shown = '; '.join(f'{name}: {why}' for name, why in bad[:_SHOWN])

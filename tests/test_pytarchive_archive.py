@@ -116,6 +116,11 @@ def test_restore_refuses_to_overwrite_without_force_and_only_restores_a_part(mak
     missing = rig.client('restore', str(folder), '--only', 'no such thing', '--wait')
     assert missing.returncode == 1 and 'no such thing is not in the archive' in missing.stderr
 
+    under_a_file = rig.client('restore', str(folder), '--to', str(folder / 'zero' / 'inside'), '--wait')
+    assert under_a_file.returncode == 1 and under_a_file.stderr.count('\n') == 1
+    assert 'restore stopped: ' in under_a_file.stderr and 'Not a directory' in under_a_file.stderr
+    assert rig.drive().barcode is None and not rig.mounted()
+
 
 def test_packed_folder_round_trip(make_rig, tmp_path):
     rig = formatted_rig(make_rig, general='pack_threshold = 3')

@@ -15,10 +15,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 venv: $(STAMP)
 
 # Xvfb gives the GUI tests a real X display (Tk comes with CPython); the virtual tape library
-# formats its tapes with mkfs.ext4 and mounts them (root, loop devices).
+# formats its tapes with mkfs.ext4 and mounts them (root, loop devices); pytarchive packs
+# folders with GNU tar and zstd.
 system-packages:
 	@test -x /usr/sbin/mkfs.ext4 || test -x /sbin/mkfs.ext4 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq e2fsprogs >/dev/null; }
+	@command -v zstd >/dev/null 2>&1 && command -v tar >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zstd tar >/dev/null; }
 	@command -v Xvfb >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xauth >/dev/null; \
@@ -34,6 +37,7 @@ test: venv system-packages
 
 bench: venv
 	$(PY) bench/sim_qumulo.py
+	@if [ "$$(id -u)" = 0 ]; then $(PY) bench/pytarchive.py; else echo "bench/pytarchive.py skipped: needs root"; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -168,7 +168,7 @@ def main() -> int:
     parser.add_argument('--big-files', type=int, default=32, help='files of 32 MiB (default 32: 1 GiB)')
     parser.add_argument('--small-files', type=int, default=4000, help='files of 64 KiB (default 4000: 250 MiB)')
     parser.add_argument('--prepare-files', type=int, default=200_000)
-    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument('--workdir', default='/dev/shm',
                         help='where the data and the tape images live (default: memory, so the disk\'s own noise '
                              'does not decide the ratios)')

@@ -12,17 +12,20 @@ already copied with a checksum, copies the rest and verifies everything.
 
 import collections
 import errno
+import logging
 import os
 import shutil
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from common.errors import ToolError
 from pytarchive import folders, tapes, transfer
+from pytarchive.library.errors import DriveError
 from pytarchive.progress import Progress
 from pytarchive.queue import TaskContext, task
 from pytarchive.units import human_bytes
 from pytarchive.walk import DIR, FILE, LINK
 
+log = logging.getLogger('pytarchive.archive')
 PACKED_SUFFIX = '.tar.zst'
 _CHECKSUM_BATCH = 1000
 _SHOWN = 5  # failing files named in a message
@@ -35,12 +38,24 @@ def archive(ctx: TaskContext, path: str, barcode: str) -> str:
     folder = folders.latest(db, path, (folders.PREPARED, folders.ARCHIVING, folders.FAILED))
     if folder is None:
         raise ToolError(f'{path} is not prepared: run `pytarchive prepare {path} "description"` first')
+    if folder['packed'] and not os.path.exists(folder['packed']):
+        raise ToolError(f'the packed copy {folder["packed"]} is gone (scratch cleaned?): prepare {path} again')
     with resources.tape_mounted(barcode) as slot:
+        tapes.record_formatted(db, barcode, slot)  # a tape loaded by barcode that no scan listed yet
         try:
             return _archive_mounted(ctx, folder, barcode)
         finally:
-            total, free = resources.drive.space()
-            tapes.record_space(db, barcode, slot, capacity=total, used=total - free)
+            _record_space(resources, barcode, slot)
+
+
+def _record_space(resources, barcode: str, slot) -> None:
+    """The tape's use as the volume reports it; never hides the failure that ended the task."""
+    try:
+        total, free = resources.drive.space()
+    except DriveError as exc:
+        log.warning('could not read the space of %s: %s', barcode, exc)
+        return
+    tapes.record_space(resources.db, barcode, slot, capacity=total, used=total - free)
 
 
 def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str) -> str:
@@ -122,12 +137,12 @@ def _check_space(resources, folder: Dict, barcode: str, resuming: bool) -> None:
                         f'{barcode} that passes [General] tape_max_size ({human_bytes(limit)}): nothing written')
 
 
-def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, _resuming: bool) -> int:
+def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, resuming: bool) -> int:
     source = folder['packed']
-    if not os.path.exists(source):
-        raise ToolError(f'the packed copy {source} is gone (scratch cleaned?): prepare {folder["path"]} again')
     size = os.path.getsize(source)
     progress = Progress(ctx, 'copying', bytes_total=size, files_total=1)
+    if resuming and folder['packed_checksum'] and _same_size(destination, size):
+        return size  # copied whole before the run was cut short; verification reads it all
     os.makedirs(os.path.dirname(destination), exist_ok=True)
     checksum = transfer.copy_file(source, destination)
     folders.set_packed_checksum(ctx.resources.db, folder['id'], checksum)
@@ -167,8 +182,8 @@ def _copy_tree(ctx: TaskContext, folder: Dict, destination: str, resuming: bool)
             checksums.append((row['path'], transfer.copy_file(source, target)))
             os.utime(target, (row['mtime'], row['mtime']))
             progress.add(row['size'], files=1)
-            if len(checksums) >= _CHECKSUM_BATCH:
-                folders.record_checksums(db, folder['id'], checksums)
+            if len(checksums) >= _CHECKSUM_BATCH or ctx.stopping:
+                folders.record_checksums(db, folder['id'], checksums)  # kept for the resumed run
                 checksums = []
                 ctx.checkpoint()
     folders.record_checksums(db, folder['id'], checksums)
@@ -218,8 +233,7 @@ def _verify_tree(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple
         elif found != row['checksum']:
             bad.append((row['path'], 'checksum differs from the source'))
         progress.add(row['size'], files=1)
-        if progress.files_done % _CHECKSUM_BATCH == 0:
-            ctx.checkpoint()
+        ctx.checkpoint()
     progress.flush()
     return bad
 

@@ -22,14 +22,14 @@ class FolderNotFound(ToolError):
     pass
 
 
-def start_prepare(db: Database, path: str, description: str) -> Tuple[int, List[str]]:
+def start_prepare(db: Database, path: str, description: str) -> Tuple[int, List[int]]:
     """A new folder record in state 'preparing'; the older unarchived ones go.
 
-    Returns its id and the packed copies of the records it replaced (for the caller to delete).
+    Returns its id and the ids of the records it replaced (whose scratch copies the caller deletes).
     """
     with db.transaction() as conn:
         replaced = [row[0] for row in conn.execute(
-            'SELECT packed FROM folders WHERE path = ? AND state IN (?, ?, ?, ?) AND packed IS NOT NULL',
+            'SELECT id FROM folders WHERE path = ? AND state IN (?, ?, ?, ?)',
             (path, PREPARED, ARCHIVING, FAILED, 'preparing'))]
         conn.execute('DELETE FROM folders WHERE path = ? AND state IN (?, ?, ?, ?)',
                      (path, PREPARED, ARCHIVING, FAILED, 'preparing'))

@@ -29,15 +29,20 @@ def existing_folder(path: str) -> str:
     return path
 
 
+def scratch_copy(config, folder_id: int) -> str:
+    return os.path.join(config.general.scratch_path, f'pytarchive-{folder_id}.tar.zst')
+
+
 @task('prepare')
 def prepare(ctx: TaskContext, path: str, description: str = '') -> str:
     root = existing_folder(path)
     resources = ctx.resources
     threshold = resources.config.general.pack_threshold
     folder_id, replaced = folders.start_prepare(resources.db, root, description)
-    for old_copy in replaced:  # pytarchive's own scratch files, never an original
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(old_copy)
+    for old_id in replaced:  # pytarchive's own scratch files (whole or cut short), never an original
+        for name in (scratch_copy(resources.config, old_id), scratch_copy(resources.config, old_id) + '.partial'):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
     progress = Progress(ctx, 'listing')
     walk = Walk(root)
     entries = folders.recording(resources.db, folder_id, _counted(walk.entries(), progress))
@@ -47,7 +52,7 @@ def prepare(ctx: TaskContext, path: str, description: str = '') -> str:
         notes: List[str] = []
         vanished = []
         if progress.files_done > threshold:
-            packed = os.path.join(resources.config.general.scratch_path, f'pytarchive-{folder_id}.tar.zst')
+            packed = scratch_copy(resources.config, folder_id)
             ctx.progress(step='listing and packing')
             members = itertools.chain(head, (entry.path for entry in entries))
             result = packing.pack(root, members, packed)

@@ -9,6 +9,7 @@ Owners, modes and modification times come back from the manifest.
 
 import os
 import shutil
+import stat
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from common.errors import ToolError
@@ -55,7 +56,7 @@ def restore(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '
             if folder['packed']:
                 bad = _restore_packed(ctx, folder, rows, source, destination, only, force)
             else:
-                bad = _restore_files(ctx, folder, rows, source, destination)
+                bad = _restore_files(ctx, folder, rows, source, destination, force)
         _restore_directory_metadata(rows(), destination)
     except OSError as exc:  # the destination full, read-only, a file where a folder should be...
         raise ToolError(f'restore stopped: {exc.filename or destination}: {exc.strerror}') from None
@@ -76,16 +77,44 @@ def _count(rows: Iterable[Dict]) -> Tuple[int, int]:
 
 
 def _refuse_overwrites(rows: Iterable[Dict], destination: str, force: bool) -> None:
-    existing = [row['path'] for row in rows
-                if row['kind'] != DIR and os.path.lexists(os.path.join(destination, row['path']))]
+    """Before the tape is loaded: what would be overwritten (refused without --force) and what is
+    in the way whatever the flags (a link or file where a folder goes: writing through a link
+    would put files elsewhere; a folder where a file goes: it is never deleted)."""
+    existing, in_the_way = [], []
+    for row in rows:
+        target = os.path.join(destination, row['path'])
+        if not os.path.lexists(target):
+            continue
+        is_folder = os.path.isdir(target) and not os.path.islink(target)
+        if (row['kind'] == DIR) != is_folder:
+            in_the_way.append(row['path'])
+        elif row['kind'] != DIR and not already_restored(target, row):
+            existing.append(row['path'])
+    if in_the_way:
+        raise ToolError(f'{_listed(in_the_way)} in {destination} {"is" if len(in_the_way) == 1 else "are"} in the way '
+                        f'(a link or file where the archive has a folder, or the other way round): nothing restored')
     if existing and not force:
-        shown = ', '.join(existing[:_SHOWN]) + (f' and {len(existing) - _SHOWN} more' if len(existing) > _SHOWN else '')
-        raise ToolError(f'{len(existing)} files already exist in {destination} ({shown}): nothing restored; '
-                        f'restore --to another folder, or add --force to overwrite them')
+        raise ToolError(f'{len(existing)} files already exist in {destination} ({_listed(existing)}): nothing '
+                        f'restored; restore --to another folder, or add --force to overwrite them')
+
+
+def _listed(paths: List[str]) -> str:
+    return ', '.join(paths[:_SHOWN]) + (f' and {len(paths) - _SHOWN} more' if len(paths) > _SHOWN else '')
+
+
+def already_restored(target: str, row: Dict) -> bool:
+    """The entry is there as the manifest describes it (a run cut short restored it already)."""
+    try:
+        info = os.lstat(target)
+    except FileNotFoundError:
+        return False
+    if row['kind'] == LINK:
+        return os.path.islink(target) and os.readlink(target) == row['target']
+    return stat.S_ISREG(info.st_mode) and info.st_size == row['size'] and info.st_mtime == row['mtime']
 
 
 def _restore_files(ctx: TaskContext, folder: Dict, rows: Callable[[], Iterator[Dict]], source: str,
-                   destination: str) -> List[Tuple[str, str]]:
+                   destination: str, force: bool) -> List[Tuple[str, str]]:
     files, size = _count(rows())
     progress = Progress(ctx, 'restoring', bytes_total=size, files_total=files)
     bad = []
@@ -95,20 +124,26 @@ def _restore_files(ctx: TaskContext, folder: Dict, rows: Callable[[], Iterator[D
             os.makedirs(target, exist_ok=True)
         elif row['kind'] == LINK:
             _replace_with_link(row, target)
+        elif not force and already_restored(target, row):
+            progress.add(row['size'], files=1)
         else:
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            temporary = os.path.join(os.path.dirname(target), f'.{os.path.basename(target)}.pytarchive-{ctx.task.id}')
+            # Short, so that any file name (up to 255 bytes) still has a temporary one.
+            temporary = os.path.join(os.path.dirname(target), f'.pytarchive-{ctx.task.id}-{progress.files_done}')
             try:
                 checksum = transfer.copy_file(os.path.join(source, row['path']), temporary)
-            except FileNotFoundError:
+                if checksum != row['checksum']:
+                    bad.append((row['path'], 'checksum on tape differs from the manifest'))
+                    continue
+                _apply_metadata(temporary, row)
+                os.replace(temporary, target)
+            except FileNotFoundError as missing:
+                if missing.filename != os.path.join(source, row['path']):
+                    raise
                 bad.append((row['path'], 'missing on tape'))
-                continue
-            if checksum != row['checksum']:
-                os.unlink(temporary)
-                bad.append((row['path'], 'checksum on tape differs from the manifest'))
-                continue
-            _apply_metadata(temporary, row)
-            os.replace(temporary, target)
+            finally:
+                if os.path.lexists(temporary):
+                    os.unlink(temporary)
             progress.add(row['size'], files=1)
             ctx.checkpoint()
     progress.flush()
@@ -137,11 +172,10 @@ def _restore_packed(ctx: TaskContext, folder: Dict, rows: Callable[[], Iterator[
             if not os.path.lexists(staged):
                 bad.append((row['path'], 'missing from the packed archive'))
                 continue
-            if row['kind'] == FILE and os.lstat(staged).st_size != row['size']:
-                bad.append((row['path'], 'size in the packed archive differs from the manifest'))
+            if not force and already_restored(target, row):
                 continue
-            if force and os.path.isdir(target) and not os.path.islink(target):
-                shutil.rmtree(target)
+            # The archive's checksum matched: what was staged is what was archived, even for a file
+            # that changed while prepare packed it (its manifest size may differ; its bytes are these).
             os.replace(staged, target)
             if row['kind'] == FILE:  # the packed copy keeps whole seconds; the manifest has the rest
                 os.utime(target, (row['mtime'], row['mtime']))

@@ -9,6 +9,7 @@ however it ends. Checkpoints sit between steps; a step itself (mkltfs, a mount) 
 
 import json as _json
 
+from common.errors import ToolError
 from pytarchive import inventory as survey, mail, tapes
 from pytarchive.library.errors import AlreadyFormatted
 from pytarchive.queue import TaskContext, task
@@ -66,8 +67,12 @@ def inventory(ctx: TaskContext, json: bool = False) -> str:
     report = survey.survey(config.general.source_folders, config.general.exclude_folders)
     text = survey.render_text(report)
     if config.email.configured:
-        mail.send(config.email, 'pytarchive inventory', text, survey.render_html(report))
-        sent = f'emailed to {", ".join(config.email.recipients)}'
+        try:
+            mail.send(config.email, 'pytarchive inventory', text, survey.render_html(report))
+            sent = f'emailed to {", ".join(config.email.recipients)}'
+        except ToolError as exc:  # the report is still worth printing
+            ctx.log.error('inventory not emailed: %s', exc.message)
+            sent = f'NOT emailed: {exc.message}'
     else:
         sent = 'not emailed: set [Email] smtp_host, sender and recipients to receive it'
     if json:

@@ -8,7 +8,9 @@ counted: a folder still in use is archived as it was when prepare saw it.
 import operator
 import os
 import stat
-from typing import Callable, Iterator, List, NamedTuple, Optional
+from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
+
+from common.errors import ToolError
 
 FILE, DIR, LINK = 'file', 'dir', 'link'
 _by_name = operator.attrgetter('name')
@@ -35,26 +37,32 @@ class Walk:
         self.skipped: List[str] = []  # sockets, fifos, devices: not archivable content
 
     def entries(self) -> Iterator[Entry]:
-        yield from self._walk('')
-
-    def _walk(self, relative: str) -> Iterator[Entry]:
-        directory = os.path.join(self.root, relative) if relative else self.root
-        try:
-            with os.scandir(directory) as listing:
-                children = sorted(listing, key=_by_name)
-        except FileNotFoundError:
-            self.vanished.append(relative)
-            return
-        for child in children:
-            path = f'{relative}/{child.name}' if relative else child.name
-            entry = self._entry(child, path)
+        # A stack of listings rather than recursion: folders nest deeper than Python's call depth.
+        listings = [iter(self._listing(''))]
+        while listings:
+            child = next(listings[-1], None)
+            if child is None:
+                listings.pop()
+                continue
+            path, dir_entry = child
+            entry = self._entry(dir_entry, path)
             if entry is None:
                 continue
             if self.on_entry is not None:
                 self.on_entry(entry)
             yield entry
             if entry.kind == DIR:
-                yield from self._walk(path)
+                listings.append(iter(self._listing(path)))
+
+    def _listing(self, relative: str) -> List[Tuple[str, os.DirEntry]]:
+        directory = os.path.join(self.root, relative) if relative else self.root
+        try:
+            with os.scandir(directory) as listing:
+                children = sorted(listing, key=_by_name)
+        except FileNotFoundError:
+            self.vanished.append(relative)
+            return []
+        return [(f'{relative}/{child.name}' if relative else child.name, child) for child in children]
 
     def _entry(self, child: os.DirEntry, path: str) -> Optional[Entry]:
         try:
@@ -72,4 +80,16 @@ class Walk:
         else:
             self.skipped.append(path)
             return None
+        for text in (path, target or ''):
+            if not text.isascii():
+                _check_utf8(text, os.path.join(self.root, path))
         return Entry(path, kind, size, info.st_mtime, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, target)
+
+
+def _check_utf8(text: str, shown: str) -> None:
+    """The manifest stores names as text: a name that is not UTF-8 (os.fsdecode's surrogates) is refused."""
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        raise ToolError(f'{ascii(shown)[1:-1]}: a name that is not UTF-8; rename it (e.g. convmv -f latin1 -t utf8) '
+                        f'and prepare again') from None

@@ -116,6 +116,20 @@ def test_restore_refuses_to_overwrite_without_force_and_only_restores_a_part(mak
     missing = rig.client('restore', str(folder), '--only', 'no such thing', '--wait')
     assert missing.returncode == 1 and 'no such thing is not in the archive' in missing.stderr
 
+    # A link where the archive has a folder is never written through, --force or not.
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    linked = tmp_path / 'linked'
+    (linked / 'sub dir').parent.mkdir()
+    (linked / 'sub dir').symlink_to(elsewhere)
+    refused = rig.client('restore', str(folder), '--to', str(linked), '--force', '--wait')
+    assert refused.returncode == 1 and 'sub dir in ' in refused.stderr and 'is in the way' in refused.stderr
+    assert list(elsewhere.iterdir()) == []
+
+    # Into the original place, where everything is as archived: nothing to overwrite, nothing refused.
+    assert 'restored from' in rig.ok('restore', str(folder), '--wait')
+    assert snapshot(folder) == before
+
     under_a_file = rig.client('restore', str(folder), '--to', str(folder / 'zero' / 'inside'), '--wait')
     assert under_a_file.returncode == 1 and under_a_file.stderr.count('\n') == 1
     assert 'restore stopped: ' in under_a_file.stderr and 'Not a directory' in under_a_file.stderr

@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+from smtp_inbox import free_port
 from test_pytarchive_archive import TAPE, archived, formatted_rig, make_tree
 
 
@@ -77,6 +78,20 @@ def test_inventory_is_printed_and_mailed(make_rig, smtp_server, tmp_path):
     report = json.loads(rig.ok('inventory', '--json'))
     assert [(row['path'], row['bytes']) for row in report['folders']] == [
         (str(homes / 'bob'), 200_000), (str(homes / 'alice'), 50_000)]
+
+
+def test_inventory_is_still_printed_when_the_mail_cannot_be_sent(make_rig, tmp_path):
+    homes = tmp_path / 'homes'
+    (homes / 'carol').mkdir(parents=True)
+    (homes / 'carol' / 'data.csv').write_text('1,2\n')
+    closed_port = free_port()
+    rig = make_rig(general=f'source_folders = {homes}',
+                   extra=f'[Email]\nsmtp_host = 127.0.0.1\nsmtp_port = {closed_port}\nsender = p@lab.example\n'
+                         f'recipients = it@lab.example\n')
+    rig.start()
+    printed = rig.ok('inventory')
+    assert str(homes / 'carol') in printed
+    assert f'NOT emailed: cannot send mail through 127.0.0.1:{closed_port}: connection refused' in printed
 
 
 def test_a_failed_task_is_mailed_as_the_seed_logging_conf_does(make_rig, smtp_server, tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import ToolError
 from pytarchive import config as configuration, folders, packing, prepare
 from pytarchive.db import Database
 from pytarchive.queue import TaskContext, TaskStorage
@@ -118,3 +119,28 @@ def test_a_small_folder_is_not_packed(context, tmp_path):
     (root / 'only one').write_text('1')
     assert prepare.prepare(context(str(root)), str(root)) == f'{root} prepared: 1 files, 1 B'
     assert os.listdir(tmp_path / 'scratch') == []
+
+
+def test_folders_deeper_than_pythons_call_depth_are_walked(tmp_path):
+    levels = [tmp_path / 'deep']
+    levels[0].mkdir()
+    for _ in range(1500):  # one mkdir at a time: os.makedirs (and shutil.rmtree) recurse too
+        levels.append(levels[-1] / 'd')
+        levels[-1].mkdir()
+    try:
+        entries = list(Walk(str(levels[0])).entries())
+        assert len(entries) == 1500 and entries[-1].path == '/'.join(['d'] * 1500)
+    finally:
+        for level in reversed(levels):
+            level.rmdir()
+
+
+def test_a_name_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    root = tmp_path / 'old share'
+    root.mkdir()
+    with open(os.path.join(os.fsencode(root), b'caf\xe9.txt'), 'w') as latin1:
+        latin1.write('1')
+    with pytest.raises(ToolError) as refused:
+        list(Walk(str(root)).entries())
+    assert refused.value.message == f'{root}/caf\\udce9.txt: a name that is not UTF-8; rename it ' \
+                                    f'(e.g. convmv -f latin1 -t utf8) and prepare again'

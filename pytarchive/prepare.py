@@ -45,7 +45,7 @@ def prepare(ctx: TaskContext, path: str, description: str = '') -> str:
                 os.unlink(name)
     progress = Progress(ctx, 'listing')
     walk = Walk(root)
-    entries = folders.recording(resources.db, folder_id, _counted(walk.entries(), progress))
+    entries = folders.recording(resources.db, folder_id, _counted(walk.entries(), progress, ctx))
     try:
         head = _paths_until_more_files_than(entries, threshold)
         packed = packed_bytes = None
@@ -78,10 +78,12 @@ def prepare(ctx: TaskContext, path: str, description: str = '') -> str:
     return '; '.join([text, *notes])
 
 
-def _counted(entries: Iterator[Entry], progress: Progress) -> Iterator[Entry]:
+def _counted(entries: Iterator[Entry], progress: Progress, ctx: TaskContext) -> Iterator[Entry]:
     for entry in entries:
         if entry.kind == FILE:
             progress.add(entry.size, files=1)
+        if ctx.stopping:  # the service is stopping: the record stays 'preparing'; requeue starts over
+            ctx.checkpoint()
         yield entry
 
 

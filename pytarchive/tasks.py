@@ -64,7 +64,8 @@ def inventory(ctx: TaskContext, json: bool = False) -> str:
     """Size, file count and age of every subfolder of [General] source_folders; mailed when [Email] is set."""
     config = ctx.resources.config
     ctx.progress(step='surveying')
-    report = survey.survey(config.general.source_folders, config.general.exclude_folders)
+    report = survey.survey(config.general.source_folders, config.general.exclude_folders,
+                           on_progress=lambda _folder: ctx.checkpoint())  # a stopping service waits one folder
     text = survey.render_text(report)
     if config.email.configured:
         try:

@@ -271,3 +271,20 @@ def test_kill_during_archive_then_requeue_finishes_with_one_manifest(make_rig, t
                           "WHERE kind = 'file'").fetchone()
     assert rows == (8000, 8000, 8000)
     assert json.loads(rig.ok('deleteable', '--json'))[0]['file_count'] == 8000
+
+
+def test_sigterm_mid_archive_stops_after_the_current_file_and_requeue_finishes(make_rig, tmp_path):
+    rig = formatted_rig(make_rig)
+    folder = many_small_files(tmp_path / 'stopped', groups=10)
+    rig.ok('prepare', str(folder), '--wait')
+    task_id = archive_until_copying(rig, folder)
+    assert rig.stop() == 0  # the drive emptied before exiting
+    assert rig.drive().barcode is None and not rig.mounted()
+    with sqlite3.connect(rig.database) as db:
+        saved = db.execute('SELECT COUNT(checksum) FROM manifest').fetchone()[0]
+    assert 0 < saved < 4000  # what was copied before the stop keeps its checksum for the resumed run
+    rig.start()
+    assert rig.tasks()[task_id]['state'] == 'interrupted'
+    rig.ok('requeue', str(task_id))
+    task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)[task_id]
+    assert task['state'] == 'done' and 'verified: 4000 files' in task['result'], task

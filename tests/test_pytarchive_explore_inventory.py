@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from smtp_inbox import free_port
-from test_pytarchive_archive import TAPE, archived, formatted_rig, make_tree
+from pytarchive_rig import TAPE, archived, formatted_rig, make_tree
 
 
 def recording_exportfs(tmp_path: Path) -> tuple:

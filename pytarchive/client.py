@@ -45,7 +45,8 @@ def build_parser() -> ArgumentParser:
     requeue = commands.add_parser('requeue', parents=[common], help='run failed or interrupted tasks again')
     requeue.add_argument('ids', nargs='*', metavar='ID[,ID...]', help='task ids, as `pytarchive queue` shows them')
     requeue.add_argument('--all', action='store_true', help='every failed or interrupted task')
-    summary = commands.add_parser('summary', parents=[common], help='the tapes, their slots, capacity and use')
+    summary = commands.add_parser('summary', parents=[common],
+                                  help='the tapes (slot or drive, capacity, used, free, folders), the drive, the queue')
     summary.add_argument('--json', action='store_true', help='JSON instead of a table')
     deleteable = commands.add_parser('deleteable', parents=[common],
                                      help='folders archived and verified: safe to delete by hand')

@@ -167,6 +167,8 @@ class Commands:
         prepared = folders.latest(self.db, path, (folders.PREPARED, folders.ARCHIVING, folders.FAILED))
         if prepared is None and not self._pending('prepare', path):
             raise BadRequest(f'{path} is not prepared: run `pytarchive prepare {path} "description"` first')
+        if prepared is not None and not prepared['packed'] and not os.path.isdir(path):
+            raise BadRequest(f'{path}: no such folder any more (it was prepared; archive copies from it)')
         return _queued(self.api.submit('archive', path=path, barcode=barcode))
 
     def restore(self, args: Dict[str, Any]) -> Queued:

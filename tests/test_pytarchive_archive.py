@@ -127,7 +127,14 @@ def test_archive_refuses_unprepared_folders_and_folders_that_do_not_fit(make_rig
     assert 'needs 70.0 MB on tape but TPN001L9 has only' in refused.stderr and 'nothing written' in refused.stderr
     assert rig.ok('deleteable').startswith('nothing is archived')
 
-    for bad, message in ((['prepare', 'relative/path'], 'is not a full path'),
+    gone = tmp_path / 'gone'
+    gone.mkdir()
+    (gone / 'file').write_text('x')
+    rig.ok('prepare', str(gone), '--wait')
+    (gone / 'file').unlink()
+    gone.rmdir()
+    for bad, message in ((['archive', str(gone), TAPE], 'no such folder any more (it was prepared'),
+                         (['prepare', 'relative/path'], 'is not a full path'),
                          (['prepare', str(tmp_path / 'absent')], 'no such folder'),
                          (['archive', str(folder), 'CLN001L1'], 'cleaning tape'),
                          (['restore', str(tmp_path / 'absent')], 'has no verified archive'),

@@ -144,9 +144,9 @@ def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, resuming: boo
     if resuming and folder['packed_checksum'] and _same_size(destination, size):
         return size  # copied whole before the run was cut short; verification reads it all
     os.makedirs(os.path.dirname(destination), exist_ok=True)
-    checksum = transfer.copy_file(source, destination)
+    checksum = transfer.copy_file(source, destination, on_chunk=progress.following(ctx))
     folders.set_packed_checksum(ctx.resources.db, folder['id'], checksum)
-    progress.add(size, files=1)
+    progress.file_done(size, 0)
     progress.flush()
     return size
 
@@ -155,8 +155,8 @@ def _verify_packed(ctx: TaskContext, folder: Dict, destination: str) -> List[Tup
     size = os.path.getsize(destination)
     progress = Progress(ctx, 'verifying', bytes_total=size, files_total=1)
     expected = folders.get(ctx.resources.db, folder['id'])['packed_checksum']
-    found = transfer.hash_file(destination)
-    progress.add(size, files=1)
+    found = transfer.hash_file(destination, on_chunk=progress.following(ctx))
+    progress.file_done(size, 0)
     progress.flush()
     return [] if found == expected else [(os.path.basename(destination), 'checksum differs from the packed copy')]
 
@@ -166,27 +166,30 @@ def _copy_tree(ctx: TaskContext, folder: Dict, destination: str, resuming: bool)
     progress = Progress(ctx, 'copying', bytes_total=folder['source_bytes'], files_total=folder['file_count'])
     os.makedirs(destination, exist_ok=True)
     checksums: List[Tuple[str, str]] = []
-    for row in folders.entries(db, folder['id']):
-        target = os.path.join(destination, row['path'])
-        if row['kind'] == DIR:
-            os.makedirs(target, exist_ok=True)
-        elif row['kind'] == LINK:
-            if os.path.lexists(target):
-                os.unlink(target)
-            os.symlink(row['target'], target)
-        elif resuming and row['checksum'] and _same_size(target, row['size']):
-            progress.add(row['size'], files=1)
-        else:
-            source = os.path.join(root, row['path'])
-            _check_unchanged(source, row, root)
-            checksums.append((row['path'], transfer.copy_file(source, target)))
-            os.utime(target, (row['mtime'], row['mtime']))
-            progress.add(row['size'], files=1)
-            if len(checksums) >= _CHECKSUM_BATCH or ctx.stopping:
-                folders.record_checksums(db, folder['id'], checksums)  # kept for the resumed run
-                checksums = []
+    try:
+        for row in folders.entries(db, folder['id']):
+            target = os.path.join(destination, row['path'])
+            if row['kind'] == DIR:
+                os.makedirs(target, exist_ok=True)
+            elif row['kind'] == LINK:
+                if os.path.lexists(target):
+                    os.unlink(target)
+                os.symlink(row['target'], target)
+            elif resuming and row['checksum'] and _same_size(target, row['size']):
+                progress.add(row['size'], files=1)
+            else:
+                source = os.path.join(root, row['path'])
+                _check_unchanged(source, row, root)
+                started_at = progress.bytes_done
+                checksums.append((row['path'], transfer.copy_file(source, target, progress.following(ctx))))
+                os.utime(target, (row['mtime'], row['mtime']))
+                progress.file_done(row['size'], started_at)
+                if len(checksums) >= _CHECKSUM_BATCH:
+                    folders.record_checksums(db, folder['id'], checksums)
+                    checksums = []
                 ctx.checkpoint()
-    folders.record_checksums(db, folder['id'], checksums)
+    finally:  # however the copy ends, what was copied keeps its checksum for a resumed run
+        folders.record_checksums(db, folder['id'], checksums)
     progress.flush()
     return folder['source_bytes']
 

@@ -23,3 +23,16 @@ class Progress:
     def flush(self) -> None:
         self._shown = time.monotonic()
         self.ctx.progress(bytes_done=self.bytes_done, files_done=self.files_done)
+
+    def following(self, ctx=None):
+        """An on_chunk callback for one big file: progress as it is copied, and (with ctx) a stop
+        request honoured between its buffers rather than after the whole file."""
+        def on_chunk(size: int) -> None:
+            self.add(size)
+            if ctx is not None:
+                ctx.checkpoint()
+        return on_chunk
+
+    def file_done(self, size: int, started_at: int) -> None:
+        """One file of `size` bytes finished; started_at: bytes_done before it (chunks counted already)."""
+        self.add(size - (self.bytes_done - started_at), files=1)

@@ -15,11 +15,12 @@ import os
 import queue
 import threading
 import time
-from typing import Dict, Iterable, Iterator, List, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import blake3
 
 ALGORITHM = 'blake3'
+OnChunk = Optional[Callable[[int], None]]
 BUFFER = 4 << 20  # bytes per read: 1 to 8 MiB measured alike; two buffers per copying thread
 
 WINDOW = 256  # hash_files: paths taken but not yet yielded
@@ -57,17 +58,18 @@ def _read(fd: int, buffer: memoryview) -> memoryview:
     return buffer[:os.readv(fd, [buffer])]
 
 
-def copy_file(source: str, destination: str) -> str:
+def copy_file(source: str, destination: str, on_chunk: OnChunk = None) -> str:
     """Copy source's bytes to destination (created or truncated, mode 0o600); the BLAKE3 hex digest.
 
     Metadata and fsync are the caller's. OSError propagates unchanged (ENOSPC included); a partial
-    destination is left in place.
+    destination is left in place. on_chunk(bytes) follows a big file buffer by buffer (progress;
+    whatever it raises stops the copy, e.g. a task interrupted mid-file).
     """
     src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
     try:
         dst = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            return _copy(src, dst)
+            return _copy(src, dst, on_chunk)
         finally:
             os.close(dst)
     finally:
@@ -85,7 +87,7 @@ def read_chunks(path: str, size: int = BUFFER) -> Iterator[memoryview]:
             yield chunk
 
 
-def _copy(src: int, dst: int) -> str:
+def _copy(src: int, dst: int, on_chunk: OnChunk) -> str:
     buffers = _buffers()
     chunk = _read(src, buffers[0])
     following = _read(src, buffers[1]) if chunk else chunk
@@ -98,6 +100,9 @@ def _copy(src: int, dst: int) -> str:
         digest = blake3.blake3(chunk, max_threads=blake3.blake3.AUTO)
         index = 1
         while following:
+            if on_chunk is not None:
+                on_chunk(len(chunk))
+            chunk = following
             digest.update(following)
             pending.result()  # the other buffer is free again (and a write error surfaces here)
             pending = writer.submit(write_all, dst, following)
@@ -109,7 +114,7 @@ def _copy(src: int, dst: int) -> str:
     return digest.hexdigest()
 
 
-def hash_file(path: str, max_threads: int = blake3.blake3.AUTO) -> str:
+def hash_file(path: str, max_threads: int = blake3.blake3.AUTO, on_chunk: OnChunk = None) -> str:
     """The BLAKE3 hex digest of a file's bytes (hashed by max_threads threads when it is big)."""
     buffer = _buffers()[0]
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -117,6 +122,8 @@ def hash_file(path: str, max_threads: int = blake3.blake3.AUTO) -> str:
         chunk = _read(fd, buffer)
         digest = blake3.blake3(chunk, max_threads=max_threads if len(chunk) == len(buffer) else 1)
         while chunk:
+            if on_chunk is not None:
+                on_chunk(len(chunk))
             chunk = _read(fd, buffer)
             digest.update(chunk)
         return digest.hexdigest()

@@ -122,3 +122,23 @@ def test_hash_files_passes_on_a_failing_walk_after_the_paths_before_it(tmp_path)
     assert len([next(results) for _ in range(40)]) == 40
     with pytest.raises(PermissionError):
         next(results)
+
+
+def test_a_big_copy_reports_its_buffers_and_can_be_stopped_between_them(tmp_path):
+    source = tmp_path / 'big'
+    source.write_bytes(os.urandom(3 * transfer.BUFFER + 5))
+    seen = []
+    digest = transfer.copy_file(str(source), str(tmp_path / 'copy'), on_chunk=seen.append)
+    assert seen == [transfer.BUFFER] * 3 and digest == blake3.blake3(source.read_bytes()).hexdigest()
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(size):
+        raise Stop()
+
+    with pytest.raises(Stop):
+        transfer.copy_file(str(source), str(tmp_path / 'stopped'), on_chunk=stop_after_first)
+    assert (tmp_path / 'stopped').stat().st_size < source.stat().st_size
+    hashed = []
+    assert transfer.hash_file(str(source), on_chunk=hashed.append) == digest and sum(hashed) == source.stat().st_size

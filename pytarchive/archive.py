@@ -108,7 +108,7 @@ def _free_tape_path(mountpoint: str, folder: Dict) -> str:
     return f'{stem}.{folder["id"]}' + (PACKED_SUFFIX if folder['packed'] else '')
 
 
-def needed_bytes(db, folder: Dict, block: int) -> int:
+def _needed_bytes(db, folder: Dict, block: int) -> int:
     """Bytes the folder takes on a volume with this block size: every entry starts a new block."""
     if folder['packed']:
         return _blocks(os.path.getsize(folder['packed']), block)
@@ -127,7 +127,7 @@ def _check_space(resources, folder: Dict, barcode: str, resuming: bool) -> None:
         return  # part of it is on the tape already; a full tape still fails cleanly mid-copy
     total, free = resources.drive.space()
     block = os.statvfs(resources.config.device.mountpoint).f_frsize
-    needed = needed_bytes(resources.db, folder, block)
+    needed = _needed_bytes(resources.db, folder, block)
     if needed > free:
         raise ToolError(f'{folder["path"]} needs {human_bytes(needed)} on tape but {barcode} has only '
                         f'{human_bytes(free)} free (of {human_bytes(total)}): nothing written; use another tape')
@@ -172,9 +172,7 @@ def _copy_tree(ctx: TaskContext, folder: Dict, destination: str, resuming: bool)
             if row['kind'] == DIR:
                 os.makedirs(target, exist_ok=True)
             elif row['kind'] == LINK:
-                if os.path.lexists(target):
-                    os.unlink(target)
-                os.symlink(row['target'], target)
+                transfer.make_link(row['target'], target)
             elif resuming and row['checksum'] and _same_size(target, row['size']):
                 progress.add(row['size'], files=1)
             else:

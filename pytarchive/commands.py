@@ -16,6 +16,7 @@ from common.errors import ToolError
 from pytarchive import folders, render, tapes
 from pytarchive.db import Database
 from pytarchive.explore import export_target
+from pytarchive.prepare import existing_folder, full_path
 from pytarchive.library.status import is_cleaning_tape
 from pytarchive.queue import QUEUED, RUNNING, QueueApi, Task
 from pytarchive.restore import archived_folder, clean_subpath
@@ -53,10 +54,7 @@ def _barcode(args: Dict[str, Any]) -> str:
 
 
 def _full_path(args: Dict[str, Any], name: str = 'path') -> str:
-    value = args.get(name)
-    if not isinstance(value, str) or not value.startswith('/'):
-        raise BadRequest(f'{value!r} is not a full path (it must start with /)')
-    return os.path.normpath(value)
+    return full_path(args.get(name))
 
 
 def _text(args: Dict[str, Any], name: str) -> str:
@@ -154,9 +152,7 @@ class Commands:
         return _queued(self.api.submit('check', barcode=_barcode(args)))
 
     def prepare(self, args: Dict[str, Any]) -> Queued:
-        path = _full_path(args)
-        if not os.path.isdir(path):
-            raise BadRequest(f'{path}: no such folder' if not os.path.lexists(path) else f'{path}: not a folder')
+        path = existing_folder(args.get('path'))
         archiving = self._pending('archive', path)
         if archiving:
             raise BadRequest(f'task {archiving.id} archives {path}: prepare it again after that task ends')

@@ -174,10 +174,3 @@ def per_tape(db: Database) -> Dict[str, Dict[str, int]]:
     return {row['tape']: {'folders': row['folders'], 'bytes': row['bytes']} for row in db.query(
         'SELECT tape, COUNT(*) AS folders, COALESCE(SUM(archived_bytes), 0) AS bytes FROM folders '
         'WHERE state = ? GROUP BY tape', (ARCHIVED,))}
-
-
-def on_tape(db: Database, tape: str, tape_path: str) -> Optional[int]:
-    """The folder record that uses this path on this tape, if any."""
-    rows = db.query('SELECT id FROM folders WHERE tape = ? AND tape_path = ? AND state != ?',
-                    (tape, tape_path, PREPARED))
-    return rows[0]['id'] if rows else None

@@ -19,11 +19,16 @@ from pytarchive.units import human_bytes
 from pytarchive.walk import FILE, Entry, Walk
 
 
-def existing_folder(path: str) -> str:
-    """The absolute, normalized path of a folder that exists; ToolError otherwise."""
-    if not isinstance(path, str) or not path.startswith('/'):
-        raise ToolError(f'{path!r} is not a full path (it must start with /)')
-    path = os.path.normpath(path)
+def full_path(value) -> str:
+    """A path as the commands take it: absolute (admins name folders unambiguously), normalized."""
+    if not isinstance(value, str) or not value.startswith('/'):
+        raise ToolError(f'{value!r} is not a full path (it must start with /)')
+    return os.path.normpath(value)
+
+
+def existing_folder(value) -> str:
+    """full_path() of a folder that exists; ToolError otherwise."""
+    path = full_path(value)
     if not os.path.isdir(path):
         raise ToolError(f'{path}: no such folder' if not os.path.lexists(path) else f'{path}: not a folder')
     return path

@@ -187,9 +187,7 @@ def _restore_packed(ctx: TaskContext, folder: Dict, rows: Callable[[], Iterator[
 
 def _replace_with_link(row: Dict, target: str) -> None:
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    if os.path.lexists(target):
-        os.unlink(target)
-    os.symlink(row['target'], target)
+    transfer.make_link(row['target'], target)
     os.lchown(target, row['uid'], row['gid'])
 
 

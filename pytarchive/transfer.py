@@ -76,6 +76,13 @@ def copy_file(source: str, destination: str, on_chunk: OnChunk = None) -> str:
         os.close(src)
 
 
+def make_link(link_target: str, path: str) -> None:
+    """A symlink at path pointing to link_target (as written, never resolved), replacing an entry there."""
+    if os.path.lexists(path):
+        os.unlink(path)
+    os.symlink(link_target, path)
+
+
 def read_chunks(path: str, size: int = BUFFER) -> Iterator[memoryview]:
     """A file's bytes in chunks of `size`; each chunk is valid until the next one is asked for."""
     buffer = memoryview(bytearray(size))

@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     output = parser.add_argument_group('output').add_mutually_exclusive_group()
     output.add_argument('--json', action='store_true', help='print JSON (with --list or --close)')
     output.add_argument('--csv', action='store_true', help='print CSV (with --list)')
+    pick.add_argument('--all', action='store_true',
+                      help='with --close: every open handle on the cluster (nothing else chooses them all)')
     parser.add_argument('--yes', action='store_true', help='with --close: do not ask for confirmation')
     parser.add_argument('--auto-refresh', metavar='SECONDS', type=_seconds,
                         help='the window lists again every SECONDS (it can be changed in the window)')
@@ -89,13 +91,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    chosen = [flag for flag, value in (('--path', args.path), ('--file-id', args.file_id), ('--user', args.user),
-                                       ('--client', args.client), ('--json', args.json or None),
-                                       ('--csv', args.csv or None)) if value is not None]
+    criteria = [(flag, value) for flag, value in (('--path', args.path), ('--file-id', args.file_id),
+                                                  ('--user', args.user), ('--client', args.client))
+                if value is not None]
+    chosen = [flag for flag, _ in criteria] + [flag for flag, on in (('--all', args.all), ('--json', args.json),
+                                                                     ('--csv', args.csv)) if on]
     if not (args.list or args.close) and chosen and not args.configure:
         parser.error(f'{chosen[0]} goes with --list or --close')
-    if args.close and args.path is None and args.file_id is None:
-        parser.error('--close needs --path TEXT or --file-id N (--user and --client narrow them)')
+    # An empty pattern is contained in every path: taken literally, '--close --path ""' would close
+    # every handle on the cluster. Closing them all must be said in so many words (--all).
+    for flag, value in criteria:
+        if not value.strip():
+            parser.error(f'{flag} is empty: it would match every handle; give a pattern, '
+                         f'or --close --all to close every handle')
+    if args.all and not args.close:
+        parser.error('--all goes with --close (--list without a pattern lists every handle)')
+    if args.all and criteria:
+        parser.error(f'--all closes every handle: it does not go with {criteria[0][0]}')
+    if args.close and not args.all and args.path is None and args.file_id is None:
+        parser.error('--close needs --path TEXT or --file-id N (--user and --client narrow them), or --all')
     if args.close and args.csv:
         parser.error('--csv goes with --list (--close can report --json)')
     if args.yes and not args.close:

@@ -138,6 +138,9 @@ class Selector:
     client: Optional[str] = None  # one of the client addresses, exactly
 
     def matches(self, row: HandleRow) -> bool:
+        # A blank pattern matches nothing: '' is in every path, and a selector picks handles to close.
+        if any(text is not None and not text.strip() for text in (self.path, self.user, self.client)):
+            return False
         if self.path is not None and self.path.casefold() not in row.path.casefold():
             return False
         if self.file_id is not None and row.file_id != self.file_id:

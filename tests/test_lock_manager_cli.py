@@ -140,6 +140,22 @@ def test_close_by_file_id_and_client_reports_json(opened):
     assert ('/design/cover.psd', 'carol') in handles_left(opened)
 
 
+def test_an_empty_pattern_closes_nothing(opened):
+    for pattern in ('', ' ', '\t'):
+        one_error_line(run('--close', '--path', pattern, '--yes', config=opened.config), 2,
+                       '--path is empty', '--all')
+    assert len(handles_left(opened)) == 5
+
+
+def test_close_all_closes_every_handle_only_when_asked_for(opened):
+    one_error_line(run('--close', '--all', config=opened.config), 2, 'not closing 5 handles without confirmation')
+    assert len(handles_left(opened)) == 5
+    done = run('--close', '--all', '--yes', config=opened.config)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == 'closed 5 of 5 handles'
+    assert handles_left(opened) == set()
+
+
 def test_close_without_yes_and_without_a_terminal_refuses(opened):
     done = run('--close', '--path', 'finance', config=opened.config)
     one_error_line(done, 2, 'not closing 3 handles without confirmation', '--yes')
@@ -215,6 +231,12 @@ def test_bad_password_unreachable_cluster_and_missing_config(office, tmp_path):
     (['--list', '--file-id', 'abc'], "a file id is a number, not 'abc'"),
     (['--list', '--auto-refresh', '5'], '--auto-refresh is for the window'),
     (['--auto-refresh', '0'], 'expected seconds from 1 to 86400'),
+    (['--close', '--path', '', '--yes'], '--path is empty'),
+    (['--close', '--path', '   ', '--yes'], '--path is empty'),
+    (['--list', '--user', ''], '--user is empty'),
+    (['--close', '--file-id', '7', '--client', ' ', '--yes'], '--client is empty'),
+    (['--close', '--all', '--path', 'x', '--yes'], '--all closes every handle: it does not go with --path'),
+    (['--list', '--all'], '--all goes with --close'),
 ])
 def test_a_wrong_command_line_is_one_line_and_exit_2(args, needle):
     one_error_line(run(*args), 2, needle)

@@ -102,6 +102,10 @@ def test_selector_needs_every_given_criterion():
     assert Selector(client='10.0.0.5', path='q3').pick(rows) == [rows[0]]
     assert Selector(client='10.0.0').pick(rows) == []  # an address, not a part of one
     assert Selector(path='q3', user='bob').describe() == 'path containing q3, user bob'
+    # A blank pattern picks nothing, never everything: closing all handles is --close --all.
+    assert [Selector(path=blank).pick(rows) for blank in ('', '  ')] == [[], []]
+    assert Selector(user=' ').pick(rows) == [] and Selector(client='').pick(rows) == []
+    assert len(Selector().pick(rows)) == len(rows)
 
 
 # --- closing: what is asked, what is reported ----------------------------------------------------

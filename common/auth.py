@@ -127,8 +127,7 @@ class Client(RestClient):
 
 def connect(config: ClusterConfig, timeout: Optional[int] = 30, user_agent: Optional[str] = None) -> Client:
     """Return a logged-in Client; raise ToolError (or ConfigError) with a one-line reason."""
-    register_secret(config.password)
-    register_secret(config.access_token)
+    register_secret(config.access_token)  # the password is redacted where it stands (common/logs.py)
     client = Client(config, timeout, user_agent)
     try:
         with translated(config.host, config.port):

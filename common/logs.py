@@ -22,22 +22,26 @@ SDK_LOGGER = 'qumulo.rest_client'  # the SDK pins this one to WARNING at import
 _secrets: Set[str] = set()
 _secrets_lock = threading.Lock()
 
-# Patterns for secrets whose value we do not know in advance (tokens issued by the server, or a
-# password in a logged request body).
+# Secrets are recognised by where they stand (a header, a field, an argument), never by their
+# value alone: a password such as 'admin' is also a user name and a part of paths, and replacing
+# it wherever it appears would mangle ordinary lines and, worse, show a reader which word of the
+# line is the password. Tokens the cluster issues are long and random, so those are also replaced
+# wherever they appear (register_secret).
+_QUOTED = r'''(["'])(?:\\.|(?!\2).)*\2'''  # a quoted value, escaped quotes included
 _PATTERNS = [
     (re.compile(r'(Bearer\s+)[^\s\'"]+'), r'\1' + REDACTED),
     (re.compile(r'\b(session-v1|access-v1):[^\s\'"]+'), r'\1:' + REDACTED),
-    # "password": "..." in JSON or 'password': '...' in a logged dict, including old_/new_password;
-    # the value may contain escaped quotes.
-    (
-        re.compile(r'''(["'][A-Za-z_]*password["']\s*:\s*)(["'])(?:\\.|(?!\2).)*\2''', re.I),
-        r'\1\2' + REDACTED + r'\2',
-    ),
+    # "password": "..." in JSON or 'password': '...' in a logged dict, including old_/new_password.
+    (re.compile(r'''(["'][A-Za-z_]*password["']\s*:\s*)''' + _QUOTED, re.I), r'\1\2' + REDACTED + r'\2'),
+    # password='...' (a keyword argument or a repr), PASSWORD = ... (an INI line), password=... (a query).
+    (re.compile(r'(\b[A-Za-z_]*password\s*=\s*)' + _QUOTED, re.I), r'\1\2' + REDACTED + r'\2'),
+    (re.compile(r'''(\b[A-Za-z_]*password\s*=[ \t]*)(?!["'<\s])[^\s,;&)]+''', re.I), r'\1' + REDACTED),
 ]
 
 
 def register_secret(value: Optional[str]) -> None:
-    """Redact this exact value from all log output from now on."""
+    """Redact this value wherever it appears from now on: for tokens issued by the cluster, long and
+    random, never a part of ordinary text. Passwords are redacted by where they stand (_PATTERNS)."""
     if value:
         with _secrets_lock:
             _secrets.add(value)

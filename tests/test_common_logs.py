@@ -99,20 +99,49 @@ def test_patterns_are_redacted(tmp_path, message, secret):
     assert '<redacted>' in text
 
 
-def test_registered_secret_is_redacted_in_arguments_and_tracebacks(tmp_path):
+@pytest.mark.parametrize(
+    'message, expected',
+    [
+        ("login(username='admin', password='s3cret pass')", "login(username='admin', password='<redacted>')"),
+        ('PASSWORD = hunter2', 'PASSWORD = <redacted>'),
+        ('POST /login?user=admin&password=hunter2&x=1', 'POST /login?user=admin&password=<redacted>&x=1'),
+        ("{'PASSWORD': 'hunter2'}", "{'PASSWORD': '<redacted>'}"),
+    ],
+)
+def test_passwords_are_redacted_where_they_stand(tmp_path, message, expected):
     path = tmp_path / 'tool.log'
     setup_logging(output=str(path), name='tool')
-    register_secret('plain-secret-value-42')
+    logging.getLogger('tool').info(message)
+    assert path.read_text().rstrip('\n').endswith(' - INFO - ' + expected)
+
+
+def test_registered_token_is_redacted_in_arguments_and_tracebacks(tmp_path):
+    path = tmp_path / 'tool.log'
+    setup_logging(output=str(path), name='tool')
+    register_secret('plain-token-value-4242424242')
     log = logging.getLogger('tool')
-    log.info('config says %s', {'PASSWORD': 'plain-secret-value-42'})
+    log.info('config says %s', {'ACCESS_TOKEN': 'plain-token-value-4242424242'})
     try:
-        raise ValueError('bad value plain-secret-value-42')
+        raise ValueError('bad value plain-token-value-4242424242')
     except ValueError:
         log.exception('failed')
     text = path.read_text()
-    assert 'plain-secret-value-42' not in text
-    assert "{'PASSWORD': '<redacted>'}" in text
+    assert 'plain-token-value-4242424242' not in text
+    assert "{'ACCESS_TOKEN': '<redacted>'}" in text
     assert 'ValueError: bad value <redacted>' in text
+
+
+def test_a_password_that_is_also_the_user_name_is_hidden_only_as_a_password(sim, tmp_path):
+    # admin's password is admin: redacting the value everywhere would print "as <redacted>",
+    # giving the password away, and would mangle every path that contains the word.
+    config = load_cluster_config(sim.write_config(tmp_path / 'tool.ini'))
+    path = tmp_path / 'debug.log'
+    setup_logging(debug=True, output=str(path))
+    connect(config)
+    logging.getLogger('tool').info('logged in as %s; watching /home/admin/inbox', config.username)
+    text = path.read_text()
+    assert 'logged in as admin; watching /home/admin/inbox' in text
+    assert "'password': '<redacted>'" in text and "'password': 'admin'" not in text
 
 
 def test_debug_login_never_writes_password_or_token(sim, tmp_path):

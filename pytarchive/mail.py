@@ -6,6 +6,7 @@ names host:port and the reason (never the password), so `pytarchive inventory --
 service's log can say what to fix.
 """
 
+import base64
 import logging
 import smtplib
 import socket
@@ -51,7 +52,7 @@ def send(email: EmailConfig, subject: str, text: str, html: Optional[str] = None
                 # SSL_CERT_FILE / SSL_CERT_DIR for a private CA.
                 smtp.starttls(context=ssl.create_default_context())
             if email.username:
-                smtp.login(email.username, email.password)
+                _login(smtp, email.username, email.password)
             refused = smtp.send_message(msg)
     except (smtplib.SMTPException, OSError) as exc:
         error = _translate(exc, email)
@@ -59,6 +60,35 @@ def send(email: EmailConfig, subject: str, text: str, html: Optional[str] = None
         raise ToolError(f'cannot send mail through {where}: {reason}', error.exit_code) from None
     if refused:
         raise ToolError(f'mail sent through {where}, but it refused {_refused(refused)}', FAILURE)
+
+
+def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """smtplib's login (CRAM-MD5, PLAIN or LOGIN) for ASCII credentials; PLAIN or LOGIN in UTF-8 otherwise.
+
+    smtplib encodes credentials as ASCII and raises UnicodeEncodeError on anything else. SASL PLAIN
+    is defined on UTF-8 (RFC 4616, used by SMTP AUTH, RFC 4954) and servers take LOGIN the same way;
+    CRAM-MD5 has no defined encoding, so it is not offered a non-ASCII password.
+    """
+    if (username + password).isascii():
+        smtp.login(username, password)
+        return
+    smtp.ehlo_or_helo_if_needed()
+    if not smtp.has_extn('auth'):
+        raise smtplib.SMTPNotSupportedError('SMTP AUTH extension not supported by server.')
+    offered = smtp.esmtp_features['auth'].upper().split()
+    encode = lambda text: base64.b64encode(text.encode('utf-8')).decode('ascii')  # noqa: E731
+    if 'PLAIN' in offered:
+        code, reply = smtp.docmd('AUTH', 'PLAIN ' + encode(f'\0{username}\0{password}'))
+    elif 'LOGIN' in offered:
+        code, reply = smtp.docmd('AUTH', 'LOGIN ' + encode(username))
+        if code == 334:
+            code, reply = smtp.docmd(encode(password))
+    else:
+        raise smtplib.SMTPNotSupportedError(
+            f'the server offers AUTH {" ".join(offered)} only, which cannot carry a non-ASCII password; '
+            'it needs PLAIN or LOGIN.')
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _reply(code: int, reply: object) -> str:
@@ -111,8 +141,11 @@ class _CriticalMailHandler(logging.Handler):
         except ToolError as exc:
             # Not logged: that could come back here. stderr is the journal under systemd.
             print(f'pytarchive: a CRITICAL record was not mailed: {exc.message}', file=sys.stderr, flush=True)
-        except Exception:  # noqa: BLE001 - logging must never raise into the task that logged
-            self.handleError(record)
+        except Exception as exc:  # noqa: BLE001 - logging must never raise into the task that logged
+            # Not handleError(): that prints a traceback into the service's log.
+            reason = one_line(exc).replace(self.email.password, '***') if self.email.password else one_line(exc)
+            print(f'pytarchive: a CRITICAL record was not mailed: unexpected {type(exc).__name__}: {reason}',
+                  file=sys.stderr, flush=True)
 
 
 def critical_mail_handler(email: EmailConfig) -> logging.Handler:

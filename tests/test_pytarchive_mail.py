@@ -21,9 +21,16 @@ from smtp_inbox import free_port
 PASSWORD = 's3cret-Pa55'
 
 
+# smtplib encodes AUTH credentials as ASCII (UnicodeEncodeError otherwise); RFC 4616 (PLAIN) says
+# UTF-8, and aiosmtpd hands the authenticator the UTF-8 bytes.
+UNICODE_USER, UNICODE_PASSWORD = 'archivär', 'Grüße-€-パス'
+ACCOUNTS = {'archiver': PASSWORD, UNICODE_USER: UNICODE_PASSWORD}
+
+
 def check_login(server, session, envelope, mechanism, auth_data):
     # handled=False: aiosmtpd then answers a failure with 535 (True would leave the client waiting).
-    ok = auth_data.login == b'archiver' and auth_data.password == PASSWORD.encode()
+    wanted = {user.encode(): password.encode() for user, password in ACCOUNTS.items()}
+    ok = auth_data.password == wanted.get(auth_data.login)
     return AuthResult(success=ok, handled=False)
 
 
@@ -57,19 +64,22 @@ def test_report_mail_has_text_and_html_parts(smtp_server, tmp_path):
     assert 'alice' in page and '12.3 kB' in page and 'R&amp;D &lt;old&gt;' in page
 
 
-def test_login(smtp_server):
+@pytest.mark.parametrize('username', ACCOUNTS)
+def test_login(smtp_server, username):
     inbox, port = smtp_server(auth_require_tls=False, authenticator=check_login)
-    mail.send(config(port, username='archiver', password=PASSWORD), 'hello', 'body')
+    mail.send(config(port, username=username, password=ACCOUNTS[username]), 'hello', 'body')
     assert [msg['Subject'] for msg in inbox.messages()] == ['hello']
 
 
-def test_wrong_password_is_one_line_without_the_password(smtp_server):
+@pytest.mark.parametrize('username', ACCOUNTS)
+def test_wrong_password_is_one_line_without_the_password(smtp_server, username):
     inbox, port = smtp_server(auth_require_tls=False, authenticator=check_login)
+    password = ACCOUNTS[username]
     with pytest.raises(ToolError) as caught:
-        mail.send(config(port, username='archiver', password=PASSWORD + 'x'), 'hello', 'body')
+        mail.send(config(port, username=username, password=password + 'x'), 'hello', 'body')
     message = caught.value.message
-    assert message.startswith(f'cannot send mail through 127.0.0.1:{port}: login as archiver refused: 535')
-    assert PASSWORD not in message and '\n' not in message
+    assert message.startswith(f'cannot send mail through 127.0.0.1:{port}: login as {username} refused: 535')
+    assert password not in message and '\n' not in message
     assert caught.value.exit_code == AUTH
     assert inbox.envelopes == []
 
@@ -185,3 +195,23 @@ def test_the_message_id_does_not_ask_dns(monkeypatch):
     monkeypatch.setattr(socket, 'getfqdn', lambda *args: pytest.fail('getfqdn called'))
     msg = mail.message(config(25), 'subject', 'text')
     assert msg['Message-ID'].endswith('@archive.example>') and msg.get_content_type() == 'text/plain'
+
+
+
+def test_critical_records_are_mailed_with_a_non_ascii_password(smtp_server, logger, capsys):
+    inbox, port = smtp_server(auth_require_tls=False, authenticator=check_login)
+    logger.addHandler(mail.critical_mail_handler(config(port, username=UNICODE_USER, password=UNICODE_PASSWORD)))
+    logger.critical('task 5 archive failed')
+    [msg] = inbox.messages()
+    assert 'task 5 archive failed' in msg.get_content()
+    assert capsys.readouterr().err == ''
+
+
+def test_a_mail_handler_failure_is_one_line_never_a_traceback(smtp_server, logger, capsys):
+    inbox, port = smtp_server(auth_require_tls=False, authenticator=check_login)
+    logger.addHandler(mail.critical_mail_handler(config(port, username=UNICODE_USER, password='wrong-ü')))
+    logger.critical('task 6 archive failed')
+    err = capsys.readouterr().err
+    assert err == (f'pytarchive: a CRITICAL record was not mailed: cannot send mail through 127.0.0.1:{port}: '
+                   f'login as {UNICODE_USER} refused: 535 5.7.8 Authentication credentials invalid\n')
+    assert 'wrong-ü' not in err and inbox.envelopes == []

@@ -140,12 +140,33 @@ def read_ini(path: PathLike, parser: configparser.ConfigParser, example_section:
     return parser
 
 
+# Keys whose value is kept exactly as written: spaces around a password are a part of it.
+VERBATIM = ('PASSWORD',)
+
+
 def _get(parser: configparser.ConfigParser, key: str) -> Optional[str]:
-    """The stripped value of a [DEFAULT] key, case-insensitively; None if missing or empty."""
+    """The value of a [DEFAULT] key, case-insensitively; None if missing or empty. A password is
+    taken as written (unquoted, see quote_secret); other values are stripped."""
     for name, value in parser.defaults().items():
         if name.upper() == key:
-            return value.strip() or None
+            return (unquote_secret(value) if key in VERBATIM else value.strip()) or None
     return None
+
+
+def quote_secret(value: str) -> str:
+    """A secret as written to the INI file: INI drops spaces at either end of a value, so a secret
+    with them is written in double quotes, as is one that is itself in double quotes."""
+    if value != value.strip() or _quoted(value):
+        return f'"{value}"'
+    return value
+
+
+def unquote_secret(value: str) -> str:
+    return value[1:-1] if _quoted(value) else value
+
+
+def _quoted(value: str) -> bool:
+    return len(value) >= 2 and value[0] == value[-1] == '"'
 
 
 def _parse_port(text: Optional[str]) -> Optional[int]:
@@ -217,15 +238,18 @@ def _ask(
     ask_fn: Callable[[str], str],
     out: TextIO,
     secret: bool = False,
+    exact: bool = False,
     check: Optional[Callable[[Optional[str]], Optional[str]]] = None,
 ) -> Optional[str]:
-    """Prompt until `check` accepts the answer; blank keeps `current`. Secrets are never shown."""
+    """Prompt until `check` accepts the answer; blank keeps `current`. Secrets are never shown;
+    an `exact` answer is kept as typed, spaces and all."""
     if current is None:
         hint = ''
     else:
         hint = ' [keep existing]' if secret else f' [{current}]'
     while True:
-        answer = ask_fn(f'Enter {label}{hint}: ').strip() or current
+        answer = ask_fn(f'Enter {label}{hint}: ')
+        answer = (answer if exact else answer.strip()) or current
         problem = check(answer) if check else None
         if problem is None:
             return answer
@@ -245,7 +269,7 @@ def _set_key(parser: configparser.ConfigParser, key: str, value: Optional[str]) 
     for name in [n for n in parser.defaults() if n.upper() == key]:
         del parser.defaults()[name]
     if value is not None:
-        parser.defaults()[key] = value
+        parser.defaults()[key] = quote_secret(value) if key in VERBATIM else value
 
 
 def _write_private(path: str, parser: configparser.ConfigParser) -> None:
@@ -287,7 +311,7 @@ def configure_interactively(
         host = _ask('API Host', current['API_HOST'], input_fn, out, check=_check_host)
         port = _ask('API Port', current['API_PORT'] or str(DEFAULT_PORT), input_fn, out, check=_check_port)
         username = _ask('Username', current['USERNAME'], input_fn, out)
-        password = _ask('Password', current['PASSWORD'], getpass_fn, out, secret=True)
+        password = _ask('Password', current['PASSWORD'], getpass_fn, out, secret=True, exact=True)
         token = _ask(
             'Access Token (optional, used instead of the password)',
             current['ACCESS_TOKEN'],

@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Set, Tuple, TypeVar
 
-from common.config import ConfigError, read_ini
+from common.config import ConfigError, read_ini, unquote_secret
 
 DEFAULT_PATH = '/etc/pytarchive/pytarchive.conf'
 DEFAULT_SOCKET = '/run/pytarchive/pytarchive.sock'
@@ -237,7 +237,7 @@ def load(path: str = DEFAULT_PATH) -> Config:
             recipients=email.items('recipients'),
             starttls=email.flag('starttls', False),
             username=email.text('username', ''),
-            password=email.text('password', ''),
+            password=unquote_secret(email.text('password', '')),  # "..." keeps spaces at either end
         ),
     )
     if config.email.password:

@@ -266,6 +266,24 @@ def test_configure_token_only(tmp_path):
     assert config.access_token == 'access-v1:abc' and config.password is None
 
 
+@pytest.mark.parametrize('password', ['  pass word ', ' lead', 'trail\t', '"quoted"', 'in"side', 'plain'])
+def test_configure_keeps_a_password_exactly_as_typed(tmp_path, password):
+    path = tmp_path / 'new.ini'
+    ask, _ = scripted(['h', '', 'admin'])
+    secret, _ = scripted([password, ''])
+    out = io.StringIO()
+    assert configure_interactively(path, ask, secret, out).password == password
+    assert load_cluster_config(path).password == password
+    assert password not in out.getvalue()
+
+
+def test_a_password_in_double_quotes_is_read_without_them(tmp_path):
+    path = write(tmp_path / 'c.ini', '[DEFAULT]\nAPI_HOST = h\nUSERNAME = u\nPASSWORD = "  my secret "\n')
+    assert load_cluster_config(path).password == '  my secret '
+    path = write(tmp_path / 'c.ini', '[DEFAULT]\nAPI_HOST = h\nUSERNAME = u\nPASSWORD = my "secret"\n')
+    assert load_cluster_config(path).password == 'my "secret"'
+
+
 # ---------------------------------------------------------------------------------------------
 # --configure through a real terminal
 

@@ -75,6 +75,14 @@ def test_an_smtp_password_needs_a_private_file_and_never_shows_in_a_repr(tmp_pat
     assert 's3cret' not in repr(email)
 
 
+def test_an_smtp_password_in_double_quotes_keeps_its_spaces(tmp_path):
+    text = SEED + '[Email]\nsmtp_host = mail.example.org\nsender = a@example.org\nrecipients = b@example.org\n' \
+                  'username = archiver\npassword = "  two words "\n'
+    path = write(tmp_path, text)
+    (tmp_path / 'pytarchive.conf').chmod(0o600)
+    assert configuration.load(path).email.password == '  two words '
+
+
 def test_commands_are_split_like_a_shell_and_paths_can_be_moved(tmp_path):
     text = SEED.replace('[Export]', 'mtx = "/opt/mtx dir/mtx" -v\ndrive_index = 2\n\n[Export]') + """
 [Service]

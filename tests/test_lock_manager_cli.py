@@ -246,19 +246,25 @@ def test_without_a_display_the_window_says_it_needs_one(office):
     one_error_line(run(config=office.config), 2, 'needs a display ($DISPLAY is not set)', '--list')
 
 
-def test_configure_writes_a_private_config_that_list_then_uses(office, tmp_path):
+@pytest.mark.parametrize('user, password', [('viewer', 'viewer'), ('spaced', ' Grüße 2027 ')])
+def test_configure_writes_a_private_config_that_list_then_uses(office, tmp_path, user, password):
     path = tmp_path / 'new.ini'
     child = pexpect.spawn(sys.executable, [str(SCRIPT), '--configure', '--config-file', str(path)],
                           cwd=str(PROJECT), encoding='utf-8', timeout=30)
-    for prompt, answer in (('API Host', office.host), ('API Port', str(office.port)), ('Username', 'viewer'),
-                           ('Password', 'viewer'), ('Access Token', '')):
+    for prompt, answer in (('API Host', office.host), ('API Port', str(office.port)), ('Username', user),
+                           ('Password', password), ('Access Token', '')):
         child.expect(prompt)
         child.sendline(answer)
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 0 and 'viewer' not in child.before.split('Password')[-1]
+    assert child.exitstatus == 0 and password.strip() not in child.before.split('Password')[-1]
     assert path.stat().st_mode & 0o777 == 0o600
-    assert run('--list', '--json', config=path).returncode == 0
+    log = tmp_path / 'debug.log'
+    done = run('--list', '--json', '--debug', '--output', str(log), config=path)
+    assert done.returncode == 0, done.stderr
+    text = log.read_text()
+    assert "'password': '<redacted>'" in text and f"'password': {password!r}" not in text
+    assert f"'username': '{user}'" in text and 'Grüße' not in text
 
 
 def test_the_demo_step_lists_closes_and_shows_a_refusal(sim, monkeypatch):

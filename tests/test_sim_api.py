@@ -39,6 +39,18 @@ def test_wrong_password_and_missing_session_are_401(sim):
     assert error_of(lambda: rc.auth.who_am_i()).status_code == 401
 
 
+def test_a_non_ascii_password_logs_in_or_is_401_never_500(sim):
+    # The built-in user `spaced` has a password with spaces at both ends and non-ASCII letters.
+    assert sim.client('spaced', ' Grüße 2027 ').auth.who_am_i()['name'] == 'spaced'
+    rc = RestClient(sim.host, sim.port)
+    for wrong in ('Grüße 2027', 'pässwörd', '🔑', 'admin'):
+        assert error_of(lambda: rc.login('spaced', wrong)).status_code == 401
+    assert error_of(lambda: rc.login('admin', 'ädmin')).status_code == 401
+    reply = requests.post(f'https://{sim.host}:{sim.port}/v1/session/login', verify=False,
+                          json={'username': 'admin', 'password': 42})
+    assert reply.status_code == 400 and reply.json()['error_class'] == 'invalid_request_error'
+
+
 def test_expired_sessions_answer_401_until_login_again(sim):
     rc = sim.client()
     assert sim.control('expire-sessions')['expired'] >= 1

@@ -127,8 +127,11 @@ class Sessions:
         self._lock = threading.Lock()
 
     def login(self, username, password):
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise ApiError(400, 'invalid_request_error', 'username and password must be strings')
         user = self.directory.users.get(username)
-        if user is None or not secrets.compare_digest(user.password, str(password)):
+        # compare_digest takes str of ASCII only: compare the UTF-8 bytes, so any password is a 401.
+        if user is None or not secrets.compare_digest(user.password.encode(), password.encode()):
             raise ApiError(401, 'auth_login_error', 'Invalid username or password')
         token = Token('session-v1:' + secrets.token_urlsafe(24), user, time.monotonic() + SESSION_LIFETIME_S)
         with self._lock:
@@ -196,4 +199,6 @@ def builtin_directory():
     directory.add_user('admin', 'admin', ALL_PRIVILEGES, ('Administrators', 'Data-Administrators'))
     directory.add_user('viewer', 'viewer', READ_ONLY_PRIVILEGES, ('Observers',))
     directory.add_user('nolock', 'nolock', ())
+    # A password as users choose them: spaces at both ends, letters beyond ASCII.
+    directory.add_user('spaced', ' Grüße 2027 ', READ_ONLY_PRIVILEGES, ('Observers',))
     return directory

@@ -114,3 +114,38 @@ def test_a_file_changed_while_being_locked_waits_for_that_worker():
     schedule.finished(first.file_id)
     worker.join(5)
     assert taken[0].file_id == '9'
+
+
+def test_a_file_due_in_the_far_future_does_not_kill_the_worker_waiting_for_it():
+    # A wait longer than threading.TIMEOUT_MAX raises OverflowError: the worker died, silently.
+    schedule = Schedule()
+    schedule.touch('far', '/far', 1e10)
+    taken, errors = [], []
+
+    def worker():
+        try:
+            taken.append(schedule.take())
+        except Exception as e:  # what would kill a lock worker
+            errors.append(e)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(0.3)
+    schedule.touch('near', '/near', 0)
+    thread.join(5)
+    assert errors == [] and [t.file_id for t in taken] == ['near']
+
+
+def test_the_longest_retention_is_1000_years_and_still_computes():
+    assert Retention.parse('1000y').target(NOW) == dt.datetime(3026, 1, 31, 12, 0, tzinfo=UTC)
+    assert Retention.parse('365250d').target(NOW).year == 3026
+    for text in ('1001y', '12001m', '365251d', '9999999999d'):
+        with pytest.raises(RetentionError, match='at most 1000y'):
+            Retention.parse(text)
+
+
+def test_a_retention_date_in_the_past_is_refused():
+    with pytest.raises(RetentionError, match=r'--retention 2026-01-01T00:00:00Z is in the past'):
+        Retention.parse('2026-01-01').check_future(NOW)
+    Retention.parse('2026-02-01').check_future(NOW)  # a later date, and any period, are fine
+    Retention.parse('7d').check_future(NOW)

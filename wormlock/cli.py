@@ -25,6 +25,11 @@ VERSION = '2.0'
 CONFIG_FILE = 'qfs_filelock_config.ini'
 CONFIG_ENV = 'QFS_FILELOCK_CONFIG'
 DRAIN_TIMEOUT_S = 60
+# The longest --interval, --settle and --rescan-every: a timer cannot wait past ~292 years
+# (threading.TIMEOUT_MAX; beyond it every wait raises OverflowError), and no file needs to be
+# quiet, or a tree left unscanned, for more than a month.
+MAX_WAIT_S = 30 * 86400
+MAX_EXPIRING_DAYS = 365250  # 1000 years, the longest retention accepted
 
 
 def build_parser():
@@ -81,6 +86,8 @@ def check_arguments(parser, args):
             parser.error('choose one of --csv and --json')
         if args.expiring_within is not None and not 0 <= args.expiring_within < math.inf:
             parser.error('--expiring-within must be 0 or more days')
+        if args.expiring_within is not None and args.expiring_within > MAX_EXPIRING_DAYS:
+            parser.error(f'--expiring-within must be at most {MAX_EXPIRING_DAYS} days (1000 years)')
         return
     report_only = [flag for flag, given in (('--csv', args.csv), ('--json', args.json),
                                             ('--unlocked-only', args.unlocked_only),
@@ -96,12 +103,17 @@ def check_arguments(parser, args):
     if args.retention:
         try:
             args.retention = Retention.parse(args.retention)
+            args.retention.check_future(dt.datetime.now(dt.timezone.utc))
         except RetentionError as e:
             parser.error(str(e))
     if not 0 <= args.interval < math.inf or (args.settle is not None and not 0 < args.settle < math.inf):
         parser.error('--interval must be 0 or more and --settle more than 0')
     if not 0 <= args.rescan_every < math.inf:
         parser.error('--rescan-every must be 0 (no periodic scan) or more seconds')
+    for flag, seconds in (('--interval', args.interval), ('--settle', args.settle),
+                          ('--rescan-every', args.rescan_every)):
+        if seconds is not None and seconds > MAX_WAIT_S:
+            parser.error(f'{flag} must be at most {MAX_WAIT_S} s (30 days), not {seconds:g}')
     if not 1 <= args.workers <= 64:
         parser.error('--workers must be between 1 and 64')
     events = [e.strip() for e in args.events.split(',') if e.strip()]

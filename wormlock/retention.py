@@ -12,6 +12,9 @@ from dataclasses import dataclass
 UTC = dt.timezone.utc
 _PERIOD = re.compile(r'^(\d+)\s*([dmy])$', re.IGNORECASE)
 _RFC3339 = re.compile(r'^(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(\.\d+)?(Z|z|[+-]\d\d:\d\d)$')
+# The longest period accepted, per unit: 1000 years keeps every date computable (a datetime ends
+# in year 9999) and is longer than any records schedule; "for ever" is a legal hold.
+MAX_AMOUNT = {'d': 365250, 'm': 12000, 'y': 1000}
 
 
 class RetentionError(ValueError):
@@ -54,15 +57,25 @@ class Retention:
         found = _PERIOD.match(text)
         if found:
             amount = int(found.group(1))
+            unit = found.group(2).lower()
             if amount <= 0:
                 raise RetentionError(f'--retention must be longer than zero (7d, 6m, 2y or a date), not {text!r}')
-            return cls(amount, found.group(2).lower())
+            if amount > MAX_AMOUNT[unit]:
+                raise RetentionError(f'--retention must be at most 1000y (12000m, 365250d), not {text!r}; '
+                                     f'use --legal-hold to keep files for ever')
+            return cls(amount, unit)
         try:
             if re.match(r'^\d{4}-\d\d-\d\d$', text):
                 return cls(date=dt.datetime.fromisoformat(text).replace(tzinfo=UTC))
             return cls(date=parse_time(text))
         except (ValueError, RetentionError):
             raise RetentionError(f'--retention takes a period like 7d, 6m, 2y or a date like 2031-12-31, not {text!r}')
+
+    def check_future(self, now):
+        """A fixed date already past would leave every file unlocked while logging it as locked."""
+        if self.date is not None and self.date <= now:
+            raise RetentionError(f'--retention {format_time(self.date)} is in the past (now '
+                                 f'{format_time(now)}): give a later date or a period such as 7y')
 
     def after(self, moment):
         if self.date is not None:

@@ -11,6 +11,10 @@ import threading
 import time
 from dataclasses import dataclass
 
+# The longest a worker sleeps in one wait: a longer one (past threading.TIMEOUT_MAX) raises
+# OverflowError; waking up now and then to look again costs nothing.
+MAX_WAIT_S = 3600.0
+
 
 @dataclass
 class Pending:
@@ -85,7 +89,7 @@ class Schedule:
                     del self._pending[file_id]
                     self._busy.add(file_id)
                     return entry
-                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+                self._cond.wait(min(self._heap[0][0] - now, MAX_WAIT_S) if self._heap else None)
             return None
 
     def finished(self, file_id):

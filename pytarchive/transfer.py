@@ -8,7 +8,12 @@ than the copy. Bigger files are written by a helper thread while the next buffer
 hashed, and hashed by BLAKE3's own threads (max_threads=AUTO): system calls and BLAKE3 release
 the GIL, so it all overlaps (measured: AUTO took copies from 80% of cp's speed to par, and one
 big file's hash 10% faster). hash_files' threads hash one file each instead: they already keep
-the cores busy."""
+the cores busy.
+
+A digest is only worth something if the bytes it covers are one version of the file: copy_file
+looks at the source again after the copy (size, mtime, ctime, inode through the open descriptor,
+and which file the name now names) and raises SourceChanged rather than return a digest of a file
+written, truncated or replaced while it was read."""
 
 import concurrent.futures
 import os
@@ -47,6 +52,30 @@ def _buffers() -> List[memoryview]:
     return buffers
 
 
+class SourceChanged(Exception):
+    """The source was written, truncated, replaced or removed while copy_file read it."""
+
+    def __init__(self, path: str):
+        super().__init__(f'{path} changed while being copied')
+        self.path = path
+
+
+def _identity(info: os.stat_result) -> Tuple[int, ...]:
+    # ctime moves on every write and metadata change, even when a writer puts the mtime back.
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+def _same_file_still(path: str, fd: int, before: os.stat_result) -> bool:
+    """Whether the open file is unchanged since `before` and `path` still names it (not a new file)."""
+    if _identity(os.fstat(fd)) != _identity(before):
+        return False
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return (now.st_dev, now.st_ino) == (before.st_dev, before.st_ino)
+
+
 def write_all(fd: int, data: memoryview) -> None:
     """os.write until everything is written (a write may be short, e.g. just before ENOSPC)."""
     while data:
@@ -61,17 +90,22 @@ def _read(fd: int, buffer: memoryview) -> memoryview:
 def copy_file(source: str, destination: str, on_chunk: OnChunk = None) -> str:
     """Copy source's bytes to destination (created or truncated, mode 0o600); the BLAKE3 hex digest.
 
-    Metadata and fsync are the caller's. OSError propagates unchanged (ENOSPC included); a partial
-    destination is left in place. on_chunk(bytes) follows a big file buffer by buffer (progress;
-    whatever it raises stops the copy, e.g. a task interrupted mid-file).
+    Metadata and fsync are the caller's. OSError propagates unchanged (ENOSPC included; ELOOP when
+    source is a symlink: never copied through); a partial destination is left in place. Raises
+    SourceChanged when the source changed during the copy. on_chunk(bytes) follows a big file
+    buffer by buffer (progress; whatever it raises stops the copy, e.g. a task interrupted mid-file).
     """
-    src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    src = os.open(source, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     try:
+        before = os.fstat(src)
         dst = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            return _copy(src, dst, on_chunk)
+            digest = _copy(src, dst, on_chunk)
         finally:
             os.close(dst)
+        if not _same_file_still(source, src, before):
+            raise SourceChanged(source)
+        return digest
     finally:
         os.close(src)
 

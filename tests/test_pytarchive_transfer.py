@@ -142,3 +142,52 @@ def test_a_big_copy_reports_its_buffers_and_can_be_stopped_between_them(tmp_path
     assert (tmp_path / 'stopped').stat().st_size < source.stat().st_size
     hashed = []
     assert transfer.hash_file(str(source), on_chunk=hashed.append) == digest and sum(hashed) == source.stat().st_size
+
+
+def _once(action):
+    """An on_chunk callback that runs action the first time the copy reports a buffer (mid-copy)."""
+    done = []
+
+    def on_chunk(_size):
+        if not done:
+            done.append(action())
+    return on_chunk
+
+
+def _write_at(path, offset, data):
+    with open(path, 'r+b') as file:
+        file.seek(offset)
+        file.write(data)
+
+
+def _replace(path):
+    replacement = path.with_name('replacement')
+    replacement.write_bytes(path.read_bytes())
+    os.replace(replacement, path)  # how editors save: a new file renamed over the old name
+
+
+@pytest.mark.parametrize('change', [
+    lambda source: _write_at(source, 0, b'already copied, written again'),
+    lambda source: _write_at(source, 3 * B, b'not yet copied'),
+    lambda source: os.truncate(source, B),
+    lambda source: os.chmod(source, 0o600),  # metadata only: the ctime moves
+    _replace,
+    os.unlink,
+], ids=['write-behind', 'write-ahead', 'truncate', 'chmod', 'replaced', 'deleted'])
+def test_a_source_changed_during_its_copy_is_never_returned_as_a_copy(tmp_path, change):
+    source = tmp_path / 'source'
+    source.write_bytes(os.urandom(4 * B))
+    source.chmod(0o644)
+
+    with pytest.raises(transfer.SourceChanged) as raised:
+        transfer.copy_file(str(source), str(tmp_path / 'copy'), on_chunk=_once(lambda: change(source)))
+
+    assert raised.value.path == str(source) and 'changed while being copied' in str(raised.value)
+
+
+def test_a_source_that_is_a_link_is_not_followed(tmp_path):
+    (tmp_path / 'secret').write_bytes(b'not to be copied through a link')
+    (tmp_path / 'link').symlink_to(tmp_path / 'secret')
+    with pytest.raises(OSError) as raised:
+        transfer.copy_file(str(tmp_path / 'link'), str(tmp_path / 'copy'))
+    assert raised.value.errno == errno.ELOOP

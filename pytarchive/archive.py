@@ -3,11 +3,15 @@
 Order of work, each step safe to run again after a crash or a stop:
   1. load and mount the tape; refuse before writing anything if the folder does not fit;
   2. copy, hashing what is read from the source (the checksums go to the manifest as they come);
+     a file that changed since prepare, or while it was copied, fails the task;
   3. unmount (LTFS writes its index), mount read-only, read every file back and compare with the
      manifest: the bytes compared come from the tape, not from memory;
-  4. only then mark the folder archived (and so deleteable).
+  4. record the tape's use, then mark the folder archived (and so deleteable).
 A run cut short leaves the folder 'archiving': run again on the same tape, it skips the files
-already copied with a checksum, copies the rest and verifies everything.
+already copied with a checksum, copies the rest and verifies everything. Cut short after step 4,
+the run again finds the folder archived on that tape since the task was queued, and reports it
+done: nothing is copied twice. A copy that fails is removed from the tape: a partial copy is no
+archive, and nothing would ever reclaim it.
 """
 
 import collections
@@ -35,7 +39,9 @@ _SHOWN = 5  # failing files named in a message
 def archive(ctx: TaskContext, path: str, barcode: str) -> str:
     resources = ctx.resources
     db = resources.db
-    folder = folders.latest(db, path, (folders.PREPARED, folders.ARCHIVING, folders.FAILED))
+    folder = folders.latest(db, path, (folders.PREPARED, folders.ARCHIVING, folders.FAILED, folders.ARCHIVED))
+    if folder is not None and folder['state'] == folders.ARCHIVED:
+        return _archived_already(ctx, folder, barcode)
     if folder is None:
         raise ToolError(f'{path} is not prepared: run `pytarchive prepare {path} "description"` first')
     if folder['packed'] and not os.path.exists(folder['packed']):
@@ -43,9 +49,26 @@ def archive(ctx: TaskContext, path: str, barcode: str) -> str:
     with resources.tape_mounted(barcode) as slot:
         tapes.record_formatted(db, barcode, slot)  # a tape loaded by barcode that no scan listed yet
         try:
-            return _archive_mounted(ctx, folder, barcode)
-        finally:
-            _record_space(resources, barcode, slot)
+            return _archive_mounted(ctx, folder, barcode, slot)
+        except BaseException:
+            _record_space(resources, barcode, slot)  # what a failure left on the tape (a success records it itself)
+            raise
+
+
+def _archived_already(ctx: TaskContext, folder: Dict, barcode: str) -> str:
+    """The path's newest record is archived. Archived to this tape after the task was queued, it was
+    this task (cut short between 'archived' and 'done', then requeued) or one queued with it: done."""
+    if folder['tape'] != barcode or folder['archived'] < ctx.task.created:
+        raise ToolError(f'{folder["path"]} is already archived to {folder["tape"]} (since {folder["archived"]}): '
+                        f'prepare it again to archive another copy')
+    if folder['packed']:
+        _remove(folder['packed'])  # the scratch copy a crash may have left behind
+    return _archived_text(folder, barcode, folder['tape_path'], folder['archived_bytes'])
+
+
+def _archived_text(folder: Dict, barcode: str, tape_path: str, archived_bytes: int) -> str:
+    return (f'{folder["path"]} archived to {barcode} as {tape_path} and verified: {folder["file_count"]} files, '
+            f'{human_bytes(archived_bytes)}')
 
 
 def _record_space(resources, barcode: str, slot) -> None:
@@ -58,40 +81,39 @@ def _record_space(resources, barcode: str, slot) -> None:
     tapes.record_space(resources.db, barcode, slot, capacity=total, used=total - free)
 
 
-def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str) -> str:
+def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional[int]) -> str:
     resources = ctx.resources
     db, mountpoint = resources.db, resources.config.device.mountpoint
     resuming = folder['state'] == folders.ARCHIVING and folder['tape'] == barcode and folder['tape_path']
     tape_path = folder['tape_path'] if resuming else _free_tape_path(mountpoint, folder)
     _check_space(resources, folder, barcode, resuming)
-    folders.start_archive(db, folder['id'], barcode, tape_path)
+    folders.start_archive(db, folder['id'], barcode, tape_path, resuming)
     destination = os.path.join(mountpoint, tape_path)
     ctx.checkpoint()
     try:
         copy = _copy_packed if folder['packed'] else _copy_tree
         archived_bytes = copy(ctx, folder, destination, resuming)
-        ctx.checkpoint()
+    except (ToolError, OSError) as exc:
+        raise _failed(db, folder, _copy_failure(exc, folder, barcode, destination)) from None
+    ctx.checkpoint()
+    try:
         resources.remount_read_only()
         verify = _verify_packed if folder['packed'] else _verify_tree
         bad = verify(ctx, folder, destination)
     except ToolError as exc:
         raise _failed(db, folder, exc.message) from None
     except OSError as exc:
-        if exc.errno != errno.ENOSPC:
-            raise _failed(db, folder, f'{exc.filename or destination}: {exc.strerror}') from None
-        _remove(destination)  # a partial copy is no archive; keep the tape's index to what is whole
-        raise _failed(db, folder, f'{barcode} became full while copying {folder["path"]}: nothing archived, '
-                                  f'the partial copy was removed; archive it to a tape with more free space') from None
+        raise _failed(db, folder, f'{exc.filename or destination}: {exc.strerror}') from None
     if bad:
         shown = '; '.join(f'{name}: {why}' for name, why in bad[:_SHOWN])
         more = f' and {len(bad) - _SHOWN} more' if len(bad) > _SHOWN else ''
         raise _failed(db, folder, f'verification failed on {barcode} for {len(bad)} entries: {shown}{more}; '
                                   f'{folder["path"]} is NOT archived (not deleteable): archive it again')
+    _record_space(resources, barcode, slot)  # before 'archived': a crash after that mark leaves nothing to redo
     folders.mark_archived(db, folder['id'], archived_bytes)
     if folder['packed']:
         _remove(folder['packed'])  # pytarchive's own scratch copy, now safely on tape
-    return (f'{folder["path"]} archived to {barcode} as {tape_path} and verified: {folder["file_count"]} files, '
-            f'{human_bytes(archived_bytes)}')
+    return _archived_text(folder, barcode, tape_path, archived_bytes)
 
 
 def _failed(db, folder: Dict, message: str) -> ToolError:
@@ -99,9 +121,21 @@ def _failed(db, folder: Dict, message: str) -> ToolError:
     return ToolError(message)
 
 
+def _copy_failure(exc: Exception, folder: Dict, barcode: str, destination: str) -> str:
+    """Why the copy failed, once its partial copy is off the tape (a failed folder is copied afresh)."""
+    removed = ('the partial copy was removed' if _remove(destination)
+               else f'its partial copy {destination} could not be removed from the tape')
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return (f'{barcode} became full while copying {folder["path"]}: nothing archived, {removed}; '
+                f'archive it to a tape with more free space')
+    why = exc.message if isinstance(exc, ToolError) else f'{exc.filename or destination}: {exc.strerror}'
+    return f'{why}; {folder["path"]} is NOT archived, {removed}'
+
+
 def _free_tape_path(mountpoint: str, folder: Dict) -> str:
     """The folder's own path on the tape (so explore shows familiar paths), made unique if taken."""
-    base = folder['path'].lstrip('/') + (PACKED_SUFFIX if folder['packed'] else '')
+    # Never the tape's root: a failed copy is removed, and that must not take other folders with it.
+    base = (folder['path'].strip('/') or f'folder-{folder["id"]}') + (PACKED_SUFFIX if folder['packed'] else '')
     if not os.path.lexists(os.path.join(mountpoint, base)):
         return base
     stem = base[:-len(PACKED_SUFFIX)] if folder['packed'] else base
@@ -144,7 +178,10 @@ def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, resuming: boo
     if resuming and folder['packed_checksum'] and _same_size(destination, size):
         return size  # copied whole before the run was cut short; verification reads it all
     os.makedirs(os.path.dirname(destination), exist_ok=True)
-    checksum = transfer.copy_file(source, destination, on_chunk=progress.following(ctx))
+    try:
+        checksum = transfer.copy_file(source, destination, on_chunk=progress.following(ctx))
+    except transfer.SourceChanged:
+        raise ToolError(f'the packed copy {source} changed while being archived: prepare {folder["path"]} again') from None
     folders.set_packed_checksum(ctx.resources.db, folder['id'], checksum)
     progress.file_done(size, 0)
     progress.flush()
@@ -177,9 +214,9 @@ def _copy_tree(ctx: TaskContext, folder: Dict, destination: str, resuming: bool)
                 progress.add(row['size'], files=1)
             else:
                 source = os.path.join(root, row['path'])
-                _check_unchanged(source, row, root)
+                _check_unchanged(source, row, root, 'since prepare')
                 started_at = progress.bytes_done
-                checksums.append((row['path'], transfer.copy_file(source, target, progress.following(ctx))))
+                checksums.append((row['path'], _copy_unchanged(source, target, row, root, progress.following(ctx))))
                 os.utime(target, (row['mtime'], row['mtime']))
                 progress.file_done(row['size'], started_at)
                 if len(checksums) >= _CHECKSUM_BATCH:
@@ -199,13 +236,24 @@ def _same_size(path: str, size: int) -> bool:
         return False
 
 
-def _check_unchanged(source: str, row: Dict, root: str) -> None:
+def _copy_unchanged(source: str, target: str, row: Dict, root: str, on_chunk) -> str:
+    """copy_file, failing when the source was written while it was read, or between the check before
+    the copy and the open (then the file copied, unchanged during the copy, is not the one prepared)."""
+    try:
+        checksum = transfer.copy_file(source, target, on_chunk)
+    except transfer.SourceChanged:
+        raise ToolError(f'{source} changed while being archived: prepare {root} again when it is quiet') from None
+    _check_unchanged(source, row, root, 'while being archived')
+    return checksum
+
+
+def _check_unchanged(source: str, row: Dict, root: str, when: str) -> None:
     try:
         info = os.lstat(source)
     except FileNotFoundError:
-        raise ToolError(f'{source} was deleted since prepare: prepare {root} again') from None
+        raise ToolError(f'{source} was deleted {when}: prepare {root} again') from None
     if info.st_size != row['size'] or info.st_mtime != row['mtime']:
-        raise ToolError(f'{source} changed since prepare ({human_bytes(row["size"])} then, '
+        raise ToolError(f'{source} changed {when} ({human_bytes(row["size"])} then, '
                         f'{human_bytes(info.st_size)} now): prepare {root} again when it is quiet')
 
 
@@ -246,8 +294,14 @@ def _readlink(path: str) -> Optional[str]:
         return None
 
 
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        os.unlink(path)
+def _remove(path: str) -> bool:
+    """Remove pytarchive's own copy (on tape, or the scratch archive); False if it could not be."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+    except OSError as exc:
+        log.warning('could not remove %s: %s', path, exc.strerror)
+        return False
+    return True

@@ -137,10 +137,15 @@ def record_checksums(db: Database, folder_id: int, checksums: Sequence[Tuple[str
                          ((checksum, folder_id, path) for path, checksum in checksums))
 
 
-def start_archive(db: Database, folder_id: int, tape: str, tape_path: str) -> None:
+def start_archive(db: Database, folder_id: int, tape: str, tape_path: str, resuming: bool) -> None:
+    """The folder is being copied to tape_path on tape. A fresh copy (not resuming) forgets the checksums
+    of an earlier attempt: a resumed run skips files that have one, and those describe another copy."""
     with db.transaction() as conn:
         conn.execute('UPDATE folders SET state = ?, tape = ?, tape_path = ?, error = NULL WHERE id = ?',
                      (ARCHIVING, tape, tape_path, folder_id))
+        if not resuming:
+            conn.execute('UPDATE folders SET packed_checksum = NULL WHERE id = ?', (folder_id,))
+            conn.execute('UPDATE manifest SET checksum = NULL WHERE folder = ? AND checksum IS NOT NULL', (folder_id,))
 
 
 def set_packed_checksum(db: Database, folder_id: int, checksum: str) -> None:

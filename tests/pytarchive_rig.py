@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 import blake3
 import pytest
 
+from pytarchive.library.processes import ltfs_processes
 from pytarchive.library.status import parse_status
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,6 +83,38 @@ class Rig:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
         self.process = None
+
+    def freeze(self):
+        """SIGSTOP the service and what it runs (mtx, umount), to kill it (crash()) or change files under
+        it at a moment of the test's choosing; the ltfs daemons live in their own session and go on."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        os.killpg(self.process.pid, signal.SIGCONT)
+
+    def reading(self, path) -> int:
+        """How far the service has read the file at path (its open descriptor's offset); -1 if not open."""
+        fds = f'/proc/{self.process.pid}/fd'
+        for fd in os.listdir(fds):
+            try:
+                if os.readlink(f'{fds}/{fd}') == str(path):
+                    with open(f'/proc/{self.process.pid}/fdinfo/{fd}') as info:
+                        return int(info.readline().split()[1])  # "pos:\t<offset>"
+            except (FileNotFoundError, ValueError):
+                continue  # closed meanwhile
+        return -1
+
+    def ltfs_running(self) -> bool:
+        """Whether an ltfs daemon serves the mount point (it lives on after umount while writing the index)."""
+        return bool(ltfs_processes(self.mountpoint))
+
+    def query(self, sql: str, params=()) -> list:
+        """Rows of the service's database, read as another process would (WAL: never blocks the service)."""
+        db = sqlite3.connect(f'file:{self.database}?mode=ro', uri=True, timeout=10)
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
 
     def close(self):
         if self.process is not None:

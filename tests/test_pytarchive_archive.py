@@ -248,3 +248,63 @@ def test_sigterm_mid_archive_stops_after_the_current_file_and_requeue_finishes(m
     rig.ok('requeue', str(task_id))
     task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)[task_id]
     assert task['state'] == 'done' and 'verified: 8000 files' in task['result'], task
+
+
+def _queued_id(out: str) -> int:
+    return int(out.split()[2].rstrip(':'))
+
+
+def test_a_file_written_during_its_own_copy_is_never_archived_as_verified(make_rig, tmp_path):
+    rig = formatted_rig(make_rig, capacity=700_000_000)
+    rig.ok('check', TAPE, '--wait')
+    empty = tape_row(rig)['used']
+    folder = make_tree(tmp_path / 'being written')
+    big = folder / 'big.bin'
+    with open(big, 'wb') as file:
+        for _ in range(100):
+            file.write(os.urandom(4 << 20))  # 400 MiB, as in the issue
+    rig.ok('prepare', str(folder), '--wait')
+    task_id = _queued_id(rig.ok('archive', str(folder), TAPE))
+
+    deadline = time.monotonic() + 60
+    while rig.reading(big) < (8 << 20):  # the copy of big.bin is under way
+        assert time.monotonic() < deadline, rig.tasks()[task_id]
+        time.sleep(0.002)
+    rig.freeze()
+    try:
+        with open(big, 'r+b') as file:  # two writes: one where the copy has been, one where it is going
+            file.write(b'written during the copy')
+            file.seek(300 << 20)
+            file.write(b'written during the copy')
+    finally:
+        rig.thaw()
+
+    task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)[task_id]
+    assert task['state'] == 'failed', task
+    assert f'{big} changed while being archived' in task['error'] and 'NOT archived' in task['error']
+    assert rig.ok('deleteable').startswith('nothing is archived')
+    assert json.loads(rig.ok('summary', '--json'))['folders'] == {'failed': 1}
+    assert tape_row(rig)['used'] - empty < 100_000  # its partial copy is not left on the tape
+    assert rig.drive().barcode is None and not rig.mounted()
+
+
+def test_an_archive_stopped_by_a_change_since_prepare_leaves_nothing_on_the_tape(make_rig, tmp_path):
+    rig = formatted_rig(make_rig)
+    rig.ok('check', TAPE, '--wait')
+    empty = tape_row(rig)['used']
+    folder = tmp_path / 'changed later'
+    folder.mkdir()
+    for name in ('a.bin', 'b.bin'):  # copied before the changed file is reached
+        (folder / name).write_bytes(os.urandom(30_000_000))
+    (folder / 'z edited.txt').write_text('as prepared\n')
+    rig.ok('prepare', str(folder), '--wait')
+    (folder / 'z edited.txt').write_text('edited after prepare\n')
+
+    failed = rig.client('archive', str(folder), TAPE, '--wait')
+    assert failed.returncode == 1
+    assert 'z edited.txt changed since prepare' in failed.stderr and failed.stderr.count('\n') == 1
+    assert tape_row(rig)['used'] - empty < 100_000  # 60 MB were copied, and removed again
+    assert rig.ok('deleteable').startswith('nothing is archived')
+
+    rig.ok('prepare', str(folder), '--wait')  # prepared again, it goes to its own path, not a '.ID' beside it
+    assert f'as {str(folder).lstrip("/")} and verified' in rig.ok('archive', str(folder), TAPE, '--wait')

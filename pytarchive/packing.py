@@ -98,14 +98,19 @@ def pack(root: str, members: Iterable[str], output: str,
     return PackResult(size, vanished, changed)
 
 
-def unpack(source: Union[str, Iterable[bytes]], destination: str, members: Optional[List[str]] = None) -> str:
+def unpack(source: Union[str, Iterable[bytes]], destination: Union[str, int],
+           members: Optional[List[str]] = None) -> str:
     """Extract a .tar.zst (a path, or its bytes in chunks) into destination; the BLAKE3 hex digest of its bytes.
 
+    destination: a folder's path, or an open descriptor of it: tar then writes into that very
+    folder (through /proc/self/fd/N, inherited), whatever its name leads to by now.
     members: only these relative paths (a directory brings everything under it); None: all;
     []: none (the archive is still read through and checked). Owners, modes and times are
     restored. Raises ToolError (one line) when zstd or tar fail, e.g. on a damaged archive.
     """
-    action = ['--list' if members == [] else '--extract', '-C', destination]  # -C before the names
+    inherited = (destination,) if isinstance(destination, int) else ()
+    folder = f'/proc/self/fd/{destination}' if inherited else destination
+    action = ['--list' if members == [] else '--extract', '-C', folder]  # -C before the names
     with tempfile.TemporaryFile() as tar_errors, tempfile.TemporaryFile() as zstd_errors, \
             tempfile.NamedTemporaryFile() as names:
         if members:
@@ -113,7 +118,7 @@ def unpack(source: Union[str, Iterable[bytes]], destination: str, members: Optio
             names.flush()
             action += ['--null', '--verbatim-files-from', '--files-from=' + names.name]
         zstd, tar = _pipeline(list(_DECOMPRESS), zstd_errors, [*_EXTRACT, *action],
-                              subprocess.DEVNULL, tar_errors)
+                              subprocess.DEVNULL, tar_errors, second_fds=inherited)
         digest = blake3.blake3()
         try:
             chunks = read_chunks(source, 1 << 20) if isinstance(source, (str, os.PathLike)) else source
@@ -141,8 +146,9 @@ def archive_members(path: str) -> List[str]:
 
 
 def _pipeline(first: List[str], first_errors: IO[bytes], second: List[str], output: Union[IO[bytes], int],
-              second_errors: IO[bytes]) -> Tuple[subprocess.Popen, subprocess.Popen]:
-    """Start `first | second > output`, both in the C locale; the caller writes to first.stdin."""
+              second_errors: IO[bytes], second_fds: Tuple[int, ...] = ()) -> Tuple[subprocess.Popen, subprocess.Popen]:
+    """Start `first | second > output`, both in the C locale; the caller writes to first.stdin.
+    second_fds: descriptors the second process inherits."""
     env = dict(os.environ, LC_ALL='C')
     try:
         head = subprocess.Popen(first, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=first_errors,
@@ -153,7 +159,8 @@ def _pipeline(first: List[str], first_errors: IO[bytes], second: List[str], outp
         with contextlib.suppress(OSError):
             fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     try:
-        tail = subprocess.Popen(second, stdin=head.stdout, stdout=output, stderr=second_errors, env=env)
+        tail = subprocess.Popen(second, stdin=head.stdout, stdout=output, stderr=second_errors, env=env,
+                                pass_fds=second_fds)
     except OSError as error:
         _kill(head)
         _close_quietly(head.stdin)

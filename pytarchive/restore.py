@@ -1,25 +1,32 @@
 """`pytarchive restore PATH [--to DIR] [--only SUBPATH] [--force]`: bring an archived folder back.
 
-Nothing is written under its final name before its checksum matched the manifest: a file goes to
-a hidden temporary name next to its destination and is renamed when it verifies; a packed folder is
-unpacked into a hidden staging folder, its archive's checksum compared, and only then moved into
-place. Existing files are never overwritten without --force, checked before the tape is loaded.
-Owners, modes and modification times come back from the manifest.
+Nothing gets its final name before its checksum matched: each file is written into a private
+staging folder (mode 0700, random name) at the top of the destination, compared with the
+manifest, given its owner, mode and time, and only then linked into place (renamed over what is
+there with --force); a packed folder is unpacked into that staging folder, its archive's checksum
+compared, and only then are its entries moved into place. Existing files are never overwritten
+without --force: checked before the tape is loaded, and again as each entry is placed.
+
+The destination may belong to a user who changes it while root restores into it. Every entry is
+reached from folder descriptors without following links (pytarchive.safefs): a folder swapped for
+a link stops the restore instead of sending files elsewhere. Each run first removes the staging
+folders of this task's earlier runs, so a run cut short anywhere (kill -9 too) just runs again:
+what is already in place exactly as archived is skipped.
 """
 
 import os
-import shutil
 import stat
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from common.errors import ToolError
-from pytarchive import folders, packing, transfer
+from pytarchive import folders, packing, safefs, transfer
 from pytarchive.progress import Progress
 from pytarchive.queue import TaskContext, task
 from pytarchive.units import human_bytes
 from pytarchive.walk import DIR, FILE, LINK
 
 _SHOWN = 5
+Rows = Callable[[], Iterator[Dict]]
 
 
 def archived_folder(db, path: str) -> Dict:
@@ -49,15 +56,27 @@ def restore(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '
 
     if only and next(rows(), None) is None:
         raise ToolError(f'{only} is not in the archive of {folder["path"]}')
-    _refuse_overwrites(rows(), destination, force)
     try:
+        _refuse_overwrites(rows(), destination, force)
+        ctx.progress(step='loading the tape')
         with resources.tape_mounted(folder['tape'], read_only=True):
             source = os.path.join(resources.config.device.mountpoint, folder['tape_path'])
-            if folder['packed']:
-                bad = _restore_packed(ctx, folder, rows, source, destination, only, force)
-            else:
-                bad = _restore_files(ctx, folder, rows, source, destination, force)
-        _restore_directory_metadata(rows(), destination)
+            with safefs.Tree(safefs.open_destination(destination, create=True)) as tree:
+                prefix = f'.pytarchive-{ctx.task.id}-'
+                safefs.remove_private_folders(tree.root, prefix)  # left by a run of this task cut short
+                name, staging = safefs.private_folder(tree.root, prefix)
+                try:
+                    restore_into = _restore_packed if folder['packed'] else _restore_files
+                    bad = restore_into(ctx, folder, rows, source, tree, staging, only, force)
+                finally:
+                    safefs.remove_private_folder(tree.root, name, staging)
+                    os.close(staging)
+                ctx.progress(step='setting folder metadata')
+                _restore_directory_metadata(rows(), tree)
+    except safefs.InTheWay as exc:
+        where = exc.path if exc.path.startswith('/') else f'{exc.path} in {destination}'
+        raise ToolError(f'{where} is in the way ({exc.why} where the archive has a folder, or a folder where it '
+                        f'has a file; changed during the restore): restore stopped, nothing written through it') from None
     except OSError as exc:  # the destination full, read-only, a file where a folder should be...
         raise ToolError(f'restore stopped: {exc.filename or destination}: {exc.strerror}') from None
     files, size = _count(rows())
@@ -76,22 +95,39 @@ def _count(rows: Iterable[Dict]) -> Tuple[int, int]:
     return files, size
 
 
+def _split(path: str) -> Tuple[str, str]:
+    parent, _, name = path.rpartition('/')
+    return parent, name
+
+
 def _refuse_overwrites(rows: Iterable[Dict], destination: str, force: bool) -> None:
     """Before the tape is loaded: what would be overwritten (refused without --force) and what is
     in the way whatever the flags (a link or file where a folder goes: writing through a link
-    would put files elsewhere; a folder where a file goes: it is never deleted)."""
-    existing, in_the_way = [], []
-    for row in rows:
-        target = os.path.join(destination, row['path'])
-        if not os.path.lexists(target):
-            continue
-        is_folder = os.path.isdir(target) and not os.path.islink(target)
-        if (row['kind'] == DIR) != is_folder:
-            in_the_way.append(row['path'])
-        elif row['kind'] != DIR and not already_restored(target, row):
-            existing.append(row['path'])
+    would put files elsewhere; a folder where a file goes: it is never deleted). Only a first
+    answer: the restore itself checks again as it places each entry."""
+    root = safefs.open_destination(destination, create=False)
+    if root is None:
+        return
+    existing: List[str] = []
+    in_the_way: Dict[str, None] = {}  # ordered, without repeats: a link's contents name it again
+    with safefs.Tree(root) as tree:
+        for row in rows:
+            parent_path, name = _split(row['path'])
+            try:
+                parent = tree.folder(parent_path)
+            except safefs.InTheWay as exc:
+                in_the_way[exc.path] = None
+                continue
+            info = safefs.lstat(parent, name) if parent is not None else None
+            if info is None:
+                continue
+            if (row['kind'] == DIR) != stat.S_ISDIR(info.st_mode):
+                in_the_way[row['path']] = None
+            elif row['kind'] != DIR and not already_restored(parent, name, row):
+                existing.append(row['path'])
     if in_the_way:
-        raise ToolError(f'{_listed(in_the_way)} in {destination} {"is" if len(in_the_way) == 1 else "are"} in the way '
+        paths = list(in_the_way)
+        raise ToolError(f'{_listed(paths)} in {destination} {"is" if len(paths) == 1 else "are"} in the way '
                         f'(a link or file where the archive has a folder, or the other way round): nothing restored')
     if existing and not force:
         raise ToolError(f'{len(existing)} files already exist in {destination} ({_listed(existing)}): nothing '
@@ -102,104 +138,121 @@ def _listed(paths: List[str]) -> str:
     return ', '.join(paths[:_SHOWN]) + (f' and {len(paths) - _SHOWN} more' if len(paths) > _SHOWN else '')
 
 
-def already_restored(target: str, row: Dict) -> bool:
+def already_restored(dir_fd: int, name: str, row: Dict) -> bool:
     """The entry is there as the manifest describes it (a run cut short restored it already)."""
-    try:
-        info = os.lstat(target)
-    except FileNotFoundError:
+    info = safefs.lstat(dir_fd, name)
+    if info is None:
         return False
     if row['kind'] == LINK:
-        return os.path.islink(target) and os.readlink(target) == row['target']
+        return stat.S_ISLNK(info.st_mode) and os.readlink(name, dir_fd=dir_fd) == row['target']
     return stat.S_ISREG(info.st_mode) and info.st_size == row['size'] and info.st_mtime == row['mtime']
 
 
-def _restore_files(ctx: TaskContext, folder: Dict, rows: Callable[[], Iterator[Dict]], source: str,
-                   destination: str, force: bool) -> List[Tuple[str, str]]:
+def _restore_files(ctx: TaskContext, folder: Dict, rows: Rows, source: str, tree: safefs.Tree, staging: int,
+                   only: str, force: bool) -> List[Tuple[str, str]]:
     files, size = _count(rows())
     progress = Progress(ctx, 'restoring', bytes_total=size, files_total=files)
-    bad = []
+    bad: List[Tuple[str, str]] = []
     for row in rows():
-        target = os.path.join(destination, row['path'])
         if row['kind'] == DIR:
-            os.makedirs(target, exist_ok=True)
-        elif row['kind'] == LINK:
-            _replace_with_link(row, target)
-        elif not force and already_restored(target, row):
+            _make_folder(tree, row)
+            continue
+        parent_path, name = _split(row['path'])
+        parent = tree.folder(parent_path, create=True)
+        if force or not already_restored(parent, name, row):
+            if row['kind'] == LINK:
+                staged = safefs.create_link(staging, row['target'], 'link-')
+                safefs.set_link_metadata(staging, staged, row['uid'], row['gid'], row['mtime'])
+            else:
+                staged, why = _staged_copy(staging, os.path.join(source, row['path']), row)
+                if why:
+                    bad.append((row['path'], why))
+            if staged:
+                _place(staging, staged, parent, name, row, force, bad)
+        if row['kind'] == FILE:
             progress.add(row['size'], files=1)
-        else:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            # Short, so that any file name (up to 255 bytes) still has a temporary one.
-            temporary = os.path.join(os.path.dirname(target), f'.pytarchive-{ctx.task.id}-{progress.files_done}')
-            try:
-                checksum = transfer.copy_file(os.path.join(source, row['path']), temporary)
-                if checksum != row['checksum']:
-                    bad.append((row['path'], 'checksum on tape differs from the manifest'))
-                    continue
-                _apply_metadata(temporary, row)
-                os.replace(temporary, target)
-            except FileNotFoundError as missing:
-                if missing.filename != os.path.join(source, row['path']):
-                    raise
-                bad.append((row['path'], 'missing on tape'))
-            finally:
-                if os.path.lexists(temporary):
-                    os.unlink(temporary)
-            progress.add(row['size'], files=1)
+        ctx.checkpoint()
+    progress.flush()
+    return bad
+
+
+def _staged_copy(staging: int, source: str, row: Dict) -> Tuple[Optional[str], Optional[str]]:
+    """Copy a file from tape into the staging folder: (its name there, None) once its checksum
+    matches and its metadata is set; (None, why not) otherwise."""
+    staged, fd = safefs.create_file(staging, 'file-')
+    try:
+        # By name through /proc: the staging folder is this process's alone (0700), held open.
+        checksum = transfer.copy_file(source, f'/proc/self/fd/{staging}/{staged}')
+        if checksum == row['checksum']:
+            safefs.set_metadata(fd, row['uid'], row['gid'], row['mode'], row['mtime'])
+            return staged, None
+        why = 'checksum on tape differs from the manifest'
+    except FileNotFoundError as missing:
+        if missing.filename != source:
+            raise
+        why = 'missing on tape'
+    finally:
+        os.close(fd)
+    os.unlink(staged, dir_fd=staging)
+    return None, why
+
+
+def _make_folder(tree: safefs.Tree, row: Dict) -> None:
+    """The folder made (or found) and given its owner and mode at once, so that a restore stopped
+    half-way leaves nothing only root may enter; its time is set last."""
+    safefs.set_metadata(tree.folder(row['path'], create=True), row['uid'], row['gid'], row['mode'])
+
+
+def _place(staged_in: int, staged: str, parent: int, name: str, row: Dict, force: bool,
+           bad: List[Tuple[str, str]]) -> None:
+    try:
+        safefs.place(staged_in, staged, parent, name, replace=force)
+    except safefs.InTheWay as exc:
+        raise safefs.InTheWay(row['path'], exc.why) from None
+    except FileExistsError:
+        bad.append((row['path'], 'appeared in the destination during the restore; not overwritten (see --force)'))
+
+
+def _restore_packed(ctx: TaskContext, folder: Dict, rows: Rows, source: str, tree: safefs.Tree, staging: int,
+                    only: str, force: bool) -> List[Tuple[str, str]]:
+    archive_size = os.path.getsize(source)
+    progress = Progress(ctx, 'unpacking', bytes_total=archive_size, files_total=1)
+    checksum = packing.unpack(source, staging, [only] if only else None)
+    if checksum != folder['packed_checksum']:
+        raise ToolError(f'{source} on {folder["tape"]} differs from the archive written (checksum): '
+                        f'nothing restored')
+    progress.add(archive_size, files=1)
+    files, size = _count(rows())
+    progress = Progress(ctx, 'moving into place', bytes_total=size, files_total=files)
+    bad: List[Tuple[str, str]] = []
+    with safefs.Tree(os.dup(staging)) as unpacked:
+        for row in rows():
+            if row['kind'] == DIR:
+                _make_folder(tree, row)
+                continue
+            parent_path, name = _split(row['path'])
+            staged_in = unpacked.folder(parent_path)
+            if staged_in is None or safefs.lstat(staged_in, name) is None:
+                bad.append((row['path'], 'missing from the packed archive'))
+                continue
+            parent = tree.folder(parent_path, create=True)
+            if force or not already_restored(parent, name, row):
+                # The archive's checksum matched: what was staged is what was archived, even for a file
+                # that changed while prepare packed it (its manifest size may differ; its bytes are these).
+                if row['kind'] == FILE:  # the packed copy keeps whole seconds; the manifest has the rest
+                    os.utime(name, (row['mtime'], row['mtime']), dir_fd=staged_in, follow_symlinks=False)
+                _place(staged_in, name, parent, name, row, force, bad)
+            if row['kind'] == FILE:
+                progress.add(row['size'], files=1)
             ctx.checkpoint()
     progress.flush()
     return bad
 
 
-def _restore_packed(ctx: TaskContext, folder: Dict, rows: Callable[[], Iterator[Dict]], source: str, destination: str,
-                    only: str, force: bool) -> List[Tuple[str, str]]:
-    progress = Progress(ctx, 'unpacking', bytes_total=os.path.getsize(source), files_total=1)
-    os.makedirs(destination, exist_ok=True)
-    staging = os.path.join(destination, f'.pytarchive-restore-{ctx.task.id}')
-    shutil.rmtree(staging, ignore_errors=True)
-    os.makedirs(staging)
-    try:
-        checksum = packing.unpack(source, staging, [only] if only else None)
-        if checksum != folder['packed_checksum']:
-            raise ToolError(f'{source} on {folder["tape"]} differs from the archive written (checksum): '
-                            f'nothing restored')
-        progress.add(os.path.getsize(source), files=1)
-        bad = []
-        for row in rows():
-            staged, target = os.path.join(staging, row['path']), os.path.join(destination, row['path'])
-            if row['kind'] == DIR:
-                os.makedirs(target, exist_ok=True)
-                continue
-            if not os.path.lexists(staged):
-                bad.append((row['path'], 'missing from the packed archive'))
-                continue
-            if not force and already_restored(target, row):
-                continue
-            # The archive's checksum matched: what was staged is what was archived, even for a file
-            # that changed while prepare packed it (its manifest size may differ; its bytes are these).
-            os.replace(staged, target)
-            if row['kind'] == FILE:  # the packed copy keeps whole seconds; the manifest has the rest
-                os.utime(target, (row['mtime'], row['mtime']))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    progress.flush()
-    return bad
-
-
-def _replace_with_link(row: Dict, target: str) -> None:
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    transfer.make_link(row['target'], target)
-    os.lchown(target, row['uid'], row['gid'])
-
-
-def _apply_metadata(path: str, row: Dict) -> None:
-    os.chown(path, row['uid'], row['gid'])
-    os.chmod(path, row['mode'])
-    os.utime(path, (row['mtime'], row['mtime']))
-
-
-def _restore_directory_metadata(rows: Iterable[Dict], destination: str) -> None:
+def _restore_directory_metadata(rows: Iterable[Dict], tree: safefs.Tree) -> None:
     """Last, deepest first: restoring a directory's contents changes its modification time."""
-    for row in reversed([row for row in rows if row['kind'] == DIR]):
-        target = os.path.join(destination, row['path'])
-        if row['kind'] == DIR and os.path.isdir(target):
-            _apply_metadata(target, row)
+    wanted = [(row['path'], row['uid'], row['gid'], row['mode'], row['mtime']) for row in rows if row['kind'] == DIR]
+    for path, uid, gid, mode, mtime in reversed(wanted):
+        fd = tree.folder(path)
+        if fd is not None:  # removed by someone since: nothing to set
+            safefs.set_metadata(fd, uid, gid, mode, mtime)

@@ -245,6 +245,44 @@ def test_keepalive_comments_arrive_while_idle(sim):
     assert [next(stream) for _ in range(2)] == ['', ': keepalive']
 
 
+def test_a_directory_moved_in_is_announced_but_not_its_contents(sim):
+    # As on a real cluster: a moved directory arrives as one child_dir_moved_to; what it holds
+    # is not announced (a watcher must look into it), what is written into it later is.
+    # From elsewhere in the cluster, and from outside the emulator's directory (as if it had
+    # always been in the cluster): the same answer.
+    make_files(sim.root, ['outside/batch/a.txt', 'outside/batch/sub/b.txt'])
+    make_files(sim.root.parent, ['elsewhere/batch2/c.txt', 'elsewhere/batch2/sub/d.txt'])
+    (sim.root / 'watched').mkdir()
+    stream = open_stream(sim, '/watched', True)
+    os.rename(sim.root / 'outside/batch', sim.root / 'watched/batch')
+    os.rename(sim.root.parent / 'elsewhere/batch2', sim.root / 'watched/batch2')
+    time.sleep(0.5)  # the emulator has read the moves and watches the new directories
+    make_files(sim.root, ['watched/batch/sub/later.txt', 'watched/batch2/sub/later2.txt'])
+    events = read_events(stream, 6)
+    assert [(e['type'], e['path']) for e in events] == [
+        ('child_dir_moved_to', 'batch'), ('child_dir_moved_to', 'batch2'),
+        ('child_file_added', 'batch/sub/later.txt'), ('child_data_written', 'batch/sub/later.txt'),
+        ('child_file_added', 'batch2/sub/later2.txt'), ('child_data_written', 'batch2/sub/later2.txt')]
+    assert events[1]['spine'][-1] == str(os.stat(sim.root / 'watched/batch2').st_ino)
+    assert events[4]['spine'][-2] == str(os.stat(sim.root / 'watched/batch2/sub').st_ino)
+    held_id = str(os.stat(sim.root / 'watched/batch2/c.txt').st_ino)
+    os.unlink(sim.root / 'watched/batch2/c.txt')  # a file it held is still named by its id when removed
+    assert [(e['type'], e['path'], e['spine'][-1]) for e in read_events(stream, 1)] == [
+        ('child_file_removed', 'batch2/c.txt', held_id)]
+
+
+def test_notify_inject_writes_a_raw_line_into_every_open_stream(sim):
+    streams = [open_stream(sim, '/', False), open_stream(sim, '/', True)]
+    assert sim.control('notify/inject', {'line': 'data: {"not": "a list"}'}) == {'streams': 2}
+    make_files(sim.root, ['after.txt'])
+    for stream in streams:
+        assert next(line for line in stream if line.startswith('data: ')) == 'data: {"not": "a list"}'
+        assert read_events(stream, 1)[0]['path'] == 'after.txt'  # the stream goes on
+    for bad in ({}, {'line': 5}, {'line': 'two\nlines'}):
+        with pytest.raises(Exception, match='400'):
+            sim.control('notify/inject', bad)
+
+
 def test_sdk_change_iterator_reads_the_stream(sim):
     rc = sim.client()
     changes = rc.fs.get_change_notify_listener(recursive=False, path='/')

@@ -361,6 +361,13 @@ def sim_drop_streams(cluster, req):
     return Reply({'dropped': cluster.changes.drop_all()})
 
 
+def sim_notify_inject(cluster, req):
+    line = req.json().get('line') if isinstance(req.json(), dict) else None
+    if not isinstance(line, str) or '\n' in line or '\r' in line:
+        raise bad_request('/sim/notify/inject needs {"line": "one line of text"}')
+    return Reply({'streams': cluster.changes.inject(line)})
+
+
 def sim_expire_sessions(cluster, req):
     return Reply({'expired': cluster.sessions.expire_sessions()})
 

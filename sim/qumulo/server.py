@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 from . import urls
 from .errors import ApiError
 from .models.auth import require
-from .models.notify import END
+from .models.notify import END, RawLine
 from .responses import Request, Stream
 
 log = logging.getLogger(__name__)
@@ -154,8 +154,11 @@ class ClusterRequestHandler(BaseHTTPRequestHandler):
                 if item is END:
                     self.wfile.write(b'0\r\n\r\n')
                     return
+                if isinstance(item, RawLine):  # /sim/notify/inject: the line exactly as given
+                    self.wfile.write(_chunk(item + b'\n\n'))
+                    continue
                 events = list(item)
-                ended = False
+                ended, raw = False, None
                 while len(events) < MAX_EVENTS_PER_LINE:  # hand over what is already waiting at once
                     try:
                         more = sub.queue.get_nowait()
@@ -164,8 +167,13 @@ class ClusterRequestHandler(BaseHTTPRequestHandler):
                     if more is END:
                         ended = True
                         break
+                    if isinstance(more, RawLine):
+                        raw = more
+                        break
                     events.extend(more)
                 self.wfile.write(_chunk(b'data: ' + json.dumps(events).encode() + b'\n\n'))
+                if raw is not None:
+                    self.wfile.write(_chunk(raw + b'\n\n'))
                 if ended:
                     self.wfile.write(b'0\r\n\r\n')
                     return

@@ -63,6 +63,7 @@ CLUSTER_ROUTES = [
 SIM_ROUTES = [
     Route('POST', re.compile('^/sim/smb/open$'), r.sim_smb_open, login=False),
     Route('POST', re.compile('^/sim/drop-streams$'), r.sim_drop_streams, login=False),
+    Route('POST', re.compile('^/sim/notify/inject$'), r.sim_notify_inject, login=False),
     Route('POST', re.compile('^/sim/expire-sessions$'), r.sim_expire_sessions, login=False),
     Route('POST', re.compile('^/sim/fail-next$'), r.sim_fail_next, login=False),
     Route('POST', re.compile('^/sim/latency$'), r.sim_latency, login=False),

@@ -32,6 +32,10 @@ VANISHED_WAIT_MS = 20
 END = None  # queued to a subscriber: the stream must end now
 
 
+class RawLine(bytes):
+    """Queued to a subscriber: one line written into its stream as is (malformed events for tests)."""
+
+
 class Subscription:
     def __init__(self, dir_path, recursive, types):
         self.dir_path = dir_path
@@ -56,6 +60,9 @@ class ChangeHub:
         self._wd_of_dir = {}
         self._ids = {}  # os path -> id, so a removed entry can still be named by id
         self._new_ids = {}  # os path -> id of files just created, read before the batch is translated
+        # Entries a scan of a new directory announced: their own create event, if it follows, is
+        # not announced again.
+        self._announced = set()
         self._subs = set()
         self._subs_lock = threading.Lock()
         # os path -> mtime when the emulator itself last changed the file's attributes (its lock):
@@ -80,6 +87,14 @@ class ChangeHub:
             self._quiet[path] = os.lstat(path).st_mtime_ns
         except OSError:
             pass
+
+    def inject(self, line):
+        """Write `line` into every open stream as it stands; returns how many streams got it."""
+        with self._subs_lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.queue.put(RawLine(line.encode()))
+        return len(subs)
 
     def drop_all(self):
         with self._subs_lock:
@@ -109,6 +124,7 @@ class ChangeHub:
                 self._ids[entry.path] = file_id
                 self.fs.remember(file_id, entry.path)
                 if announce:
+                    self._announced.add(entry.path)
                     announce(path, entry.name, file_id, is_dir)
                 if is_dir:
                     stack.append(entry.path)
@@ -136,6 +152,7 @@ class ChangeHub:
                 pass
         for path in [p for p in self._ids if p.startswith(prefix)]:
             del self._ids[path]
+            self._announced.discard(path)
 
     # --- the reader ----------------------------------------------------------------------------
     def _run(self):
@@ -196,7 +213,9 @@ class ChangeHub:
                 continue
             if event.mask & (flags.DELETE | flags.MOVED_FROM):
                 self._quiet.pop(path, None)
-            if event.mask & flags.CREATE and path in self._ids:
+                self._announced.discard(path)
+            if event.mask & flags.CREATE and path in self._announced:
+                self._announced.discard(path)
                 self._new_ids.pop(path, None)
                 continue  # already announced by the scan of its new parent directory
             if event.mask & (flags.DELETE | flags.MOVED_FROM):
@@ -218,8 +237,13 @@ class ChangeHub:
                 moved_from[event.cookie] = path
             elif is_dir and event.mask & flags.MOVED_TO and event.cookie in moved_from:
                 self._move_tree(moved_from.pop(event.cookie), path)
-            elif is_dir and event.mask & (flags.CREATE | flags.MOVED_TO):
+            elif is_dir and event.mask & flags.CREATE:
                 self._add_tree(path, announce)
+            elif is_dir and event.mask & flags.MOVED_TO:
+                # Moved in from outside the emulator's directory, as if from elsewhere in the
+                # cluster: watched from now on, but what it already holds is not announced, for a
+                # real cluster sends no events for the contents of a moved directory.
+                self._add_tree(path)
             if file_id and not event.mask & (flags.DELETE | flags.MOVED_FROM):
                 self.fs.remember(file_id, path)
         for old in moved_from.values():  # moved out of the tree

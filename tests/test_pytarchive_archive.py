@@ -308,3 +308,24 @@ def test_an_archive_stopped_by_a_change_since_prepare_leaves_nothing_on_the_tape
 
     rig.ok('prepare', str(folder), '--wait')  # prepared again, it goes to its own path, not a '.ID' beside it
     assert f'as {str(folder).lstrip("/")} and verified' in rig.ok('archive', str(folder), TAPE, '--wait')
+
+
+def test_archive_queued_twice_writes_one_copy_and_a_second_tape_needs_a_new_prepare(make_rig, tmp_path):
+    rig = formatted_rig(make_rig)
+    rig.ok('format', 'TPN002L9', '--wait')
+    folder = make_tree(tmp_path / 'asked twice')
+    rig.ok('prepare', str(folder), '--wait')
+    first, other_tape, again = (_queued_id(rig.ok('archive', str(folder), barcode))
+                                for barcode in (TAPE, 'TPN002L9', TAPE))
+    tasks = rig.wait_for({first: {'done', 'failed'}, other_tape: {'done', 'failed'}, again: {'done', 'failed'}},
+                         timeout=120)
+
+    tape_path = str(folder).lstrip('/')
+    assert tasks[first]['state'] == 'done' and tasks[again]['state'] == 'done', tasks
+    assert tasks[again]['result'] == tasks[first]['result']  # found archived: nothing copied a second time
+    assert tasks[other_tape]['state'] == 'failed'
+    assert f'{folder} is already archived to {TAPE}' in tasks[other_tape]['error']
+    assert 'prepare it again to archive another copy' in tasks[other_tape]['error']
+    assert rig.query('SELECT state, tape, tape_path FROM folders') == [('archived', TAPE, tape_path)]
+    assert [tape['folders'] for tape in json.loads(rig.ok('summary', '--json'))['tapes']
+            if tape['barcode'] in (TAPE, 'TPN002L9')] == [1, 0]

@@ -10,10 +10,11 @@ task step, and a single writer makes every state change one plain transaction.
 
 import contextlib
 import datetime as dt
+import glob
 import os
 import sqlite3
 import threading
-from typing import Iterator, List, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 from common.errors import ToolError
 
@@ -97,24 +98,63 @@ class DatabaseError(ToolError):
     pass
 
 
+class DatabaseUnusable(DatabaseError):
+    """The file is gone, replaced, corrupt or missing from a state directory that was in use: nothing
+    can be trusted or recorded, so the service takes no work. The message is the whole line to show."""
+
+
+SQLITE_HEADER = b'SQLite format 3\x00'
+# Result codes that say the file is not (or no longer) the database: corrupt pages, not a database
+# at all, or (SQLite's own check on a write) the file was unlinked or renamed under the connection.
+_UNUSABLE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+_DBMOVED = 1032  # SQLITE_READONLY_DBMOVED
+_RESTORE = 'restore it from the backup of its state directory (see README: State)'
+
+
+def traces(path: str) -> List[str]:
+    """Files an earlier database at `path` leaves next to it: its service lock, WAL, shared memory, rescued copies."""
+    return sorted(glob.glob(glob.escape(path) + '[.-]*'))
+
+
 class Database:
-    def __init__(self, path: str):
+    def __init__(self, path: str, create: bool = True):
+        """create=False: a missing (or empty) file is DatabaseUnusable rather than a new, empty catalog."""
         self.path = path
+        self.problem: Optional[str] = None  # set once the database is unusable: every use then raises it
         self._lock = threading.RLock()
         parent = os.path.dirname(os.path.abspath(path))
         try:
+            existed = os.path.exists(path) and os.path.getsize(path) > 0  # SQLite writes a header at once
+            if not existed and not create:
+                found = ', '.join(os.path.basename(name) for name in traces(path)) or 'files of an earlier one'
+                raise DatabaseUnusable(
+                    f'the database {path} is missing, but its directory still holds {found}, so it was in use: '
+                    f'{_RESTORE}, or start the service once with --new-database to begin with an empty catalog')
             os.makedirs(parent, mode=0o700, exist_ok=True)
             # isolation_level=None: no implicit transactions; transaction() says where they are.
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
             self._conn.row_factory = sqlite3.Row
+            info = os.stat(path)  # sqlite3.connect has opened (or created) it
+            self._identity = (info.st_dev, info.st_ino)  # the file this connection has open
+            if existed:
+                self._quick_check()
             self._conn.execute('PRAGMA journal_mode = WAL')
             self._conn.execute('PRAGMA foreign_keys = ON')
             self._conn.execute('PRAGMA synchronous = FULL')  # a task marked done stays done after a power cut
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            if _unusable(exc):
+                raise DatabaseUnusable(f'the database {path} is corrupt ({exc}): {_RESTORE}') from None
             raise DatabaseError(f'{path}: cannot open the database: {exc}') from None
         except OSError as exc:
             raise DatabaseError(f'{path}: cannot open the database: {exc.strerror}') from None
+
+    def _quick_check(self) -> None:
+        """Corruption found now rather than by the first command that reads a bad page. quick_check
+        reads every page once (seconds for a large catalog, at start only)."""
+        found = [row[0] for row in self._conn.execute('PRAGMA quick_check(3)')]
+        if found != ['ok']:
+            raise DatabaseUnusable(f'the database {self.path} is corrupt (quick_check: {"; ".join(found)}): {_RESTORE}')
 
     def _migrate(self) -> None:
         version = self._conn.execute('PRAGMA user_version').fetchone()[0]
@@ -129,6 +169,60 @@ class Database:
                     conn.execute(statement)
                 conn.execute(f'PRAGMA user_version = {target}')
 
+    # -- is it still the database? -----------------------------------------------------------------
+
+    def check(self, header: bool = False) -> None:
+        """Raise DatabaseUnusable if the file was deleted or replaced since it was opened (or, with
+        header, no longer starts as a database does). Cheap: a stat (and a 16-byte read)."""
+        with self._lock:
+            if self.problem is None:
+                self.problem = self._look(header)
+            if self.problem is not None:
+                raise DatabaseUnusable(self.problem)
+
+    def _look(self, header: bool) -> Optional[str]:
+        try:
+            info = os.stat(self.path)
+            if header:
+                with open(self.path, 'rb') as file:
+                    start = file.read(len(SQLITE_HEADER))
+        except FileNotFoundError:
+            return self._rescue('was deleted while the service ran')
+        except OSError as exc:
+            return f'the database {self.path} cannot be read ({exc.strerror}); taking no work until it can'
+        if (info.st_dev, info.st_ino) != self._identity:
+            return self._rescue('was replaced by another file while the service ran')
+        if header and start != SQLITE_HEADER:
+            return f'the database {self.path} is corrupt (its header was overwritten): {_RESTORE}'
+        return None
+
+    def _rescue(self, what: str) -> str:
+        """The connection still reads the file it opened: copy the catalog out as it is now, so nothing is lost."""
+        stamp = dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+        copy = f'{self.path}.rescued-{stamp}'
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(copy)), mode=0o700, exist_ok=True)
+            target = sqlite3.connect(copy)
+            try:
+                self._conn.backup(target)
+            finally:
+                target.close()
+        except (sqlite3.Error, OSError) as exc:
+            return f'the database {self.path} {what}, and it could not be saved ({exc}): {_RESTORE}'
+        return (f'the database {self.path} {what}; the catalog as the service had it is saved in {copy}: '
+                f'stop the service, move that file to {self.path} and start it again')
+
+    def _failed(self, exc: sqlite3.DatabaseError) -> None:
+        """Called on a failed statement: if it says the file is unusable, raise that instead."""
+        if not _unusable(exc):
+            return
+        if exc.sqlite_errorcode == _DBMOVED:
+            self.check()  # deleted or replaced: rescued and raised there
+        self.problem = self.problem or f'the database {self.path} is corrupt ({exc}): {_RESTORE}'
+        raise DatabaseUnusable(self.problem) from None
+
+    # -- use ---------------------------------------------------------------------------------------
+
     @property
     def version(self) -> int:
         with self._lock:
@@ -136,20 +230,36 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic state change: committed when the block ends, rolled back if it raises."""
+        """One atomic state change: committed when the block ends, rolled back if it raises.
+        Refused (DatabaseUnusable) once the file is not the one opened: a write there would be lost."""
         with self._lock:
-            self._conn.execute('BEGIN IMMEDIATE')
+            self.check()
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute('ROLLBACK')
+                self._conn.execute('BEGIN IMMEDIATE')
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute('ROLLBACK')
+                    raise
+                self._conn.execute('COMMIT')
+            except sqlite3.DatabaseError as exc:
+                self._failed(exc)
                 raise
-            self._conn.execute('COMMIT')
 
     def query(self, sql: str, params: Sequence = ()) -> List[sqlite3.Row]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            self.check()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                self._failed(exc)
+                raise
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _unusable(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, 'sqlite_errorcode', None)
+    return code == _DBMOVED or (code is not None and code & 0xff in _UNUSABLE_CODES)

@@ -12,13 +12,16 @@ exact multiple of a buffer, is read whole and never waited on forever (the seed'
 import json
 import socket
 import struct
+import time
 from typing import Any, Dict, Optional
 
 from common.errors import ToolError
 
 HEADER = struct.Struct('>I')
-MAX_FRAME = 64 * 1024 * 1024  # a queue listing of years of tasks fits; a corrupt length does not
+MAX_FRAME = 64 * 1024 * 1024  # a reply: a queue listing of years of tasks fits; a corrupt length does not
+MAX_REQUEST = 1024 * 1024  # a request is a command and its arguments (paths, task ids): never near this
 TIMEOUT_S = 60.0
+_CHUNK = 64 * 1024  # memory grows with the bytes that arrive, never with the size a header announces
 
 
 class ProtocolError(ToolError):
@@ -29,17 +32,22 @@ class Closed(ProtocolError):
     """The other side hung up before sending anything: not an error for a server."""
 
 
-def _recv_exactly(sock: socket.socket, size: int, started: bool) -> bytes:
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    received = 0
-    while received < size:
-        count = sock.recv_into(view[received:], size - received)
-        if count == 0:
-            if not started and received == 0:
+def _recv_exactly(sock: socket.socket, size: int, started: bool, timeout: Optional[float], deadline: float) -> bytes:
+    buffer = bytearray()
+    while len(buffer) < size:
+        try:
+            if timeout is not None:
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            chunk = sock.recv(min(_CHUNK, size - len(buffer)))
+        except TimeoutError:
+            if timeout is None:
+                raise
+            raise ProtocolError(f'no complete message within {timeout:g} s ({len(buffer)} of {size} bytes)') from None
+        if not chunk:
+            if not started and not buffer:
                 raise Closed('connection closed')
-            raise ProtocolError(f'connection closed after {received} of {size} bytes')
-        received += count
+            raise ProtocolError(f'connection closed after {len(buffer)} of {size} bytes')
+        buffer += chunk
     return bytes(buffer)
 
 
@@ -50,11 +58,14 @@ def send_message(sock: socket.socket, message: Dict[str, Any]) -> None:
     sock.sendall(HEADER.pack(len(body)) + body)
 
 
-def recv_message(sock: socket.socket) -> Dict[str, Any]:
-    (size,) = HEADER.unpack(_recv_exactly(sock, HEADER.size, started=False))
-    if size > MAX_FRAME:
-        raise ProtocolError(f'frame of {size} bytes announced, more than the {MAX_FRAME}-byte limit')
-    body = _recv_exactly(sock, size, started=True)
+def recv_message(sock: socket.socket, limit: int = MAX_FRAME, timeout: Optional[float] = None) -> Dict[str, Any]:
+    """One message of at most `limit` bytes; with `timeout`, all of it within that many seconds
+    (a per-read timeout alone lets a peer sending a byte now and then hold the reader for ever)."""
+    deadline = time.monotonic() + (timeout or 0)
+    (size,) = HEADER.unpack(_recv_exactly(sock, HEADER.size, False, timeout, deadline))
+    if size > limit:
+        raise ProtocolError(f'frame of {size} bytes announced, more than the {limit}-byte limit')
+    body = _recv_exactly(sock, size, True, timeout, deadline)
     try:
         message = json.loads(body.decode('utf-8'))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -66,7 +77,10 @@ def recv_message(sock: socket.socket) -> Dict[str, Any]:
 
 def request(sock: socket.socket, command: str, args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Send one request on a connected socket and return the reply."""
-    send_message(sock, {'command': command, 'args': args or {}})
+    try:
+        send_message(sock, {'command': command, 'args': args or {}})
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # a service that turns the connection away answers and hangs up without reading: read why
     reply = recv_message(sock)
     if not isinstance(reply.get('ok'), bool):
         raise ProtocolError('reply without an "ok" field')

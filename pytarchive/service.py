@@ -6,6 +6,10 @@ Start: take the database lock, mark tasks a dead service left 'running' as inter
 put any tape left in the drive back home, then run queued tasks. SIGTERM/SIGINT: stop listening,
 let the running task finish its step or stop at its next checkpoint (it is marked interrupted),
 make sure no tape is mounted or left in the drive, exit 0.
+
+A database that is missing from a used state directory, corrupt, or deleted, replaced or overwritten
+while the service runs stops all work: one CRITICAL line, and the same line to every client until the
+service is stopped (exit 1). See pytarchive.db for how each is detected.
 """
 
 import fcntl
@@ -15,7 +19,7 @@ import signal
 import socket
 import stat
 import threading
-from typing import Optional
+from typing import Dict, Optional
 
 import pytarchive.tasks  # noqa: F401 - registers the task kinds
 from common.errors import FAILURE, ArgumentParser, ToolError
@@ -23,14 +27,22 @@ from pytarchive import config as configuration, mail
 from pytarchive.access import Access, peer_of, resolve_group
 from pytarchive.cli import run
 from pytarchive.commands import Commands, Queued
-from pytarchive.db import Database
+from pytarchive.db import Database, DatabaseUnusable, traces
 from pytarchive.library.errors import LibraryError
-from pytarchive.protocol import TIMEOUT_S, Closed, ProtocolError, failed, ok, recv_message, send_message
+from pytarchive.protocol import MAX_REQUEST, Closed, ProtocolError, failed, ok, recv_message, send_message
 from pytarchive.queue import Consumer, QueueApi, TaskStorage, registry
 from pytarchive.resources import DriveResources
 
 log = logging.getLogger('pytarchive.service')
 ACCEPT_POLL_S = 0.5
+# What one local user can make root spend: a thread and at most MAX_REQUEST bytes per connection,
+# MAX_CONNECTIONS_PER_USER connections per UID, MAX_CONNECTIONS for all but root together (root, the
+# admin, is never turned away), and each request must arrive whole within REQUEST_TIMEOUT_S.
+MAX_CONNECTIONS_PER_USER = 8
+MAX_CONNECTIONS = 32
+REQUEST_TIMEOUT_S = 10.0  # the client sends its request as soon as it is connected
+REPLY_TIMEOUT_S = 60.0  # for the whole reply (sendall's timeout is the total)
+DATABASE_CHECK_S = 1.0  # a stat and a 16-byte read
 
 
 def take_lock(database: str):
@@ -96,47 +108,92 @@ def _group_can_enter(directory: str, group: int) -> bool:
 
 
 class Service:
-    def __init__(self, config: configuration.Config):
+    def __init__(self, config: configuration.Config, new_database: bool = False):
         self.config = config
         self.stopping = threading.Event()
-        self._lock_handle = take_lock(config.service.database)
-        group = resolve_group(config)
+        group = resolve_group(config)  # before the lock: a config error must leave no trace of a run
         self.access = Access(group, config.service.read_only_group)
         self.group = group
-        self.db = Database(config.service.database)
-        self.storage = TaskStorage(self.db)
-        self.resources = DriveResources(config, self.db)
-        self.consumer = Consumer(self.storage, registry, [self.resources])
-        self.commands = Commands(QueueApi(self.storage, registry, self.consumer), self.db, config, self.resources)
+        path = config.service.database
+        # A missing database is created only on a first run (no lock, WAL or rescued copy next to it,
+        # checked before take_lock makes the lock) or when asked: otherwise it is a lost catalog.
+        create = new_database or not traces(path)
+        self._lock_handle = take_lock(path)
+        self.resources = DriveResources(config, None)
+        self.db: Optional[Database] = None
+        self.consumer: Optional[Consumer] = None
+        self.unusable: Optional[str] = None  # why the service takes no work: the line every client gets
+        self._unusable_lock = threading.Lock()
+        if new_database:
+            _remove_stale_wal(path)
+        try:
+            self.db = Database(path, create)
+        except DatabaseUnusable as exc:
+            self.unusable = exc.message
+        else:
+            self.storage = TaskStorage(self.db)
+            self.resources.db = self.db
+            self.consumer = Consumer(self.storage, registry, [self.resources])
+            self.commands = Commands(QueueApi(self.storage, registry, self.consumer), self.db, config, self.resources)
         self.listener: Optional[socket.socket] = None
+        self._connections: Dict[int, int] = {}  # UID -> connections being served, root not counted
+        self._connections_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def run(self) -> int:
+        """0 when stopped cleanly; 1 when the drive could not be emptied or the database was unusable."""
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
-        interrupted = self.storage.interrupt_leftovers()
-        if interrupted:
-            log.warning('task%s %s ran when the service last stopped: marked interrupted; `pytarchive requeue` '
-                        'runs them again', 's' if len(interrupted) > 1 else '', ', '.join(map(str, interrupted)))
+        if self.db is not None:
+            interrupted = self.storage.interrupt_leftovers()
+            if interrupted:
+                log.warning('task%s %s ran when the service last stopped: marked interrupted; `pytarchive requeue` '
+                            'runs them again', 's' if len(interrupted) > 1 else '', ', '.join(map(str, interrupted)))
         self.listener = bind_socket(self.config.service.socket, self.group)
         acceptor = threading.Thread(target=self._accept, name='acceptor')
         acceptor.start()
         log.info('listening on %s', self.config.service.socket)
         self._release_drive('at start')
-        self.consumer.start()
+        if self.db is None:
+            # Up, so that every client is told why (and systemd does not restart it in a loop).
+            log.critical('%s', self.unusable)
+        else:
+            self.consumer.start()
+            threading.Thread(target=self._watch_database, name='database-watch', daemon=True).start()
         self.stopping.wait()
 
         log.info('stopping: no new connections; waiting for the running task to finish or reach a checkpoint')
-        self.consumer.request_stop()
+        if self.consumer is not None:
+            self.consumer.request_stop()
         acceptor.join()
         self.listener.close()
         _unlink_quietly(self.config.service.socket)
-        self.consumer.stop()
+        if self.consumer is not None:
+            self.consumer.stop()
         released = self._release_drive('before exiting')
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
         log.info('stopped')
-        return 0 if released else FAILURE
+        return 0 if released and not self.unusable else FAILURE
+
+    def _watch_database(self) -> None:
+        """Notice a database deleted, replaced or overwritten while idle too, not only at the next command."""
+        while not self.stopping.wait(DATABASE_CHECK_S):
+            try:
+                self.db.check(header=True)
+            except DatabaseUnusable as exc:
+                self._database_unusable(exc)
+                return
+
+    def _database_unusable(self, exc: DatabaseUnusable) -> str:
+        """Stop taking work and say why, once (CRITICAL: mailed); the line for every client from now on."""
+        with self._unusable_lock:
+            if self.unusable is None:
+                self.unusable = exc.message
+                self.consumer.request_stop()
+                log.critical('%s', self.unusable)
+        return self.unusable
 
     def _on_signal(self, signum, _frame) -> None:
         if not self.stopping.is_set():
@@ -163,21 +220,57 @@ class Service:
             except OSError as exc:
                 log.error('accept failed: %s', exc)
                 continue
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
-
-    def _serve(self, connection: socket.socket) -> None:
-        with connection:
-            connection.settimeout(TIMEOUT_S)
             try:
                 peer = peer_of(connection)
-                request = recv_message(connection)
-            except Closed:
-                return
-            except (ProtocolError, OSError) as exc:
-                log.warning('bad request: %s', exc)
-                self._reply(connection, failed(f'bad request: {exc}'))
-                return
-            self._reply(connection, self._answer(peer, request))
+            except OSError as exc:
+                log.warning('cannot tell who connected: %s', exc)
+                connection.close()
+                continue
+            refusal = self._admit(peer)
+            if refusal:
+                connection.settimeout(1)  # a line this small fits in the socket's buffer
+                self._reply(connection, failed(refusal))
+                connection.close()
+                continue
+            threading.Thread(target=self._serve, args=(connection, peer), daemon=True).start()
+
+    def _admit(self, peer) -> Optional[str]:
+        """None if the connection may be served (and is then counted), else why not."""
+        if peer.uid == 0:
+            return None
+        with self._connections_lock:
+            if self._connections.get(peer.uid, 0) >= MAX_CONNECTIONS_PER_USER:
+                why = (f'too many connections from UID {peer.uid}: at most {MAX_CONNECTIONS_PER_USER} at a time; '
+                       'try again when one ends')
+            elif sum(self._connections.values()) >= MAX_CONNECTIONS:
+                why = f'too many connections: at most {MAX_CONNECTIONS} at a time from users other than root; try again'
+            else:
+                self._connections[peer.uid] = self._connections.get(peer.uid, 0) + 1
+                return None
+        log.warning('refused a connection from UID %d (pid %d): %s', peer.uid, peer.pid, why)
+        return why
+
+    def _serve(self, connection: socket.socket, peer) -> None:
+        try:
+            with connection:
+                try:
+                    request = recv_message(connection, MAX_REQUEST, REQUEST_TIMEOUT_S)
+                except Closed:
+                    return
+                except (ProtocolError, OSError) as exc:
+                    log.warning('bad request from UID %d (pid %d): %s', peer.uid, peer.pid, exc)
+                    connection.settimeout(REPLY_TIMEOUT_S)
+                    self._reply(connection, failed(f'bad request: {exc}'))
+                    return
+                reply = self._answer(peer, request)
+                connection.settimeout(REPLY_TIMEOUT_S)
+                self._reply(connection, reply)
+        finally:
+            if peer.uid != 0:
+                with self._connections_lock:
+                    self._connections[peer.uid] -= 1
+                    if not self._connections[peer.uid]:
+                        del self._connections[peer.uid]
 
     def _answer(self, peer, request) -> dict:
         command, args = request.get('command'), request.get('args', {})
@@ -187,12 +280,17 @@ class Service:
         if refusal:
             log.warning('refused %r from UID %d (pid %d)', command, peer.uid, peer.pid)
             return failed(refusal, 'refused')
+        if self.unusable:
+            return failed(self.unusable)
         log.info('UID %d (pid %d): %s %s', peer.uid, peer.pid, command, args or '')
         try:
+            self.db.check()
             output = self.commands.handle(command, args)
             if isinstance(output, Queued):
                 return {**ok(output.text), 'task': output.task.id}
             return ok(output)
+        except DatabaseUnusable as exc:
+            return failed(self._database_unusable(exc))
         except ToolError as exc:
             return failed(exc.message)
         except Exception as exc:  # noqa: BLE001 - one bad request must not take the service down
@@ -214,12 +312,25 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
+def _remove_stale_wal(database: str) -> None:
+    """--new-database: a WAL left by the lost database must not be replayed into the new one."""
+    if os.path.exists(database):
+        return
+    for leftover in (f'{database}-wal', f'{database}-shm'):
+        if os.path.exists(leftover):
+            log.warning('removing %s, left by the missing database', leftover)
+            _unlink_quietly(leftover)
+
+
 def main(argv=None) -> Optional[int]:
     parser = ArgumentParser(prog='python -m pytarchive.service',
                             description='The pytarchive service: runs as root, owns the tape library and the queue.')
     parser.add_argument('--config', metavar='PATH', default=configuration.DEFAULT_PATH,
                         help=f'config file (default {configuration.DEFAULT_PATH})')
     parser.add_argument('--debug', action='store_true', help='log everything, whatever logging.conf says')
+    parser.add_argument('--new-database', action='store_true',
+                        help='create the database if it is missing even though its state directory was in use '
+                             '(the catalog of what is on which tape then starts empty)')
     args = parser.parse_args(argv)
     config = configuration.load(args.config)
     configuration.setup_logging(config)
@@ -229,7 +340,7 @@ def main(argv=None) -> Optional[int]:
         logging.getLogger().addHandler(mail.critical_mail_handler(config.email))
     if args.debug:
         logging.getLogger().setLevel(logging.DEBUG)
-    return Service(config).run()
+    return Service(config, args.new_database).run()
 
 
 if __name__ == '__main__':

@@ -4,11 +4,14 @@ import json
 import socket
 import struct
 import threading
+import time
+import tracemalloc
 
 import pytest
 
 from pytarchive import protocol
-from pytarchive.protocol import HEADER, MAX_FRAME, Closed, ProtocolError, recv_message, request, send_message
+from pytarchive.protocol import (HEADER, MAX_FRAME, MAX_REQUEST, Closed, ProtocolError, recv_message, request,
+                                 send_message)
 
 
 @pytest.fixture
@@ -105,3 +108,48 @@ def test_request_sends_command_and_args_and_returns_the_reply(pair):
     send_message(right, {'output': 'no ok field'})
     with pytest.raises(ProtocolError, match='reply without an "ok" field'):
         request(left, 'queue')
+
+
+def test_a_request_larger_than_the_request_limit_is_refused_from_its_header(pair):
+    left, right = pair
+    left.sendall(struct.pack('>I', MAX_REQUEST + 1))
+    with pytest.raises(ProtocolError, match=f'frame of {MAX_REQUEST + 1} bytes announced, more than the '
+                                            f'{MAX_REQUEST}-byte limit'):
+        recv_message(right, limit=MAX_REQUEST)
+
+
+def test_memory_follows_the_bytes_received_not_the_size_announced(pair):
+    """A header announcing 64 MiB followed by 1 kB and a hang-up: nothing near 64 MiB is allocated."""
+    left, right = pair
+    left.sendall(struct.pack('>I', MAX_FRAME) + b'x' * 1000)
+    left.shutdown(socket.SHUT_WR)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProtocolError, match=f'connection closed after 1000 of {MAX_FRAME} bytes'):
+            recv_message(right)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024
+
+
+def test_a_trickled_message_ends_at_its_overall_deadline(pair):
+    """A byte a second keeps every single read within any per-read timeout: the deadline is for the whole."""
+    left, right = pair
+    stop = threading.Event()
+
+    def trickle():
+        left.sendall(struct.pack('>I', 100))
+        while not stop.wait(0.2):
+            left.send(b' ')
+
+    thread = threading.Thread(target=trickle)
+    thread.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProtocolError, match=r'^no complete message within 1 s \(\d+ of 100 bytes\)$'):
+            recv_message(right, timeout=1.0)
+    finally:
+        stop.set()
+        thread.join()
+    assert time.monotonic() - started < 5

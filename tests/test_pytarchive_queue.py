@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from pytarchive.db import SCHEMA_VERSION, Database, DatabaseError
+from pytarchive.db import SCHEMA_VERSION, Database, DatabaseError, DatabaseUnusable
 from pytarchive.library.errors import MtxError
 from pytarchive.queue import (DONE, FAILED, INTERRUPTED, QUEUED, RUNNING, Consumer, QueueApi, Registry,
                               RequeueError, TaskStorage, UnknownTask)
@@ -51,8 +51,10 @@ def test_reopening_keeps_data_and_a_newer_schema_is_refused(tmp_path):
 def test_a_file_that_is_not_a_database_is_one_line(tmp_path):
     path = tmp_path / 'p.db'
     path.write_text('not sqlite ' * 100)
-    with pytest.raises(DatabaseError, match=f'^{path}: cannot open the database: file is not a database$'):
+    with pytest.raises(DatabaseUnusable) as caught:
         Database(str(path))
+    assert caught.value.message == (f'the database {path} is corrupt (file is not a database): restore it from '
+                                    'the backup of its state directory (see README: State)')
 
 
 def test_foreign_keys_are_enforced(db):
@@ -235,3 +237,87 @@ def test_submit_refuses_unknown_kinds_and_wrong_arguments(storage):
     assert api.submit('format', barcode='TPN001L9').id == 1
     with pytest.raises(ValueError, match='registered twice'):
         registry.task('format')(format_tape)
+
+
+# -- a database that is deleted, replaced or corrupted ----------------------------------------------
+
+RESTORE = 'restore it from the backup of its state directory (see README: State)'
+
+
+def catalog_with_tasks(path: str, count: int = 400) -> None:
+    """A closed database whose tasks span many pages."""
+    database = Database(path)
+    storage = TaskStorage(database)
+    for index in range(count):
+        storage.enqueue('prepare', {'path': f'/data/folder-{index:04d}', 'description': 'x' * 40})
+    database.close()
+
+
+def overwrite(path, offset: int, data: bytes) -> None:
+    with open(path, 'r+b') as file:
+        file.seek(offset)
+        file.write(data)
+
+
+def test_a_corrupted_page_is_found_at_open_not_by_the_first_command(tmp_path):
+    path = tmp_path / 'p.db'
+    catalog_with_tasks(str(path))
+    overwrite(path, 4096 * 3, b'\xa5' * 4096)  # a page of the tasks table; the header is intact
+    with pytest.raises(DatabaseUnusable) as caught:
+        Database(str(path))
+    assert caught.value.message.startswith(f'the database {path} is corrupt (')
+    assert caught.value.message.endswith(RESTORE) and '\n' not in caught.value.message
+
+
+@pytest.mark.parametrize('how', ['deleted', 'replaced'])
+def test_a_database_deleted_or_replaced_while_open_is_refused_and_rescued(tmp_path, how):
+    path = tmp_path / 'state' / 'p.db'
+    database = Database(str(path))
+    storage = TaskStorage(database)
+    storage.enqueue('scan', {})
+    storage.enqueue('format', {'barcode': 'TPN001L9'})
+    for name in tmp_path.joinpath('state').glob('p.db*'):
+        name.unlink()
+    if how == 'replaced':  # e.g. an older backup copied over it
+        Database(str(path)).close()
+    with pytest.raises(DatabaseUnusable) as caught:
+        storage.enqueue('scan', {})
+    [rescued] = tmp_path.joinpath('state').glob('p.db.rescued-*')
+    word = 'deleted' if how == 'deleted' else 'replaced by another file'
+    assert caught.value.message == (f'the database {path} was {word} while the service ran; the catalog as the '
+                                    f'service had it is saved in {rescued}: stop the service, move that file to '
+                                    f'{path} and start it again')
+    with pytest.raises(DatabaseUnusable):  # and so is every later use
+        storage.list()
+    database.close()
+    copy = Database(str(rescued))
+    assert [(task.id, task.kind) for task in TaskStorage(copy).list()] == [(1, 'scan'), (2, 'format')]
+    copy.close()
+
+
+def test_an_overwritten_header_is_seen_by_the_header_check(tmp_path):
+    path = tmp_path / 'p.db'
+    database = Database(str(path))
+    database.check(header=True)
+    overwrite(path, 0, b'garbage garbage!')
+    with pytest.raises(DatabaseUnusable, match=rf'^the database {path} is corrupt \(its header was overwritten\): '):
+        database.check(header=True)
+    database.close()
+
+
+@pytest.mark.parametrize('left', ['nothing', 'empty file'])
+def test_a_missing_database_in_a_used_state_directory_is_not_silently_recreated(tmp_path, left):
+    path = tmp_path / 'state' / 'p.db'
+    catalog_with_tasks(str(path), 1)
+    (tmp_path / 'state' / 'p.db.lock').touch()  # as the service leaves it
+    path.unlink()
+    if left == 'empty file':
+        path.touch()
+    with pytest.raises(DatabaseUnusable) as caught:
+        Database(str(path), create=False)
+    assert caught.value.message == (f'the database {path} is missing, but its directory still holds p.db.lock, so it '
+                                    f'was in use: {RESTORE}, or start the service once with --new-database to begin '
+                                    'with an empty catalog')
+    fresh = Database(str(path), create=True)
+    assert TaskStorage(fresh).list() == []
+    fresh.close()

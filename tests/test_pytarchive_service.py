@@ -7,17 +7,23 @@ dropped its privileges: /root, where the interpreter lives, is closed to other u
 
 import json
 import os
+import re
+import select
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import time
 import traceback
 
+import pytest
 
-from pytarchive import client
+from pytarchive import client, protocol, service
+from pytarchive.db import Database
 from pytarchive.library.processes import ltfs_processes
+from pytarchive.queue import TaskStorage
 from pytarchive_rig import PYTHON, REPO
 
 NOBODY = 65534
@@ -267,3 +273,278 @@ def test_the_service_refuses_a_bad_config_and_a_second_instance_in_one_line(make
     assert (done.returncode, done.stderr) == (
         1, f'pytarchive service: another pytarchive service is already using {rig.database}\n')
     assert rig.ok('queue') == 'the queue is empty\n'  # the first one is untouched
+
+
+# -- limits: what a member of the read-only group (or anyone who can connect) can make root spend ----
+
+
+def rss_mib(pid: int) -> float:
+    with open(f'/proc/{pid}/status') as status:
+        for line in status:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(f'no VmRSS for {pid}')
+
+
+class Hostile:
+    """A child process running as nobody (in the read-only group) that opens `count` connections, sends
+    each a frame header announcing `announce` bytes and then `body` bytes of it, and holds them open.
+    release() lets it read what the service answered on each: a count of the first words of the errors."""
+
+    def __init__(self, socket_path, count: int, announce: int, body: int):
+        ready_read, ready_write = os.pipe()
+        self.go_read, self.go_write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never return into pytest
+            try:
+                os.close(ready_read)
+                os.setgroups([TAPE_GROUP])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+                connections = []
+                for _ in range(count):
+                    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    connection.connect(str(socket_path))
+                    connection.setblocking(False)
+                    try:  # as much as the socket takes without waiting
+                        connection.send(struct.pack('>I', announce) + b' ' * body)
+                    except OSError:
+                        pass
+                    connections.append(connection)
+                os.write(ready_write, b'sent\n')
+                select.select([self.go_read], [], [], 120)  # however the test ends, not for ever
+                answers = {}
+                for connection in connections:
+                    connection.settimeout(30)
+                    try:
+                        reply = protocol.recv_message(connection)
+                        key = reply['error'].split(':')[0]
+                    except (OSError, protocol.ProtocolError) as exc:
+                        key = type(exc).__name__
+                    answers[key] = answers.get(key, 0) + 1
+                os.write(ready_write, json.dumps(answers).encode() + b'\n')
+            finally:
+                os._exit(0)
+        os.close(ready_write)
+        self.ready = os.fdopen(ready_read)
+        assert self.ready.readline() == 'sent\n'
+
+    def release(self) -> dict:
+        os.write(self.go_write, b'x')
+        answers = json.loads(self.ready.readline())
+        os.waitpid(self.pid, 0)
+        self.pid = None
+        return answers
+
+    def kill(self) -> None:
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+
+
+@pytest.fixture
+def hostile():
+    """hostile(socket_path, count, announce, body) -> Hostile, killed after the test."""
+    children = []
+
+    def start(*args) -> Hostile:
+        children.append(Hostile(*args))
+        return children[-1]
+
+    yield start
+    for child in children:
+        child.kill()
+
+
+def test_40_connections_announcing_huge_frames_keep_memory_bounded_and_root_is_served(make_rig, hostile):
+    rig = make_rig(read_only_group='tape')
+    rig.start()
+    assert rig.ok('queue') == 'the queue is empty\n'
+    before = rss_mib(rig.process.pid)
+    # Each announces the largest frame there is and sends 1 MiB of it (or what the socket takes).
+    attack = hostile(rig.socket, 40, protocol.MAX_FRAME, 1024 * 1024)
+    time.sleep(2)  # the service has read what it was sent
+    during = rss_mib(rig.process.pid)
+    started = time.monotonic()
+    assert rig.ok('queue') == 'the queue is empty\n'  # root is served meanwhile
+    assert time.monotonic() - started < 15
+    answers = attack.release()
+    assert during - before < 64, (before, during)
+    assert sum(answers.values()) == 40
+    assert answers.get('bad request', 0) + answers.get('too many connections from UID 65534', 0) == 40, answers
+    assert f'frame of {protocol.MAX_FRAME} bytes announced, more than the {protocol.MAX_REQUEST}-byte limit' \
+        in rig.log.read_text()
+
+
+def test_connections_per_user_are_capped_and_a_slow_request_cannot_hold_one(make_rig, hostile):
+    rig = make_rig(read_only_group='tape')
+    rig.start()
+    before = rss_mib(rig.process.pid)
+    # Requests within the size limit, never finished: the service holds a few, refuses the rest, and
+    # gives each held one REQUEST_TIMEOUT_S to arrive whole.
+    started = time.monotonic()
+    attack = hostile(rig.socket, 40, protocol.MAX_REQUEST, protocol.MAX_REQUEST // 2)
+    time.sleep(1)
+    during = rss_mib(rig.process.pid)
+    status, out, err = run_client_as(NOBODY, [TAPE_GROUP], ['--socket', str(rig.socket), 'queue'])
+    assert (status, out) == (1, '')
+    assert err == (f'pytarchive: too many connections from UID {NOBODY}: at most '
+                   f'{service.MAX_CONNECTIONS_PER_USER} at a time; try again when one ends\n')
+    assert rig.ok('queue') == 'the queue is empty\n'  # root is never turned away
+    answers = attack.release()
+    assert time.monotonic() - started < service.REQUEST_TIMEOUT_S + 20
+    assert answers == {'too many connections from UID 65534': 40 - service.MAX_CONNECTIONS_PER_USER,
+                       'bad request': service.MAX_CONNECTIONS_PER_USER}, answers
+    assert during - before < 64, (before, during)
+    assert re.search(rf'WARNING - bad request from UID {NOBODY} \(pid \d+\): no complete message within '
+                     rf'{service.REQUEST_TIMEOUT_S:g} s \(\d+ of {protocol.MAX_REQUEST} bytes\)\n', rig.log.read_text())
+    assert 'Traceback' not in rig.log.read_text()
+
+
+def test_an_idle_or_trickling_client_is_cut_off_at_the_request_deadline(make_rig):
+    rig = make_rig()
+    rig.start()
+    idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    trickling = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    started = time.monotonic()
+    with idle, trickling:
+        idle.connect(str(rig.socket))
+        trickling.connect(str(rig.socket))
+        trickling.sendall(struct.pack('>I', 100))
+        trickling.settimeout(0.5)
+        replies = {}
+        while 'trickling' not in replies and time.monotonic() - started < 60:
+            trickling.send(b' ')  # one byte now and then: every single read is quick
+            try:
+                replies['trickling'] = protocol.recv_message(trickling)
+            except TimeoutError:
+                pass
+        idle.settimeout(60)
+        replies['idle'] = protocol.recv_message(idle)
+        elapsed = time.monotonic() - started
+        assert idle.recv(1) == b''  # and then hung up
+    assert replies['idle'] == protocol.failed(
+        f'bad request: no complete message within {service.REQUEST_TIMEOUT_S:g} s (0 of 4 bytes)')
+    assert replies['trickling']['error'].startswith(
+        f'bad request: no complete message within {service.REQUEST_TIMEOUT_S:g} s (')
+    assert service.REQUEST_TIMEOUT_S <= elapsed < service.REQUEST_TIMEOUT_S + 15
+    assert rig.ok('queue') == 'the queue is empty\n'
+
+
+# -- the database deleted, replaced or corrupted -------------------------------------------------------
+
+
+def critical_lines(rig, count: int = 1, timeout: float = 15) -> list:
+    """The CRITICAL lines of the service log, once there are `count`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line for line in rig.log.read_text().splitlines() if ' - CRITICAL - ' in line]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)
+
+
+def start_with(rig, *options: str) -> None:
+    """rig.start() with service options (rig.start takes none)."""
+    with open(rig.log, 'a') as log:
+        rig.process = subprocess.Popen([PYTHON, '-m', 'pytarchive.service', '--config', str(rig.config), *options],
+                                       cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 15
+    while not rig.socket.exists():
+        assert rig.process.poll() is None and time.monotonic() < deadline, rig.log.read_text()
+        time.sleep(0.05)
+
+
+def refuses_work(rig, line: str) -> None:
+    """Every command gets the same one line and exit 1; nothing is queued."""
+    for command in (['queue'], ['summary'], ['scan']):
+        done = rig.client(*command)
+        assert (done.returncode, done.stdout, done.stderr) == (1, '', f'pytarchive: {line}\n'), command
+
+
+def test_a_database_deleted_while_running_stops_the_work_and_nothing_is_lost(make_rig):
+    rig = make_rig()
+    rig.start()
+    rig.ok('scan', '--wait')
+    for name in rig.database.parent.glob('pytarchive.db*'):
+        if not name.name.endswith('.lock'):  # the lock too would be a different test: nothing else notices it
+            name.unlink()
+
+    [critical] = critical_lines(rig)  # noticed while idle, without a command
+    [rescued] = rig.database.parent.glob('pytarchive.db.rescued-*')
+    line = (f'the database {rig.database} was deleted while the service ran; the catalog as the service had it is '
+            f'saved in {rescued}: stop the service, move that file to {rig.database} and start it again')
+    assert critical.endswith(f' - pytarchive.service - CRITICAL - {line}')
+    refuses_work(rig, line)
+    assert rig.stop() == 1
+    assert not rig.database.exists()  # the refused scan created nothing
+
+    # Started again as it is: the lock and the rescued copy show the directory was in use.
+    rig.start()
+    line = (f'the database {rig.database} is missing, but its directory still holds pytarchive.db.lock, '
+            f'{rescued.name}, so it was in use: restore it from the backup of its state directory (see README: State), '
+            'or start the service once with --new-database to begin with an empty catalog')
+    assert critical_lines(rig, 2)[-1].endswith(f' - CRITICAL - {line}')
+    refuses_work(rig, line)
+    assert rig.stop() == 1 and not rig.database.exists()
+
+    rescued.rename(rig.database)  # what the line said to do
+    rig.start()
+    assert [(task['id'], task['kind'], task['state']) for task in rig.tasks().values()] == [(1, 'scan', 'done')]
+    assert rig.stop() == 0
+    assert 'Traceback' not in rig.log.read_text() and len(critical_lines(rig)) == 2
+
+
+def test_new_database_starts_an_empty_catalog_only_when_asked(make_rig):
+    rig = make_rig()
+    rig.start()
+    rig.ok('scan', '--wait')
+    assert rig.stop() == 0
+    rig.database.unlink()
+    rig.start()
+    refused = rig.client('queue')
+    assert refused.returncode == 1 and 'is missing, but its directory still holds pytarchive.db.lock,' in refused.stderr
+    assert rig.stop() == 1
+    start_with(rig, '--new-database')
+    assert rig.ok('queue') == 'the queue is empty\n'
+    rig.ok('scan', '--wait')
+    assert rig.stop() == 0
+
+
+def test_a_database_overwritten_while_running_stops_the_work(make_rig):
+    rig = make_rig()
+    rig.start()
+    rig.ok('scan', '--wait')
+    with open(rig.database, 'r+b') as file:  # what a stray `dd` or a bad disk does
+        file.write(b'\0' * 100)
+    [critical] = critical_lines(rig)
+    line = (f'the database {rig.database} is corrupt (its header was overwritten): restore it from the backup of its '
+            'state directory (see README: State)')
+    assert critical.endswith(f' - CRITICAL - {line}')
+    refuses_work(rig, line)
+    assert rig.stop() == 1
+    assert 'Traceback' not in rig.log.read_text()
+
+
+def test_a_corrupted_database_is_found_at_start_and_left_as_it_is(make_rig):
+    rig = make_rig()
+    rig.start()
+    assert rig.stop() == 0
+    database = Database(str(rig.database))  # 400 tasks queued while it was stopped: several pages
+    for index in range(400):
+        TaskStorage(database).enqueue('check', {'barcode': f'TPN{index:03d}L9'})
+    database.close()
+    with open(rig.database, 'r+b') as file:
+        file.seek(4096 * 3)
+        file.write(b'\xa5' * 4096)
+    before = rig.database.read_bytes()
+
+    rig.start()
+    [critical] = critical_lines(rig)
+    assert f' - CRITICAL - the database {rig.database} is corrupt (' in critical
+    line = critical.split(' - CRITICAL - ')[1]
+    assert line.endswith('): restore it from the backup of its state directory (see README: State)')
+    refuses_work(rig, line)
+    assert rig.stop() == 1
+    assert rig.database.read_bytes() == before  # nothing written into it
+    assert 'Traceback' not in rig.log.read_text()

@@ -11,6 +11,7 @@ import threading
 from typing import Any, List, Sequence
 
 from common.errors import ToolError
+from pytarchive.db import DatabaseUnusable
 from pytarchive.library.errors import LibraryError
 from pytarchive.queue.registry import Registry
 from pytarchive.queue.storage import Task, TaskStorage
@@ -86,14 +87,18 @@ class Consumer:
             thread.join()
 
     def _work(self, resources: Any) -> None:
-        while not self._stopping.is_set():
-            # Cleared before looking, so a task queued between the look and the wait is not missed.
-            self._pending.clear()
-            task = self.storage.claim_next()
-            if task is None:
-                self._pending.wait(IDLE_POLL_S)
-                continue
-            self._run(task, resources)
+        try:
+            while not self._stopping.is_set():
+                # Cleared before looking, so a task queued between the look and the wait is not missed.
+                self._pending.clear()
+                task = self.storage.claim_next()
+                if task is None:
+                    self._pending.wait(IDLE_POLL_S)
+                    continue
+                self._run(task, resources)
+        except DatabaseUnusable as exc:
+            # Nothing can be recorded any more; the service says why once, at CRITICAL.
+            log.warning('worker stopped, no more tasks: %s', exc.message)
 
     def _run(self, task: Task, resources: Any) -> None:
         log.info('task %d %s %s: started', task.id, task.kind, task.args)
@@ -104,6 +109,8 @@ class Consumer:
             log.warning('task %d %s: interrupted: %s', task.id, task.kind, exc)
             self.storage.mark_interrupted(task.id, str(exc))
         except Exception as exc:  # noqa: BLE001 - a failing task must never take the worker down
+            if self.storage.db.problem:  # not the task's failure: it shows as interrupted once the file is back
+                raise DatabaseUnusable(self.storage.db.problem) from None
             error = describe_failure(exc)
             if not isinstance(exc, (ToolError, LibraryError)):
                 log.exception('task %d %s: unexpected error', task.id, task.kind)

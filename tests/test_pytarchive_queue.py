@@ -1,5 +1,6 @@
 """The database and the task queue without a library: storage, consumer, api, schema versions."""
 
+import re
 import sqlite3
 import threading
 import time
@@ -321,3 +322,19 @@ def test_a_missing_database_in_a_used_state_directory_is_not_silently_recreated(
     fresh = Database(str(path), create=True)
     assert TaskStorage(fresh).list() == []
     fresh.close()
+
+
+def test_a_bad_page_read_while_open_makes_the_database_unusable(tmp_path):
+    path = tmp_path / 'p.db'
+    catalog_with_tasks(str(path))
+    database = Database(str(path))
+    storage = TaskStorage(database)
+    overwrite(path, 4096 * 2, b'\xa5' * (path.stat().st_size - 4096 * 3))
+    database.query('PRAGMA shrink_memory')  # as in a catalog larger than SQLite's cache: pages are read again
+    with pytest.raises(DatabaseUnusable) as caught:
+        storage.list()
+    line = f'the database {path} is corrupt (database disk image is malformed): {RESTORE}'
+    assert caught.value.message == line
+    with pytest.raises(DatabaseUnusable, match='^' + re.escape(line) + '$'):  # every later use too, writes included
+        storage.enqueue('scan', {})
+    database.close()

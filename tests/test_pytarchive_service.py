@@ -548,3 +548,25 @@ def test_a_corrupted_database_is_found_at_start_and_left_as_it_is(make_rig):
     assert rig.stop() == 1
     assert rig.database.read_bytes() == before  # nothing written into it
     assert 'Traceback' not in rig.log.read_text()
+
+
+def test_a_database_deleted_mid_task_stops_the_task_empties_the_drive_and_the_rescued_catalog_resumes(make_rig):
+    rig = make_rig(index_write_seconds=2)
+    rig.start_check_with_a_scan_behind_it()  # task 2 (check) running, task 3 (scan) queued
+    for name in rig.database.parent.glob('pytarchive.db*'):
+        if not name.name.endswith('.lock'):
+            name.unlink()
+    [critical] = critical_lines(rig)
+    assert f'CRITICAL - the database {rig.database} was deleted while the service ran' in critical
+    deadline = time.monotonic() + 30
+    while rig.drive().full or rig.mounted():  # the task stopped and gave the tape back
+        assert time.monotonic() < deadline, rig.log.read_text()
+        time.sleep(0.2)
+    assert rig.stop() == 1
+    [rescued] = rig.database.parent.glob('pytarchive.db.rescued-*')
+    rescued.rename(rig.database)
+    rig.start()
+    tasks = rig.wait_for({3: {'done'}})  # the queued scan was not taken before: it runs now
+    assert tasks[2]['state'] == 'interrupted' and tasks[2]['error'] == 'the service stopped while this task ran'
+    assert 'Traceback' not in rig.log.read_text()
+    assert len(critical_lines(rig)) == 1

@@ -153,3 +153,12 @@ def test_a_trickled_message_ends_at_its_overall_deadline(pair):
         stop.set()
         thread.join()
     assert time.monotonic() - started < 5
+
+
+def test_a_reply_sent_before_the_request_was_read_is_still_returned(pair):
+    """A service that turns a connection away answers and hangs up without reading the request."""
+    left, right = pair
+    send_message(right, protocol.failed('too many connections from UID 1000: at most 8 at a time'))
+    right.close()
+    reply = request(left, 'queue', {'padding': 'x' * (4 * 1024 * 1024)})  # more than the socket buffer holds
+    assert reply == protocol.failed('too many connections from UID 1000: at most 8 at a time')

@@ -75,8 +75,8 @@ def restore(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '
                 _restore_directory_metadata(rows(), tree)
     except safefs.InTheWay as exc:
         where = exc.path if exc.path.startswith('/') else f'{exc.path} in {destination}'
-        raise ToolError(f'{where} is in the way ({exc.why} where the archive has a folder, or a folder where it '
-                        f'has a file; changed during the restore): restore stopped, nothing written through it') from None
+        raise ToolError(f'{where} is in the way ({exc.why}, not what the archive has there): restore stopped; '
+                        f'restore never writes through a link or replaces a folder') from None
     except OSError as exc:  # the destination full, read-only, a file where a folder should be...
         raise ToolError(f'restore stopped: {exc.filename or destination}: {exc.strerror}') from None
     files, size = _count(rows())

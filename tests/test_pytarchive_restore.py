@@ -268,3 +268,63 @@ def test_kill_at_a_restore_step_then_requeue_restores_exactly(archived_twice, tm
     assert differences(describe(destination), before[kind]) == []
     assert rig.drive().barcode is None and not rig.mounted()
     shutil.rmtree(destination)
+
+
+# -- pytarchive.safefs on its own ----------------------------------------------------------------
+
+def open_descriptors() -> int:
+    return len(os.listdir('/proc/self/fd'))
+
+
+def test_a_tree_1000_levels_deep_is_walked_with_a_bounded_number_of_descriptors(place):
+    from pytarchive import safefs
+    folder = place / 'deep'
+    folder.mkdir()
+    with safefs.Tree(safefs.open_destination(str(folder), create=False)) as tree:
+        before = open_descriptors()
+        deepest = '/'.join(['d'] * 1000)
+        fd = tree.folder(deepest, create=True)
+        assert open_descriptors() - before < 1000 // 16 + 4
+        os.close(os.open('f', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=fd))
+        for depth in range(999, 0, -1):  # back up, as the folder metadata step walks
+            assert tree.folder('/'.join(['d'] * depth)) is not None
+        assert open_descriptors() - before < 1000 // 16 + 4
+        safefs.remove_contents(tree.root)
+    assert os.listdir(folder) == []
+
+
+def test_a_link_on_the_way_to_the_destination_is_followed_only_if_root_alone_could_have_made_it(place):
+    from pytarchive import safefs
+    (place / 'real').mkdir()
+    (place / 'users').mkdir()
+    os.chown(place / 'users', NOBODY, NOBODY)
+    (place / 'by root').symlink_to('real')  # in a folder only root can write
+    fd = safefs.open_destination(f'{place}/by root/made', create=True)
+    os.close(fd)
+    assert (place / 'real' / 'made').is_dir()
+
+    as_nobody(f"ln -s '{place}/real' '{place}/users/by nobody'")
+    os.symlink(place / 'real', place / 'users' / 'by root in her folder')
+    for planted in ('by nobody', 'by root in her folder'):
+        with pytest.raises(safefs.InTheWay) as refused:
+            safefs.open_destination(f'{place}/users/{planted}/sub', create=True)
+        assert refused.value.path == f'{place}/users/{planted}' and refused.value.why == 'a link'
+    assert os.listdir(place / 'real') == ['made']
+
+
+def test_leftover_staging_folders_are_removed_but_look_alikes_a_user_made_are_not(place):
+    from pytarchive import safefs
+    destination = users_destination(place)
+    secrets = victim(place)
+    root = safefs.open_destination(str(destination), create=False)
+    try:
+        name, fd = safefs.private_folder(root, '.pytarchive-9-')
+        os.makedirs(f'/proc/self/fd/{fd}/a/b')
+        os.close(fd)
+        as_nobody(f"cd '{destination}' && mkdir .pytarchive-9-hers && touch .pytarchive-9-hers/keep && "
+                  f"ln -s '{secrets}' .pytarchive-9-link")
+        safefs.remove_private_folders(root, '.pytarchive-9-')
+    finally:
+        os.close(root)
+    assert sorted(os.listdir(destination)) == ['.pytarchive-9-hers', '.pytarchive-9-link']
+    assert os.listdir(destination / '.pytarchive-9-hers') == ['keep'] and os.listdir(secrets) == ['shadow']

@@ -6,6 +6,9 @@
 2. burst: --files files created at once by another process, first create to last lock; ceiling: 8
    threads, each with its own SDK client, calling modify_file_lock on as many pre-created files.
 3. catch-up: a watcher started on a --tree-files tree with nothing locked, against an SDK walk of it.
+4. line reader (--line-reader MB,...; alone with --line-reader-only): the notify stream's reader on one
+   event line of each size, sent in 64 KiB chunks over loopback HTTPS, against reading the same bytes
+   raw and decoding the line once.
 The watcher is a real qfs_filelock.py subprocess; a file counts as locked at its first audit line whose
 lock was set and read back (result 'locked', or 'failed' with a read-back retention: see the note)."""
 
@@ -32,6 +35,80 @@ from table import print_table
 THREADS, GAP_S, PER_DIR = 8, 0.02, 1000
 AIM_P99_MS, AIM_BURST, AIM_CATCHUP = 250, 0.7, 3.0
 RETENTION = '7d'
+
+
+# --- the stream's line reader ----------------------------------------------------------------
+def _line_server(work, body):
+    """A one-shot loopback HTTPS server answering every GET with `body` as an event stream."""
+    import http.server
+    import ssl
+    from sim.qumulo.tls import make_certificate
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = 'HTTP/1.1'
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header('Content-Type', 'text/event-source')
+            self.send_header('Transfer-Encoding', 'chunked')
+            self.end_headers()
+            view = memoryview(body)
+            for start in range(0, len(body), 65536):  # as a network delivers it
+                piece = view[start:start + 65536]
+                self.wfile.write(b'%x\r\n' % len(piece) + piece + b'\r\n')
+            self.wfile.write(b'0\r\n\r\n')
+            self.close_connection = True
+
+    cert, key = make_certificate('127.0.0.2', str(work))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = http.server.ThreadingHTTPServer(('127.0.0.2', 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def line_reader(work, sizes_mb):
+    import types
+    import requests
+    import urllib3
+    from wormlock.stream import ChangeStream, StreamEnded
+
+    urllib3.disable_warnings()
+    results = []
+    for mb in sizes_mb:
+        line = b'data: ' + json.dumps([{'type': 'child_file_added', 'path': 'x' * (mb * 10**6),
+                                        'spine': ['2', '3']}]).encode() + b'\n\n'
+        server = _line_server(work, b': watching\n\n' + line)
+        config = types.SimpleNamespace(host='127.0.0.2', port=server.server_address[1], ca_bundle=None)
+        started = time.monotonic()
+        with ChangeStream(config, 'none', '2', False, ()) as stream:
+            try:
+                for batch in stream.batches():
+                    assert len(batch[0]['path']) == mb * 10**6
+            except StreamEnded:
+                pass
+        reader_s = time.monotonic() - started
+        started = time.monotonic()
+        with requests.get(f'https://127.0.0.2:{server.server_address[1]}/', stream=True, verify=False) as raw:
+            data = b''.join(raw.iter_content(chunk_size=None))
+        json.loads(data[data.index(b'data: ') + 6:])
+        baseline_s = time.monotonic() - started
+        server.shutdown()
+        server.server_close()
+        results.append({'mb': mb, 'reader_s': reader_s, 'baseline_s': baseline_s})
+    return results
+
+
+def report_line_reader(results):
+    rows = [('event line', 'reader', 'baseline', 'ratio', 'MB/s')]
+    rows += [(f'{r["mb"]} MB', f'{r["reader_s"]:.2f} s', f'{r["baseline_s"]:.2f} s',
+              f'{r["reader_s"] / r["baseline_s"]:.2f}', f'{r["mb"] / r["reader_s"]:.0f}') for r in results]
+    print_table(rows)
+    print('baseline: the same stream read raw (iter_content) and its line decoded once; ratio reader/baseline')
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -285,12 +362,19 @@ def main():
     parser.add_argument('--files', type=int, default=10000, help='burst size and ceiling files (default 10000)')
     parser.add_argument('--latency-files', type=int, default=1000, help='files created 20 ms apart (default 1000)')
     parser.add_argument('--tree-files', type=int, default=100000, help='catch-up tree size (default 100000)')
+    parser.add_argument('--line-reader', default='10,40,200', metavar='MB,...',
+                        help='event line sizes for the line reader figure (default 10,40,200)')
+    parser.add_argument('--line-reader-only', action='store_true', help='only the line reader figure')
     parser.add_argument('--create', nargs=2, help=argparse.SUPPRESS)  # helper process mode
     args = parser.parse_args()
     if args.create:
         print(*create_files(*args.create), flush=True)
         return 0
-    report(run(args), args)
+    if not args.line_reader_only:
+        report(run(args), args)
+        print()
+    with tempfile.TemporaryDirectory() as work:
+        report_line_reader(line_reader(work, [int(mb) for mb in args.line_reader.split(',')]))
     return 0
 
 

@@ -2,12 +2,20 @@
 
 Login sessions end after about ten hours (or when an administrator revokes them), while the watcher
 runs for weeks. Every SDK call, including PagingIterator's later pages and raw client.request(),
-goes through Connection.send_request, so re-logging in there covers all of them at once.
+goes through Connection.send_request, so re-logging in there covers all of them at once. The same
+place bounds every reply (size and overall time, whatever the server does), retries a request
+once on a fresh connection when the kept-alive one turns out to have died while idle, and hands
+a 429's or 503's Retry-After to the caller.
 """
 
+import email.utils
+import http.client
+import io
 import logging
+import socket
 import ssl
-from typing import Any, Callable, Dict, Iterable, Optional
+import time
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional
 
 import qumulo.rest.auth as rest_auth
 from qumulo.lib.auth import Credentials
@@ -20,12 +28,82 @@ from qumulo.lib.request import (
 from qumulo.rest_client import RestClient
 
 from common.config import ClusterConfig, ConfigError
-from common.errors import AUTH, PRIVILEGE, ToolError, translated
+from common.errors import AUTH, PRIVILEGE, BadReply, ToolError, translated
 from common.logs import register_secret
 
 log = logging.getLogger(__name__)
 
 LOGIN_PATH = '/v1/session/login'
+# A page of 1,000 SMB handles is about 1 MiB: far more than this is a broken or hostile server,
+# which must not be able to take the tool's memory.
+MAX_REPLY_BYTES = 64 * 1024 * 1024
+# The socket timeout bounds each read, not a reply trickled a byte at a time; this bounds the call.
+CALL_DEADLINE_S = 60.0
+# A Retry-After beyond this is not honoured as given (a hostile server could park us for ever).
+MAX_RETRY_AFTER_S = 600.0
+# What a kept-alive connection that died while idle looks like on the next request.
+STALE_CONNECTION_ERRORS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+                           http.client.RemoteDisconnected, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+
+class _BoundedReader(io.RawIOBase):
+    """The socket as a reply is read from it: at most `limit` bytes, none after `deadline`."""
+
+    def __init__(self, sock: socket.socket, deadline: float, limit: int, timeout: Optional[float]):
+        super().__init__()
+        # The socket's own raw file: it keeps the socket open until the reply is read, as
+        # http.client expects when it closes the connection of a reply that ends with it.
+        self._raw = sock.makefile('rb', buffering=0)
+        self._sock, self._deadline, self._left, self._timeout = sock, deadline, limit, timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise BadReply(f'no complete reply within {CALL_DEADLINE_S:g} s')
+        self._sock.settimeout(min(remaining, self._timeout) if self._timeout else remaining)
+        try:
+            count = self._raw.readinto(buffer)
+        except TimeoutError:
+            if time.monotonic() >= self._deadline:
+                raise BadReply(f'no complete reply within {CALL_DEADLINE_S:g} s') from None
+            raise
+        self._left -= count or 0
+        if self._left < 0:
+            raise BadReply(f'a reply larger than {MAX_REPLY_BYTES // 2**20} MiB')
+        return count
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _BoundedSocket:
+    """What http.client.HTTPResponse is given instead of the socket: its makefile is bounded."""
+
+    def __init__(self, sock: socket.socket, deadline: float, timeout: Optional[float]):
+        self._sock, self._deadline, self._timeout = sock, deadline, timeout
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(_BoundedReader(self._sock, self._deadline, MAX_REPLY_BYTES, self._timeout))
+
+
+def retry_after_s(value: Optional[str]) -> Optional[float]:
+    """Seconds from a Retry-After header (a number of seconds or an HTTP date), bounded."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 class _VerifyingConnectionFactory(RealConnectionFactory):
@@ -55,15 +133,57 @@ def _verifying_context(config: ClusterConfig) -> ssl.SSLContext:
 
 
 class _ReloginConnection(Connection):
-    """A Connection that answers one 401 by logging in again and retrying the request once."""
+    """A Connection that answers one 401 by logging in again and retrying the request once, and
+    whose replies are bounded in size and time."""
 
     def __init__(self, *args: Any, relogin: Optional[Callable[[Connection], None]], **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._relogin = relogin
+        self._deadline = 0.0
+        self._response: Optional[http.client.HTTPResponse] = None
+
+    def get_or_create_connection(self) -> Any:
+        conn = super().get_or_create_connection()
+        conn.response_class = self._bounded_response
+        return conn
+
+    def _bounded_response(self, sock: socket.socket, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
+        self._response = http.client.HTTPResponse(_BoundedSocket(sock, self._deadline, self.timeout),
+                                                  *args, **kwargs)
+        return self._response
+
+    def _send_once(self, method: str, uri: Any, *args: Any, **kwargs: Any) -> Any:
+        self._deadline = time.monotonic() + CALL_DEADLINE_S
+        self._response = None
+        try:
+            return super().send_request(method, uri, *args, **kwargs)
+        except RequestError as exc:
+            response = self._response
+            exc.retry_after = retry_after_s(response.getheader('Retry-After')) if response else None
+            raise
+        except Exception:
+            # Cut off mid-reply (too large, too slow, a timeout): the rest of the reply may still
+            # be on the way, so the connection cannot carry another request.
+            self.close()
+            raise
+
+    def _send_fresh(self, method: str, uri: Any, *args: Any, **kwargs: Any) -> Any:
+        # A server or proxy may close a kept-alive connection while it is idle; the next request
+        # on it then fails before any answer. That request never reached the server, so it is
+        # sent once more on a new connection (every call these tools make may be repeated).
+        reused = self.conn is not None
+        try:
+            return self._send_once(method, uri, *args, **kwargs)
+        except STALE_CONNECTION_ERRORS as exc:
+            self.close()
+            if not reused:
+                raise
+            log.debug('the kept-alive connection had died (%s); sending again on a new one', type(exc).__name__)
+        return self._send_once(method, uri, *args, **kwargs)
 
     def send_request(self, method: str, uri: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().send_request(method, uri, *args, **kwargs)
+            return self._send_fresh(method, uri, *args, **kwargs)
         except RequestError as exc:
             # uri may be a UriBuilder (paging); a 401 on the login itself means bad credentials.
             path = str(uri).split('?', 1)[0]
@@ -71,7 +191,7 @@ class _ReloginConnection(Connection):
                 raise
         log.info('the cluster rejected the session token; logging in again')
         self._relogin(self)
-        return super().send_request(method, uri, *args, **kwargs)
+        return self._send_fresh(method, uri, *args, **kwargs)
 
 
 class Client(RestClient):
@@ -123,6 +243,19 @@ class Client(RestClient):
         if self.credentials is not None:
             other.credentials = self.credentials
         return other
+
+
+def distinct_pages(pages: Iterable[Any], what: str) -> Iterator[Any]:
+    """The pages of a paged listing, refusing a server that sends a page link it sent before:
+    following it would loop for ever."""
+    seen = set()
+    for page in pages:
+        link = (page.get('paging') or {}).get('next') if isinstance(page, dict) else None
+        if link:
+            if link in seen:
+                raise BadReply(f'{what}: the cluster sent the page link {link[:100]} twice (a paging loop)')
+            seen.add(link)
+        yield page
 
 
 def connect(config: ClusterConfig, timeout: Optional[int] = 30, user_agent: Optional[str] = None) -> Client:

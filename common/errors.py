@@ -37,6 +37,11 @@ BAD_REPLY = 9  # the server's reply could not be understood
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
+class BadReply(Exception):
+    """The cluster answered, but not with something a tool can use: a reply of the wrong shape,
+    one too large or too slow to be a real answer, a paging loop."""
+
+
 class ToolError(Exception):
     """A failure the user can act on: `message` is shown as is, `exit_code` is the status."""
 
@@ -53,6 +58,7 @@ TRANSLATABLE = (
     RequestError,
     APIException,
     json.JSONDecodeError,
+    BadReply,
 )
 
 _NOT_FOUND_CLASSES = frozenset({'fs_no_such_entry_error', 'fs_no_such_path_error'})
@@ -117,13 +123,18 @@ def translate(exc: BaseException, host: Optional[str] = None, port: Optional[int
     where = _where(host, port)
     if isinstance(exc, RequestError):
         return _translate_request_error(exc, where)
-    # SSL errors are OSErrors too, so they must be recognised before the network checks.
+    # SSL errors are OSErrors too, so they must be recognised before the network checks. A TLS
+    # EOF is the peer hanging up (a restarting cluster, a proxy), not a TLS problem.
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        return ToolError(f'cannot reach {where}: the connection was closed (TLS EOF)', UNREACHABLE)
     if isinstance(exc, ssl.SSLError):
         # Raised ones carry verify_message (verification) or reason (handshake); built ones may not.
         detail = getattr(exc, 'verify_message', None) or getattr(exc, 'reason', None) or one_line(exc)
         if isinstance(exc, ssl.SSLCertVerificationError):
             return ToolError(f'cannot verify the TLS certificate of {where}: {detail}', TLS)
         return ToolError(f'TLS handshake with {where} failed: {detail}', TLS)
+    if isinstance(exc, BadReply):
+        return ToolError(f'bad reply from {where}: {one_line(exc)}', BAD_REPLY)
     # RemoteDisconnected is both a ConnectionResetError and a BadStatusLine: the server hung up
     # instead of answering, which is a bad reply rather than an unreachable host.
     if isinstance(exc, (http.client.HTTPException, APIException, json.JSONDecodeError)):
@@ -137,6 +148,34 @@ def translate(exc: BaseException, host: Optional[str] = None, port: Optional[int
             return ToolError(f'cannot reach {where}: {reason}', UNREACHABLE)
         return ToolError(one_line(exc), FAILURE)
     return ToolError(f'unexpected {type(exc).__name__}: {one_line(exc)}', FAILURE)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether the same call may succeed later without anyone changing anything: the network,
+    a restarting cluster, a busy one (5xx, 429), a garbled reply. A long-running tool retries
+    these; a rejected certificate, credentials or privilege it reports."""
+    if isinstance(exc, RequestError):
+        return exc.status_code >= 500 or exc.status_code == 429
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return False
+    return isinstance(exc, TRANSLATABLE)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a log: the SDK's own text for a RequestError carries a backtrace."""
+    return translate(exc).message
+
+
+@contextlib.contextmanager
+def reading_reply(what: str) -> Iterator[None]:
+    """Inside the block, a reply of the wrong shape (a missing key, a list for an object, text for
+    a number) is a BadReply naming `what`, not a KeyError or TypeError from deep in the tool."""
+    try:
+        yield
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+        if isinstance(exc, json.JSONDecodeError):
+            raise
+        raise BadReply(f'{what} is not shaped as expected ({type(exc).__name__}: {one_line(exc)})') from exc
 
 
 @contextlib.contextmanager

@@ -16,9 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from qumulo.rest_client import RestClient
 
-from common.auth import connect, require_privileges, who_am_i
+from common.auth import connect, distinct_pages, require_privileges, who_am_i
 from common.config import ClusterConfig
-from common.errors import AUTH, TLS, UNREACHABLE, ToolError, translated
+from common.errors import AUTH, TLS, UNREACHABLE, BadReply, ToolError, reading_reply, translated
 from lockmanager.closing import CloseOutcome
 from lockmanager.lookups import FilePaths, UserNames
 from lockmanager.join import RowJoiner
@@ -128,7 +128,7 @@ class LockCluster:
                 notes.append(f'user names need {IDENTITY_READ}: showing auth ids')
         if not with_sessions:
             notes.append(f'without {SESSION_READ} a handle shows every client address of its file')
-        with self._translated(), without_cyclic_gc():
+        with self._translated(), reading_reply('the SMB listing'), without_cyclic_gc():
             grants = _Beside(lambda: self._grants_and_sessions(with_sessions))
             try:
                 handles = list(self._handles())
@@ -146,7 +146,8 @@ class LockCluster:
                         tuple(notes))
 
     def _handles(self) -> Iterator[Mapping]:
-        for page in self.client.smb.list_file_handles(resolve_paths=True, limit=self.page_size):
+        pages = self.client.smb.list_file_handles(resolve_paths=True, limit=self.page_size)
+        for page in distinct_pages(pages, 'the SMB file handle listing'):
             yield from page['file_handles']
 
     def _grants_and_sessions(self, with_sessions: bool):
@@ -164,16 +165,21 @@ class LockCluster:
         # list_all_locks_by_client decides, which RestClient cannot call: it wraps the list it
         # returns as a page iterator).
         grants: List[Mapping] = []
-        after = None
+        after, seen = None, set()
         while True:
             page = client.fs.list_locks_by_client('smb', lock_type, limit=self.page_size, after=after)
             grants.extend(page['grants'])
             after = _after_token((page.get('paging') or {}).get('next'))
             if len(page['grants']) < self.page_size or after is None:
                 return grants
+            if after in seen:
+                raise BadReply(f'the {lock_type} lock listing: the cluster sent the page token {after[:100]} '
+                               f'twice (a paging loop)')
+            seen.add(after)
 
     def _sessions(self, client: RestClient) -> List[Mapping]:
-        return [session for page in client.smb.list_smb_sessions(limit=self.page_size)
+        pages = client.smb.list_smb_sessions(limit=self.page_size)
+        return [session for page in distinct_pages(pages, 'the SMB session listing')
                 for session in page['session_infos']]
 
     # --- closing ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import datetime
 import ipaddress
 import socket
+import time
 
 import pytest
 from cryptography import x509
@@ -210,3 +211,35 @@ def test_slow_cluster_times_out_as_unreachable(sim, tmp_path):
         connect(config_for(sim, tmp_path), timeout=1)
     assert caught.value.exit_code == errors.UNREACHABLE
     assert caught.value.message == f'cannot reach the cluster at {sim.host}:{sim.port}: timed out'
+
+
+def test_a_kept_alive_connection_cut_while_idle_is_replaced_transparently(sim, tmp_path):
+    from hostile_proxy import HostileProxy
+    proxy = HostileProxy(sim, tmp_path, idle_cut_s=1)
+    try:
+        client = connect(config_for(sim, tmp_path, API_PORT=proxy.port))
+        for _ in range(2):
+            time.sleep(2)  # the proxy hangs up the idle connection
+            assert who_am_i(client)['name'] == 'admin'  # would be RemoteDisconnected
+            sim.control('expire-sessions')
+            time.sleep(2)
+            assert client.request('GET', '/v1/session/who-am-i')['name'] == 'admin'  # re-login on a new one
+        assert proxy.cuts >= 4
+    finally:
+        proxy.stop()
+
+
+def test_a_429_carries_the_clusters_retry_after(sim, tmp_path):
+    client = connect(config_for(sim, tmp_path))
+    sim.control('fail-next', {'count': 1, 'status': 429, 'retry_after': 7})
+    with pytest.raises(RequestError) as first:
+        client.request('GET', '/v1/session/who-am-i')
+    assert (first.value.status_code, first.value.retry_after) == (429, 7.0)
+    sim.control('fail-next', {'count': 1, 'status': 503, 'retry_after': 'Wed, 21 Oct 2015 07:28:00 GMT'})
+    with pytest.raises(RequestError) as second:
+        client.request('GET', '/v1/session/who-am-i')
+    assert second.value.retry_after == 0.0  # a date already past: no wait
+    sim.control('fail-next', {'count': 1, 'status': 429, 'retry_after': '99999999'})
+    with pytest.raises(RequestError) as third:
+        client.request('GET', '/v1/session/who-am-i')
+    assert third.value.retry_after == 600.0  # bounded: a server cannot park the tool for ever

@@ -56,6 +56,10 @@ def request_error(status, error_class, description):
         (json.JSONDecodeError('Expecting value', 'x', 0), errors.BAD_REPLY, 'JSONDecodeError'),
         (http.client.RemoteDisconnected('Remote end closed connection'), errors.BAD_REPLY, 'RemoteDisconnected'),
         (http.client.BadStatusLine('garbage'), errors.BAD_REPLY, 'BadStatusLine'),
+        (errors.BadReply('a reply larger than 64 MiB'), errors.BAD_REPLY,
+         'bad reply from the cluster at 10.1.2.3:8000: a reply larger than 64 MiB'),
+        (ssl.SSLEOFError(8, 'EOF occurred in violation of protocol'), errors.UNREACHABLE,
+         'cannot reach the cluster at 10.1.2.3:8000: the connection was closed (TLS EOF)'),
     ],
 )
 def test_translate(exc, code, text):
@@ -198,3 +202,39 @@ def test_closed_pipe_exits_0_quietly():
     )
     assert result.stdout == 'line 0\n'
     assert (result.returncode, result.stderr) == (0, '')
+
+
+@pytest.mark.parametrize('exc, transient', [
+    (ConnectionRefusedError(errno.ECONNREFUSED, 'refused'), True),
+    (ConnectionResetError(errno.ECONNRESET, 'reset'), True),
+    (http.client.RemoteDisconnected('closed'), True),
+    (http.client.IncompleteRead(b'x', 10), True),
+    (socket.gaierror(socket.EAI_AGAIN, 'Temporary failure in name resolution'), True),
+    (TimeoutError('timed out'), True),
+    (ssl.SSLEOFError(8, 'EOF occurred in violation of protocol'), True),
+    (errors.BadReply('garbled'), True),
+    (request_error(503, 'unavailable', 'restarting'), True),
+    (request_error(429, 'too_many_requests', 'slow down'), True),
+    (ssl.SSLCertVerificationError(1, 'certificate verify failed'), False),
+    (request_error(401, 'unauthorized_error', 'no'), False),
+    (request_error(403, 'privilege_denied_error', 'no'), False),
+    (request_error(404, 'fs_no_such_entry_error', 'gone'), False),
+    (KeyError('id'), False),
+])
+def test_is_transient(exc, transient):
+    assert errors.is_transient(exc) is transient
+
+
+def test_describe_is_one_line_without_the_sdks_backtrace():
+    exc = request_error(503, 'unavailable', 'try later')
+    assert '\n' in str(exc) and 'Backtrace' in str(exc)  # the SDK's own text
+    assert errors.describe(exc) == 'the cluster answered 503 unavailable: try later'
+
+
+@pytest.mark.parametrize('reply', [{'files': 'x'}, [1, 2], None, {'files': [{'id': []}]}])
+def test_reading_reply_turns_a_wrong_shape_into_a_bad_reply(reply):
+    with pytest.raises(errors.BadReply) as caught:
+        with errors.reading_reply('a directory listing'):
+            {entry['id']: int(entry['id']) for entry in reply['files'] if entry['type']}
+    assert str(caught.value).startswith('a directory listing is not shaped as expected (')
+    assert translate(caught.value).exit_code == errors.BAD_REPLY

@@ -31,3 +31,16 @@ def test_logrotate_rotates_the_files_the_unit_writes_and_keeps_the_audit_log():
     assert set(blocks) == {args.output, args.audit_log}
     assert all('copytruncate' in body for body in blocks.values())
     assert 'rotate 120' in blocks[args.audit_log]
+
+
+def test_unit_restarts_the_watcher_on_everything_but_a_config_error():
+    from common import errors
+    unit = (DEPLOY / 'qfs_filelock.service').read_text()
+    settings = dict(re.findall(r'^(\w+)=(.*)$', unit, re.MULTILINE))
+    assert settings['Restart'] == 'on-failure' and settings['StartLimitIntervalSec'] == '0'
+    prevented = {int(code) for code in settings['RestartPreventExitStatus'].split()}
+    assert prevented == {errors.USAGE, errors.CONFIG, errors.TLS, errors.AUTH}
+    # a bad reply (the exit 9 a cluster restart used to cause), an unreachable cluster at start,
+    # a missing privilege or directory: all restarted
+    assert not prevented & {errors.FAILURE, errors.UNREACHABLE, errors.BAD_REPLY, errors.NOT_FOUND,
+                            errors.PRIVILEGE}

@@ -1,87 +1,12 @@
 """qfs_filelock against the emulated cluster under the failures that matter to a compliance user:
 bursts, dropped streams, a killed watcher, expired sessions, files still being written."""
 
-import json
 import os
-import pathlib
-import signal
-import subprocess
-import sys
+import threading
 import time
 
-PROJECT = pathlib.Path(__file__).resolve().parent.parent
-
-
-class Watcher:
-    """qfs_filelock.py running as a real process against `sim`, with an audit log to read."""
-
-    def __init__(self, sim, workdir, directory='/drop', *extra):
-        self.audit = pathlib.Path(workdir) / 'audit.jsonl'
-        self.log = pathlib.Path(workdir) / f'watcher-{time.monotonic_ns()}.log'
-        config = sim.write_config(pathlib.Path(workdir) / 'qfs_filelock_config.ini')
-        args = ['--config-file', str(config), '--directory-path', directory, '--recursive',
-                '--audit-log', str(self.audit), '--output', str(self.log)]
-        if '--legal-hold' not in extra and '--retention' not in extra:
-            args += ['--retention', '7d']
-        if '--settle' not in extra and '--interval' not in extra:
-            args += ['--interval', '0']
-        self.proc = subprocess.Popen([sys.executable, 'qfs_filelock.py', *args, *extra], cwd=PROJECT,
-                                     stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        wait_for(lambda: 'watching' in self.log_text() or self.proc.poll() is not None, 20)
-        assert self.proc.poll() is None, self.proc.stderr.read()
-
-    def log_text(self):
-        return self.log.read_text() if self.log.exists() else ''
-
-    def records(self):
-        if not self.audit.exists():
-            return []
-        return [json.loads(line) for line in self.audit.read_text().splitlines() if line.strip()]
-
-    def locked_paths(self):
-        # 'already-locked': e.g. locked by a watcher killed before it could write its audit line.
-        return {r['path'] for r in self.records() if r['result'] in ('locked', 'already-locked')}
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
-        stderr = self.proc.stderr.read()
-        assert self.proc.returncode == 0 and 'Traceback' not in stderr, stderr
-        assert 'stopped:' in self.log_text()
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait(10)
-
-
-def wait_for(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
-
-
-def create_files(root, count, prefix='f', dirs=10):
-    paths = []
-    for i in range(count):
-        path = root / f'd{i % dirs}' / f'{prefix}{i:05d}.dat'
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b'record %d' % i)
-        paths.append('/' + str(path.relative_to(root.parent)))
-    return paths
-
-
-def locks_on_cluster(sim, paths):
-    rc = sim.client()
-    return {p: rc.fs.get_file_attr(path=p, retrieve_file_lock=True)['lock'] for p in paths}
-
-
-def assert_all_locked(sim, watcher, paths, timeout=120):
-    wait_for(lambda: set(paths) <= watcher.locked_paths(), timeout)
-    unlocked = [p for p, lock in locks_on_cluster(sim, paths).items() if not lock['retention_period']]
-    assert unlocked == [], f'{len(unlocked)} files left unlocked, e.g. {unlocked[:3]}'
+from filelock_rig import Watcher, assert_all_locked, create_files, locks_on_cluster, wait_for
+from hostile_proxy import HostileProxy
 
 
 def test_a_burst_of_5000_files_is_all_locked(sim, tmp_path):
@@ -190,3 +115,45 @@ def test_legal_hold_and_retention_together(sim, tmp_path):
     watcher.stop()
     lock = locks_on_cluster(sim, ['/drop/evidence.eml'])['/drop/evidence.eml']
     assert lock == {'legal_hold': True, 'retention_period': '2031-12-31T00:00:00Z'}
+
+
+def test_a_cluster_restart_mid_burst_is_ridden_out_and_logged_once(sim, tmp_path):
+    # Down for 20 s on the same port: connections reset, then refused; sessions gone when it is back.
+    drop = sim.root / 'drop'
+    drop.mkdir()
+    watcher = Watcher(sim, tmp_path)
+    paths = create_files(drop, 200, 'a')
+    restarter = threading.Thread(target=sim.restart, args=(20,))
+    restarter.start()
+    time.sleep(0.5)
+    paths += create_files(drop, 200, 'b')  # written while the cluster is down: found by the catch-up
+    restarter.join()
+    paths += create_files(drop, 200, 'c')
+    assert_all_locked(sim, watcher, paths)
+    assert watcher.proc.poll() is None
+    text = watcher.log_text()
+    assert text.count('the cluster is unavailable') == 1, text
+    assert text.count('the cluster is back') == 1, text
+    watcher.stop()
+
+
+def test_idle_connections_cut_by_a_proxy_do_not_stop_the_watcher(sim, tmp_path):
+    # Every connection idle for 2 s is cut, the notify stream included (the emulator's keepalive
+    # comes every second here, but the proxy cuts streams silent for 2 s too, as after 3 s).
+    drop = sim.root / 'drop'
+    drop.mkdir()
+    proxy = HostileProxy(sim, tmp_path, idle_cut_s=2)
+    try:
+        watcher = Watcher(sim, tmp_path, port=proxy.port)
+        paths = create_files(drop, 100, 'a')
+        assert_all_locked(sim, watcher, paths)
+        for batch in 'bcd':
+            time.sleep(3)  # every connection but the stream's is cut while idle
+            sim.control('expire-sessions')  # the next call of each is a 401...
+            sim.control('drop-streams')  # ...the stream's too: the re-login goes on a dead connection
+            paths += create_files(drop, 100, batch)
+            assert_all_locked(sim, watcher, paths)
+        assert proxy.cuts >= 3 and watcher.proc.poll() is None
+        watcher.stop()
+    finally:
+        proxy.stop()

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import qumulo.rest.fs as rest_fs
 from qumulo.lib.request import RequestError
 
+from common.errors import reading_reply
 from .retention import format_time, parse_time
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,12 @@ class Locker:
 
     def process(self, client, pending):
         try:
-            return self._process(client, pending)
+            with reading_reply('the file\'s attributes or lock'):
+                return self._process(client, pending)
         except RequestError as e:
             if e.status_code == 404:
                 return Outcome('gone', pending.file_id, pending.path)
-            if e.status_code >= 500:
+            if e.status_code >= 500 or e.status_code == 429:
                 raise  # the cluster's trouble, not the file's: the worker tries again later
             return Outcome('failed', pending.file_id, pending.path, error=f'{e.status_code} {e.error_class}: {e.description}')
 

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import threading
 
+from common.errors import reading_reply
 from .retention import parse_time
 from .walk import walk_files
 
@@ -47,7 +48,7 @@ def collect(client, directory_id, now, workers=8, unlocked_only=False, expiring_
             local.client = client.clone()
         return local.client.fs.get_file_attr(id_=file_id, retrieve_file_lock=True)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, reading_reply('a file\'s attributes'):
         ids = [attrs['id'] for attrs in walk_files(client, directory_id, recursive=True)]
         rows = [lock_row(attrs, now) for attrs in pool.map(read, ids)]
     rows = [r for r in rows if wanted(r, unlocked_only, expiring_within)]

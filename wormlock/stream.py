@@ -9,20 +9,35 @@ from urllib.parse import quote
 import requests
 import urllib3
 
+from common.auth import retry_after_s
+from common.errors import describe
+
 log = logging.getLogger(__name__)
 
 # Keepalives come at least every 30 s from a cluster; silence for longer means a dead connection.
 READ_TIMEOUT_S = 75
+# A cluster hands a batch of changes over as one line, a few hundred KiB; a line without end is a
+# broken or hostile server, which must not take the watcher's memory.
+MAX_LINE_BYTES = 256 * 1024 * 1024
 
 
 class StreamError(Exception):
-    def __init__(self, status, message):
+    """The cluster refused the notify request: its status, error_class and Retry-After."""
+
+    def __init__(self, status, message, error_class=None, retry_after=None):
         super().__init__(message)
         self.status = status
+        self.error_class = error_class
+        self.retry_after = retry_after
 
 
 class StreamEnded(Exception):
-    """The stream stopped: the cluster ended it, the connection dropped, or it went silent."""
+    """The stream stopped: the cluster ended it, the connection dropped, or it went silent.
+    `unavailable`: the cluster could not be reached at all (part of an outage)."""
+
+    def __init__(self, message, unavailable=False):
+        super().__init__(message)
+        self.unavailable = unavailable
 
 
 def base_url(config):
@@ -46,12 +61,20 @@ class ChangeStream:
         with warnings.catch_warnings():
             # Not verifying is the SDK's default; the tool says so once at start instead.
             warnings.simplefilter('ignore', urllib3.exceptions.InsecureRequestWarning)
-            response = requests.get(self._url, headers=self._headers, verify=self._verify, stream=True,
-                                    timeout=(15, READ_TIMEOUT_S))
+            try:
+                response = requests.get(self._url, headers=self._headers, verify=self._verify, stream=True,
+                                        timeout=(15, READ_TIMEOUT_S))
+            except requests.RequestException as e:
+                if isinstance(e, requests.exceptions.SSLError) and _root_cause(e).__class__.__name__ \
+                        == 'SSLCertVerificationError':
+                    raise _root_cause(e) from None  # not an outage: the certificate is refused
+                raise StreamEnded(f'cannot open the notify stream: {describe(_root_cause(e))}',
+                                  unavailable=True) from None
         if response.status_code != 200:
-            message = _error_description(response)
+            error_class, message = _error_description(response)
             response.close()
-            raise StreamError(response.status_code, message)
+            raise StreamError(response.status_code, message, error_class,
+                              retry_after_s(response.headers.get('Retry-After')))
         if response.headers.get('Content-Type') != 'text/event-source':
             response.close()
             raise StreamError(0, f'the cluster answered the notify request with '
@@ -69,28 +92,69 @@ class ChangeStream:
             self._response.close()
 
     def batches(self):
-        """Yields each `data:` line's list of events; raises StreamEnded when the stream stops."""
-        buffer = b''
+        """Yields each `data:` line's JSON value as it is (judging its shape is the caller's);
+        raises StreamEnded when the stream stops."""
         try:
-            for chunk in self._response.iter_content(chunk_size=None):
-                buffer += chunk
-                *lines, buffer = buffer.split(b'\n')
-                for line in lines:
-                    if line.startswith(b'data: '):
-                        try:
-                            yield json.loads(line[6:])
-                        except ValueError:
-                            raise StreamEnded(f'malformed event line from the cluster: {line[:80]!r}')
-                    elif line.startswith(b': ') and not line.startswith(b': keepalive'):
-                        log.debug('notify: %s', line[2:].decode(errors='replace'))
+            for line in self._lines():
+                if line.startswith(b'data: '):
+                    try:
+                        value = json.loads(line[6:])
+                    except ValueError:
+                        raise StreamEnded(f'malformed event line from the cluster: {line[:80]!r}')
+                    yield value
+                elif line.startswith(b': ') and not line.startswith(b': keepalive'):
+                    log.debug('notify: %s', line[2:].decode(errors='replace'))
         except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as e:
             raise StreamEnded(f'the notify connection dropped ({type(e).__name__})')
         raise StreamEnded('the cluster ended the notify stream')
 
+    def _lines(self):
+        # Each chunk is searched once and a line joined once: linear in the bytes received, where
+        # appending to one buffer and splitting it again at every chunk was quadratic.
+        pieces, size = [], 0
+        for chunk in self._response.iter_content(chunk_size=None):
+            start = 0
+            while True:
+                end = chunk.find(b'\n', start)
+                if end < 0:
+                    break
+                pieces.append(chunk[start:end])
+                line = b''.join(pieces)
+                pieces, size = [], 0
+                yield line
+                start = end + 1
+            if start < len(chunk):
+                pieces.append(chunk[start:])
+                size += len(chunk) - start
+                if size > MAX_LINE_BYTES:
+                    raise StreamEnded(f'the cluster sent an event line longer than {MAX_LINE_BYTES // 2**20} MiB')
+
+
+def _root_cause(exc):
+    """The innermost exception under requests' and urllib3's wrappers (refused, reset, DNS...)."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or exc.__context__ or getattr(exc, 'reason', None)
+        if not isinstance(inner, BaseException):
+            args = [a for a in getattr(exc, 'args', ()) if isinstance(a, BaseException)]
+            inner = args[0] if args else None
+        if inner is None:
+            break
+        exc = inner
+    return exc
+
 
 def _error_description(response):
+    """(error_class, one line) from an error answer, whatever its body holds."""
     try:
-        body = response.json()
-        return f'{body.get("error_class", "error")}: {body.get("description", "")}'.strip()
-    except ValueError:
-        return f'HTTP {response.status_code}'
+        # Only the start of it: an error answer is small, a hostile one may never end.
+        body = json.loads(response.raw.read(64 * 1024, decode_content=True))
+    except (ValueError, OSError, requests.RequestException, urllib3.exceptions.HTTPError):
+        body = None
+    if not isinstance(body, dict):
+        return None, f'HTTP {response.status_code}'
+    error_class = body.get('error_class')
+    error_class = error_class if isinstance(error_class, str) else None
+    text = f'{error_class or "error"}: {body.get("description", "")}'
+    return error_class, ' '.join(text.split())

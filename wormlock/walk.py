@@ -1,5 +1,8 @@
 """Walking a cluster directory tree with paged directory reads (one page of 1,000 at a time)."""
 
+from common.auth import distinct_pages
+from common.errors import reading_reply
+
 FILE = 'FS_FILE_TYPE_FILE'
 DIRECTORY = 'FS_FILE_TYPE_DIRECTORY'
 PAGE_SIZE = 1000
@@ -10,11 +13,12 @@ def walk_files(client, directory_id, recursive, should_stop=lambda: False):
     during the walk does not derail it)."""
     pending = [str(directory_id)]
     while pending and not should_stop():
-        for page in client.fs.read_entire_directory(id_=pending.pop(), page_size=PAGE_SIZE):
-            for entry in page['files']:
-                if entry['type'] == FILE:
-                    yield entry
-                elif entry['type'] == DIRECTORY and recursive:
-                    pending.append(entry['id'])
+        pages = client.fs.read_entire_directory(id_=pending.pop(), page_size=PAGE_SIZE)
+        for page in distinct_pages(pages, 'a directory listing'):
+            with reading_reply('a directory listing'):
+                files = [entry for entry in page['files'] if entry['type'] == FILE]
+                if recursive:
+                    pending += [entry['id'] for entry in page['files'] if entry['type'] == DIRECTORY]
+            yield from files
             if should_stop():
                 return

@@ -4,16 +4,19 @@ Nothing may be missed: a catch-up scan runs after every (re)connect, once the st
 every --rescan-every seconds, so changes made while the watcher was down or disconnected are found.
 """
 
+import json
 import logging
 import os
+import queue
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 
 from qumulo.lib.request import RequestError
 
-from common.errors import AUTH, NOT_FOUND, FAILURE, ToolError
+from common.errors import AUTH, NOT_FOUND, FAILURE, PRIVILEGE, ToolError, describe, is_transient
 from .schedule import Schedule
 from .stream import ChangeStream, StreamEnded, StreamError
 from .walk import DIRECTORY, walk_files
@@ -31,6 +34,22 @@ ALL_EVENTS = (
     'child_file_moved_to', 'child_extra_attrs_changed', 'child_size_changed',
     'child_owner_changed', 'child_group_changed',
 )
+
+
+# A file whose lock call failed on a transient fault is tried again this much later (or after
+# the cluster's Retry-After).
+LOCK_RETRY_S = 5.0
+
+
+# Besides the types that start a lock: the watched directory going away, and (recursive) a
+# directory moved in, which the cluster announces without a word about what it holds. Removals
+# are not followed: one name of a hard-linked file may go while another remains, and the
+# worker reads each file by id anyway.
+FOLLOWED_EVENTS = frozenset({'self_removed'})
+MOVED_IN_DIRECTORY = 'child_dir_moved_to'
+FILE_ID = re.compile(r'[0-9]{1,20}')
+# A watcher thread that stopped on an unexpected error starts again after this pause.
+RESTART_PAUSE_S = 1.0
 
 
 class Shutdown(Exception):
@@ -67,6 +86,40 @@ class Backoff:
         self.attempt = 0
 
 
+class Outage:
+    """One warning when the cluster stops answering and one when it answers again, however many
+    calls (stream, workers, scans) fail in between: a restart must not flood the log."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._since = None  # monotonic time the outage started, None while the cluster answers
+        self._ended_at = float('-inf')
+        self._failures = 0
+
+    def failed(self, reason, call_started=None):
+        """A call failed with a transient error; call_started (monotonic) lets a call that began
+        before the outage was over not start a new one."""
+        with self._lock:
+            if call_started is not None and call_started < self._ended_at:
+                return
+            self._failures += 1
+            if self._since is not None:
+                log.debug('the cluster is still unavailable: %s', reason)
+                return
+            self._since = time.monotonic()
+        log.warning('the cluster is unavailable (%s); retrying until it answers again', reason)
+
+    def ended(self):
+        if self._since is None:  # the common case, without taking the lock
+            return
+        with self._lock:
+            if self._since is None:
+                return
+            lasted, failures = time.monotonic() - self._since, self._failures
+            self._since, self._failures, self._ended_at = None, 0, time.monotonic()
+        log.warning('the cluster is back after %.1f s (%d failed calls meanwhile); catching up', lasted, failures)
+
+
 class Watcher:
     def __init__(self, client, config, options, locker, audit, clock):
         self.client = client
@@ -83,6 +136,8 @@ class Watcher:
         self._local = threading.local()
         self._threads = []
         self._stream = None
+        self.outage = Outage()
+        self._moved_in = queue.SimpleQueue()  # (directory id or '', path) to look into; None: stop
 
     # --- start ---------------------------------------------------------------------------------
     def resolve_directory(self):
@@ -112,11 +167,26 @@ class Watcher:
         for n in range(self.options.workers):
             self._spawn(self._work, f'lock-worker-{n}')
         self._spawn(self._scan_loop, 'catch-up-scan')
+        if self.options.recursive:
+            self._spawn(self._moved_in_loop, 'moved-in-scan')
 
     def _spawn(self, target, name):
-        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread = threading.Thread(target=self._keep_running, args=(target,), name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _keep_running(self, target):
+        """A worker or scan thread never dies silently: an error its own loop did not expect is
+        logged in one line and the loop starts again (after a pause, so a lasting fault cannot
+        spin); the watcher goes on locking."""
+        while True:
+            try:
+                return target()
+            except Exception as e:  # noqa: BLE001 - whatever it is, this thread must go on
+                log.error('%s stopped on an unexpected error (%s: %s); starting it again',
+                          threading.current_thread().name, type(e).__name__, describe(e))
+                if self._stop.wait(RESTART_PAUSE_S):
+                    return
 
     def _worker_client(self):
         # One RestClient holds one connection: each thread gets its own, sharing the session.
@@ -126,18 +196,21 @@ class Watcher:
 
     # --- the stream (main thread) --------------------------------------------------------------
     def run(self):
-        """Watch until stop(); reconnects with backoff on a dropped stream, network error or 5xx."""
+        """Watch until stop(). Every transient fault (network, a restarting cluster, 5xx, 429, a
+        garbled reply) is waited out with backoff; only what a restart cannot fix raises."""
         backoff = Backoff(max_s=self.options.backoff_max_s)
         types = set(self.options.events)
         if self.options.settle_s:
             types |= ACTIVITY_EVENTS
-        types |= {'child_file_removed'}
+        types |= self._followed_types()
         while not self._stop.is_set():
+            wait = None
             try:
                 token = self.client.credentials.bearer_token
                 with ChangeStream(self.config, token, self.directory_id, self.options.recursive, types,
                                   self.clock) as stream:
                     self._stream = stream
+                    self.outage.ended()
                     log.info('watching %s%s for changes', self.directory_path,
                              ' and everything below it' if self.options.recursive else '')
                     backoff.reset()
@@ -147,63 +220,130 @@ class Watcher:
             except StreamEnded as e:
                 if self._stop.is_set():
                     break
-                log.warning('%s; reconnecting', e)
+                if e.unavailable:
+                    self.outage.failed(str(e))
+                else:
+                    log.warning('%s; reconnecting', e)
             except StreamError as e:
-                self._on_stream_error(e)
-            except OSError as e:
-                log.warning('cannot reach the cluster for the notify stream (%s); retrying', e)
+                wait = self._on_stream_error(e)
             finally:
                 self._stream = None
             if not self._stop.is_set():
-                self._stop.wait(backoff.next())
+                self._stop.wait(backoff.next() if wait is None else wait)
 
     def _on_stream_error(self, error):
+        """What the notify request's refusal means: seconds to wait before reconnecting (None:
+        the backoff's), or a ToolError when waiting cannot help."""
         if error.status == 401:
             log.info('the notify stream needs a new session; logging in again')
+            started = time.monotonic()
             try:
                 self.client.auth.who_am_i()  # the client logs in again on this 401
-            except RequestError as e:
-                if e.status_code == 401:
+            except Exception as e:  # noqa: BLE001 - the network and garbled replies: wait it out
+                if isinstance(e, RequestError) and e.status_code == 401:
                     raise ToolError('the cluster no longer accepts our credentials (session or access '
                                     'token rejected)', AUTH)
-                raise
-            return
-        if error.status >= 500 or error.status == 0:
-            log.warning('the notify request failed (%s %s); retrying', error.status or '', error)
-            return
+                if not is_transient(e):
+                    raise
+                self.outage.failed(describe(e), started)
+            return None
+        if error.status == 429 or error.status >= 500 or error.status == 0:
+            self.outage.failed(f'the notify request failed: {error.status or ""} {error}'.replace('  ', ' '))
+            return error.retry_after
+        if error.error_class == 'fs_watcher_missed_events_error':
+            # The cluster dropped events it could not deliver: reconnect, and the catch-up scan
+            # that follows every connect finds whatever they named.
+            log.warning('the cluster lost change events (%s); reconnecting and rescanning', error)
+            return 0
+        if error.status == 404:
+            # Exit rather than wait: a directory made again at the same path is a new file id,
+            # which this watch (by id) would never see; a restart resolves the path again.
+            raise ToolError(f'the watched directory {self.directory_path} (id {self.directory_id}) no longer '
+                            f'exists on the cluster ({error})', NOT_FOUND)
+        if error.status == 403:
+            raise ToolError(f'the cluster refused to watch {self.directory_path}: {error}', PRIVILEGE)
         raise ToolError(f'the cluster refused to watch {self.directory_path}: {error}', FAILURE)
 
+    def _followed_types(self):
+        return FOLLOWED_EVENTS | ({MOVED_IN_DIRECTORY} if self.options.recursive else set())
+
     def on_events(self, batch):
+        """One `data:` line of the stream. Events of the wrong shape (a broken or hostile server)
+        are skipped with one warning for the line; the well-formed ones are acted on."""
+        if not isinstance(batch, list):
+            log.warning('ignored a malformed notify event line from the cluster (not a list of events): %s',
+                        _excerpt(batch))
+            return
+        bad = [event for event in batch if not self._on_event(event)]
+        if bad:
+            log.warning('ignored a malformed notify event from the cluster (%d of %d in the line), e.g. %s',
+                        len(bad), len(batch), _excerpt(bad[0]))
+
+    def _on_event(self, event):
+        """Acts on one event; False when it is malformed."""
+        parsed = parse_event(event)
+        if parsed is None:
+            return False
+        kind, relative, file_id = parsed
         settle = self.options.settle_s
-        delay = settle if settle else self.options.interval_s
-        for event in batch:
-            kind = event.get('type')
-            spine = event.get('spine') or ['']
-            file_id = str(spine[-1] or '')
-            path = self._cluster_path(event.get('path', ''))
-            if kind in ('child_file_removed', 'self_removed'):
-                if file_id:
-                    self.schedule.forget(file_id)
-                if kind == 'self_removed':
-                    log.error('the watched directory %s was removed', self.directory_path)
-                continue
-            if not file_id:
-                file_id = self._id_of(path)
-                if not file_id:
-                    continue
-            if kind in self.options.events:
-                self.schedule.touch(file_id, path, delay, restart=bool(settle))
-            elif settle and kind in ACTIVITY_EVENTS:
+        path = self._cluster_path(relative)
+        if kind == 'self_removed':
+            log.error('the watched directory %s was removed', self.directory_path)
+        elif kind == MOVED_IN_DIRECTORY and self.options.recursive:
+            self._moved_in.put((file_id, path))
+        elif kind in self.options.events or (settle and kind in ACTIVITY_EVENTS):
+            file_id = file_id or self._id_of(path)
+            if file_id and kind in self.options.events:
+                self.schedule.touch(file_id, path, settle or self.options.interval_s, restart=bool(settle))
+            elif file_id:
                 self.schedule.restart_clock(file_id, settle)
+        return True
 
     def _cluster_path(self, relative):
         return os.path.join(self.directory_path, relative) if relative else self.directory_path
 
     def _id_of(self, path):
+        """The id of an entry the event did not name by id; '' when it is gone already (a
+        temporary name, for instance). Never raises: it runs on the stream's thread."""
         try:
             return self._worker_client().fs.get_file_attr(path=path)['id']
-        except RequestError:
-            return ''  # gone already: nothing to lock (a temporary name, for instance)
+        except Shutdown:
+            raise  # SIGTERM arrived during the call: it must reach run()'s caller
+        except Exception as e:  # noqa: BLE001 - the catch-up scan finds the file instead
+            if isinstance(e, RequestError) and e.status_code == 404:
+                return ''
+            log.warning('could not look up %s named by a change (%s); rescanning', path, describe(e))
+            self.request_rescan()
+            return ''
+
+    # --- directories moved in (recursive) --------------------------------------------------------
+    def _moved_in_loop(self):
+        """Looks into each directory moved into the tree: the cluster sends no event for what it
+        holds. Its own thread, so a big tree does not hold up the stream."""
+        while not self._stop.is_set():
+            item = self._moved_in.get()
+            if item is None:
+                return
+            directory_id, path = item
+            started = time.monotonic()
+            try:
+                directory_id = directory_id or self._worker_client().fs.get_file_attr(path=path)['id']
+                count = self._queue_tree(directory_id, self.options.settle_s or self.options.interval_s)
+            except Exception as e:  # noqa: BLE001 - moved on again, or the cluster's trouble
+                log.warning('could not look into %s, moved in (%s); rescanning', path, describe(e))
+                self.request_rescan()
+                continue
+            log.info('looked into %s, moved in: %d files queued in %.1f s', path, count,
+                     time.monotonic() - started)
+
+    def _queue_tree(self, directory_id, delay):
+        """Queue every file under the directory (by id: a rename during the walk does not derail
+        it); the workers skip those already locked."""
+        count = 0
+        for attrs in walk_files(self._worker_client(), directory_id, self.options.recursive, self._stop.is_set):
+            self.schedule.touch(attrs['id'], attrs['path'], delay, restart=False, source='scan')
+            count += 1
+        return count
 
     # --- workers -------------------------------------------------------------------------------
     def _work(self):
@@ -211,13 +351,18 @@ class Watcher:
             pending = self.schedule.take()
             if pending is None:
                 return
+            started = time.monotonic()
             try:
                 outcome = self.locker.process(self._worker_client(), pending)
-            except Exception as e:  # the network, a malformed reply: keep the file for later
-                log.warning('could not lock %s (%s); will retry', pending.path or pending.file_id, e)
-                self.schedule.defer(pending, 5.0, pending.size_seen)
+            except Exception as e:  # noqa: BLE001 - the network, a malformed reply: keep the file for later
+                if is_transient(e):
+                    self.outage.failed(describe(e), started)  # one line for the whole outage
+                else:
+                    log.warning('could not lock %s (%s); will retry', pending.path or pending.file_id, describe(e))
+                self.schedule.defer(pending, getattr(e, 'retry_after', None) or LOCK_RETRY_S, pending.size_seen)
                 self.schedule.finished(pending.file_id)
                 continue
+            self.outage.ended()
             if outcome.result == 'unsettled':
                 self.schedule.defer(pending, outcome.retry_in, outcome.size)
             else:
@@ -243,23 +388,28 @@ class Watcher:
         self._rescan_wanted.set()
 
     def _scan_loop(self):
+        backoff = Backoff(base_s=LOCK_RETRY_S, max_s=self.options.backoff_max_s)
         while not self._stop.is_set():
             self._rescan_wanted.wait(self.options.rescan_every_s)
             if self._stop.is_set():
                 return
             self._rescan_wanted.clear()
+            started = time.monotonic()
             try:
                 self.scan_once()
-            except Exception as e:
-                log.warning('catch-up scan stopped early (%s); it runs again after the next reconnect', e)
+                backoff.reset()
+            except Exception as e:  # noqa: BLE001 - a scan cut short is run again, never given up
+                if is_transient(e):
+                    self.outage.failed(describe(e), started)
+                else:
+                    log.warning('catch-up scan stopped early (%s); it runs again', describe(e))
+                self._stop.wait(backoff.next())
+                self.request_rescan()
 
     def scan_once(self):
         """Queue every file in the tree: the workers skip those already locked."""
-        started, count = time.monotonic(), 0
-        for attrs in walk_files(self._worker_client(), self.directory_id, self.options.recursive,
-                                self._stop.is_set):
-            self.schedule.touch(attrs['id'], attrs['path'], 0, restart=False, source='scan')
-            count += 1
+        started = time.monotonic()
+        count = self._queue_tree(self.directory_id, 0)
         log.info('catch-up scan of %s: %d files checked in %.1f s', self.directory_path, count,
                  time.monotonic() - started)
         return count
@@ -270,6 +420,7 @@ class Watcher:
         instead: closing the stream under the read it interrupted would break that read."""
         self._stop.set()
         self._rescan_wanted.set()
+        self._moved_in.put(None)  # SimpleQueue.put may be called from a signal handler
         stream = self._stream
         if close_stream and stream is not None:
             stream.close()
@@ -280,3 +431,27 @@ class Watcher:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def parse_event(event):
+    """(type, path relative to the watched directory, file id or '') of a well-formed event;
+    None for anything else. The path must stay inside the watched directory and the id be a
+    number, for both end up in REST calls."""
+    if not isinstance(event, dict):
+        return None
+    kind, relative, spine = event.get('type'), event.get('path', ''), event.get('spine') or []
+    if not isinstance(kind, str) or not isinstance(relative, str) or not isinstance(spine, list):
+        return None
+    if not all(isinstance(part, str) for part in spine):
+        return None
+    file_id = spine[-1] if spine else ''
+    if file_id and not FILE_ID.fullmatch(file_id):
+        return None
+    if relative.startswith('/') or '..' in relative.split('/'):
+        return None
+    return kind, relative, file_id
+
+
+def _excerpt(value, limit=200):
+    text = json.dumps(value)  # one line, whatever the value holds
+    return text if len(text) <= limit else text[:limit] + '...'

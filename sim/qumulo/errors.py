@@ -2,11 +2,12 @@
 
 
 class ApiError(Exception):
-    def __init__(self, status, error_class, description):
+    def __init__(self, status, error_class, description, headers=None):
         super().__init__(description)
         self.status = status
         self.error_class = error_class
         self.description = description
+        self.headers = headers or {}  # e.g. Retry-After on a 429 or 503
 
     def body(self):
         return {

@@ -24,15 +24,36 @@ class SimCluster:
         self.root.mkdir(parents=True, exist_ok=True)
         self.cert_path = workdir / 'sim-cert.pem'
         self.host = host
+        self.keepalive = keepalive
         self.log_path = workdir / 'sim-qumulo.log'
-        self._log = open(self.log_path, 'wb')
+        self._log = None
+        self.port = self._start(0)
+        self.url = f'https://{host}:{self.port}'
+
+    def _start(self, port):
+        self._log = open(self.log_path, 'ab')
         self.proc = subprocess.Popen(
-            [sys.executable, '-m', 'sim.qumulo', '--root', str(self.root), '--host', host, '--port', '0',
-             '--cert-out', str(self.cert_path), '--keepalive', str(keepalive)],
+            [sys.executable, '-m', 'sim.qumulo', '--root', str(self.root), '--host', self.host,
+             '--port', str(port), '--cert-out', str(self.cert_path), '--keepalive', str(self.keepalive)],
             cwd=PROJECT, stdout=subprocess.PIPE, stderr=self._log,
         )
-        self.port = self._read_port()
-        self.url = f'https://{host}:{self.port}'
+        return self._read_port()
+
+    def restart(self, down_s=0.0):
+        """Stop the emulator, stay down `down_s` seconds, start again on the same port: what a
+        cluster restart looks like to a client (connections reset, then refused, sessions gone;
+        the file system and its locks kept). A new certificate is made, as before."""
+        self.stop()
+        time.sleep(down_s)
+        deadline = time.monotonic() + 30
+        while True:  # the port can stay busy for a moment after the old process exits
+            try:
+                self._start(self.port)
+                return
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def _read_port(self):
         deadline = time.monotonic() + 20

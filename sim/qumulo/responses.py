@@ -374,8 +374,9 @@ def sim_expire_sessions(cluster, req):
 
 def sim_fail_next(cluster, req):
     body = req.json()
-    cluster.faults.fail_next(body.get('count', 1), body.get('status', 503))
-    return Reply({'count': cluster.faults.fail_count, 'status': cluster.faults.fail_status})
+    cluster.faults.fail_next(body.get('count', 1), body.get('status', 503), body.get('retry_after'))
+    return Reply({'count': cluster.faults.fail_count, 'status': cluster.faults.fail_status,
+                  'retry_after': cluster.faults.fail_retry_after})
 
 
 def sim_latency(cluster, req):

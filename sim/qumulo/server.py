@@ -125,17 +125,18 @@ class ClusterRequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get('Content-Length') or 0)
         return self.rfile.read(length) if length else b''
 
-    def _send(self, status, payload, content_type):
+    def _send(self, status, payload, content_type, headers=None):
         head = [f'HTTP/1.1 {status} {self.responses.get(status, ("",))[0]}',
                 f'Content-Type: {content_type}', f'Content-Length: {len(payload)}',
                 f'ETag: "{zlib.crc32(payload):08x}"',
                 f'Date: {_http_date()}']  # the cluster's clock, for clients that check skew
+        head += [f'{name}: {value}' for name, value in (headers or {}).items()]
         if self.close_connection:
             head.append('Connection: close')
         self.wfile.write(('\r\n'.join(head) + '\r\n\r\n').encode() + payload)
 
     def _send_error(self, error):
-        self._send(error.status, json.dumps(error.body()).encode(), 'application/json')
+        self._send(error.status, json.dumps(error.body()).encode(), 'application/json', error.headers)
 
     # --- server-sent events --------------------------------------------------------------------
     def _stream(self, stream):

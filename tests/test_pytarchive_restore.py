@@ -328,3 +328,24 @@ def test_leftover_staging_folders_are_removed_but_look_alikes_a_user_made_are_no
         os.close(root)
     assert sorted(os.listdir(destination)) == ['.pytarchive-9-hers', '.pytarchive-9-link']
     assert os.listdir(destination / '.pytarchive-9-hers') == ['keep'] and os.listdir(secrets) == ['shadow']
+
+
+def test_unpack_into_a_descriptor_writes_into_that_folder_whatever_its_name_leads_to_now(tmp_path):
+    from pytarchive import packing
+    tree = tmp_path / 'tree'
+    (tree / 'sub').mkdir(parents=True)
+    (tree / 'sub' / 'file.txt').write_text('payload\n')
+    archive = str(tmp_path / 'tree.tar.zst')
+    packing.pack(str(tree), ['sub', 'sub/file.txt'], archive)
+    staging, elsewhere = tmp_path / 'staging', tmp_path / 'elsewhere'
+    staging.mkdir()
+    elsewhere.mkdir()
+    fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        staging.rename(tmp_path / 'moved')
+        staging.symlink_to(elsewhere)  # the name now leads elsewhere; the descriptor does not
+        packing.unpack(archive, fd)
+    finally:
+        os.close(fd)
+    assert (tmp_path / 'moved' / 'sub' / 'file.txt').read_text() == 'payload\n'
+    assert list(elsewhere.iterdir()) == []

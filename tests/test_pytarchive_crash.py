@@ -152,3 +152,30 @@ def test_kill_at_each_step_of_archive_then_requeue_archives_exactly_once(make_ri
         assert copies == {tape_path}
     else:
         assert copies == {os.path.join(tape_path, name) for name, entry in source.items() if entry[0] != 'dir'}
+
+
+def test_kill_while_preparing_a_packed_folder_then_requeue_leaves_one_record_and_one_scratch_copy(make_rig, tmp_path):
+    rig = formatted_rig(make_rig, general='pack_threshold = 100')
+    path = tmp_path / 'many small'
+    for group in range(20):
+        (path / f'group {group}').mkdir(parents=True)
+        for index in range(400):
+            (path / f'group {group}' / f'{index}.txt').write_text(f'{group}-{index}\n' * 20)
+    task_id = int(rig.ok('prepare', str(path)).split()[2].rstrip(':'))
+    deadline = time.monotonic() + 60
+    while _task(rig, task_id)['step'] != 'listing and packing':
+        assert time.monotonic() < deadline, _task(rig, task_id)
+        time.sleep(0.002)
+    rig.freeze()
+    rig.crash()
+    rig.start()
+    assert rig.tasks()[task_id]['state'] == 'interrupted'
+    rig.ok('requeue', str(task_id))
+    task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)[task_id]
+
+    assert task['state'] == 'done' and 'prepared: 8000 files' in task['result'], task
+    (folder_id, state), = rig.query('SELECT id, state FROM folders WHERE path = ?', (str(path),))
+    assert state == 'prepared'
+    assert rig.query("SELECT COUNT(*), COUNT(DISTINCT path) FROM manifest WHERE kind = 'file'") == [(8000, 8000)]
+    assert sorted(os.listdir(rig.scratch)) == [f'pytarchive-{folder_id}.tar.zst']
+    assert 'verified: 8000 files' in rig.ok('archive', str(path), TAPE, '--wait')

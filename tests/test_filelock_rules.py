@@ -10,6 +10,7 @@ import pytest
 from wormlock.locker import Policy, changes_needed
 from wormlock.retention import Retention, RetentionError, add_months, parse_time
 from wormlock.schedule import Schedule
+from wormlock.watcher import parse_event
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -149,3 +150,28 @@ def test_a_retention_date_in_the_past_is_refused():
         Retention.parse('2026-01-01').check_future(NOW)
     Retention.parse('2026-02-01').check_future(NOW)  # a later date, and any period, are fine
     Retention.parse('7d').check_future(NOW)
+
+
+@pytest.mark.parametrize('event', [
+    None, 1, [1, 2], 'child_file_added',
+    {'type': 'child_file_added', 'path': 'a', 'spine': 7},
+    {'type': 'child_file_added', 'path': 7, 'spine': ['1']},
+    {'type': 7, 'path': 'a', 'spine': ['1']},
+    {'type': 'child_file_added', 'path': 'a', 'spine': ['1', 2]},
+    {'type': 'child_file_added', 'path': 'a', 'spine': ['1', '12ab']},
+    {'type': 'child_file_added', 'path': 'a', 'spine': ['1', '\u00b2']},  # a digit, but not 0-9
+    {'type': 'child_file_added', 'path': '../x', 'spine': ['1', '']},
+    {'type': 'child_file_added', 'path': 'sub/../../x', 'spine': ['1', '']},
+    {'type': 'child_file_added', 'path': '/etc/x', 'spine': ['1', '']},
+])
+def test_a_malformed_event_is_recognised(event):
+    assert parse_event(event) is None
+
+
+def test_a_well_formed_event_gives_type_path_and_id():
+    assert parse_event({'type': 'child_file_added', 'path': 'sub/a.txt', 'spine': ['2', '3', '42'],
+                        'stream_name': None}) == ('child_file_added', 'sub/a.txt', '42')
+    # The emulator's known difference: a file gone before it was read has no id left.
+    assert parse_event({'type': 'child_file_removed', 'path': 'gone', 'spine': ['2', '']}) == \
+        ('child_file_removed', 'gone', '')
+    assert parse_event({'type': 'self_removed', 'path': '', 'spine': ['2']}) == ('self_removed', '', '2')

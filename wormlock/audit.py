@@ -2,9 +2,13 @@
 
 import collections
 import datetime as dt
+import errno
 import json
+import logging
 import os
 import threading
+
+log = logging.getLogger(__name__)
 
 RESULTS_LOGGED = ('locked', 'already-locked', 'would-lock', 'failed', 'skipped-not-a-file', 'gone')
 
@@ -14,26 +18,38 @@ class AuditLog:
         self.path = path
         self.counts = collections.Counter()
         self._lock = threading.Lock()
-        self._file = None
+        self._fd = None
         if path:
-            # Appending only, never rewriting: earlier evidence is not touched.
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            self._file = os.fdopen(fd, 'a', buffering=1)
+            # Appending only, never rewriting: earlier evidence is not touched. No buffer: each
+            # line reaches the file when written, and a failed write leaves nothing behind.
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
 
     def record(self, outcome):
         line = dict(time=dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ'), **outcome.record())
+        text = json.dumps(line, sort_keys=True)
         with self._lock:
             self.counts[outcome.result] += 1
-            if self._file:
-                self._file.write(json.dumps(line, sort_keys=True) + '\n')
+            if self._fd is None:
+                return
+            try:
+                data = (text + '\n').encode()
+                while data:
+                    data = data[os.write(self._fd, data):]
+            except OSError as e:
+                # A full or failing disk must not stop the locking, nor lose the evidence: the
+                # record goes to the log instead (and the next one tries the file again).
+                log.error('could not write the audit log %s (%s); the record: %s', self.path, e.strerror or e, text)
 
     def summary(self):
         with self._lock:
             return ', '.join(f'{n} {result}' for result, n in sorted(self.counts.items())) or 'nothing done'
 
     def close(self):
-        if self._file:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            except OSError as e:
+                if e.errno != errno.EINVAL:  # a device or pipe, with nothing to sync
+                    log.error('could not write the audit log %s to disk (%s)', self.path, e.strerror or e)
+            os.close(self._fd)
+            self._fd = None

@@ -211,6 +211,8 @@ def _copy_tree(ctx: TaskContext, folder: Dict, destination: str, resuming: bool)
             elif row['kind'] == LINK:
                 transfer.make_link(row['target'], target)
             elif resuming and row['checksum'] and _same_size(target, row['size']):
+                # Copied before the run was cut short; the source may have been edited since.
+                _check_unchanged(os.path.join(root, row['path']), row, root, 'since prepare')
                 progress.add(row['size'], files=1)
             else:
                 source = os.path.join(root, row['path'])

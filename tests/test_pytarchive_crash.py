@@ -179,3 +179,28 @@ def test_kill_while_preparing_a_packed_folder_then_requeue_leaves_one_record_and
     assert rig.query("SELECT COUNT(*), COUNT(DISTINCT path) FROM manifest WHERE kind = 'file'") == [(8000, 8000)]
     assert sorted(os.listdir(rig.scratch)) == [f'pytarchive-{folder_id}.tar.zst']
     assert 'verified: 8000 files' in rig.ok('archive', str(path), TAPE, '--wait')
+
+
+def test_a_file_edited_while_the_service_was_down_is_not_skipped_by_the_resumed_archive(make_rig, tmp_path):
+    rig = formatted_rig(make_rig, capacity=400_000_000, index_write_seconds=2)
+    rig.ok('check', TAPE, '--wait')
+    empty = next(tape['used'] for tape in json.loads(rig.ok('summary', '--json'))['tapes'] if tape['barcode'] == TAPE)
+    path = make_tree(tmp_path / 'edited between runs')
+    with open(path / BIG, 'wb') as file:
+        file.write(os.urandom(50 << 20))
+    rig.ok('prepare', str(path), '--wait')
+    tape_path = str(path).lstrip('/')
+    task_id = int(rig.ok('archive', str(path), TAPE).split()[2].rstrip(':'))
+    _kill_at(rig, 'copied', task_id, path, os.path.join(rig.mountpoint, tape_path), False)
+    edited = path / 'sub dir' / 'a file.bin'
+    edited.write_bytes(os.urandom(300_000))  # same size, new bytes: copied before the kill, edited since
+    rig.start()
+    rig.ok('requeue', str(task_id))
+    task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)[task_id]
+
+    assert task['state'] == 'failed', task
+    assert f'{edited} changed since prepare' in task['error'] and 'NOT archived' in task['error']
+    assert rig.ok('deleteable').startswith('nothing is archived')
+    rig.ok('check', TAPE, '--wait')
+    used = next(tape['used'] for tape in json.loads(rig.ok('summary', '--json'))['tapes'] if tape['barcode'] == TAPE)
+    assert used - empty < 100_000  # the copy made before the kill went too

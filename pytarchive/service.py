@@ -119,7 +119,6 @@ class Service:
         # checked before take_lock makes the lock) or when asked: otherwise it is a lost catalog.
         create = new_database or not traces(path)
         self._lock_handle = take_lock(path)
-        self.resources = DriveResources(config, None)
         self.db: Optional[Database] = None
         self.consumer: Optional[Consumer] = None
         self.unusable: Optional[str] = None  # why the service takes no work: the line every client gets
@@ -130,9 +129,9 @@ class Service:
             self.db = Database(path, create)
         except DatabaseUnusable as exc:
             self.unusable = exc.message
-        else:
+        self.resources = DriveResources(config, self.db)  # the drive is emptied at start and stop either way
+        if self.db is not None:
             self.storage = TaskStorage(self.db)
-            self.resources.db = self.db
             self.consumer = Consumer(self.storage, registry, [self.resources])
             self.commands = Commands(QueueApi(self.storage, registry, self.consumer), self.db, config, self.resources)
         self.listener: Optional[socket.socket] = None

@@ -5,10 +5,27 @@ import json
 import os
 import re
 
+import pytest
+
 from filelock_rig import Watcher, assert_all_locked, locks_on_cluster, wait_for
 
 
-def test_a_directory_moved_into_the_watch_is_looked_into_at_once(sim, tmp_path):
+@pytest.fixture
+def start(sim, tmp_path):
+    """start(directory, *flags) -> a running Watcher; one a failed test left running is killed."""
+    started = []
+
+    def start(directory, *extra):
+        started.append(Watcher(sim, tmp_path, directory, *extra))
+        return started[-1]
+
+    yield start
+    for watcher in started:
+        if watcher.proc.poll() is None:
+            watcher.kill()
+
+
+def test_a_directory_moved_into_the_watch_is_looked_into_at_once(sim, start):
     # A cluster announces only the directory, not the 30 files it holds; the hourly rescan is
     # far away (--rescan-every 3600), so only looking into the directory at once locks them.
     drop, staging = sim.root / 'drop', sim.root / 'staging' / 'batch'
@@ -17,7 +34,7 @@ def test_a_directory_moved_into_the_watch_is_looked_into_at_once(sim, tmp_path):
     names = [f'f{i:02d}.dat' for i in range(25)] + [f'sub/g{i}.dat' for i in range(5)]
     for name in names:
         (staging / name).write_bytes(name.encode())
-    watcher = Watcher(sim, tmp_path, '/drop', '--rescan-every', '3600')
+    watcher = start('/drop', '--rescan-every', '3600')
     assert wait_for(lambda: 'catch-up scan of /drop: 0 files' in watcher.log_text(), 20)
     os.rename(staging, drop / 'batch')
     assert_all_locked(sim, watcher, [f'/drop/batch/{name}' for name in names], timeout=20)
@@ -25,13 +42,13 @@ def test_a_directory_moved_into_the_watch_is_looked_into_at_once(sim, tmp_path):
     watcher.stop()
 
 
-def test_a_file_delivered_through_a_hard_link_is_locked_under_its_surviving_name(sim, tmp_path):
+def test_a_file_delivered_through_a_hard_link_is_locked_under_its_surviving_name(sim, start):
     # Maildir delivery: write tmp/x, `ln tmp/x new/x`, `rm tmp/x`. The removal of one name must
     # not drop the file while another name remains.
     maildir = sim.root / 'maildir'
     for sub in ('tmp', 'new'):
         (maildir / sub).mkdir(parents=True)
-    watcher = Watcher(sim, tmp_path, '/maildir', '--interval', '2')
+    watcher = start('/maildir', '--interval', '2')
     assert wait_for(lambda: 'catch-up scan of /maildir: 0 files' in watcher.log_text(), 20)
     for i in range(20):
         temp = maildir / 'tmp' / f'{i}.host'
@@ -61,14 +78,14 @@ MALFORMED = [
 ]
 
 
-def test_malformed_events_are_logged_in_one_line_each_and_skipped(sim, tmp_path):
+def test_malformed_events_are_logged_in_one_line_each_and_skipped(sim, start):
     drop = sim.root / 'drop'
     drop.mkdir()
     (sim.root / 'etc').mkdir()
     (sim.root / 'etc' / 'outside.txt').write_text('outside the watched directory: never locked')
     # Only moves start a lock here, so the file created in place below is locked only if the
     # injected event naming it is acted on.
-    watcher = Watcher(sim, tmp_path, '/drop', '--rescan-every', '3600', '--events', 'child_file_moved_to')
+    watcher = start('/drop', '--rescan-every', '3600', '--events', 'child_file_moved_to')
     assert wait_for(lambda: 'catch-up scan of /drop' in watcher.log_text(), 20)
     for line in MALFORMED:
         assert sim.control('notify/inject', {'line': line}) == {'streams': 1}
@@ -92,12 +109,12 @@ def test_malformed_events_are_logged_in_one_line_each_and_skipped(sim, tmp_path)
                                                                                'retention_period': None}
 
 
-def test_a_worker_goes_on_when_the_audit_log_cannot_be_written(sim, tmp_path):
+def test_a_worker_goes_on_when_the_audit_log_cannot_be_written(sim, start):
     # /dev/full: every write fails with ENOSPC. The one worker used to die on the first record,
     # silently, and no later file was locked; the record must reach the log instead.
     drop = sim.root / 'drop'
     drop.mkdir()
-    watcher = Watcher(sim, tmp_path, '/drop', '--workers', '1', '--audit-log', '/dev/full')
+    watcher = start('/drop', '--workers', '1', '--audit-log', '/dev/full')
     paths = []
     for i in range(3):
         (drop / f'r{i}.txt').write_text(str(i))

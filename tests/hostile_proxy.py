@@ -154,14 +154,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(piece)
 
     def _trickle(self):
-        # A well-formed reply, one byte at a time: no single read ever waits long enough to time out.
+        # A well-formed reply, status line and headers included, one byte at a time: no single
+        # read ever waits long enough to time out.
         self.close_connection = True
         payload = b'{"files": [], "paging": {"next": ""}}' + b' ' * 100000
-        self.send_response(200)
-        self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(payload)))
-        self.end_headers()
-        for byte in payload:
+        reply = (b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n'
+                 % len(payload)) + payload
+        for byte in reply:
             self.wfile.write(bytes([byte]))
             self.wfile.flush()
             time.sleep(self.owner.trickle_every_s)

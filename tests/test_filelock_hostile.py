@@ -184,6 +184,20 @@ def test_a_refused_notify_is_waited_out_then_watched_and_rescanned(sim, proxy, t
     watcher.stop()
 
 
+def test_a_notify_answer_trickled_is_given_up_after_the_open_deadline(sim, proxy, tmp_path):
+    drop = sim.root / 'drop'
+    drop.mkdir()
+    watcher = Watcher(sim, tmp_path, port=proxy.port)
+    proxy.trickle_every_s = 2
+    proxy.rule('GET', r'/notify', 'trickle', count=1)
+    sim.control('drop-streams')
+    assert wait_for(lambda: watcher.log_text().count('watching /drop') >= 2, 60), watcher.log_text()
+    assert 'the notify request was not answered within 30 s' in watcher.log_text()
+    paths = create_files(drop, 5)
+    assert_all_locked(sim, watcher, paths, timeout=30)
+    watcher.stop()
+
+
 def test_a_notify_answer_of_404_ends_the_watcher_with_one_line_and_exit_8(sim, proxy, tmp_path):
     (sim.root / 'drop').mkdir()
     watcher = Watcher(sim, tmp_path, port=proxy.port)

@@ -3,6 +3,9 @@ over the moment its line arrives (the SDK's ChangesIterator can hold one back; s
 
 import json
 import logging
+import socket
+import ssl
+import threading
 import warnings
 from urllib.parse import quote
 
@@ -16,6 +19,8 @@ log = logging.getLogger(__name__)
 
 # Keepalives come at least every 30 s from a cluster; silence for longer means a dead connection.
 READ_TIMEOUT_S = 75
+# The stream's answer (status and headers) must be complete by then, however slowly it trickles.
+OPEN_DEADLINE_S = 30.0
 # A cluster hands a batch of changes over as one line, a few hundred KiB; a line without end is a
 # broken or hostile server, which must not take the watcher's memory.
 MAX_LINE_BYTES = 256 * 1024 * 1024
@@ -58,20 +63,34 @@ class ChangeStream:
         self._response = None
 
     def __enter__(self):
-        with warnings.catch_warnings():
+        watchdog = _OpenDeadline()
+        try:
+            self._response = self._open(watchdog)
+        finally:
+            watchdog.cancel()
+        return self
+
+    def _open(self, watchdog):
+        with warnings.catch_warnings(), watchdog.session() as session:
             # Not verifying is the SDK's default; the tool says so once at start instead.
             warnings.simplefilter('ignore', urllib3.exceptions.InsecureRequestWarning)
             try:
-                response = requests.get(self._url, headers=self._headers, verify=self._verify, stream=True,
-                                        timeout=(15, READ_TIMEOUT_S))
+                response = session.get(self._url, headers=self._headers, verify=self._verify, stream=True,
+                                       timeout=(15, READ_TIMEOUT_S))
             except requests.RequestException as e:
-                if isinstance(e, requests.exceptions.SSLError) and _root_cause(e).__class__.__name__ \
-                        == 'SSLCertVerificationError':
+                if watchdog.expired:
+                    response = None
+                elif isinstance(_root_cause(e), ssl.SSLCertVerificationError):
                     raise _root_cause(e) from None  # not an outage: the certificate is refused
-                raise StreamEnded(f'cannot open the notify stream: {describe(_root_cause(e))}',
-                                  unavailable=True) from None
+                else:
+                    raise StreamEnded(f'cannot open the notify stream: {describe(_root_cause(e))}',
+                                      unavailable=True) from None
+        if watchdog.expired:  # cut mid-headers: what came may even parse as an answer
+            if response is not None:
+                response.close()
+            raise StreamEnded(f'the notify request was not answered within {OPEN_DEADLINE_S:g} s', unavailable=True)
         if response.status_code != 200:
-            error_class, message = _error_description(response)
+            error_class, message = _error_description(response)  # within the deadline too
             response.close()
             raise StreamError(response.status_code, message, error_class,
                               retry_after_s(response.headers.get('Retry-After')))
@@ -81,8 +100,7 @@ class ChangeStream:
                                  f'{response.headers.get("Content-Type")!r}, not an event stream')
         if self._clock:
             self._clock.observe(response.headers.get('Date'))
-        self._response = response
-        return self
+        return response
 
     def __exit__(self, *exc):
         self.close()
@@ -128,6 +146,48 @@ class ChangeStream:
                 size += len(chunk) - start
                 if size > MAX_LINE_BYTES:
                     raise StreamEnded(f'the cluster sent an event line longer than {MAX_LINE_BYTES // 2**20} MiB')
+
+
+class _OpenDeadline:
+    """Cuts the stream's connection if its answer is not complete within OPEN_DEADLINE_S: the read
+    timeout bounds each read, not an answer trickled a byte at a time."""
+
+    def __init__(self):
+        self._sockets = []
+        self.expired = False
+        self._timer = threading.Timer(OPEN_DEADLINE_S, self._expire)
+        self._timer.daemon = True
+
+    def session(self):
+        """A requests Session whose connections tell this watchdog their socket."""
+        watchdog = self
+
+        class Connection(urllib3.connection.HTTPSConnection):
+            def connect(self):
+                super().connect()
+                watchdog._sockets.append(self.sock)
+
+        class Pool(urllib3.HTTPSConnectionPool):
+            ConnectionCls = Connection
+
+        adapter = requests.adapters.HTTPAdapter()
+        adapter.poolmanager.pool_classes_by_scheme = dict(adapter.poolmanager.pool_classes_by_scheme,
+                                                          https=Pool)
+        session = requests.Session()
+        session.mount('https://', adapter)
+        self._timer.start()
+        return session
+
+    def _expire(self):
+        self.expired = True
+        for sock in self._sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
+            except OSError:
+                pass
+
+    def cancel(self):
+        self._timer.cancel()
 
 
 def _root_cause(exc):

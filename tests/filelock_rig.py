@@ -8,7 +8,23 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 PROJECT = pathlib.Path(__file__).resolve().parent.parent
+
+
+STARTED = []  # every Watcher of the running test, killed after it if it is still running
+
+
+@pytest.fixture(autouse=True)
+def no_watcher_left_running():
+    """Import into a test module: a watcher that a failed test left running is killed (it would
+    otherwise retry its vanished emulator for ever, as a watcher should)."""
+    yield
+    while STARTED:
+        watcher = STARTED.pop()
+        if watcher.proc.poll() is None:
+            watcher.kill()
 
 
 class Watcher:
@@ -26,6 +42,7 @@ class Watcher:
             args += ['--interval', '0']
         self.proc = subprocess.Popen([sys.executable, 'qfs_filelock.py', *args, *extra], cwd=PROJECT,
                                      stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        STARTED.append(self)
         wait_for(lambda: 'watching' in self.log_text() or self.proc.poll() is not None, 20)
         assert self.proc.poll() is None, self.proc.stderr.read()
 

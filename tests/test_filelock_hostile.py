@@ -16,7 +16,7 @@ from common.auth import connect
 from common.errors import ToolError
 from hostile_proxy import HostileProxy
 from lockmanager.cluster import LockCluster
-from filelock_rig import Watcher, assert_all_locked, create_files, wait_for
+from filelock_rig import Watcher, assert_all_locked, create_files, no_watcher_left_running, wait_for  # noqa: F401
 from wormlock.stream import ChangeStream, StreamEnded
 
 PROJECT = pathlib.Path(__file__).resolve().parent.parent

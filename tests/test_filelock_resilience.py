@@ -5,7 +5,8 @@ import os
 import threading
 import time
 
-from filelock_rig import Watcher, assert_all_locked, create_files, locks_on_cluster, wait_for
+from filelock_rig import (Watcher, assert_all_locked, create_files, locks_on_cluster,  # noqa: F401
+                         no_watcher_left_running, wait_for)
 from hostile_proxy import HostileProxy
 
 

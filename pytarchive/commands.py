@@ -160,8 +160,12 @@ class Commands:
 
     def archive(self, args: Dict[str, Any]) -> Queued:
         path, barcode = _full_path(args), _barcode(args)
-        prepared = folders.latest(self.db, path, (folders.PREPARED, folders.ARCHIVING, folders.FAILED))
+        newest = folders.latest(self.db, path, (folders.PREPARED, folders.ARCHIVING, folders.FAILED, folders.ARCHIVED))
+        prepared = newest if newest is not None and newest['state'] != folders.ARCHIVED else None
         if prepared is None and not self._pending('prepare', path):
+            if newest is not None:  # "prepare first" would read as "archive it again": say what is there
+                raise BadRequest(f'{path} is already archived to {newest["tape"]} (since {newest["archived"]}): '
+                                 f'prepare it again to archive another copy')
             raise BadRequest(f'{path} is not prepared: run `pytarchive prepare {path} "description"` first')
         if prepared is not None and not prepared['packed'] and not os.path.isdir(path):
             raise BadRequest(f'{path}: no such folder any more (it was prepared; archive copies from it)')

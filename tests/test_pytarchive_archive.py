@@ -329,3 +329,9 @@ def test_archive_queued_twice_writes_one_copy_and_a_second_tape_needs_a_new_prep
     assert rig.query('SELECT state, tape, tape_path FROM folders') == [('archived', TAPE, tape_path)]
     assert [tape['folders'] for tape in json.loads(rig.ok('summary', '--json'))['tapes']
             if tape['barcode'] in (TAPE, 'TPN002L9')] == [1, 0]
+    # Asked again once archived, the command answers at once, without "prepare first" (which would
+    # read as "archive it again") and without queueing a task bound to fail.
+    refused = rig.client('archive', str(folder), 'TPN002L9')
+    assert refused.returncode == 1 and refused.stderr.count('\n') == 1
+    assert f'{folder} is already archived to {TAPE}' in refused.stderr and 'prepare it again' in refused.stderr
+    assert 'queued' not in refused.stdout

@@ -28,7 +28,7 @@ from qumulo.lib.request import (
 from qumulo.rest_client import RestClient
 
 from common.config import ClusterConfig, ConfigError
-from common.errors import AUTH, PRIVILEGE, BadReply, ToolError, translated
+from common.errors import AUTH, PRIVILEGE, BadReply, ToolError, describe, is_transient, translated
 from common.logs import register_secret
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,14 @@ MAX_REPLY_BYTES = 64 * 1024 * 1024
 CALL_DEADLINE_S = 60.0
 # A Retry-After beyond this is not honoured as given (a hostile server could park us for ever).
 MAX_RETRY_AFTER_S = 600.0
+# A command run once (a report, a listing, a close) tries a call this many more times when the
+# cluster is busy or briefly away, waiting 1, 2, 4 s (or its Retry-After, up to RETRY_WAIT_MAX_S).
+# A long-running watcher passes 0: it rides out outages itself and logs each once.
+ONE_SHOT_RETRIES = 3
+RETRY_WAIT_MAX_S = 30.0
+# 429 and 503 say the cluster did not act on the request: any call may be sent again. Other 5xx
+# and network failures may come after the cluster acted, so only reads are sent again for them.
+REFUSED_UNDONE = (429, 503)
 # What a kept-alive connection that died while idle looks like on the next request.
 STALE_CONNECTION_ERRORS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
                            http.client.RemoteDisconnected, ssl.SSLEOFError, ssl.SSLZeroReturnError)
@@ -136,9 +144,11 @@ class _ReloginConnection(Connection):
     """A Connection that answers one 401 by logging in again and retrying the request once, and
     whose replies are bounded in size and time."""
 
-    def __init__(self, *args: Any, relogin: Optional[Callable[[Connection], None]], **kwargs: Any):
+    def __init__(self, *args: Any, relogin: Optional[Callable[[Connection], None]], retries: int = 0,
+                 **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._relogin = relogin
+        self._retries = retries
         self._deadline = 0.0
         self._response: Optional[http.client.HTTPResponse] = None
 
@@ -182,6 +192,30 @@ class _ReloginConnection(Connection):
         return self._send_once(method, uri, *args, **kwargs)
 
     def send_request(self, method: str, uri: Any, *args: Any, **kwargs: Any) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return self._send_logged_in(method, uri, *args, **kwargs)
+            except Exception as exc:
+                wait = self._retry_wait(method, exc, attempt)
+                if wait is None:
+                    raise
+                log.warning('%s %s: %s; trying again in %.0f s', method, str(uri).split('?', 1)[0],
+                            describe(exc), wait)
+                time.sleep(wait)
+                attempt += 1
+
+    def _retry_wait(self, method: str, exc: BaseException, attempt: int) -> Optional[float]:
+        """Seconds to wait before sending the request again; None: do not."""
+        if attempt >= self._retries or isinstance(exc, BadReply) or not is_transient(exc):
+            return None
+        refused = isinstance(exc, RequestError) and exc.status_code in REFUSED_UNDONE
+        if method != 'GET' and not refused:
+            return None
+        given = getattr(exc, 'retry_after', None)
+        return min(given if given is not None else 2.0 ** attempt, RETRY_WAIT_MAX_S)
+
+    def _send_logged_in(self, method: str, uri: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return self._send_fresh(method, uri, *args, **kwargs)
         except RequestError as exc:
@@ -197,9 +231,11 @@ class _ReloginConnection(Connection):
 class Client(RestClient):
     """RestClient bound to a ClusterConfig: re-login on 401, optional certificate verification."""
 
-    def __init__(self, config: ClusterConfig, timeout: Optional[int] = 30, user_agent: Optional[str] = None):
+    def __init__(self, config: ClusterConfig, timeout: Optional[int] = 30, user_agent: Optional[str] = None,
+                 retries: int = 0):
         # Set before RestClient.__init__, which already builds the connection via conninfo.
         self.config = config
+        self.retries = retries
         super().__init__(config.host, config.port, timeout=timeout, user_agent=user_agent)
 
     @property
@@ -213,6 +249,7 @@ class Client(RestClient):
                 timeout=self.timeout,
                 user_agent=self.user_agent,
                 relogin=self._login_on if can_relogin else None,
+                retries=self.retries,
             )
             # The SDK binds a privileged source port when root talks to localhost (a path meant
             # for processes on a cluster node); reconnecting then fails with EADDRINUSE. These
@@ -239,7 +276,7 @@ class Client(RestClient):
 
     def clone(self) -> 'Client':
         """A second client (e.g. for a notify stream) with the same settings and session."""
-        other = Client(self.config, self.timeout, self.user_agent)
+        other = Client(self.config, self.timeout, self.user_agent, self.retries)
         if self.credentials is not None:
             other.credentials = self.credentials
         return other
@@ -258,10 +295,13 @@ def distinct_pages(pages: Iterable[Any], what: str) -> Iterator[Any]:
         yield page
 
 
-def connect(config: ClusterConfig, timeout: Optional[int] = 30, user_agent: Optional[str] = None) -> Client:
-    """Return a logged-in Client; raise ToolError (or ConfigError) with a one-line reason."""
+def connect(config: ClusterConfig, timeout: Optional[int] = 30, user_agent: Optional[str] = None,
+            retries: int = 0) -> Client:
+    """Return a logged-in Client; raise ToolError (or ConfigError) with a one-line reason.
+    retries: how many more times a call is tried on a transient fault (ONE_SHOT_RETRIES for a
+    command run once; 0 where the caller rides out outages itself)."""
     register_secret(config.access_token)  # the password is redacted where it stands (common/logs.py)
-    client = Client(config, timeout, user_agent)
+    client = Client(config, timeout, user_agent, retries)
     try:
         with translated(config.host, config.port):
             if config.access_token:

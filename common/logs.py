@@ -11,7 +11,7 @@ import logging.handlers
 import re
 import sys
 import threading
-from typing import List, Optional, Set
+from typing import List, Optional, Set, TextIO
 
 from common.errors import USAGE, ToolError
 
@@ -72,9 +72,9 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def _make_handler(output: Optional[str], max_bytes: int, backup_count: int) -> logging.Handler:
+def _make_handler(output: Optional[str], max_bytes: int, backup_count: int, console: TextIO) -> logging.Handler:
     if output is None:
-        return logging.StreamHandler(sys.stdout)
+        return logging.StreamHandler(console)
     try:
         if max_bytes > 0:
             return logging.handlers.RotatingFileHandler(
@@ -95,8 +95,10 @@ def setup_logging(
     max_bytes: int = 0,
     backup_count: int = 5,
     name: Optional[str] = None,
+    console: Optional[TextIO] = None,
 ) -> logging.Logger:
-    """Send log records to stdout, or to the file `output` (rotated when max_bytes > 0).
+    """Send log records to stdout (or `console`: stderr where stdout carries a report a script
+    reads), or to the file `output` (rotated when max_bytes > 0).
 
     `debug` lowers the level to DEBUG for everything, the SDK's request logging included.
     Returns the logger called `name` (the root logger if None). Safe to call again.
@@ -107,7 +109,7 @@ def setup_logging(
         old.close()
     _installed.clear()
 
-    handler = _make_handler(output, max_bytes, backup_count)
+    handler = _make_handler(output, max_bytes, backup_count, console or sys.stdout)
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)

@@ -10,12 +10,12 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
-from common.auth import connect, require_privileges
+from common.auth import require_privileges
 from common.config import configure_interactively, find_config_file, load_cluster_config
 from common.errors import OK, USAGE, ToolError
 from common.logs import add_common_arguments, setup_logging
 from lockmanager.closing import ClosePlan, summary
-from lockmanager.cluster import CLOSE_PRIVILEGES, LIST_PRIVILEGES, LockCluster, Snapshot
+from lockmanager.cluster import CLOSE_PRIVILEGES, LIST_PRIVILEGES, LockCluster, Snapshot, connect_once
 from lockmanager.export import table_lines, write_csv, write_json, write_outcomes_json
 from lockmanager.model import HandleRow, Selector, plural, sort_rows
 
@@ -118,13 +118,6 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error('--auto-refresh is for the window, not --list or --close')
 
 
-def _logs_to_stderr() -> None:
-    # stdout carries the report (a table, CSV or JSON a script reads): log lines go to stderr.
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
-            handler.setStream(sys.stderr)
-
-
 def _display_missing() -> bool:
     # Tk on macOS and Windows draws without X; elsewhere it needs an X display.
     return sys.platform not in ('darwin', 'win32') and not os.environ.get('DISPLAY')
@@ -134,8 +127,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_combinations(parser, args)
-    setup_logging(args.debug, args.output)
-    _logs_to_stderr()
+    # stdout carries the report (a table, CSV or JSON a script reads): log lines go to stderr.
+    setup_logging(args.debug, args.output, console=sys.stderr)
 
     if args.configure:
         configure_interactively(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILENAME, must_exist=False))
@@ -147,7 +140,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not (args.list or args.close):
         return _open_window(config, args.auto_refresh or 0)
 
-    client = connect(config, user_agent='qumulo_lock_manager')
+    client = connect_once(config)
     cluster = LockCluster(client)
     selector = Selector(args.path, args.file_id, args.user, args.client)
     if args.list:

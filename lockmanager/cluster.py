@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from qumulo.rest_client import RestClient
 
-from common.auth import connect, distinct_pages, require_privileges, who_am_i
+from common.auth import ONE_SHOT_RETRIES, connect, distinct_pages, require_privileges, who_am_i
 from common.config import ClusterConfig
 from common.errors import AUTH, TLS, UNREACHABLE, BadReply, ToolError, reading_reply, translated
 from lockmanager.closing import CloseOutcome
@@ -212,6 +212,12 @@ class LockCluster:
         return CloseOutcome(row, True)
 
 
+def connect_once(config: ClusterConfig) -> RestClient:
+    """The lock manager's client: each listing or close is asked for once, so a call the cluster
+    was too busy for is tried again (ONE_SHOT_RETRIES) rather than reported at once."""
+    return connect(config, user_agent='qumulo_lock_manager', retries=ONE_SHOT_RETRIES)
+
+
 class ConnectingCluster:
     """A LockCluster that logs in on first use and again after a lost connection.
 
@@ -219,10 +225,10 @@ class ConnectingCluster:
     never a frozen window; after a failure the next refresh simply tries again.
     """
 
-    def __init__(self, config: ClusterConfig, connect_fn: Callable[[ClusterConfig], RestClient] = connect,
+    def __init__(self, config: ClusterConfig, connect_fn: Optional[Callable[[ClusterConfig], RestClient]] = None,
                  page_size: int = PAGE_SIZE):
         self.config = config
-        self._connect = connect_fn
+        self._connect = connect_fn or connect_once
         self._page_size = page_size
         self._cluster: Optional[LockCluster] = None
         self._lock = threading.Lock()

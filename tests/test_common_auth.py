@@ -243,3 +243,39 @@ def test_a_429_carries_the_clusters_retry_after(sim, tmp_path):
     with pytest.raises(RequestError) as third:
         client.request('GET', '/v1/session/who-am-i')
     assert third.value.retry_after == 600.0  # bounded: a server cannot park the tool for ever
+
+
+def test_a_one_shot_client_asks_a_busy_cluster_again(sim, tmp_path, caplog):
+    client = connect(config_for(sim, tmp_path), retries=3)
+    (sim.root / 'f.txt').write_text('x')
+    sim.control('fail-next', {'count': 2, 'status': 503, 'retry_after': 0})
+    assert who_am_i(client)['name'] == 'admin'
+    sim.control('fail-next', {'count': 1, 'status': 429, 'retry_after': 1})
+    started = time.monotonic()
+    client.request('PUT', '/v1/files/%2Ff.txt/data', body='ok')  # any call may be sent again after a 429/503
+    assert time.monotonic() - started >= 1  # the cluster's Retry-After was honoured
+    retries = [r.getMessage() for r in caplog.records if 'trying again' in r.getMessage()]
+    assert len(retries) == 3 and all('\n' not in line for line in retries), retries
+    sim.control('fail-next', {'count': 4, 'status': 503, 'retry_after': 0})
+    with pytest.raises(ToolError) as caught:  # the cluster still busy after every retry: reported
+        who_am_i(client)
+    assert 'answered 503' in caught.value.message
+
+
+def test_a_change_the_cluster_may_have_made_is_not_sent_again(sim, tmp_path):
+    client = connect(config_for(sim, tmp_path), retries=3)
+    (sim.root / 'f.txt').write_text('x')
+    sim.control('fail-next', {'count': 1, 'status': 500})
+    with pytest.raises(RequestError) as caught:  # a 500 may come after the change was made
+        client.request('PUT', '/v1/files/%2Ff.txt/data', body='x')
+    assert caught.value.status_code == 500
+    sim.control('fail-next', {'count': 1, 'status': 500})
+    assert client.request('GET', '/v1/session/who-am-i')['name'] == 'admin'  # a read is asked again
+
+
+def test_the_watchers_client_is_not_retried_inside_a_call(sim, tmp_path):
+    client = connect(config_for(sim, tmp_path))  # retries=0: the watcher rides out outages itself
+    sim.control('fail-next', {'count': 1, 'status': 503})
+    with pytest.raises(RequestError):
+        client.request('GET', '/v1/session/who-am-i')
+    assert client.clone().retries == 0 and connect(config_for(sim, tmp_path), retries=2).clone().retries == 2

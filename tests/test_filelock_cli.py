@@ -552,6 +552,15 @@ def test_report_expiring_within_shows_retentions_ending_soon(config, records):
     assert report(config, '--expiring-within', '1').splitlines()[-1] == '0 files, 0 locked, 0 not locked'
 
 
+def test_report_asks_a_busy_cluster_again_and_keeps_stdout_the_report(sim, config, records):
+    sim.control('fail-next', {'count': 3, 'status': 503, 'retry_after': 0})
+    done = run_tool('--config-file', config, '--report', '/records', '--csv')
+    assert done.returncode == 0, done.stderr
+    assert len(list(csv.DictReader(io.StringIO(done.stdout)))) == 5  # nothing but the CSV on stdout
+    warnings = done.stderr.splitlines()
+    assert len(warnings) == 3 and all('answered 503' in line and 'trying again' in line for line in warnings)
+
+
 def test_report_piped_into_head_ends_quietly(sim, config):
     many = sim.root / 'many'
     many.mkdir()

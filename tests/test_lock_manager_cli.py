@@ -95,6 +95,13 @@ def test_nothing_matched_exits_10(office):
     assert done.returncode == 10 and json.loads(done.stdout) == []
 
 
+def test_list_asks_a_busy_cluster_again(office):
+    office.control('fail-next', {'count': 2, 'status': 503, 'retry_after': 0})
+    done = run('--list', '--json', config=office.config)
+    assert done.returncode == 0 and len(json.loads(done.stdout)) == 5
+    assert [line.count('trying again') for line in done.stderr.splitlines()] == [1, 1]
+
+
 def test_config_comes_from_the_environment_or_the_working_directory(office, tmp_path):
     done = run('--list', '--json', env={'QUMULO_LOCK_MANAGER_CONFIG': str(office.config)})
     assert done.returncode == 0 and len(json.loads(done.stdout)) == 5

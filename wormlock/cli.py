@@ -8,9 +8,9 @@ import os
 import signal
 import sys
 
-from common.auth import connect, require_privileges
+from common.auth import ONE_SHOT_RETRIES, connect, require_privileges
 from common.config import configure_interactively, find_config_file, load_cluster_config
-from common.errors import FAILURE, USAGE, ArgumentParser, ToolError, translated
+from common.errors import FAILURE, USAGE, ArgumentParser, ToolError, reading_reply, translated
 from common.logs import add_common_arguments, setup_logging
 from .audit import AuditLog
 from .clock import ClusterClock
@@ -146,11 +146,12 @@ def main(argv=None):
 
 
 def run_report(args, config):
-    setup_logging(debug=args.debug, output=args.output)
-    client = connect(config)
+    setup_logging(debug=args.debug, output=args.output, console=sys.stderr)  # stdout is the report
+    client = connect(config, retries=ONE_SHOT_RETRIES)  # a report is run once: a busy cluster is asked again
     with translated(config.host, config.port):
-        directory = client.fs.get_file_attr(path=args.report)
-        rows = collect(client, directory['id'], dt.datetime.now(dt.timezone.utc),
+        with reading_reply(f'the attributes of {args.report}'):
+            directory_id = client.fs.get_file_attr(path=args.report)['id']
+        rows = collect(client, directory_id, dt.datetime.now(dt.timezone.utc),
                        unlocked_only=args.unlocked_only, expiring_within=args.expiring_within)
     writer = write_csv if args.csv else write_json if args.json else write_table
     writer(rows, sys.stdout)

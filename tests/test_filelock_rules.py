@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from wormlock.locker import Policy, changes_needed
+from wormlock.locker import Outcome, Policy, changes_needed
 from wormlock.retention import Retention, RetentionError, add_months, parse_time
 from wormlock.schedule import Schedule
-from wormlock.watcher import parse_event
+from wormlock.watcher import WatchOptions, Watcher, parse_event
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -175,3 +175,36 @@ def test_a_well_formed_event_gives_type_path_and_id():
     assert parse_event({'type': 'child_file_removed', 'path': 'gone', 'spine': ['2', '']}) == \
         ('child_file_removed', 'gone', '')
     assert parse_event({'type': 'self_removed', 'path': '', 'spine': ['2']}) == ('self_removed', '', '2')
+
+
+def test_a_worker_that_fails_after_taking_a_file_leaves_it_to_be_tried_again():
+    # Stand-ins for the cluster side: the worker loop itself is what is under test.
+    class Client:
+        def clone(self):
+            return self
+
+    class Locker:
+        def process(self, client, pending):
+            return Outcome('locked', pending.file_id, pending.path)
+
+    class Audit:
+        def __init__(self):
+            self.recorded = []
+
+        def record(self, outcome):
+            self.recorded.append(outcome.file_id)
+            if len(self.recorded) == 1:
+                raise RuntimeError('an error nobody expected')
+
+    audit = Audit()
+    watcher = Watcher(Client(), None, WatchOptions(workers=1), Locker(), audit, None)
+    watcher.schedule.touch('5', '/drop/a', 0)
+    watcher.start_workers()
+    try:
+        deadline = time.monotonic() + 10
+        while len(audit.recorded) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert audit.recorded == ['5', '5']  # taken again after the worker started over
+    finally:
+        watcher.stop()
+        watcher.drain(5)

@@ -52,8 +52,10 @@ FILE_ID = re.compile(r'[0-9]{1,20}')
 RESTART_PAUSE_S = 1.0
 
 
-class Shutdown(Exception):
-    """Raised in the main thread by SIGTERM/SIGINT to leave the stream read."""
+class Shutdown(BaseException):
+    """Raised in the main thread by SIGTERM/SIGINT to leave the stream read. A BaseException, as
+    KeyboardInterrupt is: the broad `except Exception` that keeps the watcher going through any
+    fault must never swallow a stop."""
 
 
 @dataclass
@@ -307,8 +309,6 @@ class Watcher:
         temporary name, for instance). Never raises: it runs on the stream's thread."""
         try:
             return self._worker_client().fs.get_file_attr(path=path)['id']
-        except Shutdown:
-            raise  # SIGTERM arrived during the call: it must reach run()'s caller
         except Exception as e:  # noqa: BLE001 - the catch-up scan finds the file instead
             if isinstance(e, RequestError) and e.status_code == 404:
                 return ''
@@ -351,23 +351,31 @@ class Watcher:
             pending = self.schedule.take()
             if pending is None:
                 return
-            started = time.monotonic()
             try:
-                outcome = self.locker.process(self._worker_client(), pending)
-            except Exception as e:  # noqa: BLE001 - the network, a malformed reply: keep the file for later
-                if is_transient(e):
-                    self.outage.failed(describe(e), started)  # one line for the whole outage
-                else:
-                    log.warning('could not lock %s (%s); will retry', pending.path or pending.file_id, describe(e))
-                self.schedule.defer(pending, getattr(e, 'retry_after', None) or LOCK_RETRY_S, pending.size_seen)
+                self._lock_one(pending)
+            except BaseException:
+                # Whatever went wrong here, the file is tried again: never left taken for ever.
+                self.schedule.defer(pending, LOCK_RETRY_S, pending.size_seen)
+                raise
+            finally:
                 self.schedule.finished(pending.file_id)
-                continue
-            self.outage.ended()
-            if outcome.result == 'unsettled':
-                self.schedule.defer(pending, outcome.retry_in, outcome.size)
+
+    def _lock_one(self, pending):
+        started = time.monotonic()
+        try:
+            outcome = self.locker.process(self._worker_client(), pending)
+        except Exception as e:  # noqa: BLE001 - the network, a malformed reply: keep the file for later
+            if is_transient(e):
+                self.outage.failed(describe(e), started)  # one line for the whole outage
             else:
-                self._report(outcome)
-            self.schedule.finished(pending.file_id)
+                log.warning('could not lock %s (%s); will retry', pending.path or pending.file_id, describe(e))
+            self.schedule.defer(pending, getattr(e, 'retry_after', None) or LOCK_RETRY_S, pending.size_seen)
+            return
+        self.outage.ended()
+        if outcome.result == 'unsettled':
+            self.schedule.defer(pending, outcome.retry_in, outcome.size)
+        else:
+            self._report(outcome)
 
     def _report(self, outcome):
         self.audit.record(outcome)

@@ -177,14 +177,21 @@ def many_small_files(folder: Path, groups: int = 20, per_group: int = 400) -> Pa
 
 
 def archive_until_copying(rig, folder: Path) -> int:
-    """Queue the archive; return its task id once it has copied some files."""
-    task_id = int(rig.ok('archive', str(folder), TAPE).split()[2].rstrip(':'))
-    deadline = time.monotonic() + 60
+    """Queue the archive; return its task id with the service frozen (rig.freeze) mid-copy, some
+    files copied and more to go. The service runs in slices of 50 ms until then, so the moment is
+    caught however loaded the machine is (a poll through the client could miss a short copy).
+    The caller thaws it or crashes it."""
+    task_id = _queued_id(rig.ok('archive', str(folder), TAPE))
+    deadline = time.monotonic() + 120
     while True:
-        task = rig.tasks()[task_id]
-        if task['state'] == 'running' and task['step'] == 'copying' and task['files_done'] > 0:
+        rig.freeze()
+        [(state, step, done, total)] = rig.query('SELECT state, step, files_done, files_total FROM tasks '
+                                                 'WHERE id = ?', (task_id,))
+        if state == 'running' and step == 'copying' and done:
+            assert done < total, 'the copy ended before the test could act: give it more files'
             return task_id
-        assert time.monotonic() < deadline, task
+        rig.thaw()
+        assert time.monotonic() < deadline, (state, step, done)
         time.sleep(0.05)
 
 
@@ -200,6 +207,7 @@ def test_tape_full_mid_write_fails_cleanly_and_keeps_the_accounting(make_rig, tm
     empty = tape_row(rig)['used']
     task_id = archive_until_copying(rig, folder)
     sim_fault(rig, 'tape-full', TAPE, '--at', '1')  # from now on the tape takes no more data
+    rig.thaw()
 
     task = rig.wait_for({task_id: {'failed'}})[task_id]
     assert 'became full' in task['error'] and 'nothing archived' in task['error']
@@ -238,6 +246,7 @@ def test_sigterm_mid_archive_stops_after_the_current_file_and_requeue_finishes(m
     folder = many_small_files(tmp_path / 'stopped')
     rig.ok('prepare', str(folder), '--wait')
     task_id = archive_until_copying(rig, folder)
+    rig.thaw()
     assert rig.stop() == 0  # the drive emptied before exiting
     assert rig.drive().barcode is None and not rig.mounted()
     with sqlite3.connect(rig.database) as db:

@@ -32,8 +32,9 @@ system-packages:
 demo: venv
 	$(PY) -m sim.demo
 
+# Four workers: the tests mostly wait on real processes, so they overlap well on two cores.
 test: venv system-packages
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 4 --dist load
 
 bench: venv
 	$(PY) bench/sim_qumulo.py

@@ -470,7 +470,9 @@ def test_run_as_daemon_detaches_locks_and_stops_on_sigterm(tmp_path, config, dro
     pid = int(pid_file.read_text())
     try:
         assert pid_alive(pid)
-        assert wait_for(lambda: 'catch-up scan of /drop' in log_file.read_text(), 10), log_file.read_text()
+        # The pid file is written before the daemon opens its log: the log may not exist yet.
+        assert wait_for(lambda: log_file.exists() and 'catch-up scan of /drop' in log_file.read_text(), 20), \
+            log_file.exists() and log_file.read_text()
         (drop / 'nightly.tar').write_bytes(b'tar')
         assert wait_locked(cluster, '/drop/nightly.tar') == {'legal_hold': True, 'retention_period': None}
         # A second daemon on the same pid file is refused on the terminal.

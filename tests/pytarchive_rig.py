@@ -71,9 +71,14 @@ class Rig:
             time.sleep(0.05)
         pytest.fail(f'service did not listen within 15 s:\n{self.log.read_text()}')
 
-    def stop(self, timeout: float = 30) -> int:
+    def stop(self, timeout: float = 90) -> int:
+        """SIGTERM, as systemd stops it; its exit status. Generous: stopped mid-archive, it unmounts
+        the tape (the index is written) and unloads it, which is slow on a loaded machine."""
         self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f'service did not stop within {timeout:g} s of SIGTERM:\n{self.log.read_text()[-4000:]}')
         self.process = None
         return code
 

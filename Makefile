@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv system-packages bench clean
+.PHONY: demo test lint venv system-packages bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ demo: venv
 # Four workers: the tests mostly wait on real processes, so they overlap well on two cores.
 test: venv system-packages
 	$(PY) -m pytest -q -n 4 --dist load
+
+lint: venv
+	$(VENV)/bin/ruff check .
 
 bench: venv
 	$(PY) bench/sim_qumulo.py

@@ -30,7 +30,7 @@ PROJECT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 from sim.qumulo.launcher import SimCluster  # noqa: E402
 
-from table import print_table
+from table import print_table  # noqa: E402
 
 THREADS, GAP_S, PER_DIR = 8, 0.02, 1000
 AIM_P99_MS, AIM_BURST, AIM_CATCHUP = 250, 0.7, 3.0

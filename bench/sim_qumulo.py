@@ -22,7 +22,7 @@ PROJECT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT), str(PROJECT / 'tests')]
 from simproc import SIM_HOST, SimCluster  # noqa: E402
 
-from table import print_table
+from table import print_table  # noqa: E402
 
 THREADS, TREE_FILES, SUBDIRS = 8, 1000, 10
 TARGET_CALLS, TARGET_EVENTS = 1500, 5000

@@ -6,8 +6,12 @@ Run `./qfs_filelock.py --help`; the README explains every option and exit code.
 
 import sys
 
-from common.errors import run_main
-from wormlock.cli import main
+from common.runtime import use_project_venv
+
+use_project_venv(__file__)
+
+from common.errors import run_main  # noqa: E402 - needs the dependencies use_project_venv found
+from wormlock.cli import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(run_main(main))

@@ -6,8 +6,12 @@ A Tk window by default; `--list` and `--close` for scripts (see --help and the R
 
 import sys
 
-from common.errors import run_main
-from lockmanager.cli import main
+from common.runtime import use_project_venv
+
+use_project_venv(__file__)
+
+from common.errors import run_main  # noqa: E402 - needs the dependencies use_project_venv found
+from lockmanager.cli import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(run_main(main))

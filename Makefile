@@ -30,7 +30,7 @@ system-packages:
 	  fi; }
 
 demo: venv
-	$(PY) -m sim.demo
+	$(PY) -m demo
 
 # Four workers: the tests mostly wait on real processes, so they overlap well on two cores.
 test: venv system-packages
@@ -40,8 +40,8 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 bench: venv
-	$(PY) bench/sim_qumulo.py
-	@if [ "$$(id -u)" = 0 ]; then $(PY) bench/pytarchive.py; else echo "bench/pytarchive.py skipped: needs root"; fi
+	$(PY) -m bench.sim
+	@if [ "$$(id -u)" = 0 ]; then $(PY) -m bench.pytarchive; else echo "bench.pytarchive skipped: needs root"; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache

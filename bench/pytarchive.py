@@ -25,13 +25,12 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
-from pytarchive import archive, config as configuration, folders, prepare  # noqa: E402
-from pytarchive.db import Database  # noqa: E402
-from pytarchive.queue import TaskContext, TaskStorage  # noqa: E402
-from pytarchive.resources import DriveResources  # noqa: E402
+from pytarchive import archive, config as configuration, folders, prepare
+from pytarchive.db import Database
+from pytarchive.queue import TaskContext, TaskStorage
+from pytarchive.resources import DriveResources
 
-from table import print_table  # noqa: E402
+from bench.table import print_table
 
 AIMS = {'archive': 0.85, 'verify': 0.9, 'prepare': 0.8}
 TAPE = 'TPN001L9'

@@ -34,6 +34,7 @@ AUTH = 6  # bad credentials, rejected or expired token
 PRIVILEGE = 7  # 403: the user lacks a privilege (or the file's ACL refuses)
 NOT_FOUND = 8  # the file or path does not exist on the cluster
 BAD_REPLY = 9  # the server's reply could not be understood
+SERVICE_DOWN = 10  # the pytarchive service is not running, or its socket cannot be reached
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
@@ -43,12 +44,18 @@ class BadReply(Exception):
 
 
 class ToolError(Exception):
-    """A failure the user can act on: `message` is shown as is, `exit_code` is the status."""
+    """A failure the user can act on: `message` is shown as is, `exit_code` is the status.
 
-    def __init__(self, message: str, exit_code: int = FAILURE):
+    Each layer subclasses it with its own exit code as a class attribute, so that the place that
+    raises decides the status and run_main() alone turns it into the user's line."""
+
+    exit_code = FAILURE
+
+    def __init__(self, message: str, exit_code: Optional[int] = None):
         super().__init__(message)
         self.message = message
-        self.exit_code = exit_code
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 # What translate() understands; tools catch exactly these around cluster calls.
@@ -187,8 +194,13 @@ def translated(host: Optional[str] = None, port: Optional[int] = None) -> Iterat
         raise translate(exc, host, port) from exc
 
 
-def _report(message: str) -> None:
-    print(f'error: {one_line(message)}', file=sys.stderr)
+def error_line(message: str, prog: Optional[str] = None) -> str:
+    """The one format of a failure, the same as argparse's for a bad command line: `prog: error: message`."""
+    return f'{prog}: error: {one_line(message)}' if prog else f'error: {one_line(message)}'
+
+
+def _report(message: str, prog: Optional[str]) -> None:
+    print(error_line(message, prog), file=sys.stderr)
 
 
 def _silence_stdout() -> None:
@@ -201,16 +213,16 @@ def _silence_stdout() -> None:
         pass
 
 
-def run_main(main_fn: Callable[[], Optional[int]]) -> int:
+def run_main(main_fn: Callable[[], Optional[int]], prog: Optional[str] = None) -> int:
     """Run an entry point and return its exit status; errors become one line on stderr.
 
-    Usage: `sys.exit(run_main(main))`. SystemExit (argparse, sys.exit) passes through untouched.
+    Usage: `sys.exit(run_main(main, 'tool'))`. SystemExit (argparse, sys.exit) passes through untouched.
     """
     try:
         status = main_fn()
         return OK if status is None else int(status)
     except ToolError as exc:  # ConfigError is a ToolError
-        _report(exc.message)
+        _report(exc.message, prog)
         return exc.exit_code
     except KeyboardInterrupt:
         return INTERRUPTED
@@ -221,11 +233,11 @@ def run_main(main_fn: Callable[[], Optional[int]]) -> int:
         # A cluster or network failure the tool did not catch itself: still worth a precise code.
         log.debug('uncaught exception', exc_info=True)
         error = translate(exc)
-        _report(error.message)
+        _report(error.message, prog)
         return error.exit_code
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         log.debug('uncaught exception', exc_info=True)
-        _report(f'unexpected {type(exc).__name__}: {exc} (run with --debug for details)')
+        _report(f'unexpected {type(exc).__name__}: {exc} (run with --debug for details)', prog)
         return FAILURE
 
 

@@ -1,8 +1,8 @@
+"""Fixtures every test folder may use: the emulated cluster."""
+
 import pytest
 
-from pytarchive_rig import make_rig  # noqa: F401 - a fixture for the pytarchive end-to-end tests
-from smtp_inbox import smtp_server  # noqa: F401 - a fixture: a real SMTP server on loopback
-from simproc import SimCluster
+from sim.qumulo.launcher import SimCluster
 
 
 @pytest.fixture

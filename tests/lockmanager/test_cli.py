@@ -1,0 +1,288 @@
+"""./qumulo_lock_manager.py --list / --close as scripts and people run it, against sim/qumulo."""
+
+import csv
+import io
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pexpect
+import pytest
+
+from sim.qumulo.samples import open_sample_handles
+from sim.qumulo.launcher import SimCluster
+
+PROJECT = pathlib.Path(__file__).resolve().parents[2]
+SCRIPT = PROJECT / 'qumulo_lock_manager.py'
+
+
+def run(*args, config=None, cwd=None, env=None):
+    """The tool as a subprocess with no terminal and no display."""
+    environment = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'QUMULO_LOCK_MANAGER_CONFIG')}
+    environment.update(env or {})
+    command = [sys.executable, str(SCRIPT)] + (['--config-file', str(config)] if config else []) + list(args)
+    return subprocess.run(command, cwd=cwd or PROJECT, env=environment, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+
+
+def one_error_line(done, exit_code, *needles):
+    assert done.returncode == exit_code, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), done.stderr
+    for needle in needles:
+        assert needle in lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope='module')
+def office(tmp_path_factory):
+    """An emulator with the demo's handles open, for tests that only read."""
+    cluster = SimCluster(tmp_path_factory.mktemp('office'), keepalive=1.0)
+    open_sample_handles(cluster)
+    cluster.config = cluster.write_config(cluster.root.parent / 'lock.ini')
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def opened(sim, tmp_path):
+    open_sample_handles(sim)
+    sim.config = sim.write_config(tmp_path / 'lock.ini')
+    return sim
+
+
+def handles_left(cluster):
+    return {(h['handle_info']['path'], cluster.client().auth.find_identity(auth_id=h['handle_info']['owner'])['name'])
+            for page in cluster.client().smb.list_file_handles(resolve_paths=True) for h in page['file_handles']}
+
+
+# --- listing -------------------------------------------------------------------------------------
+def test_list_prints_a_table_sorted_by_path(office):
+    done = run('--list', config=office.config)
+    assert done.returncode == 0 and done.stderr == ''
+    heading, *rows = done.stdout.splitlines()
+    assert heading.split()[:3] == ['Path', 'File', 'ID']
+    assert [r.split()[0] for r in rows] == ['/design/cover.psd'] * 2 + ['/finance/budget-2027.xlsx'] + \
+        ['/finance/Q3.xlsx'] * 2
+    assert rows[3].split()[2:5] == ['alice', '10.0.0.5', 'read+write']
+    assert rows[3].endswith('share read/write/exclude-write; 1 byte-range (exclusive)')
+
+
+def test_list_json_with_path_and_user(office):
+    done = run('--list', '--json', '--path', 'q3', '--user', 'BOB', config=office.config)
+    assert done.returncode == 0
+    [bob] = json.loads(done.stdout)
+    assert bob['path'] == '/finance/Q3.xlsx' and bob['clients'] == ['10.0.0.6'] and bob['access'] == 'read'
+    assert bob['share_modes'] == ['API_SHARE_MODE_READ'] and bob['location']
+
+
+def test_list_csv_by_client_and_by_file_id(office):
+    done = run('--list', '--csv', '--client', '10.0.1.20', config=office.config)
+    [carol] = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert carol['user'] == 'carol' and carol['locks'].endswith('2 byte-range (exclusive)')
+    done = run('--list', '--csv', '--file-id', carol['file_id'], config=office.config)
+    assert sorted(r['user'] for r in csv.DictReader(io.StringIO(done.stdout))) == ['carol', 'dave']
+
+
+def test_nothing_matched_exits_10(office):
+    done = run('--list', '--path', 'nope.txt', config=office.config)
+    assert done.returncode == 10 and done.stdout == ''
+    assert done.stderr.strip() == 'no open SMB file handle matched (path containing nope.txt)'
+    done = run('--list', '--json', '--user', 'mallory', config=office.config)
+    assert done.returncode == 10 and json.loads(done.stdout) == []
+
+
+def test_list_asks_a_busy_cluster_again(office):
+    office.control('fail-next', {'count': 2, 'status': 503, 'retry_after': 0})
+    done = run('--list', '--json', config=office.config)
+    assert done.returncode == 0 and len(json.loads(done.stdout)) == 5
+    assert [line.count('trying again') for line in done.stderr.splitlines()] == [1, 1]
+
+
+def test_config_comes_from_the_environment_or_the_working_directory(office, tmp_path):
+    done = run('--list', '--json', env={'QUMULO_LOCK_MANAGER_CONFIG': str(office.config)})
+    assert done.returncode == 0 and len(json.loads(done.stdout)) == 5
+    office.write_config(tmp_path / 'qumulo_lock_manager_config.ini')
+    done = run('--list', '--json', cwd=tmp_path)
+    assert done.returncode == 0 and len(json.loads(done.stdout)) == 5
+
+
+def test_debug_and_output_log_without_secrets(office, tmp_path):
+    log = tmp_path / 'lock.log'
+    done = run('--list', '--json', '--debug', '--output', str(log), config=office.config)
+    assert done.returncode == 0 and len(json.loads(done.stdout)) == 5  # stdout stays pure JSON
+    text = log.read_text()
+    assert '/v1/smb/files' in text and 'Authorization: Bearer <redacted>' in text
+    assert "'password': '<redacted>'" in text and not re.search(r'session-v1:(?!<redacted>)', text)
+    done = run('--list', '--json', '--debug', config=office.config)
+    assert json.loads(done.stdout) and '/v1/smb/files' in done.stderr  # logs go to stderr
+
+
+# --- closing -------------------------------------------------------------------------------------
+def test_close_with_yes_closes_only_the_matching_handles(opened):
+    done = run('--close', '--path', 'Q3', '--user', 'alice', '--yes', config=opened.config)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f'closed /finance/Q3.xlsx (alice from 10.0.0.5, file id {json_row(opened, "Q3", "bob")["file_id"]})',
+        'closed 1 of 1 handle']
+    left = handles_left(opened)
+    assert ('/finance/Q3.xlsx', 'bob') in left and ('/finance/Q3.xlsx', 'alice') not in left
+
+
+def json_row(cluster, path, user):
+    done = run('--list', '--json', '--path', path, '--user', user, config=cluster.config)
+    return json.loads(done.stdout)[0]
+
+
+def test_close_by_file_id_and_client_reports_json(opened):
+    cover = json_row(opened, 'cover', 'dave')
+    done = run('--close', '--file-id', cover['file_id'], '--client', '10.0.1.21', '--yes', '--json',
+               config=opened.config)
+    assert done.returncode == 0
+    [outcome] = json.loads(done.stdout)
+    assert outcome['closed'] and outcome['user'] == 'dave' and outcome['error'] == ''
+    assert ('/design/cover.psd', 'carol') in handles_left(opened)
+
+
+def test_an_empty_pattern_closes_nothing(opened):
+    for pattern in ('', ' ', '\t'):
+        one_error_line(run('--close', '--path', pattern, '--yes', config=opened.config), 2,
+                       '--path is empty', '--all')
+    assert len(handles_left(opened)) == 5
+
+
+def test_close_all_closes_every_handle_only_when_asked_for(opened):
+    one_error_line(run('--close', '--all', config=opened.config), 2, 'not closing 5 handles without confirmation')
+    assert len(handles_left(opened)) == 5
+    done = run('--close', '--all', '--yes', config=opened.config)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == 'closed 5 of 5 handles'
+    assert handles_left(opened) == set()
+
+
+def test_close_without_yes_and_without_a_terminal_refuses(opened):
+    done = run('--close', '--path', 'finance', config=opened.config)
+    one_error_line(done, 2, 'not closing 3 handles without confirmation', '--yes')
+    assert len(handles_left(opened)) == 5
+
+
+def test_close_asks_at_a_terminal_and_no_means_nothing_closed(opened):
+    child = pexpect.spawn(sys.executable, [str(SCRIPT), '--config-file', str(opened.config), '--close',
+                                           '--path', 'finance'], cwd=str(PROJECT), encoding='utf-8', timeout=30)
+    child.expect(r'Close 3 file handles\? \[y/N\] ')
+    question = child.before
+    assert 'held by alice, bob' in question and '/finance/budget-2027.xlsx  (alice from 10.0.0.5' in question
+    assert 'unsaved work in them may be lost' in question
+    child.sendline('n')
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 12 and 'nothing closed' in child.before
+    assert len(handles_left(opened)) == 5
+
+
+def test_a_handle_that_vanishes_before_the_close_is_named_and_the_rest_close(opened):
+    child = pexpect.spawn(sys.executable, [str(SCRIPT), '--config-file', str(opened.config), '--close',
+                                           '--path', 'finance'], cwd=str(PROJECT), encoding='utf-8', timeout=30)
+    child.expect(r'\[y/N\] ')
+    bob = json_row(opened, 'Q3', 'bob')
+    opened.client().smb.close_smb_file(location=bob['location'])  # bob's client closed it meanwhile
+    child.sendline('y')
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 11
+    output = child.before
+    assert f'error: not closed: /finance/Q3.xlsx (bob from 10.0.0.6, file id {bob["file_id"]}): ' in output
+    assert 'closed /finance/budget-2027.xlsx (alice' in output and 'closed 2 of 3 handles; 1 failed' in output
+    assert 'Traceback' not in output
+    assert {path for path, _ in handles_left(opened)} == {'/design/cover.psd'}
+
+
+# --- bad inputs: one line and an exit code each --------------------------------------------------
+def test_a_viewer_may_list_but_closing_names_the_missing_privilege(opened, tmp_path):
+    viewer = opened.write_config(tmp_path / 'viewer.ini', USERNAME='viewer', PASSWORD='viewer')
+    assert run('--list', config=viewer).returncode == 0
+    done = run('--close', '--path', 'Q3', '--yes', config=viewer)
+    one_error_line(done, 7, 'user viewer lacks the privilege PRIVILEGE_SMB_FILE_HANDLE_WRITE')
+    assert len(handles_left(opened)) == 5
+
+
+def test_a_user_without_smb_privileges_cannot_list(office, tmp_path):
+    nolock = office.write_config(tmp_path / 'nolock.ini', USERNAME='nolock', PASSWORD='nolock')
+    one_error_line(run('--list', config=nolock), 7, 'PRIVILEGE_SMB_FILE_HANDLE_READ', 'PRIVILEGE_FS_LOCK_READ')
+
+
+def test_bad_password_unreachable_cluster_and_missing_config(office, tmp_path):
+    wrong = office.write_config(tmp_path / 'wrong.ini', PASSWORD='guess')
+    line = one_error_line(run('--list', config=wrong), 6, 'rejected the credentials', str(wrong))
+    assert 'guess' not in line
+    closed_port = office.write_config(tmp_path / 'port.ini', API_PORT=1)
+    one_error_line(run('--list', config=closed_port), 4, 'cannot reach the cluster at 127.0.0.2:1')
+    one_error_line(run('--list', config=tmp_path / 'none.ini'), 3, 'none.ini: config file not found')
+    one_error_line(run('--list', cwd=tmp_path), 3, 'no config file found', 'qumulo_lock_manager_config.ini')
+    unreadable = tmp_path / 'dir.ini'
+    unreadable.mkdir()
+    one_error_line(run('--list', config=unreadable), 3, 'dir.ini')
+
+
+@pytest.mark.parametrize('args, needle', [
+    (['--bogus'], 'unrecognized arguments: --bogus'),
+    (['--close'], '--close needs --path TEXT or --file-id N'),
+    (['--list', '--close'], 'not allowed with argument'),
+    (['--list', '--json', '--csv'], 'not allowed with argument'),
+    (['--close', '--path', 'x', '--csv'], '--csv goes with --list'),
+    (['--list', '--yes'], '--yes goes with --close'),
+    (['--path', 'x'], '--path goes with --list or --close'),
+    (['--list', '--file-id', 'abc'], "a file id is a number, not 'abc'"),
+    (['--list', '--auto-refresh', '5'], '--auto-refresh is for the window'),
+    (['--auto-refresh', '0'], 'expected seconds from 1 to 86400'),
+    (['--close', '--path', '', '--yes'], '--path is empty'),
+    (['--close', '--path', '   ', '--yes'], '--path is empty'),
+    (['--list', '--user', ''], '--user is empty'),
+    (['--close', '--file-id', '7', '--client', ' ', '--yes'], '--client is empty'),
+    (['--close', '--all', '--path', 'x', '--yes'], '--all closes every handle: it does not go with --path'),
+    (['--list', '--all'], '--all goes with --close'),
+])
+def test_a_wrong_command_line_is_one_line_and_exit_2(args, needle):
+    one_error_line(run(*args), 2, needle)
+
+
+def test_without_a_display_the_window_says_it_needs_one(office):
+    one_error_line(run(config=office.config), 2, 'needs a display ($DISPLAY is not set)', '--list')
+
+
+@pytest.mark.parametrize('user, password', [('viewer', 'viewer'), ('spaced', ' Grüße 2027 ')])
+def test_configure_writes_a_private_config_that_list_then_uses(office, tmp_path, user, password):
+    path = tmp_path / 'new.ini'
+    child = pexpect.spawn(sys.executable, [str(SCRIPT), '--configure', '--config-file', str(path)],
+                          cwd=str(PROJECT), encoding='utf-8', timeout=30)
+    for prompt, answer in (('API Host', office.host), ('API Port', str(office.port)), ('Username', user),
+                           ('Password', password), ('Access Token', '')):
+        child.expect(prompt)
+        child.sendline(answer)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and password.strip() not in child.before.split('Password')[-1]
+    assert path.stat().st_mode & 0o777 == 0o600
+    log = tmp_path / 'debug.log'
+    done = run('--list', '--json', '--debug', '--output', str(log), config=path)
+    assert done.returncode == 0, done.stderr
+    text = log.read_text()
+    assert "'password': '<redacted>'" in text and f"'password': {password!r}" not in text
+    assert f"'username': '{user}'" in text and 'Grüße' not in text
+
+
+def test_the_demo_step_lists_closes_and_shows_a_refusal(sim, monkeypatch):
+    from common.auth import connect
+    from common.config import load_cluster_config
+    from demo.lockmanager import demo_step
+    monkeypatch.delenv('DISPLAY', raising=False)
+    said = []
+    demo_step(sim, connect(load_cluster_config(sim.write_config(sim.root.parent / 'demo.ini'))), said.append)
+    text = '\n'.join(said)
+    assert '/finance/Q3.xlsx           ' in text and 'bob    10.0.0.6' in text
+    assert 'closed /finance/budget-2027.xlsx (alice from 10.0.0.5' in text
+    assert 'user viewer lacks the privilege PRIVILEGE_SMB_FILE_HANDLE_WRITE' in text and '(exit 7)' in text
+    assert '4 handles are still open' in text and 'no $DISPLAY here' in text

@@ -1,0 +1,237 @@
+"""A virtual library (sim/tapelib), a pytarchive config for it, the service on it, and the client.
+
+Shared by the pytarchive end-to-end tests: `make_rig(**options)` gives a Rig that is cleaned up
+(processes killed, tapes unmounted, loop devices freed) however the test ends.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import blake3
+import pytest
+
+from pytarchive.library.processes import ltfs_processes
+from pytarchive.library.status import parse_status
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+
+
+class Rig:
+    """A virtual library, a config file for it, and the service running on them."""
+
+    def __init__(self, tmp_path: Path, read_only_group: str = '', index_write_seconds: float = 0.5,
+                 capacity: int = 200_000_000, general: str = '', extra: str = ''):
+        """general: lines added to [General]; extra: more sections ([Export], [Email]) for the config."""
+        self.library = tmp_path / 'library'
+        init = subprocess.run(
+            [PYTHON, '-m', 'sim.tapelib', 'init', str(self.library), '--slots', '8', '--drives', '1',
+             '--tapes', 'TPN001L9,TPN002L9,CLN001L1', '--capacity', str(capacity),
+             '--index-write-seconds', str(index_write_seconds)],
+            cwd=REPO, capture_output=True, text=True, check=True)
+        # The socket's directory must be reachable by other users (pytest's tmp_path is not).
+        self.run_dir = Path(tempfile.mkdtemp(prefix='pytarchive-test-', dir='/tmp'))
+        self.run_dir.chmod(0o711)
+        self.socket = self.run_dir / 'run' / 'pytarchive.sock'
+        self.database = tmp_path / 'state' / 'pytarchive.db'
+        self.mountpoint = str(self.library / 'mnt')
+        self.config = tmp_path / 'pytarchive.conf'
+        self.scratch = tmp_path / 'scratch'
+        self.scratch.mkdir()
+        library_config = init.stdout.replace('[General]\n', f'[General]\nscratch_path = {self.scratch}\n{general}\n')
+        self.config.write_text(library_config + f'\n[Service]\nsocket = {self.socket}\ndatabase = {self.database}\n'
+                               f'read_only_group = {read_only_group}   # a comment, stripped\n{extra}\n')
+        self.config.chmod(0o600)
+        self.log = tmp_path / 'service.log'
+        self.process = None
+
+    # -- the service -------------------------------------------------------------------------------
+
+    def start(self):
+        with open(self.log, 'a') as log:
+            self.process = subprocess.Popen(
+                [PYTHON, '-m', 'pytarchive.service', '--config', str(self.config)],
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f'service exited with {self.process.returncode}:\n{self.log.read_text()}')
+            with socket.socket(socket.AF_UNIX) as probe:
+                if probe.connect_ex(str(self.socket)) == 0:
+                    return
+            time.sleep(0.05)
+        pytest.fail(f'service did not listen within 15 s:\n{self.log.read_text()}')
+
+    def stop(self, timeout: float = 90) -> int:
+        """SIGTERM, as systemd stops it; its exit status. Generous: stopped mid-archive, it unmounts
+        the tape (the index is written) and unloads it, which is slow on a loaded machine."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f'service did not stop within {timeout:g} s of SIGTERM:\n{self.log.read_text()[-4000:]}')
+        self.process = None
+        return code
+
+    def crash(self):
+        """kill -9 of the service and whatever it runs in its session (mtx, mkltfs), as a host crash
+        or the OOM killer would; the ltfs daemon lives in its own session and survives."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        self.process = None
+
+    def freeze(self):
+        """SIGSTOP the service and what it runs (mtx, umount), to kill it (crash()) or change files under
+        it at a moment of the test's choosing; the ltfs daemons live in their own session and go on."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        os.killpg(self.process.pid, signal.SIGCONT)
+
+    def reading(self, path) -> int:
+        """How far the service has read the file at path (its open descriptor's offset); -1 if not open."""
+        fds = f'/proc/{self.process.pid}/fd'
+        for fd in os.listdir(fds):
+            try:
+                if os.readlink(f'{fds}/{fd}') == str(path):
+                    with open(f'/proc/{self.process.pid}/fdinfo/{fd}') as info:
+                        return int(info.readline().split()[1])  # "pos:\t<offset>"
+            except (FileNotFoundError, ValueError):
+                continue  # closed meanwhile
+        return -1
+
+    def ltfs_running(self) -> bool:
+        """Whether an ltfs daemon serves the mount point (it lives on after umount while writing the index)."""
+        return bool(ltfs_processes(self.mountpoint))
+
+    def query(self, sql: str, params=()) -> list:
+        """Rows of the service's database, read as another process would (WAL: never blocks the service)."""
+        db = sqlite3.connect(f'file:{self.database}?mode=ro', uri=True, timeout=10)
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
+
+    def close(self):
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        subprocess.run([PYTHON, '-m', 'sim.tapelib', 'cleanup', str(self.library)], cwd=REPO,
+                       capture_output=True, timeout=60)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    # -- the client --------------------------------------------------------------------------------
+
+    def client(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([PYTHON, '-m', 'pytarchive', '--config', str(self.config), *args],
+                              cwd=REPO, capture_output=True, text=True, timeout=60)
+
+    def ok(self, *args: str) -> str:
+        done = self.client(*args)
+        assert done.returncode == 0 and done.stderr == '', (done.returncode, done.stderr)
+        return done.stdout
+
+    def tasks(self) -> dict:
+        return {task['id']: task for task in json.loads(self.ok('queue', '--json'))}
+
+    def wait_for(self, states: dict, timeout: float = 30) -> dict:
+        """Wait until each task id is in one of its wanted states; return the tasks."""
+        deadline = time.monotonic() + timeout
+        while True:
+            tasks = self.tasks()
+            if all(task_id in tasks and tasks[task_id]['state'] in wanted for task_id, wanted in states.items()):
+                return tasks
+            if time.monotonic() > deadline:
+                pytest.fail(f'tasks not in {states}: {tasks}\n{self.log.read_text()}')
+            time.sleep(0.1)
+
+    def start_check_with_a_scan_behind_it(self):
+        """The service with task 2 (check of a formatted tape) running and task 3 (scan) queued."""
+        self.start()
+        self.ok('format', 'TPN001L9')
+        self.wait_for({1: {'done'}})
+        self.ok('check', 'TPN001L9')
+        self.ok('scan')
+        self.wait_for({2: {'running'}})
+
+    # -- the library as mtx and the kernel see it --------------------------------------------------
+
+    def drive(self):
+        status = subprocess.run([str(self.library / 'bin' / 'mtx'), '-f', str(self.library / 'dev' / 'sch0'),
+                                 'status'], capture_output=True, text=True, check=True)
+        return parse_status(status.stdout).drive(0)
+
+    def mounted(self) -> bool:
+        with open('/proc/self/mounts') as mounts:
+            return any(line.split()[1] == self.mountpoint for line in mounts)
+
+
+@pytest.fixture
+def make_rig(tmp_path):
+    rigs = []
+
+    def make(**options) -> Rig:
+        rig = Rig(tmp_path, **options)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.close()
+
+
+# -- the workflow as the archive tests drive it ----------------------------------------------------
+
+TAPE = 'TPN001L9'
+
+
+def make_tree(root: Path) -> Path:
+    """A folder with what trips archivers up: spaces, unicode, links (one dangling), an empty folder."""
+    (root / 'sub dir' / 'deeper').mkdir(parents=True)
+    (root / 'empty folder').mkdir()
+    (root / 'données été.txt').write_text('unicode name\n')
+    (root / 'sub dir' / 'a file.bin').write_bytes(os.urandom(300_000))
+    (root / 'sub dir' / 'deeper' / 'small.txt').write_text('small\n')
+    (root / 'zero').write_bytes(b'')
+    (root / 'link to small').symlink_to('sub dir/deeper/small.txt')
+    (root / 'dangling').symlink_to('/nowhere/at/all')
+    (root / 'sub dir' / 'a file.bin').chmod(0o640)
+    os.utime(root / 'zero', (1_600_000_000, 1_600_000_000))
+    return root
+
+
+def snapshot(root: Path) -> dict:
+    """Everything a restore must reproduce: kind, content, link target, mode and mtime of each entry."""
+    found = {}
+    for entry in sorted(root.rglob('*')):
+        relative = str(entry.relative_to(root))
+        info = entry.lstat()
+        if entry.is_symlink():
+            found[relative] = ('link', os.readlink(entry))
+        elif entry.is_dir():
+            found[relative] = ('dir', oct(info.st_mode & 0o7777))
+        else:
+            found[relative] = ('file', blake3.blake3(entry.read_bytes()).hexdigest(), oct(info.st_mode & 0o7777),
+                               int(info.st_mtime))
+    return found
+
+
+def formatted_rig(make_rig, **options):
+    rig = make_rig(**options)
+    rig.start()
+    rig.ok('format', TAPE, '--wait')
+    return rig
+
+
+def archived(rig, folder: Path, description: str = 'test data') -> str:
+    rig.ok('prepare', str(folder), description, '--wait')
+    return rig.ok('archive', str(folder), TAPE, '--wait')

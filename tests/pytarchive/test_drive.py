@@ -1,0 +1,326 @@
+"""pytarchive.library.Drive on the virtual library (sim/tapelib), and the wait for the ltfs process."""
+
+import configparser
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pytarchive.library import AlreadyFormatted, Changer, Drive, DriveError, MtxError
+from pytarchive.library.processes import ltfs_processes, wait_for_exit
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), *['..'] * 2))
+MIB = 1024 * 1024
+
+
+class VirtualLibrary:
+    """A sim/tapelib library in a directory, and pytarchive's Changer and Drive configured for it the
+    way pytarchive.conf would be (from the [Device] lines `init` prints)."""
+
+    def __init__(self, root, tapes='TPN001L9,TPN002L9,-,CLN001L1', slots=6, capacity='256M',
+                 import_export=1, index_write_seconds=0.5):
+        self.root = str(root)
+        printed = self.admin('init', self.root, '--slots', str(slots), '--drives', '1', '--tapes', tapes,
+                             '--capacity', capacity, '--import-export', str(import_export),
+                             '--index-write-seconds', str(index_write_seconds))
+        config = configparser.ConfigParser()
+        config.read_string(printed)
+        self.device = config['Device']
+        self.capacity = int(config['General']['tape_max_size'])
+
+    def admin(self, *args):
+        result = subprocess.run([sys.executable, '-m', 'sim.tapelib', *args], cwd=REPO, capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def fault(self, *args):
+        self.admin('fault', self.root, *args)
+
+    def changer(self):
+        return Changer([self.device['mtx']], self.device['library'], timeout=60)
+
+    def drive(self, serial=None):
+        return Drive(mkltfs=[self.device['mkltfs']], ltfs=[self.device['ltfs']], tapeinfo=[self.device['tapeinfo']],
+                     umount=[self.device['umount']], device=self.device['drive_device'],
+                     serial=serial or self.device['drive_serial'], mountpoint=self.device['mountpoint'],
+                     timeout=120, unmount_timeout=60)
+
+    @property
+    def mountpoint(self):
+        return self.device['mountpoint']
+
+    def cleanup(self):
+        """Stop every ltfs and undo every mount, whatever a failed test left behind."""
+        self.admin('cleanup', self.root)
+
+
+@pytest.fixture
+def library(tmp_path):
+    virtual = VirtualLibrary(tmp_path / 'library')
+    yield virtual
+    virtual.cleanup()
+
+
+@pytest.fixture
+def loaded(library):
+    """TPN001L9 in the drive, formatted."""
+    library.changer().load('TPN001L9')
+    library.drive().format('TPN001', 'TPN001L9')
+    return library
+
+
+class TestDriveOnTheVirtualLibrary:
+    def test_format_mount_write_space_unmount_and_the_file_is_there_after_a_remount(self, loaded):
+        drive = loaded.drive()
+        assert drive.check_serial() == '10WT000000'
+        drive.mount()
+        assert drive.is_mounted()
+        total, free = drive.space()
+        assert 0.9 * loaded.capacity < total <= loaded.capacity and free <= total
+        payload = os.urandom(8 * MIB)
+        with open(os.path.join(loaded.mountpoint, 'archive.bin'), 'wb') as file:
+            file.write(payload)
+            file.flush()
+            os.fsync(file.fileno())
+        total_after, free_after = drive.space()
+        assert total_after == total and free - free_after >= 8 * MIB
+        drive.unmount()
+        assert not drive.is_mounted() and ltfs_processes(loaded.mountpoint) == []
+        # the tape travels back to its slot and into the drive again before the remount
+        changer = loaded.changer()
+        assert changer.unload() == 1
+        changer.load('TPN001L9')
+        drive.mount()
+        with open(os.path.join(loaded.mountpoint, 'archive.bin'), 'rb') as file:
+            assert file.read() == payload
+        drive.unmount()
+
+    def test_unmount_waits_for_ltfs_to_write_the_index_so_the_tape_can_move_at_once(self, tmp_path):
+        library = VirtualLibrary(tmp_path / 'slow', index_write_seconds=2.0)
+        try:
+            library.changer().load('TPN002L9')
+            drive = library.drive()
+            drive.format('TPN002', 'TPN002L9')
+            drive.mount()
+            [ltfs] = ltfs_processes(library.mountpoint)
+            started = time.monotonic()
+            drive.unmount()
+            assert time.monotonic() - started >= 1.8  # the index write, not just umount
+            assert not os.path.exists(f'/proc/{ltfs}') or _state(ltfs) == 'Z'
+            assert library.changer().unload() == 2  # the library lets the tape go only once ltfs is done
+        finally:
+            library.cleanup()
+
+    def test_moving_the_tape_right_after_a_bare_umount_fails_and_unmount_finishes_the_wait(self, tmp_path):
+        library = VirtualLibrary(tmp_path / 'slow', index_write_seconds=2.0)
+        try:
+            changer = library.changer()
+            changer.load('TPN002L9')
+            drive = library.drive()
+            drive.format('TPN002', 'TPN002L9')
+            drive.mount()
+            subprocess.run(['umount', library.mountpoint], check=True)  # what the seed did, then slept
+            with pytest.raises(MtxError) as caught:
+                changer.unload()
+            assert (caught.value.sense_key, caught.value.asc, caught.value.ascq) == ('Illegal Request', '53', '03')
+            assert caught.value.status_after.drives[0].barcode == 'TPN002L9'  # re-read: still in the drive
+            drive.unmount()  # not mounted any more, but ltfs still writes: this waits for it
+            assert ltfs_processes(library.mountpoint) == []
+            assert changer.unload() == 2
+        finally:
+            library.cleanup()
+
+    def test_formatting_a_formatted_tape_needs_force_and_force_erases_it(self, loaded):
+        drive = loaded.drive()
+        drive.mount()
+        with open(os.path.join(loaded.mountpoint, 'old.txt'), 'w') as file:
+            file.write('old')
+        drive.unmount()
+        with pytest.raises(AlreadyFormatted) as caught:
+            drive.format('TPN001', 'TPN001L9')
+        assert str(caught.value) == (
+            f'{loaded.device["mkltfs"]} -d {loaded.device["drive_device"]} -s TPN001 -n TPN001L9: the tape is '
+            'already formatted (LTFS15047E); formatting it again with force erases everything on it')
+        drive.format('TPN001', 'TPN001L9', force=True)
+        drive.mount()
+        assert not os.path.exists(os.path.join(loaded.mountpoint, 'old.txt'))
+        drive.unmount()
+
+    def test_a_drive_with_another_serial_is_refused(self, library):
+        with pytest.raises(DriveError) as caught:
+            library.drive(serial='10WT999999').check_serial()
+        assert str(caught.value) == (f'{library.device["drive_device"]} is drive 10WT000000, not the configured '
+                                     'drive 10WT999999 ([Device] drive_serial); refusing to use it: check '
+                                     'drive_device and drive_index')
+
+    def test_failed_mount_quotes_ltfs_and_leaves_nothing_mounted(self, loaded):
+        loaded.fault('mount-fails', '--count', '1')
+        drive = loaded.drive()
+        with pytest.raises(DriveError) as caught:
+            drive.mount()
+        assert 'LTFS11009E Cannot read volume: failed to read partition labels.' in str(caught.value)
+        assert '\n' not in str(caught.value)
+        assert not drive.is_mounted()
+        drive.mount()  # the fault was for one mount only
+        drive.unmount()
+
+    def test_mount_without_a_tape_and_of_an_unformatted_tape(self, library):
+        drive = library.drive()
+        with pytest.raises(DriveError, match='LTFS12016E No medium present'):
+            drive.mount()
+        library.changer().load('TPN002L9')
+        with pytest.raises(DriveError, match='LTFS11009E'):
+            drive.mount()
+
+    def test_mount_twice_is_refused_and_unmount_of_nothing_is_harmless(self, loaded):
+        drive = loaded.drive()
+        drive.unmount()
+        drive.mount()
+        with pytest.raises(DriveError, match=f'^{loaded.mountpoint} is already mounted; unmount it first$'):
+            drive.mount()
+        with pytest.raises(DriveError, match='refusing to format .*: a volume is mounted on'):
+            drive.format('TPN001', 'TPN001L9', force=True)
+        drive.unmount()
+        drive.unmount()
+        with pytest.raises(DriveError, match=f'no volume mounted on {loaded.mountpoint}: cannot read its capacity'):
+            drive.space()
+
+    def test_a_full_tape_shows_almost_no_free_space(self, loaded):
+        loaded.fault('tape-full', 'TPN001L9', '--at', str(4 * MIB))
+        drive = loaded.drive()
+        drive.mount()
+        with pytest.raises(OSError) as caught:
+            with open(os.path.join(loaded.mountpoint, 'big.bin'), 'wb') as file:
+                file.write(os.urandom(8 * MIB))
+                os.fsync(file.fileno())
+        assert caught.value.errno == 28  # ENOSPC
+        # ext4 under the virtual tape keeps a few blocks back when it refuses a write
+        assert drive.space()[1] < 4 * MIB
+        drive.unmount()
+
+    def test_bad_volume_serial_is_refused_before_running_mkltfs(self, library):
+        with pytest.raises(DriveError, match="volume serial 'tpn1' must be 6 characters A-Z or 0-9"):
+            library.drive().format('tpn1', 'x')
+
+
+class TestCommandsThatCannotRun:
+    def test_missing_tapeinfo(self, tmp_path):
+        drive = Drive(mkltfs=['mkltfs'], ltfs=['ltfs'], tapeinfo=[str(tmp_path / 'tapeinfo')], umount=['umount'],
+                      device='/dev/nst0', serial='10WT000000', mountpoint=str(tmp_path / 'mnt'))
+        with pytest.raises(DriveError) as caught:
+            drive.check_serial()
+        assert str(caught.value) == (f'{tmp_path}/tapeinfo -f /dev/nst0: {tmp_path}/tapeinfo not found '
+                                     '(check the command path in the [Device] config)')
+
+    def test_hung_ltfs_is_killed_after_the_timeout(self, tmp_path):
+        hung = tmp_path / 'ltfs'
+        hung.write_text(f'#!{sys.executable}\nimport time\ntime.sleep(30)\n')
+        hung.chmod(0o755)
+        drive = Drive(mkltfs=['mkltfs'], ltfs=[str(hung)], tapeinfo=['tapeinfo'], umount=['umount'],
+                      device='/dev/nst0', serial='10WT000000', mountpoint=str(tmp_path / 'mnt'), timeout=0.5)
+        with pytest.raises(DriveError, match=r'sync_type=time@5 .*/mnt: did not finish within 0.5 s and was killed'):
+            drive.mount()
+
+
+# -- finding and waiting for the ltfs process, without a library ---------------------------------------
+
+def _state(pid):
+    with open(f'/proc/{pid}/stat') as stat:
+        return stat.read().rsplit(')', 1)[1].split()[0]
+
+
+def _process(*args, seconds=30, cwd=None):
+    return subprocess.Popen([sys.executable, '-c', f'import time; time.sleep({seconds})', *args], cwd=cwd)
+
+
+@pytest.fixture
+def processes():
+    started = []
+    yield lambda *args, **kwargs: started.append(_process(*args, **kwargs)) or started[-1]
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+class TestLtfsProcess:
+    def test_found_by_ltfs_in_its_command_line_and_the_mount_point_among_its_arguments(self, tmp_path, processes):
+        mountpoint = tmp_path / 'mnt'
+        ltfs = processes('sim.tapelib.ltfs', '-o', 'devname=/dev/nst0', str(mountpoint))
+        relative = processes('ltfs', 'mnt', cwd=tmp_path)
+        processes('ltfs', str(tmp_path / 'elsewhere'))
+        processes('not-it', str(mountpoint))
+        _wait_until_started(4)
+        assert sorted(ltfs_processes(str(mountpoint) + '/')) == sorted([ltfs.pid, relative.pid])
+
+    def test_a_mount_point_named_ltfs_alone_does_not_make_a_process_ltfs(self, tmp_path, processes):
+        mountpoint = tmp_path / 'ltfs'
+        processes('umount', str(mountpoint))
+        served = processes('/usr/local/bin/ltfs', str(mountpoint))
+        _wait_until_started(2)
+        assert ltfs_processes(str(mountpoint)) == [served.pid]
+
+    def test_wait_returns_when_the_process_exits_not_after_a_fixed_time(self, tmp_path, processes):
+        mountpoint = str(tmp_path / 'mnt')
+        short = processes('ltfs', mountpoint, seconds=0.5)
+        _wait_until_started(1)
+        started = time.monotonic()
+        assert wait_for_exit([short.pid], mountpoint, timeout=20) == []
+        assert time.monotonic() - started < 5
+        # the process is our child and not reaped yet: a zombie has exited all the same
+        assert _state(short.pid) == 'Z'
+
+    def test_wait_gives_up_after_the_timeout_and_names_what_still_runs(self, tmp_path, processes):
+        mountpoint = str(tmp_path / 'mnt')
+        stuck = processes('ltfs', mountpoint)
+        _wait_until_started(1)
+        started = time.monotonic()
+        assert wait_for_exit([stuck.pid], mountpoint, timeout=0.5) == [stuck.pid]
+        assert 0.4 < time.monotonic() - started < 5
+
+    def test_unmount_that_times_out_says_not_to_move_the_tape(self, tmp_path, processes):
+        mountpoint = tmp_path / 'mnt'
+        mountpoint.mkdir()
+        stuck = processes('ltfs', str(mountpoint))
+        _wait_until_started(1)
+        drive = Drive(mkltfs=['mkltfs'], ltfs=['ltfs'], tapeinfo=['tapeinfo'], umount=['umount'],
+                      device='/dev/nst0', serial='10WT000000', mountpoint=str(mountpoint), unmount_timeout=0.3)
+        with pytest.raises(DriveError) as caught:
+            drive.unmount()  # nothing mounted, but an ltfs for the mount point still runs
+        assert str(caught.value) == (f'ltfs (pid {stuck.pid}) for {mountpoint} is still running 0.3 s after umount '
+                                     '(writing the index?); do not move the tape: wait, then unmount again')
+
+
+def _wait_until_started(count):
+    """Until the test's sleeping children have exec'd (their command line is the python one)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        children = [pid for pid in _children() if 'time.sleep' in _cmdline(pid)]
+        if len(children) >= count:
+            return
+        time.sleep(0.01)
+    raise AssertionError('test processes did not start')
+
+
+def _children():
+    me = str(os.getpid())
+    found = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open(f'/proc/{entry}/stat') as stat:
+                    if stat.read().rsplit(')', 1)[1].split()[1] == me:
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def _cmdline(pid):
+    try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as cmdline:
+            return cmdline.read().decode(errors='replace')
+    except OSError:
+        return ''

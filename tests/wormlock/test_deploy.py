@@ -1,0 +1,46 @@
+"""The systemd unit and the logrotate file in deploy/ agree with the tool and with each other."""
+
+import pathlib
+import re
+import shlex
+
+from wormlock.cli import build_parser, check_arguments
+
+DEPLOY = pathlib.Path(__file__).resolve().parents[2] / 'deploy'
+
+
+def exec_start_arguments():
+    unit = (DEPLOY / 'qfs_filelock.service').read_text()
+    command = re.search(r'^ExecStart=(.*?)(?<!\\)$', unit, re.MULTILINE | re.DOTALL).group(1)
+    words = shlex.split(command.replace('\\\n', ' '))
+    assert words[1].endswith('qfs_filelock.py')
+    return words[2:]
+
+
+def test_unit_runs_the_watcher_with_flags_it_accepts():
+    parser = build_parser()
+    args = parser.parse_args(exec_start_arguments())
+    check_arguments(parser, args)
+    assert args.recursive and args.settle == 60 and args.audit_log and args.output
+
+
+def test_logrotate_rotates_the_files_the_unit_writes_and_keeps_the_audit_log():
+    args = build_parser().parse_args(exec_start_arguments())
+    rotate = (DEPLOY / 'qfs_filelock.logrotate').read_text()
+    blocks = dict(re.findall(r'^(/\S+) \{(.*?)\}', rotate, re.MULTILINE | re.DOTALL))
+    assert set(blocks) == {args.output, args.audit_log}
+    assert all('copytruncate' in body for body in blocks.values())
+    assert 'rotate 120' in blocks[args.audit_log]
+
+
+def test_unit_restarts_the_watcher_on_everything_but_a_config_error():
+    from common import errors
+    unit = (DEPLOY / 'qfs_filelock.service').read_text()
+    settings = dict(re.findall(r'^(\w+)=(.*)$', unit, re.MULTILINE))
+    assert settings['Restart'] == 'on-failure' and settings['StartLimitIntervalSec'] == '0'
+    prevented = {int(code) for code in settings['RestartPreventExitStatus'].split()}
+    assert prevented == {errors.USAGE, errors.CONFIG, errors.TLS, errors.AUTH}
+    # a bad reply (the exit 9 a cluster restart used to cause), an unreachable cluster at start,
+    # a missing privilege or directory: all restarted
+    assert not prevented & {errors.FAILURE, errors.UNREACHABLE, errors.BAD_REPLY, errors.NOT_FOUND,
+                            errors.PRIVILEGE}

@@ -35,6 +35,9 @@ PRIVILEGE = 7  # 403: the user lacks a privilege (or the file's ACL refuses)
 NOT_FOUND = 8  # the file or path does not exist on the cluster
 BAD_REPLY = 9  # the server's reply could not be understood
 SERVICE_DOWN = 10  # the pytarchive service is not running, or its socket cannot be reached
+SOME_NOT_CLOSED = 11  # the lock manager closed some of the chosen SMB handles, not all (gone already, or refused)
+NOT_CONFIRMED = 12  # the lock manager's close was not confirmed at its prompt: nothing was closed
+NOTHING_MATCHED = 13  # no open SMB handle matched what the lock manager was asked to list or close
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 

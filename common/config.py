@@ -1,6 +1,6 @@
 """The cluster connection settings: finding, validating and interactively writing the INI file.
 
-File format (the seed's, plus two optional keys):
+File format (host, port and credentials, plus two optional keys):
 
     [DEFAULT]
     API_HOST = qumulo-cluster.example.com
@@ -40,8 +40,7 @@ PathLike = Union[str, os.PathLike]
 class ConfigError(ToolError):
     """The config file is missing, unreadable or invalid; the message names the file and key."""
 
-    def __init__(self, message: str):
-        super().__init__(message, CONFIG)
+    exit_code = CONFIG
 
 
 @dataclass(frozen=True)

@@ -94,14 +94,15 @@ def setup_logging(
     output: Optional[str] = None,
     max_bytes: int = 0,
     backup_count: int = 5,
-    name: Optional[str] = None,
     console: Optional[TextIO] = None,
-) -> logging.Logger:
-    """Send log records to stdout (or `console`: stderr where stdout carries a report a script
-    reads), or to the file `output` (rotated when max_bytes > 0).
+) -> None:
+    """Send every log record to stdout (or `console`: stderr where stdout carries a report a
+    script reads), or to the file `output` (rotated when max_bytes > 0).
 
-    `debug` lowers the level to DEBUG for everything, the SDK's request logging included.
-    Returns the logger called `name` (the root logger if None). Safe to call again.
+    It configures the root logger's handler and level; each module logs through its own
+    `logging.getLogger(__name__)`, whose records reach the root. `debug` lowers the level to DEBUG
+    for everything, the SDK's request logging included. Safe to call again: a second call
+    replaces the handler of the first.
     """
     root = logging.getLogger()
     for old in _installed:
@@ -118,7 +119,6 @@ def setup_logging(
     level = logging.DEBUG if debug else logging.INFO
     root.setLevel(level)
     logging.getLogger(SDK_LOGGER).setLevel(logging.DEBUG if debug else logging.WARNING)
-    return logging.getLogger(name)
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,8 @@ def use_project_venv(script: str) -> None:
     python = os.path.join(venv, 'bin', 'python')
     if os.path.exists(python) and os.path.realpath(sys.prefix) != os.path.realpath(venv):
         os.execv(python, [python, os.path.abspath(script), *sys.argv[1:]])
-    sys.stderr.write('error: the Qumulo SDK (qumulo-api) is not installed for this Python: run `make venv` '
-                     'in the project folder, or pip install -r requirements.txt\n')
+    # The tools' one error line, `prog: error: message` (common.errors.error_line, which cannot be
+    # imported here: common.errors needs the SDK).
+    sys.stderr.write(f'{os.path.basename(script)}: error: the Qumulo SDK (qumulo-api) is not installed for this '
+                     'Python: run `make venv` in the project folder, or pip install -r requirements.txt\n')
     sys.exit(1)

@@ -14,6 +14,7 @@ import pytest
 from qumulo.lib.request import APIException, RequestError
 
 from common import errors
+from common.config import ConfigError
 from common.errors import ToolError, translate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,10 +86,34 @@ def test_translate_names_ipv6_hosts_with_brackets():
     assert '[::1]:8000' in translate(ConnectionRefusedError(), '::1', 8000).message
 
 
-def test_exit_codes_are_distinct():
-    codes = [errors.OK, errors.FAILURE, errors.USAGE, errors.CONFIG, errors.UNREACHABLE, errors.TLS,
-             errors.AUTH, errors.PRIVILEGE, errors.NOT_FOUND, errors.BAD_REPLY]
-    assert codes == list(range(10))
+# The README's exit-code table: one meaning per code, the same for every tool.
+EXIT_CODES = {
+    'OK': 0, 'FAILURE': 1, 'USAGE': 2, 'CONFIG': 3, 'UNREACHABLE': 4, 'TLS': 5, 'AUTH': 6, 'PRIVILEGE': 7,
+    'NOT_FOUND': 8, 'BAD_REPLY': 9, 'SERVICE_DOWN': 10, 'SOME_NOT_CLOSED': 11, 'NOT_CONFIRMED': 12,
+    'NOTHING_MATCHED': 13, 'INTERRUPTED': 130,
+}
+
+
+def test_exit_codes_are_the_table_and_distinct():
+    constants = {name: value for name, value in vars(errors).items() if name.isupper() and type(value) is int}
+    assert constants == EXIT_CODES  # a new code goes into the table here and in the README
+    assert len(set(constants.values())) == len(constants), 'two meanings share one exit code'
+
+
+def test_an_error_class_carries_its_exit_code():
+    class ServiceDown(ToolError):
+        exit_code = errors.SERVICE_DOWN
+
+    assert ServiceDown('the service is not running').exit_code == errors.SERVICE_DOWN
+    assert ToolError('anything else').exit_code == errors.FAILURE
+    assert ToolError('named where raised', errors.NOT_FOUND).exit_code == errors.NOT_FOUND
+    assert ServiceDown('overridden', errors.FAILURE).exit_code == errors.FAILURE
+    assert ConfigError('x.ini: API_HOST is missing').exit_code == errors.CONFIG
+    assert ServiceDown.exit_code == errors.SERVICE_DOWN and ConfigError.exit_code == errors.CONFIG
+
+
+def test_error_line_is_the_argparse_format():
+    assert errors.error_line('cannot reach\nthe cluster', 'tool') == 'tool: error: cannot reach the cluster'
 
 
 def test_translated_context_manager_raises_tool_error():
@@ -127,6 +152,50 @@ def test_tool_error_is_one_line_on_stderr():
     assert result.returncode == 4
     assert result.stderr == 'error: cannot reach the cluster at 10.1.2.3:8000: connection refused\n'
     assert result.stdout == ''
+
+
+def test_with_the_program_name_the_line_is_prog_error_message():
+    result = run_tool(
+        """
+        class ServiceDown(ToolError):
+            exit_code = SERVICE_DOWN
+        def main():
+            raise ServiceDown('the pytarchive service is not running (no socket at /run/pytarchive.sock)')
+        sys.exit(run_main(main, 'pytarchive'))
+        """
+    )
+    assert (result.returncode, result.stdout) == (errors.SERVICE_DOWN, '')
+    assert result.stderr == 'pytarchive: error: the pytarchive service is not running (no socket at /run/pytarchive.sock)\n'
+
+
+def test_a_config_error_is_exit_3_in_the_same_line():
+    result = run_tool(
+        """
+        from common.config import load_cluster_config
+        sys.exit(run_main(lambda: load_cluster_config('/nonexistent/tool.ini'), 'tool'))
+        """
+    )
+    assert (result.returncode, result.stderr) == (3, 'tool: error: /nonexistent/tool.ini: config file not found\n')
+
+
+def test_an_unexpected_exception_with_the_program_name():
+    result = run_tool("sys.exit(run_main(lambda: {}['missing'], 'tool'))")
+    assert (result.returncode, result.stderr) == (
+        1, "tool: error: unexpected KeyError: 'missing' (run with --debug for details)\n")
+
+
+def test_a_bad_command_line_is_the_same_line_and_exit_2():
+    result = run_tool(
+        """
+        parser = ArgumentParser(prog='tool')
+        parser.add_argument('--count', type=int)
+        sys.exit(run_main(lambda: parser.parse_args(['--count', 'many']), 'tool'))
+        """
+    )
+    assert (result.returncode, result.stdout) == (errors.USAGE, '')
+    assert result.stderr == "tool: error: argument --count: invalid int value: 'many' (see --help)\n"
+    unknown = run_tool("sys.exit(run_main(lambda: ArgumentParser(prog='tool').parse_args(['--bogus']), 'tool'))")
+    assert (unknown.returncode, unknown.stderr) == (2, 'tool: error: unrecognized arguments: --bogus (see --help)\n')
 
 
 def test_multi_line_message_is_flattened():

@@ -9,7 +9,7 @@ from common import errors
 from common.auth import connect, who_am_i
 from common.config import load_cluster_config
 from common.errors import ToolError
-from common.logs import add_common_arguments, register_secret, setup_logging
+from common.logs import SDK_LOGGER, add_common_arguments, register_secret, setup_logging
 
 
 @pytest.fixture(autouse=True)
@@ -17,18 +17,19 @@ def restore_logging():
     """setup_logging configures the process-wide root logger: put it back after each test."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    sdk_level = logging.getLogger('qumulo.rest_client').level
+    sdk_level = logging.getLogger(SDK_LOGGER).level
     yield
     for handler in root.handlers:
         if handler not in handlers:
             root.removeHandler(handler)
             handler.close()
     root.setLevel(level)
-    logging.getLogger('qumulo.rest_client').setLevel(sdk_level)
+    logging.getLogger(SDK_LOGGER).setLevel(sdk_level)
 
 
 def test_console_logging_goes_to_stdout_at_info(capsys):
-    log = setup_logging(name='tool')
+    assert setup_logging() is None  # tools log through their own logging.getLogger(__name__)
+    log = logging.getLogger(__name__)
     log.info('watching /data')
     log.debug('not shown without --debug')
     out, err = capsys.readouterr()
@@ -38,7 +39,8 @@ def test_console_logging_goes_to_stdout_at_info(capsys):
 
 def test_output_file_instead_of_console(tmp_path, capsys):
     path = tmp_path / 'tool.log'
-    log = setup_logging(output=str(path), name='tool')
+    setup_logging(output=str(path))
+    log = logging.getLogger(__name__)
     log.warning('locked %d files', 3)
     assert ' - WARNING - locked 3 files' in path.read_text()
     assert capsys.readouterr().out == ''
@@ -47,7 +49,7 @@ def test_output_file_instead_of_console(tmp_path, capsys):
 def test_debug_includes_the_sdk_logger(tmp_path):
     path = tmp_path / 'tool.log'
     setup_logging(debug=True, output=str(path))
-    logging.getLogger('qumulo.rest_client').debug('REQUEST: GET /v1/session/who-am-i')
+    logging.getLogger(SDK_LOGGER).debug('REQUEST: GET /v1/session/who-am-i')
     assert 'REQUEST: GET /v1/session/who-am-i' in path.read_text()
 
 
@@ -55,8 +57,8 @@ def test_sdk_debug_stays_quiet_without_debug(tmp_path):
     path = tmp_path / 'tool.log'
     setup_logging(debug=True, output=str(path))
     setup_logging(debug=False, output=str(path))  # a second call replaces the first
-    logging.getLogger('qumulo.rest_client').debug('REQUEST: GET /v1/x')
-    logging.getLogger('tool').info('once')
+    logging.getLogger(SDK_LOGGER).debug('REQUEST: GET /v1/x')
+    logging.getLogger(__name__).info('once')
     text = path.read_text()
     assert 'REQUEST' not in text
     assert text.count('once') == 1
@@ -64,7 +66,8 @@ def test_sdk_debug_stays_quiet_without_debug(tmp_path):
 
 def test_rotation(tmp_path):
     path = tmp_path / 'tool.log'
-    log = setup_logging(output=str(path), max_bytes=500, backup_count=2, name='tool')
+    setup_logging(output=str(path), max_bytes=500, backup_count=2)
+    log = logging.getLogger(__name__)
     for n in range(50):
         log.info('event number %d with some padding to fill the file', n)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['tool.log', 'tool.log.1', 'tool.log.2']
@@ -93,7 +96,7 @@ def test_unwritable_output_is_a_usage_error(tmp_path):
 def test_patterns_are_redacted(tmp_path, message, secret):
     path = tmp_path / 'tool.log'
     setup_logging(debug=True, output=str(path))
-    logging.getLogger('qumulo.rest_client').debug(message)
+    logging.getLogger(SDK_LOGGER).debug(message)
     text = path.read_text()
     assert secret not in text
     assert '<redacted>' in text
@@ -110,16 +113,16 @@ def test_patterns_are_redacted(tmp_path, message, secret):
 )
 def test_passwords_are_redacted_where_they_stand(tmp_path, message, expected):
     path = tmp_path / 'tool.log'
-    setup_logging(output=str(path), name='tool')
-    logging.getLogger('tool').info(message)
+    setup_logging(output=str(path))
+    logging.getLogger(__name__).info(message)
     assert path.read_text().rstrip('\n').endswith(' - INFO - ' + expected)
 
 
 def test_registered_token_is_redacted_in_arguments_and_tracebacks(tmp_path):
     path = tmp_path / 'tool.log'
-    setup_logging(output=str(path), name='tool')
+    setup_logging(output=str(path))
     register_secret('plain-token-value-4242424242')
-    log = logging.getLogger('tool')
+    log = logging.getLogger(__name__)
     log.info('config says %s', {'ACCESS_TOKEN': 'plain-token-value-4242424242'})
     try:
         raise ValueError('bad value plain-token-value-4242424242')
@@ -138,7 +141,7 @@ def test_a_password_that_is_also_the_user_name_is_hidden_only_as_a_password(sim,
     path = tmp_path / 'debug.log'
     setup_logging(debug=True, output=str(path))
     connect(config)
-    logging.getLogger('tool').info('logged in as %s; watching /home/admin/inbox', config.username)
+    logging.getLogger(__name__).info('logged in as %s; watching /home/admin/inbox', config.username)
     text = path.read_text()
     assert 'logged in as admin; watching /home/admin/inbox' in text
     assert "'password': '<redacted>'" in text and "'password': 'admin'" not in text
@@ -154,7 +157,7 @@ def test_debug_login_never_writes_password_or_token(sim, tmp_path):
     sim.control('expire-sessions')  # forces a second login, whose token must be hidden too
     assert who_am_i(client)['privileges']
     second = client.credentials.bearer_token
-    logging.getLogger('tool').debug('an ordinary debug line')
+    logging.getLogger(__name__).debug('an ordinary debug line')
 
     text = path.read_text()
     # The SDK really logged the login body, the Authorization header and the token replies...

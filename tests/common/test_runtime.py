@@ -21,7 +21,8 @@ def test_a_python_without_the_sdk_moves_over_to_the_project_venv():
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, 'qfs_filelock 2.0', '')
     wrong = subprocess.run([BASE_PYTHON, str(PROJECT / 'qumulo_lock_manager.py'), '--bogus'], capture_output=True,
                            text=True, stdin=subprocess.DEVNULL, timeout=60)
-    assert (wrong.returncode, wrong.stderr) == (2, 'error: unrecognized arguments: --bogus (see --help)\n')
+    assert (wrong.returncode, wrong.stderr) == (
+        2, 'qumulo_lock_manager.py: error: unrecognized arguments: --bogus (see --help)\n')
 
 
 def test_without_a_project_venv_it_says_how_to_get_one_in_one_line(tmp_path):
@@ -31,5 +32,6 @@ def test_without_a_project_venv_it_says_how_to_get_one_in_one_line(tmp_path):
     done = subprocess.run([BASE_PYTHON, str(tmp_path / 'qfs_filelock.py'), '--version'], capture_output=True,
                           text=True, stdin=subprocess.DEVNULL, timeout=60)
     assert done.returncode == 1 and done.stdout == ''
-    assert done.stderr.splitlines() == ['error: the Qumulo SDK (qumulo-api) is not installed for this Python: run '
-                                        '`make venv` in the project folder, or pip install -r requirements.txt']
+    assert done.stderr.splitlines() == ['qfs_filelock.py: error: the Qumulo SDK (qumulo-api) is not installed for '
+                                        'this Python: run `make venv` in the project folder, or pip install -r '
+                                        'requirements.txt']

@@ -1,7 +1,7 @@
 """How fast the lock manager lists 20,000 SMB handles: from a refresh to the model ready and to a
 filled table, against the raw SDK paging of the same handles measured in the same run.
 
-.venv/bin/python bench/lock_manager.py [--handles 20000] [--users 1000] [--repeat 5] [--json]
+.venv/bin/python -m bench.lockmanager [--handles 20000] [--users 1000] [--repeat 5] [--json]   (from the project root)
 
 The emulator runs as a subprocess; the tool runs in this process, its window on a private Xvfb
 display when one can be started. Each figure is the fastest of --repeat runs: other processes on the
@@ -11,21 +11,20 @@ machine only ever add time, so the minimum is the figure that repeats.
 import _tkinter
 import argparse
 import json
+import os
 import pathlib
 import resource
-import os
-import sys
 import tempfile
 import time
 
-PROJECT = pathlib.Path(__file__).resolve().parent.parent
-from sim.qumulo.launcher import SimCluster
-
 from common.auth import connect
 from common.config import load_cluster_config
+from lockmanager import gui
 from lockmanager.cluster import ConnectingCluster, LockCluster
 from lockmanager.model import sort_rows
 from lockmanager.presenter import LockManagerPresenter
+from sim.qumulo.launcher import SimCluster
+from sim.xvfb import VirtualDisplay
 
 TARGET_S = 2.0
 OPEN_CHUNK = 5000
@@ -63,7 +62,6 @@ class WindowBench:
     """The real window on Xvfb; times a refresh until every row is in the Treeview."""
 
     def __init__(self, config):
-        from lockmanager import gui
         self.root = gui.open_root('bench')
         self.presenter = LockManagerPresenter(ConnectingCluster(config))
         self.window = gui.LockManagerWindow(self.root, self.presenter)
@@ -122,7 +120,6 @@ def measure(args):
 
 def measure_window(config, args):
     try:
-        from sim.xvfb import VirtualDisplay
         display = VirtualDisplay()
     except RuntimeError as exc:
         return {'window_skipped': str(exc)}

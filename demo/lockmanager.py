@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, List, Mapping
+from typing import Callable
 
 from lockmanager.cluster import LockCluster
 from sim.qumulo.samples import open_sample_handles
@@ -13,6 +13,7 @@ from sim.qumulo.samples import open_sample_handles
 PROJECT = Path(__file__).resolve().parent.parent
 SCRIPT = PROJECT / 'qumulo_lock_manager.py'
 WINDOW_SHOWN_S = 60
+
 
 def _run(say: Callable[[str], None], config: Path, *args: str) -> None:
     say(f'   $ ./qumulo_lock_manager.py --config-file {config.name} {" ".join(args)}')

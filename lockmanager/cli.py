@@ -1,7 +1,8 @@
 """The command line: `--list` and `--close` for scripts and cron; with neither, the window.
 
-Exit codes beyond the common ones (common/errors.py): 10 no handle matched, 11 some handles were
-not closed (the others were), 12 the close was not confirmed at the prompt.
+Failures are raised (lockmanager.errors, common.errors) and printed by common.errors.run_main as
+one line `qumulo_lock_manager.py: error: ...`; the only lines printed here are those of handles a
+close could not close, in that same format, because the others still close.
 """
 
 import argparse
@@ -11,31 +12,41 @@ import sys
 from typing import List, Optional, Sequence
 
 from common.auth import require_privileges
-from common.config import configure_interactively, find_config_file, load_cluster_config
-from common.errors import OK, USAGE, ToolError
+from common.config import ClusterConfig, configure_interactively, find_config_file, load_cluster_config
+from common.errors import (AUTH, BAD_REPLY, CONFIG, FAILURE, INTERRUPTED, NOT_CONFIRMED, NOT_FOUND, NOTHING_MATCHED,
+                           OK, PRIVILEGE, SOME_NOT_CLOSED, TLS, UNREACHABLE, USAGE, ArgumentParser, ToolError,
+                           error_line)
 from common.logs import add_common_arguments, setup_logging
 from lockmanager.closing import ClosePlan, summary
 from lockmanager.cluster import CLOSE_PRIVILEGES, LIST_PRIVILEGES, LockCluster, Snapshot, connect_once
+from lockmanager.errors import NoTerminal, NotConfirmed, NothingMatched, NoWindow
 from lockmanager.export import table_lines, write_csv, write_json, write_outcomes_json
 from lockmanager.model import HandleRow, Selector, plural, sort_rows
 
+PROG = 'qumulo_lock_manager.py'
 CONFIG_FILENAME = 'qumulo_lock_manager_config.ini'
 CONFIG_ENV = 'QUMULO_LOCK_MANAGER_CONFIG'
 
-NOTHING_MATCHED = 10
-SOME_NOT_CLOSED = 11
-NOT_CONFIRMED = 12
+# Every status the tool returns, by common.errors' constants, so that the help cannot drift from them.
+_EXIT_MEANINGS = (
+    (OK, 'listed, or every chosen handle closed'),
+    (FAILURE, 'any other failure (e.g. a Python without Tk for the window)'),
+    (USAGE, 'bad command line; --close without --yes and no terminal to ask on; no display for the window'),
+    (CONFIG, 'config file missing, unreadable or invalid'),
+    (UNREACHABLE, 'the cluster cannot be reached'),
+    (TLS, 'TLS handshake or certificate verification failed'),
+    (AUTH, 'bad credentials, or a rejected or expired access token'),
+    (PRIVILEGE, 'a privilege is missing (the line names it)'),
+    (NOT_FOUND, 'not found on the cluster'),
+    (BAD_REPLY, "the cluster's reply could not be understood"),
+    (SOME_NOT_CLOSED, 'some handles were not closed (gone already, or refused); the others were'),
+    (NOT_CONFIRMED, 'the close was not confirmed at the prompt: nothing was closed'),
+    (NOTHING_MATCHED, 'no open handle matched'),
+    (INTERRUPTED, 'interrupted (Ctrl-C)'),
+)
+EXIT_CODES = 'exit codes:\n' + ''.join(f'  {code:<4} {meaning}\n' for code, meaning in _EXIT_MEANINGS)
 
-EXIT_CODES = f'''exit codes:
-  0   done
-  2   bad command line; --close without --yes and no terminal to ask on; no display for the window
-  3-9 config, network, TLS, credentials, privilege, not found, bad reply (see the README)
-  {NOTHING_MATCHED}  no open handle matched
-  {SOME_NOT_CLOSED}  some handles were not closed (gone already, or refused); the others were
-  {NOT_CONFIRMED}  the close was not confirmed at the prompt
-'''
-
-log = logging.getLogger('qumulo_lock_manager')
+log = logging.getLogger(__name__)
 
 
 def _file_id(text: str) -> str:
@@ -54,15 +65,9 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        # One line, like every other failure, instead of argparse's usage block.
-        self.exit(USAGE, f'error: {message} (see --help)\n')
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog='qumulo_lock_manager.py',
+    parser = ArgumentParser(
+        prog=PROG,
         description='List the SMB file handles open on a Qumulo cluster and force-close the ones you\n'
                     'pick: in a window, or with --list / --close from scripts.',
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,8 +139,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         configure_interactively(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILENAME, must_exist=False))
         return OK
     if not (args.list or args.close) and _display_missing():
-        raise ToolError('the lock manager window needs a display ($DISPLAY is not set); '
-                        'use --list or --close here, or run it in a desktop session', USAGE)
+        raise NoWindow('the lock manager window needs a display ($DISPLAY is not set); '
+                       'use --list or --close here, or run it in a desktop session')
     config = load_cluster_config(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILENAME))
     if not (args.list or args.close):
         return _open_window(config, args.auto_refresh or 0)
@@ -150,7 +155,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return close_handles(cluster, selector, args)
 
 
-def _open_window(config, auto_refresh_s: float) -> int:
+def _open_window(config: ClusterConfig, auto_refresh_s: float) -> int:
     try:
         from lockmanager.gui import run_window
     except ImportError as exc:  # a Python built without Tk
@@ -160,14 +165,13 @@ def _open_window(config, auto_refresh_s: float) -> int:
 
 
 def _picked(snapshot: Snapshot, selector: Selector) -> List[HandleRow]:
-    for note in snapshot.notes:
-        print(f'note: {note}', file=sys.stderr)
+    for note in snapshot.notes:  # shown in a degraded way (auth ids for names...): the listing goes on
+        log.warning(note)
     return sort_rows(selector.pick(snapshot.rows), 'path')
 
 
-def _nothing_matched(selector: Selector) -> int:
-    print(f'no open SMB file handle matched ({selector.describe()})', file=sys.stderr)
-    return NOTHING_MATCHED
+def _nothing_matched(selector: Selector) -> NothingMatched:
+    return NothingMatched(f'no open SMB file handle matched ({selector.describe()})')
 
 
 def list_handles(cluster: LockCluster, selector: Selector, args: argparse.Namespace) -> int:
@@ -178,13 +182,15 @@ def list_handles(cluster: LockCluster, selector: Selector, args: argparse.Namesp
         write_csv(rows, sys.stdout)
     elif rows:
         print('\n'.join(table_lines(rows)))
-    return OK if rows else _nothing_matched(selector)
+    if not rows:  # after the (empty) JSON or CSV, so that a script still reads a valid document
+        raise _nothing_matched(selector)
+    return OK
 
 
 def _confirmed(plan: ClosePlan) -> bool:
     if not sys.stdin.isatty():
-        raise ToolError(f'not closing {plural(len(plan), "handle")} without confirmation: there is no terminal '
-                        f'to ask on; add --yes to close them', USAGE)
+        raise NoTerminal(f'not closing {plural(len(plan), "handle")} without confirmation: there is no terminal '
+                         f'to ask on; add --yes to close them')
     # The question goes to stderr, so that stdout stays the report even at a terminal.
     print(plan.question(), file=sys.stderr)
     sys.stderr.write(f'{plan.title} [y/N] ')
@@ -196,17 +202,16 @@ def _confirmed(plan: ClosePlan) -> bool:
 def close_handles(cluster: LockCluster, selector: Selector, args: argparse.Namespace) -> int:
     rows = _picked(cluster.fetch(), selector)
     if not rows:
-        return _nothing_matched(selector)
+        raise _nothing_matched(selector)
     plan = ClosePlan.of(rows, f'the handles matching {selector.describe()}')
     if not args.yes and not _confirmed(plan):
-        print('nothing closed', file=sys.stderr)
-        return NOT_CONFIRMED
+        raise NotConfirmed('nothing closed: the close was not confirmed')
     outcomes = cluster.close(plan.rows)
     if args.json:
         write_outcomes_json(outcomes, sys.stdout)
     for outcome in outcomes:
         if not outcome.closed:
-            print(f'error: {outcome.describe()}', file=sys.stderr)
+            print(error_line(outcome.describe(), PROG), file=sys.stderr)
         elif not args.json:
             print(outcome.describe())
     print(summary(outcomes), file=sys.stderr if args.json else sys.stdout)

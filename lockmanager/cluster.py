@@ -11,7 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from qumulo.rest_client import RestClient
@@ -33,6 +33,8 @@ IDENTITY_READ = 'PRIVILEGE_IDENTITY_READ'
 SESSION_READ = 'PRIVILEGE_SMB_SESSION_READ'
 LIST_PRIVILEGES = (HANDLE_READ, LOCK_READ)
 CLOSE_PRIVILEGES = (HANDLE_WRITE,)
+
+T = TypeVar('T')
 
 PAGE_SIZE = 1000
 RESOLVE_BATCH = 1000
@@ -84,7 +86,7 @@ class _Beside:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
             self._error = exc
 
-    def result(self):
+    def result(self) -> Any:
         self._thread.join()
         if self._error is not None:
             raise self._error
@@ -111,7 +113,7 @@ class LockCluster:
         self.paths = FilePaths(lambda ids: self.client.fs.resolve_paths(ids), RESOLVE_BATCH)
         self._grant_client: Optional[RestClient] = None
 
-    def _translated(self):
+    def _translated(self) -> ContextManager[None]:
         return translated(self.client.host, self.client.port)
 
     # --- listing ---------------------------------------------------------------------------------
@@ -150,7 +152,8 @@ class LockCluster:
         for page in distinct_pages(pages, 'the SMB file handle listing'):
             yield from page['file_handles']
 
-    def _grants_and_sessions(self, with_sessions: bool):
+    def _grants_and_sessions(self, with_sessions: bool
+                             ) -> Tuple[List[Mapping], List[Mapping], Optional[List[Mapping]]]:
         # Runs beside the handle listing, so on a connection of its own.
         if self._grant_client is None:
             self._grant_client = self.client.clone()
@@ -238,7 +241,7 @@ class ConnectingCluster:
             self._cluster = LockCluster(self._connect(self.config), self._page_size)
         return self._cluster
 
-    def _run(self, call: Callable[[LockCluster], object]):
+    def _run(self, call: Callable[[LockCluster], T]) -> T:
         with self._lock:
             try:
                 return call(self._connected())

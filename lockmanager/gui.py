@@ -7,11 +7,13 @@ timer tick there. The only module that imports tkinter.
 import logging
 import tkinter as tk
 from tkinter import filedialog, messagebox, ttk
-from typing import Callable, Optional, Sequence, Tuple
+from types import TracebackType
+from typing import Callable, Optional, Sequence, Tuple, Type
 
 from common.config import ClusterConfig
-from common.errors import OK, USAGE, ToolError, one_line
+from common.errors import OK, one_line
 from lockmanager.cluster import ConnectingCluster
+from lockmanager.errors import NoWindow
 from lockmanager.model import COLUMNS, HandleRow
 from lockmanager.presenter import LockManagerPresenter, RowFeed
 
@@ -179,7 +181,8 @@ class LockManagerWindow:
         self.presenter.tick()
         self._poll_job = self.root.after(POLL_MS, self._poll)
 
-    def _report_callback_exception(self, kind, value, traceback) -> None:
+    def _report_callback_exception(self, kind: Type[BaseException], value: BaseException,
+                                   traceback: Optional[TracebackType]) -> None:
         # A bug in a callback becomes a dialog, not a traceback on the terminal.
         log.debug('error in a window callback', exc_info=(kind, value, traceback))
         self._show_error('Unexpected error', f'{kind.__name__}: {one_line(value)}')
@@ -197,7 +200,7 @@ def open_root(title: str) -> tk.Tk:
     try:
         root = tk.Tk(className='QumuloLockManager')
     except tk.TclError as exc:
-        raise ToolError(f'cannot open the lock manager window: {one_line(exc)}', USAGE) from None
+        raise NoWindow(f'cannot open the lock manager window: {one_line(exc)}') from None
     root.title(title)
     root.geometry('1180x640')
     root.minsize(720, 320)

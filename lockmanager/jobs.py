@@ -9,8 +9,7 @@ thread, so closing the window quits at once even while a call waits for a networ
 import logging
 import queue
 import threading
-import time
-from typing import Callable, Optional, TypeVar
+from typing import Callable, TypeVar
 
 from common.errors import TRANSLATABLE, ToolError, translate
 
@@ -68,17 +67,6 @@ class BackgroundJobs:
             self._pending -= 1
             delivered += 1
             callback(value)
-
-    def wait(self, timeout: float = 30.0, poll: Optional[Callable[[], None]] = None) -> None:
-        """Deliver until nothing is pending (scripts and tests; a window polls with deliver())."""
-        deadline = time.monotonic() + timeout
-        while self.busy:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f'background calls still running after {timeout} s')
-            self.deliver()
-            if poll:
-                poll()
-            time.sleep(0.005)
 
     def shutdown(self) -> None:
         self._todo.put(None)

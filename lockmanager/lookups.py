@@ -52,9 +52,6 @@ class UserNames:
         self._names[auth_id] = name
         return name
 
-    def __len__(self) -> int:
-        return len(self._names)
-
 
 class FilePaths:
     """file id -> path through `POST /v1/files/resolve`, in batches, cached while the file is open.

@@ -147,7 +147,7 @@ class LockManagerPresenter:
                          self._list_failed)
 
     def search(self) -> None:
-        """The seed's Search by Path: filter by the typed text now, and list afresh."""
+        """The Search by Path button: filter by the typed text now, and list afresh."""
         self.apply_filter()
         self.refresh()
 
@@ -189,7 +189,8 @@ class LockManagerPresenter:
 
     @property
     def filter_pending(self) -> bool:
-        """Typed text not applied yet (typing has not paused)."""
+        """Typed text not applied yet (typing has not paused). Only the window tests ask, to know
+        when the table shows what was typed; kept here because only the presenter knows."""
         return self._filter_due is not None
 
     def apply_filter(self) -> None:

@@ -1,6 +1,5 @@
 """The lock manager window as a real Tk window on a private Xvfb display, against sim/qumulo."""
 
-import _tkinter
 import os
 import pathlib
 import subprocess
@@ -12,17 +11,13 @@ import pytest
 
 from common.config import load_cluster_config
 from lockmanager.cluster import ConnectingCluster
-from sim.qumulo.samples import open_sample_handles
 from lockmanager.presenter import LockManagerPresenter
-from sim.xvfb import VirtualDisplay
+from sim.qumulo.samples import open_sample_handles
+
+pytestmark = pytest.mark.display
+_tkinter = pytest.importorskip('_tkinter')  # a Python built without Tk has no window to test
 
 PROJECT = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope='module')
-def display():
-    with VirtualDisplay() as screen:
-        yield screen
 
 
 class Answers:

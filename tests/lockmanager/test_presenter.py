@@ -10,6 +10,7 @@ from lockmanager.closing import CloseOutcome
 from lockmanager.cluster import Snapshot
 from lockmanager.model import HandleRow
 from lockmanager.presenter import FILTER_DELAY_S, LockManagerPresenter, RowFeed
+from tests.lockmanager.conftest import wait_for_jobs
 
 
 FILE_IDS = {}  # path -> file id, so that handles of one file share it
@@ -98,7 +99,7 @@ def window():
 
 def listed(presenter):
     presenter.refresh()
-    presenter.jobs.wait()
+    wait_for_jobs(presenter.jobs)
     return presenter.stand_in_view
 
 
@@ -110,7 +111,7 @@ def test_refresh_lists_in_the_background_sorted_by_path_with_counts_in_the_statu
     view = window.stand_in_view
     window.refresh()
     assert view.busy == (True, 'Listing handles…')
-    window.jobs.wait()
+    wait_for_jobs(window.jobs)
     assert view.busy == (False, '')
     assert view.rows == [('/art/cover.psd', 'carol'), ('/eng/spec.docx', 'alice'), ('/fin/Q3.xlsx', 'alice'),
                          ('/fin/Q3.xlsx', 'bob')]
@@ -134,7 +135,7 @@ def test_search_by_path_filters_at_once_and_lists_again(window):
     window.cluster.rows.append(handle_row('/fin/Q4.xlsx', 'dave', '10.0.0.8', 5))
     window.filter_changed('fin/')
     window.search()
-    window.jobs.wait()
+    wait_for_jobs(window.jobs)
     assert view.rows == [('/fin/Q3.xlsx', 'alice'), ('/fin/Q3.xlsx', 'bob'), ('/fin/Q4.xlsx', 'dave')]
 
 
@@ -156,7 +157,7 @@ def test_closing_the_selection_asks_once_then_closes_exactly_it_and_lists_again(
     [(title, question)] = view.questions
     assert title == 'Close 2 file handles?' and 'alice, carol' in question and 'unsaved work' in question
     assert view.busy == (True, 'Closing 2 handles…')
-    window.jobs.wait()
+    wait_for_jobs(window.jobs)
     assert window.cluster.close_calls == [['L4', 'L1']]
     assert view.rows == [('/eng/spec.docx', 'alice'), ('/fin/Q3.xlsx', 'bob')]
     assert window.selected == set() and 'closed 2 of 2 handles' in view.status
@@ -177,19 +178,19 @@ def test_closing_a_user_or_client_takes_their_handles_hidden_by_the_filter_too(w
     view = listed(window)
     window.filter_changed('fin/')
     window.search()
-    window.jobs.wait()
+    wait_for_jobs(window.jobs)
     select(window, ('alice', '/fin/Q3.xlsx'))
     window.close_users_of_selection()
     assert view.questions[-1][1].startswith('Close all handles of user alice: 2 handles on 2 files')
-    window.jobs.wait()
+    wait_for_jobs(window.jobs)
     assert window.cluster.close_calls == [['L1', 'L3']]
     window.filter_changed('')
     window.search()
-    window.jobs.wait()
+    wait_for_jobs(window.jobs)
     select(window, ('carol', '/art/cover.psd'))
     window.close_clients_of_selection()
     assert 'all handles of client 10.0.0.5' in view.questions[-1][1]
-    window.jobs.wait()
+    wait_for_jobs(window.jobs)
     assert window.cluster.close_calls[-1] == ['L4']
 
 
@@ -198,7 +199,7 @@ def test_a_partly_failed_close_lists_what_was_not_closed(window):
     window.cluster.vanished.add('L2')
     select(window, ('alice', '/fin/Q3.xlsx'), ('bob', '/fin/Q3.xlsx'))
     window.close_selected()
-    window.jobs.wait()
+    wait_for_jobs(window.jobs)
     [(title, message)] = view.errors
     assert title == 'Some handles were not closed'
     assert message == 'not closed: /fin/Q3.xlsx (bob from 10.0.0.6, file id 100): gone'
@@ -210,7 +211,7 @@ def test_a_refused_close_shows_the_privilege_in_a_dialog_and_the_status_bar(wind
     window.cluster.may_close = False
     select(window, ('bob', '/fin/Q3.xlsx'))
     window.close_selected()
-    window.jobs.wait()
+    wait_for_jobs(window.jobs)
     assert view.errors == [('Nothing was closed', 'user viewer lacks the privilege PRIVILEGE_SMB_FILE_HANDLE_WRITE')]
     assert view.status.endswith('error: user viewer lacks the privilege PRIVILEGE_SMB_FILE_HANDLE_WRITE')
     assert view.busy == (False, '') and len(view.rows) == 4
@@ -221,7 +222,7 @@ def test_a_failed_listing_shows_a_dialog_once_and_keeps_the_status_until_it_work
     window.cluster.failure = ToolError('cannot reach the cluster at 10.1.1.1:8000: timed out', UNREACHABLE)
     for _ in range(2):
         window.refresh()
-        window.jobs.wait()
+        wait_for_jobs(window.jobs)
     assert view.errors == [('Cannot list the SMB file handles', 'cannot reach the cluster at 10.1.1.1:8000: timed out')]
     assert view.status.endswith('error: cannot reach the cluster at 10.1.1.1:8000: timed out')
     assert len(view.rows) == 4  # the last good listing stays on screen
@@ -234,7 +235,7 @@ def test_a_bug_in_a_background_call_is_a_dialog_not_a_traceback(window):
     view = window.stand_in_view
     window.cluster.failure = KeyError('handle_info')
     window.refresh()
-    window.jobs.wait()
+    wait_for_jobs(window.jobs)
     assert view.errors == [('Cannot list the SMB file handles', "unexpected KeyError: 'handle_info'")]
     assert view.busy == (False, '')
 
@@ -252,7 +253,7 @@ def test_auto_refresh_lists_again_when_due_and_never_twice_at_once(window):
     assert view.busy == (True, 'Listing handles…')
     window.tick()
     window.refresh()  # a click while listing: the running listing is enough
-    window.jobs.wait()
+    wait_for_jobs(window.jobs)
     assert len(view.rows) == 3
     window.set_auto_refresh(0)
     window.stand_in_clock.now += 3600
@@ -272,7 +273,7 @@ def test_export_writes_the_shown_rows_as_csv(window, tmp_path):
     view = listed(window)
     window.filter_changed('alice')
     window.search()
-    window.jobs.wait()
+    wait_for_jobs(window.jobs)
     view.save_path = str(tmp_path / 'handles.csv')
     window.export_visible()
     rows = list(csv.DictReader(open(view.save_path, newline='')))

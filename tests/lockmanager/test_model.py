@@ -1,0 +1,51 @@
+"""lockmanager.model: what a row says (access in words), sorting, the live filter and the
+--list/--close selector."""
+
+import pytest
+
+from lockmanager.model import Selector, access_mode, matches_text, sort_rows
+from tests.lockmanager.conftest import row
+
+
+@pytest.mark.parametrize('mask, expected', [
+    (['MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_SYNCHRONIZE'], 'read'),
+    (['MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_FILE_WRITE_DATA'], 'read+write'),
+    (['MS_ACCESS_FILE_APPEND_DATA'], 'write'),
+    (['MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_DELETE'], 'read+delete'),
+    (['MS_ACCESS_FILE_READ_ATTRIBUTES'], 'metadata'),
+    (['MS_ACCESS_GENERIC_ALL'], 'read+write+delete'),
+])
+def test_access_mode_in_words(mask, expected):
+    assert access_mode(mask) == expected
+
+
+def test_sorting_by_file_id_and_client_is_numeric_and_ties_stay_in_path_order():
+    rows = [row('/b', file_id='10', clients=('10.0.0.10',)), row('/a', file_id='9', clients=('10.0.0.9',)),
+            row('/c', file_id='10', clients=('10.0.0.9',))]
+    assert [r.path for r in sort_rows(rows, 'file_id')] == ['/a', '/b', '/c']
+    assert [r.path for r in sort_rows(rows, 'file_id', descending=True)] == ['/b', '/c', '/a']
+    assert [r.path for r in sort_rows(rows, 'client')] == ['/a', '/c', '/b']
+
+
+def test_live_filter_matches_path_user_or_client_in_any_case():
+    rows = [row('/Finance/Q3.xlsx', 'alice', ('10.0.0.5',)), row('/eng/spec.docx', 'Bob', ('10.0.0.6',))]
+    assert [r.user for r in rows if matches_text(r, 'finance')] == ['alice']
+    assert [r.user for r in rows if matches_text(r, 'bob')] == ['Bob']
+    assert [r.user for r in rows if matches_text(r, '0.0.6')] == ['Bob']
+
+
+def test_selector_needs_every_given_criterion():
+    rows = [row('/fin/Q3.xlsx', 'alice', ('10.0.0.5',), file_id='7'),
+            row('/fin/Q3.xlsx', 'bob', ('10.0.0.6',), file_id='7', auth_id='502'),
+            row('/eng/spec.docx', 'alice', ('10.0.0.5',), file_id='8')]
+    assert len(Selector(path='FIN/q3').pick(rows)) == 2
+    assert [r.user for r in Selector(path='q3', user='BOB').pick(rows)] == ['bob']
+    assert [r.user for r in Selector(user='502').pick(rows)] == ['bob']
+    assert [r.path for r in Selector(file_id='8').pick(rows)] == ['/eng/spec.docx']
+    assert Selector(client='10.0.0.5', path='q3').pick(rows) == [rows[0]]
+    assert Selector(client='10.0.0').pick(rows) == []  # an address, not a part of one
+    assert Selector(path='q3', user='bob').describe() == 'path containing q3, user bob'
+    # A blank pattern picks nothing, never everything: closing all handles is --close --all.
+    assert [Selector(path=blank).pick(rows) for blank in ('', '  ')] == [[], []]
+    assert Selector(user=' ').pick(rows) == [] and Selector(client='').pick(rows) == []
+    assert len(Selector().pick(rows)) == len(rows)

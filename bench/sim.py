@@ -1,6 +1,6 @@
 """Throughput of the emulated Qumulo API (sim/qumulo) against a bare-stdlib HTTPS ceiling, in one run:
-.venv/bin/python bench/sim_qumulo.py [--seconds 5] [--files 10000] [--json]. Both servers run as
-subprocesses; the client threads run in this process, on the same CPUs."""
+`.venv/bin/python -m bench.sim [--seconds 5] [--files 10000] [--json]` from the project folder. Both
+servers run as subprocesses; the client threads run in this process, on the same CPUs."""
 
 import argparse
 import http.client
@@ -18,10 +18,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
-PROJECT = pathlib.Path(__file__).resolve().parent.parent
-from sim.qumulo.launcher import SIM_HOST, SimCluster
-
 from bench.table import print_table
+from sim.qumulo.launcher import SIM_HOST, SimCluster
+from sim.qumulo.tls import make_certificate, server_context
+
+PROJECT = pathlib.Path(__file__).resolve().parent.parent
 
 THREADS, TREE_FILES, SUBDIRS = 8, 1000, 10
 TARGET_CALLS, TARGET_EVENTS = 1500, 5000
@@ -30,7 +31,6 @@ BASE_RETENTION = 1893456000  # 2030-01-01T00:00:00Z; each lock call moves its fi
 
 # --- helper processes: the baseline server and the file creator ---------------------------------
 def serve_baseline(host):
-    from sim.qumulo.tls import make_certificate, server_context
     answer = json.dumps({'bearer_token': 'session-v1:baseline', 'id': '2', 'name': 'f'}).encode()
 
     class Handler(BaseHTTPRequestHandler):

@@ -1,7 +1,8 @@
-"""`make demo`: start the stand-ins and show, step by step, what the cluster side does.
+"""`make demo` (`python -m demo`): start the stand-ins and show, step by step, what the tools do.
 
-With no cluster and no tape library on this machine, everything runs against sim/qumulo. Each
-tool of the project adds its own step here as it is built.
+With no cluster and no tape library on this machine, everything runs against the stand-ins under
+sim/. A tour of the emulated cluster comes first (steps 1 to 5: login, change notify, a WORM lock,
+SMB handles), then each tool's own step from its module here, in the order TOOL_STEPS lists them.
 """
 
 import json
@@ -16,13 +17,15 @@ import requests
 from common.auth import connect, require_privileges
 from common.config import load_cluster_config
 from common.errors import ToolError, run_main
-from sim.qumulo.launcher import SimCluster
-from demo.lockmanager import demo_step as lock_manager_step
+from demo.lockmanager import demo_step as lockmanager_step
 from demo.pytarchive import demo_step as pytarchive_step
-from demo.wormlock import demo_step as filelock_step
+from demo.wormlock import demo_step as wormlock_step
+from sim.qumulo.launcher import SimCluster
 
-# Each tool's own demo step, run in this order after the cluster tour.
-TOOL_STEPS = [filelock_step, lock_manager_step, pytarchive_step]
+PROG = 'demo'
+# Each tool's own step, run in this order after the cluster tour: qfs_filelock.py (demo/wormlock.py),
+# qumulo_lock_manager.py (demo/lockmanager.py), pytarchive (demo/pytarchive.py).
+TOOL_STEPS = [wormlock_step, lockmanager_step, pytarchive_step]
 
 
 def say(text='', end='\n'):
@@ -116,4 +119,4 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    sys.exit(run_main(main, PROG))

@@ -42,7 +42,7 @@ class SimCluster:
     def restart(self, down_s=0.0):
         """Stop the emulator, stay down `down_s` seconds, start again on the same port: what a
         cluster restart looks like to a client (connections reset, then refused, sessions gone;
-        the file system and its locks kept). A new certificate is made, as before."""
+        the file system and its locks kept). A new certificate is made, as at every start."""
         self.stop()
         time.sleep(down_s)
         deadline = time.monotonic() + 30
@@ -88,7 +88,8 @@ class SimCluster:
         return rc
 
     def write_config(self, path, **overrides):
-        """A tool config file (the seed's INI) pointing at this emulator, mode 0600."""
+        """A tool config file (the INI every tool reads: API_HOST, API_PORT, USERNAME, PASSWORD)
+        pointing at this emulator, mode 0600."""
         values = {'API_HOST': self.host, 'API_PORT': str(self.port), 'USERNAME': 'admin', 'PASSWORD': 'admin'}
         values.update({k: str(v) for k, v in overrides.items() if v is not None})
         for key in [k for k, v in overrides.items() if v is None]:

@@ -52,7 +52,8 @@ The stand-ins
         "mtx: Request Sense: ..." block, then "ARGV0: MOVE MEDIUM from Element Address 256 to
         4096 Failed". Element addresses: drives 256+, slots 4096+, import/export 16+.
         While an ltfs process serves the tape in a drive (until it has written its index after
-        the unmount) moving that tape fails with sense Illegal Request, 53/03, as in seed 004.
+        the unmount) moving that tape fails with sense Illegal Request, 53/03 (medium removal
+        prevented), as a real library answers.
         -f must name DIR/dev/sch0 (or a link to it); without -f: $CHANGER, $TAPE, /dev/changer.
     tapeinfo -f DIR/dev/nstN
         Inquiry and status lines of an IBM ULTRIUM-HH9 drive including SerialNumber: '10WT000000';

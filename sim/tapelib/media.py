@@ -78,11 +78,6 @@ def available_bytes(directory):
     return stats.f_bavail * stats.f_frsize
 
 
-def total_bytes(directory):
-    stats = os.statvfs(directory)
-    return stats.f_blocks * stats.f_frsize
-
-
 def data_bytes(directory, tape):
     """Bytes the tape's files use: everything in use but the empty file system and the ballast."""
     return max(0, used_bytes(directory) - ballast_bytes(directory) - tape.baseline_used)

@@ -136,7 +136,8 @@ class Library:
         if source.tape is None:
             raise SenseError(ILLEGAL_REQUEST, *SOURCE_EMPTY)
         if isinstance(source, Drive) and source.mount is not None:
-            # ltfs holds PREVENT MEDIUM REMOVAL until its index is on tape (the seed's 53/03).
+            # ltfs holds PREVENT MEDIUM REMOVAL until its index is on tape: a real library then refuses
+            # the move with ASC/ASCQ 53/03 (medium removal prevented).
             raise SenseError(ILLEGAL_REQUEST, *REMOVAL_PREVENTED_BY_DRIVE)
         if destination.tape is not None:
             raise SenseError(ILLEGAL_REQUEST, *DESTINATION_FULL)

@@ -41,7 +41,7 @@ def parse_sense_key(text):
 
 
 def parse_code(text):
-    """An ASC or ASCQ byte written in hex as the seed and the T10 tables do: '53', '0x3B'."""
+    """An ASC or ASCQ byte written in hex as mtx's output and the T10 sense code tables do: '53', '0x3B'."""
     try:
         value = int(text, 16)
     except ValueError:

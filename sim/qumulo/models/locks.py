@@ -51,7 +51,8 @@ class LockStore:
         self._memory[file_id] = lock
 
     def modify(self, os_path, file_id, body):
-        """Apply a file-lock PATCH body under the documented rules; returns the new lock."""
+        """Apply a file-lock PATCH body under a cluster's rules (a retention period may be extended,
+        never shortened or removed; a legal hold is set and cleared); returns the new lock."""
         unknown = set(body) - {'retention_period', 'legal_hold'}
         if unknown:
             raise bad_request(f'Unknown file-lock fields: {", ".join(sorted(unknown))}')

@@ -172,8 +172,9 @@ def test_modify_lock_on_a_directory_fails(cluster):
     assert failed.returncode == 1 and 'Error 400' in failed.stderr and 'not_a_file' in failed.stderr
 
 
-def test_the_seed_command_fs_file_set_lock_was_renamed(sim):
-    # The seed's docs call `qq fs_file_set_lock`; SDK 7.10.2.1 only has `fs_file_modify_lock`.
+def test_qq_has_no_fs_file_set_lock_only_fs_file_modify_lock(sim):
+    # Older Qumulo documentation names `qq fs_file_set_lock`; the pinned SDK (7.10.2.1) has only
+    # `fs_file_modify_lock`, and says so.
     old = qq(sim, 'fs_file_set_lock', '--path', FILE, ok=False)
     assert old.returncode == 2
     assert "invalid choice: 'fs_file_set_lock'" in old.stderr and 'fs_file_modify_lock' in old.stderr

@@ -397,7 +397,7 @@ def test_ltfs_killed_leaves_the_tape_locked_until_mounted_and_unmounted_again(li
     [pid] = ltfs_processes(library.mnt)
     os.kill(pid, signal.SIGKILL)
     wait_for_exit(pid)
-    assert library.mtx('unload').returncode == 1          # the seed's 53/03: never power-cycle
+    assert library.mtx('unload').returncode == 1          # refused (53/03): the killed ltfs never wrote its index
     stale = library.run('ltfs', '-o', f'devname={library.serial}', library.mnt)
     assert stale.returncode == 1
     assert stale.stderr.splitlines()[-1] == \

@@ -106,6 +106,7 @@ class LockCluster:
     The listings run on two connections at once, a clone of the client taking the lock grants.
     """
 
+    # page_size: the tests list a few handles in pages of one or two, to go through the paging.
     def __init__(self, client: RestClient, page_size: int = PAGE_SIZE):
         self.client = client
         self.page_size = page_size
@@ -228,17 +229,14 @@ class ConnectingCluster:
     never a frozen window; after a failure the next refresh simply tries again.
     """
 
-    def __init__(self, config: ClusterConfig, connect_fn: Optional[Callable[[ClusterConfig], RestClient]] = None,
-                 page_size: int = PAGE_SIZE):
+    def __init__(self, config: ClusterConfig):
         self.config = config
-        self._connect = connect_fn or connect_once
-        self._page_size = page_size
         self._cluster: Optional[LockCluster] = None
         self._lock = threading.Lock()
 
     def _connected(self) -> LockCluster:
         if self._cluster is None:
-            self._cluster = LockCluster(self._connect(self.config), self._page_size)
+            self._cluster = LockCluster(connect_once(self.config))
         return self._cluster
 
     def _run(self, call: Callable[[LockCluster], T]) -> T:

@@ -29,11 +29,11 @@ def as_tool_error(exc: BaseException) -> ToolError:
 
 
 class BackgroundJobs:
-    def __init__(self, name: str = 'lockmanager-cluster'):
+    def __init__(self) -> None:
         self._todo: 'queue.SimpleQueue' = queue.SimpleQueue()
         self._finished: 'queue.SimpleQueue' = queue.SimpleQueue()
         self._pending = 0  # submitted and not yet delivered; only touched by the window's thread
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._work, name='lockmanager-cluster', daemon=True)
         self._thread.start()
 
     @property

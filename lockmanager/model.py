@@ -139,6 +139,7 @@ class Selector:
 
     def matches(self, row: HandleRow) -> bool:
         # A blank pattern matches nothing: '' is in every path, and a selector picks handles to close.
+        # The command line refuses a blank pattern first; this is the second guard, where they are picked.
         if any(text is not None and not text.strip() for text in (self.path, self.user, self.client)):
             return False
         if self.path is not None and self.path.casefold() not in row.path.casefold():

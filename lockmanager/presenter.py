@@ -51,6 +51,7 @@ class RowFeed:
     """Hands rows to the table in batches, so 20,000 rows never hold the window for long; a new
     feed makes the batches of an older one stop."""
 
+    # batch: the tests feed a few rows in batches of three.
     def __init__(self, batch: int = BATCH_ROWS):
         self.batch = batch
         self.generation = 0
@@ -109,10 +110,10 @@ class _Activity:
 
 
 class LockManagerPresenter:
-    def __init__(self, source: Source, jobs: Optional[BackgroundJobs] = None,
-                 clock: Callable[[], float] = time.monotonic, auto_refresh_s: float = 0):
+    # clock: the tests pass one they move by hand, to reach the filter's pause and the auto-refresh.
+    def __init__(self, source: Source, clock: Callable[[], float] = time.monotonic, auto_refresh_s: float = 0):
         self.source = source
-        self.jobs = jobs or BackgroundJobs()
+        self.jobs = BackgroundJobs()
         self.clock = clock
         self.view: Optional[View] = None
         self.snapshot: Optional[Snapshot] = None

@@ -213,6 +213,7 @@ def test_slow_cluster_times_out_as_unreachable(sim, tmp_path):
     assert caught.value.message == f'cannot reach the cluster at {sim.host}:{sim.port}: timed out'
 
 
+@pytest.mark.slow  # waits out the proxy's idle cut four times (8 s of sleeps)
 def test_a_kept_alive_connection_cut_while_idle_is_replaced_transparently(sim, tmp_path):
     from tests.hostile_proxy import HostileProxy
     proxy = HostileProxy(sim, tmp_path, idle_cut_s=1)

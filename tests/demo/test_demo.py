@@ -4,7 +4,12 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 PROJECT = pathlib.Path(__file__).resolve().parents[2]
+# The pytarchive step formats and mounts tapes of the virtual library (root), and the whole tour
+# takes about 20 s.
+pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 
 def test_demo_shows_events_locks_handles_and_the_watcher():

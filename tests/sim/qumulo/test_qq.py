@@ -15,6 +15,10 @@ from urllib.parse import quote
 import pytest
 import requests
 
+# Each qq run starts the SDK's whole CLI afresh (about a second), and most tests run it several
+# times: the module takes minutes.
+pytestmark = pytest.mark.slow
+
 # The console script pip installs with the SDK (the SDK has no `python -m` entry point for qq).
 QQ = pathlib.Path(sys.executable).with_name('qq')
 FILE = '/share/a.xlsx'

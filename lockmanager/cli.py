@@ -165,7 +165,9 @@ def _open_window(config: ClusterConfig, auto_refresh_s: float) -> int:
 
 
 def _picked(snapshot: Snapshot, selector: Selector) -> List[HandleRow]:
-    for note in snapshot.notes:  # shown in a degraded way (auth ids for names...): the listing goes on
+    # What the listing shows in a degraded way and why (auth ids without PRIVILEGE_IDENTITY_READ...):
+    # a warning on stderr, since the listing still goes on.
+    for note in snapshot.notes:
         log.warning(note)
     return sort_rows(selector.pick(snapshot.rows), 'path')
 

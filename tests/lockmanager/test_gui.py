@@ -7,6 +7,7 @@ import sys
 import textwrap
 import time
 
+import _tkinter  # a Python built without Tk fails here: the window is what these tests are about
 import pytest
 
 from common.config import load_cluster_config
@@ -15,7 +16,6 @@ from lockmanager.presenter import LockManagerPresenter
 from sim.qumulo.samples import open_sample_handles
 
 pytestmark = pytest.mark.display
-_tkinter = pytest.importorskip('_tkinter')  # a Python built without Tk has no window to test
 
 PROJECT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from common.runtime import use_project_venv
 use_project_venv(__file__)
 
 from common.errors import run_main  # noqa: E402 - needs the dependencies use_project_venv found
-from wormlock.cli import main  # noqa: E402
+from wormlock.cli import PROG, main  # noqa: E402
 
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    sys.exit(run_main(main, PROG))

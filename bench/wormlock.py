@@ -1,5 +1,6 @@
 """qfs_filelock.py against sim/qumulo, with baselines measured in the same run:
-.venv/bin/python bench/filelock.py [--json] [--files N] [--latency-files N] [--tree-files N]
+.venv/bin/python -m bench.wormlock [--json] [--files N] [--latency-files N] [--tree-files N] [--line-reader-only]
+(from the project's folder)
 
 1. latency: files created one by one (20 ms apart) under a watcher at --interval 0; p50/p99 from the
    create call to the time on the lock's audit line.
@@ -15,21 +16,29 @@ lock was set and read back (result 'locked', or 'failed' with a read-back retent
 import argparse
 import collections
 import datetime as dt
+import http.server
 import json
 import os
 import pathlib
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import types
 
-PROJECT = pathlib.Path(__file__).resolve().parent.parent
-from sim.qumulo.launcher import SimCluster
+import requests
+import urllib3
 
 from bench.table import print_table
+from sim.qumulo.launcher import SimCluster
+from sim.qumulo.tls import make_certificate
+from wormlock.stream import ChangeStream, StreamEnded
+
+PROJECT = pathlib.Path(__file__).resolve().parent.parent
 
 THREADS, GAP_S, PER_DIR = 8, 0.02, 1000
 AIM_P99_MS, AIM_BURST, AIM_CATCHUP = 250, 0.7, 3.0
@@ -39,10 +48,6 @@ RETENTION = '7d'
 # --- the stream's line reader ----------------------------------------------------------------
 def _line_server(work, body):
     """A one-shot loopback HTTPS server answering every GET with `body` as an event stream."""
-    import http.server
-    import ssl
-    from sim.qumulo.tls import make_certificate
-
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = 'HTTP/1.1'
 
@@ -71,11 +76,6 @@ def _line_server(work, body):
 
 
 def line_reader(work, sizes_mb):
-    import types
-    import requests
-    import urllib3
-    from wormlock.stream import ChangeStream, StreamEnded
-
     urllib3.disable_warnings()
     results = []
     for mb in sizes_mb:
@@ -300,7 +300,7 @@ def catch_up(work, count):
 # --- the run ---------------------------------------------------------------------------------
 def run(args):
     results = {'loadavg': [os.getloadavg()]}
-    with tempfile.TemporaryDirectory(prefix='bench-filelock-') as work:
+    with tempfile.TemporaryDirectory(prefix='bench-wormlock-') as work:
         root = pathlib.Path(work) / 'live' / 'cluster'
         (root / 'x').mkdir(parents=True)
         create_files(root / 'ceiling', args.files)  # before the emulator starts: no events for them

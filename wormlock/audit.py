@@ -7,24 +7,24 @@ import json
 import logging
 import os
 import threading
+from typing import Optional
+
+from .locker import Outcome
 
 log = logging.getLogger(__name__)
 
-RESULTS_LOGGED = ('locked', 'already-locked', 'would-lock', 'failed', 'skipped-not-a-file', 'gone')
-
-
 class AuditLog:
-    def __init__(self, path=None):
+    def __init__(self, path: Optional[str] = None):
         self.path = path
         self.counts = collections.Counter()
         self._lock = threading.Lock()
-        self._fd = None
+        self._fd: Optional[int] = None
         if path:
             # Appending only, never rewriting: earlier evidence is not touched. No buffer: each
             # line reaches the file when written, and a failed write leaves nothing behind.
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
 
-    def record(self, outcome):
+    def record(self, outcome: Outcome) -> None:
         line = dict(time=dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ'), **outcome.record())
         text = json.dumps(line, sort_keys=True)
         with self._lock:
@@ -40,11 +40,11 @@ class AuditLog:
                 # record goes to the log instead (and the next one tries the file again).
                 log.error('could not write the audit log %s (%s); the record: %s', self.path, e.strerror or e, text)
 
-    def summary(self):
+    def summary(self) -> str:
         with self._lock:
             return ', '.join(f'{n} {result}' for result, n in sorted(self.counts.items())) or 'nothing done'
 
-    def close(self):
+    def close(self) -> None:
         if self._fd is not None:
             try:
                 os.fsync(self._fd)

@@ -1,5 +1,6 @@
 """Command line of qfs_filelock.py: parse, check, then watch, report or configure."""
 
+import argparse
 import datetime as dt
 import gc
 import logging
@@ -7,20 +8,24 @@ import math
 import os
 import signal
 import sys
+from types import FrameType
+from typing import List, Optional
 
-from common.auth import ONE_SHOT_RETRIES, connect, require_privileges
-from common.config import configure_interactively, find_config_file, load_cluster_config
-from common.errors import FAILURE, USAGE, ArgumentParser, ToolError, reading_reply, translated
+from common.auth import ONE_SHOT_RETRIES, Client, connect, require_privileges
+from common.config import ClusterConfig, configure_interactively, find_config_file, load_cluster_config
+from common.errors import FAILURE, ArgumentParser, ToolError, reading_reply, translated
 from common.logs import add_common_arguments, setup_logging
 from .audit import AuditLog
+from .errors import AlreadyRunning, BadOption
 from .clock import ClusterClock
 from .locker import Locker, Policy
 from .report import collect, write_csv, write_json, write_table
 from .retention import Retention, RetentionError
 from .watcher import ALL_EVENTS, DEFAULT_EVENTS, Shutdown, WatchOptions, Watcher
 
-log = logging.getLogger('qfs_filelock')
+log = logging.getLogger(__name__)
 
+PROG = 'qfs_filelock.py'  # argparse's prog and the start of every error line
 VERSION = '2.0'
 CONFIG_FILE = 'qfs_filelock_config.ini'
 CONFIG_ENV = 'QFS_FILELOCK_CONFIG'
@@ -32,9 +37,9 @@ MAX_WAIT_S = 30 * 86400
 MAX_EXPIRING_DAYS = 365250  # 1000 years, the longest retention accepted
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
-        prog='qfs_filelock.py',
+        prog=PROG,
         description='Watch a Qumulo directory and WORM-lock (retention period or legal hold) the files written there.')
     where = parser.add_mutually_exclusive_group()
     where.add_argument('--directory-path', metavar='PATH', help='directory to watch, e.g. /finance/records')
@@ -75,7 +80,7 @@ def build_parser():
     return parser
 
 
-def check_arguments(parser, args):
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Everything that can be refused before touching the cluster, as one argparse line each."""
     if args.configure:
         return
@@ -123,9 +128,9 @@ def check_arguments(parser, args):
     args.events = tuple(events)
 
 
-def main(argv=None):
-    # SIGPIPE stays ignored (Python's default), unlike the seed's SIG_DFL, which would also kill
-    # the watcher silently when the cluster closes a connection. A closed stdout instead ends
+def main(argv: Optional[List[str]] = None) -> int:
+    # SIGPIPE stays ignored (Python's default), not SIG_DFL, which would also kill the watcher
+    # silently when the cluster closes a connection. A closed stdout instead ends
     # `--report / | head` quietly (run_main), and the watcher keeps locking with its log
     # reader gone: the audit log still records every action.
     logging.raiseExceptions = False
@@ -145,7 +150,7 @@ def main(argv=None):
     return watch(args, config)
 
 
-def run_report(args, config):
+def run_report(args: argparse.Namespace, config: ClusterConfig) -> int:
     setup_logging(debug=args.debug, output=args.output, console=sys.stderr)  # stdout is the report
     client = connect(config, retries=ONE_SHOT_RETRIES)  # a report is run once: a busy cluster is asked again
     with translated(config.host, config.port):
@@ -158,22 +163,21 @@ def run_report(args, config):
     return 0
 
 
-def watch_options(args):
+def watch_options(args: argparse.Namespace) -> WatchOptions:
     return WatchOptions(directory_path=args.directory_path, directory_id=args.file_id,
                         recursive=args.recursive, events=args.events, interval_s=args.interval,
                         settle_s=args.settle, workers=args.workers,
                         rescan_every_s=args.rescan_every or None)
 
 
-def open_audit_log(args):
+def open_audit_log(args: argparse.Namespace) -> AuditLog:
     try:
         return AuditLog(args.audit_log)
     except OSError as e:
-        raise ToolError(f'--audit-log {args.audit_log}: cannot open it for appending: '
-                        f'{e.strerror or e}', USAGE) from None
+        raise BadOption(f'--audit-log {args.audit_log}: cannot open it for appending: {e.strerror or e}') from None
 
 
-def check_cluster(args, config, client, watcher):
+def check_cluster(args: argparse.Namespace, config: ClusterConfig, client: Client, watcher: Watcher) -> None:
     """Everything the cluster can refuse, before anything is watched or locked."""
     with translated(config.host, config.port):
         if not args.dry_run:
@@ -182,7 +186,7 @@ def check_cluster(args, config, client, watcher):
         watcher.check_recursion_allowed()
 
 
-def watch(args, config):
+def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     clock = ClusterClock()
     audit = open_audit_log(args)
     client = connect(config)
@@ -191,7 +195,7 @@ def watch(args, config):
     check_cluster(args, config, client, watcher)
     print_header(args, config, watcher, policy)
 
-    def shutdown(signum, frame):
+    def shutdown(signum: int, frame: Optional[FrameType]) -> None:
         log.info('%s received: finishing the locks in progress', signal.Signals(signum).name)
         watcher.stop(close_stream=False)
         raise Shutdown()
@@ -213,7 +217,7 @@ def watch(args, config):
     return 0
 
 
-def print_header(args, config, watcher, policy):
+def print_header(args: argparse.Namespace, config: ClusterConfig, watcher: Watcher, policy: Policy) -> None:
     lock = ' and '.join(filter(None, [f'retention {policy.retention}' if policy.retention else '',
                                       'legal hold' if policy.legal_hold else '']))
     timing = (f'lock once quiet for {args.settle:g} s' if args.settle else
@@ -232,7 +236,7 @@ def print_header(args, config, watcher, policy):
         log.warning('the cluster certificate is not verified (set CA_BUNDLE in %s to verify it)', config.path)
 
 
-def run_daemon(args, config):
+def run_daemon(args: argparse.Namespace, config: ClusterConfig) -> int:
     import daemon
     import daemon.pidfile
 
@@ -240,7 +244,7 @@ def run_daemon(args, config):
     # /dev/null and the exit status reaches no one.
     for option, path in (('--pid-file', args.pid_file), ('--log-file', args.output or args.log_file)):
         if not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
-            raise ToolError(f'{option} {path}: its directory is not writable', USAGE)
+            raise BadOption(f'{option} {path}: its directory is not writable')
     pid_file = os.path.abspath(args.pid_file)
     stale = check_pid_file(pid_file)
     args.output = os.path.abspath(args.output or args.log_file)
@@ -270,7 +274,7 @@ def run_daemon(args, config):
             return FAILURE
 
 
-def check_pid_file(path):
+def check_pid_file(path: str) -> Optional[str]:
     """Refuse to start a second daemon on the same pid file; remove one left by a dead process.
     Returns the dead process's pid when a stale file was removed."""
     try:
@@ -279,7 +283,7 @@ def check_pid_file(path):
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise ToolError(f'--pid-file {path}: cannot read it: {e.strerror}', USAGE) from None
+        raise BadOption(f'--pid-file {path}: cannot read it: {e.strerror}') from None
     pid = int(text) if text.isdigit() else None
     if pid:
         try:
@@ -287,12 +291,12 @@ def check_pid_file(path):
         except ProcessLookupError:
             pass
         except PermissionError:
-            raise ToolError(f'--pid-file {path}: process {pid} (another user\'s) is running', FAILURE) from None
+            raise AlreadyRunning(f'--pid-file {path}: process {pid} (another user\'s) is running') from None
         else:
-            raise ToolError(f'--pid-file {path}: process {pid} named there is still running (a watcher '
-                            f'already started?); stop it first (kill {pid}) or give another --pid-file', FAILURE)
+            raise AlreadyRunning(f'--pid-file {path}: process {pid} named there is still running (a watcher '
+                                 f'already started?); stop it first (kill {pid}) or give another --pid-file')
     try:
         os.unlink(path)
     except OSError as e:
-        raise ToolError(f'--pid-file {path}: cannot remove the stale pid file: {e.strerror}', USAGE) from None
+        raise BadOption(f'--pid-file {path}: cannot remove the stale pid file: {e.strerror}') from None
     return text or '?'

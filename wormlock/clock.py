@@ -5,6 +5,7 @@ import datetime as dt
 import logging
 import threading
 from email.utils import parsedate_to_datetime
+from typing import Optional
 
 log = logging.getLogger(__name__)
 
@@ -14,12 +15,12 @@ RESOLUTION_S = 2
 
 
 class ClusterClock:
-    def __init__(self):
+    def __init__(self) -> None:
         self._offset = dt.timedelta(0)
         self._warned = False
         self._lock = threading.Lock()
 
-    def observe(self, date_header):
+    def observe(self, date_header: Optional[str]) -> None:
         """Record the cluster's time from a reply's Date header (ignored when absent or bad)."""
         try:
             server = parsedate_to_datetime(date_header)
@@ -37,5 +38,5 @@ class ClusterClock:
                 log.warning('this host\'s clock is %+.0f s off the cluster\'s; retention is counted '
                             'from the cluster\'s time', offset.total_seconds())
 
-    def now(self):
+    def now(self) -> dt.datetime:
         return dt.datetime.now(dt.timezone.utc) + self._offset

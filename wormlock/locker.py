@@ -7,41 +7,44 @@ extends, a legal hold is only ever set, and only the fields that change are sent
 import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
+from typing import Any, Dict, Mapping, Optional
 
 import qumulo.rest.fs as rest_fs
 from qumulo.lib.request import RequestError
 
+from common.auth import Client
 from common.errors import reading_reply
-from .retention import format_time, parse_time
+from .clock import ClusterClock
+from .retention import Retention, format_time, parse_time
+from .schedule import Pending
+from .walk import FILE
 
 log = logging.getLogger(__name__)
-
-FILE = 'FS_FILE_TYPE_FILE'
 
 
 @dataclass(frozen=True)
 class Policy:
-    retention: object = None  # a Retention, or None
+    retention: Optional[Retention] = None
     legal_hold: bool = False
-    settle_s: float = None  # None: no quiet-period check (the seed's --interval behaviour)
+    settle_s: Optional[float] = None  # None: no quiet-period check, lock --interval after the first event
 
 
 @dataclass
 class Outcome:
     result: str  # locked, already-locked, would-lock, unsettled, skipped-not-a-file, gone, failed
     file_id: str
-    path: str = None
-    size: str = None
-    retention_until: str = None
-    legal_hold: bool = None
-    error: str = None
-    retry_in: float = None  # for 'unsettled': seconds until the file may be quiet
+    path: Optional[str] = None
+    size: Optional[str] = None
+    retention_until: Optional[str] = None
+    legal_hold: Optional[bool] = None
+    error: Optional[str] = None
+    retry_in: Optional[float] = None  # for 'unsettled': seconds until the file may be quiet
 
-    def record(self):
+    def record(self) -> Dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != 'retry_in'}
 
 
-def changes_needed(policy, lock, modified, now):
+def changes_needed(policy: Policy, lock: Mapping[str, Any], modified: dt.datetime, now: dt.datetime) -> Dict[str, Any]:
     """The file-lock PATCH body that brings `lock` up to `policy` (empty: nothing to do)."""
     changes = {}
     if policy.retention is not None:
@@ -56,12 +59,12 @@ def changes_needed(policy, lock, modified, now):
 
 
 class Locker:
-    def __init__(self, policy, clock, dry_run=False):
+    def __init__(self, policy: Policy, clock: ClusterClock, dry_run: bool = False):
         self.policy = policy
         self.clock = clock
         self.dry_run = dry_run
 
-    def process(self, client, pending):
+    def process(self, client: Client, pending: Pending) -> Outcome:
         try:
             with reading_reply('the file\'s attributes or lock'):
                 return self._process(client, pending)
@@ -72,7 +75,7 @@ class Locker:
                 raise  # the cluster's trouble, not the file's: the worker tries again later
             return Outcome('failed', pending.file_id, pending.path, error=f'{e.status_code} {e.error_class}: {e.description}')
 
-    def _process(self, client, pending):
+    def _process(self, client: Client, pending: Pending) -> Outcome:
         attrs = _read(client, pending.file_id)
         outcome = Outcome('already-locked', attrs['id'], attrs['path'], attrs['size'])
         if attrs['type'] != FILE:
@@ -102,7 +105,7 @@ class Locker:
         _describe(outcome, attrs['lock'])
         return outcome
 
-    def _settle_wait(self, pending, attrs, modified, now):
+    def _settle_wait(self, pending: Pending, attrs: Mapping[str, Any], modified: dt.datetime, now: dt.datetime) -> float:
         """Seconds still to wait before the file counts as finished (0: it has been quiet)."""
         settle = self.policy.settle_s
         if not settle:
@@ -115,18 +118,18 @@ class Locker:
         return 0 if quiet_for >= settle else settle - quiet_for
 
 
-def _read(client, file_id):
+def _read(client: Client, file_id: str) -> Dict[str, Any]:
     # The module function on the client's connection (session renewal included) rather than
     # client.fs: the SDK's per-call retry wrapper captures a stack trace on every call, a tenth
     # of the watcher's CPU in a burst, and the worker already retries a file that failed.
     return rest_fs.get_file_attr(client.conninfo, client.credentials, id_=file_id, retrieve_file_lock=True).data
 
 
-def _whole_second_after(moment):
+def _whole_second_after(moment: dt.datetime) -> dt.datetime:
     # Retention is written in whole seconds; rounding up keeps it at or past what was asked.
     return moment if not moment.microsecond else moment.replace(microsecond=0) + dt.timedelta(seconds=1)
 
 
-def _describe(outcome, lock):
+def _describe(outcome: Outcome, lock: Mapping[str, Any]) -> None:
     outcome.retention_until = lock.get('retention_period')
     outcome.legal_hold = bool(lock.get('legal_hold'))

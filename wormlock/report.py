@@ -9,7 +9,9 @@ import csv
 import datetime as dt
 import json
 import threading
+from typing import IO, Any, Dict, List, Mapping, Optional
 
+from common.auth import Client
 from common.errors import reading_reply
 from .retention import parse_time
 from .walk import walk_files
@@ -17,7 +19,7 @@ from .walk import walk_files
 COLUMNS = ('path', 'file_id', 'size', 'locked', 'legal_hold', 'retention_until', 'days_left')
 
 
-def lock_row(attrs, now):
+def lock_row(attrs: Mapping[str, Any], now: dt.datetime) -> Dict[str, Any]:
     lock = attrs.get('lock') or {}
     until = parse_time(lock['retention_period']) if lock.get('retention_period') else None
     retained = until is not None and until > now
@@ -30,7 +32,7 @@ def lock_row(attrs, now):
     }
 
 
-def wanted(row, unlocked_only=False, expiring_within=None):
+def wanted(row: Mapping[str, Any], unlocked_only: bool = False, expiring_within: Optional[float] = None) -> bool:
     if unlocked_only and row['locked']:
         return False
     if expiring_within is not None:
@@ -39,11 +41,12 @@ def wanted(row, unlocked_only=False, expiring_within=None):
     return True
 
 
-def collect(client, directory_id, now, workers=8, unlocked_only=False, expiring_within=None):
+def collect(client: Client, directory_id: str, now: dt.datetime, workers: int = 8, unlocked_only: bool = False,
+            expiring_within: Optional[float] = None) -> List[Dict[str, Any]]:
     """Rows for every file under the directory, in path order; lock states read in parallel."""
     local = threading.local()
 
-    def read(file_id):
+    def read(file_id: str) -> Dict[str, Any]:
         if not hasattr(local, 'client'):
             local.client = client.clone()
         return local.client.fs.get_file_attr(id_=file_id, retrieve_file_lock=True)
@@ -55,7 +58,7 @@ def collect(client, directory_id, now, workers=8, unlocked_only=False, expiring_
     return sorted(rows, key=lambda r: r['path'])
 
 
-def write_table(rows, out):
+def write_table(rows: List[Dict[str, Any]], out: IO[str]) -> None:
     shown = [['yes' if v is True else 'no' if v is False else '' if v is None else str(v)
               for v in (row[c] for c in COLUMNS)] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in shown]) for i, c in enumerate(COLUMNS)]
@@ -65,13 +68,13 @@ def write_table(rows, out):
     out.write(f'{len(rows)} files, {locked} locked, {len(rows) - locked} not locked\n')
 
 
-def write_csv(rows, out):
+def write_csv(rows: List[Dict[str, Any]], out: IO[str]) -> None:
     writer = csv.DictWriter(out, fieldnames=COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
 
 
-def write_json(rows, out):
+def write_json(rows: List[Dict[str, Any]], out: IO[str]) -> None:
     json.dump({'generated': dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
                'files': rows}, out, indent=2)
     out.write('\n')

@@ -8,6 +8,7 @@ import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Optional
 
 UTC = dt.timezone.utc
 _PERIOD = re.compile(r'^(\d+)\s*([dmy])$', re.IGNORECASE)
@@ -21,14 +22,14 @@ class RetentionError(ValueError):
     pass
 
 
-def add_months(moment, months):
+def add_months(moment: dt.datetime, months: int) -> dt.datetime:
     month_index = moment.month - 1 + months
     year, month = moment.year + month_index // 12, month_index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
 
 
-def parse_time(text):
+def parse_time(text: str) -> dt.datetime:
     """An RFC 3339 time as the cluster writes it (nanoseconds allowed) -> aware datetime."""
     found = _RFC3339.match(text.strip())
     if not found:
@@ -39,7 +40,7 @@ def parse_time(text):
     return dt.datetime.fromisoformat(f'{date}T{clock}.{micro}{zone}').astimezone(UTC)
 
 
-def format_time(moment):
+def format_time(moment: dt.datetime) -> str:
     return moment.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
@@ -49,10 +50,10 @@ class Retention:
 
     amount: int = 0
     unit: str = ''  # 'd', 'm' or 'y'; '' for a fixed date
-    date: dt.datetime = None
+    date: Optional[dt.datetime] = None
 
     @classmethod
-    def parse(cls, text):
+    def parse(cls, text: str) -> 'Retention':
         text = str(text).strip()
         found = _PERIOD.match(text)
         if found:
@@ -71,24 +72,24 @@ class Retention:
         except (ValueError, RetentionError):
             raise RetentionError(f'--retention takes a period like 7d, 6m, 2y or a date like 2031-12-31, not {text!r}')
 
-    def check_future(self, now):
+    def check_future(self, now: dt.datetime) -> None:
         """A fixed date already past would leave every file unlocked while logging it as locked."""
         if self.date is not None and self.date <= now:
             raise RetentionError(f'--retention {format_time(self.date)} is in the past (now '
                                  f'{format_time(now)}): give a later date or a period such as 7y')
 
-    def after(self, moment):
+    def after(self, moment: dt.datetime) -> dt.datetime:
         if self.date is not None:
             return self.date
         if self.unit == 'd':
             return moment + dt.timedelta(days=self.amount)
         return add_months(moment, self.amount * (12 if self.unit == 'y' else 1))
 
-    def target(self, now):
+    def target(self, now: dt.datetime) -> dt.datetime:
         """The retention to set on a file locked at `now` (the cluster's time)."""
         return self.after(now)
 
-    def is_met(self, current, modified):
+    def is_met(self, current: Optional[dt.datetime], modified: dt.datetime) -> bool:
         """Does an existing retention `current` satisfy this policy for a file last modified at
         `modified`? A locked file cannot change, so its modification time is a stable anchor:
         repeated events or rescans never push the date, yet a longer policy still extends it."""
@@ -96,7 +97,7 @@ class Retention:
             return False
         return current >= (self.date if self.date is not None else self.after(modified))
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.date is not None:
             return f'until {format_time(self.date)}'
         return f'{self.amount}{self.unit}'

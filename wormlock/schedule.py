@@ -10,6 +10,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass
+from typing import Dict, List, Optional, Set, Tuple
 
 # The longest a worker sleeps in one wait: a longer one (past threading.TIMEOUT_MAX) raises
 # OverflowError; waking up now and then to look again costs nothing.
@@ -22,20 +23,20 @@ class Pending:
     path: str
     due: float
     seq: int
-    size_seen: str = None  # the size at the last attribute read, for the settle check
+    size_seen: Optional[str] = None  # the size at the last attribute read, for the settle check
     source: str = 'event'  # 'event' or 'scan'
 
 
 class Schedule:
-    def __init__(self):
-        self._pending = {}
-        self._heap = []
+    def __init__(self) -> None:
+        self._pending: Dict[str, Pending] = {}
+        self._heap: List[Tuple[float, int, str]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._closed = False
-        self._busy = set()  # ids a worker is locking now: a new event waits until it is done
+        self._busy: Set[str] = set()  # ids a worker is locking now: a new event waits until it is done
 
-    def touch(self, file_id, path, delay, restart=True, source='event'):
+    def touch(self, file_id: str, path: str, delay: float, restart: bool = True, source: str = 'event') -> None:
         """A change to the file: it falls due after `delay` seconds (sooner if already due sooner
         and `restart` is False)."""
         due = time.monotonic() + delay
@@ -49,30 +50,26 @@ class Schedule:
                 entry = self._pending[file_id] = Pending(file_id, path, due, 0, source=source)
             self._push(entry, due)
 
-    def restart_clock(self, file_id, delay):
+    def restart_clock(self, file_id: str, delay: float) -> None:
         """Activity on a file already waiting (its settle clock starts again); others are ignored."""
         with self._cond:
             entry = self._pending.get(file_id)
             if entry is not None:
                 self._push(entry, time.monotonic() + delay)
 
-    def defer(self, entry, delay, size_seen):
+    def defer(self, entry: Pending, delay: float, size_seen: Optional[str]) -> None:
         """A worker found the file still changing: check it again later."""
         with self._cond:
             current = self._pending.setdefault(entry.file_id, entry)
             current.size_seen = size_seen
             self._push(current, max(current.due, time.monotonic() + delay))
 
-    def forget(self, file_id):
-        with self._cond:
-            self._pending.pop(file_id, None)
-
-    def _push(self, entry, due):
+    def _push(self, entry: Pending, due: float) -> None:
         entry.due, entry.seq = due, next(self._seq)
         heapq.heappush(self._heap, (due, entry.seq, entry.file_id))
         self._cond.notify()
 
-    def take(self):
+    def take(self) -> Optional[Pending]:
         """Blocks until a file is due and returns it; None once closed."""
         with self._cond:
             while not self._closed:
@@ -92,7 +89,7 @@ class Schedule:
                 self._cond.wait(min(self._heap[0][0] - now, MAX_WAIT_S) if self._heap else None)
             return None
 
-    def finished(self, file_id):
+    def finished(self, file_id: str) -> None:
         with self._cond:
             self._busy.discard(file_id)
             waiting = self._pending.get(file_id)
@@ -100,26 +97,13 @@ class Schedule:
                 self._push(waiting, waiting.due)
             self._cond.notify_all()
 
-    def close(self):
+    def close(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
 
-    def idle(self):
-        """Nothing waiting and nothing being worked on."""
-        with self._cond:
-            return not self._pending and not self._busy
-
-    def wait_idle(self, timeout):
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._pending or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.5))
-            return True
-
-    def __len__(self):
+    # Only the tests count the files waiting (events for one file coalesce into one entry); it
+    # is kept so that they need not reach into the private dictionary.
+    def __len__(self) -> int:
         with self._cond:
             return len(self._pending)

@@ -1,5 +1,6 @@
 """The change-notify stream, read on its own connection with a line reader that hands every event
-over the moment its line arrives (the SDK's ChangesIterator can hold one back; see the reference)."""
+over the moment its line arrives (the SDK's ChangesIterator can hold an event back until more
+bytes arrive)."""
 
 import json
 import logging
@@ -7,13 +8,16 @@ import socket
 import ssl
 import threading
 import warnings
+from typing import Any, Iterable, Iterator, List, Optional, Tuple
 from urllib.parse import quote
 
 import requests
 import urllib3
 
 from common.auth import retry_after_s
+from common.config import ClusterConfig
 from common.errors import describe
+from .clock import ClusterClock
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +33,8 @@ MAX_LINE_BYTES = 256 * 1024 * 1024
 class StreamError(Exception):
     """The cluster refused the notify request: its status, error_class and Retry-After."""
 
-    def __init__(self, status, message, error_class=None, retry_after=None):
+    def __init__(self, status: int, message: str, error_class: Optional[str] = None,
+                 retry_after: Optional[float] = None):
         super().__init__(message)
         self.status = status
         self.error_class = error_class
@@ -40,18 +45,19 @@ class StreamEnded(Exception):
     """The stream stopped: the cluster ended it, the connection dropped, or it went silent.
     `unavailable`: the cluster could not be reached at all (part of an outage)."""
 
-    def __init__(self, message, unavailable=False):
+    def __init__(self, message: str, unavailable: bool = False):
         super().__init__(message)
         self.unavailable = unavailable
 
 
-def base_url(config):
+def base_url(config: ClusterConfig) -> str:
     host = f'[{config.host}]' if ':' in config.host else config.host
     return f'https://{host}:{config.port}'
 
 
 class ChangeStream:
-    def __init__(self, config, bearer_token, directory_id, recursive, types, clock=None):
+    def __init__(self, config: ClusterConfig, bearer_token: str, directory_id: str, recursive: bool,
+                 types: Iterable[str], clock: Optional[ClusterClock] = None):
         self._url = (f'{base_url(config)}/v1/files/{quote(str(directory_id), safe="")}/notify'
                      f'?recursive={"true" if recursive else "false"}')
         if types:
@@ -60,9 +66,9 @@ class ChangeStream:
         # The SDK does not verify the cluster's certificate; with CA_BUNDLE set, this verifies too.
         self._verify = config.ca_bundle or False
         self._clock = clock
-        self._response = None
+        self._response: Optional[requests.Response] = None
 
-    def __enter__(self):
+    def __enter__(self) -> 'ChangeStream':
         watchdog = _OpenDeadline()
         try:
             self._response = self._open(watchdog)
@@ -70,7 +76,7 @@ class ChangeStream:
             watchdog.cancel()
         return self
 
-    def _open(self, watchdog):
+    def _open(self, watchdog: '_OpenDeadline') -> requests.Response:
         with warnings.catch_warnings(), watchdog.session() as session:
             # Not verifying is the SDK's default; the tool says so once at start instead.
             warnings.simplefilter('ignore', urllib3.exceptions.InsecureRequestWarning)
@@ -102,14 +108,14 @@ class ChangeStream:
             self._clock.observe(response.headers.get('Date'))
         return response
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         if self._response is not None:
             self._response.close()
 
-    def batches(self):
+    def batches(self) -> Iterator[Any]:
         """Yields each `data:` line's JSON value as it is (judging its shape is the caller's);
         raises StreamEnded when the stream stops."""
         try:
@@ -126,7 +132,7 @@ class ChangeStream:
             raise StreamEnded(f'the notify connection dropped ({type(e).__name__})')
         raise StreamEnded('the cluster ended the notify stream')
 
-    def _lines(self):
+    def _lines(self) -> Iterator[bytes]:
         # Each chunk is searched once and a line joined once: linear in the bytes received, where
         # appending to one buffer and splitting it again at every chunk was quadratic.
         pieces, size = [], 0
@@ -152,18 +158,18 @@ class _OpenDeadline:
     """Cuts the stream's connection if its answer is not complete within OPEN_DEADLINE_S: the read
     timeout bounds each read, not an answer trickled a byte at a time."""
 
-    def __init__(self):
-        self._sockets = []
+    def __init__(self) -> None:
+        self._sockets: List[socket.socket] = []
         self.expired = False
         self._timer = threading.Timer(OPEN_DEADLINE_S, self._expire)
         self._timer.daemon = True
 
-    def session(self):
+    def session(self) -> requests.Session:
         """A requests Session whose connections tell this watchdog their socket."""
         watchdog = self
 
         class Connection(urllib3.connection.HTTPSConnection):
-            def connect(self):
+            def connect(self) -> None:
                 super().connect()
                 watchdog._sockets.append(self.sock)
 
@@ -178,7 +184,7 @@ class _OpenDeadline:
         self._timer.start()
         return session
 
-    def _expire(self):
+    def _expire(self) -> None:
         self.expired = True
         for sock in self._sockets:
             try:
@@ -186,11 +192,11 @@ class _OpenDeadline:
             except OSError:
                 pass
 
-    def cancel(self):
+    def cancel(self) -> None:
         self._timer.cancel()
 
 
-def _root_cause(exc):
+def _root_cause(exc: BaseException) -> BaseException:
     """The innermost exception under requests' and urllib3's wrappers (refused, reset, DNS...)."""
     seen = set()
     while id(exc) not in seen:
@@ -205,7 +211,7 @@ def _root_cause(exc):
     return exc
 
 
-def _error_description(response):
+def _error_description(response: requests.Response) -> Tuple[Optional[str], str]:
     """(error_class, one line) from an error answer, whatever its body holds."""
     try:
         # Only the start of it: an error answer is small, a hostile one may never end.

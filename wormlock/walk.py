@@ -1,6 +1,8 @@
 """Walking a cluster directory tree with paged directory reads (one page of 1,000 at a time)."""
 
-from common.auth import distinct_pages
+from typing import Any, Callable, Dict, Iterator, Union
+
+from common.auth import Client, distinct_pages
 from common.errors import reading_reply
 
 FILE = 'FS_FILE_TYPE_FILE'
@@ -8,7 +10,8 @@ DIRECTORY = 'FS_FILE_TYPE_DIRECTORY'
 PAGE_SIZE = 1000
 
 
-def walk_files(client, directory_id, recursive, should_stop=lambda: False):
+def walk_files(client: Client, directory_id: Union[str, int], recursive: bool,
+               should_stop: Callable[[], bool] = lambda: False) -> Iterator[Dict[str, Any]]:
     """Yields the attributes of every regular file under the directory (by id, so a rename
     during the walk does not derail it)."""
     pending = [str(directory_id)]

@@ -13,11 +13,18 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from qumulo.lib.request import RequestError
 
-from common.errors import AUTH, NOT_FOUND, FAILURE, PRIVILEGE, ToolError, describe, is_transient
-from .schedule import Schedule
+from common.auth import Client
+from common.config import ClusterConfig
+from common.errors import describe, is_transient
+from .audit import AuditLog
+from .clock import ClusterClock
+from .errors import CredentialsRejected, DirectoryMissing, WatchForbidden, WatchRefused
+from .locker import Locker, Outcome
+from .schedule import Pending, Schedule
 from .stream import ChangeStream, StreamEnded, StreamError
 from .walk import DIRECTORY, walk_files
 
@@ -60,14 +67,14 @@ class Shutdown(BaseException):
 
 @dataclass
 class WatchOptions:
-    directory_path: str = None
-    directory_id: str = None
+    directory_path: Optional[str] = None
+    directory_id: Optional[str] = None
     recursive: bool = False
-    events: tuple = DEFAULT_EVENTS
+    events: Tuple[str, ...] = DEFAULT_EVENTS
     interval_s: float = 15.0
-    settle_s: float = None
+    settle_s: Optional[float] = None
     workers: int = 8
-    rescan_every_s: float = None
+    rescan_every_s: Optional[float] = None
     backoff_max_s: float = 60.0
 
 
@@ -79,12 +86,12 @@ class Backoff:
     max_s: float = 60.0
     attempt: int = field(default=0)
 
-    def next(self):
+    def next(self) -> float:
         delay = random.uniform(0, min(self.max_s, self.base_s * 2 ** self.attempt))
         self.attempt += 1
         return delay
 
-    def reset(self):
+    def reset(self) -> None:
         self.attempt = 0
 
 
@@ -92,13 +99,13 @@ class Outage:
     """One warning when the cluster stops answering and one when it answers again, however many
     calls (stream, workers, scans) fail in between: a restart must not flood the log."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._since = None  # monotonic time the outage started, None while the cluster answers
+        self._since: Optional[float] = None  # monotonic time the outage started, None while the cluster answers
         self._ended_at = float('-inf')
         self._failures = 0
 
-    def failed(self, reason, call_started=None):
+    def failed(self, reason: str, call_started: Optional[float] = None) -> None:
         """A call failed with a transient error; call_started (monotonic) lets a call that began
         before the outage was over not start a new one."""
         with self._lock:
@@ -111,7 +118,7 @@ class Outage:
             self._since = time.monotonic()
         log.warning('the cluster is unavailable (%s); retrying until it answers again', reason)
 
-    def ended(self):
+    def ended(self) -> None:
         if self._since is None:  # the common case, without taking the lock
             return
         with self._lock:
@@ -123,7 +130,10 @@ class Outage:
 
 
 class Watcher:
-    def __init__(self, client, config, options, locker, audit, clock):
+    # locker, audit and clock may be None for a watcher only asked to check the cluster (resolve
+    # the directory, check recursion) before a daemon detaches; one that runs needs all three.
+    def __init__(self, client: Client, config: ClusterConfig, options: WatchOptions, locker: Optional[Locker],
+                 audit: Optional[AuditLog], clock: Optional[ClusterClock]):
         self.client = client
         self.config = config
         self.options = options
@@ -131,73 +141,73 @@ class Watcher:
         self.audit = audit
         self.clock = clock
         self.schedule = Schedule()
-        self.directory_id = None
-        self.directory_path = None
+        self.directory_id: Optional[str] = None
+        self.directory_path: Optional[str] = None
         self._stop = threading.Event()
         self._rescan_wanted = threading.Event()
         self._local = threading.local()
-        self._threads = []
-        self._stream = None
+        self._threads: List[threading.Thread] = []
+        self._stream: Optional[ChangeStream] = None
         self.outage = Outage()
-        self._moved_in = queue.SimpleQueue()  # (directory id or '', path) to look into; None: stop
+        self._moved_in: 'queue.SimpleQueue[Optional[Tuple[str, str]]]' = queue.SimpleQueue()  # (directory id or '', path) to look into; None: stop
 
     # --- start ---------------------------------------------------------------------------------
-    def resolve_directory(self):
+    def resolve_directory(self) -> Dict[str, Any]:
         opts = self.options
         try:
             attrs = self.client.fs.get_file_attr(path=opts.directory_path, id_=opts.directory_id)
         except RequestError as e:
             if e.status_code == 404:
                 what = opts.directory_path or f'file id {opts.directory_id}'
-                raise ToolError(f'the directory {what} does not exist on the cluster', NOT_FOUND)
+                raise DirectoryMissing(f'the directory {what} does not exist on the cluster')
             raise
         if attrs['type'] != DIRECTORY:
-            raise ToolError(f'{attrs["path"]} is not a directory: give the directory to watch', FAILURE)
+            raise WatchRefused(f'{attrs["path"]} is not a directory: give the directory to watch')
         self.directory_id, self.directory_path = attrs['id'], attrs['path'].rstrip('/') or '/'
         return attrs
 
-    def check_recursion_allowed(self):
+    def check_recursion_allowed(self) -> None:
         if not self.options.recursive:
             return
         mode = self.client.fs.get_notify_settings().get('recursive_mode', 'ENABLED')
         if mode != 'ENABLED':
-            raise ToolError(f'--recursive needs recursive change notify, but the cluster\'s recursive_mode '
-                            f'is {mode}; enable it (qq fs_set_notify_settings) or watch without --recursive',
-                            FAILURE)
+            raise WatchRefused(f'--recursive needs recursive change notify, but the cluster\'s recursive_mode '
+                               f'is {mode}; enable it (qq fs_set_notify_settings) or watch without --recursive')
 
-    def start_workers(self):
+    def start_workers(self) -> None:
         for n in range(self.options.workers):
             self._spawn(self._work, f'lock-worker-{n}')
         self._spawn(self._scan_loop, 'catch-up-scan')
         if self.options.recursive:
             self._spawn(self._moved_in_loop, 'moved-in-scan')
 
-    def _spawn(self, target, name):
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=self._keep_running, args=(target,), name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
-    def _keep_running(self, target):
+    def _keep_running(self, target: Callable[[], None]) -> None:
         """A worker or scan thread never dies silently: an error its own loop did not expect is
         logged in one line and the loop starts again (after a pause, so a lasting fault cannot
         spin); the watcher goes on locking."""
         while True:
             try:
-                return target()
+                target()
+                return
             except Exception as e:  # noqa: BLE001 - whatever it is, this thread must go on
                 log.error('%s stopped on an unexpected error (%s: %s); starting it again',
                           threading.current_thread().name, type(e).__name__, describe(e))
                 if self._stop.wait(RESTART_PAUSE_S):
                     return
 
-    def _worker_client(self):
+    def _worker_client(self) -> Client:
         # One RestClient holds one connection: each thread gets its own, sharing the session.
         if not hasattr(self._local, 'client'):
             self._local.client = self.client.clone()
         return self._local.client
 
     # --- the stream (main thread) --------------------------------------------------------------
-    def run(self):
+    def run(self) -> None:
         """Watch until stop(). Every transient fault (network, a restarting cluster, 5xx, 429, a
         garbled reply) is waited out with backoff; only what a restart cannot fix raises."""
         backoff = Backoff(max_s=self.options.backoff_max_s)
@@ -233,7 +243,7 @@ class Watcher:
             if not self._stop.is_set():
                 self._stop.wait(backoff.next() if wait is None else wait)
 
-    def _on_stream_error(self, error):
+    def _on_stream_error(self, error: StreamError) -> Optional[float]:
         """What the notify request's refusal means: seconds to wait before reconnecting (None:
         the backoff's), or a ToolError when waiting cannot help."""
         if error.status == 401:
@@ -243,8 +253,8 @@ class Watcher:
                 self.client.auth.who_am_i()  # the client logs in again on this 401
             except Exception as e:  # noqa: BLE001 - the network and garbled replies: wait it out
                 if isinstance(e, RequestError) and e.status_code == 401:
-                    raise ToolError('the cluster no longer accepts our credentials (session or access '
-                                    'token rejected)', AUTH)
+                    raise CredentialsRejected('the cluster no longer accepts our credentials (session or access '
+                                              'token rejected)')
                 if not is_transient(e):
                     raise
                 self.outage.failed(describe(e), started)
@@ -260,16 +270,16 @@ class Watcher:
         if error.status == 404:
             # Exit rather than wait: a directory made again at the same path is a new file id,
             # which this watch (by id) would never see; a restart resolves the path again.
-            raise ToolError(f'the watched directory {self.directory_path} (id {self.directory_id}) no longer '
-                            f'exists on the cluster ({error})', NOT_FOUND)
+            raise DirectoryMissing(f'the watched directory {self.directory_path} (id {self.directory_id}) no longer '
+                                   f'exists on the cluster ({error})')
         if error.status == 403:
-            raise ToolError(f'the cluster refused to watch {self.directory_path}: {error}', PRIVILEGE)
-        raise ToolError(f'the cluster refused to watch {self.directory_path}: {error}', FAILURE)
+            raise WatchForbidden(f'the cluster refused to watch {self.directory_path}: {error}')
+        raise WatchRefused(f'the cluster refused to watch {self.directory_path}: {error}')
 
-    def _followed_types(self):
-        return FOLLOWED_EVENTS | ({MOVED_IN_DIRECTORY} if self.options.recursive else set())
+    def _followed_types(self) -> FrozenSet[str]:
+        return FOLLOWED_EVENTS | ({MOVED_IN_DIRECTORY} if self.options.recursive else frozenset())
 
-    def on_events(self, batch):
+    def on_events(self, batch: Any) -> None:
         """One `data:` line of the stream. Events of the wrong shape (a broken or hostile server)
         are skipped with one warning for the line; the well-formed ones are acted on."""
         if not isinstance(batch, list):
@@ -281,7 +291,7 @@ class Watcher:
             log.warning('ignored a malformed notify event from the cluster (%d of %d in the line), e.g. %s',
                         len(bad), len(batch), _excerpt(bad[0]))
 
-    def _on_event(self, event):
+    def _on_event(self, event: Any) -> bool:
         """Acts on one event; False when it is malformed."""
         parsed = parse_event(event)
         if parsed is None:
@@ -301,10 +311,10 @@ class Watcher:
                 self.schedule.restart_clock(file_id, settle)
         return True
 
-    def _cluster_path(self, relative):
+    def _cluster_path(self, relative: str) -> str:
         return os.path.join(self.directory_path, relative) if relative else self.directory_path
 
-    def _id_of(self, path):
+    def _id_of(self, path: str) -> str:
         """The id of an entry the event did not name by id; '' when it is gone already (a
         temporary name, for instance). Never raises: it runs on the stream's thread."""
         try:
@@ -317,7 +327,7 @@ class Watcher:
             return ''
 
     # --- directories moved in (recursive) --------------------------------------------------------
-    def _moved_in_loop(self):
+    def _moved_in_loop(self) -> None:
         """Looks into each directory moved into the tree: the cluster sends no event for what it
         holds. Its own thread, so a big tree does not hold up the stream."""
         while not self._stop.is_set():
@@ -336,7 +346,7 @@ class Watcher:
             log.info('looked into %s, moved in: %d files queued in %.1f s', path, count,
                      time.monotonic() - started)
 
-    def _queue_tree(self, directory_id, delay):
+    def _queue_tree(self, directory_id: str, delay: float) -> int:
         """Queue every file under the directory (by id: a rename during the walk does not derail
         it); the workers skip those already locked."""
         count = 0
@@ -346,7 +356,7 @@ class Watcher:
         return count
 
     # --- workers -------------------------------------------------------------------------------
-    def _work(self):
+    def _work(self) -> None:
         while True:
             pending = self.schedule.take()
             if pending is None:
@@ -360,7 +370,7 @@ class Watcher:
             finally:
                 self.schedule.finished(pending.file_id)
 
-    def _lock_one(self, pending):
+    def _lock_one(self, pending: Pending) -> None:
         started = time.monotonic()
         try:
             outcome = self.locker.process(self._worker_client(), pending)
@@ -377,7 +387,7 @@ class Watcher:
         else:
             self._report(outcome)
 
-    def _report(self, outcome):
+    def _report(self, outcome: Outcome) -> None:
         self.audit.record(outcome)
         where = outcome.path or f'file id {outcome.file_id}'
         if outcome.result == 'locked':
@@ -392,10 +402,10 @@ class Watcher:
             log.debug('%s: %s', where, outcome.result)
 
     # --- catch-up scans ------------------------------------------------------------------------
-    def request_rescan(self):
+    def request_rescan(self) -> None:
         self._rescan_wanted.set()
 
-    def _scan_loop(self):
+    def _scan_loop(self) -> None:
         backoff = Backoff(base_s=LOCK_RETRY_S, max_s=self.options.backoff_max_s)
         while not self._stop.is_set():
             self._rescan_wanted.wait(self.options.rescan_every_s)
@@ -414,7 +424,7 @@ class Watcher:
                 self._stop.wait(backoff.next())
                 self.request_rescan()
 
-    def scan_once(self):
+    def scan_once(self) -> int:
         """Queue every file in the tree: the workers skip those already locked."""
         started = time.monotonic()
         count = self._queue_tree(self.directory_id, 0)
@@ -423,7 +433,7 @@ class Watcher:
         return count
 
     # --- stop ----------------------------------------------------------------------------------
-    def stop(self, close_stream=True):
+    def stop(self, close_stream: bool = True) -> None:
         """Ask every loop to end. From a signal handler pass close_stream=False and raise
         instead: closing the stream under the read it interrupted would break that read."""
         self._stop.set()
@@ -433,7 +443,7 @@ class Watcher:
         if close_stream and stream is not None:
             stream.close()
 
-    def drain(self, timeout):
+    def drain(self, timeout: float) -> None:
         """Let the workers finish what is in flight (files not yet due wait for the next start's scan)."""
         self.schedule.close()
         deadline = time.monotonic() + timeout
@@ -441,7 +451,7 @@ class Watcher:
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def parse_event(event):
+def parse_event(event: Any) -> Optional[Tuple[str, str, str]]:
     """(type, path relative to the watched directory, file id or '') of a well-formed event;
     None for anything else. The path must stay inside the watched directory and the id be a
     number, for both end up in REST calls."""
@@ -460,6 +470,6 @@ def parse_event(event):
     return kind, relative, file_id
 
 
-def _excerpt(value, limit=200):
+def _excerpt(value: Any, limit: int = 200) -> str:
     text = json.dumps(value)  # one line, whatever the value holds
     return text if len(text) <= limit else text[:limit] + '...'

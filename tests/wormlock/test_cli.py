@@ -184,6 +184,20 @@ def test_version_prints_the_version():
     assert (done.returncode, done.stdout, done.stderr) == (0, 'qfs_filelock 2.0\n', '')
 
 
+@pytest.mark.parametrize('args, status, stdout_starts, stderr', [
+    (['--version'], 0, 'qfs_filelock 2.0\n', ''),
+    (['--help'], 0, 'usage: qfs_filelock.py ', ''),
+    (['--bogus'], 2, '', 'qfs_filelock.py: error: unrecognized arguments: --bogus (see --help)\n'),
+])
+def test_run_from_a_plain_shell_it_answers_without_a_traceback(tmp_path, args, status, stdout_starts, stderr):
+    # `./qfs_filelock.py` typed in a shell where the project's environment is not activated: the
+    # system's python3 runs it, and the tool moves over to .venv by itself.
+    done = subprocess.run([str(PROJECT / 'qfs_filelock.py'), *args], cwd=tmp_path, env={'PATH': '/usr/bin:/bin'},
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (status, stderr), done.stderr
+    assert done.stdout.startswith(stdout_starts), done.stdout
+
+
 def test_help_lists_every_flag():
     done = run_tool('--help')
     assert done.returncode == 0 and done.stderr == ''
@@ -230,6 +244,7 @@ def test_file_id_and_its_alias_file_num_watch_the_directory(flag, start, drop, c
     assert lock_of(cluster, '/drop/sub/below.txt') == {'legal_hold': False, 'retention_period': None}
 
 
+@pytest.mark.slow
 def test_interval_waits_that_long_after_the_event(start, drop, cluster):
     watcher = start('--directory-path', '/drop', '--legal-hold', '--interval', '2')
     written = time.monotonic()
@@ -405,6 +420,7 @@ def test_log_max_bytes_rotates_the_output_file(tmp_path, start, drop, cluster):
 
 
 # --- configuration ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_configure_through_a_terminal_writes_a_private_file(sim, tmp_path):
     path = tmp_path / 'etc' / 'qfs_filelock_config.ini'
     path.parent.mkdir()
@@ -453,6 +469,7 @@ def test_config_file_is_found_without_config_file_flag(where, sim, tmp_path):
 
 
 # --- daemon ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_run_as_daemon_detaches_locks_and_stops_on_sigterm(tmp_path, config, drop, cluster):
     pid_file, log_file = tmp_path / 'run' / 'qfs_filelock.pid', tmp_path / 'log' / 'qfs_filelock.log'
     pid_file.parent.mkdir()
@@ -689,6 +706,7 @@ def test_bad_input_gets_one_line_and_its_exit_code(case, sim, tmp_path, config, 
     done = run_tool(*[a.format(**values) for a in args], env=env)
     assert done.returncode == code, (done.returncode, done.stderr)
     assert done.stderr.count('\n') == 1 and done.stderr.endswith('\n'), done.stderr
+    assert done.stderr.startswith('qfs_filelock.py: error: '), done.stderr
     assert 'Traceback' not in done.stderr + done.stdout
     assert words in done.stderr, done.stderr
     assert not (tmp_path / 'x.pid').exists(), 'a refused daemon must not have started'

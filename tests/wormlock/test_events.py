@@ -42,6 +42,7 @@ def test_a_directory_moved_into_the_watch_is_looked_into_at_once(sim, start):
     watcher.stop()
 
 
+@pytest.mark.slow
 def test_a_file_delivered_through_a_hard_link_is_locked_under_its_surviving_name(sim, start):
     # Maildir delivery: write tmp/x, `ln tmp/x new/x`, `rm tmp/x`. The removal of one name must
     # not drop the file while another name remains.

@@ -5,11 +5,13 @@ import os
 import threading
 import time
 
-from tests.wormlock.rig import (Watcher, assert_all_locked, create_files, locks_on_cluster,  # noqa: F401
-                         no_watcher_left_running, wait_for)
+import pytest
+
+from tests.wormlock.rig import Watcher, assert_all_locked, create_files, locks_on_cluster, wait_for
 from tests.hostile_proxy import HostileProxy
 
 
+@pytest.mark.slow
 def test_a_burst_of_5000_files_is_all_locked(sim, tmp_path):
     drop = sim.root / 'drop'
     drop.mkdir()
@@ -20,6 +22,7 @@ def test_a_burst_of_5000_files_is_all_locked(sim, tmp_path):
     assert not [r for r in watcher.records() if r['result'] == 'failed']
 
 
+@pytest.mark.slow
 def test_streams_dropped_twice_mid_burst_leave_nothing_unlocked(sim, tmp_path):
     drop = sim.root / 'drop'
     drop.mkdir()
@@ -35,6 +38,7 @@ def test_streams_dropped_twice_mid_burst_leave_nothing_unlocked(sim, tmp_path):
     watcher.stop()
 
 
+@pytest.mark.slow
 def test_a_watcher_killed_mid_burst_and_restarted_leaves_nothing_unlocked(sim, tmp_path):
     drop = sim.root / 'drop'
     drop.mkdir()
@@ -48,6 +52,7 @@ def test_a_watcher_killed_mid_burst_and_restarted_leaves_nothing_unlocked(sim, t
     second.stop()
 
 
+@pytest.mark.slow
 def test_a_file_written_in_pieces_is_locked_only_after_its_last_write(sim, tmp_path):
     drop = sim.root / 'drop'
     drop.mkdir()
@@ -81,6 +86,7 @@ def test_a_file_renamed_into_place_is_locked_under_its_final_name(sim, tmp_path)
     assert not [r for r in watcher.records() if '.tmp' in (r['path'] or '') and r['result'] == 'locked']
 
 
+@pytest.mark.slow
 def test_sessions_expired_mid_run_and_failing_calls_do_not_stop_it(sim, tmp_path):
     drop = sim.root / 'drop'
     drop.mkdir()
@@ -118,6 +124,7 @@ def test_legal_hold_and_retention_together(sim, tmp_path):
     assert lock == {'legal_hold': True, 'retention_period': '2031-12-31T00:00:00Z'}
 
 
+@pytest.mark.slow
 def test_a_cluster_restart_mid_burst_is_ridden_out_and_logged_once(sim, tmp_path):
     # Down for 20 s on the same port: connections reset, then refused; sessions gone when it is back.
     drop = sim.root / 'drop'
@@ -138,6 +145,7 @@ def test_a_cluster_restart_mid_burst_is_ridden_out_and_logged_once(sim, tmp_path
     watcher.stop()
 
 
+@pytest.mark.slow
 def test_idle_connections_cut_by_a_proxy_do_not_stop_the_watcher(sim, tmp_path):
     # Every connection idle for 2 s is cut, the notify stream included (the emulator's keepalive
     # comes every second here, but the proxy cuts streams silent for 2 s too, as after 3 s).

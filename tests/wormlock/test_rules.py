@@ -177,6 +177,7 @@ def test_a_well_formed_event_gives_type_path_and_id():
     assert parse_event({'type': 'self_removed', 'path': '', 'spine': ['2']}) == ('self_removed', '', '2')
 
 
+@pytest.mark.slow
 def test_a_worker_that_fails_after_taking_a_file_leaves_it_to_be_tried_again():
     # Stand-ins for the cluster side: the worker loop itself is what is under test.
     class Client:

@@ -1,0 +1,67 @@
+"""wormlock.watcher without a cluster: the shape of a notify event, and a worker loop that fails."""
+
+import time
+
+import pytest
+
+from wormlock.locker import Outcome
+from wormlock.watcher import WatchOptions, Watcher, parse_event
+
+
+@pytest.mark.parametrize('event', [
+    None, 1, [1, 2], 'child_file_added',
+    {'type': 'child_file_added', 'path': 'a', 'spine': 7},
+    {'type': 'child_file_added', 'path': 7, 'spine': ['1']},
+    {'type': 7, 'path': 'a', 'spine': ['1']},
+    {'type': 'child_file_added', 'path': 'a', 'spine': ['1', 2]},
+    {'type': 'child_file_added', 'path': 'a', 'spine': ['1', '12ab']},
+    {'type': 'child_file_added', 'path': 'a', 'spine': ['1', '\u00b2']},  # a digit, but not 0-9
+    {'type': 'child_file_added', 'path': '../x', 'spine': ['1', '']},
+    {'type': 'child_file_added', 'path': 'sub/../../x', 'spine': ['1', '']},
+    {'type': 'child_file_added', 'path': '/etc/x', 'spine': ['1', '']},
+])
+def test_a_malformed_event_is_recognised(event):
+    assert parse_event(event) is None
+
+
+def test_a_well_formed_event_gives_type_path_and_id():
+    assert parse_event({'type': 'child_file_added', 'path': 'sub/a.txt', 'spine': ['2', '3', '42'],
+                        'stream_name': None}) == ('child_file_added', 'sub/a.txt', '42')
+    # The emulator's known difference: a file gone before it was read has no id left.
+    assert parse_event({'type': 'child_file_removed', 'path': 'gone', 'spine': ['2', '']}) == \
+        ('child_file_removed', 'gone', '')
+    assert parse_event({'type': 'self_removed', 'path': '', 'spine': ['2']}) == ('self_removed', '', '2')
+
+
+@pytest.mark.slow
+def test_a_worker_that_fails_after_taking_a_file_leaves_it_to_be_tried_again():
+    # Stand-ins for the cluster side: the worker loop itself is what is under test.
+    class Client:
+        def clone(self):
+            return self
+
+    class Locker:
+        def process(self, client, pending):
+            return Outcome('locked', pending.file_id, pending.path)
+
+    class Audit:
+        def __init__(self):
+            self.recorded = []
+
+        def record(self, outcome):
+            self.recorded.append(outcome.file_id)
+            if len(self.recorded) == 1:
+                raise RuntimeError('an error nobody expected')
+
+    audit = Audit()
+    watcher = Watcher(Client(), None, WatchOptions(workers=1), Locker(), audit, None)
+    watcher.schedule.touch('5', '/drop/a', 0)
+    watcher.start_workers()
+    try:
+        deadline = time.monotonic() + 10
+        while len(audit.recorded) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert audit.recorded == ['5', '5']  # taken again after the worker started over
+    finally:
+        watcher.stop()
+        watcher.drain(5)

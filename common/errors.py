@@ -197,12 +197,12 @@ def translated(host: Optional[str] = None, port: Optional[int] = None) -> Iterat
         raise translate(exc, host, port) from exc
 
 
-def error_line(message: str, prog: Optional[str] = None) -> str:
+def error_line(message: str, prog: str) -> str:
     """The one format of a failure, the same as argparse's for a bad command line: `prog: error: message`."""
-    return f'{prog}: error: {one_line(message)}' if prog else f'error: {one_line(message)}'
+    return f'{prog}: error: {one_line(message)}'
 
 
-def _report(message: str, prog: Optional[str]) -> None:
+def _report(message: str, prog: str) -> None:
     print(error_line(message, prog), file=sys.stderr)
 
 
@@ -216,7 +216,7 @@ def _silence_stdout() -> None:
         pass
 
 
-def run_main(main_fn: Callable[[], Optional[int]], prog: Optional[str] = None) -> int:
+def run_main(main_fn: Callable[[], Optional[int]], prog: str) -> int:
     """Run an entry point and return its exit status; errors become one line on stderr.
 
     Usage: `sys.exit(run_main(main, 'tool'))`. SystemExit (argparse, sys.exit) passes through untouched.
@@ -248,4 +248,4 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a bad command line gets one line (and the --help hint), not the usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(USAGE, f'{self.prog}: error: {message} (see --help)\n')
+        self.exit(USAGE, error_line(f'{message} (see --help)', self.prog) + '\n')

@@ -296,7 +296,7 @@ SCRIPT = textwrap.dedent(
     def main():
         configure_interactively(sys.argv[1])
 
-    sys.exit(run_main(main))
+    sys.exit(run_main(main, 'tool'))
     """
 )
 
@@ -397,6 +397,6 @@ def test_configure_end_of_input_writes_nothing(tmp_path):
     child.sendeof()
     assert finish(child) == CONFIG
     shown = transcript.getvalue()
-    assert f'error: {path}: configuration cancelled, file not changed' in shown
+    assert f'tool: error: {path}: configuration cancelled, file not changed' in shown
     assert 'Traceback' not in shown
     assert not path.exists()

@@ -146,11 +146,11 @@ def test_tool_error_is_one_line_on_stderr():
         """
         def main():
             raise ToolError('cannot reach the cluster at 10.1.2.3:8000: connection refused', UNREACHABLE)
-        sys.exit(run_main(main))
+        sys.exit(run_main(main, 'tool'))
         """
     )
     assert result.returncode == 4
-    assert result.stderr == 'error: cannot reach the cluster at 10.1.2.3:8000: connection refused\n'
+    assert result.stderr == 'tool: error: cannot reach the cluster at 10.1.2.3:8000: connection refused\n'
     assert result.stdout == ''
 
 
@@ -178,12 +178,6 @@ def test_a_config_error_is_exit_3_in_the_same_line():
     assert (result.returncode, result.stderr) == (3, 'tool: error: /nonexistent/tool.ini: config file not found\n')
 
 
-def test_an_unexpected_exception_with_the_program_name():
-    result = run_tool("sys.exit(run_main(lambda: {}['missing'], 'tool'))")
-    assert (result.returncode, result.stderr) == (
-        1, "tool: error: unexpected KeyError: 'missing' (run with --debug for details)\n")
-
-
 def test_a_bad_command_line_is_the_same_line_and_exit_2():
     result = run_tool(
         """
@@ -199,13 +193,13 @@ def test_a_bad_command_line_is_the_same_line_and_exit_2():
 
 
 def test_multi_line_message_is_flattened():
-    result = run_tool("sys.exit(run_main(lambda: (_ for _ in ()).throw(ToolError('a\\nb', 7))))")
-    assert (result.returncode, result.stderr) == (7, 'error: a b\n')
+    result = run_tool("sys.exit(run_main(lambda: (_ for _ in ()).throw(ToolError('a\\nb', 7)), 'tool'))")
+    assert (result.returncode, result.stderr) == (7, 'tool: error: a b\n')
 
 
 def test_return_value_is_the_exit_status():
-    assert run_tool('sys.exit(run_main(lambda: 3))').returncode == 3
-    assert run_tool('sys.exit(run_main(lambda: None))').returncode == 0
+    assert run_tool("sys.exit(run_main(lambda: 3, 'tool'))").returncode == 3
+    assert run_tool("sys.exit(run_main(lambda: None, 'tool'))").returncode == 0
 
 
 def test_unexpected_exception_is_one_line_without_traceback():
@@ -213,11 +207,11 @@ def test_unexpected_exception_is_one_line_without_traceback():
         """
         def main():
             return {}['missing']
-        sys.exit(run_main(main))
+        sys.exit(run_main(main, 'tool'))
         """
     )
     assert result.returncode == 1
-    assert result.stderr == "error: unexpected KeyError: 'missing' (run with --debug for details)\n"
+    assert result.stderr == "tool: error: unexpected KeyError: 'missing' (run with --debug for details)\n"
 
 
 def test_uncaught_sdk_error_still_gets_its_exit_code():
@@ -227,10 +221,10 @@ def test_uncaught_sdk_error_still_gets_its_exit_code():
         def main():
             raise RequestError(404, 'Not Found', {'error_class': 'fs_no_such_entry_error',
                                                   'description': '/x does not exist'})
-        sys.exit(run_main(main))
+        sys.exit(run_main(main, 'tool'))
         """
     )
-    assert (result.returncode, result.stderr) == (8, 'error: not found: /x does not exist\n')
+    assert (result.returncode, result.stderr) == (8, 'tool: error: not found: /x does not exist\n')
 
 
 def test_traceback_goes_to_the_debug_log():
@@ -240,12 +234,12 @@ def test_traceback_goes_to_the_debug_log():
         logging.basicConfig(level=logging.DEBUG, stream=sys.stdout)
         def main():
             raise RuntimeError('boom')
-        sys.exit(run_main(main))
+        sys.exit(run_main(main, 'tool'))
         """
     )
     assert result.returncode == 1
     assert 'Traceback' in result.stdout and 'RuntimeError: boom' in result.stdout
-    assert result.stderr == 'error: unexpected RuntimeError: boom (run with --debug for details)\n'
+    assert result.stderr == 'tool: error: unexpected RuntimeError: boom (run with --debug for details)\n'
 
 
 def test_ctrl_c_exits_130_quietly():
@@ -253,7 +247,7 @@ def test_ctrl_c_exits_130_quietly():
         """
         def main():
             raise KeyboardInterrupt
-        sys.exit(run_main(main))
+        sys.exit(run_main(main, 'tool'))
         """
     )
     assert (result.returncode, result.stderr) == (130, '')
@@ -265,7 +259,7 @@ def test_closed_pipe_exits_0_quietly():
         def main():
             for n in range(1000000):
                 print('line', n)
-        sys.exit(run_main(main))
+        sys.exit(run_main(main, 'tool'))
         """,
         pipe_to_head=True,
     )

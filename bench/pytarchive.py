@@ -1,10 +1,10 @@
 """pytarchive's data paths against the standard tools, measured in the same run on the same disk:
-sudo .venv/bin/python bench/pytarchive.py [--json] [--big-files N] [--small-files N] [--prepare-files N]
+sudo .venv/bin/python -m bench.pytarchive [--json] [--big-files N] [--small-files N] [--prepare-files N]
 
 1. archive: the archive task's copy step (copy + BLAKE3 of every byte read + manifest rows) from a
    folder to a tape of the virtual library, against `cp -a` of the same folder to the same tape,
    each timed until its data reached the tape's device (sync). Aim: at least 0.85 of cp's throughput.
-2. verify: the archive task's verification step (read back + BLAKE3, two threads) over the files on
+2. verify: the archive task's verification step (read back + BLAKE3, one file at a time) over the files on
    the tape, against `sha256sum` over the same files. Aim: at least 0.9.
 3. prepare: the prepare task on --prepare-files small files (walk, manifest, tar | zstd streamed),
    against `tar -c | zstd` (zstd's defaults) of the same folder. Aim: at least 0.8.
@@ -24,13 +24,15 @@ import threading
 import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-from pytarchive import archive, config as configuration, folders, prepare
-from pytarchive.db import Database
-from pytarchive.queue import TaskContext, TaskStorage
-from pytarchive.resources import DriveResources
-
 from bench.table import print_table
+from pytarchive import config as configuration
+from pytarchive.resources import DriveResources
+from pytarchive.state import folders
+from pytarchive.state.db import Database
+from pytarchive.taskqueue import TaskContext, TaskStorage
+from pytarchive.tasks import archive, prepare
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 AIMS = {'archive': 0.85, 'verify': 0.9, 'prepare': 0.8}
 TAPE = 'TPN001L9'
@@ -121,7 +123,7 @@ class Rig:
 
 
 def bench_archive_and_verify(rig: Rig, source: Path, rounds: int) -> dict:
-    prepare.prepare(rig.context('prepare', path=str(source)), str(source))
+    prepare.run(rig.context('prepare', path=str(source)), str(source))
     folder = folders.latest(rig.db, str(source), (folders.PREPARED,))
     rig.resources.load(TAPE)
     on_tape = Path(rig.mountpoint) / 'copy'
@@ -157,7 +159,7 @@ def bench_prepare(rig: Rig, source: Path, rounds: int) -> tuple:
         theirs.append(timed(lambda: shell(f'tar -c -C "{source}" . | zstd -q -o "{output}" -f')))
         output.unlink()
         ctx = rig.context('prepare', path=str(source))
-        ours.append(timed(lambda: prepare.prepare(ctx, str(source))))
+        ours.append(timed(lambda: prepare.run(ctx, str(source))))
     return min(ours), min(theirs)
 
 
@@ -173,7 +175,7 @@ def main() -> int:
                              'does not decide the ratios)')
     options = parser.parse_args()
     if os.geteuid() != 0:
-        print('bench/pytarchive.py needs root: the virtual tape library loop-mounts its tapes', file=sys.stderr)
+        print('bench.pytarchive needs root: the virtual tape library loop-mounts its tapes', file=sys.stderr)
         return 1
     work = Path(tempfile.mkdtemp(prefix='pytarchive-bench-', dir=options.workdir))
     rig = Rig(work)

@@ -28,7 +28,7 @@ def demo_step(cluster, client, say):
         config.write_text(init.stdout + f'\n[Service]\nsocket = {work / "pytarchive.sock"}\n'
                           f'database = {work / "pytarchive.db"}\n')
         say('pytarchive: the service on a virtual library (sim/tapelib: 6 slots, 1 drive, 2 data tapes and a cleaning tape)')
-        service = subprocess.Popen([sys.executable, '-m', 'pytarchive.service', '--config', str(config)],
+        service = subprocess.Popen([sys.executable, '-m', 'pytarchive.service', '--config-file', str(config)],
                                    cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=open(work / 'service.log', 'w'))
         try:
             _wait_for_socket(work / 'pytarchive.sock', service)
@@ -74,7 +74,7 @@ def _run(*args):
 
 
 def _client(config, say, *args):
-    done = _run('-m', 'pytarchive', '--config', str(config), *args)
+    done = _run('-m', 'pytarchive', '--config-file', str(config), *args)
     say(f'   $ pytarchive {shlex.join(args)}')
     for line in (done.stdout + done.stderr).rstrip().splitlines():
         say(f'     {line}')

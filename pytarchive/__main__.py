@@ -1,5 +1,6 @@
-"""`python -m pytarchive ...` is the client, like the `pytarchive` command."""
+"""`python -m pytarchive ...` is the client, like `./pytarchive_client.py` and its symlink `pytarchive`."""
 
-from pytarchive.client import main
+from common.errors import run_main
+from pytarchive.client.cli import PROG, main
 
-raise SystemExit(main())
+raise SystemExit(run_main(main, PROG))

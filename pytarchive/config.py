@@ -1,4 +1,4 @@
-"""pytarchive.conf: the seed's sections and keys plus what the service and client need, typed.
+"""pytarchive.conf: the sections and keys the service and the client read, typed.
 
     [General]  tape_max_size, exclude_folders, source_folders, scratch_path, pack_threshold
     [Device]   library, drive_serial (required); drive_index, drive_device, mountpoint,
@@ -7,7 +7,7 @@
     [Service]  socket, database, read_only_group, logging_config
     [Email]    smtp_host, smtp_port, sender, recipients, starttls, username, password
 
-Inline `# comments` are stripped (the seed writes `scratch_path = /tmp # Path where ...`). A key
+Inline `# comments` are stripped (`scratch_path = /tmp # Path where ...` is common). A key
 that is missing, empty where a value is needed, malformed or unknown is a ConfigError whose one
 line names the file, the section and the key.
 """
@@ -19,7 +19,7 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Dict, Optional, Set, Tuple, TypeVar
 
 from common.config import ConfigError, read_ini, unquote_secret
 
@@ -120,7 +120,7 @@ class _Section:
             raise self.error(key, f'{state} (required)')
         return None
 
-    def _typed(self, key: str, default, convert: Callable[[str], T], expected: str) -> T:
+    def _typed(self, key: str, default: Any, convert: Callable[[str], T], expected: str) -> T:
         value = self._raw(key, default)
         if value is None:
             return default
@@ -129,17 +129,17 @@ class _Section:
         except ValueError:
             raise self.error(key, f'{value!r} is not {expected}') from None
 
-    def text(self, key: str, default=_REQUIRED) -> str:
+    def text(self, key: str, default: Any = _REQUIRED) -> str:
         value = self._raw(key, default)
         return default if value is None else value
 
-    def path_value(self, key: str, default=_REQUIRED) -> str:
+    def path_value(self, key: str, default: Any = _REQUIRED) -> str:
         value = self.text(key, default)
         if value and not value.startswith('/'):
             raise self.error(key, f'{value!r} is not an absolute path')
         return value
 
-    def integer(self, key: str, default=_REQUIRED, minimum: int = 0, maximum: Optional[int] = None) -> int:
+    def integer(self, key: str, default: Any = _REQUIRED, minimum: int = 0, maximum: Optional[int] = None) -> int:
         def convert(text: str) -> int:
             number = int(text)
             if number < minimum or (maximum is not None and number > maximum):
@@ -185,7 +185,7 @@ _SECTIONS = ('General', 'Device', 'Export', 'Service', 'Email')
 
 
 def _read(path: str) -> configparser.ConfigParser:
-    # Inline '#' comments as in the seed; no interpolation so a '%' stays a '%'.
+    # Inline '#' comments, as config files written for pytarchive have them; no interpolation so a '%' stays a '%'.
     parser = read_ini(path, configparser.ConfigParser(interpolation=None, inline_comment_prefixes=('#',),
                                                       default_section='\0'), 'Device')
     for name in parser.sections():
@@ -261,7 +261,7 @@ def _check_private(path: str) -> None:
 def socket_path_for_client(path: Optional[str]) -> str:
     """The socket a client should use: from --config PATH, else from the default file if readable.
 
-    /etc/pytarchive is 0700 (the seed's setup), so a member of the read-only group cannot read the
+    /etc/pytarchive is usually 0700 (root's alone), so a member of the read-only group cannot read the
     default file; the default socket path is then the best guess. A file named with --config must
     be readable and valid.
     """

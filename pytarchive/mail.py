@@ -19,7 +19,7 @@ from typing import Optional
 from common.errors import AUTH, CONFIG, FAILURE, TLS, UNREACHABLE, ToolError, one_line
 from pytarchive.config import LOG_FORMAT, EmailConfig
 
-TASK_FAILED_SUBJECT = 'pytarchive: Task failed'  # the seed's SMTPHandler subject
+TASK_FAILED_SUBJECT = 'pytarchive: Task failed'  # as the usual logging.conf's SMTPHandler names it
 TIMEOUT = 30  # seconds for connecting and for each SMTP reply
 
 

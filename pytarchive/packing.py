@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import subprocess
-import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from typing import IO, Callable, Iterable, List, Optional, Tuple, Union
@@ -136,13 +135,6 @@ def unpack(source: Union[str, Iterable[bytes]], destination: Union[str, int],
             tar.wait()
         _check((zstd, zstd_errors, (0,)), (tar, tar_errors, (0,)))
     return digest.hexdigest()
-
-
-def archive_members(path: str) -> List[str]:
-    """The member names of a .tar.zst, in archive order (directories without their trailing /)."""
-    with subprocess.Popen([*_DECOMPRESS, path], stdout=subprocess.PIPE) as zstd:
-        with tarfile.open(fileobj=zstd.stdout, mode='r|') as archive:
-            return [member.name for member in archive]
 
 
 def _pipeline(first: List[str], first_errors: IO[bytes], second: List[str], output: Union[IO[bytes], int],

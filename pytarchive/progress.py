@@ -1,13 +1,15 @@
 """Progress of a long task, written to its queue row at most twice a second (not once per file)."""
 
 import time
-from typing import Optional
+from typing import Callable, Optional
+
+from pytarchive.taskqueue import TaskContext
 
 INTERVAL_S = 0.5
 
 
 class Progress:
-    def __init__(self, ctx, step: str, bytes_total: Optional[int] = None, files_total: Optional[int] = None):
+    def __init__(self, ctx: TaskContext, step: str, bytes_total: Optional[int] = None, files_total: Optional[int] = None):
         self.ctx = ctx
         self.bytes_done = 0
         self.files_done = 0
@@ -24,7 +26,7 @@ class Progress:
         self._shown = time.monotonic()
         self.ctx.progress(bytes_done=self.bytes_done, files_done=self.files_done)
 
-    def following(self, ctx=None):
+    def following(self, ctx: Optional[TaskContext] = None) -> Callable[[int], None]:
         """An on_chunk callback for one big file: progress as it is copied, and (with ctx) a stop
         request honoured between its buffers rather than after the whole file."""
         def on_chunk(size: int) -> None:

@@ -12,13 +12,13 @@ from typing import Any, Dict, Iterator, Optional
 
 from common.errors import ToolError
 from pytarchive.config import Config
-from pytarchive.db import Database
+from pytarchive.state.db import Database
 from pytarchive.library.changer import Changer
 from pytarchive.library.drive import Drive
 from pytarchive.library.errors import MtxError
-from pytarchive.queue.consumer import describe_failure
+from pytarchive.taskqueue.consumer import describe_failure
 
-log = logging.getLogger('pytarchive.resources')
+log = logging.getLogger(__name__)
 REMOVAL_PREVENTED = ('53', '03')  # MEDIUM REMOVAL PREVENTED BY DATA TRANSFER ELEMENT
 
 
@@ -52,7 +52,7 @@ class DriveResources:
         return slot
 
     def release(self) -> None:
-        """Leave the drive empty and unmounted: the seed's rule, never a tape left in the drive."""
+        """Leave the drive empty and unmounted: a tape is never left in the drive between tasks."""
         self.drive.unmount()  # no-op when nothing is mounted
         self.mounted = None
         try:
@@ -61,7 +61,7 @@ class DriveResources:
             if (refused.asc, refused.ascq) != REMOVAL_PREVENTED:
                 raise
             # An ltfs that died without writing its index leaves the drive preventing removal
-            # (seed 004's "common error"). Its fix: mount the tape and unmount it cleanly.
+            # (a common LTFS failure). Its fix: mount the tape and unmount it cleanly.
             log.warning('drive %d refuses to release the tape (ASC/ASCQ 53/03): mounting and unmounting it '
                         'once to write its index, then unloading again', self.index)
             self.drive.mount()

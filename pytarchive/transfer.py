@@ -7,8 +7,7 @@ by the calling thread alone, because most files are small and a thread handoff w
 than the copy. Bigger files are written by a helper thread while the next buffer is read and
 hashed, and hashed by BLAKE3's own threads (max_threads=AUTO): system calls and BLAKE3 release
 the GIL, so it all overlaps (measured: AUTO took copies from 80% of cp's speed to par, and one
-big file's hash 10% faster). hash_files' threads hash one file each instead: they already keep
-the cores busy.
+big file's hash 10% faster).
 
 A digest is only worth something if the bytes it covers are one version of the file: copy_file
 looks at the source again after the copy (size, mtime, ctime, inode through the open descriptor,
@@ -17,19 +16,13 @@ written, truncated or replaced while it was read."""
 
 import concurrent.futures
 import os
-import queue
 import threading
-import time
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import blake3
 
-ALGORITHM = 'blake3'
 OnChunk = Optional[Callable[[int], None]]
 BUFFER = 4 << 20  # bytes per read: 1 to 8 MiB measured alike; two buffers per copying thread
-
-WINDOW = 256  # hash_files: paths taken but not yet yielded
-GROUP = 32  # hash_files: most paths a thread takes at once
 
 _local = threading.local()
 _writers: Dict[int, concurrent.futures.ThreadPoolExecutor] = {}  # by process id: a fork has no threads
@@ -179,76 +172,9 @@ def _hash_or_error(path: str) -> Union[str, OSError]:
         return error
 
 
-def hash_files(paths: Iterable[str], threads: int = 2) -> Iterator[Tuple[str, Union[str, OSError]]]:
-    """(path, hex digest or the OSError raised) for each path, in input order.
-
-    Each of `threads` threads takes the next few paths itself, at most WINDOW paths ahead of what
-    was yielded, so memory stays small for any number of paths and `paths` may be a lazy walk (the
-    threads advance it, one at a time). A thread takes one path at a time while files are big and
-    up to GROUP while they are small: a hand-off per small file would cost more than hashing it.
-    threads=1 reads one file after the other in the calling thread, which is what a tape wants
-    (concurrent reads of two files make it seek).
-    """
-    if threads <= 1:
-        for path in paths:
-            yield path, _hash_or_error(path)
-        return
-    iterator = iter(paths)
-    room = threading.Condition()  # guards the three counters below and advancing `paths`
-    taken = yielded = 0
-    over = False  # `paths` is exhausted or failed, or the caller stopped
-    results: queue.SimpleQueue = queue.SimpleQueue()  # (index, [(path, result)]), or None: a thread ended
-
-    def work() -> None:
-        nonlocal taken, over
-        size = 1
-        while True:
-            group: List[tuple] = []
-            with room:
-                while taken - yielded >= WINDOW and not over:
-                    room.wait()
-                start = taken
-                while len(group) < size and not over:
-                    try:
-                        group.append(next(iterator))
-                    except StopIteration:
-                        over = True
-                    except Exception as error:  # the walk failed: raised to the caller in its place
-                        over = True
-                        results.put((start + len(group), [(None, error)]))
-                taken += len(group)
-            if not group:
-                return results.put(None)
-            began = time.monotonic()
-            results.put((start, [(path, _hash_or_error(path)) for path in group]))
-            size = 1 if time.monotonic() - began > 0.002 else min(2 * size, GROUP)
-
-    workers = [threading.Thread(target=work, name='hash', daemon=True) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    waiting: Dict[int, list] = {}
-    ended = 0
-    try:
-        while True:
-            while yielded in waiting:
-                group = waiting.pop(yielded)
-                for path, result in group:
-                    if path is None:
-                        raise result
-                    yield path, result
-                with room:
-                    yielded += len(group)
-                    room.notify_all()
-            if ended == threads:
-                return
-            item = results.get()
-            if item is None:
-                ended += 1
-            else:
-                waiting[item[0]] = item[1]
-    finally:  # also when the caller stops early: threads finish their group and end
-        with room:
-            over = True
-            room.notify_all()
-        for worker in workers:
-            worker.join()
+def hash_files(paths: Iterable[str]) -> Iterator[Tuple[str, Union[str, OSError]]]:
+    """(path, hex digest or the OSError raised) for each path, in input order, one file after the
+    other in the calling thread: what a tape wants (concurrent reads of two files make it seek).
+    `paths` may be a lazy walk: it is advanced one path at a time."""
+    for path in paths:
+        yield path, _hash_or_error(path)

@@ -8,7 +8,7 @@ counted: a folder still in use is archived as it was when prepare saw it.
 import operator
 import os
 import stat
-from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from common.errors import ToolError
 
@@ -30,9 +30,8 @@ class Entry(NamedTuple):  # a tuple, not a dataclass: prepare makes millions of 
 class Walk:
     """Iterate over entries(); afterwards `vanished` and `skipped` say what was left out and why."""
 
-    def __init__(self, root: str, on_entry: Optional[Callable[[Entry], None]] = None):
+    def __init__(self, root: str):
         self.root = root
-        self.on_entry = on_entry
         self.vanished: List[str] = []  # gone between listing and reading
         self.skipped: List[str] = []  # sockets, fifos, devices: not archivable content
 
@@ -48,8 +47,6 @@ class Walk:
             entry = self._entry(dir_entry, path)
             if entry is None:
                 continue
-            if self.on_entry is not None:
-                self.on_entry(entry)
             yield entry
             if entry.kind == DIR:
                 listings.append(iter(self._listing(path)))

@@ -17,22 +17,38 @@ import json
 import socket
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from common.errors import FAILURE, PRIVILEGE, UNREACHABLE, ArgumentParser, ToolError
+from common.errors import INTERRUPTED, PRIVILEGE, SERVICE_DOWN, ArgumentParser, ToolError
 from pytarchive import config as configuration
-from pytarchive.cli import run
-from pytarchive.protocol import TIMEOUT_S, request
-from pytarchive.queue import Task
-from pytarchive.render import progress_text
+from pytarchive.client.protocol import DONE, ENDED, TIMEOUT_S, Task, request
+from pytarchive.client.render import progress_text
 
 PROG = 'pytarchive'
 POLL_S = 0.5
 
+
+class ServiceDown(ToolError):
+    """The service is not running, or its socket cannot be reached."""
+
+    exit_code = SERVICE_DOWN
+
+
+class Refused(ToolError):
+    """The service (or the socket's permissions) turned this user away."""
+
+    exit_code = PRIVILEGE
+
+
+class TaskFailed(ToolError):
+    """The service refused the request, or the task followed with --wait did not end done."""
+
+
 def build_parser() -> ArgumentParser:
-    # --config and --socket work before or after the command (`pytarchive queue --config X`).
+    # --config-file and --socket work before or after the command (`pytarchive queue --config-file X`).
+    # --config is the same option under its older name, kept so that existing scripts go on working.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument('--config', metavar='PATH', default=argparse.SUPPRESS,
+    common.add_argument('--config-file', '--config', dest='config', metavar='PATH', default=argparse.SUPPRESS,
                         help=f'config file naming the socket (default {configuration.DEFAULT_PATH})')
     common.add_argument('--socket', metavar='PATH', default=argparse.SUPPRESS,
                         help='the service\'s socket, instead of reading it from the config file')
@@ -121,16 +137,14 @@ def send(socket_path: str, command: str, args: Dict[str, Any]) -> Dict[str, Any]
         try:
             connection.connect(socket_path)
         except FileNotFoundError:
-            raise ToolError(f'the pytarchive service is not running (no socket at {socket_path})', UNREACHABLE) from None
+            raise ServiceDown(f'the pytarchive service is not running (no socket at {socket_path})') from None
         except ConnectionRefusedError:
-            raise ToolError(f'the pytarchive service is not running (nothing answers on {socket_path})',
-                            UNREACHABLE) from None
+            raise ServiceDown(f'the pytarchive service is not running (nothing answers on {socket_path})') from None
         except PermissionError:
-            raise ToolError(f'permission denied on {socket_path}: pytarchive commands need root (read-only ones '
-                            f'also work for the group in [Service] read_only_group)', PRIVILEGE) from None
+            raise Refused(f'permission denied on {socket_path}: pytarchive commands need root (read-only ones '
+                          f'also work for the group in [Service] read_only_group)') from None
         except OSError as exc:
-            raise ToolError(f'cannot connect to the pytarchive service at {socket_path}: {exc.strerror}',
-                            UNREACHABLE) from None
+            raise ServiceDown(f'cannot connect to the pytarchive service at {socket_path}: {exc.strerror}') from None
         try:
             return request(connection, command, args)
         except socket.timeout:
@@ -139,9 +153,7 @@ def send(socket_path: str, command: str, args: Dict[str, Any]) -> Dict[str, Any]
             raise ToolError(f'lost the connection to the pytarchive service: {exc.strerror or exc}') from None
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run(PROG, lambda: _main(argv))
-
-def _main(argv: Optional[List[str]]) -> int:
+    """The client's command line; a failure raises a ToolError (common.errors.run_main prints it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     payload = build_request(parser, args)
@@ -155,12 +167,12 @@ def _main(argv: Optional[List[str]]) -> int:
     return 0
 
 
-def _call(socket_path: str, command: str, payload: Dict[str, Any]):
-    """(output, id of the task it queued or None); a refusal raises ToolError."""
+def _call(socket_path: str, command: str, payload: Dict[str, Any]) -> Tuple[Any, Optional[int]]:
+    """(output, id of the task it queued or None); a refusal raises Refused or TaskFailed."""
     reply = send(socket_path, command, payload)
     if not reply['ok']:
-        code = PRIVILEGE if reply.get('code') == 'refused' else FAILURE
-        raise ToolError(str(reply.get('error') or 'the service refused without saying why'), code)
+        error = Refused if reply.get('code') == 'refused' else TaskFailed
+        raise error(str(reply.get('error') or 'the service refused without saying why'))
     return reply.get('output'), reply.get('task')
 
 
@@ -170,7 +182,7 @@ def follow(socket_path: str, task_id: int) -> int:
     try:
         while True:
             task = Task(**_call(socket_path, 'task', {'id': task_id})[0])
-            if task.state in ('done', 'failed', 'interrupted'):
+            if task.state in ENDED:
                 break
             if sys.stderr.isatty():
                 line = f'task {task.id} {task.kind}: {task.state} {progress_text(task)}'
@@ -180,12 +192,12 @@ def follow(socket_path: str, task_id: int) -> int:
             time.sleep(POLL_S)
     except KeyboardInterrupt:
         sys.stderr.write(f'\nstopped waiting; task {task_id} goes on in the service (see `pytarchive queue`)\n')
-        return 130
+        return INTERRUPTED
     finally:
         if shown:
             sys.stderr.write('\n')
-    if task.state != 'done':
-        raise ToolError(f'task {task.id} {task.kind} {task.state}: {task.error}')
+    if task.state != DONE:
+        raise TaskFailed(f'task {task.id} {task.kind} {task.state}: {task.error}')
     if task.result:
         print(task.result)
     return 0

@@ -2,17 +2,22 @@
 
 A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON. The reader
 always knows how much is still to come, so a message split across reads, or one whose size is an
-exact multiple of a buffer, is read whole and never waited on forever (the seed's two bugs).
+exact multiple of a buffer, is read whole and never waited on forever (the two ways a reader that
+waits for the end of the data hangs).
 
     request  {"command": "format", "args": {"barcode": "TPN001L9"}}
-    reply    {"ok": true, "output": "queued task 4: format TPN001L9"}
+    reply    {"ok": true, "output": "queued task 4: format TPN001L9", "task": 4}
              {"ok": false, "error": "...", "code": "refused" | "failed"}
+
+A task travels as the fields of Task (the `task` command, `queue --json`): the service's queue
+stores tasks in that shape, and the client reads them back into it to follow a task.
 """
 
 import json
 import socket
 import struct
 import time
+from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 from common.errors import ToolError
@@ -22,6 +27,34 @@ MAX_FRAME = 64 * 1024 * 1024  # a reply: a queue listing of years of tasks fits;
 MAX_REQUEST = 1024 * 1024  # a request is a command and its arguments (paths, task ids): never near this
 TIMEOUT_S = 60.0
 _CHUNK = 64 * 1024  # memory grows with the bytes that arrive, never with the size a header announces
+
+
+QUEUED, RUNNING, DONE, FAILED, INTERRUPTED = 'queued', 'running', 'done', 'failed', 'interrupted'
+ENDED = (DONE, FAILED, INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of the queue: what it is, how far it got and how it ended."""
+
+    id: int
+    kind: str
+    args: Dict[str, Any]
+    state: str  # QUEUED -> RUNNING -> DONE | FAILED | INTERRUPTED
+    error: Optional[str]
+    result: Optional[str]
+    bytes_done: int
+    bytes_total: Optional[int]
+    files_done: int
+    files_total: Optional[int]
+    attempts: int
+    created: str
+    started: Optional[str]
+    finished: Optional[str]
+    step: Optional[str] = None
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dict(self.__dict__)
 
 
 class ProtocolError(ToolError):

@@ -4,7 +4,7 @@ import datetime as dt
 import shlex
 from typing import Any, Dict, List, Optional, Sequence
 
-from pytarchive.queue import Task
+from pytarchive.client.protocol import RUNNING, Task
 from pytarchive.units import age, human_bytes
 
 
@@ -40,7 +40,7 @@ def progress_text(task: Task) -> str:
         total = f' of {task.files_total}' if task.files_total is not None else ''
         parts.append(f'{task.files_done}{total} files')
     shown = ', '.join(parts) or '-'
-    return f'{task.step}: {shown}' if task.step and task.state == 'running' else shown
+    return f'{task.step}: {shown}' if task.step and task.state == RUNNING else shown
 
 
 def queue_table(tasks: List[Task], now: Optional[dt.datetime] = None) -> str:

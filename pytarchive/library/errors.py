@@ -7,7 +7,7 @@ here must say what happened and what to do, on one line, without a traceback.
 import shlex
 from typing import Optional, Sequence
 
-# The seed's advice, given with every error mtx itself reports: a changer error is physical state
+# The operator's advice, given with every error mtx itself reports: a changer error is physical state
 # (a tape half-moved, a slot the robot thinks is full), and a power cycle can lose data.
 T10_ASC_LIST = 'https://www.t10.org/lists/asc-num.htm'
 DO_NOT_POWER_CYCLE = 'do not power-cycle the library or the host, it can make it worse'
@@ -38,7 +38,7 @@ class MtxError(LibraryError):
         self.sense_key = sense_key
         self.asc = asc
         self.ascq = ascq
-        # True when mtx ran and failed (exit status, sense data or timeout): only then the seed's
+        # True when mtx ran and failed (exit status, sense data or timeout): only then the operator's
         # advice applies; a missing executable or a refused request needs no warning about power.
         self.mtx_reported = mtx_reported
         self.status_after = None

@@ -168,7 +168,7 @@ def _expect_number(found: str, expected: int, element: str, line: str, line_numb
     return number
 
 
-def _check_counts(header, drives: list, slots: list) -> None:
+def _check_counts(header: re.Match, drives: list, slots: list) -> None:
     # The header's counts and the listed elements come from the same numbers in mtx; a difference
     # means the output was cut short or mangled. The import/export count is not compared: mtx places
     # import/export elements by position and a library may report fewer than it announced.

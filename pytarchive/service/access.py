@@ -7,12 +7,13 @@ import pwd
 import socket
 import struct
 from dataclasses import dataclass
-from typing import FrozenSet, Optional
+from typing import FrozenSet, List, Optional
 
 from common.config import ConfigError
-from pytarchive.commands import READ_ONLY
 from pytarchive.config import Config
 
+# May also be run by members of [Service] read_only_group; every other command needs root.
+READ_ONLY = frozenset({'queue', 'summary', 'deleteable', 'task'})
 _UCRED = struct.Struct('3i')  # struct ucred: pid, uid, gid
 # Linux 4.13+: the peer's supplementary groups as an array of gid_t; Python has no constant for it.
 SO_PEERGROUPS = getattr(socket, 'SO_PEERGROUPS', 59)
@@ -37,7 +38,7 @@ def peer_of(connection: socket.socket) -> Peer:
     return Peer(pid, uid, gid, frozenset(groups | {gid}))
 
 
-def _groups_from_database(uid: int):
+def _groups_from_database(uid: int) -> List[int]:
     try:
         name = pwd.getpwuid(uid).pw_name
     except KeyError:

@@ -7,23 +7,19 @@ Queued, so the client can wait for it.
 """
 
 import os
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional
 
 from common.errors import ToolError
-from pytarchive import folders, render, tapes
-from pytarchive.db import Database
-from pytarchive.explore import export_target
-from pytarchive.prepare import existing_folder, full_path
-from pytarchive.library.status import is_cleaning_tape
-from pytarchive.queue import QUEUED, RUNNING, QueueApi, Task
-from pytarchive.restore import archived_folder, clean_subpath
-
-# May also be run by members of [Service] read_only_group; every other command needs root.
-READ_ONLY = frozenset({'queue', 'summary', 'deleteable', 'task'})
-_BARCODE = re.compile(r'[A-Z0-9]{6,16}')
+from pytarchive import checks
+from pytarchive.client import render
+from pytarchive.client.protocol import QUEUED, RUNNING, Task
+from pytarchive.config import Config
+from pytarchive.resources import DriveResources
+from pytarchive.state import folders, tapes
+from pytarchive.state.db import Database
+from pytarchive.taskqueue import QueueApi
 
 
 @dataclass(frozen=True)
@@ -44,17 +40,11 @@ def _flag(args: Dict[str, Any], name: str) -> bool:
 
 
 def _barcode(args: Dict[str, Any]) -> str:
-    value = args.get('barcode')
-    if not isinstance(value, str) or not _BARCODE.fullmatch(value.strip().upper()):
-        raise BadRequest(f'{value!r} is not a tape barcode (6 to 16 letters and digits, e.g. TPN001L9)')
-    barcode = value.strip().upper()
-    if is_cleaning_tape(barcode):
-        raise BadRequest(f'{barcode} is a cleaning tape: pytarchive never uses cleaning tapes for data')
-    return barcode
+    return checks.barcode(args.get('barcode'))
 
 
 def _full_path(args: Dict[str, Any], name: str = 'path') -> str:
-    return full_path(args.get(name))
+    return checks.full_path(args.get(name))
 
 
 def _text(args: Dict[str, Any], name: str) -> str:
@@ -70,7 +60,8 @@ def _queued(task: Task) -> Queued:
 
 
 class Commands:
-    def __init__(self, api: QueueApi, db: Database, config=None, resources=None):
+    def __init__(self, api: QueueApi, db: Database, config: Optional[Config] = None,
+                 resources: Optional[DriveResources] = None):
         self.api = api
         self.db = db
         self.config = config
@@ -152,7 +143,7 @@ class Commands:
         return _queued(self.api.submit('check', barcode=_barcode(args)))
 
     def prepare(self, args: Dict[str, Any]) -> Queued:
-        path = existing_folder(args.get('path'))
+        path = checks.existing_folder(args.get('path'))
         archiving = self._pending('archive', path)
         if archiving:
             raise BadRequest(f'task {archiving.id} archives {path}: prepare it again after that task ends')
@@ -174,19 +165,19 @@ class Commands:
     def restore(self, args: Dict[str, Any]) -> Queued:
         path = _full_path(args)
         to = _full_path(args, 'to') if args.get('to') is not None else None
-        only = clean_subpath(_text(args, 'only'))
+        only = checks.clean_subpath(_text(args, 'only'))
         force = _flag(args, 'force')
         if not self._pending('archive', path):
-            archived_folder(self.db, path)
+            checks.archived_folder(self.db, path)
         return _queued(self.api.submit('restore', path=path, to=to, only=only, force=force))
 
     def explore(self, args: Dict[str, Any]) -> Any:
         if _flag(args, 'stop'):
             return self._stop_explore()
         path = _full_path(args)
-        export_target(self.config.export, '/')  # [Export] to must be set
+        checks.export_target(self.config.export, '/')  # [Export] to must be set
         if not self._pending('archive', path):
-            archived_folder(self.db, path)
+            checks.archived_folder(self.db, path)
         return _queued(self.api.submit('explore', path=path))
 
     def _stop_explore(self) -> str:

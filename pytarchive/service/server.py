@@ -19,21 +19,23 @@ import signal
 import socket
 import stat
 import threading
-from typing import Dict, Optional
+from types import FrameType
+from typing import IO, Any, Dict, List, Optional
 
-import pytarchive.tasks  # noqa: F401 - registers the task kinds
 from common.errors import FAILURE, ArgumentParser, ToolError
 from pytarchive import config as configuration, mail
-from pytarchive.access import Access, peer_of, resolve_group
-from pytarchive.cli import run
-from pytarchive.commands import Commands, Queued
-from pytarchive.db import Database, DatabaseUnusable, traces
+from pytarchive.client.protocol import MAX_REQUEST, Closed, ProtocolError, failed, ok, recv_message, send_message
 from pytarchive.library.errors import LibraryError
-from pytarchive.protocol import MAX_REQUEST, Closed, ProtocolError, failed, ok, recv_message, send_message
-from pytarchive.queue import Consumer, QueueApi, TaskStorage, registry
 from pytarchive.resources import DriveResources
+from pytarchive.service.access import Access, Peer, peer_of, resolve_group
+from pytarchive.service.commands import Commands, Queued
+from pytarchive.state.db import Database, DatabaseUnusable, traces
+from pytarchive.taskqueue import Consumer, QueueApi, TaskStorage
+from pytarchive.tasks import REGISTRY
 
-log = logging.getLogger('pytarchive.service')
+log = logging.getLogger(__name__)
+# The name in the service's one error line: the systemd unit's name too, so the journal reads alike.
+PROG = 'pytarchive.service'
 ACCEPT_POLL_S = 0.5
 # What one local user can make root spend: a thread and at most MAX_REQUEST bytes per connection,
 # MAX_CONNECTIONS_PER_USER connections per UID, MAX_CONNECTIONS for all but root together (root, the
@@ -45,7 +47,7 @@ REPLY_TIMEOUT_S = 60.0  # for the whole reply (sendall's timeout is the total)
 DATABASE_CHECK_S = 1.0  # a stat and a 16-byte read
 
 
-def take_lock(database: str):
+def take_lock(database: str) -> IO[str]:
     """One service per database: a second one would run the same tasks on the same drive."""
     path = f'{database}.lock'
     try:
@@ -132,8 +134,8 @@ class Service:
         self.resources = DriveResources(config, self.db)  # the drive is emptied at start and stop either way
         if self.db is not None:
             self.storage = TaskStorage(self.db)
-            self.consumer = Consumer(self.storage, registry, [self.resources])
-            self.commands = Commands(QueueApi(self.storage, registry, self.consumer), self.db, config, self.resources)
+            self.consumer = Consumer(self.storage, REGISTRY, [self.resources])
+            self.commands = Commands(QueueApi(self.storage, REGISTRY, self.consumer), self.db, config, self.resources)
         self.listener: Optional[socket.socket] = None
         self._connections: Dict[int, int] = {}  # UID -> connections being served, root not counted
         self._connections_lock = threading.Lock()
@@ -194,7 +196,7 @@ class Service:
                 log.critical('%s', self.unusable)
         return self.unusable
 
-    def _on_signal(self, signum, _frame) -> None:
+    def _on_signal(self, signum: int, _frame: Optional[FrameType]) -> None:
         if not self.stopping.is_set():
             log.info('%s received', signal.Signals(signum).name)
         self.stopping.set()
@@ -233,7 +235,7 @@ class Service:
                 continue
             threading.Thread(target=self._serve, args=(connection, peer), daemon=True).start()
 
-    def _admit(self, peer) -> Optional[str]:
+    def _admit(self, peer: Peer) -> Optional[str]:
         """None if the connection may be served (and is then counted), else why not."""
         if peer.uid == 0:
             return None
@@ -249,7 +251,7 @@ class Service:
         log.warning('refused a connection from UID %d (pid %d): %s', peer.uid, peer.pid, why)
         return why
 
-    def _serve(self, connection: socket.socket, peer) -> None:
+    def _serve(self, connection: socket.socket, peer: Peer) -> None:
         try:
             with connection:
                 try:
@@ -271,7 +273,7 @@ class Service:
                     if not self._connections[peer.uid]:
                         del self._connections[peer.uid]
 
-    def _answer(self, peer, request) -> dict:
+    def _answer(self, peer: Peer, request: Dict[str, Any]) -> Dict[str, Any]:
         command, args = request.get('command'), request.get('args', {})
         if not isinstance(command, str) or not isinstance(args, dict):
             return failed('bad request: needs "command" (text) and "args" (an object)')
@@ -321,10 +323,12 @@ def _remove_stale_wal(database: str) -> None:
             _unlink_quietly(leftover)
 
 
-def main(argv=None) -> Optional[int]:
-    parser = ArgumentParser(prog='python -m pytarchive.service',
+def main(argv: Optional[List[str]] = None) -> Optional[int]:
+    """The service's command line; a failure raises a ToolError (common.errors.run_main prints it)."""
+    parser = ArgumentParser(prog=PROG, usage='python -m pytarchive.service [options]',
                             description='The pytarchive service: runs as root, owns the tape library and the queue.')
-    parser.add_argument('--config', metavar='PATH', default=configuration.DEFAULT_PATH,
+    # --config: the option's older name, kept so that existing units and scripts go on working.
+    parser.add_argument('--config-file', '--config', dest='config', metavar='PATH', default=configuration.DEFAULT_PATH,
                         help=f'config file (default {configuration.DEFAULT_PATH})')
     parser.add_argument('--debug', action='store_true', help='log everything, whatever logging.conf says')
     parser.add_argument('--new-database', action='store_true',
@@ -334,13 +338,10 @@ def main(argv=None) -> Optional[int]:
     config = configuration.load(args.config)
     configuration.setup_logging(config)
     if config.email.configured and not os.path.exists(config.service.logging_config):
-        # No logging.conf (whose own SMTPHandler, as in the seed, is used as written): task failures
+        # No logging.conf (whose own SMTPHandler, if it has one, is used as written): task failures
         # (logged CRITICAL) are still mailed, through [Email] with its STARTTLS and login.
         logging.getLogger().addHandler(mail.critical_mail_handler(config.email))
     if args.debug:
         logging.getLogger().setLevel(logging.DEBUG)
     return Service(config, args.new_database).run()
 
-
-if __name__ == '__main__':
-    raise SystemExit(run('pytarchive service', main))

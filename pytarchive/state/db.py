@@ -19,7 +19,7 @@ from typing import Iterator, List, Optional, Sequence
 from common.errors import ToolError
 
 MIGRATIONS: List[Sequence[str]] = [
-    # 0 -> 1: the part-1 schema.
+    # 0 -> 1: tapes, folders, their manifests and the task queue.
     (
         """CREATE TABLE tapes (
             barcode TEXT PRIMARY KEY,
@@ -71,7 +71,7 @@ MIGRATIONS: List[Sequence[str]] = [
         )""",
         'CREATE INDEX tasks_by_state ON tasks(state, id)',
     ),
-    # 1 -> 2: part 2 (prepare, archive, restore): what a manifest row needs to rebuild the entry,
+    # 1 -> 2: what a manifest row needs to rebuild the entry (prepare, archive, restore),
     # and where a folder's copy lives (packed archive in scratch_path, path on the tape).
     (
         "ALTER TABLE manifest ADD COLUMN kind TEXT NOT NULL DEFAULT 'file'",  # file | dir | link
@@ -225,6 +225,8 @@ class Database:
 
     @property
     def version(self) -> int:
+        """The open file's schema version. Read by the tests of the migrations, and handy in a shell;
+        the service itself only needs _migrate()."""
         with self._lock:
             return self._conn.execute('PRAGMA user_version').fetchone()[0]
 

@@ -11,7 +11,7 @@ import threading
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from common.errors import ToolError
-from pytarchive.db import Database, now
+from pytarchive.state.db import Database, now
 from pytarchive.walk import Entry
 
 PREPARED, ARCHIVING, ARCHIVED, FAILED = 'prepared', 'archiving', 'archived', 'failed'

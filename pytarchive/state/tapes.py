@@ -7,7 +7,7 @@ formatted (holds an LTFS volume) or cleaning (a CLN tape, never used for data).
 
 from typing import Any, Dict, List, Optional
 
-from pytarchive.db import Database, now
+from pytarchive.state.db import Database, now
 from pytarchive.library.status import LibraryStatus
 
 UNKNOWN, FORMATTED, CLEANING = 'unknown', 'formatted', 'cleaning'

@@ -2,9 +2,10 @@
 
 from typing import Any, Iterable, List, Optional
 
-from pytarchive.queue.consumer import Consumer
-from pytarchive.queue.registry import Registry
-from pytarchive.queue.storage import Task, TaskStorage
+from pytarchive.taskqueue.consumer import Consumer
+from pytarchive.taskqueue.registry import Registry
+from pytarchive.client.protocol import Task
+from pytarchive.taskqueue.storage import TaskStorage
 
 
 class QueueApi:

@@ -8,15 +8,16 @@ already running (a format, a copy of one file) is allowed to finish first.
 
 import logging
 import threading
-from typing import Any, List, Sequence
+from typing import Any, List, Optional, Sequence
 
 from common.errors import ToolError
-from pytarchive.db import DatabaseUnusable
+from pytarchive.state.db import DatabaseUnusable
 from pytarchive.library.errors import LibraryError
-from pytarchive.queue.registry import Registry
-from pytarchive.queue.storage import Task, TaskStorage
+from pytarchive.taskqueue.registry import Registry
+from pytarchive.client.protocol import Task
+from pytarchive.taskqueue.storage import TaskStorage
 
-log = logging.getLogger('pytarchive.queue')
+log = logging.getLogger(__name__)
 IDLE_POLL_S = 5.0  # a safety net only: enqueue() wakes the workers at once
 
 
@@ -32,9 +33,8 @@ class TaskContext:
         self.resources = resources
         self._storage = storage
         self._stopping = stopping
-        self.log = logging.getLogger(f'pytarchive.task.{task.kind}')
 
-    def progress(self, **counters) -> None:
+    def progress(self, **counters: Optional[object]) -> None:
         """bytes_done, bytes_total, files_done, files_total (as far as known) and step (e.g. 'verifying')."""
         self._storage.set_progress(self.task.id, **counters)
 
@@ -114,7 +114,7 @@ class Consumer:
             error = describe_failure(exc)
             if not isinstance(exc, (ToolError, LibraryError)):
                 log.exception('task %d %s: unexpected error', task.id, task.kind)
-            # CRITICAL: the seed's logging.conf mails CRITICAL records ("pytarchive: Task failed").
+            # CRITICAL: a logging.conf's SMTPHandler at CRITICAL, or [Email], mails it ("pytarchive: Task failed").
             log.critical('task %d %s %s: failed: %s', task.id, task.kind, task.args, error)
             self.storage.mark_failed(task.id, error)
         else:

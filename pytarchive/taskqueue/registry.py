@@ -1,38 +1,37 @@
-"""Task kinds and their handlers: `@task('format')` registers a function under a kind.
+"""Task kinds and their handlers: a Registry is built from an explicit list of (kind, handler).
 
 A handler is `def handler(ctx, **args) -> Optional[str]`: `ctx` is the TaskContext (drive,
 changer, progress, checkpoints), `args` the task's stored JSON arguments, the return value a
 one-line result shown by `pytarchive queue`. Handlers must be safe to run again after a crash.
+The list is given whole when the registry is made (pytarchive.tasks makes the service's), so a
+kind is known because it is listed there, never because some module happened to be imported.
 """
 
 import inspect
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, Iterable, List, Tuple
+
+from common.errors import ToolError
 
 Handler = Callable[..., Any]
 
 
-class UnknownTask(ValueError):
-    pass
+class UnknownTask(ToolError):
+    """A kind no handler is registered for, or arguments its handler does not take."""
 
 
 class Registry:
-    def __init__(self) -> None:
+    def __init__(self, kinds: Iterable[Tuple[str, Handler]]):
         self._handlers: Dict[str, Handler] = {}
-
-    def task(self, kind: str) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
+        for kind, handler in kinds:
             if kind in self._handlers:
                 raise ValueError(f'task kind {kind!r} registered twice')
             self._handlers[kind] = handler
-            return handler
-
-        return register
 
     def handler(self, kind: str) -> Handler:
         try:
             return self._handlers[kind]
         except KeyError:
-            raise UnknownTask(f'unknown task kind {kind!r}') from None
+            raise UnknownTask(f'unknown task kind {kind!r} (known: {", ".join(self.kinds())})') from None
 
     def check_args(self, kind: str, args: Dict[str, Any]) -> None:
         """Refuse arguments the handler would not accept, before the task is stored."""
@@ -43,7 +42,3 @@ class Registry:
 
     def kinds(self) -> List[str]:
         return sorted(self._handlers)
-
-
-registry = Registry()
-task = registry.task

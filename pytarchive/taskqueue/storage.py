@@ -7,42 +7,20 @@ are never reused, so the id an admin noted before a restart still names the same
 """
 
 import json
-from dataclasses import dataclass
+import sqlite3
 from typing import Any, Dict, Iterable, List, Optional
 
 from common.errors import ToolError
-from pytarchive.db import Database, now
+from pytarchive.client.protocol import DONE, FAILED, INTERRUPTED, QUEUED, RUNNING, Task
+from pytarchive.state.db import Database, now
 
-QUEUED, RUNNING, DONE, FAILED, INTERRUPTED = 'queued', 'running', 'done', 'failed', 'interrupted'
 REQUEUEABLE = (FAILED, INTERRUPTED)
 
 
-@dataclass(frozen=True)
-class Task:
-    id: int
-    kind: str
-    args: Dict[str, Any]
-    state: str
-    error: Optional[str]
-    result: Optional[str]
-    bytes_done: int
-    bytes_total: Optional[int]
-    files_done: int
-    files_total: Optional[int]
-    attempts: int
-    created: str
-    started: Optional[str]
-    finished: Optional[str]
-    step: Optional[str] = None
-
-    @classmethod
-    def from_row(cls, row) -> 'Task':
-        values = dict(row)
-        values['args'] = json.loads(values['args'])
-        return cls(**values)
-
-    def as_dict(self) -> Dict[str, Any]:
-        return dict(self.__dict__)
+def _task(row: Any) -> Task:
+    values = dict(row)
+    values['args'] = json.loads(values['args'])
+    return Task(**values)
 
 
 class RequeueError(ToolError):
@@ -64,7 +42,7 @@ class TaskStorage:
 
     def get(self, task_id: int) -> Optional[Task]:
         rows = self.db.query('SELECT * FROM tasks WHERE id = ?', (task_id,))
-        return Task.from_row(rows[0]) if rows else None
+        return _task(rows[0]) if rows else None
 
     def list(self, states: Optional[Iterable[str]] = None) -> List[Task]:
         if states is None:
@@ -73,7 +51,7 @@ class TaskStorage:
             wanted = list(states)
             marks = ', '.join('?' * len(wanted))
             rows = self.db.query(f'SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY id', wanted)
-        return [Task.from_row(row) for row in rows]
+        return [_task(row) for row in rows]
 
     def claim_next(self) -> Optional[Task]:
         """The oldest queued task, now marked running; None when nothing is queued."""
@@ -161,7 +139,7 @@ class TaskStorage:
         return ids
 
     @staticmethod
-    def _reset(conn, ids: List[int]) -> None:
+    def _reset(conn: sqlite3.Connection, ids: List[int]) -> None:
         # Progress restarts from zero: the task starts over (tasks are written to be re-run).
         conn.executemany(
             'UPDATE tasks SET state = ?, error = NULL, result = NULL, started = NULL, finished = NULL, '

@@ -22,21 +22,23 @@ import shutil
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from common.errors import ToolError
-from pytarchive import folders, tapes, transfer
+from pytarchive import transfer
 from pytarchive.library.errors import DriveError
 from pytarchive.progress import Progress
-from pytarchive.queue import TaskContext, task
+from pytarchive.resources import DriveResources
+from pytarchive.state import folders, tapes
+from pytarchive.state.db import Database
+from pytarchive.taskqueue import TaskContext
 from pytarchive.units import human_bytes
 from pytarchive.walk import DIR, FILE, LINK
 
-log = logging.getLogger('pytarchive.archive')
+log = logging.getLogger(__name__)
 PACKED_SUFFIX = '.tar.zst'
 _CHECKSUM_BATCH = 1000
 _SHOWN = 5  # failing files named in a message
 
 
-@task('archive')
-def archive(ctx: TaskContext, path: str, barcode: str) -> str:
+def run(ctx: TaskContext, path: str, barcode: str) -> str:
     resources = ctx.resources
     db = resources.db
     folder = folders.latest(db, path, (folders.PREPARED, folders.ARCHIVING, folders.FAILED, folders.ARCHIVED))
@@ -71,7 +73,7 @@ def _archived_text(folder: Dict, barcode: str, tape_path: str, archived_bytes: i
             f'{human_bytes(archived_bytes)}')
 
 
-def _record_space(resources, barcode: str, slot) -> None:
+def _record_space(resources: DriveResources, barcode: str, slot: Optional[int]) -> None:
     """The tape's use as the volume reports it; never hides the failure that ended the task."""
     try:
         total, free = resources.drive.space()
@@ -116,7 +118,7 @@ def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optiona
     return _archived_text(folder, barcode, tape_path, archived_bytes)
 
 
-def _failed(db, folder: Dict, message: str) -> ToolError:
+def _failed(db: Database, folder: Dict, message: str) -> ToolError:
     folders.mark_failed(db, folder['id'], message)
     return ToolError(message)
 
@@ -142,7 +144,7 @@ def _free_tape_path(mountpoint: str, folder: Dict) -> str:
     return f'{stem}.{folder["id"]}' + (PACKED_SUFFIX if folder['packed'] else '')
 
 
-def _needed_bytes(db, folder: Dict, block: int) -> int:
+def _needed_bytes(db: Database, folder: Dict, block: int) -> int:
     """Bytes the folder takes on a volume with this block size: every entry starts a new block."""
     if folder['packed']:
         return _blocks(os.path.getsize(folder['packed']), block)
@@ -156,7 +158,7 @@ def _blocks(size: int, block: int) -> int:
     return max(1, -(-size // block)) * block
 
 
-def _check_space(resources, folder: Dict, barcode: str, resuming: bool) -> None:
+def _check_space(resources: DriveResources, folder: Dict, barcode: str, resuming: bool) -> None:
     if resuming:
         return  # part of it is on the tape already; a full tape still fails cleanly mid-copy
     total, free = resources.drive.space()
@@ -238,7 +240,7 @@ def _same_size(path: str, size: int) -> bool:
         return False
 
 
-def _copy_unchanged(source: str, target: str, row: Dict, root: str, on_chunk) -> str:
+def _copy_unchanged(source: str, target: str, row: Dict, root: str, on_chunk: transfer.OnChunk) -> str:
     """copy_file, failing when the source was written while it was read, or between the check before
     the copy and the open (then the file copied, unchanged during the copy, is not the one prepared)."""
     try:
@@ -277,7 +279,7 @@ def _verify_tree(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple
             expected.append(row)
             yield os.path.join(destination, row['path'])
 
-    for _path, found in transfer.hash_files(files(), threads=1):  # one file at a time: a tape must not seek
+    for _path, found in transfer.hash_files(files()):  # one file at a time: a tape must not seek
         row = expected.popleft()
         if isinstance(found, OSError):
             bad.append((row['path'], f'unreadable on tape: {found.strerror}'))

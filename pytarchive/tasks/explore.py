@@ -9,21 +9,16 @@ import os
 import shlex
 
 from common.errors import ToolError
+from pytarchive.checks import archived_folder, export_target
+from pytarchive.config import ExportConfig
 from pytarchive.library.commands import CommandNotRun, run_command
-from pytarchive.queue import TaskContext, task
-from pytarchive.restore import archived_folder
+from pytarchive.taskqueue import TaskContext
 
 _POLL_S = 0.5
 _TIMEOUT_S = 120.0
 
 
-def export_target(export_config, directory: str) -> str:
-    if not export_config.to:
-        raise ToolError('[Export] to is not set: name the NFS clients allowed to explore (e.g. 192.168.0.0/16)')
-    return f'{export_config.to}:{directory}'
-
-
-def _exportfs(export_config, *arguments: str) -> None:
+def _exportfs(export_config: ExportConfig, *arguments: str) -> None:
     argv = [*export_config.exportfs, *arguments]
     try:
         finished = run_command(argv, _TIMEOUT_S)
@@ -34,8 +29,7 @@ def _exportfs(export_config, *arguments: str) -> None:
         raise ToolError(f'{finished.shown}: {lines[-1] if lines else f"exit status {finished.returncode}"}')
 
 
-@task('explore')
-def explore(ctx: TaskContext, path: str) -> str:
+def run(ctx: TaskContext, path: str) -> str:
     resources = ctx.resources
     export = resources.config.export
     folder = archived_folder(resources.db, path)

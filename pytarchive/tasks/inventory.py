@@ -3,7 +3,7 @@ so an admin sees what is big and has not changed for years: the candidates to ar
 
 Symlinks are never followed (a link is an entry of its own size): a link to a huge file or a loop
 can neither inflate a folder nor hang the walk. Names in exclude_folders are skipped at every depth,
-because the seed's `.local, .cache, .config` live inside the homes that are the subfolders of
+because folders such as `.local, .cache, .config` live inside the homes that are the subfolders of
 `/path/to/user/homes`. What cannot be read (permissions, entries vanishing during the walk) is
 counted in `errors`, never raised: one unreadable home must not hide the rest of the report.
 Sizes are apparent sizes (st_size) of everything but directories, which `files` does not count
@@ -12,14 +12,21 @@ either. Files lying directly in a source folder belong to no subfolder and are l
 
 import datetime as dt
 import html
+import json as _json
+import logging
 import os
 import stat
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from pytarchive.render import table
+from common.errors import ToolError
+from pytarchive import mail
+from pytarchive.client.render import table
+from pytarchive.taskqueue import TaskContext
 from pytarchive.units import human_bytes
+
+log = logging.getLogger(__name__)
 
 HEADERS = ('FOLDER', 'SIZE', 'FILES', 'NEWEST', 'AGE')
 
@@ -185,3 +192,24 @@ def as_json(report: Report) -> Dict[str, Any]:
         'totals': {'folders': len(report.folders), 'bytes': totals.bytes, 'files': totals.files,
                    'errors': totals.errors},
     }
+
+
+def run(ctx: TaskContext, json: bool = False) -> str:
+    """The task: survey [General] source_folders; the report mailed when [Email] is set, and returned."""
+    config = ctx.resources.config
+    ctx.progress(step='surveying')
+    report = survey(config.general.source_folders, config.general.exclude_folders,
+                    on_progress=lambda _folder: ctx.checkpoint())  # a stopping service waits one folder
+    text = render_text(report)
+    if config.email.configured:
+        try:
+            mail.send(config.email, 'pytarchive inventory', text, render_html(report))
+            sent = f'emailed to {", ".join(config.email.recipients)}'
+        except ToolError as exc:  # the report is still worth printing
+            log.error('inventory not emailed: %s', exc.message)
+            sent = f'NOT emailed: {exc.message}'
+    else:
+        sent = 'not emailed: set [Email] smtp_host, sender and recipients to receive it'
+    if json:
+        return _json.dumps({**as_json(report), 'email': sent}, indent=2)
+    return f'{text}\n\n{sent}'

@@ -12,34 +12,21 @@ import os
 from typing import Iterator, List
 
 from common.errors import ToolError
-from pytarchive import folders, packing
+from pytarchive import packing
+from pytarchive.checks import existing_folder
+from pytarchive.config import Config
 from pytarchive.progress import Progress
-from pytarchive.queue import TaskContext, task
+from pytarchive.state import folders
+from pytarchive.taskqueue import TaskContext
 from pytarchive.units import human_bytes
 from pytarchive.walk import FILE, Entry, Walk
 
 
-def full_path(value) -> str:
-    """A path as the commands take it: absolute (admins name folders unambiguously), normalized."""
-    if not isinstance(value, str) or not value.startswith('/'):
-        raise ToolError(f'{value!r} is not a full path (it must start with /)')
-    return os.path.normpath(value)
-
-
-def existing_folder(value) -> str:
-    """full_path() of a folder that exists; ToolError otherwise."""
-    path = full_path(value)
-    if not os.path.isdir(path):
-        raise ToolError(f'{path}: no such folder' if not os.path.lexists(path) else f'{path}: not a folder')
-    return path
-
-
-def scratch_copy(config, folder_id: int) -> str:
+def scratch_copy(config: Config, folder_id: int) -> str:
     return os.path.join(config.general.scratch_path, f'pytarchive-{folder_id}.tar.zst')
 
 
-@task('prepare')
-def prepare(ctx: TaskContext, path: str, description: str = '') -> str:
+def run(ctx: TaskContext, path: str, description: str = '') -> str:
     root = existing_folder(path)
     resources = ctx.resources
     threshold = resources.config.general.pack_threshold

@@ -19,9 +19,11 @@ import stat
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from common.errors import ToolError
-from pytarchive import folders, packing, safefs, transfer
+from pytarchive import packing, safefs, transfer
+from pytarchive.checks import archived_folder, clean_subpath
 from pytarchive.progress import Progress
-from pytarchive.queue import TaskContext, task
+from pytarchive.state import folders
+from pytarchive.taskqueue import TaskContext
 from pytarchive.units import human_bytes
 from pytarchive.walk import DIR, FILE, LINK
 
@@ -29,23 +31,7 @@ _SHOWN = 5
 Rows = Callable[[], Iterator[Dict]]
 
 
-def archived_folder(db, path: str) -> Dict:
-    folder = folders.latest(db, path, (folders.ARCHIVED,))
-    if folder is None:
-        raise ToolError(f'{path} has no verified archive (see `pytarchive deleteable` for what is archived)')
-    return folder
-
-
-def clean_subpath(only: str) -> str:
-    """SUBPATH relative to the folder, without '.', '..' or a leading '/'."""
-    parts = [part for part in only.strip('/').split('/') if part not in ('', '.')]
-    if '..' in parts:
-        raise ToolError(f'--only {only!r}: must stay inside the folder (no "..")')
-    return '/'.join(parts)
-
-
-@task('restore')
-def restore(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', force: bool = False) -> str:
+def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', force: bool = False) -> str:
     resources = ctx.resources
     folder = archived_folder(resources.db, path)
     only = clean_subpath(only)

@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -59,7 +60,7 @@ class Rig:
     def start(self):
         with open(self.log, 'a') as log:
             self.process = subprocess.Popen(
-                [PYTHON, '-m', 'pytarchive.service', '--config', str(self.config)],
+                [PYTHON, '-m', 'pytarchive.service', '--config-file', str(self.config)],
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -132,7 +133,7 @@ class Rig:
     # -- the client --------------------------------------------------------------------------------
 
     def client(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([PYTHON, '-m', 'pytarchive', '--config', str(self.config), *args],
+        return subprocess.run([PYTHON, '-m', 'pytarchive', '--config-file', str(self.config), *args],
                               cwd=REPO, capture_output=True, text=True, timeout=60)
 
     def ok(self, *args: str) -> str:
@@ -153,6 +154,14 @@ class Rig:
             if time.monotonic() > deadline:
                 pytest.fail(f'tasks not in {states}: {tasks}\n{self.log.read_text()}')
             time.sleep(0.1)
+
+    def restart_and_requeue(self, task_id: int, timeout: float = 120) -> dict:
+        """After a kill or a stop: start the service again, see the task interrupted, requeue it and
+        wait for it to end; the task as it ended."""
+        self.start()
+        assert self.tasks()[task_id]['state'] == 'interrupted'
+        self.ok('requeue', str(task_id))
+        return self.wait_for({task_id: {'done', 'failed'}}, timeout=timeout)[task_id]
 
     def start_check_with_a_scan_behind_it(self):
         """The service with task 2 (check of a formatted tape) running and task 3 (scan) queued."""
@@ -209,6 +218,24 @@ def make_tree(root: Path) -> Path:
     return root
 
 
+def tree(root: Path) -> Path:
+    """A small folder for the walk and prepare: a link to a folder, a dangling link, an empty folder."""
+    (root / 'b dir' / 'inner').mkdir(parents=True)
+    (root / 'empty').mkdir()
+    (root / 'a.txt').write_text('a')
+    (root / 'b dir' / 'inner' / 'é.bin').write_bytes(b'x' * 1000)
+    (root / 'to dir').symlink_to('b dir')
+    (root / 'dangling').symlink_to('/no/such/place')
+    return root
+
+
+def archive_members(path: str) -> list:
+    """The member names of a .tar.zst, in archive order (directories without their trailing /)."""
+    with subprocess.Popen(['zstd', '-d', '-q', '-c', path], stdout=subprocess.PIPE) as zstd:
+        with tarfile.open(fileobj=zstd.stdout, mode='r|') as archive:
+            return [member.name for member in archive]
+
+
 def snapshot(root: Path) -> dict:
     """Everything a restore must reproduce: kind, content, link target, mode and mtime of each entry."""
     found = {}
@@ -223,6 +250,11 @@ def snapshot(root: Path) -> dict:
             found[relative] = ('file', blake3.blake3(entry.read_bytes()).hexdigest(), oct(info.st_mode & 0o7777),
                                int(info.st_mtime))
     return found
+
+
+def queued_id(out: str) -> int:
+    """The task id in the client's `queued task N: ...` line."""
+    return int(out.split()[2].rstrip(':'))
 
 
 def formatted_rig(make_rig, **options):

@@ -1,4 +1,4 @@
-"""pytarchive.config: the seed's file as written, typed values, and one line naming file, section, key."""
+"""pytarchive.config: a typical file as written, typed values, and one line naming file, section, key."""
 
 import logging
 import textwrap
@@ -9,7 +9,7 @@ from common.config import ConfigError
 from common.errors import CONFIG
 from pytarchive import config as configuration
 
-SEED = """\
+TYPICAL = """\
 [General]
 tape_max_size = 17138671616
 exclude_folders = .local, .cache, .config 
@@ -32,8 +32,8 @@ def write(tmp_path, text, name='pytarchive.conf'):
     return str(path)
 
 
-def test_the_seeds_file_reads_with_inline_comments_stripped(tmp_path):
-    config = configuration.load(write(tmp_path, SEED))
+def test_a_typical_file_reads_with_inline_comments_stripped(tmp_path):
+    config = configuration.load(write(tmp_path, TYPICAL))
     assert config.general.tape_max_size == 17138671616
     assert config.general.exclude_folders == ('.local', '.cache', '.config')
     assert config.general.source_folders == ('/path/to/user/homes', '/another/network/drive')
@@ -44,8 +44,8 @@ def test_the_seeds_file_reads_with_inline_comments_stripped(tmp_path):
     assert config.export.settings == 'ro,fsid=1'
 
 
-def test_defaults_for_everything_the_seed_does_not_set(tmp_path):
-    config = configuration.load(write(tmp_path, SEED))
+def test_defaults_for_everything_a_typical_file_does_not_set(tmp_path):
+    config = configuration.load(write(tmp_path, TYPICAL))
     assert config.service.socket == '/run/pytarchive/pytarchive.sock'
     assert config.service.database == '/var/lib/pytarchive/pytarchive.db'
     assert config.service.logging_config == '/etc/pytarchive/logging.conf'
@@ -61,7 +61,7 @@ def test_defaults_for_everything_the_seed_does_not_set(tmp_path):
 
 
 def test_an_smtp_password_needs_a_private_file_and_never_shows_in_a_repr(tmp_path):
-    text = SEED + '[Email]\nsmtp_host = mail.example.org\nsender = a@example.org\nrecipients = b@example.org\n' \
+    text = TYPICAL + '[Email]\nsmtp_host = mail.example.org\nsender = a@example.org\nrecipients = b@example.org\n' \
                   'starttls = yes\nusername = archiver\npassword = s3cret-Pa55\n'
     path = write(tmp_path, text)
     (tmp_path / 'pytarchive.conf').chmod(0o644)
@@ -76,7 +76,7 @@ def test_an_smtp_password_needs_a_private_file_and_never_shows_in_a_repr(tmp_pat
 
 
 def test_an_smtp_password_in_double_quotes_keeps_its_spaces(tmp_path):
-    text = SEED + '[Email]\nsmtp_host = mail.example.org\nsender = a@example.org\nrecipients = b@example.org\n' \
+    text = TYPICAL + '[Email]\nsmtp_host = mail.example.org\nsender = a@example.org\nrecipients = b@example.org\n' \
                   'username = archiver\npassword = "  two words "\n'
     path = write(tmp_path, text)
     (tmp_path / 'pytarchive.conf').chmod(0o600)
@@ -84,7 +84,7 @@ def test_an_smtp_password_in_double_quotes_keeps_its_spaces(tmp_path):
 
 
 def test_commands_are_split_like_a_shell_and_paths_can_be_moved(tmp_path):
-    text = SEED.replace('[Export]', 'mtx = "/opt/mtx dir/mtx" -v\ndrive_index = 2\n\n[Export]') + """
+    text = TYPICAL.replace('[Export]', 'mtx = "/opt/mtx dir/mtx" -v\ndrive_index = 2\n\n[Export]') + """
 [Service]
 socket = /tmp/x/p.sock   # for tests
 database = /tmp/x/p.db
@@ -116,7 +116,7 @@ read_only_group = tape
     (('[Export]', '[Email]\nsmtp_port = 70000\n[Export]'), "[Email] smtp_port: '70000' is not a whole number (from 1 to 65535)"),
 ])
 def test_a_bad_key_is_one_line_naming_file_section_and_key(tmp_path, change, message):
-    path = write(tmp_path, SEED.replace(*change))
+    path = write(tmp_path, TYPICAL.replace(*change))
     with pytest.raises(ConfigError) as caught:
         configuration.load(path)
     assert caught.value.exit_code == CONFIG
@@ -137,7 +137,7 @@ def test_missing_and_unparsable_files(tmp_path):
 
 
 def test_client_socket_comes_from_the_named_config_or_the_default(tmp_path, monkeypatch):
-    path = write(tmp_path, SEED + '[Service]\nsocket = /tmp/elsewhere.sock\n')
+    path = write(tmp_path, TYPICAL + '[Service]\nsocket = /tmp/elsewhere.sock\n')
     assert configuration.socket_path_for_client(path) == '/tmp/elsewhere.sock'
     with pytest.raises(ConfigError, match='config file not found'):
         configuration.socket_path_for_client(str(tmp_path / 'missing.conf'))
@@ -171,7 +171,7 @@ def test_logging_config_is_read_with_fileconfig_when_present(tmp_path):
         [formatter_plain]
         format=%(levelname)s %(message)s
         """, name='logging.conf')
-    config = configuration.load(write(tmp_path, SEED + f'[Service]\nlogging_config = {logging_conf}\n'))
+    config = configuration.load(write(tmp_path, TYPICAL + f'[Service]\nlogging_config = {logging_conf}\n'))
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
@@ -187,10 +187,10 @@ def test_logging_config_is_read_with_fileconfig_when_present(tmp_path):
 
 def test_a_named_logging_config_must_exist_and_parse(tmp_path):
     missing = str(tmp_path / 'nope.conf')
-    config = configuration.load(write(tmp_path, SEED + f'[Service]\nlogging_config = {missing}\n'))
+    config = configuration.load(write(tmp_path, TYPICAL + f'[Service]\nlogging_config = {missing}\n'))
     with pytest.raises(ConfigError, match=rf'\[Service\] logging_config: {missing} does not exist'):
         configuration.setup_logging(config)
     bad = write(tmp_path, '[loggers]\nkeys=root\n', name='bad-logging.conf')
-    config = configuration.load(write(tmp_path, SEED + f'[Service]\nlogging_config = {bad}\n'))
+    config = configuration.load(write(tmp_path, TYPICAL + f'[Service]\nlogging_config = {bad}\n'))
     with pytest.raises(ConfigError, match=f'^{bad}: bad logging config: '):
         configuration.setup_logging(config)

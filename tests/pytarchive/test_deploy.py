@@ -1,4 +1,5 @@
-"""What installs pytarchive: the systemd unit, the executable the seed symlinks, the console script."""
+"""What installs pytarchive: the systemd unit, the client script the admin symlinks into
+/usr/local/bin, and no package of the project installed into site-packages."""
 
 import configparser
 import os
@@ -8,7 +9,8 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from pytarchive import client, config, service
+from pytarchive import config
+from pytarchive.service import server
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,10 +25,11 @@ def unit() -> configparser.ConfigParser:
 def test_the_unit_runs_the_service_as_root_with_the_default_config():
     words = shlex.split(unit()['Service']['ExecStart'])
     assert words[0] == '/opt/pytarchive/.venv/bin/python'
-    assert words[1:4] == ['-m', 'pytarchive.service', '--config']
+    assert words[1:4] == ['-m', 'pytarchive.service', '--config-file']
     assert words[4] == config.DEFAULT_PATH
-    assert unit()['Service']['WorkingDirectory'] == '/opt/pytarchive'  # where `-m pytarchive` is found
-    assert service.main.__module__ == 'pytarchive.service'
+    # The project is not installed: `-m pytarchive.service` is found in the working directory, the checkout.
+    assert unit()['Service']['WorkingDirectory'] == '/opt/pytarchive'
+    assert (REPO / 'pytarchive' / 'service' / '__main__.py').exists() and callable(server.main)
 
 
 def test_the_unit_stops_gently_and_does_not_restart_on_settings_errors():
@@ -39,8 +42,8 @@ def test_the_unit_stops_gently_and_does_not_restart_on_settings_errors():
     assert settings['RestartPreventExitStatus'].split() == ['2', '3']  # usage, config: see common.errors
 
 
-def test_the_executable_runs_the_client_through_a_symlink(tmp_path):
-    script = REPO / 'pytarchive' / 'pytarchive'
+def test_the_client_script_runs_through_a_symlink_from_a_plain_shell(tmp_path):
+    script = REPO / 'pytarchive_client.py'
     assert os.access(script, os.X_OK)
     assert script.read_text().startswith('#!/usr/bin/env python3\n')
     link = tmp_path / 'bin' / 'pytarchive'
@@ -48,19 +51,28 @@ def test_the_executable_runs_the_client_through_a_symlink(tmp_path):
     link.symlink_to(script)
     missing = tmp_path / 'no.sock'
     # From elsewhere, with the system's python3 first on PATH (it lacks the project's dependencies,
-    # so the script must switch to the project's .venv), as a shell on the library host would.
+    # so the script must switch to the project's .venv, found through the link), as a shell on the
+    # library host would.
+    plain = {'PATH': '/usr/bin:/bin'}
     done = subprocess.run([str(link), '--socket', str(missing), 'queue'], cwd=tmp_path, capture_output=True,
-                          text=True, env={'PATH': '/usr/bin:/bin'}, timeout=60)
+                          text=True, env=plain, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (
-        4, '', f'pytarchive: the pytarchive service is not running (no socket at {missing})\n')
-    help_text = subprocess.run([str(link), '--help'], capture_output=True, text=True, timeout=60).stdout
+        10, '', f'pytarchive: error: the pytarchive service is not running (no socket at {missing})\n')
+    done = subprocess.run(['/usr/bin/python3', str(link), '--socket', str(missing), 'queue'], cwd=tmp_path,
+                          capture_output=True, text=True, env=plain, timeout=60)
+    assert (done.returncode, done.stderr) == (
+        10, f'pytarchive: error: the pytarchive service is not running (no socket at {missing})\n')
+    help_text = subprocess.run([str(link), '--help'], cwd=tmp_path, capture_output=True, text=True, env=plain,
+                               timeout=60).stdout
     assert help_text.startswith('usage: pytarchive ')
 
 
-def test_pyproject_installs_the_pytarchive_command():
+def test_the_project_is_not_installed_into_site_packages():
+    """Only the requirements go into the .venv: installing the project would put generic top-level
+    names (`common`, `sim`) into site-packages, where any other program would find them."""
     project = tomllib.loads((REPO / 'pyproject.toml').read_text())
-    assert project['project']['scripts'] == {'pytarchive': 'pytarchive.client:main'}
-    assert callable(client.main)
-    packages = project['tool']['setuptools']['packages']['find']['include']
-    for package in ('common', 'pytarchive', 'wormlock', 'lockmanager', 'sim'):
-        assert f'{package}*' in packages and (REPO / package / '__init__.py').exists()
+    assert not {'build-system', 'project'} & set(project)
+    assert 'setuptools' not in project.get('tool', {})
+    recipe = (REPO / 'Makefile').read_text()
+    assert 'pip install' in recipe and ' -e .' not in recipe
+    assert not (REPO / 'pytarchive' / 'pytarchive').exists()  # the old executable, named like its package

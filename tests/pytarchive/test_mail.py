@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from common.errors import AUTH, CONFIG, UNREACHABLE, ToolError
-from pytarchive import inventory, mail
+from pytarchive import mail
+from pytarchive.tasks import inventory
 from pytarchive.config import EmailConfig
 from tests.pytarchive.smtp_inbox import free_port
 

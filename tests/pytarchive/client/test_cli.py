@@ -1,11 +1,13 @@
-"""The client's command line for the workflow commands: what each sends to the service, and one
-line with exit status 2 for every malformed command (before anything is sent)."""
+"""The client's command line: what each command sends to the service, one line with exit status 2
+for every malformed command (before anything is sent), one line for a service that is not running,
+and nothing of the service's side (database, queue, tasks) imported by the client."""
 
+import socket
 import subprocess
 
 import pytest
 
-from pytarchive import client
+from pytarchive.client import cli as client
 from tests.pytarchive.rig import PYTHON, REPO
 
 
@@ -42,3 +44,45 @@ def test_malformed_commands_are_one_line_and_exit_2(argv, message):
     done = subprocess.run([PYTHON, '-m', 'pytarchive', *argv], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == ''
     assert done.stderr.count('\n') == 1 and message in done.stderr, done.stderr
+
+
+def test_the_client_says_in_one_line_when_the_service_is_not_running(tmp_path):
+    missing = tmp_path / 'run' / 'pytarchive.sock'
+    config = tmp_path / 'p.conf'
+    config.write_text(f'[Device]\nlibrary = /dev/sch0\ndrive_serial = 10WT0\n[Service]\nsocket = {missing}\n')
+    run = lambda *args: subprocess.run([PYTHON, '-m', 'pytarchive', *args], cwd=REPO, capture_output=True,  # noqa: E731
+                                       text=True, timeout=60)
+    done = run('--config-file', str(config), 'queue')
+    assert (done.returncode, done.stdout) == (10, '')
+    assert done.stderr == f'pytarchive: error: the pytarchive service is not running (no socket at {missing})\n'
+
+    # A socket file left behind by a service that died: nobody listens on it.
+    missing.parent.mkdir()
+    with socket.socket(socket.AF_UNIX) as dead:
+        dead.bind(str(missing))
+    done = run('queue', '--config', str(config))  # the option's older name
+    assert (done.returncode, done.stderr) == (
+        10, f'pytarchive: error: the pytarchive service is not running (nothing answers on {missing})\n')
+
+    done = run('--config-file', str(tmp_path / 'nope.conf'), 'summary')
+    assert (done.returncode, done.stderr) == (
+        3, f'pytarchive: error: {tmp_path / "nope.conf"}: config file not found\n')
+    done = run('summary', '--config', str(tmp_path / 'nope.conf'))
+    assert (done.returncode, done.stderr) == (
+        3, f'pytarchive: error: {tmp_path / "nope.conf"}: config file not found\n')
+
+
+def test_config_file_and_its_older_name_config_set_the_same_option():
+    assert client.build_parser().parse_args(['--config-file', '/x.conf', 'queue']).config == '/x.conf'
+    assert client.build_parser().parse_args(['queue', '--config', '/y.conf']).config == '/y.conf'
+    assert client.build_parser().parse_args(['queue', '--config-file', '/z.conf']).config == '/z.conf'
+
+
+def test_the_client_imports_nothing_of_the_service_side():
+    """The client runs as any user with only a socket: importing it must not load the database layer
+    (sqlite3), the task queue, the tasks or the service."""
+    code = ('import sys, pytarchive.client.cli\n'
+            'print(" ".join(sorted(name for name in sys.modules if name.startswith(("sqlite3", "_sqlite3", '
+            '"pytarchive.state", "pytarchive.taskqueue", "pytarchive.tasks", "pytarchive.service")))))')
+    done = subprocess.run([PYTHON, '-c', code], cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout == '\n', done.stdout

@@ -9,8 +9,8 @@ import tracemalloc
 
 import pytest
 
-from pytarchive import protocol
-from pytarchive.protocol import (HEADER, MAX_FRAME, MAX_REQUEST, Closed, ProtocolError, recv_message, request,
+from pytarchive.client import protocol
+from pytarchive.client.protocol import (HEADER, MAX_FRAME, MAX_REQUEST, Closed, ProtocolError, recv_message, request,
                                  send_message)
 
 

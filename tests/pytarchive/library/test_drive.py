@@ -1,6 +1,5 @@
 """pytarchive.library.Drive on the virtual library (sim/tapelib), and the wait for the ltfs process."""
 
-import configparser
 import os
 import subprocess
 import sys
@@ -8,53 +7,12 @@ import time
 
 import pytest
 
-from pytarchive.library import AlreadyFormatted, Changer, Drive, DriveError, MtxError
+from pytarchive.library import AlreadyFormatted, Drive, DriveError, MtxError
 from pytarchive.library.processes import ltfs_processes, wait_for_exit
+from tests.pytarchive.library.virtual_library import VirtualLibrary
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), *['..'] * 2))
+pytestmark = pytest.mark.root  # the virtual library mounts its tapes
 MIB = 1024 * 1024
-
-
-class VirtualLibrary:
-    """A sim/tapelib library in a directory, and pytarchive's Changer and Drive configured for it the
-    way pytarchive.conf would be (from the [Device] lines `init` prints)."""
-
-    def __init__(self, root, tapes='TPN001L9,TPN002L9,-,CLN001L1', slots=6, capacity='256M',
-                 import_export=1, index_write_seconds=0.5):
-        self.root = str(root)
-        printed = self.admin('init', self.root, '--slots', str(slots), '--drives', '1', '--tapes', tapes,
-                             '--capacity', capacity, '--import-export', str(import_export),
-                             '--index-write-seconds', str(index_write_seconds))
-        config = configparser.ConfigParser()
-        config.read_string(printed)
-        self.device = config['Device']
-        self.capacity = int(config['General']['tape_max_size'])
-
-    def admin(self, *args):
-        result = subprocess.run([sys.executable, '-m', 'sim.tapelib', *args], cwd=REPO, capture_output=True,
-                                text=True, timeout=120)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def fault(self, *args):
-        self.admin('fault', self.root, *args)
-
-    def changer(self):
-        return Changer([self.device['mtx']], self.device['library'], timeout=60)
-
-    def drive(self, serial=None):
-        return Drive(mkltfs=[self.device['mkltfs']], ltfs=[self.device['ltfs']], tapeinfo=[self.device['tapeinfo']],
-                     umount=[self.device['umount']], device=self.device['drive_device'],
-                     serial=serial or self.device['drive_serial'], mountpoint=self.device['mountpoint'],
-                     timeout=120, unmount_timeout=60)
-
-    @property
-    def mountpoint(self):
-        return self.device['mountpoint']
-
-    def cleanup(self):
-        """Stop every ltfs and undo every mount, whatever a failed test left behind."""
-        self.admin('cleanup', self.root)
 
 
 @pytest.fixture
@@ -98,6 +56,7 @@ class TestDriveOnTheVirtualLibrary:
             assert file.read() == payload
         drive.unmount()
 
+    @pytest.mark.slow
     def test_unmount_waits_for_ltfs_to_write_the_index_so_the_tape_can_move_at_once(self, tmp_path):
         library = VirtualLibrary(tmp_path / 'slow', index_write_seconds=2.0)
         try:
@@ -114,6 +73,7 @@ class TestDriveOnTheVirtualLibrary:
         finally:
             library.cleanup()
 
+    @pytest.mark.slow
     def test_moving_the_tape_right_after_a_bare_umount_fails_and_unmount_finishes_the_wait(self, tmp_path):
         library = VirtualLibrary(tmp_path / 'slow', index_write_seconds=2.0)
         try:
@@ -122,7 +82,7 @@ class TestDriveOnTheVirtualLibrary:
             drive = library.drive()
             drive.format('TPN002', 'TPN002L9')
             drive.mount()
-            subprocess.run(['umount', library.mountpoint], check=True)  # what the seed did, then slept
+            subprocess.run(['umount', library.mountpoint], check=True)  # a plain umount, not waiting for ltfs to write its index
             with pytest.raises(MtxError) as caught:
                 changer.unload()
             assert (caught.value.sense_key, caught.value.asc, caught.value.ascq) == ('Illegal Request', '53', '03')

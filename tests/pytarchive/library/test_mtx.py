@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pytarchive.library import (Changer, DriveSlot, LibraryStatus, MtxError, MtxParseError, Slot, Tape,
                                 parse_status)
-from tests.pytarchive.test_drive import VirtualLibrary
+from tests.pytarchive.library.virtual_library import VirtualLibrary
 
 TAG_WIDTH = 36  # mtx pads volume tags with blanks to 36 characters
 
@@ -230,8 +230,8 @@ def test_mtx_like_garbage_never_raises_anything_but_mtx_parse_error(with_header,
 
 # -- Changer against a scripted mtx ------------------------------------------------------------------
 
-# Seed 004's failure, as mtx writes it to stderr (the "Unloading drive 0 ..." part went to stdout).
-SEED_SENSE_STDERR = textwrap.dedent('''\
+# A drive refusing to give up its tape (ASC/ASCQ 53/03), as mtx writes it to stderr (the "Unloading drive 0 ..." part went to stdout).
+REMOVAL_PREVENTED_STDERR = textwrap.dedent('''\
     mtx: Request Sense: Long Report=yes
     mtx: Request Sense: Valid Residual=no
     mtx: Request Sense: Error Code=70 (Current)
@@ -399,9 +399,9 @@ class TestChangerUnload:
 
 
 class TestChangerErrors:
-    def test_request_sense_is_parsed_quoted_with_the_seed_advice_and_the_state_re_read(self, mtx):
+    def test_request_sense_is_parsed_quoted_with_the_operator_advice_and_the_state_re_read(self, mtx):
         mtx.answer('status', TPN002_LOADED)
-        mtx.answer('unload', {'stdout': 'Unloading drive 0 into Storage Element 3...', 'stderr': SEED_SENSE_STDERR,
+        mtx.answer('unload', {'stdout': 'Unloading drive 0 into Storage Element 3...', 'stderr': REMOVAL_PREVENTED_STDERR,
                               'exit': 1})
         changer = mtx.changer()
         with pytest.raises(MtxError) as caught:
@@ -421,7 +421,7 @@ class TestChangerErrors:
 
     def test_failed_re_read_leaves_the_state_unknown(self, mtx):
         mtx.answer('status', TPN002_LOADED, {'stderr': 'mtx: cannot open SCSI device /dev/sch0\n', 'exit': 1})
-        mtx.answer('unload', {'stderr': SEED_SENSE_STDERR, 'exit': 1})
+        mtx.answer('unload', {'stderr': REMOVAL_PREVENTED_STDERR, 'exit': 1})
         changer = mtx.changer()
         with pytest.raises(MtxError) as caught:
             changer.unload()
@@ -488,6 +488,7 @@ def virtual(tmp_path):
     library.cleanup()
 
 
+@pytest.mark.root  # the virtual library, as the other tests of it run (its tapes are ext4 images)
 class TestChangerOnTheVirtualLibrary:
     def test_its_status_parses(self, virtual):
         status = virtual.changer().status()

@@ -1,6 +1,6 @@
 """The service and the client end to end, as real processes, on the virtual library (sim/tapelib).
 
-Every test starts `python -m pytarchive.service --config FILE` in its own session and talks to it
+Every test starts `python -m pytarchive.service --config-file FILE` in its own session and talks to it
 with `python -m pytarchive` (or, for another UID, the client's main() in a forked child that
 dropped its privileges: /root, where the interpreter lives, is closed to other users).
 """
@@ -20,11 +20,15 @@ import traceback
 
 import pytest
 
-from pytarchive import client, protocol, service
-from pytarchive.db import Database
+from common.errors import run_main
+from pytarchive.client import cli, protocol
 from pytarchive.library.processes import ltfs_processes
-from pytarchive.queue import TaskStorage
-from tests.pytarchive.rig import PYTHON, REPO
+from pytarchive.service import server
+from pytarchive.state.db import Database
+from pytarchive.taskqueue import TaskStorage
+from tests.pytarchive.rig import PYTHON, REPO, formatted_rig
+
+pytestmark = pytest.mark.root  # the virtual library mounts its tapes; other users connect
 
 NOBODY = 65534
 TAPE_GROUP = 26  # the 'tape' group of Debian's base-passwd
@@ -47,7 +51,7 @@ def run_client_as(uid: int, groups: list, argv: list) -> tuple:
             os.setgroups(groups)
             os.setgid(NOBODY)
             os.setuid(uid)
-            status = client.main(argv)
+            status = run_main(lambda: cli.main(argv), cli.PROG)
         except BaseException:  # noqa: BLE001 - report, then leave with 99
             traceback.print_exc()
         finally:
@@ -65,28 +69,7 @@ def run_client_as(uid: int, groups: list, argv: list) -> tuple:
 # -------------------------------------------------------------------------------------------------
 
 
-def test_the_client_says_in_one_line_when_the_service_is_not_running(tmp_path):
-    missing = tmp_path / 'run' / 'pytarchive.sock'
-    config = tmp_path / 'p.conf'
-    config.write_text(f'[Device]\nlibrary = /dev/sch0\ndrive_serial = 10WT0\n[Service]\nsocket = {missing}\n')
-    run = lambda *args: subprocess.run([PYTHON, '-m', 'pytarchive', *args], cwd=REPO, capture_output=True,  # noqa: E731
-                                       text=True, timeout=60)
-    done = run('--config', str(config), 'queue')
-    assert (done.returncode, done.stdout) == (4, '')
-    assert done.stderr == f'pytarchive: the pytarchive service is not running (no socket at {missing})\n'
-
-    # A socket file left behind by a service that died: nobody listens on it.
-    missing.parent.mkdir()
-    with socket.socket(socket.AF_UNIX) as dead:
-        dead.bind(str(missing))
-    done = run('queue', '--config', str(config))
-    assert (done.returncode, done.stderr) == (
-        4, f'pytarchive: the pytarchive service is not running (nothing answers on {missing})\n')
-
-    done = run('--config', str(tmp_path / 'nope.conf'), 'summary')
-    assert (done.returncode, done.stderr) == (3, f'pytarchive: {tmp_path / "nope.conf"}: config file not found\n')
-
-
+@pytest.mark.slow
 def test_scan_format_check_through_the_queue_and_the_drive_is_left_empty(make_rig):
     rig = make_rig()
     rig.start()
@@ -119,7 +102,7 @@ def test_scan_format_check_through_the_queue_and_the_drive_is_left_empty(make_ri
 
     refused = rig.client('format', 'CLN001L1')
     assert (refused.returncode, refused.stderr) == (
-        1, 'pytarchive: CLN001L1 is a cleaning tape: pytarchive never uses cleaning tapes for data\n')
+        1, 'pytarchive: error: CLN001L1 is a cleaning tape: pytarchive never uses cleaning tapes for data\n')
     assert not rig.drive().full and not rig.mounted()
     assert rig.stop() == 0
     assert not rig.socket.exists()
@@ -133,17 +116,18 @@ def test_only_root_may_connect_and_the_uid_comes_from_the_socket(make_rig):
     argv = ['--socket', str(rig.socket), 'queue']
     status, out, err = run_client_as(NOBODY, [], argv)
     assert (status, out) == (7, '')
-    assert err.startswith(f'pytarchive: permission denied on {rig.socket}: pytarchive commands need root')
+    assert err.startswith(f'pytarchive: error: permission denied on {rig.socket}: pytarchive commands need root')
 
     # Even with the file modes opened up, the service itself refuses by the caller's UID.
     rig.socket.parent.chmod(0o711)
     rig.socket.chmod(0o666)
     status, out, err = run_client_as(NOBODY, [TAPE_GROUP], argv)
-    assert (status, out, err) == (7, '', 'pytarchive: permission denied for UID 65534: only root may use pytarchive\n')
+    assert (status, out, err) == (7, '', 'pytarchive: error: permission denied for UID 65534: only root may use pytarchive\n')
     assert "refused 'queue' from UID 65534" in rig.log.read_text()
     assert rig.ok('queue') == 'the queue is empty\n'
 
 
+@pytest.mark.slow
 def test_the_read_only_group_may_list_but_not_change(make_rig):
     rig = make_rig(read_only_group='tape')
     rig.start()
@@ -159,13 +143,14 @@ def test_the_read_only_group_may_list_but_not_change(make_rig):
     assert status == 0 and len(json.loads(out)['tapes']) == 3
     for command in (['format', 'TPN001L9'], ['requeue', '--all'], ['scan']):
         status, out, err = run_client_as(NOBODY, [TAPE_GROUP], socket_option + command)
-        assert (status, out, err) == (7, '', f"pytarchive: permission denied for UID 65534: only root may run "
+        assert (status, out, err) == (7, '', f"pytarchive: error: permission denied for UID 65534: only root may run "
                                              f"'{command[0]}'; members of group tape may run deleteable, queue, summary, task\n")
     status, out, err = run_client_as(NOBODY, [], socket_option + ['queue'])
-    assert status == 7 and err.startswith(f'pytarchive: permission denied on {rig.socket}')
+    assert status == 7 and err.startswith(f'pytarchive: error: permission denied on {rig.socket}')
     assert list(rig.tasks()) == [1]
 
 
+@pytest.mark.slow
 def test_kill_9_mid_task_the_queue_survives_and_the_task_waits_for_requeue(make_rig):
     rig = make_rig(index_write_seconds=2)
     rig.start_check_with_a_scan_behind_it()
@@ -186,6 +171,7 @@ def test_kill_9_mid_task_the_queue_survives_and_the_task_waits_for_requeue(make_
     assert not rig.drive().full and not rig.mounted()
 
 
+@pytest.mark.slow
 def test_failures_quote_mtx_and_ltfs_and_requeue_by_id_and_all(make_rig):
     rig = make_rig()
     rig.start()
@@ -209,7 +195,7 @@ def test_failures_quote_mtx_and_ltfs_and_requeue_by_id_and_all(make_rig):
     rig.wait_for({2: {'done'}})
     refused = rig.client('requeue', '1,2,9')
     assert (refused.returncode, refused.stderr) == (
-        1, 'pytarchive: nothing requeued: task 1 is done; task 2 is done; task 9 does not exist '
+        1, 'pytarchive: error: nothing requeued: task 1 is done; task 2 is done; task 9 does not exist '
            '(only failed or interrupted tasks can be requeued)\n')
     assert rig.ok('requeue', '--all') == 'requeued tasks 3, 4\n'
     tasks = rig.wait_for({3: {'done'}, 4: {'done'}})
@@ -217,6 +203,7 @@ def test_failures_quote_mtx_and_ltfs_and_requeue_by_id_and_all(make_rig):
     assert rig.ok('requeue', '--all') == 'no failed or interrupted tasks to requeue\n'
 
 
+@pytest.mark.slow
 def test_sigterm_mid_task_empties_the_drive_then_exits_0_and_the_rest_waits(make_rig):
     rig = make_rig(index_write_seconds=1)
     rig.start_check_with_a_scan_behind_it()
@@ -230,6 +217,7 @@ def test_sigterm_mid_task_empties_the_drive_then_exits_0_and_the_rest_waits(make
         assert tasks[2]['error'] == 'the service was stopped before this task finished'
 
 
+@pytest.mark.slow
 def test_a_tape_locked_by_a_killed_ltfs_is_released_at_the_next_start(make_rig):
     rig = make_rig(index_write_seconds=1)
     rig.start()
@@ -265,13 +253,13 @@ def test_the_service_refuses_a_bad_config_and_a_second_instance_in_one_line(make
     bad.write_text('[Device]\nlibrary = /dev/sch0 # no drive_serial\n')
     done = service(bad)
     assert (done.returncode, done.stdout, done.stderr) == (
-        3, '', f'pytarchive service: {bad}: [Device] drive_serial: is missing (required)\n')
+        3, '', f'pytarchive.service: error: {bad}: [Device] drive_serial: is missing (required)\n')
 
     rig = make_rig()
     rig.start()
     done = service(rig.config)
     assert (done.returncode, done.stderr) == (
-        1, f'pytarchive service: another pytarchive service is already using {rig.database}\n')
+        1, f'pytarchive.service: error: another pytarchive service is already using {rig.database}\n')
     assert rig.ok('queue') == 'the queue is empty\n'  # the first one is untouched
 
 
@@ -376,6 +364,7 @@ def test_40_connections_announcing_huge_frames_keep_memory_bounded_and_root_is_s
         in rig.log.read_text()
 
 
+@pytest.mark.slow
 def test_connections_per_user_are_capped_and_a_slow_request_cannot_hold_one(make_rig, hostile):
     rig = make_rig(read_only_group='tape')
     rig.start()
@@ -388,19 +377,20 @@ def test_connections_per_user_are_capped_and_a_slow_request_cannot_hold_one(make
     during = rss_mib(rig.process.pid)
     status, out, err = run_client_as(NOBODY, [TAPE_GROUP], ['--socket', str(rig.socket), 'queue'])
     assert (status, out) == (1, '')
-    assert err == (f'pytarchive: too many connections from UID {NOBODY}: at most '
-                   f'{service.MAX_CONNECTIONS_PER_USER} at a time; try again when one ends\n')
+    assert err == (f'pytarchive: error: too many connections from UID {NOBODY}: at most '
+                   f'{server.MAX_CONNECTIONS_PER_USER} at a time; try again when one ends\n')
     assert rig.ok('queue') == 'the queue is empty\n'  # root is never turned away
     answers = attack.release()
-    assert time.monotonic() - started < service.REQUEST_TIMEOUT_S + 20
-    assert answers == {'too many connections from UID 65534': 40 - service.MAX_CONNECTIONS_PER_USER,
-                       'bad request': service.MAX_CONNECTIONS_PER_USER}, answers
+    assert time.monotonic() - started < server.REQUEST_TIMEOUT_S + 20
+    assert answers == {'too many connections from UID 65534': 40 - server.MAX_CONNECTIONS_PER_USER,
+                       'bad request': server.MAX_CONNECTIONS_PER_USER}, answers
     assert during - before < 64, (before, during)
     assert re.search(rf'WARNING - bad request from UID {NOBODY} \(pid \d+\): no complete message within '
-                     rf'{service.REQUEST_TIMEOUT_S:g} s \(\d+ of {protocol.MAX_REQUEST} bytes\)\n', rig.log.read_text())
+                     rf'{server.REQUEST_TIMEOUT_S:g} s \(\d+ of {protocol.MAX_REQUEST} bytes\)\n', rig.log.read_text())
     assert 'Traceback' not in rig.log.read_text()
 
 
+@pytest.mark.slow
 def test_an_idle_or_trickling_client_is_cut_off_at_the_request_deadline(make_rig):
     rig = make_rig()
     rig.start()
@@ -424,10 +414,10 @@ def test_an_idle_or_trickling_client_is_cut_off_at_the_request_deadline(make_rig
         elapsed = time.monotonic() - started
         assert idle.recv(1) == b''  # and then hung up
     assert replies['idle'] == protocol.failed(
-        f'bad request: no complete message within {service.REQUEST_TIMEOUT_S:g} s (0 of 4 bytes)')
+        f'bad request: no complete message within {server.REQUEST_TIMEOUT_S:g} s (0 of 4 bytes)')
     assert replies['trickling']['error'].startswith(
-        f'bad request: no complete message within {service.REQUEST_TIMEOUT_S:g} s (')
-    assert service.REQUEST_TIMEOUT_S <= elapsed < service.REQUEST_TIMEOUT_S + 15
+        f'bad request: no complete message within {server.REQUEST_TIMEOUT_S:g} s (')
+    assert server.REQUEST_TIMEOUT_S <= elapsed < server.REQUEST_TIMEOUT_S + 15
     assert rig.ok('queue') == 'the queue is empty\n'
 
 
@@ -447,7 +437,7 @@ def critical_lines(rig, count: int = 1, timeout: float = 15) -> list:
 def start_with(rig, *options: str) -> None:
     """rig.start() with service options (rig.start takes none)."""
     with open(rig.log, 'a') as log:
-        rig.process = subprocess.Popen([PYTHON, '-m', 'pytarchive.service', '--config', str(rig.config), *options],
+        rig.process = subprocess.Popen([PYTHON, '-m', 'pytarchive.service', '--config-file', str(rig.config), *options],
                                        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 15
     while not rig.socket.exists():
@@ -459,9 +449,10 @@ def refuses_work(rig, line: str) -> None:
     """Every command gets the same one line and exit 1; nothing is queued."""
     for command in (['queue'], ['summary'], ['scan']):
         done = rig.client(*command)
-        assert (done.returncode, done.stdout, done.stderr) == (1, '', f'pytarchive: {line}\n'), command
+        assert (done.returncode, done.stdout, done.stderr) == (1, '', f'pytarchive: error: {line}\n'), command
 
 
+@pytest.mark.slow
 def test_a_database_deleted_while_running_stops_the_work_and_nothing_is_lost(make_rig):
     rig = make_rig()
     rig.start()
@@ -474,7 +465,7 @@ def test_a_database_deleted_while_running_stops_the_work_and_nothing_is_lost(mak
     [rescued] = rig.database.parent.glob('pytarchive.db.rescued-*')
     line = (f'the database {rig.database} was deleted while the service ran; the catalog as the service had it is '
             f'saved in {rescued}: stop the service, move that file to {rig.database} and start it again')
-    assert critical.endswith(f' - pytarchive.service - CRITICAL - {line}')
+    assert critical.endswith(f' - pytarchive.service.server - CRITICAL - {line}')
     refuses_work(rig, line)
     assert rig.stop() == 1
     assert not rig.database.exists()  # the refused scan created nothing
@@ -495,6 +486,7 @@ def test_a_database_deleted_while_running_stops_the_work_and_nothing_is_lost(mak
     assert 'Traceback' not in rig.log.read_text() and len(critical_lines(rig)) == 2
 
 
+@pytest.mark.slow
 def test_new_database_starts_an_empty_catalog_only_when_asked(make_rig):
     rig = make_rig()
     rig.start()
@@ -511,6 +503,7 @@ def test_new_database_starts_an_empty_catalog_only_when_asked(make_rig):
     assert rig.stop() == 0
 
 
+@pytest.mark.slow
 def test_a_database_overwritten_while_running_stops_the_work(make_rig):
     rig = make_rig()
     rig.start()
@@ -526,6 +519,7 @@ def test_a_database_overwritten_while_running_stops_the_work(make_rig):
     assert 'Traceback' not in rig.log.read_text()
 
 
+@pytest.mark.slow
 def test_a_corrupted_database_is_found_at_start_and_left_as_it_is(make_rig):
     rig = make_rig()
     rig.start()
@@ -550,6 +544,7 @@ def test_a_corrupted_database_is_found_at_start_and_left_as_it_is(make_rig):
     assert 'Traceback' not in rig.log.read_text()
 
 
+@pytest.mark.slow
 def test_a_database_deleted_mid_task_stops_the_task_empties_the_drive_and_the_rescued_catalog_resumes(make_rig):
     rig = make_rig(index_write_seconds=2)
     rig.start_check_with_a_scan_behind_it()  # task 2 (check) running, task 3 (scan) queued
@@ -570,3 +565,24 @@ def test_a_database_deleted_mid_task_stops_the_task_empties_the_drive_and_the_re
     assert tasks[2]['state'] == 'interrupted' and tasks[2]['error'] == 'the service stopped while this task ran'
     assert 'Traceback' not in rig.log.read_text()
     assert len(critical_lines(rig)) == 1
+
+
+def test_a_failed_task_is_mailed_by_the_smtp_handler_of_a_logging_conf(make_rig, smtp_server, tmp_path):
+    inbox, port = smtp_server()
+    logging_conf = tmp_path / 'logging.conf'
+    logging_conf.write_text(
+        '[loggers]\nkeys=root\n\n[handlers]\nkeys=emailHandler\n\n[formatters]\nkeys=defaultFormatter\n\n'
+        '[logger_root]\nlevel=INFO\nhandlers=emailHandler\n\n'
+        '[handler_emailHandler]\nclass=logging.handlers.SMTPHandler\nlevel=CRITICAL\nformatter=defaultFormatter\n'
+        f"args=(('127.0.0.1', {port}), 'pytarchive@lab.example', ['it@lab.example'], 'pyarchive: Task failed')\n\n"
+        '[formatter_defaultFormatter]\nformat=%(asctime)s - %(name)s - %(levelname)s - %(message)s\n')
+    rig = formatted_rig(make_rig, extra=f'logging_config = {logging_conf}\n')
+    failed = rig.client('format', 'TPN009L9', '--wait')
+    assert failed.returncode == 1
+    deadline = time.monotonic() + 10
+    while not inbox.messages():
+        assert time.monotonic() < deadline, 'no mail arrived'
+        time.sleep(0.1)
+    [message] = inbox.messages()
+    assert message['Subject'] == 'pyarchive: Task failed'
+    assert 'format' in message.get_content() and 'TPN009L9' in message.get_content()

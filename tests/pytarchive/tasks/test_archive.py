@@ -12,7 +12,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.pytarchive.rig import PYTHON, REPO, TAPE, archived, formatted_rig, make_tree, snapshot
+import pytest
+
+from tests.pytarchive.rig import PYTHON, REPO, TAPE, archived, formatted_rig, make_tree, queued_id, snapshot
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]  # the virtual library mounts its tapes; each takes seconds to minutes
 
 
 def test_archive_verify_then_restore_reproduces_the_folder(make_rig, tmp_path):
@@ -181,7 +185,7 @@ def archive_until_copying(rig, folder: Path) -> int:
     files copied and more to go. The service runs in slices of 50 ms until then, so the moment is
     caught however loaded the machine is (a poll through the client could miss a short copy).
     The caller thaws it or crashes it."""
-    task_id = _queued_id(rig.ok('archive', str(folder), TAPE))
+    task_id = queued_id(rig.ok('archive', str(folder), TAPE))
     deadline = time.monotonic() + 120
     while True:
         rig.freeze()
@@ -228,11 +232,8 @@ def test_kill_during_archive_then_requeue_finishes_with_one_manifest(make_rig, t
     rig.ok('prepare', str(folder), '--wait')
     task_id = archive_until_copying(rig, folder)
     rig.crash()
-    rig.start()
-    assert rig.tasks()[task_id]['state'] == 'interrupted'
-    rig.ok('requeue', str(task_id))
-    tasks = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)
-    assert tasks[task_id]['state'] == 'done', tasks[task_id]
+    task = rig.restart_and_requeue(task_id)
+    assert task['state'] == 'done', task
 
     with sqlite3.connect(rig.database) as db:
         rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT path), COUNT(checksum) FROM manifest "
@@ -252,15 +253,8 @@ def test_sigterm_mid_archive_stops_after_the_current_file_and_requeue_finishes(m
     with sqlite3.connect(rig.database) as db:
         saved = db.execute('SELECT COUNT(checksum) FROM manifest').fetchone()[0]
     assert saved > 0  # what was copied before the stop keeps its checksum for the resumed run
-    rig.start()
-    assert rig.tasks()[task_id]['state'] == 'interrupted'
-    rig.ok('requeue', str(task_id))
-    task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)[task_id]
+    task = rig.restart_and_requeue(task_id)
     assert task['state'] == 'done' and 'verified: 8000 files' in task['result'], task
-
-
-def _queued_id(out: str) -> int:
-    return int(out.split()[2].rstrip(':'))
 
 
 def test_a_file_written_during_its_own_copy_is_never_archived_as_verified(make_rig, tmp_path):
@@ -271,9 +265,9 @@ def test_a_file_written_during_its_own_copy_is_never_archived_as_verified(make_r
     big = folder / 'big.bin'
     with open(big, 'wb') as file:
         for _ in range(100):
-            file.write(os.urandom(4 << 20))  # 400 MiB, as in the issue
+            file.write(os.urandom(4 << 20))  # 400 MiB
     rig.ok('prepare', str(folder), '--wait')
-    task_id = _queued_id(rig.ok('archive', str(folder), TAPE))
+    task_id = queued_id(rig.ok('archive', str(folder), TAPE))
 
     deadline = time.monotonic() + 60
     while rig.reading(big) < (8 << 20):  # the copy of big.bin is under way
@@ -325,7 +319,7 @@ def test_archive_queued_twice_writes_one_copy_and_a_second_tape_needs_a_new_prep
     folder = make_tree(tmp_path / 'asked twice')
     rig.ok('prepare', str(folder), '--wait')
     rig.ok('check', 'TPN002L9')  # holds the drive (seconds) while the three are queued behind it
-    first, other_tape, again = (_queued_id(rig.ok('archive', str(folder), barcode))
+    first, other_tape, again = (queued_id(rig.ok('archive', str(folder), barcode))
                                 for barcode in (TAPE, 'TPN002L9', TAPE))
     tasks = rig.wait_for({first: {'done', 'failed'}, other_tape: {'done', 'failed'}, again: {'done', 'failed'}},
                          timeout=120)

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.pytarchive.rig import TAPE, formatted_rig, make_tree, snapshot
+from tests.pytarchive.rig import TAPE, formatted_rig, make_tree, queued_id, snapshot
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]  # the virtual library mounts its tapes; each takes seconds to minutes
 
 BIG = 'zz last.bin'  # the last file in manifest order: big, so that its copy and its reading take a while
 
@@ -91,7 +93,7 @@ def _on_tape(rig, tmp_path: Path) -> set:
     rig.stop()
     rig.start()
     folder = json.loads(rig.ok('deleteable', '--json'))[0]['path']
-    task_id = int(rig.ok('explore', folder).split()[2].rstrip(':'))
+    task_id = queued_id(rig.ok('explore', folder))
     deadline = time.monotonic() + 60
     while not (rig.tasks()[task_id]['step'] or '').startswith('exported'):
         assert time.monotonic() < deadline, rig.tasks()[task_id]
@@ -120,18 +122,16 @@ def test_kill_at_each_step_of_archive_then_requeue_archives_exactly_once(make_ri
     source = snapshot(path)
     rig.ok('prepare', str(path), '--wait')
     tape_path = str(path).lstrip('/') + ('.tar.zst' if packed else '')
-    task_id = int(rig.ok('archive', str(path), TAPE).split()[2].rstrip(':'))
+    task_id = queued_id(rig.ok('archive', str(path), TAPE))
 
     _kill_at(rig, boundary, task_id, path, os.path.join(rig.mountpoint, tape_path), packed)
-    rig.start()
     if boundary == 'done':
-        assert rig.tasks()[task_id]['state'] == 'done'
+        rig.start()
+        task = rig.tasks()[task_id]
         refused = rig.client('requeue', str(task_id))
         assert refused.returncode == 1 and f'task {task_id} is done' in refused.stderr
     else:
-        assert rig.tasks()[task_id]['state'] == 'interrupted'
-        rig.ok('requeue', str(task_id))
-    task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=180)[task_id]
+        task = rig.restart_and_requeue(task_id, timeout=180)
 
     assert task['state'] == 'done', task
     assert f'{path} archived to {TAPE} as {tape_path} and verified: 5 files' in task['result']
@@ -161,17 +161,14 @@ def test_kill_while_preparing_a_packed_folder_then_requeue_leaves_one_record_and
         (path / f'group {group}').mkdir(parents=True)
         for index in range(400):
             (path / f'group {group}' / f'{index}.txt').write_text(f'{group}-{index}\n' * 20)
-    task_id = int(rig.ok('prepare', str(path)).split()[2].rstrip(':'))
+    task_id = queued_id(rig.ok('prepare', str(path)))
     deadline = time.monotonic() + 60
     while _task(rig, task_id)['step'] != 'listing and packing':
         assert time.monotonic() < deadline, _task(rig, task_id)
         time.sleep(0.002)
     rig.freeze()
     rig.crash()
-    rig.start()
-    assert rig.tasks()[task_id]['state'] == 'interrupted'
-    rig.ok('requeue', str(task_id))
-    task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)[task_id]
+    task = rig.restart_and_requeue(task_id)
 
     assert task['state'] == 'done' and 'prepared: 8000 files' in task['result'], task
     (folder_id, state), = rig.query('SELECT id, state FROM folders WHERE path = ?', (str(path),))
@@ -190,13 +187,11 @@ def test_a_file_edited_while_the_service_was_down_is_not_skipped_by_the_resumed_
         file.write(os.urandom(50 << 20))
     rig.ok('prepare', str(path), '--wait')
     tape_path = str(path).lstrip('/')
-    task_id = int(rig.ok('archive', str(path), TAPE).split()[2].rstrip(':'))
+    task_id = queued_id(rig.ok('archive', str(path), TAPE))
     _kill_at(rig, 'copied', task_id, path, os.path.join(rig.mountpoint, tape_path), False)
     edited = path / 'sub dir' / 'a file.bin'
     edited.write_bytes(os.urandom(300_000))  # same size, new bytes: copied before the kill, edited since
-    rig.start()
-    rig.ok('requeue', str(task_id))
-    task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)[task_id]
+    task = rig.restart_and_requeue(task_id)
 
     assert task['state'] == 'failed', task
     assert f'{edited} changed since prepare' in task['error'] and 'NOT archived' in task['error']

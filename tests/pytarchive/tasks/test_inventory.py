@@ -1,4 +1,5 @@
-"""pytarchive.inventory: sizes, counts and ages of the subfolders, links not followed, nothing raised."""
+"""The inventory task: sizes, counts and ages of the subfolders, links not followed, nothing raised;
+and end to end through the service, the report printed and mailed."""
 
 import json
 import os
@@ -6,7 +7,8 @@ import time
 
 import pytest
 
-from pytarchive import inventory
+from pytarchive.tasks import inventory
+from tests.pytarchive.smtp_inbox import free_port
 
 DAY = 86400
 NOW = 1_700_000_000.0  # 2023-11-14
@@ -146,3 +148,44 @@ def test_unreadable_and_vanishing_entries_are_counted_not_raised(tmp_path, monke
     assert (dave.bytes, dave.files, dave.errors) == (101, 2, 2)
     assert '    2 entries could not be read' in inventory.render_text(report).splitlines()
     assert 'total: 101 B in 2 files, 1 folder, 2 entries could not be read' in inventory.render_text(report)
+
+
+@pytest.mark.root  # the service on the virtual library
+def test_inventory_is_printed_and_mailed(make_rig, smtp_server, tmp_path):
+    inbox, port = smtp_server()
+    homes = tmp_path / 'homes'
+    for user, size in (('alice', 50_000), ('bob', 200_000)):
+        (homes / user / '.cache').mkdir(parents=True)
+        (homes / user / 'thesis.pdf').write_bytes(b'x' * size)
+        (homes / user / '.cache' / 'junk').write_bytes(b'x' * 1_000_000)
+    rig = make_rig(general=f'source_folders = {homes}\nexclude_folders = .cache',
+                   extra=f'[Email]\nsmtp_host = 127.0.0.1\nsmtp_port = {port}\nsender = pytarchive@lab.example\n'
+                         f'recipients = it@lab.example, boss@lab.example\n')
+    rig.start()
+    printed = rig.ok('inventory')
+    lines = printed.splitlines()
+    assert lines[0].split()[:2] == ['FOLDER', 'SIZE']
+    assert lines[1].startswith(str(homes / 'bob')) and lines[2].startswith(str(homes / 'alice'))
+    assert 'emailed to it@lab.example, boss@lab.example' in printed
+    [message] = inbox.messages()
+    assert message['To'] == 'it@lab.example, boss@lab.example' and 'inventory' in message['Subject']
+    assert str(homes / 'bob') in message.get_body(('plain',)).get_content()
+    assert '<table' in message.get_body(('html',)).get_content()
+    report = json.loads(rig.ok('inventory', '--json'))
+    assert [(row['path'], row['bytes']) for row in report['folders']] == [
+        (str(homes / 'bob'), 200_000), (str(homes / 'alice'), 50_000)]
+
+
+@pytest.mark.root  # the service on the virtual library
+def test_inventory_is_still_printed_when_the_mail_cannot_be_sent(make_rig, tmp_path):
+    homes = tmp_path / 'homes'
+    (homes / 'carol').mkdir(parents=True)
+    (homes / 'carol' / 'data.csv').write_text('1,2\n')
+    closed_port = free_port()
+    rig = make_rig(general=f'source_folders = {homes}',
+                   extra=f'[Email]\nsmtp_host = 127.0.0.1\nsmtp_port = {closed_port}\nsender = p@lab.example\n'
+                         f'recipients = it@lab.example\n')
+    rig.start()
+    printed = rig.ok('inventory')
+    assert str(homes / 'carol') in printed
+    assert f'NOT emailed: cannot send mail through 127.0.0.1:{closed_port}: connection refused' in printed

@@ -17,7 +17,9 @@ from pathlib import Path
 import blake3
 import pytest
 
-from tests.pytarchive.rig import TAPE, Rig, archived, formatted_rig
+from tests.pytarchive.rig import TAPE, Rig, archived, formatted_rig, queued_id
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]  # the virtual library mounts its tapes; restores chown to other users; each takes seconds to minutes
 
 NOBODY = 65534
 BIG = 150_000_000  # a first file that keeps the restore busy while the user acts
@@ -105,10 +107,6 @@ def users_destination(place: Path) -> Path:
     destination.mkdir()
     os.chown(destination, NOBODY, NOBODY)
     return destination
-
-
-def queued_id(out: str) -> int:
-    return int(out.split()[2].rstrip(':'))
 
 
 def wait_for_step(rig, task_id: int, step: str, timeout: float = 120) -> dict:
@@ -256,11 +254,7 @@ def test_kill_at_a_restore_step_then_requeue_restores_exactly(archived_twice, tm
     task_id = queued_id(rig.ok('restore', str(folders[kind]), '--to', str(destination)))
     wait_for_step(rig, task_id, step)
     rig.crash()
-    rig.start()
-    assert rig.tasks()[task_id]['state'] == 'interrupted'
-    rig.ok('requeue', str(task_id))
-
-    task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)[task_id]
+    task = rig.restart_and_requeue(task_id)
     assert task['state'] == 'done', task
     files = sum(entry[0] == 'file' for entry in before[kind].values())
     assert task['result'].startswith(f'{folders[kind]} restored from {TAPE} to {destination}: {files} files, ')

@@ -18,6 +18,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
+from qumulo.rest_client import RestClient
+
 from bench.table import print_table
 from sim.qumulo.launcher import SIM_HOST, SimCluster
 from sim.qumulo.tls import make_certificate, server_context
@@ -85,7 +87,6 @@ def cpu_s(pid=None):
 def run_load(port, call, seconds, threads=THREADS):
     """`threads` threads, each with its own logged-in RestClient, call `call(rc, thread, n)` for
     `seconds`; -> dict of calls/s and errors."""
-    from qumulo.rest_client import RestClient
     ready = threading.Barrier(threads + 1)
     counts, errors, ends = [0] * threads, [], [0.0] * threads
 

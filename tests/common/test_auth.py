@@ -17,6 +17,7 @@ from common import errors
 from common.auth import Client, connect, require_privileges, who_am_i
 from common.config import ConfigError, load_cluster_config
 from common.errors import ToolError
+from tests.hostile_proxy import HostileProxy
 
 
 def config_for(sim, tmp_path, **overrides):
@@ -215,7 +216,6 @@ def test_slow_cluster_times_out_as_unreachable(sim, tmp_path):
 
 @pytest.mark.slow  # waits out the proxy's idle cut four times (8 s of sleeps)
 def test_a_kept_alive_connection_cut_while_idle_is_replaced_transparently(sim, tmp_path):
-    from tests.hostile_proxy import HostileProxy
     proxy = HostileProxy(sim, tmp_path, idle_cut_s=1)
     try:
         client = connect(config_for(sim, tmp_path, API_PORT=proxy.port))

@@ -4,6 +4,7 @@ import argparse
 import logging
 
 import pytest
+from qumulo.lib.identity_util import Identity
 
 from common import errors
 from common.auth import connect, who_am_i
@@ -173,8 +174,6 @@ def test_debug_login_never_writes_password_or_token(sim, tmp_path):
 
 
 def test_debug_access_token_never_written(sim, tmp_path):
-    from qumulo.lib.identity_util import Identity
-
     admin = sim.client()
     created = admin.access_tokens.create(Identity({'auth_id': admin.auth.who_am_i()['id']}))
     config = load_cluster_config(

@@ -25,13 +25,32 @@ def test_a_python_without_the_sdk_moves_over_to_the_project_venv():
         2, 'qumulo_lock_manager.py: error: unrecognized arguments: --bogus (see --help)\n')
 
 
-def test_without_a_project_venv_it_says_how_to_get_one_in_one_line(tmp_path):
+NO_SDK = ('error: the Qumulo SDK (qumulo-api) is not installed for this Python: run `make venv` in the project '
+          'folder, or pip install -r requirements.txt')
+
+
+def copy_without_venv(folder):
+    """The tool's files in a folder with no .venv next to them."""
     for part in ('qfs_filelock.py', 'common', 'wormlock'):
         source = PROJECT / part
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / part)
-    done = subprocess.run([BASE_PYTHON, str(tmp_path / 'qfs_filelock.py'), '--version'], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=60)
-    assert done.returncode == 1 and done.stdout == ''
-    assert done.stderr.splitlines() == ['qfs_filelock.py: error: the Qumulo SDK (qumulo-api) is not installed for '
-                                        'this Python: run `make venv` in the project folder, or pip install -r '
-                                        'requirements.txt']
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / part)
+    return folder / 'qfs_filelock.py'
+
+
+def run_base(script):
+    return subprocess.run([BASE_PYTHON, str(script), '--version'], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60)
+
+
+def test_without_a_project_venv_it_says_how_to_get_one_in_one_line(tmp_path):
+    done = run_base(copy_without_venv(tmp_path))
+    assert (done.returncode, done.stdout, done.stderr) == (1, '', f'qfs_filelock.py: {NO_SDK}\n')
+
+
+def test_the_line_names_the_program_as_typed_through_a_link(tmp_path):
+    # A tool linked into /usr/local/bin under a shorter name says that name, as argparse does.
+    link = tmp_path / 'bin' / 'qfs'
+    link.parent.mkdir()
+    link.symlink_to(copy_without_venv(tmp_path))
+    done = run_base(link)
+    assert (done.returncode, done.stderr) == (1, f'qfs: {NO_SDK}\n')

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # The name in the service's one error line: the systemd unit's name too, so the journal reads alike.
 PROG = 'pytarchive.service'
 ACCEPT_POLL_S = 0.5
+SIGNAL_POLL_S = 0.5  # how soon the main thread notices a SIGTERM the kernel gave another thread
 # What one local user can make root spend: a thread and at most MAX_REQUEST bytes per connection,
 # MAX_CONNECTIONS_PER_USER connections per UID, MAX_CONNECTIONS for all but root together (root, the
 # admin, is never turned away), and each request must arrive whole within REQUEST_TIMEOUT_S.
@@ -162,7 +163,10 @@ class Service:
         else:
             self.consumer.start()
             threading.Thread(target=self._watch_database, name='database-watch', daemon=True).start()
-        self.stopping.wait()
+        # In slices, not one wait: the kernel may hand SIGTERM to a worker thread, and Python runs the
+        # handler only when the main thread next runs; a wait without a timeout would never return.
+        while not self.stopping.wait(SIGNAL_POLL_S):
+            pass
 
         log.info('stopping: no new connections; waiting for the running task to finish or reach a checkpoint')
         if self.consumer is not None:

@@ -44,7 +44,8 @@ class Outcome:
         return {k: v for k, v in asdict(self).items() if k != 'retry_in'}
 
 
-def changes_needed(policy: Policy, lock: Mapping[str, Any], modified: dt.datetime, now: dt.datetime) -> Dict[str, Any]:
+def changes_needed(policy: Policy, lock: Mapping[str, Any], modified: dt.datetime,
+                   now: dt.datetime) -> Dict[str, Any]:
     """The file-lock PATCH body that brings `lock` up to `policy` (empty: nothing to do)."""
     changes = {}
     if policy.retention is not None:
@@ -105,7 +106,8 @@ class Locker:
         _describe(outcome, attrs['lock'])
         return outcome
 
-    def _settle_wait(self, pending: Pending, attrs: Mapping[str, Any], modified: dt.datetime, now: dt.datetime) -> float:
+    def _settle_wait(self, pending: Pending, attrs: Mapping[str, Any], modified: dt.datetime,
+                     now: dt.datetime) -> float:
         """Seconds still to wait before the file counts as finished (0: it has been quiet)."""
         settle = self.policy.settle_s
         if not settle:

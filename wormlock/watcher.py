@@ -149,7 +149,8 @@ class Watcher:
         self._threads: List[threading.Thread] = []
         self._stream: Optional[ChangeStream] = None
         self.outage = Outage()
-        self._moved_in: 'queue.SimpleQueue[Optional[Tuple[str, str]]]' = queue.SimpleQueue()  # (directory id or '', path) to look into; None: stop
+        # (directory id or '', path) of each directory moved in, to look into; None: stop.
+        self._moved_in: 'queue.SimpleQueue[Optional[Tuple[str, str]]]' = queue.SimpleQueue()
 
     # --- start ---------------------------------------------------------------------------------
     def resolve_directory(self) -> Dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Fixtures of qfs_filelock's tests."""
+"""Fixtures of qfs_filelock's tests (the emulator itself, `sim`, is in tests/conftest.py)."""
 
 import pytest
 
@@ -14,3 +14,11 @@ def no_watcher_left_running():
         watcher = STARTED.pop()
         if watcher.proc.poll() is None:
             watcher.kill()
+
+
+@pytest.fixture
+def drop(sim):
+    """The directory /drop on the emulated cluster, made empty, as its backing directory."""
+    path = sim.root / 'drop'
+    path.mkdir()
+    return path

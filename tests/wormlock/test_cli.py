@@ -150,14 +150,6 @@ def cluster(sim):
 
 
 @pytest.fixture
-def drop(sim):
-    """The watched directory /drop, as its backing directory."""
-    path = sim.root / 'drop'
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def start(tmp_path, config):
     """start(*args, config_file=..., ready=...) -> a running Watcher; any left running is killed."""
     started = []

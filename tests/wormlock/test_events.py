@@ -79,9 +79,7 @@ MALFORMED = [
 ]
 
 
-def test_malformed_events_are_logged_in_one_line_each_and_skipped(sim, start):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_malformed_events_are_logged_in_one_line_each_and_skipped(sim, start, drop):
     (sim.root / 'etc').mkdir()
     (sim.root / 'etc' / 'outside.txt').write_text('outside the watched directory: never locked')
     # Only moves start a lock here, so the file created in place below is locked only if the
@@ -110,11 +108,9 @@ def test_malformed_events_are_logged_in_one_line_each_and_skipped(sim, start):
                                                                                'retention_period': None}
 
 
-def test_a_worker_goes_on_when_the_audit_log_cannot_be_written(sim, start):
+def test_a_worker_goes_on_when_the_audit_log_cannot_be_written(sim, start, drop):
     # /dev/full: every write fails with ENOSPC. The one worker used to die on the first record,
     # silently, and no later file was locked; the record must reach the log instead.
-    drop = sim.root / 'drop'
-    drop.mkdir()
     watcher = start('/drop', '--workers', '1', '--audit-log', '/dev/full')
     paths = []
     for i in range(3):

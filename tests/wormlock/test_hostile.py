@@ -24,8 +24,8 @@ def proxy(sim, tmp_path):
 
 
 @pytest.fixture
-def tree(sim):
-    create_files(sim.root / 'drop', 30)
+def tree(drop):
+    create_files(drop, 30)
 
 
 @pytest.mark.slow
@@ -59,9 +59,7 @@ def test_a_report_on_a_reply_of_the_wrong_shape_exits_9(sim, proxy, tmp_path, tr
 
 
 @pytest.mark.slow
-def test_429_with_retry_after_is_waited_out_and_nothing_fails(sim, tmp_path):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_429_with_retry_after_is_waited_out_and_nothing_fails(sim, tmp_path, drop):
     watcher = Watcher(sim, tmp_path)
     sim.control('fail-next', {'count': 10, 'status': 429, 'retry_after': 2})
     paths = create_files(drop, 10)
@@ -73,9 +71,7 @@ def test_429_with_retry_after_is_waited_out_and_nothing_fails(sim, tmp_path):
 
 
 @pytest.mark.slow
-def test_retry_warnings_are_one_line_each(sim, tmp_path):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_retry_warnings_are_one_line_each(sim, tmp_path, drop):
     watcher = Watcher(sim, tmp_path)
     sim.control('fail-next', {'count': 5, 'status': 503})
     paths = create_files(drop, 5)
@@ -92,9 +88,7 @@ def test_retry_warnings_are_one_line_each(sim, tmp_path):
     (503, ['not', 'an', 'object'], {}),
 ])
 @pytest.mark.slow
-def test_a_refused_notify_is_waited_out_then_watched_and_rescanned(sim, proxy, tmp_path, status, body, headers):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_a_refused_notify_is_waited_out_then_watched_and_rescanned(sim, proxy, tmp_path, status, body, headers, drop):
     watcher = Watcher(sim, tmp_path, port=proxy.port)
     proxy.rule('GET', r'/notify', ('reply', status, body, headers), count=2)
     sim.control('drop-streams')
@@ -106,9 +100,7 @@ def test_a_refused_notify_is_waited_out_then_watched_and_rescanned(sim, proxy, t
 
 
 @pytest.mark.slow
-def test_a_notify_answer_trickled_is_given_up_after_the_open_deadline(sim, proxy, tmp_path):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_a_notify_answer_trickled_is_given_up_after_the_open_deadline(sim, proxy, tmp_path, drop):
     watcher = Watcher(sim, tmp_path, port=proxy.port)
     proxy.trickle_every_s = 2
     proxy.rule('GET', r'/notify', 'trickle', count=1)
@@ -120,8 +112,7 @@ def test_a_notify_answer_trickled_is_given_up_after_the_open_deadline(sim, proxy
     watcher.stop()
 
 
-def test_a_notify_answer_of_404_ends_the_watcher_with_one_line_and_exit_8(sim, proxy, tmp_path):
-    (sim.root / 'drop').mkdir()
+def test_a_notify_answer_of_404_ends_the_watcher_with_one_line_and_exit_8(sim, proxy, tmp_path, drop):
     watcher = Watcher(sim, tmp_path, port=proxy.port)
     proxy.rule('GET', r'/notify', ('reply', 404, {'error_class': 'fs_no_such_entry_error',
                                                   'description': 'no such directory'}, {}))
@@ -134,9 +125,8 @@ def test_a_notify_answer_of_404_ends_the_watcher_with_one_line_and_exit_8(sim, p
 
 
 @pytest.mark.slow
-def test_a_200_mb_event_line_is_read_whole_in_linear_time(sim, proxy, tmp_path):
+def test_a_200_mb_event_line_is_read_whole_in_linear_time(sim, proxy, tmp_path, drop):
     # Timings are in bench/wormlock.py; here it only has to finish (it took minutes when quadratic).
-    (sim.root / 'drop').mkdir()
     big = json.dumps([{'type': 'child_file_added', 'path': 'x' * 200_000_000, 'spine': ['1', '2']}])
     proxy.rule('GET', r'/notify', ('stream', [b': watching\n\n', b'data: ' + big.encode() + b'\n\n',
                                               b'data: {"not": "a list"}\n\n']))
@@ -162,9 +152,7 @@ def test_a_200_mb_event_line_is_read_whole_in_linear_time(sim, proxy, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_watcher_survives_replies_of_the_wrong_shape_to_its_lock_calls(sim, proxy, tmp_path):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_the_watcher_survives_replies_of_the_wrong_shape_to_its_lock_calls(sim, proxy, tmp_path, drop):
     watcher = Watcher(sim, tmp_path, port=proxy.port)
     proxy.rule('GET', r'/info/attributes\?retrieve-file-lock', ('reply', 200, {'id': []}, {}), count=5)
     paths = create_files(drop, 5)

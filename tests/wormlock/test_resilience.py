@@ -12,9 +12,7 @@ from tests.hostile_proxy import HostileProxy
 
 
 @pytest.mark.slow
-def test_a_burst_of_5000_files_is_all_locked(sim, tmp_path):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_a_burst_of_5000_files_is_all_locked(sim, tmp_path, drop):
     watcher = Watcher(sim, tmp_path)
     paths = create_files(drop, 5000)
     assert_all_locked(sim, watcher, paths)
@@ -23,9 +21,7 @@ def test_a_burst_of_5000_files_is_all_locked(sim, tmp_path):
 
 
 @pytest.mark.slow
-def test_streams_dropped_twice_mid_burst_leave_nothing_unlocked(sim, tmp_path):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_streams_dropped_twice_mid_burst_leave_nothing_unlocked(sim, tmp_path, drop):
     watcher = Watcher(sim, tmp_path)
     paths = create_files(drop, 2000, 'a')
     for batch in 'bc':
@@ -39,9 +35,7 @@ def test_streams_dropped_twice_mid_burst_leave_nothing_unlocked(sim, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_watcher_killed_mid_burst_and_restarted_leaves_nothing_unlocked(sim, tmp_path):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_a_watcher_killed_mid_burst_and_restarted_leaves_nothing_unlocked(sim, tmp_path, drop):
     first = Watcher(sim, tmp_path)
     paths = create_files(drop, 3000, 'a')
     wait_for(lambda: len(first.locked_paths()) >= 300, 60)
@@ -53,9 +47,7 @@ def test_a_watcher_killed_mid_burst_and_restarted_leaves_nothing_unlocked(sim, t
 
 
 @pytest.mark.slow
-def test_a_file_written_in_pieces_is_locked_only_after_its_last_write(sim, tmp_path):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_a_file_written_in_pieces_is_locked_only_after_its_last_write(sim, tmp_path, drop):
     watcher = Watcher(sim, tmp_path, '/drop', '--settle', '1')
     target = drop / 'video.mov'
     with open(target, 'wb') as f:
@@ -71,9 +63,7 @@ def test_a_file_written_in_pieces_is_locked_only_after_its_last_write(sim, tmp_p
     watcher.stop()
 
 
-def test_a_file_renamed_into_place_is_locked_under_its_final_name(sim, tmp_path):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_a_file_renamed_into_place_is_locked_under_its_final_name(sim, tmp_path, drop):
     watcher = Watcher(sim, tmp_path)
     for i in range(20):
         temp = drop / f'.upload-{i}.tmp'
@@ -87,9 +77,7 @@ def test_a_file_renamed_into_place_is_locked_under_its_final_name(sim, tmp_path)
 
 
 @pytest.mark.slow
-def test_sessions_expired_mid_run_and_failing_calls_do_not_stop_it(sim, tmp_path):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_sessions_expired_mid_run_and_failing_calls_do_not_stop_it(sim, tmp_path, drop):
     watcher = Watcher(sim, tmp_path)
     paths = create_files(drop, 50, 'a')
     assert_all_locked(sim, watcher, paths)
@@ -101,9 +89,7 @@ def test_sessions_expired_mid_run_and_failing_calls_do_not_stop_it(sim, tmp_path
     assert 'logging in again' in watcher.log_text()
 
 
-def test_an_existing_longer_retention_is_never_shortened(sim, tmp_path):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_an_existing_longer_retention_is_never_shortened(sim, tmp_path, drop):
     (drop / 'kept.dat').write_bytes(b'x')
     sim.client().fs.modify_file_lock(path='/drop/kept.dat', retention_period='2035-01-01T00:00:00Z')
     watcher = Watcher(sim, tmp_path)
@@ -113,9 +99,7 @@ def test_an_existing_longer_retention_is_never_shortened(sim, tmp_path):
     assert locks_on_cluster(sim, ['/drop/kept.dat'])['/drop/kept.dat']['retention_period'] == '2035-01-01T00:00:00Z'
 
 
-def test_legal_hold_and_retention_together(sim, tmp_path):
-    drop = sim.root / 'drop'
-    drop.mkdir()
+def test_legal_hold_and_retention_together(sim, tmp_path, drop):
     watcher = Watcher(sim, tmp_path, '/drop', '--legal-hold', '--retention', '2031-12-31', '--interval', '0')
     (drop / 'evidence.eml').write_bytes(b'mail')
     assert wait_for(lambda: '/drop/evidence.eml' in watcher.locked_paths(), 20)
@@ -125,10 +109,8 @@ def test_legal_hold_and_retention_together(sim, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_cluster_restart_mid_burst_is_ridden_out_and_logged_once(sim, tmp_path):
+def test_a_cluster_restart_mid_burst_is_ridden_out_and_logged_once(sim, tmp_path, drop):
     # Down for 20 s on the same port: connections reset, then refused; sessions gone when it is back.
-    drop = sim.root / 'drop'
-    drop.mkdir()
     watcher = Watcher(sim, tmp_path)
     paths = create_files(drop, 200, 'a')
     restarter = threading.Thread(target=sim.restart, args=(20,))
@@ -146,11 +128,9 @@ def test_a_cluster_restart_mid_burst_is_ridden_out_and_logged_once(sim, tmp_path
 
 
 @pytest.mark.slow
-def test_idle_connections_cut_by_a_proxy_do_not_stop_the_watcher(sim, tmp_path):
+def test_idle_connections_cut_by_a_proxy_do_not_stop_the_watcher(sim, tmp_path, drop):
     # Every connection idle for 2 s is cut, the notify stream included (the emulator's keepalive
     # comes every second here, but the proxy cuts streams silent for 2 s too, as after 3 s).
-    drop = sim.root / 'drop'
-    drop.mkdir()
     proxy = HostileProxy(sim, tmp_path, idle_cut_s=2)
     try:
         watcher = Watcher(sim, tmp_path, port=proxy.port)

@@ -1,10 +1,16 @@
-"""wormlock.watcher without a cluster: the shape of a notify event, and a worker loop that fails."""
+"""wormlock.watcher without a cluster: the shape of a notify event, a worker loop that fails, and
+the notify refusals that end the watch, each with its exit code."""
 
 import time
 
 import pytest
 
+from qumulo.lib.request import RequestError
+
+from common.errors import AUTH, FAILURE, NOT_FOUND, PRIVILEGE
+from wormlock.errors import CredentialsRejected, DirectoryMissing, WatchForbidden, WatchRefused
 from wormlock.locker import Outcome
+from wormlock.stream import StreamError
 from wormlock.watcher import WatchOptions, Watcher, parse_event
 
 
@@ -65,3 +71,27 @@ def test_a_worker_that_fails_after_taking_a_file_leaves_it_to_be_tried_again():
     finally:
         watcher.stop()
         watcher.drain(5)
+
+
+class _Refusing:
+    """A stand-in client whose re-login after a 401 is refused with a 401 as well."""
+
+    class auth:
+        @staticmethod
+        def who_am_i():
+            raise RequestError(401, 'Unauthorized', {'error_class': 'http_unauthorized_error', 'description': 'no'})
+
+
+@pytest.mark.parametrize('status, error_class, refusal, exit_code', [
+    (404, 'fs_no_such_entry_error', DirectoryMissing, NOT_FOUND),
+    (403, 'http_forbidden_error', WatchForbidden, PRIVILEGE),
+    (400, 'http_bad_request_error', WatchRefused, FAILURE),
+    (401, 'http_unauthorized_error', CredentialsRejected, AUTH),
+])
+def test_a_notify_refusal_waiting_cannot_fix_ends_the_watch_with_its_exit_code(status, error_class, refusal,
+                                                                                exit_code):
+    watcher = Watcher(_Refusing(), None, WatchOptions(directory_path='/drop'), None, None, None)
+    watcher.directory_id, watcher.directory_path = '2', '/drop'
+    with pytest.raises(refusal) as ended:
+        watcher._on_stream_error(StreamError(status, f'{error_class}: refused', error_class))
+    assert ended.value.exit_code == exit_code

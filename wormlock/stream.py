@@ -134,7 +134,7 @@ class ChangeStream:
 
     def _lines(self) -> Iterator[bytes]:
         # Each chunk is searched once and a line joined once: linear in the bytes received, where
-        # appending to one buffer and splitting it again at every chunk was quadratic.
+        # appending to one buffer and splitting it again at every chunk would be quadratic.
         pieces, size = [], 0
         for chunk in self._response.iter_content(chunk_size=None):
             start = 0

@@ -615,7 +615,7 @@ BAD_INPUTS = {
     'not-a-finite-interval': (['--directory-path', '/drop', '--legal-hold', '--interval', 'nan'], 2,
                               '--interval must be 0 or more'),
     'too-many-workers': (['--directory-path', '/drop', '--legal-hold', '--workers', '65'], 2, 'between 1 and 64'),
-    # Durations past what a timer can wait for used to kill every lock worker with OverflowError.
+    # Durations past what a timer can wait for would kill every lock worker with OverflowError.
     'huge-interval': (['--directory-path', '/drop', '--legal-hold', '--interval', '1e10'], 2,
                       '--interval must be at most 2592000 s (30 days)'),
     'huge-settle': (['--directory-path', '/drop', '--legal-hold', '--settle', '1e10'], 2,

@@ -40,7 +40,7 @@ def test_unit_restarts_the_watcher_on_everything_but_a_config_error():
     assert settings['Restart'] == 'on-failure' and settings['StartLimitIntervalSec'] == '0'
     prevented = {int(code) for code in settings['RestartPreventExitStatus'].split()}
     assert prevented == {errors.USAGE, errors.CONFIG, errors.TLS, errors.AUTH}
-    # a bad reply (the exit 9 a cluster restart used to cause), an unreachable cluster at start,
-    # a missing privilege or directory: all restarted
+    # a bad reply (exit 9, e.g. from a cluster restarting while the watcher starts), an
+    # unreachable cluster at start, a missing privilege or directory: all restarted
     assert not prevented & {errors.FAILURE, errors.UNREACHABLE, errors.BAD_REPLY, errors.NOT_FOUND,
                             errors.PRIVILEGE}

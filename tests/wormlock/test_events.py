@@ -109,8 +109,8 @@ def test_malformed_events_are_logged_in_one_line_each_and_skipped(sim, start, dr
 
 
 def test_a_worker_goes_on_when_the_audit_log_cannot_be_written(sim, start, drop):
-    # /dev/full: every write fails with ENOSPC. The one worker used to die on the first record,
-    # silently, and no later file was locked; the record must reach the log instead.
+    # /dev/full: every write fails with ENOSPC. A worker that died on the first record would,
+    # silently, lock no later file; the record must reach the log instead and locking go on.
     watcher = start('/drop', '--workers', '1', '--audit-log', '/dev/full')
     paths = []
     for i in range(3):

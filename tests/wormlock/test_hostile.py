@@ -126,7 +126,7 @@ def test_a_notify_answer_of_404_ends_the_watcher_with_one_line_and_exit_8(sim, p
 
 @pytest.mark.slow
 def test_a_200_mb_event_line_is_read_whole_in_linear_time(sim, proxy, tmp_path, drop):
-    # Timings are in bench/wormlock.py; here it only has to finish (it took minutes when quadratic).
+    # Timings are in bench/wormlock.py; here it only has to finish (a reader quadratic in the line's length takes minutes).
     big = json.dumps([{'type': 'child_file_added', 'path': 'x' * 200_000_000, 'spine': ['1', '2']}])
     proxy.rule('GET', r'/notify', ('stream', [b': watching\n\n', b'data: ' + big.encode() + b'\n\n',
                                               b'data: {"not": "a list"}\n\n']))

@@ -49,7 +49,7 @@ def test_a_file_changed_while_being_locked_waits_for_that_worker():
 
 
 def test_a_file_due_in_the_far_future_does_not_kill_the_worker_waiting_for_it():
-    # A wait longer than threading.TIMEOUT_MAX raises OverflowError: the worker died, silently.
+    # A wait longer than threading.TIMEOUT_MAX raises OverflowError: the worker would die, silently.
     schedule = Schedule()
     schedule.touch('far', '/far', 1e10)
     taken, errors = [], []

@@ -63,13 +63,14 @@ class Watcher:
         self.proc.wait(10)
 
 
-def wait_for(condition, timeout):
+def wait_for(condition, timeout=10.0, step=0.1):
+    """Poll `condition` until it returns something true or the deadline passes; returns its last value."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(step)
 
 
 def create_files(root, count, prefix='f', dirs=10):

@@ -25,6 +25,8 @@ import time
 import pexpect
 import pytest
 
+from tests.wormlock.rig import wait_for
+
 PROJECT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = [sys.executable, 'qfs_filelock.py']
 UTC = dt.timezone.utc
@@ -41,16 +43,6 @@ def run_tool(*args, env=None, timeout=60):
     """Run qfs_filelock.py to its end (report, version, a refused start)."""
     return subprocess.run([*TOOL, *map(str, args)], cwd=PROJECT, stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=timeout, env=env)
-
-
-def wait_for(condition, timeout=10.0, step=0.05):
-    """Poll `condition` until it returns something true or the deadline passes; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(step)
 
 
 def lock_of(cluster, path):

@@ -10,14 +10,20 @@ firewalls do. Test code only: it is never shipped.
     config = sim.write_config(path, API_PORT=proxy.port)
 """
 
+import contextlib
 import http.client
 import json
+import pathlib
 import re
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 from sim.qumulo.tls import make_certificate, server_context
 
@@ -227,3 +233,67 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self._upstream = None
             response.close()
+
+
+# -- a tool run to its end through the proxy, its peak memory measured (qfs_filelock's and the lock
+# manager's fault tests) ----------------------------------------------------------------------------
+
+PROJECT = pathlib.Path(__file__).resolve().parents[1]
+MEMORY_LIMIT_KB = 600 * 1024  # a bounded reply is 64 MiB; an unbounded one would grow until the machine ran out
+
+
+@contextlib.contextmanager
+def hostile_proxy(sim, workdir):
+    """A HostileProxy in front of `sim` (for a `proxy` fixture), stopped on leaving the block."""
+    proxy = HostileProxy(sim, workdir)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def run_tool(sim, proxy, tmp_path, *args, timeout=150):
+    """Run a tool (its script and arguments) through the proxy to its end; returns (exit status,
+    stderr, peak RSS in KiB, seconds). One that grows past MEMORY_LIMIT_KB or runs past the
+    timeout is killed and the test fails."""
+    config = sim.write_config(tmp_path / 'tool.ini', API_PORT=proxy.port)
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, *args, '--config-file', str(config)], cwd=PROJECT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, rss_kb(proc.pid))
+        if peak > MEMORY_LIMIT_KB or time.monotonic() - started > timeout:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f'{args[0]} {args[1]} still running after {time.monotonic() - started:.0f} s '
+                        f'with {peak // 1024} MiB')
+        time.sleep(0.1)
+    return proc.returncode, proc.stderr.read(), peak, time.monotonic() - started
+
+
+def run_trickled(sim, proxy, tmp_path, pattern, *args):
+    """run_tool while the proxy trickles the answers to GET `pattern` a byte every 2 s: no read
+    ever waits long enough for the 30 s socket timeout, so only the call's deadline can end it."""
+    proxy.trickle_every_s = 2
+    proxy.rule('GET', pattern, 'trickle')
+    return run_tool(sim, proxy, tmp_path, *args)
+
+
+def rss_kb(pid):
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            return next(int(line.split()[1]) for line in f if line.startswith('VmRSS:'))
+    except (OSError, StopIteration):
+        return 0
+
+
+def assert_one_line_exit_9(result, prog, *words):
+    """run_tool's result: exit 9 and one line `PROG: error: bad reply from the cluster ...` naming
+    `words`, within the memory limit."""
+    status, stderr, peak, _ = result
+    assert status == 9, stderr
+    assert stderr.count('\n') == 1 and stderr.startswith(f'{prog}: error: bad reply from the cluster'), stderr
+    assert 'Traceback' not in stderr and all(w in stderr for w in words), stderr
+    assert peak < MEMORY_LIMIT_KB

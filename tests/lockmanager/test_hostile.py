@@ -9,7 +9,7 @@ from common.config import load_cluster_config
 from common.errors import BAD_REPLY, ToolError
 from lockmanager.cli import PROG
 from lockmanager.cluster import LockCluster
-from tests.wormlock.rig import assert_one_line_exit_9, hostile_proxy, run_tool, run_trickled
+from tests.hostile_proxy import assert_one_line_exit_9, hostile_proxy, run_tool, run_trickled
 
 LIST = ('qumulo_lock_manager.py', '--list')
 

@@ -9,8 +9,8 @@ import threading
 import pytest
 
 from common.config import load_cluster_config
-from tests.wormlock.rig import (Watcher, assert_all_locked, assert_one_line_exit_9, create_files, hostile_proxy,
-                                run_tool, run_trickled, wait_for)
+from tests.hostile_proxy import assert_one_line_exit_9, hostile_proxy, run_tool, run_trickled
+from tests.wormlock.rig import Watcher, assert_all_locked, create_files, wait_for
 from wormlock.cli import PROG
 from wormlock.stream import ChangeStream, StreamEnded
 

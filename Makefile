@@ -32,11 +32,13 @@ demo: venv
 	$(PY) -m demo
 
 # Four workers: the tests mostly wait on real processes, so they overlap well on two cores.
-test: venv system-packages
+test: venv system-packages lint
 	$(PY) -m pytest -q -n 4 --dist load
 
+# Real errors and the typing rule (ruff check), and the layout ruff format gives (`ruff format .` fixes it).
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: venv
 	$(PY) -m bench.sim

@@ -32,11 +32,18 @@ OPEN_CHUNK = 5000
 
 def open_handles(cluster, handles, users):
     """Two handles a file in 100 folders; each user on one client; every 5th handle with a byte-range lock."""
-    specs = [{'path': f'/share/d{n % 100}/file{n // 2}.xlsx', 'user': f'user{n % users}',
-              'client': f'10.{n % users // 250}.{n % users % 250}.1', 'access': 'write' if n % 3 else 'read',
-              'byte_ranges': [[0, 4096]] if n % 5 == 0 else []} for n in range(handles)]
+    specs = [
+        {
+            'path': f'/share/d{n % 100}/file{n // 2}.xlsx',
+            'user': f'user{n % users}',
+            'client': f'10.{n % users // 250}.{n % users % 250}.1',
+            'access': 'write' if n % 3 else 'read',
+            'byte_ranges': [[0, 4096]] if n % 5 == 0 else [],
+        }
+        for n in range(handles)
+    ]
     for start in range(0, handles, OPEN_CHUNK):
-        cluster.control('smb/open', specs[start:start + OPEN_CHUNK])
+        cluster.control('smb/open', specs[start : start + OPEN_CHUNK])
 
 
 def best_time(run, repeat):
@@ -105,8 +112,7 @@ def measure(args):
             client = connect(config)
             raw_paging(client, args.handles)  # warm the emulator's and the connection's caches alike
             results['baseline_s'] = best_time(lambda: raw_paging(client, args.handles), args.repeat)
-            results['model_first_s'] = best_time(lambda: model_ready(LockCluster(client), args.handles),
-                                                   args.repeat)
+            results['model_first_s'] = best_time(lambda: model_ready(LockCluster(client), args.handles), args.repeat)
             warm = LockCluster(client)
             model_ready(warm, args.handles)
             results['model_refresh_s'] = best_time(lambda: model_ready(warm, args.handles), args.repeat)
@@ -139,19 +145,28 @@ def measure_window(config, args):
         shown = []
         filtering = best_time(lambda: shown.append(bench.filter('user7')) or bench.filter(''), args.repeat)
         bench.close()
-    return {'table_first_s': min(first), 'table_refresh_s': refresh, 'longest_gap_s': gap,
-            'filter_s': filtering, 'filter_rows': shown[0]}
+    return {
+        'table_first_s': min(first),
+        'table_refresh_s': refresh,
+        'longest_gap_s': gap,
+        'filter_s': filtering,
+        'filter_rows': shown[0],
+    }
 
 
 def report(results, args):
     base = results['baseline_s']
-    lines = [f'lock manager, {args.handles:,} SMB handles of {args.users:,} users on the emulator '
-             f'(best of {args.repeat}; setup {results["setup_s"]:.1f} s; load average {results["load"]:.1f} '
-             f'on {os.cpu_count()} CPUs)', '',
-             f'{"measure":<58}{"seconds":>9}{"x baseline":>12}']
+    lines = [
+        f'lock manager, {args.handles:,} SMB handles of {args.users:,} users on the emulator '
+        f'(best of {args.repeat}; setup {results["setup_s"]:.1f} s; load average {results["load"]:.1f} '
+        f'on {os.cpu_count()} CPUs)',
+        '',
+        f'{"measure":<58}{"seconds":>9}{"x baseline":>12}',
+    ]
 
     def row(label, seconds):
         lines.append(f'{label:<58}{seconds:>9.3f}{seconds / base:>12.2f}')
+
     row('baseline: raw SDK paging of the handles (no joins)', base)
     row('model ready, first listing (empty name and path caches)', results['model_first_s'])
     row('model ready, refresh', results['model_refresh_s'])
@@ -163,11 +178,11 @@ def report(results, args):
         row(f'filter typed: table refilled ({results["filter_rows"]:,} rows) and cleared', results['filter_s'])
         row('longest single event on the Tk thread during refreshes', results['longest_gap_s'])
     lines.append(f'{"peak memory of this process (maxrss)":<58}{results["peak_rss_mib"]:>9.0f} MiB')
-    slowest = max(results.get(key, 0) for key in ('model_first_s', 'model_refresh_s', 'table_first_s',
-                                                    'table_refresh_s'))
+    slowest = max(
+        results.get(key, 0) for key in ('model_first_s', 'model_refresh_s', 'table_first_s', 'table_refresh_s')
+    )
     verdict = 'met' if slowest < TARGET_S else 'NOT met'
-    lines += ['', f'target: a populated table within {TARGET_S:g} s of a refresh: {verdict} '
-                  f'(slowest: {slowest:.2f} s)']
+    lines += ['', f'target: a populated table within {TARGET_S:g} s of a refresh: {verdict} (slowest: {slowest:.2f} s)']
     return '\n'.join(lines)
 
 

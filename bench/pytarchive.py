@@ -84,9 +84,29 @@ class Rig:
     def __init__(self, work: Path):
         self.work = work
         library = work / 'library'
-        init = subprocess.run([sys.executable, '-m', 'sim.tapelib', 'init', str(library), '--slots', '4',
-                               '--drives', '1', '--tapes', TAPE, '--capacity', '40G', '--index-write-seconds', '0'],
-                              cwd=PROJECT, capture_output=True, text=True, check=True)
+        init = subprocess.run(
+            [
+                sys.executable,
+                '-m',
+                'sim.tapelib',
+                'init',
+                str(library),
+                '--slots',
+                '4',
+                '--drives',
+                '1',
+                '--tapes',
+                TAPE,
+                '--capacity',
+                '40G',
+                '--index-write-seconds',
+                '0',
+            ],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         self.library = library
         # The database on a file system of its own, as /var/lib/pytarchive is never on the tape: an
         # fsync on the file system holding the tape images would also flush the copy being timed.
@@ -94,8 +114,10 @@ class Rig:
         config_path = work / 'pytarchive.conf'
         scratch = work / 'scratch'
         scratch.mkdir()
-        config_path.write_text(init.stdout.replace('[General]\n', f'[General]\nscratch_path = {scratch}\n')
-                               + f'\n[Service]\ndatabase = {self.state.name}/state.db\n')
+        config_path.write_text(
+            init.stdout.replace('[General]\n', f'[General]\nscratch_path = {scratch}\n')
+            + f'\n[Service]\ndatabase = {self.state.name}/state.db\n'
+        )
         self.config = configuration.load(str(config_path))
         self.db = Database(self.config.service.database)
         self.storage = TaskStorage(self.db)
@@ -118,8 +140,9 @@ class Rig:
         finally:
             self.db.close()
             self.state.cleanup()
-            subprocess.run([sys.executable, '-m', 'sim.tapelib', 'cleanup', str(self.library)], cwd=PROJECT,
-                           capture_output=True)
+            subprocess.run(
+                [sys.executable, '-m', 'sim.tapelib', 'cleanup', str(self.library)], cwd=PROJECT, capture_output=True
+            )
 
 
 def bench_archive_and_verify(rig: Rig, source: Path, rounds: int) -> dict:
@@ -170,9 +193,12 @@ def main() -> int:
     parser.add_argument('--small-files', type=int, default=4000, help='files of 64 KiB (default 4000: 250 MiB)')
     parser.add_argument('--prepare-files', type=int, default=200_000)
     parser.add_argument('--rounds', type=int, default=5)
-    parser.add_argument('--workdir', default='/dev/shm',
-                        help='where the data and the tape images live (default: memory, so the disk\'s own noise '
-                             'does not decide the ratios)')
+    parser.add_argument(
+        '--workdir',
+        default='/dev/shm',
+        help="where the data and the tape images live (default: memory, so the disk's own noise "
+        'does not decide the ratios)',
+    )
     options = parser.parse_args()
     if os.geteuid() != 0:
         print('bench.pytarchive needs root: the virtual tape library loop-mounts its tapes', file=sys.stderr)
@@ -188,9 +214,16 @@ def main() -> int:
     finally:
         rig.close()
         shutil.rmtree(work, ignore_errors=True)
-    report = {name: {'pytarchive_s': round(ours, 3), 'baseline_s': round(theirs, 3),
-                     'ratio': round(theirs / ours, 2), 'aim': AIMS[name], 'met': theirs / ours >= AIMS[name]}
-              for name, (ours, theirs) in results.items()}
+    report = {
+        name: {
+            'pytarchive_s': round(ours, 3),
+            'baseline_s': round(theirs, 3),
+            'ratio': round(theirs / ours, 2),
+            'aim': AIMS[name],
+            'met': theirs / ours >= AIMS[name],
+        }
+        for name, (ours, theirs) in results.items()
+    }
     report['archive']['bytes'] = report['verify']['bytes'] = size
     report['prepare']['files'] = options.prepare_files
     if options.json:
@@ -199,10 +232,21 @@ def main() -> int:
     baselines = {'archive': 'cp -a', 'verify': 'sha256sum', 'prepare': 'tar -c | zstd'}
     rows = [['step', 'pytarchive s', 'baseline', 'baseline s', 'ratio', 'aim', 'met']]
     for name, figures in report.items():
-        rows.append([name, f'{figures["pytarchive_s"]:.2f}', baselines[name], f'{figures["baseline_s"]:.2f}',
-                     f'{figures["ratio"]:.2f}', f'{figures["aim"]:.2f}', 'yes' if figures['met'] else 'NO'])
-    print(f'{size / MIB:.0f} MiB in {options.big_files + options.small_files} files for archive and verify; '
-          f'{options.prepare_files} small files for prepare; best of {options.rounds}')
+        rows.append(
+            [
+                name,
+                f'{figures["pytarchive_s"]:.2f}',
+                baselines[name],
+                f'{figures["baseline_s"]:.2f}',
+                f'{figures["ratio"]:.2f}',
+                f'{figures["aim"]:.2f}',
+                'yes' if figures['met'] else 'NO',
+            ]
+        )
+    print(
+        f'{size / MIB:.0f} MiB in {options.big_files + options.small_files} files for archive and verify; '
+        f'{options.prepare_files} small files for prepare; best of {options.rounds}'
+    )
     print_table(rows)
     return 0
 

@@ -41,8 +41,11 @@ def serve_baseline(host):
         def do_GET(self):
             self.rfile.read(int(self.headers.get('Content-Length') or 0))
             # One write, as sim/qumulo does: head and body in two writes meet Nagle + delayed ACK (40 ms).
-            self.wfile.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s'
-                             % (len(answer), answer))
+            self.wfile.write(
+                b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s'
+                % (len(answer), answer)
+            )
+
         do_POST = do_PATCH = do_GET
 
         def log_message(self, *args):
@@ -67,8 +70,9 @@ def create_files(top, count):
 
 
 def start_baseline():
-    proc = subprocess.Popen([sys.executable, '-m', 'bench.sim', '--serve-baseline', SIM_HOST],
-                            cwd=PROJECT, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'bench.sim', '--serve-baseline', SIM_HOST], cwd=PROJECT, stdout=subprocess.PIPE
+    )
     if not select.select([proc.stdout], [], [], 20)[0]:
         proc.kill()
         raise RuntimeError('baseline server did not start')
@@ -109,8 +113,12 @@ def run_load(port, call, seconds, threads=THREADS):
     ready.wait()
     start = time.monotonic()
     [w.join() for w in workers]
-    return {'calls': sum(counts), 'rate': sum(counts) / (max(ends) - start), 'errors': len(errors),
-            'first_error': errors[0] if errors else None}
+    return {
+        'calls': sum(counts),
+        'rate': sum(counts) / (max(ends) - start),
+        'errors': len(errors),
+        'first_error': errors[0] if errors else None,
+    }
 
 
 def measured(fn, server_pid):
@@ -125,10 +133,12 @@ def measured(fn, server_pid):
 def notify_burst(sim, top, count):
     """Watch `top` recursively with a blocking line reader while a subprocess creates `count` files."""
     token = sim.client().credentials.bearer_token  # same session token, its own connection
-    conn = http.client.HTTPSConnection(sim.host, sim.port, timeout=None,
-                                       context=ssl._create_unverified_context())
-    conn.request('GET', f'/v1/files/{quote("/" + top.name + "/", safe="")}/notify?recursive=True',
-                 headers={'Authorization': f'Bearer {token}'})
+    conn = http.client.HTTPSConnection(sim.host, sim.port, timeout=None, context=ssl._create_unverified_context())
+    conn.request(
+        'GET',
+        f'/v1/files/{quote("/" + top.name + "/", safe="")}/notify?recursive=True',
+        headers={'Authorization': f'Bearer {token}'},
+    )
     reply = conn.getresponse()
     if reply.status != 200 or not reply.readline().startswith(b': watching'):
         raise RuntimeError(f'notify stream refused: {reply.status} {reply.read(500)!r}')
@@ -155,18 +165,32 @@ def notify_burst(sim, top, count):
         done.set()
 
     threading.Thread(target=reader, daemon=True).start()
-    creator = subprocess.run([sys.executable, '-m', 'bench.sim', '--create', str(top), str(count)], cwd=PROJECT,
-                             capture_output=True, text=True, check=True)
+    creator = subprocess.run(
+        [sys.executable, '-m', 'bench.sim', '--create', str(top), str(count)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     first, written, writer_cpu = (float(x) for x in creator.stdout.split())
     done.wait(60)
     end = state['last'] or time.monotonic()
     conn.sock.shutdown(2)
     conn.close()
     elapsed = end - first
-    return {'events': state['events'], 'rate': state['events'] / elapsed, 'files_rate': (count - len(wanted)) / elapsed,
-            'elapsed': elapsed, 'write_s': written - first, 'lag_s': end - written, 'data_lines': state['lines'],
-            'types': state['types'], 'missing': len(wanted), 'missing_sample': sorted(wanted)[:5],
-            'creator_cpu': 100 * writer_cpu / (written - first)}
+    return {
+        'events': state['events'],
+        'rate': state['events'] / elapsed,
+        'files_rate': (count - len(wanted)) / elapsed,
+        'elapsed': elapsed,
+        'write_s': written - first,
+        'lag_s': end - written,
+        'data_lines': state['lines'],
+        'types': state['types'],
+        'missing': len(wanted),
+        'missing_sample': sorted(wanted)[:5],
+        'creator_cpu': 100 * writer_cpu / (written - first),
+    }
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -220,19 +244,32 @@ def report(results, args):
     ceiling, n = results['baseline']['rate'], results['notify']
     rows = [('measure', 'rate', 'unit', 'x baseline', 'target', 'x target', 'srv CPU', 'cli CPU', 'errors')]
     for name, label, unit, target in (
-            ('baseline', 'bare stdlib HTTPS server, 8 thr', 'calls/s', None),
-            ('attributes', 'get_file_attr(+lock), 8 thr', 'calls/s', TARGET_CALLS),
-            ('locks', 'modify_file_lock, 8 thr', 'calls/s', TARGET_CALLS),
-            ('notify', 'notify, 1 stream, all events', 'events/s', TARGET_EVENTS)):
+        ('baseline', 'bare stdlib HTTPS server, 8 thr', 'calls/s', None),
+        ('attributes', 'get_file_attr(+lock), 8 thr', 'calls/s', TARGET_CALLS),
+        ('locks', 'modify_file_lock, 8 thr', 'calls/s', TARGET_CALLS),
+        ('notify', 'notify, 1 stream, all events', 'events/s', TARGET_EVENTS),
+    ):
         r = results[name]
-        rows.append((label, f'{r["rate"]:.0f}', unit, '' if unit != 'calls/s' else f'{r["rate"] / ceiling:.2f}',
-                     str(target or ''), f'{r["rate"] / target:.2f}' if target else '', f'{r["server_cpu"]:.0f}%',
-                     f'{r["client_cpu"]:.0f}%', f'{n["missing"]} missing' if r is n else str(r['errors'])))
+        rows.append(
+            (
+                label,
+                f'{r["rate"]:.0f}',
+                unit,
+                '' if unit != 'calls/s' else f'{r["rate"] / ceiling:.2f}',
+                str(target or ''),
+                f'{r["rate"] / target:.2f}' if target else '',
+                f'{r["server_cpu"]:.0f}%',
+                f'{r["client_cpu"]:.0f}%',
+                f'{n["missing"]} missing' if r is n else str(r['errors']),
+            )
+        )
     rows.append(('notify, files announced', f'{n["files_rate"]:.0f}', 'files/s') + ('',) * 6)
     print_table(rows)
-    print(f'\nnotify: {args.files} files written in {n["write_s"]:.2f} s ({args.files / n["write_s"]:.0f} files/s, '
-          f'writer CPU {n["creator_cpu"]:.0f}%); last child_file_added {n["elapsed"]:.2f} s after the first write, '
-          f'{1000 * n["lag_s"]:.0f} ms after the last; {n["events"]} events in {n["data_lines"]} data lines {n["types"]}')
+    print(
+        f'\nnotify: {args.files} files written in {n["write_s"]:.2f} s ({args.files / n["write_s"]:.0f} files/s, '
+        f'writer CPU {n["creator_cpu"]:.0f}%); last child_file_added {n["elapsed"]:.2f} s after the first write, '
+        f'{1000 * n["lag_s"]:.0f} ms after the last; {n["events"]} events in {n["data_lines"]} data lines {n["types"]}'
+    )
     if n['missing']:
         print(f'notify: {n["missing"]} files never announced, e.g. {n["missing_sample"]}')
     for name in ('baseline', 'attributes', 'locks'):

@@ -48,6 +48,7 @@ RETENTION = '7d'
 # --- the stream's line reader ----------------------------------------------------------------
 def _line_server(work, body):
     """A one-shot loopback HTTPS server answering every GET with `body` as an event stream."""
+
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = 'HTTP/1.1'
 
@@ -61,7 +62,7 @@ def _line_server(work, body):
             self.end_headers()
             view = memoryview(body)
             for start in range(0, len(body), 65536):  # as a network delivers it
-                piece = view[start:start + 65536]
+                piece = view[start : start + 65536]
                 self.wfile.write(b'%x\r\n' % len(piece) + piece + b'\r\n')
             self.wfile.write(b'0\r\n\r\n')
             self.close_connection = True
@@ -79,8 +80,11 @@ def line_reader(work, sizes_mb):
     urllib3.disable_warnings()
     results = []
     for mb in sizes_mb:
-        line = b'data: ' + json.dumps([{'type': 'child_file_added', 'path': 'x' * (mb * 10**6),
-                                        'spine': ['2', '3']}]).encode() + b'\n\n'
+        line = (
+            b'data: '
+            + json.dumps([{'type': 'child_file_added', 'path': 'x' * (mb * 10**6), 'spine': ['2', '3']}]).encode()
+            + b'\n\n'
+        )
         server = _line_server(work, b': watching\n\n' + line)
         config = types.SimpleNamespace(host='127.0.0.2', port=server.server_address[1], ca_bundle=None)
         started = time.monotonic()
@@ -94,7 +98,7 @@ def line_reader(work, sizes_mb):
         started = time.monotonic()
         with requests.get(f'https://127.0.0.2:{server.server_address[1]}/', stream=True, verify=False) as raw:
             data = b''.join(raw.iter_content(chunk_size=None))
-        json.loads(data[data.index(b'data: ') + 6:])
+        json.loads(data[data.index(b'data: ') + 6 :])
         baseline_s = time.monotonic() - started
         server.shutdown()
         server.server_close()
@@ -104,8 +108,16 @@ def line_reader(work, sizes_mb):
 
 def report_line_reader(results):
     rows = [('event line', 'reader', 'baseline', 'ratio', 'MB/s')]
-    rows += [(f'{r["mb"]} MB', f'{r["reader_s"]:.2f} s', f'{r["baseline_s"]:.2f} s',
-              f'{r["reader_s"] / r["baseline_s"]:.2f}', f'{r["mb"] / r["reader_s"]:.0f}') for r in results]
+    rows += [
+        (
+            f'{r["mb"]} MB',
+            f'{r["reader_s"]:.2f} s',
+            f'{r["baseline_s"]:.2f} s',
+            f'{r["reader_s"] / r["baseline_s"]:.2f}',
+            f'{r["mb"] / r["reader_s"]:.0f}',
+        )
+        for r in results
+    ]
     print_table(rows)
     print('baseline: the same stream read raw (iter_content) and its line decoded once; ratio reader/baseline')
 
@@ -162,9 +174,25 @@ class Watcher:
         cfg = sim.write_config(f'{work}/{name}.ini')
         self._log = open(self.log_path, 'wb')
         self.proc = subprocess.Popen(
-            [sys.executable, 'qfs_filelock.py', '--config-file', str(cfg), '--directory-path', '/x', '--recursive',
-             '--retention', RETENTION, '--interval', '0', '--audit-log', self.audit_path],
-            cwd=PROJECT, stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                'qfs_filelock.py',
+                '--config-file',
+                str(cfg),
+                '--directory-path',
+                '/x',
+                '--recursive',
+                '--retention',
+                RETENTION,
+                '--interval',
+                '0',
+                '--audit-log',
+                self.audit_path,
+            ],
+            cwd=PROJECT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self.applied, self.results, self._offset = {}, collections.Counter(), 0
 
     def wait_ready(self, timeout=30):
@@ -182,7 +210,7 @@ class Watcher:
         with open(self.audit_path, 'rb') as f:
             f.seek(self._offset)
             data = f.read()
-        data = data[:data.rfind(b'\n') + 1]
+        data = data[: data.rfind(b'\n') + 1]
         self._offset += len(data)
         for line in data.splitlines():
             rec = json.loads(line)
@@ -220,22 +248,41 @@ def latency(sim, watcher, count):
     create_files(sim.root / 'x' / 'latency', count, stamps, GAP_S)
     watcher.wait_applied(len(watcher.applied) + count, 30)
     usage = cpu.stop()
-    lags = sorted(1000 * (watcher.applied[p] - t) for p, t in cluster_paths(stamps, sim).items() if p in watcher.applied)
+    lags = sorted(
+        1000 * (watcher.applied[p] - t) for p, t in cluster_paths(stamps, sim).items() if p in watcher.applied
+    )
     pick = lambda q: lags[min(len(lags) - 1, int(q * len(lags)))] if lags else float('nan')  # noqa: E731
-    return dict(usage, files=count, missing=count - len(lags), p50_ms=pick(0.50), p99_ms=pick(0.99),
-                max_ms=lags[-1] if lags else float('nan'))
+    return dict(
+        usage,
+        files=count,
+        missing=count - len(lags),
+        p50_ms=pick(0.50),
+        p99_ms=pick(0.99),
+        max_ms=lags[-1] if lags else float('nan'),
+    )
 
 
 def burst(sim, watcher, count):
     before, cpu = len(watcher.applied), CpuMeter(watcher=watcher.proc.pid, sim=sim.proc.pid)
-    creator = subprocess.run([sys.executable, '-m', 'bench.wormlock', '--create',
-                              str(sim.root / 'x' / 'burst'), str(count)], cwd=PROJECT, capture_output=True, text=True, check=True)
+    creator = subprocess.run(
+        [sys.executable, '-m', 'bench.wormlock', '--create', str(sim.root / 'x' / 'burst'), str(count)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     first, last, creator_cpu = (float(x) for x in creator.stdout.split())
     got = watcher.wait_applied(before + count, 300) - before
     usage = cpu.stop()
     end = max((t for p, t in watcher.applied.items() if p.startswith('/x/burst/')), default=time.time())
-    return dict(usage, files=count, missing=count - got, seconds=end - first, write_s=last - first,
-                creator_cpu=round(100 * creator_cpu / max(last - first, 1e-9)))
+    return dict(
+        usage,
+        files=count,
+        missing=count - got,
+        seconds=end - first,
+        write_s=last - first,
+        creator_cpu=round(100 * creator_cpu / max(last - first, 1e-9)),
+    )
 
 
 def ceiling(sim, top, count):
@@ -258,8 +305,13 @@ def ceiling(sim, top, count):
     ready.wait()
     start, cpu = time.monotonic(), CpuMeter(sim=sim.proc.pid, client=None)
     [t.join() for t in threads]
-    return dict(cpu.stop(), files=count, seconds=time.monotonic() - start, errors=len(errors),
-                first_error=errors[0] if errors else None)
+    return dict(
+        cpu.stop(),
+        files=count,
+        seconds=time.monotonic() - start,
+        errors=len(errors),
+        first_error=errors[0] if errors else None,
+    )
 
 
 def listing(sim):
@@ -287,8 +339,9 @@ def catch_up(work, count):
         cpu = CpuMeter(watcher=watcher.proc.pid, sim=sim.proc.pid)
         got = watcher.wait_applied(count, 600, step=0.5)
         usage = cpu.stop()
-        result['watcher'] = dict(usage, files=count, missing=count - got,
-                                 seconds=max(watcher.applied.values(), default=time.time()) - start)
+        result['watcher'] = dict(
+            usage, files=count, missing=count - got, seconds=max(watcher.applied.values(), default=time.time()) - start
+        )
     finally:
         if watcher:
             watcher.stop()
@@ -326,31 +379,75 @@ def report(r, args):
     lat, bu, ce, cu = r['latency'], r['burst'], r['ceiling'], r['catch_up']
     cw, cl = cu['watcher'], cu['listing']
     burst_ratio, catch_ratio = ce['seconds'] / bu['seconds'], cw['seconds'] / cl['seconds']
-    rows = [('measure', 'watcher', 'baseline', 'ratio', 'aim', 'met', 'watcher CPU', 'sim CPU', 'base CPU (sim/cli)'),
-            (f'latency p50, {lat["files"]} files 20 ms apart', f'{lat["p50_ms"]:.0f} ms', '', '', '', '',
-             f'{lat["watcher_cpu"]}%', f'{lat["sim_cpu"]}%', ''),
-            ('latency p99', f'{lat["p99_ms"]:.0f} ms', '', '', f'< {AIM_P99_MS} ms',
-             'yes' if lat['p99_ms'] < AIM_P99_MS and not lat['missing'] else 'NO', '', '', ''),
-            (f'burst, {bu["files"]} files at once', f'{bu["seconds"]:.2f} s', f'{ce["seconds"]:.2f} s',
-             f'{burst_ratio:.2f}', f'>= {AIM_BURST}', 'yes' if burst_ratio >= AIM_BURST and not bu['missing'] else 'NO',
-             f'{bu["watcher_cpu"]}%', f'{bu["sim_cpu"]}%', f'{ce["sim_cpu"]}%/{ce["client_cpu"]}%'),
-            (f'catch-up, {cw["files"]} file tree', f'{cw["seconds"]:.2f} s', f'{cl["seconds"]:.2f} s',
-             f'{catch_ratio:.2f}', f'<= {AIM_CATCHUP}', 'yes' if catch_ratio <= AIM_CATCHUP and not cw['missing'] else 'NO',
-             f'{cw["watcher_cpu"]}%', f'{cw["sim_cpu"]}%', f'{cl["sim_cpu"]}%/{cl["client_cpu"]}%')]
+    rows = [
+        ('measure', 'watcher', 'baseline', 'ratio', 'aim', 'met', 'watcher CPU', 'sim CPU', 'base CPU (sim/cli)'),
+        (
+            f'latency p50, {lat["files"]} files 20 ms apart',
+            f'{lat["p50_ms"]:.0f} ms',
+            '',
+            '',
+            '',
+            '',
+            f'{lat["watcher_cpu"]}%',
+            f'{lat["sim_cpu"]}%',
+            '',
+        ),
+        (
+            'latency p99',
+            f'{lat["p99_ms"]:.0f} ms',
+            '',
+            '',
+            f'< {AIM_P99_MS} ms',
+            'yes' if lat['p99_ms'] < AIM_P99_MS and not lat['missing'] else 'NO',
+            '',
+            '',
+            '',
+        ),
+        (
+            f'burst, {bu["files"]} files at once',
+            f'{bu["seconds"]:.2f} s',
+            f'{ce["seconds"]:.2f} s',
+            f'{burst_ratio:.2f}',
+            f'>= {AIM_BURST}',
+            'yes' if burst_ratio >= AIM_BURST and not bu['missing'] else 'NO',
+            f'{bu["watcher_cpu"]}%',
+            f'{bu["sim_cpu"]}%',
+            f'{ce["sim_cpu"]}%/{ce["client_cpu"]}%',
+        ),
+        (
+            f'catch-up, {cw["files"]} file tree',
+            f'{cw["seconds"]:.2f} s',
+            f'{cl["seconds"]:.2f} s',
+            f'{catch_ratio:.2f}',
+            f'<= {AIM_CATCHUP}',
+            'yes' if catch_ratio <= AIM_CATCHUP and not cw['missing'] else 'NO',
+            f'{cw["watcher_cpu"]}%',
+            f'{cw["sim_cpu"]}%',
+            f'{cl["sim_cpu"]}%/{cl["client_cpu"]}%',
+        ),
+    ]
     print_table(rows)
-    print(f'\nbaselines: burst = {THREADS} threads x own SDK client calling modify_file_lock on {ce["files"]} pre-created '
-          f'files ({ce["files"] / ce["seconds"]:.0f} locks/s, {ce["errors"]} errors); catch-up = SDK walk of the '
-          f'tree, 1,000 a page ({cl["files"]} files). Ratios: ceiling/watcher, watcher/listing.')
-    print(f'latency: max {lat["max_ms"]:.0f} ms, {lat["missing"]} never locked; burst: {bu["files"]} files written in '
-          f'{bu["write_s"]:.2f} s (creator CPU {bu["creator_cpu"]}%), {bu["missing"]} never locked, '
-          f'{bu["files"] / bu["seconds"]:.0f} locks/s; catch-up: tree made in {cu["tree_create_s"]:.1f} s, '
-          f'{cw["missing"]} never locked, {cw["files"] / cw["seconds"]:.0f} locks/s')
+    print(
+        f'\nbaselines: burst = {THREADS} threads x own SDK client calling modify_file_lock on {ce["files"]} pre-created '
+        f'files ({ce["files"] / ce["seconds"]:.0f} locks/s, {ce["errors"]} errors); catch-up = SDK walk of the '
+        f'tree, 1,000 a page ({cl["files"]} files). Ratios: ceiling/watcher, watcher/listing.'
+    )
+    print(
+        f'latency: max {lat["max_ms"]:.0f} ms, {lat["missing"]} never locked; burst: {bu["files"]} files written in '
+        f'{bu["write_s"]:.2f} s (creator CPU {bu["creator_cpu"]}%), {bu["missing"]} never locked, '
+        f'{bu["files"] / bu["seconds"]:.0f} locks/s; catch-up: tree made in {cu["tree_create_s"]:.1f} s, '
+        f'{cw["missing"]} never locked, {cw["files"] / cw["seconds"]:.0f} locks/s'
+    )
     print(f'audit results: latency+burst watcher {r["live_results"]}; catch-up watcher {cw["results"]}')
     if r['live_results'].get('failed') or cw['results'].get('failed'):
-        print('note: "failed" lines carrying a retention are locks that were set, then judged short on read-back '
-              '(whole-second retention vs a sub-second mtime); they count as locked above.')
-    print(f'CPU: % of one core ({os.cpu_count()} cores); baseline clients run as threads of this process; load '
-          'average at start and end: ' + ', '.join('/'.join(f'{x:.1f}' for x in la) for la in r['loadavg']))
+        print(
+            'note: "failed" lines carrying a retention are locks that were set, then judged short on read-back '
+            '(whole-second retention vs a sub-second mtime); they count as locked above.'
+        )
+    print(
+        f'CPU: % of one core ({os.cpu_count()} cores); baseline clients run as threads of this process; load '
+        'average at start and end: ' + ', '.join('/'.join(f'{x:.1f}' for x in la) for la in r['loadavg'])
+    )
     if args.json:
         print(json.dumps(r, indent=2))
 
@@ -361,8 +458,12 @@ def main():
     parser.add_argument('--files', type=int, default=10000, help='burst size and ceiling files (default 10000)')
     parser.add_argument('--latency-files', type=int, default=1000, help='files created 20 ms apart (default 1000)')
     parser.add_argument('--tree-files', type=int, default=100000, help='catch-up tree size (default 100000)')
-    parser.add_argument('--line-reader', default='10,40,200', metavar='MB,...',
-                        help='event line sizes for the line reader figure (default 10,40,200)')
+    parser.add_argument(
+        '--line-reader',
+        default='10,40,200',
+        metavar='MB,...',
+        help='event line sizes for the line reader figure (default 10,40,200)',
+    )
     parser.add_argument('--line-reader-only', action='store_true', help='only the line reader figure')
     parser.add_argument('--create', nargs=2, help=argparse.SUPPRESS)  # helper process mode
     args = parser.parse_args()

@@ -50,8 +50,14 @@ RETRY_WAIT_MAX_S = 30.0
 # and network failures may come after the cluster acted, so only reads are sent again for them.
 REFUSED_UNDONE = (429, 503)
 # What a kept-alive connection that died while idle looks like on the next request.
-STALE_CONNECTION_ERRORS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
-                           http.client.RemoteDisconnected, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+STALE_CONNECTION_ERRORS = (
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+    http.client.RemoteDisconnected,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
 
 
 class _BoundedReader(io.RawIOBase):
@@ -144,8 +150,7 @@ class _ReloginConnection(Connection):
     """A Connection that answers one 401 by logging in again and retrying the request once, and
     whose replies are bounded in size and time."""
 
-    def __init__(self, *args: Any, relogin: Optional[Callable[[Connection], None]], retries: int = 0,
-                 **kwargs: Any):
+    def __init__(self, *args: Any, relogin: Optional[Callable[[Connection], None]], retries: int = 0, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._relogin = relogin
         self._retries = retries
@@ -158,8 +163,7 @@ class _ReloginConnection(Connection):
         return conn
 
     def _bounded_response(self, sock: socket.socket, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
-        self._response = http.client.HTTPResponse(_BoundedSocket(sock, self._deadline, self.timeout),
-                                                  *args, **kwargs)
+        self._response = http.client.HTTPResponse(_BoundedSocket(sock, self._deadline, self.timeout), *args, **kwargs)
         return self._response
 
     def _send_once(self, method: str, uri: Any, *args: Any, **kwargs: Any) -> Any:
@@ -200,8 +204,7 @@ class _ReloginConnection(Connection):
                 wait = self._retry_wait(method, exc, attempt)
                 if wait is None:
                     raise
-                log.warning('%s %s: %s; trying again in %.0f s', method, str(uri).split('?', 1)[0],
-                            describe(exc), wait)
+                log.warning('%s %s: %s; trying again in %.0f s', method, str(uri).split('?', 1)[0], describe(exc), wait)
                 time.sleep(wait)
                 attempt += 1
 
@@ -213,7 +216,7 @@ class _ReloginConnection(Connection):
         if method != 'GET' and not refused:
             return None
         given = getattr(exc, 'retry_after', None)
-        return min(given if given is not None else 2.0 ** attempt, RETRY_WAIT_MAX_S)
+        return min(given if given is not None else 2.0**attempt, RETRY_WAIT_MAX_S)
 
     def _send_logged_in(self, method: str, uri: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -231,8 +234,9 @@ class _ReloginConnection(Connection):
 class Client(RestClient):
     """RestClient bound to a ClusterConfig: re-login on 401, optional certificate verification."""
 
-    def __init__(self, config: ClusterConfig, timeout: Optional[int] = 30, user_agent: Optional[str] = None,
-                 retries: int = 0):
+    def __init__(
+        self, config: ClusterConfig, timeout: Optional[int] = 30, user_agent: Optional[str] = None, retries: int = 0
+    ):
         # Set before RestClient.__init__, which already builds the connection via conninfo.
         self.config = config
         self.retries = retries
@@ -295,8 +299,9 @@ def distinct_pages(pages: Iterable[Any], what: str) -> Iterator[Any]:
         yield page
 
 
-def connect(config: ClusterConfig, timeout: Optional[int] = 30, user_agent: Optional[str] = None,
-            retries: int = 0) -> Client:
+def connect(
+    config: ClusterConfig, timeout: Optional[int] = 30, user_agent: Optional[str] = None, retries: int = 0
+) -> Client:
     """Return a logged-in Client; raise ToolError (or ConfigError) with a one-line reason.
     retries: how many more times a call is tried on a transient fault (ONE_SHOT_RETRIES for a
     command run once; 0 where the caller rides out outages itself)."""

@@ -211,9 +211,7 @@ def load_cluster_config(path: PathLike) -> ClusterConfig:
     access_token = _get(parser, 'ACCESS_TOKEN')
     if access_token is None:
         if password is None:
-            raise ConfigError(
-                f'{path}: no credentials: set USERNAME and PASSWORD, or ACCESS_TOKEN, in [{SECTION}]'
-            )
+            raise ConfigError(f'{path}: no credentials: set USERNAME and PASSWORD, or ACCESS_TOKEN, in [{SECTION}]')
         if username is None:
             raise ConfigError(f'{path}: USERNAME is missing (PASSWORD is set) in [{SECTION}]')
 

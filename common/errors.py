@@ -116,8 +116,7 @@ def _translate_request_error(exc: RequestError, where: str) -> ToolError:
         named = _PRIVILEGE_NAME.findall(description)
         if named:
             return ToolError(
-                f'permission denied by {where}: missing privilege {", ".join(named)} '
-                f'({description})',
+                f'permission denied by {where}: missing privilege {", ".join(named)} ({description})',
                 PRIVILEGE,
             )
         return ToolError(f'permission denied by {where}: {description}', PRIVILEGE)

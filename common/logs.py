@@ -27,15 +27,15 @@ _secrets_lock = threading.Lock()
 # it wherever it appears would mangle ordinary lines and, worse, show a reader which word of the
 # line is the password. Tokens the cluster issues are long and random, so those are also replaced
 # wherever they appear (register_secret).
-_QUOTED = r'''(["'])(?:\\.|(?!\2).)*\2'''  # a quoted value, escaped quotes included
+_QUOTED = r"""(["'])(?:\\.|(?!\2).)*\2"""  # a quoted value, escaped quotes included
 _PATTERNS = [
     (re.compile(r'(Bearer\s+)[^\s\'"]+'), r'\1' + REDACTED),
     (re.compile(r'\b(session-v1|access-v1):[^\s\'"]+'), r'\1:' + REDACTED),
     # "password": "..." in JSON or 'password': '...' in a logged dict, including old_/new_password.
-    (re.compile(r'''(["'][A-Za-z_]*password["']\s*:\s*)''' + _QUOTED, re.I), r'\1\2' + REDACTED + r'\2'),
+    (re.compile(r"""(["'][A-Za-z_]*password["']\s*:\s*)""" + _QUOTED, re.I), r'\1\2' + REDACTED + r'\2'),
     # password='...' (a keyword argument or a repr), PASSWORD = ... (an INI line), password=... (a query).
     (re.compile(r'(\b[A-Za-z_]*password\s*=\s*)' + _QUOTED, re.I), r'\1\2' + REDACTED + r'\2'),
-    (re.compile(r'''(\b[A-Za-z_]*password\s*=[ \t]*)(?!["'<\s])[^\s,;&)]+''', re.I), r'\1' + REDACTED),
+    (re.compile(r"""(\b[A-Za-z_]*password\s*=[ \t]*)(?!["'<\s])[^\s,;&)]+""", re.I), r'\1' + REDACTED),
 ]
 
 

@@ -20,6 +20,8 @@ def use_project_venv(script: str) -> None:
     # imported here: common.errors needs the SDK). prog is the name the user typed, as argparse's
     # default: `pytarchive` for the link in /usr/local/bin, `qfs_filelock.py` for the script.
     prog = os.path.basename(sys.argv[0])
-    sys.stderr.write(f'{prog}: error: the Qumulo SDK (qumulo-api) is not installed for this '
-                     'Python: run `make venv` in the project folder, or pip install -r requirements.txt\n')
+    sys.stderr.write(
+        f'{prog}: error: the Qumulo SDK (qumulo-api) is not installed for this '
+        'Python: run `make venv` in the project folder, or pip install -r requirements.txt\n'
+    )
     sys.exit(1)

@@ -42,8 +42,9 @@ def watch(cluster, path, token, received, ready):
     """Reads the notify stream line by line, the way a watcher that needs low latency must."""
     url = f'{cluster.url}/v1/files/{requests.utils.quote(path, safe="")}/notify?recursive=true'
     try:
-        with requests.get(url, headers={'Authorization': f'Bearer {token}'}, verify=str(cluster.cert_path),
-                          stream=True, timeout=30) as reply:
+        with requests.get(
+            url, headers={'Authorization': f'Bearer {token}'}, verify=str(cluster.cert_path), stream=True, timeout=30
+        ) as reply:
             buffer = ''
             for chunk in reply.iter_content(chunk_size=None):
                 buffer += chunk.decode()
@@ -52,7 +53,7 @@ def watch(cluster, path, token, received, ready):
                     if line.startswith(': watching'):
                         ready.set()
                     elif line.startswith('data: '):
-                        received.extend(json.loads(line[len('data: '):]))
+                        received.extend(json.loads(line[len('data: ') :]))
     except requests.RequestException:
         pass  # the emulator stopped at the end of the demo
 
@@ -65,14 +66,17 @@ def demo(workdir):
         config = load_cluster_config(config_path)
         client = connect(config)
         me = client.auth.who_am_i()
-        say(f'2. common/ read {config_path} (mode {os.stat(config_path).st_mode & 0o777:o}) and logged in '
-            f'as {me["name"]} with {len(me["privileges"])} privileges')
+        say(
+            f'2. common/ read {config_path} (mode {os.stat(config_path).st_mode & 0o777:o}) and logged in '
+            f'as {me["name"]} with {len(me["privileges"])} privileges'
+        )
         require_privileges(client, ['PRIVILEGE_FS_FILE_LOCK_WRITE', 'PRIVILEGE_SMB_FILE_HANDLE_READ'])
 
         (cluster.root / 'finance').mkdir()
         received, ready = [], threading.Event()
-        threading.Thread(target=watch, args=(cluster, '/finance', client.credentials.bearer_token,
-                                             received, ready), daemon=True).start()
+        threading.Thread(
+            target=watch, args=(cluster, '/finance', client.credentials.bearer_token, received, ready), daemon=True
+        ).start()
         ready.wait(10)
         for name in ('Q3.xlsx', 'Q4.xlsx'):
             (cluster.root / 'finance' / name).write_bytes(b'numbers')
@@ -83,21 +87,37 @@ def demo(workdir):
 
         locked = client.fs.modify_file_lock(path='/finance/Q3.xlsx', retention_period='2031-12-31T00:00:00Z')
         say(f'4. WORM lock on /finance/Q3.xlsx: {locked["lock"]}')
-        for label, call in (('shorten its retention', lambda: client.fs.modify_file_lock(
-                                path='/finance/Q3.xlsx', retention_period='2030-01-01T00:00:00Z')),
-                            ('delete it', lambda: client.fs.delete(path='/finance/Q3.xlsx'))):
+        for label, call in (
+            (
+                'shorten its retention',
+                lambda: client.fs.modify_file_lock(path='/finance/Q3.xlsx', retention_period='2030-01-01T00:00:00Z'),
+            ),
+            ('delete it', lambda: client.fs.delete(path='/finance/Q3.xlsx')),
+        ):
             try:
                 call()
                 say(f'   {label}: allowed (unexpected!)')
             except client.Error as e:
                 say(f'   {label}: refused, {e.status_code} {e.error_class}')
 
-        for path, user, ip in (('/finance/Q3.xlsx', 'alice', '10.0.0.5'), ('/finance/Q4-final.xlsx', 'bob', '10.0.0.6')):
+        for path, user, ip in (
+            ('/finance/Q3.xlsx', 'alice', '10.0.0.5'),
+            ('/finance/Q4-final.xlsx', 'bob', '10.0.0.6'),
+        ):
             cluster.control('smb/open', {'path': path, 'user': user, 'client': ip, 'access': 'write'})
         handles = [h for page in client.smb.list_file_handles(resolve_paths=True) for h in page['file_handles']]
         say('5. SMB file handles opened by clients, as the lock manager will list them:')
-        table([[h['handle_info']['path'], client.auth.find_identity(auth_id=h['handle_info']['owner'])['name'],
-                h['handle_info']['location']] for h in handles], ['path', 'user', 'handle location'])
+        table(
+            [
+                [
+                    h['handle_info']['path'],
+                    client.auth.find_identity(auth_id=h['handle_info']['owner'])['name'],
+                    h['handle_info']['location'],
+                ]
+                for h in handles
+            ],
+            ['path', 'user', 'handle location'],
+        )
         for number, step in enumerate(TOOL_STEPS, start=6):
             say()
             say(f'{number}. ', end='')

@@ -17,8 +17,14 @@ WINDOW_SHOWN_S = 60
 
 def _run(say: Callable[[str], None], config: Path, *args: str) -> None:
     say(f'   $ ./qumulo_lock_manager.py --config-file {config.name} {" ".join(args)}')
-    done = subprocess.run([sys.executable, str(SCRIPT), '--config-file', str(config), *args], cwd=PROJECT,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), '--config-file', str(config), *args],
+        cwd=PROJECT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     for line in (done.stdout + done.stderr).splitlines():
         say(f'     {line}')
     say(f'     (exit {done.returncode})')
@@ -42,10 +48,13 @@ def demo_step(cluster, client, say: Callable[[str], None]) -> None:
 
 
 def _show_window(say: Callable[[str], None], config: Path) -> None:
-    window = subprocess.Popen([sys.executable, str(SCRIPT), '--config-file', str(config)], cwd=PROJECT,
-                              stdin=subprocess.DEVNULL)
-    say(f'   The window is open on {os.environ["DISPLAY"]}; the demo goes on when it is closed '
-        f'(or after {WINDOW_SHOWN_S} s).')
+    window = subprocess.Popen(
+        [sys.executable, str(SCRIPT), '--config-file', str(config)], cwd=PROJECT, stdin=subprocess.DEVNULL
+    )
+    say(
+        f'   The window is open on {os.environ["DISPLAY"]}; the demo goes on when it is closed '
+        f'(or after {WINDOW_SHOWN_S} s).'
+    )
     deadline = time.monotonic() + WINDOW_SHOWN_S
     while window.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)

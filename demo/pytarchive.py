@@ -22,33 +22,62 @@ def demo_step(cluster, client, say):
     with tempfile.TemporaryDirectory(prefix='pytarchive-demo-') as workdir:
         work = Path(workdir)
         library = work / 'library'
-        init = _run('-m', 'sim.tapelib', 'init', str(library), '--slots', '6', '--drives', '1',
-                    '--tapes', 'TPN001L9,TPN002L9,CLN001L1', '--capacity', '500M')
+        init = _run(
+            '-m',
+            'sim.tapelib',
+            'init',
+            str(library),
+            '--slots',
+            '6',
+            '--drives',
+            '1',
+            '--tapes',
+            'TPN001L9,TPN002L9,CLN001L1',
+            '--capacity',
+            '500M',
+        )
         config = work / 'pytarchive.conf'
-        config.write_text(init.stdout + f'\n[Service]\nsocket = {work / "pytarchive.sock"}\n'
-                          f'database = {work / "pytarchive.db"}\n')
-        say('pytarchive: the service on a virtual library (sim/tapelib: 6 slots, 1 drive, 2 data tapes and a cleaning tape)')
-        service = subprocess.Popen([sys.executable, '-m', 'pytarchive.service', '--config-file', str(config)],
-                                   cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=open(work / 'service.log', 'w'))
+        config.write_text(
+            init.stdout + f'\n[Service]\nsocket = {work / "pytarchive.sock"}\ndatabase = {work / "pytarchive.db"}\n'
+        )
+        say(
+            'pytarchive: the service on a virtual library (sim/tapelib: 6 slots, 1 drive, 2 data tapes and a cleaning tape)'
+        )
+        service = subprocess.Popen(
+            [sys.executable, '-m', 'pytarchive.service', '--config-file', str(config)],
+            cwd=PROJECT,
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / 'service.log', 'w'),
+        )
         try:
             _wait_for_socket(work / 'pytarchive.sock', service)
             folder = _sample_folder(work / 'projects' / 'field survey 2026')
             restored = work / 'restored'
-            for command in (['scan', '--wait'], ['format', 'TPN001L9', '--wait'], ['format', 'CLN001L1'],
-                            ['prepare', str(folder), 'field survey, raw data', '--wait'],
-                            ['archive', str(folder), 'TPN001L9', '--wait'], ['summary'], ['deleteable'],
-                            ['restore', str(folder), '--to', str(restored), '--wait']):
+            for command in (
+                ['scan', '--wait'],
+                ['format', 'TPN001L9', '--wait'],
+                ['format', 'CLN001L1'],
+                ['prepare', str(folder), 'field survey, raw data', '--wait'],
+                ['archive', str(folder), 'TPN001L9', '--wait'],
+                ['summary'],
+                ['deleteable'],
+                ['restore', str(folder), '--to', str(restored), '--wait'],
+            ):
                 _client(config, say, *command)
             same = _contents(folder) == _contents(restored)
-            say(f'   restored copy {"identical to" if same else "DIFFERS from"} the original '
-                f'({len(_contents(folder))} entries compared); the original was never touched')
+            say(
+                f'   restored copy {"identical to" if same else "DIFFERS from"} the original '
+                f'({len(_contents(folder))} entries compared); the original was never touched'
+            )
             _client(config, say, 'queue')
         finally:
             service.send_signal(signal.SIGTERM)
             service.wait(120)
             drive = _run(str(library / 'bin' / 'mtx'), '-f', str(library / 'dev' / 'sch0'), 'status').stdout
-            say(f'   service stopped (exit {service.returncode}); mtx status: '
-                f'{next(line for line in drive.splitlines() if "Data Transfer Element 0" in line).strip()}')
+            say(
+                f'   service stopped (exit {service.returncode}); mtx status: '
+                f'{next(line for line in drive.splitlines() if "Data Transfer Element 0" in line).strip()}'
+            )
             _run('-m', 'sim.tapelib', 'cleanup', str(library))
 
 
@@ -63,9 +92,12 @@ def _sample_folder(root):
 
 
 def _contents(root):
-    return {str(path.relative_to(root)): (os.readlink(path) if path.is_symlink() else
-                                          path.read_bytes() if path.is_file() else 'dir')
-            for path in root.rglob('*')}
+    return {
+        str(path.relative_to(root)): (
+            os.readlink(path) if path.is_symlink() else path.read_bytes() if path.is_file() else 'dir'
+        )
+        for path in root.rglob('*')
+    }
 
 
 def _run(*args):

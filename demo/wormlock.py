@@ -24,9 +24,25 @@ def demo_step(cluster, client, say):
     records.mkdir()
     (records / 'old-ledger.csv').write_text('written before the watcher started\n')
     say('qfs_filelock.py: watching /records (recursive, retention 7d, lock once quiet for 1 s)')
-    watcher = subprocess.Popen(_tool('--config-file', str(config), '--directory-path', '/records', '--recursive',
-                                     '--retention', '7d', '--settle', '1', '--audit-log', str(audit),
-                                     '--output', str(log)), cwd=PROJECT, stdin=subprocess.DEVNULL)
+    watcher = subprocess.Popen(
+        _tool(
+            '--config-file',
+            str(config),
+            '--directory-path',
+            '/records',
+            '--recursive',
+            '--retention',
+            '7d',
+            '--settle',
+            '1',
+            '--audit-log',
+            str(audit),
+            '--output',
+            str(log),
+        ),
+        cwd=PROJECT,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         _wait(lambda: log.exists() and 'watching' in log.read_text())
         (records / '2026').mkdir()
@@ -46,8 +62,13 @@ def demo_step(cluster, client, say):
         say(f'  audit: {entry["result"]:<15} {entry["path"]:<28} until {entry["retention_until"]}')
     say('qfs_filelock.py --report /records:')
     (records / 'unlocked-later.txt').write_text('written after the watcher stopped\n')
-    report = subprocess.run(_tool('--config-file', str(config), '--report', '/records'), cwd=PROJECT,
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    report = subprocess.run(
+        _tool('--config-file', str(config), '--report', '/records'),
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     for line in report.stdout.splitlines():
         say('  ' + line)
 

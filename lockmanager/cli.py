@@ -13,9 +13,25 @@ from typing import List, Optional, Sequence
 
 from common.auth import require_privileges
 from common.config import ClusterConfig, configure_interactively, find_config_file, load_cluster_config
-from common.errors import (AUTH, BAD_REPLY, CONFIG, FAILURE, INTERRUPTED, NOT_CONFIRMED, NOT_FOUND, NOTHING_MATCHED,
-                           OK, PRIVILEGE, SOME_NOT_CLOSED, TLS, UNREACHABLE, USAGE, ArgumentParser, ToolError,
-                           error_line)
+from common.errors import (
+    AUTH,
+    BAD_REPLY,
+    CONFIG,
+    FAILURE,
+    INTERRUPTED,
+    NOT_CONFIRMED,
+    NOT_FOUND,
+    NOTHING_MATCHED,
+    OK,
+    PRIVILEGE,
+    SOME_NOT_CLOSED,
+    TLS,
+    UNREACHABLE,
+    USAGE,
+    ArgumentParser,
+    ToolError,
+    error_line,
+)
 from common.logs import add_common_arguments, setup_logging
 from lockmanager.closing import ClosePlan, summary
 from lockmanager.cluster import CLOSE_PRIVILEGES, LIST_PRIVILEGES, LockCluster, Snapshot, connect_once
@@ -69,12 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog=PROG,
         description='List the SMB file handles open on a Qumulo cluster and force-close the ones you\n'
-                    'pick: in a window, or with --list / --close from scripts.',
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        'pick: in a window, or with --list / --close from scripts.',
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument('--list', action='store_true', help='print the open handles and exit')
-    mode.add_argument('--close', action='store_true',
-                      help='close the handles chosen by --path or --file-id (narrowed by --user, --client)')
+    mode.add_argument(
+        '--close',
+        action='store_true',
+        help='close the handles chosen by --path or --file-id (narrowed by --user, --client)',
+    )
     pick = parser.add_argument_group('choosing handles (with --list or --close)')
     pick.add_argument('--path', metavar='TEXT', help='handles of files whose path contains TEXT (any case)')
     pick.add_argument('--file-id', metavar='N', type=_file_id, help='handles of the file with this id')
@@ -83,11 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     output = parser.add_argument_group('output').add_mutually_exclusive_group()
     output.add_argument('--json', action='store_true', help='print JSON (with --list or --close)')
     output.add_argument('--csv', action='store_true', help='print CSV (with --list)')
-    pick.add_argument('--all', action='store_true',
-                      help='with --close: every open handle on the cluster (nothing else chooses them all)')
+    pick.add_argument(
+        '--all',
+        action='store_true',
+        help='with --close: every open handle on the cluster (nothing else chooses them all)',
+    )
     parser.add_argument('--yes', action='store_true', help='with --close: do not ask for confirmation')
-    parser.add_argument('--auto-refresh', metavar='SECONDS', type=_seconds,
-                        help='the window lists again every SECONDS (it can be changed in the window)')
+    parser.add_argument(
+        '--auto-refresh',
+        metavar='SECONDS',
+        type=_seconds,
+        help='the window lists again every SECONDS (it can be changed in the window)',
+    )
     add_common_arguments(parser)
     for action in parser._actions:  # stdout carries the report here, so the log goes elsewhere
         if '--output' in action.option_strings:
@@ -96,19 +124,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    criteria = [(flag, value) for flag, value in (('--path', args.path), ('--file-id', args.file_id),
-                                                  ('--user', args.user), ('--client', args.client))
-                if value is not None]
-    chosen = [flag for flag, _ in criteria] + [flag for flag, on in (('--all', args.all), ('--json', args.json),
-                                                                     ('--csv', args.csv)) if on]
+    criteria = [
+        (flag, value)
+        for flag, value in (
+            ('--path', args.path),
+            ('--file-id', args.file_id),
+            ('--user', args.user),
+            ('--client', args.client),
+        )
+        if value is not None
+    ]
+    chosen = [flag for flag, _ in criteria] + [
+        flag for flag, on in (('--all', args.all), ('--json', args.json), ('--csv', args.csv)) if on
+    ]
     if not (args.list or args.close) and chosen and not args.configure:
         parser.error(f'{chosen[0]} goes with --list or --close')
     # An empty pattern is contained in every path: taken literally, '--close --path ""' would close
     # every handle on the cluster. Closing them all must be said in so many words (--all).
     for flag, value in criteria:
         if not value.strip():
-            parser.error(f'{flag} is empty: it would match every handle; give a pattern, '
-                         f'or --close --all to close every handle')
+            parser.error(
+                f'{flag} is empty: it would match every handle; give a pattern, or --close --all to close every handle'
+            )
     if args.all and not args.close:
         parser.error('--all goes with --close (--list without a pattern lists every handle)')
     if args.all and criteria:
@@ -139,8 +176,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         configure_interactively(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILENAME, must_exist=False))
         return OK
     if not (args.list or args.close) and _display_missing():
-        raise NoWindow('the lock manager window needs a display ($DISPLAY is not set); '
-                       'use --list or --close here, or run it in a desktop session')
+        raise NoWindow(
+            'the lock manager window needs a display ($DISPLAY is not set); '
+            'use --list or --close here, or run it in a desktop session'
+        )
     config = load_cluster_config(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILENAME))
     if not (args.list or args.close):
         return _open_window(config, args.auto_refresh or 0)
@@ -159,8 +198,9 @@ def _open_window(config: ClusterConfig, auto_refresh_s: float) -> int:
     try:
         from lockmanager.gui import run_window
     except ImportError as exc:  # a Python built without Tk
-        raise ToolError(f'the window needs Tk ({exc}; e.g. apt-get install python3-tk); '
-                        f'--list and --close work without it') from None
+        raise ToolError(
+            f'the window needs Tk ({exc}; e.g. apt-get install python3-tk); --list and --close work without it'
+        ) from None
     return run_window(config, auto_refresh_s)
 
 
@@ -191,8 +231,10 @@ def list_handles(cluster: LockCluster, selector: Selector, args: argparse.Namesp
 
 def _confirmed(plan: ClosePlan) -> bool:
     if not sys.stdin.isatty():
-        raise NoTerminal(f'not closing {plural(len(plan), "handle")} without confirmation: there is no terminal '
-                         f'to ask on; add --yes to close them')
+        raise NoTerminal(
+            f'not closing {plural(len(plan), "handle")} without confirmation: there is no terminal '
+            f'to ask on; add --yes to close them'
+        )
     # The question goes to stderr, so that stdout stays the report even at a terminal.
     print(plan.question(), file=sys.stderr)
     sys.stderr.write(f'{plan.title} [y/N] ')

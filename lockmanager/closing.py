@@ -8,8 +8,10 @@ from lockmanager.model import HandleRow, plural
 # A confirmation lists this many handles; more would push the question off the screen.
 LISTED_IN_QUESTION = 12
 
-WARNING = ('The client programs keep these files open on their side: unsaved work in them may be '
-           'lost, and they may need to reopen the files.')
+WARNING = (
+    'The client programs keep these files open on their side: unsaved work in them may be '
+    'lost, and they may need to reopen the files.'
+)
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,9 @@ class ClosePlan:
 
     @classmethod
     def for_clients(cls, rows: Iterable[HandleRow], clients: Set[str]) -> 'ClosePlan':
-        return cls.of((row for row in rows if clients.intersection(row.clients)),
-                      f'all handles of {_named("client", clients)}')
+        return cls.of(
+            (row for row in rows if clients.intersection(row.clients)), f'all handles of {_named("client", clients)}'
+        )
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -45,8 +48,11 @@ class ClosePlan:
     def question(self) -> str:
         """The confirmation text: which files, whose, and what the users may lose."""
         files = len({row.file_id for row in self.rows})
-        lines = [f'Close {self.scope}: {plural(len(self.rows), "handle")} on {plural(files, "file")}, '
-                 f'held by {", ".join(self.users)}.', '']
+        lines = [
+            f'Close {self.scope}: {plural(len(self.rows), "handle")} on {plural(files, "file")}, '
+            f'held by {", ".join(self.users)}.',
+            '',
+        ]
         shown = sorted(self.rows, key=lambda r: (r.path.casefold(), r.user.casefold()))
         lines += [f'  {row.path}  ({row.who}, {row.access})' for row in shown[:LISTED_IN_QUESTION]]
         if len(shown) > LISTED_IN_QUESTION:

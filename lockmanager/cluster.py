@@ -139,22 +139,23 @@ class LockCluster:
                 share, byte_range, sessions = grants.result()
             if sessions is not None:
                 self.names.learn_from_sessions(sessions)
-            paths = self.paths.lookup((str(h['file_number']) for h in handles if not h['handle_info'].get('path')),
-                                      (str(h['file_number']) for h in handles))
+            paths = self.paths.lookup(
+                (str(h['file_number']) for h in handles if not h['handle_info'].get('path')),
+                (str(h['file_number']) for h in handles),
+            )
             joiner = RowJoiner(share, byte_range, self.names, sessions, paths)
             rows = tuple(joiner.rows(handles))
-        log.debug('listed %d handles, %d share-mode and %d byte-range grants', len(rows), len(share),
-                  len(byte_range))
-        return Snapshot(rows, datetime.now().astimezone(), str(me.get('name', '?')), HANDLE_WRITE in granted,
-                        tuple(notes))
+        log.debug('listed %d handles, %d share-mode and %d byte-range grants', len(rows), len(share), len(byte_range))
+        return Snapshot(
+            rows, datetime.now().astimezone(), str(me.get('name', '?')), HANDLE_WRITE in granted, tuple(notes)
+        )
 
     def _handles(self) -> Iterator[Mapping]:
         pages = self.client.smb.list_file_handles(resolve_paths=True, limit=self.page_size)
         for page in distinct_pages(pages, 'the SMB file handle listing'):
             yield from page['file_handles']
 
-    def _grants_and_sessions(self, with_sessions: bool
-                             ) -> Tuple[List[Mapping], List[Mapping], Optional[List[Mapping]]]:
+    def _grants_and_sessions(self, with_sessions: bool) -> Tuple[List[Mapping], List[Mapping], Optional[List[Mapping]]]:
         # Runs beside the handle listing, so on a connection of its own.
         if self._grant_client is None:
             self._grant_client = self.client.clone()
@@ -177,18 +178,21 @@ class LockCluster:
             if len(page['grants']) < self.page_size or after is None:
                 return grants
             if after in seen:
-                raise BadReply(f'the {lock_type} lock listing: the cluster sent the page token {after[:100]} '
-                               f'twice (a paging loop)')
+                raise BadReply(
+                    f'the {lock_type} lock listing: the cluster sent the page token {after[:100]} twice (a paging loop)'
+                )
             seen.add(after)
 
     def _sessions(self, client: RestClient) -> List[Mapping]:
         pages = client.smb.list_smb_sessions(limit=self.page_size)
-        return [session for page in distinct_pages(pages, 'the SMB session listing')
-                for session in page['session_infos']]
+        return [
+            session for page in distinct_pages(pages, 'the SMB session listing') for session in page['session_infos']
+        ]
 
     # --- closing ---------------------------------------------------------------------------------
-    def close(self, rows: Sequence[HandleRow],
-              progress: Optional[Callable[[CloseOutcome], None]] = None) -> List[CloseOutcome]:
+    def close(
+        self, rows: Sequence[HandleRow], progress: Optional[Callable[[CloseOutcome], None]] = None
+    ) -> List[CloseOutcome]:
         """Close exactly these handles; one outcome per row, in order. A handle that is gone or
         refused is reported and the others still closed; a lost connection ends the run."""
         require_privileges(self.client, CLOSE_PRIVILEGES)
@@ -211,8 +215,9 @@ class LockCluster:
             answers = self.client.smb.close_smb_file(location=row.location)
         message = (answers[0].get('error_message') if answers else '') or ''
         if message:
-            return CloseOutcome(row, False, f'the cluster did not close it ({message.rstrip(".")}); '
-                                            f'it may have been closed already')
+            return CloseOutcome(
+                row, False, f'the cluster did not close it ({message.rstrip(".")}); it may have been closed already'
+            )
         return CloseOutcome(row, True)
 
 

@@ -54,5 +54,4 @@ def table_lines(rows: Sequence[HandleRow]) -> List[str]:
     """Aligned columns under a heading line; the last column is not padded."""
     grid = [[column.heading for column in COLUMNS]] + [list(row.cells) for row in rows]
     widths = [max(len(line[i]) for line in grid) for i in range(len(COLUMNS) - 1)]
-    return ['  '.join([*(text.ljust(width) for text, width in zip(line, widths)), line[-1]]).rstrip()
-            for line in grid]
+    return ['  '.join([*(text.ljust(width) for text, width in zip(line, widths)), line[-1]]).rstrip() for line in grid]

@@ -28,17 +28,32 @@ AskPath = Callable[[], Optional[str]]
 
 
 class LockManagerWindow:
-    def __init__(self, root: tk.Tk, presenter: LockManagerPresenter, confirm: Optional[Confirm] = None,
-                 show_error: Optional[ShowError] = None, ask_save_path: Optional[AskPath] = None):
+    def __init__(
+        self,
+        root: tk.Tk,
+        presenter: LockManagerPresenter,
+        confirm: Optional[Confirm] = None,
+        show_error: Optional[ShowError] = None,
+        ask_save_path: Optional[AskPath] = None,
+    ):
         self.root = root
         self.presenter = presenter
         # Dialogs are injectable so that tests can answer them.
-        self._confirm = confirm or (lambda title, text: messagebox.askyesno(
-            title, text, icon=messagebox.WARNING, default=messagebox.NO, parent=root))
+        self._confirm = confirm or (
+            lambda title, text: messagebox.askyesno(
+                title, text, icon=messagebox.WARNING, default=messagebox.NO, parent=root
+            )
+        )
         self._show_error = show_error or (lambda title, text: messagebox.showerror(title, text, parent=root))
-        self._ask_save_path = ask_save_path or (lambda: filedialog.asksaveasfilename(
-            parent=root, title='Export the shown rows', defaultextension='.csv',
-            initialfile='smb-file-handles.csv', filetypes=[('CSV', '*.csv'), ('All files', '*')]))
+        self._ask_save_path = ask_save_path or (
+            lambda: filedialog.asksaveasfilename(
+                parent=root,
+                title='Export the shown rows',
+                defaultextension='.csv',
+                initialfile='smb-file-handles.csv',
+                filetypes=[('CSV', '*.csv'), ('All files', '*')],
+            )
+        )
         self.feed = RowFeed()
         self.filling = False  # rows are still being added to the table
         self.closed = False
@@ -67,10 +82,12 @@ class LockManagerWindow:
         self.search_button.pack(side='left', padx=4)
         self.auto_refresh = tk.BooleanVar(value=bool(self.presenter.auto_refresh_s))
         self.auto_seconds = tk.StringVar(value=f'{self.presenter.auto_refresh_s or 30:g}')
-        ttk.Checkbutton(bar, text='Auto-refresh every', variable=self.auto_refresh,
-                        command=self._auto_refresh_changed).pack(side='left', padx=(12, 2))
-        spin = ttk.Spinbox(bar, from_=2, to=3600, width=5, textvariable=self.auto_seconds,
-                           command=self._auto_refresh_changed)
+        ttk.Checkbutton(
+            bar, text='Auto-refresh every', variable=self.auto_refresh, command=self._auto_refresh_changed
+        ).pack(side='left', padx=(12, 2))
+        spin = ttk.Spinbox(
+            bar, from_=2, to=3600, width=5, textvariable=self.auto_seconds, command=self._auto_refresh_changed
+        )
         spin.pack(side='left')
         for event in ('<FocusOut>', '<Return>'):
             spin.bind(event, lambda _: self._auto_refresh_changed())
@@ -84,8 +101,9 @@ class LockManagerWindow:
         table.rowconfigure(0, weight=1)
         self.tree = ttk.Treeview(table, columns=[c.key for c in COLUMNS], show='headings', selectmode='extended')
         for column in COLUMNS:
-            self.tree.heading(column.key, text=column.heading,
-                              command=lambda key=column.key: self.presenter.sort_by(key))
+            self.tree.heading(
+                column.key, text=column.heading, command=lambda key=column.key: self.presenter.sort_by(key)
+            )
             self.tree.column(column.key, width=column.width * CHAR_PX, stretch=column.key == 'path', anchor='w')
         down = ttk.Scrollbar(table, orient='vertical', command=self.tree.yview)
         across = ttk.Scrollbar(table, orient='horizontal', command=self.tree.xview)
@@ -101,18 +119,21 @@ class LockManagerWindow:
         actions.grid(row=2, column=0, sticky='ew')
         self.close_button = ttk.Button(actions, text='Close File', command=self.presenter.close_selected)
         self.close_button.pack(side='left')
-        self.close_user_button = ttk.Button(actions, text="Close All of User's Handles",
-                                            command=self.presenter.close_users_of_selection)
+        self.close_user_button = ttk.Button(
+            actions, text="Close All of User's Handles", command=self.presenter.close_users_of_selection
+        )
         self.close_user_button.pack(side='left', padx=4)
-        self.close_client_button = ttk.Button(actions, text="Close All of Client's Handles",
-                                              command=self.presenter.close_clients_of_selection)
+        self.close_client_button = ttk.Button(
+            actions, text="Close All of Client's Handles", command=self.presenter.close_clients_of_selection
+        )
         self.close_client_button.pack(side='left')
         self.export_button = ttk.Button(actions, text='Export CSV…', command=self.presenter.export_visible)
         self.export_button.pack(side='right')
 
         self.status = tk.StringVar()
         ttk.Label(self.root, textvariable=self.status, relief='sunken', anchor='w', padding=(6, 2)).grid(
-            row=3, column=0, sticky='ew')
+            row=3, column=0, sticky='ew'
+        )
 
     # --- what the presenter calls ----------------------------------------------------------------
     def show_rows(self, rows: Sequence[HandleRow]) -> None:
@@ -181,8 +202,9 @@ class LockManagerWindow:
         self.presenter.tick()
         self._poll_job = self.root.after(POLL_MS, self._poll)
 
-    def _report_callback_exception(self, kind: Type[BaseException], value: BaseException,
-                                   traceback: Optional[TracebackType]) -> None:
+    def _report_callback_exception(
+        self, kind: Type[BaseException], value: BaseException, traceback: Optional[TracebackType]
+    ) -> None:
         # A bug in a callback becomes a dialog, not a traceback on the terminal.
         log.debug('error in a window callback', exc_info=(kind, value, traceback))
         self._show_error('Unexpected error', f'{kind.__name__}: {one_line(value)}')

@@ -40,8 +40,9 @@ class BackgroundJobs:
     def busy(self) -> bool:
         return self._pending > 0
 
-    def submit(self, work: Callable[[], T], on_done: Callable[[T], None],
-               on_error: Callable[[ToolError], None]) -> None:
+    def submit(
+        self, work: Callable[[], T], on_done: Callable[[T], None], on_error: Callable[[ToolError], None]
+    ) -> None:
         self._pending += 1
         self._todo.put((work, on_done, on_error))
 

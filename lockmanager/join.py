@@ -13,11 +13,23 @@ from lockmanager.model import HandleRow, access_mode
 UNRESOLVED_PATH = '(path unknown)'
 
 # The order the modes are shown in, whatever order the cluster lists them in.
-_MODE_ORDER = {mode: n for n, mode in enumerate((
-    'API_SHARE_MODE_READ', 'API_SHARE_MODE_WRITE', 'API_SHARE_MODE_DELETE',
-    'API_SHARE_MODE_EXCLUDE_READ', 'API_SHARE_MODE_EXCLUDE_WRITE', 'API_SHARE_MODE_EXCLUDE_DELETE',
-    'API_BYTE_RANGE_EXCLUSIVE', 'API_BYTE_RANGE_SHARED', 'API_BYTE_RANGE_READ_OP', 'API_BYTE_RANGE_WRITE_OP',
-))}
+_MODE_ORDER = {
+    mode: n
+    for n, mode in enumerate(
+        (
+            'API_SHARE_MODE_READ',
+            'API_SHARE_MODE_WRITE',
+            'API_SHARE_MODE_DELETE',
+            'API_SHARE_MODE_EXCLUDE_READ',
+            'API_SHARE_MODE_EXCLUDE_WRITE',
+            'API_SHARE_MODE_EXCLUDE_DELETE',
+            'API_BYTE_RANGE_EXCLUSIVE',
+            'API_BYTE_RANGE_SHARED',
+            'API_BYTE_RANGE_READ_OP',
+            'API_BYTE_RANGE_WRITE_OP',
+        )
+    )
+}
 
 # file id -> client address -> the modes its grants on that file hold, in display order
 GrantIndex = Dict[str, Dict[str, Tuple[str, ...]]]
@@ -60,9 +72,14 @@ class RowJoiner:
     worked out once per file and user: 20,000 handles are joined in well under a second.
     """
 
-    def __init__(self, share_grants: Iterable[Mapping], byte_range_grants: Iterable[Mapping],
-                 user_name: Callable[[str], str], sessions: Optional[Iterable[Mapping]] = None,
-                 paths: Optional[Mapping[str, str]] = None):
+    def __init__(
+        self,
+        share_grants: Iterable[Mapping],
+        byte_range_grants: Iterable[Mapping],
+        user_name: Callable[[str], str],
+        sessions: Optional[Iterable[Mapping]] = None,
+        paths: Optional[Mapping[str, str]] = None,
+    ):
         self.share = index_grants(share_grants)
         self.byte_range = index_grants(byte_range_grants)
         self.user_name = user_name
@@ -83,9 +100,12 @@ class RowJoiner:
         holder = self._holders.get((file_id, auth_id))
         if holder is None:
             clients = self.clients_of(file_id, auth_id)
-            holder = _Holder(self.user_name(auth_id), clients,
-                             _modes_from(self.share.get(file_id, {}), clients),
-                             _modes_from(self.byte_range.get(file_id, {}), clients))
+            holder = _Holder(
+                self.user_name(auth_id),
+                clients,
+                _modes_from(self.share.get(file_id, {}), clients),
+                _modes_from(self.byte_range.get(file_id, {}), clients),
+            )
             self._holders[(file_id, auth_id)] = holder
         return holder
 

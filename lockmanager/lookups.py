@@ -69,7 +69,7 @@ class FilePaths:
         """Paths of `wanted` that the cluster knows; `open_ids` are all ids still open."""
         missing = sorted(set(wanted) - set(self._paths))
         for start in range(0, len(missing), self.batch):
-            for entry in self._resolve(missing[start:start + self.batch]):
+            for entry in self._resolve(missing[start : start + self.batch]):
                 if entry.get('path'):
                     self._paths[str(entry['id'])] = entry['path']
         for file_id in set(self._paths).difference(open_ids):

@@ -6,10 +6,18 @@ from functools import cached_property
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 # A handle may read and write at once; these decide which of the three words it gets.
-_READS = frozenset({'MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_GENERIC_READ', 'MS_ACCESS_GENERIC_ALL',
-                    'MS_ACCESS_FILE_EXECUTE', 'MS_ACCESS_GENERIC_EXECUTE'})
-_WRITES = frozenset({'MS_ACCESS_FILE_WRITE_DATA', 'MS_ACCESS_FILE_APPEND_DATA', 'MS_ACCESS_GENERIC_WRITE',
-                     'MS_ACCESS_GENERIC_ALL'})
+_READS = frozenset(
+    {
+        'MS_ACCESS_FILE_READ_DATA',
+        'MS_ACCESS_GENERIC_READ',
+        'MS_ACCESS_GENERIC_ALL',
+        'MS_ACCESS_FILE_EXECUTE',
+        'MS_ACCESS_GENERIC_EXECUTE',
+    }
+)
+_WRITES = frozenset(
+    {'MS_ACCESS_FILE_WRITE_DATA', 'MS_ACCESS_FILE_APPEND_DATA', 'MS_ACCESS_GENERIC_WRITE', 'MS_ACCESS_GENERIC_ALL'}
+)
 _DELETES = frozenset({'MS_ACCESS_DELETE', 'MS_ACCESS_GENERIC_ALL'})
 
 
@@ -17,8 +25,7 @@ def access_mode(access_mask: Iterable[str]) -> str:
     """'read', 'write', 'read+write' (+'delete'); 'metadata' for opens that touch no data, such as
     the Finder's Quick Look reading attributes."""
     mask = set(access_mask or ())
-    words = [word for word, rights in (('read', _READS), ('write', _WRITES), ('delete', _DELETES))
-             if mask & rights]
+    words = [word for word, rights in (('read', _READS), ('write', _WRITES), ('delete', _DELETES)) if mask & rights]
     return '+'.join(words) or 'metadata'
 
 
@@ -26,7 +33,7 @@ def short_mode(mode: str) -> str:
     """API_SHARE_MODE_EXCLUDE_WRITE -> exclude-write; API_BYTE_RANGE_EXCLUSIVE -> exclusive."""
     for prefix in ('API_SHARE_MODE_', 'API_BYTE_RANGE_'):
         if mode.startswith(prefix):
-            mode = mode[len(prefix):]
+            mode = mode[len(prefix) :]
     return mode.lower().replace('_', '-')
 
 
@@ -154,7 +161,14 @@ class Selector:
         return [row for row in rows if self.matches(row)]
 
     def describe(self) -> str:
-        given = [f'{name} {value}' for name, value in (('path containing', self.path), ('file id', self.file_id),
-                                                      ('user', self.user), ('client', self.client))
-                 if value is not None]
+        given = [
+            f'{name} {value}'
+            for name, value in (
+                ('path containing', self.path),
+                ('file id', self.file_id),
+                ('user', self.user),
+                ('client', self.client),
+            )
+            if value is not None
+        ]
         return ', '.join(given) or 'any handle'

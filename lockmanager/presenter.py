@@ -67,7 +67,7 @@ class RowFeed:
         """(item id, cells) for the next rows; None when done or when a newer feed started."""
         if generation != self.generation or self._next >= len(self._rows):
             return None
-        batch = self._rows[self._next:self._next + self.batch]
+        batch = self._rows[self._next : self._next + self.batch]
         self._next += len(batch)
         return [(row.location, row.cells) for row in batch]
 
@@ -144,8 +144,9 @@ class LockManagerPresenter:
         self._activity.fetching = True
         self._show_busy()
         key, descending = self.sort_key, self.descending
-        self.jobs.submit(lambda: _Listing.prepare(self.source.fetch(), key, descending), self._listed,
-                         self._list_failed)
+        self.jobs.submit(
+            lambda: _Listing.prepare(self.source.fetch(), key, descending), self._listed, self._list_failed
+        )
 
     def search(self) -> None:
         """The Search by Path button: filter by the typed text now, and list afresh."""
@@ -263,8 +264,11 @@ class LockManagerPresenter:
             return
         self._activity.closing += len(plan)
         self._show_busy()
-        self.jobs.submit(lambda: self.source.close(plan.rows), lambda outcomes: self._closed(plan, outcomes),
-                         lambda error: self._close_failed(plan, error))
+        self.jobs.submit(
+            lambda: self.source.close(plan.rows),
+            lambda outcomes: self._closed(plan, outcomes),
+            lambda error: self._close_failed(plan, error),
+        )
 
     def _closed(self, plan: ClosePlan, outcomes: Sequence[CloseOutcome]) -> None:
         self._activity.closing -= len(plan)
@@ -310,8 +314,12 @@ class LockManagerPresenter:
         now = self.clock()
         if self._filter_due is not None and now >= self._filter_due:
             self.apply_filter()
-        if (self.auto_refresh_s and self._last_listed is not None and not self._activity.busy
-                and now - self._last_listed >= self.auto_refresh_s):
+        if (
+            self.auto_refresh_s
+            and self._last_listed is not None
+            and not self._activity.busy
+            and now - self._last_listed >= self.auto_refresh_s
+        ):
             self.refresh()
 
     def shutdown(self) -> None:
@@ -352,9 +360,11 @@ class LockManagerPresenter:
 
 def _totals(rows: Sequence[HandleRow]) -> str:
     # Counted once a listing: the status bar is redrawn on every selection change.
-    return (f'{plural(len(rows), "handle")} on {plural(len({r.file_id for r in rows}), "file")}, '
-            f'{plural(len({r.user for r in rows}), "user")}, '
-            f'{plural(len({c for r in rows for c in r.clients}), "client")}')
+    return (
+        f'{plural(len(rows), "handle")} on {plural(len({r.file_id for r in rows}), "file")}, '
+        f'{plural(len({r.user for r in rows}), "user")}, '
+        f'{plural(len({c for r in rows for c in r.clients}), "client")}'
+    )
 
 
 def _clock(moment: datetime) -> str:

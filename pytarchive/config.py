@@ -186,8 +186,11 @@ _SECTIONS = ('General', 'Device', 'Export', 'Service', 'Email')
 
 def _read(path: str) -> configparser.ConfigParser:
     # Inline '#' comments, as config files written for pytarchive have them; no interpolation so a '%' stays a '%'.
-    parser = read_ini(path, configparser.ConfigParser(interpolation=None, inline_comment_prefixes=('#',),
-                                                      default_section='\0'), 'Device')
+    parser = read_ini(
+        path,
+        configparser.ConfigParser(interpolation=None, inline_comment_prefixes=('#',), default_section='\0'),
+        'Device',
+    )
     for name in parser.sections():
         if name not in _SECTIONS:
             raise ConfigError(f'{path}: [{name}]: unknown section (known: {", ".join(_SECTIONS)})')
@@ -221,8 +224,11 @@ def load(path: str = DEFAULT_PATH) -> Config:
             ltfs=device.command('ltfs', 'ltfs'),
             umount=device.command('umount', 'umount'),
         ),
-        export=ExportConfig(to=export.text('to', ''), settings=export.text('settings', 'ro'),
-                            exportfs=export.command('exportfs', 'exportfs')),
+        export=ExportConfig(
+            to=export.text('to', ''),
+            settings=export.text('settings', 'ro'),
+            exportfs=export.command('exportfs', 'exportfs'),
+        ),
         service=ServiceConfig(
             socket=service.path_value('socket', DEFAULT_SOCKET),
             database=service.path_value('database', DEFAULT_DATABASE),
@@ -254,8 +260,9 @@ def _check_private(path: str) -> None:
     except OSError as exc:
         raise ConfigError(f'{path}: cannot read it: {exc.strerror}') from None
     if mode & 0o077:
-        raise ConfigError(f'{path}: holds [Email] password but is readable by others (mode {mode & 0o777:o}); '
-                          f'run: chmod 600 {path}')
+        raise ConfigError(
+            f'{path}: holds [Email] password but is readable by others (mode {mode & 0o777:o}); run: chmod 600 {path}'
+        )
 
 
 def socket_path_for_client(path: Optional[str]) -> str:

@@ -86,7 +86,8 @@ def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
     else:
         raise smtplib.SMTPNotSupportedError(
             f'the server offers AUTH {" ".join(offered)} only, which cannot carry a non-ASCII password; '
-            'it needs PLAIN or LOGIN.')
+            'it needs PLAIN or LOGIN.'
+        )
     if code != 235:
         raise smtplib.SMTPAuthenticationError(code, reply)
 
@@ -144,8 +145,11 @@ class _CriticalMailHandler(logging.Handler):
         except Exception as exc:  # noqa: BLE001 - logging must never raise into the task that logged
             # Not handleError(): that prints a traceback into the service's log.
             reason = one_line(exc).replace(self.email.password, '***') if self.email.password else one_line(exc)
-            print(f'pytarchive: a CRITICAL record was not mailed: unexpected {type(exc).__name__}: {reason}',
-                  file=sys.stderr, flush=True)
+            print(
+                f'pytarchive: a CRITICAL record was not mailed: unexpected {type(exc).__name__}: {reason}',
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def critical_mail_handler(email: EmailConfig) -> logging.Handler:

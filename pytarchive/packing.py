@@ -33,16 +33,31 @@ PIPE_SIZE = 1 << 20  # the Linux default maximum: fewer wake-ups between the two
 # 256 KiB records: a sixth fewer CPU seconds than tar's 10 KiB writes into the pipe.
 # Hard links are stored as files, like every other copy of a folder, so restoring part of it
 # never misses a link target. A member gone before tar reads it is a warning, not a failure.
-_CREATE = ('tar', '--create', '--file=-', '--format=gnu',
-           '--blocking-factor=512', '--hard-dereference', '--no-recursion', '--ignore-failed-read',
-           '--quoting-style=escape')
+_CREATE = (
+    'tar',
+    '--create',
+    '--file=-',
+    '--format=gnu',
+    '--blocking-factor=512',
+    '--hard-dereference',
+    '--no-recursion',
+    '--ignore-failed-read',
+    '--quoting-style=escape',
+)
 # Owners by number, as the manifest records them; as root (the service) tar restores owners.
 # Directory times and modes are set at the end: members come in the caller's walk order, where a
 # directory's entries need not follow it directly. --ignore-zeros: read on to the end of the
 # stream, past the end-of-archive blocks, so that zstd finishes (and checks its checksum) instead
 # of dying of a broken pipe in the padding of the last record.
-_EXTRACT = ('tar', '--file=-', '--numeric-owner', '--preserve-permissions', '--delay-directory-restore',
-            '--ignore-zeros', '--quoting-style=escape')
+_EXTRACT = (
+    'tar',
+    '--file=-',
+    '--numeric-owner',
+    '--preserve-permissions',
+    '--delay-directory-restore',
+    '--ignore-zeros',
+    '--quoting-style=escape',
+)
 _COMPRESS = ('zstd', '-q', '-1', '-T0', '-c')
 _DECOMPRESS = ('zstd', '-d', '-q', '-c')
 
@@ -60,8 +75,9 @@ class PackResult:
     changed: List[str] = field(default_factory=list)  # members tar saw change (or shrink) as it read them
 
 
-def pack(root: str, members: Iterable[str], output: str,
-         on_progress: Optional[Callable[[int], None]] = None) -> PackResult:
+def pack(
+    root: str, members: Iterable[str], output: str, on_progress: Optional[Callable[[int], None]] = None
+) -> PackResult:
     """Archive `members` (paths relative to root: every entry to keep, in the caller's order) to output.
 
     `members` may be a lazy walk: tar archives each name as it arrives. The archive is written to
@@ -75,8 +91,13 @@ def pack(root: str, members: Iterable[str], output: str,
         raise ToolError(f'cannot create {partial}: {error.strerror}') from None
     with out, tempfile.TemporaryFile() as tar_errors, tempfile.TemporaryFile() as zstd_errors:
         try:
-            tar, zstd = _pipeline([*_CREATE, '-C', root, '--null', '--verbatim-files-from', '--files-from=-'],
-                                  tar_errors, list(_COMPRESS), out, zstd_errors)
+            tar, zstd = _pipeline(
+                [*_CREATE, '-C', root, '--null', '--verbatim-files-from', '--files-from=-'],
+                tar_errors,
+                list(_COMPRESS),
+                out,
+                zstd_errors,
+            )
             try:
                 _feed(tar.stdin, members, on_progress)
             except BaseException:
@@ -97,8 +118,9 @@ def pack(root: str, members: Iterable[str], output: str,
     return PackResult(size, vanished, changed)
 
 
-def unpack(source: Union[str, Iterable[bytes]], destination: Union[str, int],
-           members: Optional[List[str]] = None) -> str:
+def unpack(
+    source: Union[str, Iterable[bytes]], destination: Union[str, int], members: Optional[List[str]] = None
+) -> str:
     """Extract a .tar.zst (a path, or its bytes in chunks) into destination; the BLAKE3 hex digest of its bytes.
 
     destination: a folder's path, or an open descriptor of it: tar then writes into that very
@@ -110,14 +132,18 @@ def unpack(source: Union[str, Iterable[bytes]], destination: Union[str, int],
     inherited = (destination,) if isinstance(destination, int) else ()
     folder = f'/proc/self/fd/{destination}' if inherited else destination
     action = ['--list' if members == [] else '--extract', '-C', folder]  # -C before the names
-    with tempfile.TemporaryFile() as tar_errors, tempfile.TemporaryFile() as zstd_errors, \
-            tempfile.NamedTemporaryFile() as names:
+    with (
+        tempfile.TemporaryFile() as tar_errors,
+        tempfile.TemporaryFile() as zstd_errors,
+        tempfile.NamedTemporaryFile() as names,
+    ):
         if members:
             names.write(b''.join(os.fsencode(member) + b'\0' for member in members))
             names.flush()
             action += ['--null', '--verbatim-files-from', '--files-from=' + names.name]
-        zstd, tar = _pipeline(list(_DECOMPRESS), zstd_errors, [*_EXTRACT, *action],
-                              subprocess.DEVNULL, tar_errors, second_fds=inherited)
+        zstd, tar = _pipeline(
+            list(_DECOMPRESS), zstd_errors, [*_EXTRACT, *action], subprocess.DEVNULL, tar_errors, second_fds=inherited
+        )
         digest = blake3.blake3()
         try:
             chunks = read_chunks(source, 1 << 20) if isinstance(source, (str, os.PathLike)) else source
@@ -137,22 +163,30 @@ def unpack(source: Union[str, Iterable[bytes]], destination: Union[str, int],
     return digest.hexdigest()
 
 
-def _pipeline(first: List[str], first_errors: IO[bytes], second: List[str], output: Union[IO[bytes], int],
-              second_errors: IO[bytes], second_fds: Tuple[int, ...] = ()) -> Tuple[subprocess.Popen, subprocess.Popen]:
+def _pipeline(
+    first: List[str],
+    first_errors: IO[bytes],
+    second: List[str],
+    output: Union[IO[bytes], int],
+    second_errors: IO[bytes],
+    second_fds: Tuple[int, ...] = (),
+) -> Tuple[subprocess.Popen, subprocess.Popen]:
     """Start `first | second > output`, both in the C locale; the caller writes to first.stdin.
     second_fds: descriptors the second process inherits."""
     env = dict(os.environ, LC_ALL='C')
     try:
-        head = subprocess.Popen(first, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=first_errors,
-                                env=env, bufsize=1 << 16)
+        head = subprocess.Popen(
+            first, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=first_errors, env=env, bufsize=1 << 16
+        )
     except OSError as error:
         raise ToolError(f'cannot run {first[0]}: {error.strerror}') from None
     for pipe in (head.stdin, head.stdout):
         with contextlib.suppress(OSError):
             fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     try:
-        tail = subprocess.Popen(second, stdin=head.stdout, stdout=output, stderr=second_errors, env=env,
-                                pass_fds=second_fds)
+        tail = subprocess.Popen(
+            second, stdin=head.stdout, stdout=output, stderr=second_errors, env=env, pass_fds=second_fds
+        )
     except OSError as error:
         _kill(head)
         _close_quietly(head.stdin)
@@ -202,6 +236,7 @@ def _unescape(name: bytes) -> bytes:
     def one(match: 're.Match[bytes]') -> bytes:
         code = match.group(1)
         return bytes([int(code, 8)]) if code[:1].isdigit() else _ESCAPES.get(code, code)
+
     return _ESCAPE.sub(one, name)
 
 
@@ -211,8 +246,11 @@ def _check(*runs: Tuple[subprocess.Popen, IO[bytes], Tuple[int, ...]], unreadabl
     for process, errors, fine in runs:
         if process.returncode not in fine:
             errors.seek(0)
-            lines = [line for line in errors.read().decode('utf-8', 'replace').splitlines()
-                     if line.strip() and line not in _NOISE]
+            lines = [
+                line
+                for line in errors.read().decode('utf-8', 'replace').splitlines()
+                if line.strip() and line not in _NOISE
+            ]
             if lines:
                 line = lines[-1].strip()
                 failures.append(line if line.startswith(process.args[0] + ': ') else f'{process.args[0]}: {line}')

@@ -9,7 +9,9 @@ INTERVAL_S = 0.5
 
 
 class Progress:
-    def __init__(self, ctx: TaskContext, step: str, bytes_total: Optional[int] = None, files_total: Optional[int] = None):
+    def __init__(
+        self, ctx: TaskContext, step: str, bytes_total: Optional[int] = None, files_total: Optional[int] = None
+    ):
         self.ctx = ctx
         self.bytes_done = 0
         self.files_done = 0
@@ -29,10 +31,12 @@ class Progress:
     def following(self, ctx: Optional[TaskContext] = None) -> Callable[[int], None]:
         """An on_chunk callback for one big file: progress as it is copied, and (with ctx) a stop
         request honoured between its buffers rather than after the whole file."""
+
         def on_chunk(size: int) -> None:
             self.add(size)
             if ctx is not None:
                 ctx.checkpoint()
+
         return on_chunk
 
     def file_done(self, size: int, started_at: int) -> None:

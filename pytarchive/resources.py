@@ -30,8 +30,12 @@ class DriveResources:
         self.index = device.drive_index
         self.changer = Changer(list(device.mtx), device.library)
         self.drive = Drive(
-            mkltfs=list(device.mkltfs), ltfs=list(device.ltfs), tapeinfo=list(device.tapeinfo),
-            umount=list(device.umount), device=device.drive_device, serial=device.drive_serial,
+            mkltfs=list(device.mkltfs),
+            ltfs=list(device.ltfs),
+            tapeinfo=list(device.tapeinfo),
+            umount=list(device.umount),
+            device=device.drive_device,
+            serial=device.drive_serial,
             mountpoint=device.mountpoint,
         )
         # What the summary shows for the drive, kept here rather than asked of the library mid-task.
@@ -62,8 +66,11 @@ class DriveResources:
                 raise
             # An ltfs that died without writing its index leaves the drive preventing removal
             # (a common LTFS failure). Its fix: mount the tape and unmount it cleanly.
-            log.warning('drive %d refuses to release the tape (ASC/ASCQ 53/03): mounting and unmounting it '
-                        'once to write its index, then unloading again', self.index)
+            log.warning(
+                'drive %d refuses to release the tape (ASC/ASCQ 53/03): mounting and unmounting it '
+                'once to write its index, then unloading again',
+                self.index,
+            )
             self.drive.mount()
             self.drive.unmount()
             self.changer.unload(self.index)
@@ -82,8 +89,10 @@ class DriveResources:
             try:
                 self.release()
             except Exception as release_failure:  # noqa: BLE001 - reported together with the first failure
-                raise ToolError(f'{describe_failure(failure)}; then releasing the drive failed too: '
-                                f'{describe_failure(release_failure)}') from failure
+                raise ToolError(
+                    f'{describe_failure(failure)}; then releasing the drive failed too: '
+                    f'{describe_failure(release_failure)}'
+                ) from failure
             raise
         self.release()
 

@@ -161,8 +161,9 @@ class Tree:
             name = self._names[level - 1]
             self._fds[level] = open_folder(self._fds[level - 1], name, '/'.join(self._names[:level]))
             if self._fds[level] is None:
-                raise FileNotFoundError(2, 'No such file or directory (removed during the restore)',
-                                        '/'.join(self._names[:level]))
+                raise FileNotFoundError(
+                    2, 'No such file or directory (removed during the restore)', '/'.join(self._names[:level])
+                )
             if level - 1 > kept:
                 os.close(self._fds[level - 1])
                 self._fds[level - 1] = None
@@ -211,8 +212,9 @@ def create_file(dir_fd: int, prefix: str) -> Tuple[str, int]:
     while True:
         name = prefix + secrets.token_hex(8)
         try:
-            return name, os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                 0o600, dir_fd=dir_fd)
+            return name, os.open(
+                name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd
+            )
         except FileExistsError:
             continue
 

@@ -72,12 +72,12 @@ def _same_file_still(path: str, fd: int, before: os.stat_result) -> bool:
 def write_all(fd: int, data: memoryview) -> None:
     """os.write until everything is written (a write may be short, e.g. just before ENOSPC)."""
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 def _read(fd: int, buffer: memoryview) -> memoryview:
     """One read into buffer; the part filled (empty at end of file)."""
-    return buffer[:os.readv(fd, [buffer])]
+    return buffer[: os.readv(fd, [buffer])]
 
 
 def copy_file(source: str, destination: str, on_chunk: OnChunk = None) -> str:

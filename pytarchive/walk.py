@@ -88,5 +88,7 @@ def _check_utf8(text: str, shown: str) -> None:
     try:
         text.encode('utf-8')
     except UnicodeEncodeError:
-        raise ToolError(f'{ascii(shown)[1:-1]}: a name that is not UTF-8; rename it (e.g. convmv -f latin1 -t utf8) '
-                        f'and prepare again') from None
+        raise ToolError(
+            f'{ascii(shown)[1:-1]}: a name that is not UTF-8; rename it (e.g. convmv -f latin1 -t utf8) '
+            f'and prepare again'
+        ) from None

@@ -20,7 +20,10 @@ class VirtualDisplay:
         # never race for one.
         self.proc = subprocess.Popen(
             ['Xvfb', '-displayfd', str(write_end), '-screen', '0', size, '-nolisten', 'tcp'],
-            pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            pass_fds=(write_end,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(write_end)
         # Kept open while Xvfb runs: it dies of SIGPIPE if it writes to a closed pipe later.
         self._pipe = read_end
@@ -47,6 +50,7 @@ class VirtualDisplay:
     def screenshot(self, path: os.PathLike) -> None:
         """The whole screen as a PNG (Pillow, a test and bench dependency)."""
         from PIL import ImageGrab
+
         ImageGrab.grab(xdisplay=self.name).save(path)
 
     def stop(self) -> None:

@@ -51,8 +51,7 @@ class HostileProxy:
         self.server.daemon_threads = True
         self.server.socket = server_context(cert, key).wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.1},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.1}, daemon=True)
         self._thread.start()
 
     def rule(self, method, path_pattern, action, count=None):
@@ -144,7 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
         for piece in pieces:
             view = memoryview(piece)
             for start in range(0, len(piece), 65536):  # in the chunks a network delivers
-                chunk = view[start:start + 65536]
+                chunk = view[start : start + 65536]
                 self.wfile.write(b'%x\r\n' % len(chunk) + chunk + b'\r\n')
         self.wfile.write(b'0\r\n\r\n')
 
@@ -164,8 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
         # read ever waits long enough to time out.
         self.close_connection = True
         payload = b'{"files": [], "paging": {"next": ""}}' + b' ' * 100000
-        reply = (b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n'
-                 % len(payload)) + payload
+        reply = (
+            b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n' % len(payload)
+        ) + payload
         for byte in reply:
             self.wfile.write(bytes([byte]))
             self.wfile.flush()
@@ -176,8 +176,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self._upstream is None:
             context = ssl.create_default_context(cafile=str(self.owner.sim.cert_path))
             context.check_hostname = False
-            self._upstream = http.client.HTTPSConnection(self.owner.sim.host, self.owner.sim.port,
-                                                         context=context, timeout=60)
+            self._upstream = http.client.HTTPSConnection(
+                self.owner.sim.host, self.owner.sim.port, context=context, timeout=60
+            )
         return self._upstream
 
     def _forward(self, body, loop=False):
@@ -202,7 +203,8 @@ class _Handler(BaseHTTPRequestHandler):
                 where = self.path.split('?')[0]
                 with self.owner._lock:
                     data['paging']['next'] = self.owner.loop_links.setdefault(
-                        where, data['paging'].get('next') or self.path)
+                        where, data['paging'].get('next') or self.path
+                    )
                 payload = json.dumps(data).encode()
         self.send_response(response.status)
         for name, value in response.getheaders():
@@ -258,17 +260,23 @@ def run_tool(sim, proxy, tmp_path, *args, timeout=150):
     timeout is killed and the test fails."""
     config = sim.write_config(tmp_path / 'tool.ini', API_PORT=proxy.port)
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, *args, '--config-file', str(config)], cwd=PROJECT,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, *args, '--config-file', str(config)],
+        cwd=PROJECT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak = 0
     while proc.poll() is None:
         peak = max(peak, rss_kb(proc.pid))
         if peak > MEMORY_LIMIT_KB or time.monotonic() - started > timeout:
             proc.kill()
             proc.wait()
-            pytest.fail(f'{args[0]} {args[1]} still running after {time.monotonic() - started:.0f} s '
-                        f'with {peak // 1024} MiB')
+            pytest.fail(
+                f'{args[0]} {args[1]} still running after {time.monotonic() - started:.0f} s with {peak // 1024} MiB'
+            )
         time.sleep(0.1)
     return proc.returncode, proc.stderr.read(), peak, time.monotonic() - started
 

@@ -13,6 +13,7 @@ from .locker import Outcome
 
 log = logging.getLogger(__name__)
 
+
 class AuditLog:
     def __init__(self, path: Optional[str] = None):
         self.path = path
@@ -34,7 +35,7 @@ class AuditLog:
             try:
                 data = (text + '\n').encode()
                 while data:
-                    data = data[os.write(self._fd, data):]
+                    data = data[os.write(self._fd, data) :]
             except OSError as e:
                 # A full or failing disk must not stop the locking, nor lose the evidence: the
                 # record goes to the log instead (and the next one tries the file again).

@@ -40,42 +40,74 @@ MAX_EXPIRING_DAYS = 365250  # 1000 years, the longest retention accepted
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog=PROG,
-        description='Watch a Qumulo directory and WORM-lock (retention period or legal hold) the files written there.')
+        description='Watch a Qumulo directory and WORM-lock (retention period or legal hold) the files written there.',
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument('--directory-path', metavar='PATH', help='directory to watch, e.g. /finance/records')
-    where.add_argument('--file-id', '--file-num', dest='file_id', metavar='ID',
-                       help='directory to watch, by file id (qq fs_file_get_attr --path ... | jq .file_number)')
+    where.add_argument(
+        '--file-id',
+        '--file-num',
+        dest='file_id',
+        metavar='ID',
+        help='directory to watch, by file id (qq fs_file_get_attr --path ... | jq .file_number)',
+    )
     add_common_arguments(parser)
-    parser.add_argument('--log-max-bytes', type=int, default=0, metavar='N',
-                        help='rotate the --output log file at N bytes (keeps 5)')
+    parser.add_argument(
+        '--log-max-bytes', type=int, default=0, metavar='N', help='rotate the --output log file at N bytes (keeps 5)'
+    )
     parser.add_argument('--recursive', action='store_true', help='watch every directory below it too')
-    parser.add_argument('--interval', type=float, default=15.0, metavar='SECONDS',
-                        help='wait this long after an event before locking (default 15; 0 locks at once)')
-    parser.add_argument('--settle', type=float, metavar='SECONDS',
-                        help='lock a file only once it has been quiet (no write, size, mtime or move) this long')
+    parser.add_argument(
+        '--interval',
+        type=float,
+        default=15.0,
+        metavar='SECONDS',
+        help='wait this long after an event before locking (default 15; 0 locks at once)',
+    )
+    parser.add_argument(
+        '--settle',
+        type=float,
+        metavar='SECONDS',
+        help='lock a file only once it has been quiet (no write, size, mtime or move) this long',
+    )
     lock = parser.add_argument_group('what lock to apply (one or both)')
-    lock.add_argument('--retention', metavar='PERIOD',
-                      help='retention: 7d, 6m, 2y (calendar months/years) or a date such as 2031-12-31')
+    lock.add_argument(
+        '--retention',
+        metavar='PERIOD',
+        help='retention: 7d, 6m, 2y (calendar months/years) or a date such as 2031-12-31',
+    )
     lock.add_argument('--legal-hold', action='store_true', help='put files on legal hold')
-    parser.add_argument('--events', default=','.join(DEFAULT_EVENTS), metavar='TYPE,...',
-                        help=f'notification types that start a lock (default {",".join(DEFAULT_EVENTS)})')
+    parser.add_argument(
+        '--events',
+        default=','.join(DEFAULT_EVENTS),
+        metavar='TYPE,...',
+        help=f'notification types that start a lock (default {",".join(DEFAULT_EVENTS)})',
+    )
     parser.add_argument('--workers', type=int, default=8, help='files locked side by side (default 8)')
-    parser.add_argument('--rescan-every', type=float, default=3600.0, metavar='SECONDS',
-                        help='catch-up scan period (default 3600; 0: only at start and after reconnects)')
+    parser.add_argument(
+        '--rescan-every',
+        type=float,
+        default=3600.0,
+        metavar='SECONDS',
+        help='catch-up scan period (default 3600; 0: only at start and after reconnects)',
+    )
     parser.add_argument('--audit-log', metavar='FILE', help='append one JSON line per action on a file')
     parser.add_argument('--dry-run', action='store_true', help='show what would be locked, lock nothing')
     report = parser.add_argument_group('report instead of watching')
     report.add_argument('--report', metavar='PATH', help='list every file under PATH with its lock state')
-    report.add_argument('--expiring-within', type=float, metavar='DAYS',
-                        help='only files whose retention ends within DAYS')
+    report.add_argument(
+        '--expiring-within', type=float, metavar='DAYS', help='only files whose retention ends within DAYS'
+    )
     report.add_argument('--unlocked-only', action='store_true', help='only files that are not locked')
     report.add_argument('--csv', action='store_true', help='CSV instead of a table')
     report.add_argument('--json', action='store_true', help='JSON instead of a table')
     daemon = parser.add_argument_group('running as a daemon')
     daemon.add_argument('--run-as-daemon', action='store_true', help='detach and run in the background')
     daemon.add_argument('--pid-file', default='/run/qfs_filelock.pid', help='(default /run/qfs_filelock.pid)')
-    daemon.add_argument('--log-file', default='/var/log/qfs_filelock.log',
-                        help='the daemon\'s log when --output is not given (default /var/log/qfs_filelock.log)')
+    daemon.add_argument(
+        '--log-file',
+        default='/var/log/qfs_filelock.log',
+        help="the daemon's log when --output is not given (default /var/log/qfs_filelock.log)",
+    )
     parser.add_argument('--version', action='version', version=f'qfs_filelock {VERSION}')
     return parser
 
@@ -94,9 +126,16 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         if args.expiring_within is not None and args.expiring_within > MAX_EXPIRING_DAYS:
             parser.error(f'--expiring-within must be at most {MAX_EXPIRING_DAYS} days (1000 years)')
         return
-    report_only = [flag for flag, given in (('--csv', args.csv), ('--json', args.json),
-                                            ('--unlocked-only', args.unlocked_only),
-                                            ('--expiring-within', args.expiring_within is not None)) if given]
+    report_only = [
+        flag
+        for flag, given in (
+            ('--csv', args.csv),
+            ('--json', args.json),
+            ('--unlocked-only', args.unlocked_only),
+            ('--expiring-within', args.expiring_within is not None),
+        )
+        if given
+    ]
     if report_only:
         parser.error(f'{", ".join(report_only)} only go with --report PATH')
     if not (args.directory_path or args.file_id):
@@ -115,8 +154,11 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error('--interval must be 0 or more and --settle more than 0')
     if not 0 <= args.rescan_every < math.inf:
         parser.error('--rescan-every must be 0 (no periodic scan) or more seconds')
-    for flag, seconds in (('--interval', args.interval), ('--settle', args.settle),
-                          ('--rescan-every', args.rescan_every)):
+    for flag, seconds in (
+        ('--interval', args.interval),
+        ('--settle', args.settle),
+        ('--rescan-every', args.rescan_every),
+    ):
         if seconds is not None and seconds > MAX_WAIT_S:
             parser.error(f'{flag} must be at most {MAX_WAIT_S} s (30 days), not {seconds:g}')
     if not 1 <= args.workers <= 64:
@@ -156,18 +198,29 @@ def run_report(args: argparse.Namespace, config: ClusterConfig) -> int:
     with translated(config.host, config.port):
         with reading_reply(f'the attributes of {args.report}'):
             directory_id = client.fs.get_file_attr(path=args.report)['id']
-        rows = collect(client, directory_id, dt.datetime.now(dt.timezone.utc),
-                       unlocked_only=args.unlocked_only, expiring_within=args.expiring_within)
+        rows = collect(
+            client,
+            directory_id,
+            dt.datetime.now(dt.timezone.utc),
+            unlocked_only=args.unlocked_only,
+            expiring_within=args.expiring_within,
+        )
     writer = write_csv if args.csv else write_json if args.json else write_table
     writer(rows, sys.stdout)
     return 0
 
 
 def watch_options(args: argparse.Namespace) -> WatchOptions:
-    return WatchOptions(directory_path=args.directory_path, directory_id=args.file_id,
-                        recursive=args.recursive, events=args.events, interval_s=args.interval,
-                        settle_s=args.settle, workers=args.workers,
-                        rescan_every_s=args.rescan_every or None)
+    return WatchOptions(
+        directory_path=args.directory_path,
+        directory_id=args.file_id,
+        recursive=args.recursive,
+        events=args.events,
+        interval_s=args.interval,
+        settle_s=args.settle,
+        workers=args.workers,
+        rescan_every_s=args.rescan_every or None,
+    )
 
 
 def open_audit_log(args: argparse.Namespace) -> AuditLog:
@@ -218,18 +271,37 @@ def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
 
 
 def print_header(args: argparse.Namespace, config: ClusterConfig, watcher: Watcher, policy: Policy) -> None:
-    lock = ' and '.join(filter(None, [f'retention {policy.retention}' if policy.retention else '',
-                                      'legal hold' if policy.legal_hold else '']))
-    timing = (f'lock once quiet for {args.settle:g} s' if args.settle else
-              f'lock {args.interval:g} s after an event' if args.interval else 'lock at once')
+    lock = ' and '.join(
+        filter(
+            None,
+            [f'retention {policy.retention}' if policy.retention else '', 'legal hold' if policy.legal_hold else ''],
+        )
+    )
+    timing = (
+        f'lock once quiet for {args.settle:g} s'
+        if args.settle
+        else f'lock {args.interval:g} s after an event'
+        if args.interval
+        else 'lock at once'
+    )
     log.info('QFS File Lock %s%s', VERSION, ' (dry run: nothing will be locked)' if args.dry_run else '')
-    log.info('  cluster:   %s:%s as %s', config.host, config.port,
-             config.username if not config.access_token else 'an access token')
-    log.info('  directory: %s (id %s)%s', watcher.directory_path, watcher.directory_id,
-             ', recursive' if args.recursive else '')
+    log.info(
+        '  cluster:   %s:%s as %s',
+        config.host,
+        config.port,
+        config.username if not config.access_token else 'an access token',
+    )
+    log.info(
+        '  directory: %s (id %s)%s',
+        watcher.directory_path,
+        watcher.directory_id,
+        ', recursive' if args.recursive else '',
+    )
     log.info('  lock:      %s; %s; %d workers', lock, timing, args.workers)
     log.info('  events:    %s', ', '.join(args.events))
-    log.info('  rescan:    at start, after reconnects%s', f' and every {args.rescan_every:g} s' if args.rescan_every else '')
+    log.info(
+        '  rescan:    at start, after reconnects%s', f' and every {args.rescan_every:g} s' if args.rescan_every else ''
+    )
     if args.audit_log:
         log.info('  audit log: %s', os.path.abspath(args.audit_log))
     if not config.ca_bundle:
@@ -258,8 +330,9 @@ def run_daemon(args: argparse.Namespace, config: ClusterConfig) -> int:
     client.conninfo.close()
     del client
     gc.collect()
-    context = daemon.DaemonContext(pidfile=daemon.pidfile.TimeoutPIDLockFile(pid_file, 5),
-                                   umask=0o027, working_directory='/')
+    context = daemon.DaemonContext(
+        pidfile=daemon.pidfile.TimeoutPIDLockFile(pid_file, 5), umask=0o027, working_directory='/'
+    )
     with context:
         setup_logging(debug=args.debug, output=args.output, max_bytes=args.log_max_bytes)
         if stale:
@@ -291,10 +364,12 @@ def check_pid_file(path: str) -> Optional[str]:
         except ProcessLookupError:
             pass
         except PermissionError:
-            raise AlreadyRunning(f'--pid-file {path}: process {pid} (another user\'s) is running') from None
+            raise AlreadyRunning(f"--pid-file {path}: process {pid} (another user's) is running") from None
         else:
-            raise AlreadyRunning(f'--pid-file {path}: process {pid} named there is still running (a watcher '
-                                 f'already started?); stop it first (kill {pid}) or give another --pid-file')
+            raise AlreadyRunning(
+                f'--pid-file {path}: process {pid} named there is still running (a watcher '
+                f'already started?); stop it first (kill {pid}) or give another --pid-file'
+            )
     try:
         os.unlink(path)
     except OSError as e:

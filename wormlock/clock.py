@@ -35,8 +35,10 @@ class ClusterClock:
             self._offset = offset
             if abs(offset.total_seconds()) > SKEW_WARNING_S and not self._warned:
                 self._warned = True
-                log.warning('this host\'s clock is %+.0f s off the cluster\'s; retention is counted '
-                            'from the cluster\'s time', offset.total_seconds())
+                log.warning(
+                    "this host's clock is %+.0f s off the cluster's; retention is counted from the cluster's time",
+                    offset.total_seconds(),
+                )
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.timezone.utc) + self._offset

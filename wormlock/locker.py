@@ -44,8 +44,7 @@ class Outcome:
         return {k: v for k, v in asdict(self).items() if k != 'retry_in'}
 
 
-def changes_needed(policy: Policy, lock: Mapping[str, Any], modified: dt.datetime,
-                   now: dt.datetime) -> Dict[str, Any]:
+def changes_needed(policy: Policy, lock: Mapping[str, Any], modified: dt.datetime, now: dt.datetime) -> Dict[str, Any]:
     """The file-lock PATCH body that brings `lock` up to `policy` (empty: nothing to do)."""
     changes = {}
     if policy.retention is not None:
@@ -67,14 +66,16 @@ class Locker:
 
     def process(self, client: Client, pending: Pending) -> Outcome:
         try:
-            with reading_reply('the file\'s attributes or lock'):
+            with reading_reply("the file's attributes or lock"):
                 return self._process(client, pending)
         except RequestError as e:
             if e.status_code == 404:
                 return Outcome('gone', pending.file_id, pending.path)
             if e.status_code >= 500 or e.status_code == 429:
                 raise  # the cluster's trouble, not the file's: the worker tries again later
-            return Outcome('failed', pending.file_id, pending.path, error=f'{e.status_code} {e.error_class}: {e.description}')
+            return Outcome(
+                'failed', pending.file_id, pending.path, error=f'{e.status_code} {e.error_class}: {e.description}'
+            )
 
     def _process(self, client: Client, pending: Pending) -> Outcome:
         attrs = _read(client, pending.file_id)
@@ -96,7 +97,9 @@ class Locker:
         if changes:
             # The cluster answers the change with the file's attributes and the lock it now holds:
             # that lock, not what was asked for, is checked and recorded.
-            lock = rest_fs.modify_file_lock(client.conninfo, client.credentials, id_=attrs['id'], **changes).data['lock']
+            lock = rest_fs.modify_file_lock(client.conninfo, client.credentials, id_=attrs['id'], **changes).data[
+                'lock'
+            ]
             if changes_needed(self.policy, lock, modified, now):
                 outcome.result, outcome.error = 'failed', f'the cluster reports the lock as {lock}, not what was set'
             else:
@@ -106,8 +109,9 @@ class Locker:
         _describe(outcome, attrs['lock'])
         return outcome
 
-    def _settle_wait(self, pending: Pending, attrs: Mapping[str, Any], modified: dt.datetime,
-                     now: dt.datetime) -> float:
+    def _settle_wait(
+        self, pending: Pending, attrs: Mapping[str, Any], modified: dt.datetime, now: dt.datetime
+    ) -> float:
         """Seconds still to wait before the file counts as finished (0: it has been quiet)."""
         settle = self.policy.settle_s
         if not settle:

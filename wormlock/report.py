@@ -24,7 +24,9 @@ def lock_row(attrs: Mapping[str, Any], now: dt.datetime) -> Dict[str, Any]:
     until = parse_time(lock['retention_period']) if lock.get('retention_period') else None
     retained = until is not None and until > now
     return {
-        'path': attrs['path'], 'file_id': attrs['id'], 'size': int(attrs['size']),
+        'path': attrs['path'],
+        'file_id': attrs['id'],
+        'size': int(attrs['size']),
         'locked': bool(lock.get('legal_hold')) or retained,
         'legal_hold': bool(lock.get('legal_hold')),
         'retention_until': lock.get('retention_period'),
@@ -41,8 +43,14 @@ def wanted(row: Mapping[str, Any], unlocked_only: bool = False, expiring_within:
     return True
 
 
-def collect(client: Client, directory_id: str, now: dt.datetime, workers: int = 8, unlocked_only: bool = False,
-            expiring_within: Optional[float] = None) -> List[Dict[str, Any]]:
+def collect(
+    client: Client,
+    directory_id: str,
+    now: dt.datetime,
+    workers: int = 8,
+    unlocked_only: bool = False,
+    expiring_within: Optional[float] = None,
+) -> List[Dict[str, Any]]:
     """Rows for every file under the directory, in path order; lock states read in parallel."""
     local = threading.local()
 
@@ -51,7 +59,7 @@ def collect(client: Client, directory_id: str, now: dt.datetime, workers: int = 
             local.client = client.clone()
         return local.client.fs.get_file_attr(id_=file_id, retrieve_file_lock=True)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, reading_reply('a file\'s attributes'):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, reading_reply("a file's attributes"):
         ids = [attrs['id'] for attrs in walk_files(client, directory_id, recursive=True)]
         rows = [lock_row(attrs, now) for attrs in pool.map(read, ids)]
     rows = [r for r in rows if wanted(r, unlocked_only, expiring_within)]
@@ -59,8 +67,10 @@ def collect(client: Client, directory_id: str, now: dt.datetime, workers: int = 
 
 
 def write_table(rows: List[Dict[str, Any]], out: IO[str]) -> None:
-    shown = [['yes' if v is True else 'no' if v is False else '' if v is None else str(v)
-              for v in (row[c] for c in COLUMNS)] for row in rows]
+    shown = [
+        ['yes' if v is True else 'no' if v is False else '' if v is None else str(v) for v in (row[c] for c in COLUMNS)]
+        for row in rows
+    ]
     widths = [max([len(c)] + [len(r[i]) for r in shown]) for i, c in enumerate(COLUMNS)]
     for line in [list(COLUMNS), ['-' * w for w in widths]] + shown:
         out.write('  '.join(v.ljust(w) for v, w in zip(line, widths)).rstrip() + '\n')
@@ -75,6 +85,7 @@ def write_csv(rows: List[Dict[str, Any]], out: IO[str]) -> None:
 
 
 def write_json(rows: List[Dict[str, Any]], out: IO[str]) -> None:
-    json.dump({'generated': dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
-               'files': rows}, out, indent=2)
+    json.dump(
+        {'generated': dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'), 'files': rows}, out, indent=2
+    )
     out.write('\n')

@@ -62,8 +62,10 @@ class Retention:
             if amount <= 0:
                 raise RetentionError(f'--retention must be longer than zero (7d, 6m, 2y or a date), not {text!r}')
             if amount > MAX_AMOUNT[unit]:
-                raise RetentionError(f'--retention must be at most 1000y (12000m, 365250d), not {text!r}; '
-                                     f'use --legal-hold to keep files for ever')
+                raise RetentionError(
+                    f'--retention must be at most 1000y (12000m, 365250d), not {text!r}; '
+                    f'use --legal-hold to keep files for ever'
+                )
             return cls(amount, unit)
         try:
             if re.match(r'^\d{4}-\d\d-\d\d$', text):
@@ -75,8 +77,10 @@ class Retention:
     def check_future(self, now: dt.datetime) -> None:
         """A fixed date already past would leave every file unlocked while logging it as locked."""
         if self.date is not None and self.date <= now:
-            raise RetentionError(f'--retention {format_time(self.date)} is in the past (now '
-                                 f'{format_time(now)}): give a later date or a period such as 7y')
+            raise RetentionError(
+                f'--retention {format_time(self.date)} is in the past (now '
+                f'{format_time(now)}): give a later date or a period such as 7y'
+            )
 
     def after(self, moment: dt.datetime) -> dt.datetime:
         if self.date is not None:

@@ -33,8 +33,9 @@ MAX_LINE_BYTES = 256 * 1024 * 1024
 class StreamError(Exception):
     """The cluster refused the notify request: its status, error_class and Retry-After."""
 
-    def __init__(self, status: int, message: str, error_class: Optional[str] = None,
-                 retry_after: Optional[float] = None):
+    def __init__(
+        self, status: int, message: str, error_class: Optional[str] = None, retry_after: Optional[float] = None
+    ):
         super().__init__(message)
         self.status = status
         self.error_class = error_class
@@ -56,10 +57,19 @@ def base_url(config: ClusterConfig) -> str:
 
 
 class ChangeStream:
-    def __init__(self, config: ClusterConfig, bearer_token: str, directory_id: str, recursive: bool,
-                 types: Iterable[str], clock: Optional[ClusterClock] = None):
-        self._url = (f'{base_url(config)}/v1/files/{quote(str(directory_id), safe="")}/notify'
-                     f'?recursive={"true" if recursive else "false"}')
+    def __init__(
+        self,
+        config: ClusterConfig,
+        bearer_token: str,
+        directory_id: str,
+        recursive: bool,
+        types: Iterable[str],
+        clock: Optional[ClusterClock] = None,
+    ):
+        self._url = (
+            f'{base_url(config)}/v1/files/{quote(str(directory_id), safe="")}/notify'
+            f'?recursive={"true" if recursive else "false"}'
+        )
         if types:
             self._url += '&filter=' + ','.join(sorted(types))
         self._headers = {'Authorization': f'Bearer {bearer_token}'}
@@ -81,16 +91,18 @@ class ChangeStream:
             # Not verifying is the SDK's default; the tool says so once at start instead.
             warnings.simplefilter('ignore', urllib3.exceptions.InsecureRequestWarning)
             try:
-                response = session.get(self._url, headers=self._headers, verify=self._verify, stream=True,
-                                       timeout=(15, READ_TIMEOUT_S))
+                response = session.get(
+                    self._url, headers=self._headers, verify=self._verify, stream=True, timeout=(15, READ_TIMEOUT_S)
+                )
             except requests.RequestException as e:
                 if watchdog.expired:
                     response = None
                 elif isinstance(_root_cause(e), ssl.SSLCertVerificationError):
                     raise _root_cause(e) from None  # not an outage: the certificate is refused
                 else:
-                    raise StreamEnded(f'cannot open the notify stream: {describe(_root_cause(e))}',
-                                      unavailable=True) from None
+                    raise StreamEnded(
+                        f'cannot open the notify stream: {describe(_root_cause(e))}', unavailable=True
+                    ) from None
         if watchdog.expired:  # cut mid-headers: what came may even parse as an answer
             if response is not None:
                 response.close()
@@ -98,12 +110,16 @@ class ChangeStream:
         if response.status_code != 200:
             error_class, message = _error_description(response)  # within the deadline too
             response.close()
-            raise StreamError(response.status_code, message, error_class,
-                              retry_after_s(response.headers.get('Retry-After')))
+            raise StreamError(
+                response.status_code, message, error_class, retry_after_s(response.headers.get('Retry-After'))
+            )
         if response.headers.get('Content-Type') != 'text/event-source':
             response.close()
-            raise StreamError(0, f'the cluster answered the notify request with '
-                                 f'{response.headers.get("Content-Type")!r}, not an event stream')
+            raise StreamError(
+                0,
+                f'the cluster answered the notify request with '
+                f'{response.headers.get("Content-Type")!r}, not an event stream',
+            )
         if self._clock:
             self._clock.observe(response.headers.get('Date'))
         return response
@@ -177,8 +193,7 @@ class _OpenDeadline:
             ConnectionCls = Connection
 
         adapter = requests.adapters.HTTPAdapter()
-        adapter.poolmanager.pool_classes_by_scheme = dict(adapter.poolmanager.pool_classes_by_scheme,
-                                                          https=Pool)
+        adapter.poolmanager.pool_classes_by_scheme = dict(adapter.poolmanager.pool_classes_by_scheme, https=Pool)
         session = requests.Session()
         session.mount('https://', adapter)
         self._timer.start()

@@ -10,8 +10,9 @@ DIRECTORY = 'FS_FILE_TYPE_DIRECTORY'
 PAGE_SIZE = 1000
 
 
-def walk_files(client: Client, directory_id: Union[str, int], recursive: bool,
-               should_stop: Callable[[], bool] = lambda: False) -> Iterator[Dict[str, Any]]:
+def walk_files(
+    client: Client, directory_id: Union[str, int], recursive: bool, should_stop: Callable[[], bool] = lambda: False
+) -> Iterator[Dict[str, Any]]:
     """Yields the attributes of every regular file under the directory (by id, so a rename
     during the walk does not derail it)."""
     pending = [str(directory_id)]

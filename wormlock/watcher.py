@@ -32,14 +32,27 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EVENTS = ('child_file_added', 'child_data_written', 'child_file_moved_to')
 # With --settle, these restart the quiet-period clock of a file already waiting.
-ACTIVITY_EVENTS = frozenset({'child_data_written', 'child_size_changed', 'child_mtime_changed',
-                             'child_file_moved_to', 'child_file_added'})
+ACTIVITY_EVENTS = frozenset(
+    {'child_data_written', 'child_size_changed', 'child_mtime_changed', 'child_file_moved_to', 'child_file_added'}
+)
 ALL_EVENTS = (
-    'child_acl_changed', 'child_atime_changed', 'child_btime_changed', 'child_mtime_changed',
-    'child_data_written', 'child_dir_added', 'child_dir_removed', 'child_dir_moved_from',
-    'child_dir_moved_to', 'child_file_added', 'child_file_removed', 'child_file_moved_from',
-    'child_file_moved_to', 'child_extra_attrs_changed', 'child_size_changed',
-    'child_owner_changed', 'child_group_changed',
+    'child_acl_changed',
+    'child_atime_changed',
+    'child_btime_changed',
+    'child_mtime_changed',
+    'child_data_written',
+    'child_dir_added',
+    'child_dir_removed',
+    'child_dir_moved_from',
+    'child_dir_moved_to',
+    'child_file_added',
+    'child_file_removed',
+    'child_file_moved_from',
+    'child_file_moved_to',
+    'child_extra_attrs_changed',
+    'child_size_changed',
+    'child_owner_changed',
+    'child_group_changed',
 )
 
 
@@ -87,7 +100,7 @@ class Backoff:
     attempt: int = field(default=0)
 
     def next(self) -> float:
-        delay = random.uniform(0, min(self.max_s, self.base_s * 2 ** self.attempt))
+        delay = random.uniform(0, min(self.max_s, self.base_s * 2**self.attempt))
         self.attempt += 1
         return delay
 
@@ -132,8 +145,15 @@ class Outage:
 class Watcher:
     # locker, audit and clock may be None for a watcher only asked to check the cluster (resolve
     # the directory, check recursion) before a daemon detaches; one that runs needs all three.
-    def __init__(self, client: Client, config: ClusterConfig, options: WatchOptions, locker: Optional[Locker],
-                 audit: Optional[AuditLog], clock: Optional[ClusterClock]):
+    def __init__(
+        self,
+        client: Client,
+        config: ClusterConfig,
+        options: WatchOptions,
+        locker: Optional[Locker],
+        audit: Optional[AuditLog],
+        clock: Optional[ClusterClock],
+    ):
         self.client = client
         self.config = config
         self.options = options
@@ -172,8 +192,10 @@ class Watcher:
             return
         mode = self.client.fs.get_notify_settings().get('recursive_mode', 'ENABLED')
         if mode != 'ENABLED':
-            raise WatchRefused(f'--recursive needs recursive change notify, but the cluster\'s recursive_mode '
-                               f'is {mode}; enable it (qq fs_set_notify_settings) or watch without --recursive')
+            raise WatchRefused(
+                f"--recursive needs recursive change notify, but the cluster's recursive_mode "
+                f'is {mode}; enable it (qq fs_set_notify_settings) or watch without --recursive'
+            )
 
     def start_workers(self) -> None:
         for n in range(self.options.workers):
@@ -196,8 +218,12 @@ class Watcher:
                 target()
                 return
             except Exception as e:  # noqa: BLE001 - whatever it is, this thread must go on
-                log.error('%s stopped on an unexpected error (%s: %s); starting it again',
-                          threading.current_thread().name, type(e).__name__, describe(e))
+                log.error(
+                    '%s stopped on an unexpected error (%s: %s); starting it again',
+                    threading.current_thread().name,
+                    type(e).__name__,
+                    describe(e),
+                )
                 if self._stop.wait(RESTART_PAUSE_S):
                     return
 
@@ -220,12 +246,16 @@ class Watcher:
             wait = None
             try:
                 token = self.client.credentials.bearer_token
-                with ChangeStream(self.config, token, self.directory_id, self.options.recursive, types,
-                                  self.clock) as stream:
+                with ChangeStream(
+                    self.config, token, self.directory_id, self.options.recursive, types, self.clock
+                ) as stream:
                     self._stream = stream
                     self.outage.ended()
-                    log.info('watching %s%s for changes', self.directory_path,
-                             ' and everything below it' if self.options.recursive else '')
+                    log.info(
+                        'watching %s%s for changes',
+                        self.directory_path,
+                        ' and everything below it' if self.options.recursive else '',
+                    )
                     backoff.reset()
                     self.request_rescan()
                     for batch in stream.batches():
@@ -254,8 +284,9 @@ class Watcher:
                 self.client.auth.who_am_i()  # the client logs in again on this 401
             except Exception as e:  # noqa: BLE001 - the network and garbled replies: wait it out
                 if isinstance(e, RequestError) and e.status_code == 401:
-                    raise CredentialsRejected('the cluster no longer accepts our credentials (session or access '
-                                              'token rejected)')
+                    raise CredentialsRejected(
+                        'the cluster no longer accepts our credentials (session or access token rejected)'
+                    )
                 if not is_transient(e):
                     raise
                 self.outage.failed(describe(e), started)
@@ -271,8 +302,10 @@ class Watcher:
         if error.status == 404:
             # Exit rather than wait: a directory made again at the same path is a new file id,
             # which this watch (by id) would never see; a restart resolves the path again.
-            raise DirectoryMissing(f'the watched directory {self.directory_path} (id {self.directory_id}) no longer '
-                                   f'exists on the cluster ({error})')
+            raise DirectoryMissing(
+                f'the watched directory {self.directory_path} (id {self.directory_id}) no longer '
+                f'exists on the cluster ({error})'
+            )
         if error.status == 403:
             raise WatchForbidden(f'the cluster refused to watch {self.directory_path}: {error}')
         raise WatchRefused(f'the cluster refused to watch {self.directory_path}: {error}')
@@ -284,13 +317,18 @@ class Watcher:
         """One `data:` line of the stream. Events of the wrong shape (a broken or hostile server)
         are skipped with one warning for the line; the well-formed ones are acted on."""
         if not isinstance(batch, list):
-            log.warning('ignored a malformed notify event line from the cluster (not a list of events): %s',
-                        _excerpt(batch))
+            log.warning(
+                'ignored a malformed notify event line from the cluster (not a list of events): %s', _excerpt(batch)
+            )
             return
         bad = [event for event in batch if not self._on_event(event)]
         if bad:
-            log.warning('ignored a malformed notify event from the cluster (%d of %d in the line), e.g. %s',
-                        len(bad), len(batch), _excerpt(bad[0]))
+            log.warning(
+                'ignored a malformed notify event from the cluster (%d of %d in the line), e.g. %s',
+                len(bad),
+                len(batch),
+                _excerpt(bad[0]),
+            )
 
     def _on_event(self, event: Any) -> bool:
         """Acts on one event; False when it is malformed."""
@@ -344,8 +382,7 @@ class Watcher:
                 log.warning('could not look into %s, moved in (%s); rescanning', path, describe(e))
                 self.request_rescan()
                 continue
-            log.info('looked into %s, moved in: %d files queued in %.1f s', path, count,
-                     time.monotonic() - started)
+            log.info('looked into %s, moved in: %d files queued in %.1f s', path, count, time.monotonic() - started)
 
     def _queue_tree(self, directory_id: str, delay: float) -> int:
         """Queue every file under the directory (by id: a rename during the walk does not derail
@@ -392,11 +429,16 @@ class Watcher:
         self.audit.record(outcome)
         where = outcome.path or f'file id {outcome.file_id}'
         if outcome.result == 'locked':
-            log.info('locked %s (retention until %s, legal hold %s)', where, outcome.retention_until,
-                     outcome.legal_hold)
+            log.info(
+                'locked %s (retention until %s, legal hold %s)', where, outcome.retention_until, outcome.legal_hold
+            )
         elif outcome.result == 'would-lock':
-            log.info('dry run: would lock %s (retention until %s, legal hold %s)', where,
-                     outcome.retention_until, outcome.legal_hold)
+            log.info(
+                'dry run: would lock %s (retention until %s, legal hold %s)',
+                where,
+                outcome.retention_until,
+                outcome.legal_hold,
+            )
         elif outcome.result == 'failed':
             log.error('failed to lock %s: %s', where, outcome.error)
         else:
@@ -429,8 +471,9 @@ class Watcher:
         """Queue every file in the tree: the workers skip those already locked."""
         started = time.monotonic()
         count = self._queue_tree(self.directory_id, 0)
-        log.info('catch-up scan of %s: %d files checked in %.1f s', self.directory_path, count,
-                 time.monotonic() - started)
+        log.info(
+            'catch-up scan of %s: %d files checked in %.1f s', self.directory_path, count, time.monotonic() - started
+        )
         return count
 
     # --- stop ----------------------------------------------------------------------------------

@@ -48,35 +48,54 @@ def build_parser() -> ArgumentParser:
     # --config-file and --socket work before or after the command (`pytarchive queue --config-file X`).
     # --config is the same option under its older name, kept so that existing scripts go on working.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument('--config-file', '--config', dest='config', metavar='PATH', default=argparse.SUPPRESS,
-                        help=f'config file naming the socket (default {configuration.DEFAULT_PATH})')
-    common.add_argument('--socket', metavar='PATH', default=argparse.SUPPRESS,
-                        help='the service\'s socket, instead of reading it from the config file')
-    parser = ArgumentParser(prog=PROG, parents=[common],
-                            description='Send a command to the pytarchive service (tape archiving on LTFS).')
-    commands = parser.add_subparsers(dest='command', metavar='COMMAND', required=True,
-                                     parser_class=ArgumentParser)
-    queue = commands.add_parser('queue', parents=[common], help='list the tasks: id, kind, arguments, state, progress, age')
+    common.add_argument(
+        '--config-file',
+        '--config',
+        dest='config',
+        metavar='PATH',
+        default=argparse.SUPPRESS,
+        help=f'config file naming the socket (default {configuration.DEFAULT_PATH})',
+    )
+    common.add_argument(
+        '--socket',
+        metavar='PATH',
+        default=argparse.SUPPRESS,
+        help="the service's socket, instead of reading it from the config file",
+    )
+    parser = ArgumentParser(
+        prog=PROG, parents=[common], description='Send a command to the pytarchive service (tape archiving on LTFS).'
+    )
+    commands = parser.add_subparsers(dest='command', metavar='COMMAND', required=True, parser_class=ArgumentParser)
+    queue = commands.add_parser(
+        'queue', parents=[common], help='list the tasks: id, kind, arguments, state, progress, age'
+    )
     queue.add_argument('--json', action='store_true', help='JSON instead of a table')
     requeue = commands.add_parser('requeue', parents=[common], help='run failed or interrupted tasks again')
     requeue.add_argument('ids', nargs='*', metavar='ID[,ID...]', help='task ids, as `pytarchive queue` shows them')
     requeue.add_argument('--all', action='store_true', help='every failed or interrupted task')
-    summary = commands.add_parser('summary', parents=[common],
-                                  help='the tapes (slot or drive, capacity, used, free, folders), the drive, the queue')
+    summary = commands.add_parser(
+        'summary',
+        parents=[common],
+        help='the tapes (slot or drive, capacity, used, free, folders), the drive, the queue',
+    )
     summary.add_argument('--json', action='store_true', help='JSON instead of a table')
-    deleteable = commands.add_parser('deleteable', parents=[common],
-                                     help='folders archived and verified: safe to delete by hand')
+    deleteable = commands.add_parser(
+        'deleteable', parents=[common], help='folders archived and verified: safe to delete by hand'
+    )
     deleteable.add_argument('--json', action='store_true', help='JSON instead of a table')
     waiting = argparse.ArgumentParser(add_help=False)
     waiting.add_argument('--wait', action='store_true', help='follow the task until it ends and print its result')
     queued = [common, waiting]
     commands.add_parser('scan', parents=queued, help='queue a scan of the library (mtx status) into the tape list')
-    for name, text in (('format', 'queue formatting a new tape with LTFS (never erases a formatted one)'),
-                       ('check', 'queue reading a tape\'s capacity and free space')):
+    for name, text in (
+        ('format', 'queue formatting a new tape with LTFS (never erases a formatted one)'),
+        ('check', "queue reading a tape's capacity and free space"),
+    ):
         sub = commands.add_parser(name, parents=queued, help=text)
-        sub.add_argument('barcode', metavar='BARCODE', help='the tape\'s barcode, e.g. TPN001L9')
-    prepare = commands.add_parser('prepare', parents=queued,
-                                  help='record a folder\'s files (packing it if it has very many) before archiving')
+        sub.add_argument('barcode', metavar='BARCODE', help="the tape's barcode, e.g. TPN001L9")
+    prepare = commands.add_parser(
+        'prepare', parents=queued, help="record a folder's files (packing it if it has very many) before archiving"
+    )
     prepare.add_argument('path', metavar='PATH', help='the folder, as a full path')
     prepare.add_argument('description', metavar='DESCRIPTION', nargs='?', default='', help='what it is, for people')
     archive = commands.add_parser('archive', parents=queued, help='copy a prepared folder to a tape and verify it')
@@ -87,14 +106,17 @@ def build_parser() -> ArgumentParser:
     restore.add_argument('--to', metavar='DIR', help='restore into DIR instead of the original place')
     restore.add_argument('--only', metavar='SUBPATH', default='', help='only this sub-folder or file of it')
     restore.add_argument('--force', action='store_true', help='overwrite files that exist (default: refuse)')
-    explore = commands.add_parser('explore', parents=queued,
-                                  help='export an archived folder\'s tape read-only over NFS; --stop ends it')
+    explore = commands.add_parser(
+        'explore', parents=queued, help="export an archived folder's tape read-only over NFS; --stop ends it"
+    )
     explore.add_argument('path', metavar='PATH', nargs='?', help='the archived folder, as a full path')
     explore.add_argument('--stop', action='store_true', help='end the running explore')
-    inventory = commands.add_parser('inventory', parents=[common],
-                                    help='size and age of every subfolder of source_folders, printed and emailed')
+    inventory = commands.add_parser(
+        'inventory', parents=[common], help='size and age of every subfolder of source_folders, printed and emailed'
+    )
     inventory.add_argument('--json', action='store_true', help='JSON instead of tables')
     return parser
+
 
 def _task_ids(parser: ArgumentParser, words: List[str]) -> List[int]:
     ids = []
@@ -106,6 +128,7 @@ def _task_ids(parser: ArgumentParser, words: List[str]) -> List[int]:
             parser.error(f'requeue: {item!r} is not a task id (a positive whole number)')
         ids.append(int(item))
     return ids
+
 
 def build_request(parser: ArgumentParser, args: argparse.Namespace) -> Dict[str, Any]:
     if args.command in ('queue', 'summary', 'deleteable', 'inventory'):
@@ -127,9 +150,10 @@ def build_request(parser: ArgumentParser, args: argparse.Namespace) -> Dict[str,
         return {'path': args.path, 'to': args.to, 'only': args.only, 'force': args.force}
     if args.command == 'explore':
         if args.stop == bool(args.path):
-            parser.error('explore: give the archived folder\'s PATH, or --stop')
+            parser.error("explore: give the archived folder's PATH, or --stop")
         return {'stop': True} if args.stop else {'path': args.path}
     return {}
+
 
 def send(socket_path: str, command: str, args: Dict[str, Any]) -> Dict[str, Any]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
@@ -141,8 +165,10 @@ def send(socket_path: str, command: str, args: Dict[str, Any]) -> Dict[str, Any]
         except ConnectionRefusedError:
             raise ServiceDown(f'the pytarchive service is not running (nothing answers on {socket_path})') from None
         except PermissionError:
-            raise Refused(f'permission denied on {socket_path}: pytarchive commands need root (read-only ones '
-                          f'also work for the group in [Service] read_only_group)') from None
+            raise Refused(
+                f'permission denied on {socket_path}: pytarchive commands need root (read-only ones '
+                f'also work for the group in [Service] read_only_group)'
+            ) from None
         except OSError as exc:
             raise ServiceDown(f'cannot connect to the pytarchive service at {socket_path}: {exc.strerror}') from None
         try:
@@ -151,6 +177,7 @@ def send(socket_path: str, command: str, args: Dict[str, Any]) -> Dict[str, Any]
             raise ToolError(f'the pytarchive service did not answer within {TIMEOUT_S:g} s') from None
         except OSError as exc:
             raise ToolError(f'lost the connection to the pytarchive service: {exc.strerror or exc}') from None
+
 
 def main(argv: Optional[List[str]] = None) -> int:
     """The client's command line; a failure raises a ToolError (common.errors.run_main prints it)."""

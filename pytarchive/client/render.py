@@ -46,8 +46,10 @@ def progress_text(task: Task) -> str:
 def queue_table(tasks: List[Task], now: Optional[dt.datetime] = None) -> str:
     if not tasks:
         return 'the queue is empty'
-    rows = [(str(task.id), task.kind, _arguments(task), task.state, progress_text(task), age(task.created, now))
-            for task in tasks]
+    rows = [
+        (str(task.id), task.kind, _arguments(task), task.state, progress_text(task), age(task.created, now))
+        for task in tasks
+    ]
     notes = {}
     for index, task in enumerate(tasks):
         if task.error:
@@ -63,12 +65,26 @@ def _slot(tape: Dict[str, Any], drive: Optional[Dict[str, Any]]) -> str:
     return str(tape['slot']) if tape['slot'] is not None else 'not in library'
 
 
-def summary_text(tapes: List[Dict[str, Any]], drive: Optional[Dict[str, Any]], queue_counts: Dict[str, int],
-                 folder_counts: Dict[str, int]) -> str:
+def summary_text(
+    tapes: List[Dict[str, Any]],
+    drive: Optional[Dict[str, Any]],
+    queue_counts: Dict[str, int],
+    folder_counts: Dict[str, int],
+) -> str:
     if tapes:
-        rows = [(tape['barcode'], _slot(tape, drive), tape['state'], human_bytes(tape['capacity']),
-                 human_bytes(tape['used']), human_bytes(tape['free']), str(tape['folders']), tape['checked'] or '-')
-                for tape in tapes]
+        rows = [
+            (
+                tape['barcode'],
+                _slot(tape, drive),
+                tape['state'],
+                human_bytes(tape['capacity']),
+                human_bytes(tape['used']),
+                human_bytes(tape['free']),
+                str(tape['folders']),
+                tape['checked'] or '-',
+            )
+            for tape in tapes
+        ]
         tape_part = table(('BARCODE', 'SLOT', 'STATE', 'CAPACITY', 'USED', 'FREE', 'FOLDERS', 'CHECKED'), rows)
     else:
         tape_part = 'no tapes known yet: run `pytarchive scan`'
@@ -76,7 +92,8 @@ def summary_text(tapes: List[Dict[str, Any]], drive: Optional[Dict[str, Any]], q
         drive_part = 'unknown'
     elif drive['tape']:
         drive_part = f'{drive["index"]} (serial {drive["serial"]}): {drive["tape"]}, ' + (
-            f'mounted {drive["mounted"]}' if drive['mounted'] else 'not mounted')
+            f'mounted {drive["mounted"]}' if drive['mounted'] else 'not mounted'
+        )
     else:
         drive_part = f'{drive["index"]} (serial {drive["serial"]}): empty'
     queue_part = ', '.join(f'{count} {state}' for state, count in queue_counts.items()) or 'empty'
@@ -87,9 +104,20 @@ def summary_text(tapes: List[Dict[str, Any]], drive: Optional[Dict[str, Any]], q
 def deleteable_table(rows: List[Dict[str, Any]]) -> str:
     if not rows:
         return 'nothing is archived and verified yet'
-    lines = [(row['path'], row['tape'], human_bytes(row['source_bytes']), str(row['file_count']),
-              (row['verified'] or '')[:10], 'packed' if row['packed'] else '') for row in rows]
+    lines = [
+        (
+            row['path'],
+            row['tape'],
+            human_bytes(row['source_bytes']),
+            str(row['file_count']),
+            (row['verified'] or '')[:10],
+            'packed' if row['packed'] else '',
+        )
+        for row in rows
+    ]
     total = sum(row['source_bytes'] or 0 for row in rows)
-    return (table(('FOLDER', 'TAPE', 'SIZE', 'FILES', 'VERIFIED', ''), lines)
-            + f'\n\n{len(rows)} folders, {human_bytes(total)}: archived and verified, safe to delete by hand '
-              f'(pytarchive never deletes originals)')
+    return (
+        table(('FOLDER', 'TAPE', 'SIZE', 'FILES', 'VERIFIED', ''), lines)
+        + f'\n\n{len(rows)} folders, {human_bytes(total)}: archived and verified, safe to delete by hand '
+        f'(pytarchive never deletes originals)'
+    )

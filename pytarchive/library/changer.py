@@ -45,8 +45,7 @@ def parse_mtx_failure(finished: Finished) -> tuple:
         messages = last_output[-1:] or [f'exit status {finished.returncode}']
     asc = sense.get('Additional Sense Code')
     ascq = sense.get('Additional Sense Qualifier')
-    return ('; '.join(messages), sense.get('Sense Key'),
-            asc.upper() if asc else None, ascq.upper() if ascq else None)
+    return ('; '.join(messages), sense.get('Sense Key'), asc.upper() if asc else None, ascq.upper() if ascq else None)
 
 
 class Changer:
@@ -90,9 +89,12 @@ class Changer:
         after = self.status()
         loaded = after.drive(drive)
         if not (loaded and loaded.full and (loaded.barcode or '').upper() in ('', barcode.upper())):
-            raise MtxError(f'mtx reported loading {barcode} from slot {slot.number} but drive {drive} now holds '
-                           f'{_describe(loaded) if loaded and loaded.full else "nothing"}',
-                           command=self._argv('load', slot.number, drive), mtx_reported=True)
+            raise MtxError(
+                f'mtx reported loading {barcode} from slot {slot.number} but drive {drive} now holds '
+                f'{_describe(loaded) if loaded and loaded.full else "nothing"}',
+                command=self._argv('load', slot.number, drive),
+                mtx_reported=True,
+            )
         log.info('loaded %s from slot %d into drive %d', barcode, slot.number, drive)
         return slot.number
 
@@ -109,21 +111,31 @@ class Changer:
             return None
         home = status.slot(target.source_slot) if target.source_slot is not None else None
         if home is None:
-            where = ('the library does not know its home slot' if target.source_slot is None
-                     else f'its home slot {target.source_slot} does not exist in this library')
-            raise MtxError(f'cannot unload drive {drive} ({_describe(target)}): {where}; unload it by hand with '
-                           f'"{" ".join(self._argv("unload", "SLOT", drive))}" into a slot you choose')
+            where = (
+                'the library does not know its home slot'
+                if target.source_slot is None
+                else f'its home slot {target.source_slot} does not exist in this library'
+            )
+            raise MtxError(
+                f'cannot unload drive {drive} ({_describe(target)}): {where}; unload it by hand with '
+                f'"{" ".join(self._argv("unload", "SLOT", drive))}" into a slot you choose'
+            )
         if home.full:
-            raise MtxError(f'cannot unload drive {drive} ({_describe(target)}): its home slot {home.number} '
-                           f'is occupied by {_describe(home)}; move that tape away first')
+            raise MtxError(
+                f'cannot unload drive {drive} ({_describe(target)}): its home slot {home.number} '
+                f'is occupied by {_describe(home)}; move that tape away first'
+            )
         self._move('unload', home.number, drive)
         after = self.status()
         emptied, filled = after.drive(drive), after.slot(home.number)
         if emptied is None or emptied.full or filled is None or not filled.full:
-            raise MtxError(f'mtx reported unloading drive {drive} into slot {home.number} but the library now '
-                           f'shows the drive {"full" if emptied is None or emptied.full else "empty"} and the '
-                           f'slot {"full" if filled is not None and filled.full else "empty"}',
-                           command=self._argv('unload', home.number, drive), mtx_reported=True)
+            raise MtxError(
+                f'mtx reported unloading drive {drive} into slot {home.number} but the library now '
+                f'shows the drive {"full" if emptied is None or emptied.full else "empty"} and the '
+                f'slot {"full" if filled is not None and filled.full else "empty"}',
+                command=self._argv('unload', home.number, drive),
+                mtx_reported=True,
+            )
         log.info('unloaded drive %d into its home slot %d', drive, home.number)
         return home.number
 
@@ -133,19 +145,25 @@ class Changer:
         src, dst = status.slot(source), status.slot(destination)
         if src is None or dst is None:
             missing = source if src is None else destination
-            raise MtxError(f'cannot transfer {source} -> {destination}: the library has no slot {missing} '
-                           f'(slots 1-{len(status.slots)})')
+            raise MtxError(
+                f'cannot transfer {source} -> {destination}: the library has no slot {missing} '
+                f'(slots 1-{len(status.slots)})'
+            )
         if not src.full:
             raise MtxError(f'cannot transfer {source} -> {destination}: slot {source} is empty')
         if dst.full:
-            raise MtxError(f'cannot transfer {source} -> {destination}: slot {destination} already holds '
-                           f'{_describe(dst)}')
+            raise MtxError(
+                f'cannot transfer {source} -> {destination}: slot {destination} already holds {_describe(dst)}'
+            )
         self._move('transfer', source, destination)
         after = self.status()
         moved_to, moved_from = after.slot(destination), after.slot(source)
         if not (moved_to and moved_to.full and moved_from and not moved_from.full):
-            raise MtxError(f'mtx reported moving slot {source} to {destination} but the library does not show it',
-                           command=self._argv('transfer', source, destination), mtx_reported=True)
+            raise MtxError(
+                f'mtx reported moving slot {source} to {destination} but the library does not show it',
+                command=self._argv('transfer', source, destination),
+                mtx_reported=True,
+            )
         log.info('moved %s from slot %d to slot %d', _describe(src), source, destination)
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -153,19 +171,25 @@ class Changer:
     def _drive(self, status: LibraryStatus, index: int) -> DriveSlot:
         drive = status.drive(index)
         if drive is None:
-            raise MtxError(f'the library at {self.device} has no drive {index} '
-                           f'(drives 0-{len(status.drives) - 1})' if status.drives else
-                           f'the library at {self.device} reports no drives')
+            raise MtxError(
+                f'the library at {self.device} has no drive {index} (drives 0-{len(status.drives) - 1})'
+                if status.drives
+                else f'the library at {self.device} reports no drives'
+            )
         return drive
 
     def _slot_holding(self, status: LibraryStatus, barcode: str) -> Slot:
         holders = status.holders(barcode)
         if not holders:
-            raise MtxError(f'no tape with barcode {barcode} in the library at {self.device} '
-                           f'({len(status.slots)} slots, {len(status.drives)} drives)')
+            raise MtxError(
+                f'no tape with barcode {barcode} in the library at {self.device} '
+                f'({len(status.slots)} slots, {len(status.drives)} drives)'
+            )
         if len(holders) > 1:
-            raise MtxError(f'barcode {barcode} appears {len(holders)} times ({", ".join(map(_where, holders))}); '
-                           f'refusing to guess which tape to use')
+            raise MtxError(
+                f'barcode {barcode} appears {len(holders)} times ({", ".join(map(_where, holders))}); '
+                f'refusing to guess which tape to use'
+            )
         holder = holders[0]
         if isinstance(holder, DriveSlot):
             raise MtxError(f'{barcode} is in drive {holder.index}; unload it from there first')
@@ -205,8 +229,11 @@ def _describe(element: Union[DriveSlot, Slot]) -> str:
     """'TPN002L9 (from slot 5)', 'a tape without barcode', for messages."""
     name = element.barcode or 'a tape without barcode'
     if isinstance(element, DriveSlot):
-        return f'{name} (from slot {element.source_slot})' if element.source_slot is not None else \
-            f'{name} (home slot unknown)'
+        return (
+            f'{name} (from slot {element.source_slot})'
+            if element.source_slot is not None
+            else f'{name} (home slot unknown)'
+        )
     return name
 
 

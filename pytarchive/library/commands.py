@@ -47,8 +47,9 @@ def run_command(argv: Sequence[str], timeout: float) -> Finished:
     log.debug('running %s', shlex.join(argv))
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
-            completed = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                       timeout=timeout, check=False)
+            completed = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout, check=False
+            )
         except FileNotFoundError:
             raise CommandNotRun(f'{argv[0]} not found (check the command path in the [Device] config)') from None
         except PermissionError:

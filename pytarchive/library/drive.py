@@ -34,9 +34,18 @@ Command = Union[str, Sequence[str]]
 
 
 class Drive:
-    def __init__(self, mkltfs: Command, ltfs: Command, tapeinfo: Command, umount: Command,
-                 device: str, serial: str, mountpoint: str,
-                 timeout: float = DEFAULT_TIMEOUT, unmount_timeout: float = DEFAULT_UNMOUNT_TIMEOUT):
+    def __init__(
+        self,
+        mkltfs: Command,
+        ltfs: Command,
+        tapeinfo: Command,
+        umount: Command,
+        device: str,
+        serial: str,
+        mountpoint: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        unmount_timeout: float = DEFAULT_UNMOUNT_TIMEOUT,
+    ):
         self.mkltfs = _command(mkltfs)
         self.ltfs = _command(ltfs)
         self.tapeinfo = _command(tapeinfo)
@@ -55,23 +64,29 @@ class Drive:
             raise DriveError(f'{finished.shown} printed no SerialNumber line; is {self.device} a tape drive?')
         found = match['serial'].strip()
         if found != self.serial:
-            raise DriveError(f'{self.device} is drive {found}, not the configured drive {self.serial} '
-                             f'([Device] drive_serial); refusing to use it: check drive_device and drive_index')
+            raise DriveError(
+                f'{self.device} is drive {found}, not the configured drive {self.serial} '
+                f'([Device] drive_serial); refusing to use it: check drive_device and drive_index'
+            )
         return found
 
     def format(self, volume_serial: str, name: str, force: bool = False) -> None:
         """Write an empty LTFS volume with `mkltfs`. Raises AlreadyFormatted unless force (which erases it)."""
         if not _VOLUME_SERIAL.fullmatch(volume_serial):
-            raise DriveError(f'volume serial {volume_serial!r} must be 6 characters A-Z or 0-9 '
-                             f'(usually the first six of the barcode)')
+            raise DriveError(
+                f'volume serial {volume_serial!r} must be 6 characters A-Z or 0-9 '
+                f'(usually the first six of the barcode)'
+            )
         if self.is_mounted():
             raise DriveError(f'refusing to format {self.device}: a volume is mounted on {self.mountpoint}')
         argv = [*self.mkltfs, '-d', self.device, '-s', volume_serial, '-n', name] + (['-f'] if force else [])
         finished = self._run(argv, check=False)
         output = finished.stdout + finished.stderr
         if ALREADY_FORMATTED in output:
-            raise AlreadyFormatted(f'{finished.shown}: the tape is already formatted ({ALREADY_FORMATTED}); '
-                                   f'formatting it again with force erases everything on it')
+            raise AlreadyFormatted(
+                f'{finished.shown}: the tape is already formatted ({ALREADY_FORMATTED}); '
+                f'formatting it again with force erases everything on it'
+            )
         if finished.returncode != 0 or FORMATTED not in output:
             raise DriveError(f'{finished.shown}: {_ltfs_failure(finished)}')
         log.info('formatted %s as %s (%s)', self.device, volume_serial, name)
@@ -89,8 +104,7 @@ class Drive:
             raise DriveError(f'cannot create mount point {self.mountpoint}: {error.strerror}') from None
         # An absolute path: the ltfs daemon changes to / and unmount() finds it by this argument.
         options = f'devname={self.device},sync_type=time@5' + (',ro' if read_only else '')
-        finished = self._run([*self.ltfs, '-o', options,
-                              normalized_path(self.mountpoint)], check=False)
+        finished = self._run([*self.ltfs, '-o', options, normalized_path(self.mountpoint)], check=False)
         if finished.returncode != 0:
             raise DriveError(f'{finished.shown}: {_ltfs_failure(finished)}')
         if not self.is_mounted():
@@ -123,9 +137,11 @@ class Drive:
         log.info('waiting for ltfs (pid %s) to write the index of %s', ', '.join(map(str, serving)), self.mountpoint)
         still_running = wait_for_exit(serving, self.mountpoint, self.unmount_timeout)
         if still_running:
-            raise DriveError(f'ltfs (pid {", ".join(map(str, still_running))}) for {self.mountpoint} is still running '
-                             f'{self.unmount_timeout:g} s after umount (writing the index?); do not move the tape: '
-                             f'wait, then unmount again')
+            raise DriveError(
+                f'ltfs (pid {", ".join(map(str, still_running))}) for {self.mountpoint} is still running '
+                f'{self.unmount_timeout:g} s after umount (writing the index?); do not move the tape: '
+                f'wait, then unmount again'
+            )
         log.info('unmounted %s', self.mountpoint)
 
     def is_mounted(self) -> bool:
@@ -133,8 +149,9 @@ class Drive:
         target = normalized_path(self.mountpoint)
         try:
             with open('/proc/self/mounts', encoding='utf-8', errors='surrogateescape') as mounts:
-                return any(_unescape(fields[1]) == target
-                           for fields in (line.split() for line in mounts) if len(fields) > 1)
+                return any(
+                    _unescape(fields[1]) == target for fields in (line.split() for line in mounts) if len(fields) > 1
+                )
         except OSError as error:
             raise DriveError(f'cannot read the mount table /proc/self/mounts: {error.strerror}') from None
 

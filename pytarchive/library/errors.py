@@ -30,9 +30,15 @@ class MtxError(LibraryError):
     again after the failure (None when that read failed too or nothing had run).
     """
 
-    def __init__(self, message: str, command: Optional[Sequence[str]] = None,
-                 sense_key: Optional[str] = None, asc: Optional[str] = None,
-                 ascq: Optional[str] = None, mtx_reported: bool = False):
+    def __init__(
+        self,
+        message: str,
+        command: Optional[Sequence[str]] = None,
+        sense_key: Optional[str] = None,
+        asc: Optional[str] = None,
+        ascq: Optional[str] = None,
+        mtx_reported: bool = False,
+    ):
         self.message = message
         self.command = list(command) if command is not None else None
         self.sense_key = sense_key
@@ -50,13 +56,16 @@ class MtxError(LibraryError):
             parts.append(f'{shlex.join(self.command)}: {self.message}')
         else:
             parts.append(self.message)
-        sense = [f'{name}={value}' for name, value in
-                 (('Sense Key', self.sense_key), ('ASC', self.asc), ('ASCQ', self.ascq)) if value]
+        sense = [
+            f'{name}={value}'
+            for name, value in (('Sense Key', self.sense_key), ('ASC', self.asc), ('ASCQ', self.ascq))
+            if value
+        ]
         if sense:
             parts.append(f'({", ".join(sense)})')
         text = ' '.join(parts)
         if self.asc:
-            text += (f'; look up ASC/ASCQ {self.asc}/{self.ascq or "??"} at {T10_ASC_LIST}#ASCD_{self.asc}')
+            text += f'; look up ASC/ASCQ {self.asc}/{self.ascq or "??"} at {T10_ASC_LIST}#ASCD_{self.asc}'
         if self.mtx_reported:
             text += f'; {DO_NOT_POWER_CYCLE}'
         return text

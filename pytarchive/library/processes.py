@@ -119,8 +119,7 @@ def _serves(pid: int, target: str) -> bool:
         return False
     cwd = _cwd(pid)
     names_mountpoint = [_resolves_to(arg, cwd, target) for arg in args]
-    says_ltfs = any('ltfs' in os.path.basename(arg) for arg, is_target in zip(args, names_mountpoint)
-                    if not is_target)
+    says_ltfs = any('ltfs' in os.path.basename(arg) for arg, is_target in zip(args, names_mountpoint) if not is_target)
     return says_ltfs and any(names_mountpoint)
 
 

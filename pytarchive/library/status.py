@@ -22,13 +22,22 @@ from typing import Optional
 from .errors import MtxParseError
 
 _NUMBER = '[0-9]{1,6}'  # bounded: int() of thousands of digits raises ValueError in Python 3.11
-_HEADER = re.compile(rf'\s*Storage Changer (?P<device>.*):(?P<drives>{_NUMBER}) Drives, '
-                     rf'(?P<slots>{_NUMBER}) Slots \( (?P<import_export>{_NUMBER}) Import/Export \)', re.ASCII)
-_DRIVE = re.compile(rf'\s*Data Transfer Element (?P<index>{_NUMBER}):(?:(?P<empty>Empty)|Full \('
-                    rf'(?:Storage Element (?P<source>{_NUMBER})|(?P<unknown>Unknown Storage Element)) Loaded\)'
-                    r'(?P<tags>.*))', re.ASCII)
-_SLOT = re.compile(rf'\s*Storage Element (?P<number>{_NUMBER})(?P<import_export> IMPORT/EXPORT)?:'
-                   r'(?:(?P<empty>Empty)|(?P<full>Full) ?)(?P<tags>.*)', re.ASCII)
+_HEADER = re.compile(
+    rf'\s*Storage Changer (?P<device>.*):(?P<drives>{_NUMBER}) Drives, '
+    rf'(?P<slots>{_NUMBER}) Slots \( (?P<import_export>{_NUMBER}) Import/Export \)',
+    re.ASCII,
+)
+_DRIVE = re.compile(
+    rf'\s*Data Transfer Element (?P<index>{_NUMBER}):(?:(?P<empty>Empty)|Full \('
+    rf'(?:Storage Element (?P<source>{_NUMBER})|(?P<unknown>Unknown Storage Element)) Loaded\)'
+    r'(?P<tags>.*))',
+    re.ASCII,
+)
+_SLOT = re.compile(
+    rf'\s*Storage Element (?P<number>{_NUMBER})(?P<import_export> IMPORT/EXPORT)?:'
+    r'(?:(?P<empty>Empty)|(?P<full>Full) ?)(?P<tags>.*)',
+    re.ASCII,
+)
 # mtx writes "VolumeTag = X" for drives and "VolumeTag=X" for slots; either spacing is accepted for
 # both, as older mtx versions differ. The lazy primary tag stops where the alternate tag starts.
 _TAGS = re.compile(r'(?::VolumeTag ?= ?(?P<primary>.*?))?(?::AlternateVolumeTag ?= ?(?P<alternate>.*))?')
@@ -40,6 +49,7 @@ _SHOWN_LINE_LENGTH = 200
 @dataclass(frozen=True)
 class DriveSlot:
     """A data transfer element (drive), numbered from 0 as mtx does."""
+
     index: int
     full: bool
     source_slot: Optional[int] = None  # the storage element the tape came from; None if empty or unknown
@@ -50,6 +60,7 @@ class DriveSlot:
 @dataclass(frozen=True)
 class Slot:
     """A storage element, numbered from 1 as mtx does; import/export (mail) slots are among them."""
+
     number: int
     full: bool
     barcode: Optional[str] = None
@@ -60,6 +71,7 @@ class Slot:
 @dataclass(frozen=True)
 class Tape:
     """A barcoded tape and where it belongs: its slot, or the slot it came from when it is in a drive."""
+
     barcode: str
     home_slot: Optional[int]
     drive: Optional[int] = None
@@ -85,14 +97,18 @@ class LibraryStatus:
     def holders(self, barcode: str) -> tuple:
         """Every drive and slot holding a tape with this barcode (case-insensitive); normally one."""
         wanted = barcode.strip().upper()
-        return tuple(element for element in (*self.drives, *self.slots)
-                     if element.full and element.barcode and element.barcode.upper() == wanted)
+        return tuple(
+            element
+            for element in (*self.drives, *self.slots)
+            if element.full and element.barcode and element.barcode.upper() == wanted
+        )
 
     def tapes(self) -> tuple:
         """Every barcoded tape, in slots first and then in drives (tapes without a barcode are left out)."""
         in_slots = [Tape(slot.barcode, slot.number) for slot in self.slots if slot.full and slot.barcode]
-        in_drives = [Tape(drive.barcode, drive.source_slot, drive.index)
-                     for drive in self.drives if drive.full and drive.barcode]
+        in_drives = [
+            Tape(drive.barcode, drive.source_slot, drive.index) for drive in self.drives if drive.full and drive.barcode
+        ]
         return tuple(in_slots + in_drives)
 
 
@@ -110,8 +126,12 @@ def parse_status(text: str) -> LibraryStatus:
         if not line:
             continue
         if header is None:
-            header = _match_or_fail(_HEADER, line, line_number,
-                                    "the '  Storage Changer DEVICE:N Drives, M Slots ( K Import/Export )' header")
+            header = _match_or_fail(
+                _HEADER,
+                line,
+                line_number,
+                "the '  Storage Changer DEVICE:N Drives, M Slots ( K Import/Export )' header",
+            )
             continue
         if line.lstrip().startswith('Data Transfer Element'):
             if slots:
@@ -124,8 +144,12 @@ def parse_status(text: str) -> LibraryStatus:
     if header is None:
         raise MtxParseError('mtx status printed no "Storage Changer" header (empty output)')
     _check_counts(header, drives, slots)
-    return LibraryStatus(changer=header['device'], drives=tuple(drives), slots=tuple(slots),
-                         import_export_count=int(header['import_export']))
+    return LibraryStatus(
+        changer=header['device'],
+        drives=tuple(drives),
+        slots=tuple(slots),
+        import_export_count=int(header['import_export']),
+    )
 
 
 def _parse_drive(line: str, line_number: int, expected_index: int) -> DriveSlot:
@@ -144,13 +168,19 @@ def _parse_slot(line: str, line_number: int, expected_number: int) -> Slot:
     primary, alternate = _parse_tags(match['tags'], line, line_number)
     full = bool(match['full'])
     # A tag on an empty element names no tape that is there: keep only tags of full elements.
-    return Slot(number=number, full=full, barcode=primary if full else None,
-                import_export=bool(match['import_export']), alternate_barcode=alternate if full else None)
+    return Slot(
+        number=number,
+        full=full,
+        barcode=primary if full else None,
+        import_export=bool(match['import_export']),
+        alternate_barcode=alternate if full else None,
+    )
 
 
 def _parse_tags(tags: str, line: str, line_number: int) -> tuple:
-    match = _match_or_fail(_TAGS, tags, line_number, 'optional ":VolumeTag" and ":AlternateVolumeTag" fields',
-                           shown_line=line)
+    match = _match_or_fail(
+        _TAGS, tags, line_number, 'optional ":VolumeTag" and ":AlternateVolumeTag" fields', shown_line=line
+    )
     return _barcode(match['primary']), _barcode(match['alternate'])
 
 
@@ -172,11 +202,15 @@ def _check_counts(header: re.Match, drives: list, slots: list) -> None:
     # The header's counts and the listed elements come from the same numbers in mtx; a difference
     # means the output was cut short or mangled. The import/export count is not compared: mtx places
     # import/export elements by position and a library may report fewer than it announced.
-    for kind, announced, listed in (('drives', int(header['drives']), len(drives)),
-                                    ('slots', int(header['slots']), len(slots))):
+    for kind, announced, listed in (
+        ('drives', int(header['drives']), len(drives)),
+        ('slots', int(header['slots']), len(slots)),
+    ):
         if announced != listed:
-            raise MtxParseError(f'mtx status header announces {announced} {kind} but lists {listed} '
-                                f'(output cut short or mangled?): {_shown(header.string)}')
+            raise MtxParseError(
+                f'mtx status header announces {announced} {kind} but lists {listed} '
+                f'(output cut short or mangled?): {_shown(header.string)}'
+            )
 
 
 def _match_or_fail(pattern: re.Pattern, text: str, line_number: int, expected: str, shown_line: str = None):
@@ -195,4 +229,3 @@ def _shown(line: str) -> str:
     if len(line) > _SHOWN_LINE_LENGTH:
         return repr(line[:_SHOWN_LINE_LENGTH]) + '...'
     return repr(line)
-

@@ -32,7 +32,7 @@ def peer_of(connection: socket.socket) -> Peer:
     pid, uid, gid = _UCRED.unpack(connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
     try:
         raw = connection.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, _GROUPS_BUFFER)
-        groups = set(struct.unpack(f'{len(raw) // 4}I', raw[:len(raw) // 4 * 4]))
+        groups = set(struct.unpack(f'{len(raw) // 4}I', raw[: len(raw) // 4 * 4]))
     except OSError:  # an older kernel, or very many groups: the group database is the next best answer
         groups = set(_groups_from_database(uid))
     return Peer(pid, uid, gid, frozenset(groups | {gid}))
@@ -73,7 +73,8 @@ class Access:
             return None
         allowed = 'only root may use pytarchive'
         if self.read_only_gid is not None:
-            allowed = (f'only root may run {command!r}; members of group {self.read_only_name} may run '
-                       f'{", ".join(sorted(READ_ONLY))}')
+            allowed = (
+                f'only root may run {command!r}; members of group {self.read_only_name} may run '
+                f'{", ".join(sorted(READ_ONLY))}'
+            )
         return f'permission denied for UID {peer.uid}: {allowed}'
-

@@ -60,8 +60,9 @@ def _queued(task: Task) -> Queued:
 
 
 class Commands:
-    def __init__(self, api: QueueApi, db: Database, config: Optional[Config] = None,
-                 resources: Optional[DriveResources] = None):
+    def __init__(
+        self, api: QueueApi, db: Database, config: Optional[Config] = None, resources: Optional[DriveResources] = None
+    ):
         self.api = api
         self.db = db
         self.config = config
@@ -104,12 +105,16 @@ class Commands:
 
     def summary(self, args: Dict[str, Any]) -> Any:
         on_tape = folders.per_tape(self.db)
-        tape_rows = [{**tape, 'free': _free(tape), **on_tape.get(tape['barcode'], {'folders': 0, 'bytes': 0})}
-                     for tape in tapes.list_tapes(self.db)]
+        tape_rows = [
+            {**tape, 'free': _free(tape), **on_tape.get(tape['barcode'], {'folders': 0, 'bytes': 0})}
+            for tape in tapes.list_tapes(self.db)
+        ]
         drive = self.resources.drive_state() if self.resources is not None else None
         queue_counts = dict(sorted(Counter(task.state for task in self.api.tasks()).items()))
-        folder_counts = {row['state']: row['count'] for row in self.db.query(
-            'SELECT state, COUNT(*) AS count FROM folders GROUP BY state ORDER BY state')}
+        folder_counts = {
+            row['state']: row['count']
+            for row in self.db.query('SELECT state, COUNT(*) AS count FROM folders GROUP BY state ORDER BY state')
+        }
         if _flag(args, 'json'):
             return {'tapes': tape_rows, 'drive': drive, 'queue': queue_counts, 'folders': folder_counts}
         return render.summary_text(tape_rows, drive, queue_counts, folder_counts)
@@ -127,8 +132,11 @@ class Commands:
                 return 'no failed or interrupted tasks to requeue'
         else:
             wanted = args.get('ids')
-            if (not isinstance(wanted, list) or not wanted
-                    or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in wanted)):
+            if (
+                not isinstance(wanted, list)
+                or not wanted
+                or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in wanted)
+            ):
                 raise BadRequest('requeue needs task ids (positive whole numbers) or "all"')
             ids = self.api.requeue(wanted)
         return f'requeued task{"s" if len(ids) > 1 else ""} {", ".join(map(str, ids))}'
@@ -155,8 +163,10 @@ class Commands:
         prepared = newest if newest is not None and newest['state'] != folders.ARCHIVED else None
         if prepared is None and not self._pending('prepare', path):
             if newest is not None:  # "prepare first" would read as "archive it again": say what is there
-                raise BadRequest(f'{path} is already archived to {newest["tape"]} (since {newest["archived"]}): '
-                                 f'prepare it again to archive another copy')
+                raise BadRequest(
+                    f'{path} is already archived to {newest["tape"]} (since {newest["archived"]}): '
+                    f'prepare it again to archive another copy'
+                )
             raise BadRequest(f'{path} is not prepared: run `pytarchive prepare {path} "description"` first')
         if prepared is not None and not prepared['packed'] and not os.path.isdir(path):
             raise BadRequest(f'{path}: no such folder any more (it was prepared; archive copies from it)')

@@ -77,8 +77,14 @@ def bind_socket(path: str, group: Optional[int]) -> socket.socket:
             raise ToolError(f'cannot create the socket directory {parent}: {exc.strerror}') from None
     elif group is not None and not _group_can_enter(parent, group):
         # Not changed here: the directory may be shared (e.g. /tmp) or set up by the admin.
-        log.warning('members of the read-only group cannot reach %s: run `chgrp %d %s; chmod g+x %s` '
-                    '(or remove the directory so the service creates it)', path, group, parent, parent)
+        log.warning(
+            'members of the read-only group cannot reach %s: run `chgrp %d %s; chmod g+x %s` '
+            '(or remove the directory so the service creates it)',
+            path,
+            group,
+            parent,
+            parent,
+        )
     if os.path.lexists(path):
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
             raise ToolError(f'{path} exists and is not a socket; remove it or change [Service] socket')
@@ -150,8 +156,12 @@ class Service:
         if self.db is not None:
             interrupted = self.storage.interrupt_leftovers()
             if interrupted:
-                log.warning('task%s %s ran when the service last stopped: marked interrupted; `pytarchive requeue` '
-                            'runs them again', 's' if len(interrupted) > 1 else '', ', '.join(map(str, interrupted)))
+                log.warning(
+                    'task%s %s ran when the service last stopped: marked interrupted; `pytarchive requeue` '
+                    'runs them again',
+                    's' if len(interrupted) > 1 else '',
+                    ', '.join(map(str, interrupted)),
+                )
         self.listener = bind_socket(self.config.service.socket, self.group)
         acceptor = threading.Thread(target=self._accept, name='acceptor')
         acceptor.start()
@@ -245,8 +255,10 @@ class Service:
             return None
         with self._connections_lock:
             if self._connections.get(peer.uid, 0) >= MAX_CONNECTIONS_PER_USER:
-                why = (f'too many connections from UID {peer.uid}: at most {MAX_CONNECTIONS_PER_USER} at a time; '
-                       'try again when one ends')
+                why = (
+                    f'too many connections from UID {peer.uid}: at most {MAX_CONNECTIONS_PER_USER} at a time; '
+                    'try again when one ends'
+                )
             elif sum(self._connections.values()) >= MAX_CONNECTIONS:
                 why = f'too many connections: at most {MAX_CONNECTIONS} at a time from users other than root; try again'
             else:
@@ -329,15 +341,27 @@ def _remove_stale_wal(database: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> Optional[int]:
     """The service's command line; a failure raises a ToolError (common.errors.run_main prints it)."""
-    parser = ArgumentParser(prog=PROG, usage='python -m pytarchive.service [options]',
-                            description='The pytarchive service: runs as root, owns the tape library and the queue.')
+    parser = ArgumentParser(
+        prog=PROG,
+        usage='python -m pytarchive.service [options]',
+        description='The pytarchive service: runs as root, owns the tape library and the queue.',
+    )
     # --config: the option's older name, kept so that existing units and scripts go on working.
-    parser.add_argument('--config-file', '--config', dest='config', metavar='PATH', default=configuration.DEFAULT_PATH,
-                        help=f'config file (default {configuration.DEFAULT_PATH})')
+    parser.add_argument(
+        '--config-file',
+        '--config',
+        dest='config',
+        metavar='PATH',
+        default=configuration.DEFAULT_PATH,
+        help=f'config file (default {configuration.DEFAULT_PATH})',
+    )
     parser.add_argument('--debug', action='store_true', help='log everything, whatever logging.conf says')
-    parser.add_argument('--new-database', action='store_true',
-                        help='create the database if it is missing even though its state directory was in use '
-                             '(the catalog of what is on which tape then starts empty)')
+    parser.add_argument(
+        '--new-database',
+        action='store_true',
+        help='create the database if it is missing even though its state directory was in use '
+        '(the catalog of what is on which tape then starts empty)',
+    )
     args = parser.parse_args(argv)
     config = configuration.load(args.config)
     configuration.setup_logging(config)
@@ -348,4 +372,3 @@ def main(argv: Optional[List[str]] = None) -> Optional[int]:
     if args.debug:
         logging.getLogger().setLevel(logging.DEBUG)
     return Service(config, args.new_database).run()
-

@@ -129,7 +129,8 @@ class Database:
                 found = ', '.join(os.path.basename(name) for name in traces(path)) or 'files of an earlier one'
                 raise DatabaseUnusable(
                     f'the database {path} is missing, but its directory still holds {found}, so it was in use: '
-                    f'{_RESTORE}, or start the service once with --new-database to begin with an empty catalog')
+                    f'{_RESTORE}, or start the service once with --new-database to begin with an empty catalog'
+                )
             os.makedirs(parent, mode=0o700, exist_ok=True)
             # isolation_level=None: no implicit transactions; transaction() says where they are.
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -209,8 +210,10 @@ class Database:
                 target.close()
         except (sqlite3.Error, OSError) as exc:
             return f'the database {self.path} {what}, and it could not be saved ({exc}): {_RESTORE}'
-        return (f'the database {self.path} {what}; the catalog as the service had it is saved in {copy}: '
-                f'stop the service, move that file to {self.path} and start it again')
+        return (
+            f'the database {self.path} {what}; the catalog as the service had it is saved in {copy}: '
+            f'stop the service, move that file to {self.path} and start it again'
+        )
 
     def _failed(self, exc: sqlite3.DatabaseError) -> None:
         """Called on a failed statement: if it says the file is unusable, raise that instead."""
@@ -264,4 +267,4 @@ class Database:
 
 def _unusable(exc: sqlite3.DatabaseError) -> bool:
     code = getattr(exc, 'sqlite_errorcode', None)
-    return code == _DBMOVED or (code is not None and code & 0xff in _UNUSABLE_CODES)
+    return code == _DBMOVED or (code is not None and code & 0xFF in _UNUSABLE_CODES)

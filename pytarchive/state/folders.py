@@ -28,14 +28,21 @@ def start_prepare(db: Database, path: str, description: str) -> Tuple[int, List[
     Returns its id and the ids of the records it replaced (whose scratch copies the caller deletes).
     """
     with db.transaction() as conn:
-        replaced = [row[0] for row in conn.execute(
-            'SELECT id FROM folders WHERE path = ? AND state IN (?, ?, ?, ?)',
-            (path, PREPARED, ARCHIVING, FAILED, 'preparing'))]
-        conn.execute('DELETE FROM folders WHERE path = ? AND state IN (?, ?, ?, ?)',
-                     (path, PREPARED, ARCHIVING, FAILED, 'preparing'))
+        replaced = [
+            row[0]
+            for row in conn.execute(
+                'SELECT id FROM folders WHERE path = ? AND state IN (?, ?, ?, ?)',
+                (path, PREPARED, ARCHIVING, FAILED, 'preparing'),
+            )
+        ]
+        conn.execute(
+            'DELETE FROM folders WHERE path = ? AND state IN (?, ?, ?, ?)',
+            (path, PREPARED, ARCHIVING, FAILED, 'preparing'),
+        )
         cursor = conn.execute(
             'INSERT INTO folders (path, description, state, created) VALUES (?, ?, ?, ?)',
-            (path, description, 'preparing', now()))
+            (path, description, 'preparing', now()),
+        )
         return cursor.lastrowid, replaced
 
 
@@ -76,8 +83,11 @@ def recording(db: Database, folder_id: int, entries: Iterable[Entry]) -> Iterato
 
 def _insert(db: Database, rows: Sequence[Tuple]) -> None:
     with db.transaction() as conn:
-        conn.executemany('INSERT INTO manifest (folder, path, kind, size, mtime, mode, uid, gid, target) '
-                         'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', rows)
+        conn.executemany(
+            'INSERT INTO manifest (folder, path, kind, size, mtime, mode, uid, gid, target) '
+            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            rows,
+        )
 
 
 def remove_entries(db: Database, folder_id: int, paths: Iterable[str]) -> None:
@@ -87,10 +97,14 @@ def remove_entries(db: Database, folder_id: int, paths: Iterable[str]) -> None:
 
 def finish_prepare(db: Database, folder_id: int, packed: Optional[str], packed_bytes: Optional[int]) -> Dict[str, Any]:
     with db.transaction() as conn:
-        files, size = conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM manifest "
-                                   "WHERE folder = ? AND kind = 'file'", (folder_id,)).fetchone()
-        conn.execute('UPDATE folders SET state = ?, file_count = ?, source_bytes = ?, packed = ?, archived_bytes = ? '
-                     'WHERE id = ?', (PREPARED, files, size, packed, packed_bytes, folder_id))
+        files, size = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM manifest WHERE folder = ? AND kind = 'file'", (folder_id,)
+        ).fetchone()
+        conn.execute(
+            'UPDATE folders SET state = ?, file_count = ?, source_bytes = ?, packed = ?, archived_bytes = ? '
+            'WHERE id = ?',
+            (PREPARED, files, size, packed, packed_bytes, folder_id),
+        )
     return get(db, folder_id)
 
 
@@ -102,8 +116,10 @@ def get(db: Database, folder_id: int) -> Dict[str, Any]:
 
 
 def latest(db: Database, path: str, states: Sequence[str]) -> Optional[Dict[str, Any]]:
-    rows = db.query(f'SELECT * FROM folders WHERE path = ? AND state IN ({", ".join("?" * len(states))}) '
-                    f'ORDER BY id DESC LIMIT 1', (path, *states))
+    rows = db.query(
+        f'SELECT * FROM folders WHERE path = ? AND state IN ({", ".join("?" * len(states))}) ORDER BY id DESC LIMIT 1',
+        (path, *states),
+    )
     return dict(rows[0]) if rows else None
 
 
@@ -122,8 +138,9 @@ def entries(db: Database, folder_id: int, under: str = '', kind: Optional[str] =
         params.append(kind)
     last = ''
     while True:
-        rows = db.query(f'SELECT * FROM manifest WHERE {where} AND path > ? ORDER BY path LIMIT {_BATCH}',
-                        (*params, last))
+        rows = db.query(
+            f'SELECT * FROM manifest WHERE {where} AND path > ? ORDER BY path LIMIT {_BATCH}', (*params, last)
+        )
         for row in rows:
             yield dict(row)
         if len(rows) < _BATCH:
@@ -133,16 +150,20 @@ def entries(db: Database, folder_id: int, under: str = '', kind: Optional[str] =
 
 def record_checksums(db: Database, folder_id: int, checksums: Sequence[Tuple[str, str]]) -> None:
     with db.transaction() as conn:
-        conn.executemany('UPDATE manifest SET checksum = ? WHERE folder = ? AND path = ?',
-                         ((checksum, folder_id, path) for path, checksum in checksums))
+        conn.executemany(
+            'UPDATE manifest SET checksum = ? WHERE folder = ? AND path = ?',
+            ((checksum, folder_id, path) for path, checksum in checksums),
+        )
 
 
 def start_archive(db: Database, folder_id: int, tape: str, tape_path: str, resuming: bool) -> None:
     """The folder is being copied to tape_path on tape. A fresh copy (not resuming) forgets the checksums
     of an earlier attempt: a resumed run skips files that have one, and those describe another copy."""
     with db.transaction() as conn:
-        conn.execute('UPDATE folders SET state = ?, tape = ?, tape_path = ?, error = NULL WHERE id = ?',
-                     (ARCHIVING, tape, tape_path, folder_id))
+        conn.execute(
+            'UPDATE folders SET state = ?, tape = ?, tape_path = ?, error = NULL WHERE id = ?',
+            (ARCHIVING, tape, tape_path, folder_id),
+        )
         if not resuming:
             conn.execute('UPDATE folders SET packed_checksum = NULL WHERE id = ?', (folder_id,))
             conn.execute('UPDATE manifest SET checksum = NULL WHERE folder = ? AND checksum IS NOT NULL', (folder_id,))
@@ -156,8 +177,10 @@ def set_packed_checksum(db: Database, folder_id: int, checksum: str) -> None:
 def mark_archived(db: Database, folder_id: int, archived_bytes: int) -> None:
     stamp = now()
     with db.transaction() as conn:
-        conn.execute('UPDATE folders SET state = ?, archived = ?, verified = ?, archived_bytes = ?, error = NULL '
-                     'WHERE id = ?', (ARCHIVED, stamp, stamp, archived_bytes, folder_id))
+        conn.execute(
+            'UPDATE folders SET state = ?, archived = ?, verified = ?, archived_bytes = ?, error = NULL WHERE id = ?',
+            (ARCHIVED, stamp, stamp, archived_bytes, folder_id),
+        )
 
 
 def mark_failed(db: Database, folder_id: int, error: str) -> None:
@@ -167,15 +190,24 @@ def mark_failed(db: Database, folder_id: int, error: str) -> None:
 
 def deleteable(db: Database) -> List[Dict[str, Any]]:
     """Folders archived and verified: the newest archived copy of each path, oldest first."""
-    return [dict(row) for row in db.query(
-        'SELECT id, path, description, tape, tape_path, source_bytes, file_count, archived, verified, '
-        'packed IS NOT NULL AS packed FROM folders f WHERE state = ? AND id = '
-        '(SELECT MAX(id) FROM folders WHERE path = f.path AND state = ?) ORDER BY archived, path',
-        (ARCHIVED, ARCHIVED))]
+    return [
+        dict(row)
+        for row in db.query(
+            'SELECT id, path, description, tape, tape_path, source_bytes, file_count, archived, verified, '
+            'packed IS NOT NULL AS packed FROM folders f WHERE state = ? AND id = '
+            '(SELECT MAX(id) FROM folders WHERE path = f.path AND state = ?) ORDER BY archived, path',
+            (ARCHIVED, ARCHIVED),
+        )
+    ]
 
 
 def per_tape(db: Database) -> Dict[str, Dict[str, int]]:
     """For the summary: archived folders and their bytes on each tape."""
-    return {row['tape']: {'folders': row['folders'], 'bytes': row['bytes']} for row in db.query(
-        'SELECT tape, COUNT(*) AS folders, COALESCE(SUM(archived_bytes), 0) AS bytes FROM folders '
-        'WHERE state = ? GROUP BY tape', (ARCHIVED,))}
+    return {
+        row['tape']: {'folders': row['folders'], 'bytes': row['bytes']}
+        for row in db.query(
+            'SELECT tape, COUNT(*) AS folders, COALESCE(SUM(archived_bytes), 0) AS bytes FROM folders '
+            'WHERE state = ? GROUP BY tape',
+            (ARCHIVED,),
+        )
+    }

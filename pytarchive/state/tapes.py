@@ -51,6 +51,9 @@ def record_space(db: Database, barcode: str, slot: Optional[int], capacity: int,
 
 
 def list_tapes(db: Database) -> List[Dict[str, Any]]:
-    return [dict(row) for row in db.query(
-        'SELECT barcode, slot, state, capacity, used, seen, checked FROM tapes '
-        'ORDER BY slot IS NULL, slot, barcode')]
+    return [
+        dict(row)
+        for row in db.query(
+            'SELECT barcode, slot, state, capacity, used, seen, checked FROM tapes ORDER BY slot IS NULL, slot, barcode'
+        )
+    ]

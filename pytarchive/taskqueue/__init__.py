@@ -7,5 +7,13 @@ from pytarchive.taskqueue.consumer import Consumer, TaskContext, TaskInterrupted
 from pytarchive.taskqueue.registry import Registry, UnknownTask
 from pytarchive.taskqueue.storage import RequeueError, TaskStorage
 
-__all__ = ['QueueApi', 'Consumer', 'TaskContext', 'TaskInterrupted', 'Registry', 'UnknownTask', 'RequeueError',
-           'TaskStorage']
+__all__ = [
+    'QueueApi',
+    'Consumer',
+    'TaskContext',
+    'TaskInterrupted',
+    'Registry',
+    'UnknownTask',
+    'RequeueError',
+    'TaskStorage',
+]

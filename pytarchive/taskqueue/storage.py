@@ -56,14 +56,11 @@ class TaskStorage:
     def claim_next(self) -> Optional[Task]:
         """The oldest queued task, now marked running; None when nothing is queued."""
         with self.db.transaction() as conn:
-            row = conn.execute(
-                'SELECT id FROM tasks WHERE state = ? ORDER BY id LIMIT 1', (QUEUED,)
-            ).fetchone()
+            row = conn.execute('SELECT id FROM tasks WHERE state = ? ORDER BY id LIMIT 1', (QUEUED,)).fetchone()
             if row is None:
                 return None
             conn.execute(
-                'UPDATE tasks SET state = ?, started = ?, finished = NULL, attempts = attempts + 1 '
-                'WHERE id = ?',
+                'UPDATE tasks SET state = ?, started = ?, finished = NULL, attempts = attempts + 1 WHERE id = ?',
                 (RUNNING, now(), row['id']),
             )
         return self.get(row['id'])
@@ -133,8 +130,10 @@ class TaskStorage:
     def requeue_all(self) -> List[int]:
         with self.db.transaction() as conn:
             marks = ', '.join('?' * len(REQUEUEABLE))
-            ids = [row['id'] for row in conn.execute(
-                f'SELECT id FROM tasks WHERE state IN ({marks}) ORDER BY id', REQUEUEABLE)]
+            ids = [
+                row['id']
+                for row in conn.execute(f'SELECT id FROM tasks WHERE state IN ({marks}) ORDER BY id', REQUEUEABLE)
+            ]
             self._reset(conn, ids)
         return ids
 

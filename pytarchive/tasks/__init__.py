@@ -10,13 +10,15 @@ Each is safe to run again after a crash. A new kind is a module here and one lin
 from pytarchive.taskqueue import Registry
 from pytarchive.tasks import archive, check, explore, format, inventory, prepare, restore, scan
 
-REGISTRY = Registry([
-    ('scan', scan.run),
-    ('format', format.run),
-    ('check', check.run),
-    ('prepare', prepare.run),
-    ('archive', archive.run),
-    ('restore', restore.run),
-    ('explore', explore.run),
-    ('inventory', inventory.run),
-])
+REGISTRY = Registry(
+    [
+        ('scan', scan.run),
+        ('format', format.run),
+        ('check', check.run),
+        ('prepare', prepare.run),
+        ('archive', archive.run),
+        ('restore', restore.run),
+        ('explore', explore.run),
+        ('inventory', inventory.run),
+    ]
+)

@@ -61,16 +61,20 @@ def _archived_already(ctx: TaskContext, folder: Dict, barcode: str) -> str:
     """The path's newest record is archived. Archived to this tape after the task was queued, it was
     this task (cut short between 'archived' and 'done', then requeued) or one queued with it: done."""
     if folder['tape'] != barcode or folder['archived'] < ctx.task.created:
-        raise ToolError(f'{folder["path"]} is already archived to {folder["tape"]} (since {folder["archived"]}): '
-                        f'prepare it again to archive another copy')
+        raise ToolError(
+            f'{folder["path"]} is already archived to {folder["tape"]} (since {folder["archived"]}): '
+            f'prepare it again to archive another copy'
+        )
     if folder['packed']:
         _remove(folder['packed'])  # the scratch copy a crash may have left behind
     return _archived_text(folder, barcode, folder['tape_path'], folder['archived_bytes'])
 
 
 def _archived_text(folder: Dict, barcode: str, tape_path: str, archived_bytes: int) -> str:
-    return (f'{folder["path"]} archived to {barcode} as {tape_path} and verified: {folder["file_count"]} files, '
-            f'{human_bytes(archived_bytes)}')
+    return (
+        f'{folder["path"]} archived to {barcode} as {tape_path} and verified: {folder["file_count"]} files, '
+        f'{human_bytes(archived_bytes)}'
+    )
 
 
 def _record_space(resources: DriveResources, barcode: str, slot: Optional[int]) -> None:
@@ -109,8 +113,12 @@ def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optiona
     if bad:
         shown = '; '.join(f'{name}: {why}' for name, why in bad[:_SHOWN])
         more = f' and {len(bad) - _SHOWN} more' if len(bad) > _SHOWN else ''
-        raise _failed(db, folder, f'verification failed on {barcode} for {len(bad)} entries: {shown}{more}; '
-                                  f'{folder["path"]} is NOT archived (not deleteable): archive it again')
+        raise _failed(
+            db,
+            folder,
+            f'verification failed on {barcode} for {len(bad)} entries: {shown}{more}; '
+            f'{folder["path"]} is NOT archived (not deleteable): archive it again',
+        )
     _record_space(resources, barcode, slot)  # before 'archived': a crash after that mark leaves nothing to redo
     folders.mark_archived(db, folder['id'], archived_bytes)
     if folder['packed']:
@@ -125,11 +133,16 @@ def _failed(db: Database, folder: Dict, message: str) -> ToolError:
 
 def _copy_failure(exc: Exception, folder: Dict, barcode: str, destination: str) -> str:
     """Why the copy failed, once its partial copy is off the tape (a failed folder is copied afresh)."""
-    removed = ('the partial copy was removed' if _remove(destination)
-               else f'its partial copy {destination} could not be removed from the tape')
+    removed = (
+        'the partial copy was removed'
+        if _remove(destination)
+        else f'its partial copy {destination} could not be removed from the tape'
+    )
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return (f'{barcode} became full while copying {folder["path"]}: nothing archived, {removed}; '
-                f'archive it to a tape with more free space')
+        return (
+            f'{barcode} became full while copying {folder["path"]}: nothing archived, {removed}; '
+            f'archive it to a tape with more free space'
+        )
     why = exc.message if isinstance(exc, ToolError) else f'{exc.filename or destination}: {exc.strerror}'
     return f'{why}; {folder["path"]} is NOT archived, {removed}'
 
@@ -140,7 +153,7 @@ def _free_tape_path(mountpoint: str, folder: Dict) -> str:
     base = (folder['path'].strip('/') or f'folder-{folder["id"]}') + (PACKED_SUFFIX if folder['packed'] else '')
     if not os.path.lexists(os.path.join(mountpoint, base)):
         return base
-    stem = base[:-len(PACKED_SUFFIX)] if folder['packed'] else base
+    stem = base[: -len(PACKED_SUFFIX)] if folder['packed'] else base
     return f'{stem}.{folder["id"]}' + (PACKED_SUFFIX if folder['packed'] else '')
 
 
@@ -165,12 +178,16 @@ def _check_space(resources: DriveResources, folder: Dict, barcode: str, resuming
     block = os.statvfs(resources.config.device.mountpoint).f_frsize
     needed = _needed_bytes(resources.db, folder, block)
     if needed > free:
-        raise ToolError(f'{folder["path"]} needs {human_bytes(needed)} on tape but {barcode} has only '
-                        f'{human_bytes(free)} free (of {human_bytes(total)}): nothing written; use another tape')
+        raise ToolError(
+            f'{folder["path"]} needs {human_bytes(needed)} on tape but {barcode} has only '
+            f'{human_bytes(free)} free (of {human_bytes(total)}): nothing written; use another tape'
+        )
     limit = resources.config.general.tape_max_size
     if limit and (total - free) + needed > limit:
-        raise ToolError(f'{folder["path"]} needs {human_bytes(needed)}; with {human_bytes(total - free)} already on '
-                        f'{barcode} that passes [General] tape_max_size ({human_bytes(limit)}): nothing written')
+        raise ToolError(
+            f'{folder["path"]} needs {human_bytes(needed)}; with {human_bytes(total - free)} already on '
+            f'{barcode} that passes [General] tape_max_size ({human_bytes(limit)}): nothing written'
+        )
 
 
 def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, resuming: bool) -> int:
@@ -183,7 +200,9 @@ def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, resuming: boo
     try:
         checksum = transfer.copy_file(source, destination, on_chunk=progress.following(ctx))
     except transfer.SourceChanged:
-        raise ToolError(f'the packed copy {source} changed while being archived: prepare {folder["path"]} again') from None
+        raise ToolError(
+            f'the packed copy {source} changed while being archived: prepare {folder["path"]} again'
+        ) from None
     folders.set_packed_checksum(ctx.resources.db, folder['id'], checksum)
     progress.file_done(size, 0)
     progress.flush()
@@ -257,8 +276,10 @@ def _check_unchanged(source: str, row: Dict, root: str, when: str) -> None:
     except FileNotFoundError:
         raise ToolError(f'{source} was deleted {when}: prepare {root} again') from None
     if info.st_size != row['size'] or info.st_mtime != row['mtime']:
-        raise ToolError(f'{source} changed {when} ({human_bytes(row["size"])} then, '
-                        f'{human_bytes(info.st_size)} now): prepare {root} again when it is quiet')
+        raise ToolError(
+            f'{source} changed {when} ({human_bytes(row["size"])} then, '
+            f'{human_bytes(info.st_size)} now): prepare {root} again when it is quiet'
+        )
 
 
 def _verify_tree(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[str, str]]:

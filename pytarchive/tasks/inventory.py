@@ -49,13 +49,21 @@ class Report:
     @property
     def totals(self) -> FolderUsage:
         newest = max((folder.newest for folder in self.folders if folder.newest is not None), default=None)
-        return FolderUsage('total', sum(folder.bytes for folder in self.folders),
-                           sum(folder.files for folder in self.folders), newest,
-                           sum(folder.errors for folder in self.folders))
+        return FolderUsage(
+            'total',
+            sum(folder.bytes for folder in self.folders),
+            sum(folder.files for folder in self.folders),
+            newest,
+            sum(folder.errors for folder in self.folders),
+        )
 
 
-def survey(source_folders: Iterable[str], exclude: Iterable[str] = (),
-           on_progress: Optional[Callable[[FolderUsage], None]] = None, now: Optional[float] = None) -> Report:
+def survey(
+    source_folders: Iterable[str],
+    exclude: Iterable[str] = (),
+    on_progress: Optional[Callable[[FolderUsage], None]] = None,
+    now: Optional[float] = None,
+) -> Report:
     """Measure each subfolder; on_progress gets each FolderUsage as soon as it is measured."""
     excluded = frozenset(exclude)
     folders: List[FolderUsage] = []
@@ -63,8 +71,11 @@ def survey(source_folders: Iterable[str], exclude: Iterable[str] = (),
     for source in source_folders:
         try:
             with os.scandir(source) as listing:
-                children = sorted(entry.path for entry in listing
-                                  if entry.name not in excluded and entry.is_dir(follow_symlinks=False))
+                children = sorted(
+                    entry.path
+                    for entry in listing
+                    if entry.name not in excluded and entry.is_dir(follow_symlinks=False)
+                )
         except OSError as exc:
             missing.append((source, _reason(exc)))
             continue
@@ -139,8 +150,16 @@ def _iso(when: Optional[float]) -> Optional[str]:
 
 
 def _rows(report: Report) -> List[Tuple[str, ...]]:
-    return [(_shown(folder.path), human_bytes(folder.bytes), f'{folder.files:,}', _date(folder.newest),
-             age_words(folder.newest, report.generated)) for folder in report.folders]
+    return [
+        (
+            _shown(folder.path),
+            human_bytes(folder.bytes),
+            f'{folder.files:,}',
+            _date(folder.newest),
+            age_words(folder.newest, report.generated),
+        )
+        for folder in report.folders
+    ]
 
 
 def _count(number: int, noun: str) -> str:
@@ -150,16 +169,21 @@ def _count(number: int, noun: str) -> str:
 def _summary(report: Report) -> List[str]:
     totals = report.totals
     unreadable = f', {totals.errors:,} entries could not be read' if totals.errors else ''
-    lines = [f'total: {human_bytes(totals.bytes)} in {_count(totals.files, "file")}, '
-             f'{_count(len(report.folders), "folder")}{unreadable}']
+    lines = [
+        f'total: {human_bytes(totals.bytes)} in {_count(totals.files, "file")}, '
+        f'{_count(len(report.folders), "folder")}{unreadable}'
+    ]
     lines += [f'missing source folder: {_shown(path)}: {reason}' for path, reason in report.missing]
     lines.append(f'generated {time.strftime("%Y-%m-%d %H:%M", time.localtime(report.generated))}')
     return lines
 
 
 def render_text(report: Report) -> str:
-    notes = {index: f'{folder.errors:,} entries could not be read'
-             for index, folder in enumerate(report.folders) if folder.errors}
+    notes = {
+        index: f'{folder.errors:,} entries could not be read'
+        for index, folder in enumerate(report.folders)
+        if folder.errors
+    }
     body = table(HEADERS, _rows(report), notes) if report.folders else 'no folders found'
     return '\n'.join([body, '', *_summary(report)])
 
@@ -171,13 +195,16 @@ def render_html(report: Report) -> str:
     for folder, cells in zip(report.folders, _rows(report)):
         path, *numbers = (html.escape(cell) for cell in cells)
         warning = f' <em>({folder.errors:,} entries could not be read)</em>' if folder.errors else ''
-        rows.append(f'<tr><td>{path}{warning}</td>' + ''.join(f'<td class="n">{cell}</td>' for cell in numbers)
-                    + '</tr>')
+        rows.append(
+            f'<tr><td>{path}{warning}</td>' + ''.join(f'<td class="n">{cell}</td>' for cell in numbers) + '</tr>'
+        )
     summary = ''.join(f'<p>{html.escape(line)}</p>\n' for line in _summary(report))
-    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            '<title>pytarchive inventory</title>\n<style>table{border-collapse:collapse}'
-            'th,td{padding:2px 8px;text-align:left}td.n{text-align:right}</style>\n</head>\n<body>\n'
-            f'<table>\n<tr>{head}</tr>\n' + '\n'.join(rows) + '\n</table>\n' + summary + '</body>\n</html>\n')
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<title>pytarchive inventory</title>\n<style>table{border-collapse:collapse}'
+        'th,td{padding:2px 8px;text-align:left}td.n{text-align:right}</style>\n</head>\n<body>\n'
+        f'<table>\n<tr>{head}</tr>\n' + '\n'.join(rows) + '\n</table>\n' + summary + '</body>\n</html>\n'
+    )
 
 
 def as_json(report: Report) -> Dict[str, Any]:
@@ -185,12 +212,24 @@ def as_json(report: Report) -> Dict[str, Any]:
     totals = report.totals
     return {
         'generated': _iso(report.generated),
-        'folders': [{'path': _shown(folder.path), 'bytes': folder.bytes, 'files': folder.files,
-                     'newest': _iso(folder.newest), 'age': age_words(folder.newest, report.generated),
-                     'errors': folder.errors} for folder in report.folders],
+        'folders': [
+            {
+                'path': _shown(folder.path),
+                'bytes': folder.bytes,
+                'files': folder.files,
+                'newest': _iso(folder.newest),
+                'age': age_words(folder.newest, report.generated),
+                'errors': folder.errors,
+            }
+            for folder in report.folders
+        ],
         'missing': [{'path': _shown(path), 'reason': reason} for path, reason in report.missing],
-        'totals': {'folders': len(report.folders), 'bytes': totals.bytes, 'files': totals.files,
-                   'errors': totals.errors},
+        'totals': {
+            'folders': len(report.folders),
+            'bytes': totals.bytes,
+            'files': totals.files,
+            'errors': totals.errors,
+        },
     }
 
 
@@ -198,8 +237,9 @@ def run(ctx: TaskContext, json: bool = False) -> str:
     """The task: survey [General] source_folders; the report mailed when [Email] is set, and returned."""
     config = ctx.resources.config
     ctx.progress(step='surveying')
-    report = survey(config.general.source_folders, config.general.exclude_folders,
-                    on_progress=lambda _folder: ctx.checkpoint())  # a stopping service waits one folder
+    report = survey(
+        config.general.source_folders, config.general.exclude_folders, on_progress=lambda _folder: ctx.checkpoint()
+    )  # a stopping service waits one folder
     text = render_text(report)
     if config.email.configured:
         try:

@@ -52,21 +52,24 @@ def run(ctx: TaskContext, path: str, description: str = '') -> str:
             folders.remove_entries(resources.db, folder_id, vanished)
             packed_bytes = result.size
             if result.changed:
-                notes.append(f'{len(result.changed)} files changed while being packed (e.g. {result.changed[0]}): '
-                             f'prepare again when the folder is quiet')
+                notes.append(
+                    f'{len(result.changed)} files changed while being packed (e.g. {result.changed[0]}): '
+                    f'prepare again when the folder is quiet'
+                )
     except OSError as exc:
         raise ToolError(f'{exc.filename or root}: cannot read: {exc.strerror}') from None
     progress.flush()
     folder = folders.finish_prepare(resources.db, folder_id, packed, packed_bytes)
     vanished = [*walk.vanished, *vanished]
     if vanished:
-        notes.append(f'{len(vanished)} entries vanished while being read and are not in the manifest '
-                     f'(e.g. {vanished[0]})')
+        notes.append(
+            f'{len(vanished)} entries vanished while being read and are not in the manifest (e.g. {vanished[0]})'
+        )
     if walk.skipped:
         notes.append(f'{len(walk.skipped)} sockets, pipes or devices skipped (e.g. {walk.skipped[0]})')
     text = f'{root} prepared: {folder["file_count"]} files, {human_bytes(folder["source_bytes"])}'
     if packed:
-        text += (f'; more than {threshold} files, so packed into {packed} ({human_bytes(packed_bytes)})')
+        text += f'; more than {threshold} files, so packed into {packed} ({human_bytes(packed_bytes)})'
     return '; '.join([text, *notes])
 
 

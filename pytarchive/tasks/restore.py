@@ -61,8 +61,10 @@ def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', f
                 _restore_directory_metadata(rows(), tree)
     except safefs.InTheWay as exc:
         where = exc.path if exc.path.startswith('/') else f'{exc.path} in {destination}'
-        raise ToolError(f'{where} is in the way ({exc.why}, not what the archive has there): restore stopped; '
-                        f'restore never writes through a link or replaces a folder') from None
+        raise ToolError(
+            f'{where} is in the way ({exc.why}, not what the archive has there): restore stopped; '
+            f'restore never writes through a link or replaces a folder'
+        ) from None
     except OSError as exc:  # the destination full, read-only, a file where a folder should be...
         raise ToolError(f'restore stopped: {exc.filename or destination}: {exc.strerror}') from None
     files, size = _count(rows())
@@ -113,11 +115,15 @@ def _refuse_overwrites(rows: Iterable[Dict], destination: str, force: bool) -> N
                 existing.append(row['path'])
     if in_the_way:
         paths = list(in_the_way)
-        raise ToolError(f'{_listed(paths)} in {destination} {"is" if len(paths) == 1 else "are"} in the way '
-                        f'(a link or file where the archive has a folder, or the other way round): nothing restored')
+        raise ToolError(
+            f'{_listed(paths)} in {destination} {"is" if len(paths) == 1 else "are"} in the way '
+            f'(a link or file where the archive has a folder, or the other way round): nothing restored'
+        )
     if existing and not force:
-        raise ToolError(f'{len(existing)} files already exist in {destination} ({_listed(existing)}): nothing '
-                        f'restored; restore --to another folder, or add --force to overwrite them')
+        raise ToolError(
+            f'{len(existing)} files already exist in {destination} ({_listed(existing)}): nothing '
+            f'restored; restore --to another folder, or add --force to overwrite them'
+        )
 
 
 def _listed(paths: List[str]) -> str:
@@ -134,8 +140,9 @@ def already_restored(dir_fd: int, name: str, row: Dict) -> bool:
     return stat.S_ISREG(info.st_mode) and info.st_size == row['size'] and info.st_mtime == row['mtime']
 
 
-def _restore_files(ctx: TaskContext, folder: Dict, rows: Rows, source: str, tree: safefs.Tree, staging: int,
-                   only: str, force: bool) -> List[Tuple[str, str]]:
+def _restore_files(
+    ctx: TaskContext, folder: Dict, rows: Rows, source: str, tree: safefs.Tree, staging: int, only: str, force: bool
+) -> List[Tuple[str, str]]:
     files, size = _count(rows())
     progress = Progress(ctx, 'restoring', bytes_total=size, files_total=files)
     bad: List[Tuple[str, str]] = []
@@ -189,8 +196,9 @@ def _make_folder(tree: safefs.Tree, row: Dict) -> None:
     safefs.set_metadata(tree.folder(row['path'], create=True), row['uid'], row['gid'], row['mode'])
 
 
-def _place(staged_in: int, staged: str, parent: int, name: str, row: Dict, force: bool,
-           bad: List[Tuple[str, str]]) -> None:
+def _place(
+    staged_in: int, staged: str, parent: int, name: str, row: Dict, force: bool, bad: List[Tuple[str, str]]
+) -> None:
     try:
         safefs.place(staged_in, staged, parent, name, replace=force)
     except safefs.InTheWay as exc:
@@ -199,14 +207,14 @@ def _place(staged_in: int, staged: str, parent: int, name: str, row: Dict, force
         bad.append((row['path'], 'appeared in the destination during the restore; not overwritten (see --force)'))
 
 
-def _restore_packed(ctx: TaskContext, folder: Dict, rows: Rows, source: str, tree: safefs.Tree, staging: int,
-                    only: str, force: bool) -> List[Tuple[str, str]]:
+def _restore_packed(
+    ctx: TaskContext, folder: Dict, rows: Rows, source: str, tree: safefs.Tree, staging: int, only: str, force: bool
+) -> List[Tuple[str, str]]:
     archive_size = os.path.getsize(source)
     progress = Progress(ctx, 'unpacking', bytes_total=archive_size, files_total=1)
     checksum = packing.unpack(source, staging, [only] if only else None)
     if checksum != folder['packed_checksum']:
-        raise ToolError(f'{source} on {folder["tape"]} differs from the archive written (checksum): '
-                        f'nothing restored')
+        raise ToolError(f'{source} on {folder["tape"]} differs from the archive written (checksum): nothing restored')
     progress.add(archive_size, files=1)
     files, size = _count(rows())
     progress = Progress(ctx, 'moving into place', bytes_total=size, files_total=files)

@@ -20,16 +20,23 @@ def parse_args(argv):
     parser.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1)')
     parser.add_argument('--port', type=int, default=0, help='port (default 0: any free port)')
     parser.add_argument('--cert-out', help='also write the server certificate (PEM) here')
-    parser.add_argument('--keepalive', type=float, default=10.0,
-                        help='seconds between keepalive comments on an idle notify stream (default 10)')
+    parser.add_argument(
+        '--keepalive',
+        type=float,
+        default=10.0,
+        help='seconds between keepalive comments on an idle notify stream (default 10)',
+    )
     parser.add_argument('--debug', action='store_true', help='log every request to stderr')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr,
-                        format='sim.qumulo %(levelname)s %(message)s')
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        stream=sys.stderr,
+        format='sim.qumulo %(levelname)s %(message)s',
+    )
     if not os.path.isdir(args.root):
         print(f'error: --root {args.root} is not a directory', file=sys.stderr)
         return 2
@@ -39,8 +46,9 @@ def main(argv=None):
         if args.cert_out:
             shutil.copyfile(cert, args.cert_out)
         try:
-            server = ClusterServer((args.host, args.port), Cluster(args.root), server_context(cert, key),
-                                   args.keepalive)
+            server = ClusterServer(
+                (args.host, args.port), Cluster(args.root), server_context(cert, key), args.keepalive
+            )
         except OSError as e:
             print(f'error: cannot listen on {args.host}:{args.port}: {e.strerror}', file=sys.stderr)
             return 1

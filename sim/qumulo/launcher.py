@@ -33,9 +33,24 @@ class SimCluster:
     def _start(self, port):
         self._log = open(self.log_path, 'ab')
         self.proc = subprocess.Popen(
-            [sys.executable, '-m', 'sim.qumulo', '--root', str(self.root), '--host', self.host,
-             '--port', str(port), '--cert-out', str(self.cert_path), '--keepalive', str(self.keepalive)],
-            cwd=PROJECT, stdout=subprocess.PIPE, stderr=self._log,
+            [
+                sys.executable,
+                '-m',
+                'sim.qumulo',
+                '--root',
+                str(self.root),
+                '--host',
+                self.host,
+                '--port',
+                str(port),
+                '--cert-out',
+                str(self.cert_path),
+                '--keepalive',
+                str(self.keepalive),
+            ],
+            cwd=PROJECT,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
         )
         return self._read_port()
 
@@ -73,9 +88,12 @@ class SimCluster:
     def control(self, path, body=None):
         """POST a JSON body to the /sim/ control surface; returns the decoded answer."""
         context = ssl.create_default_context(cafile=str(self.cert_path))
-        request = urllib.request.Request(f'{self.url}/sim/{path.lstrip("/")}', method='POST',
-                                         data=json.dumps(body or {}).encode(),
-                                         headers={'Content-Type': 'application/json'})
+        request = urllib.request.Request(
+            f'{self.url}/sim/{path.lstrip("/")}',
+            method='POST',
+            data=json.dumps(body or {}).encode(),
+            headers={'Content-Type': 'application/json'},
+        )
         with urllib.request.urlopen(request, context=context, timeout=30) as reply:
             data = reply.read()
         return json.loads(data) if data else None
@@ -83,6 +101,7 @@ class SimCluster:
     def client(self, username='admin', password='admin'):
         """A logged-in official SDK client."""
         from qumulo.rest_client import RestClient
+
         rc = RestClient(self.host, self.port, timeout=30)
         rc.login(username, password)
         return rc

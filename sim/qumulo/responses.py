@@ -147,8 +147,14 @@ def resolve_ips(cluster, req):
 
 
 def version(cluster, req):
-    return Reply({'revision_id': 'Qumulo Core 7.10.2 (sim)', 'build_id': 'sim', 'flavor': 'release',
-                  'build_date': '2026-10-01T00:00:00Z'})
+    return Reply(
+        {
+            'revision_id': 'Qumulo Core 7.10.2 (sim)',
+            'build_id': 'sim',
+            'flavor': 'release',
+            'build_date': '2026-10-01T00:00:00Z',
+        }
+    )
 
 
 # --- files ---------------------------------------------------------------------------------------
@@ -222,13 +228,13 @@ def notify(cluster, req):
     if recursive:
         mode = cluster.notify_settings['recursive_mode']
         if mode == 'DISABLED_ERROR':
-            raise ApiError(400, 'fs_notify_recursive_disabled_error',
-                           'Recursive change notify is disabled on this cluster')
+            raise ApiError(
+                400, 'fs_notify_recursive_disabled_error', 'Recursive change notify is disabled on this cluster'
+            )
         if mode == 'DISABLED_IGNORE':
             recursive = False
         elif not RECURSIVE_NOTIFY_ROLES & set(req.user.roles):
-            raise ApiError(403, 'privilege_denied_error',
-                           'A recursive watch needs the DATA_ADMINISTRATOR role')
+            raise ApiError(403, 'privilege_denied_error', 'A recursive watch needs the DATA_ADMINISTRATOR role')
     types = [t for t in req.query.get('filter', '').split(',') if t]
     sub = cluster.changes.subscribe(path, recursive, types)
     return Stream(sub, lambda: cluster.changes.unsubscribe(sub))
@@ -253,10 +259,8 @@ def list_file_handles(cluster, req):
     resolver = None
     if req.flag('resolve_paths'):
         resolver = _path_resolver(cluster)
-    handles, after = cluster.smb.list_handles(file_number, req.query.get('after', '') or None,
-                                              limit, resolver)
-    nxt = _next_uri('/v1/smb/files/', limit, after, resolve_paths='true' if resolver else None,
-                    file_number=file_number)
+    handles, after = cluster.smb.list_handles(file_number, req.query.get('after', '') or None, limit, resolver)
+    nxt = _next_uri('/v1/smb/files/', limit, after, resolve_paths='true' if resolver else None, file_number=file_number)
     return Reply({'file_handles': handles, 'paging': {'next': nxt}})
 
 
@@ -266,9 +270,13 @@ def _path_resolver(cluster):
     def resolve(file_id, opened_as):
         if file_id not in cache:
             path = cluster.fs.known_path(file_id)
-            cache[file_id] = (cluster.fs.cluster_path(path) if path and os.path.lexists(path)
-                              else cluster.fs.resolve([file_id])[0]['path'] or opened_as)
+            cache[file_id] = (
+                cluster.fs.cluster_path(path)
+                if path and os.path.lexists(path)
+                else cluster.fs.resolve([file_id])[0]['path'] or opened_as
+            )
         return cache[file_id]
+
     return resolve
 
 
@@ -299,24 +307,33 @@ def close_sessions(cluster, req):
 
 def _lock_kind(req):
     proto, kind = req.params['protocol'], req.params['lock_type']
-    if (proto, kind) not in (('smb', 'share-mode'), ('smb', 'byte-range'), ('nlm', 'byte-range'),
-                             ('nfs4', 'byte-range')):
+    if (proto, kind) not in (
+        ('smb', 'share-mode'),
+        ('smb', 'byte-range'),
+        ('nlm', 'byte-range'),
+        ('nfs4', 'byte-range'),
+    ):
         raise bad_request(f'Listing lock type {kind} for protocol {proto} is not supported')
     return proto, kind
 
 
 def _grants_page(grants, base, limit, after):
     start = int(after) if after and after.isdigit() else 0
-    page = grants[start:start + limit]
+    page = grants[start : start + limit]
     more = start + limit < len(grants)
     # Lock listings always send a next link; clients stop at a short page.
-    return Reply({'grants': page, 'paging': {'next': f'{base}?limit={limit}&after={start + limit if more else len(grants)}'}})
+    return Reply(
+        {'grants': page, 'paging': {'next': f'{base}?limit={limit}&after={start + limit if more else len(grants)}'}}
+    )
 
 
 def list_locks(cluster, req):
     proto, kind = _lock_kind(req)
-    grants = cluster.smb.grants(kind, owner_address=req.query.get('owner_address'),
-                                owner_name=req.query.get('owner_name')) if proto == 'smb' else []
+    grants = (
+        cluster.smb.grants(kind, owner_address=req.query.get('owner_address'), owner_name=req.query.get('owner_name'))
+        if proto == 'smb'
+        else []
+    )
     return _grants_page(grants, f'/v1/files/locks/{proto}/{kind}/', req.limit(), req.query.get('after'))
 
 
@@ -325,8 +342,9 @@ def list_file_locks(cluster, req):
     ref = req.ref()
     _, st = cluster.fs.lookup(ref)
     grants = cluster.smb.grants(kind, file_id=str(st.st_ino)) if proto == 'smb' else []
-    return _grants_page(grants, f'/v1/files/{req.params["ref"]}/locks/{proto}/{kind}/', req.limit(),
-                        req.query.get('after'))
+    return _grants_page(
+        grants, f'/v1/files/{req.params["ref"]}/locks/{proto}/{kind}/', req.limit(), req.query.get('after')
+    )
 
 
 # --- the /sim/ control surface ------------------------------------------------------------------
@@ -351,8 +369,9 @@ def _sim_open_one(cluster, body):
     st = os.lstat(os_path)
     user = cluster.directory.identity_for_name(body['user'])
     ranges = [(int(o), int(s)) for o, s in body.get('byte_ranges', [])]
-    handle = cluster.smb.open(str(st.st_ino), cluster.fs.cluster_path(os_path), user, body['client'],
-                              body.get('access', 'read'), ranges)
+    handle = cluster.smb.open(
+        str(st.st_ino), cluster.fs.cluster_path(os_path), user, body['client'], body.get('access', 'read'), ranges
+    )
     cluster.fs.remember(str(st.st_ino), os_path)
     return Reply(handle)
 
@@ -375,8 +394,13 @@ def sim_expire_sessions(cluster, req):
 def sim_fail_next(cluster, req):
     body = req.json()
     cluster.faults.fail_next(body.get('count', 1), body.get('status', 503), body.get('retry_after'))
-    return Reply({'count': cluster.faults.fail_count, 'status': cluster.faults.fail_status,
-                  'retry_after': cluster.faults.fail_retry_after})
+    return Reply(
+        {
+            'count': cluster.faults.fail_count,
+            'status': cluster.faults.fail_status,
+            'retry_after': cluster.faults.fail_retry_after,
+        }
+    )
 
 
 def sim_latency(cluster, req):

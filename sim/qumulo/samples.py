@@ -10,8 +10,13 @@ SAMPLE_OPENS = (
     {'path': '/finance/Q3.xlsx', 'user': 'alice', 'client': '10.0.0.5', 'access': 'write', 'byte_ranges': [[0, 4096]]},
     {'path': '/finance/Q3.xlsx', 'user': 'bob', 'client': '10.0.0.6', 'access': 'read'},
     {'path': '/finance/budget-2027.xlsx', 'user': 'alice', 'client': '10.0.0.5', 'access': 'write'},
-    {'path': '/design/cover.psd', 'user': 'carol', 'client': '10.0.1.20', 'access': 'write',
-     'byte_ranges': [[0, 100], [512, 100]]},
+    {
+        'path': '/design/cover.psd',
+        'user': 'carol',
+        'client': '10.0.1.20',
+        'access': 'write',
+        'byte_ranges': [[0, 100], [512, 100]],
+    },
     {'path': '/design/cover.psd', 'user': 'dave', 'client': '10.0.1.21', 'access': 'read'},
 )
 

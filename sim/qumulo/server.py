@@ -84,11 +84,19 @@ class ClusterRequestHandler(BaseHTTPRequestHandler):
         route, params = urls.match(self.command, split.path)
         if route is None:
             if params:
-                return self._send_error(ApiError(405, 'http_method_not_allowed_error',
-                                                 f'{self.command} is not allowed on {split.path}'))
+                return self._send_error(
+                    ApiError(405, 'http_method_not_allowed_error', f'{self.command} is not allowed on {split.path}')
+                )
             return self._send_error(ApiError(404, 'http_not_found_error', f'No such endpoint: {split.path}'))
-        req = Request(self.command, split.path, params, dict(parse_qsl(split.query, keep_blank_values=True)),
-                      body, self.client_address[0], headers=self.headers)
+        req = Request(
+            self.command,
+            split.path,
+            params,
+            dict(parse_qsl(split.query, keep_blank_values=True)),
+            body,
+            self.client_address[0],
+            headers=self.headers,
+        )
         try:
             if split.path.startswith('/sim/'):
                 if not ipaddress.ip_address(req.client.split('%')[0]).is_loopback:
@@ -126,10 +134,13 @@ class ClusterRequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b''
 
     def _send(self, status, payload, content_type, headers=None):
-        head = [f'HTTP/1.1 {status} {self.responses.get(status, ("",))[0]}',
-                f'Content-Type: {content_type}', f'Content-Length: {len(payload)}',
-                f'ETag: "{zlib.crc32(payload):08x}"',
-                f'Date: {_http_date()}']  # the cluster's clock, for clients that check skew
+        head = [
+            f'HTTP/1.1 {status} {self.responses.get(status, ("",))[0]}',
+            f'Content-Type: {content_type}',
+            f'Content-Length: {len(payload)}',
+            f'ETag: "{zlib.crc32(payload):08x}"',
+            f'Date: {_http_date()}',
+        ]  # the cluster's clock, for clients that check skew
         head += [f'{name}: {value}' for name, value in (headers or {}).items()]
         if self.close_connection:
             head.append('Connection: close')
@@ -143,9 +154,10 @@ class ClusterRequestHandler(BaseHTTPRequestHandler):
         sub = stream.subscription
         self.close_connection = True
         try:
-            self.wfile.write(b'HTTP/1.1 200 OK\r\nContent-Type: text/event-source\r\n'
-                             b'Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n'
-                             + _chunk(b': watching\n\n'))
+            self.wfile.write(
+                b'HTTP/1.1 200 OK\r\nContent-Type: text/event-source\r\n'
+                b'Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n' + _chunk(b': watching\n\n')
+            )
             while True:
                 try:
                     item = sub.queue.get(timeout=self.server.keepalive_s)

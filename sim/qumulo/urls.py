@@ -51,8 +51,7 @@ CLUSTER_ROUTES = [
     _route('PUT', f'/v1/files/{REF}/data', r.write_data),
     _route('PATCH', f'/v1/files/{REF}/file-lock', r.modify_file_lock, p.LOCK_WRITE),
     _route('GET', f'/v1/files/{REF}/notify', r.notify),
-    _route('GET', f'/v1/files/{REF}/locks/(?P<protocol>[^/]+)/(?P<lock_type>[^/]+)/?', r.list_file_locks,
-           p.LOCK_READ),
+    _route('GET', f'/v1/files/{REF}/locks/(?P<protocol>[^/]+)/(?P<lock_type>[^/]+)/?', r.list_file_locks, p.LOCK_READ),
     _route('DELETE', f'/v1/files/{REF}', r.delete_entry),
     _route('GET', '/v1/smb/files/?', r.list_file_handles, p.HANDLE_READ),
     _route('POST', '/v1/smb/files/close', r.close_file_handles, p.HANDLE_WRITE),
@@ -74,7 +73,7 @@ def match(method, path):
     """-> (route, params) ; (None, None) when no route has this path; (None, allowed) when the
     path exists for other methods only."""
     allowed = []
-    for route in (SIM_ROUTES if path.startswith('/sim/') else CLUSTER_ROUTES):
+    for route in SIM_ROUTES if path.startswith('/sim/') else CLUSTER_ROUTES:
         found = route.pattern.match(path)
         if found:
             if route.method == method:

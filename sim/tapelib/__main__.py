@@ -10,9 +10,9 @@ from .model import LibraryError
 from .sense import SENSE_KEYS, parse_code, parse_sense_key
 from .store import open_library
 
-SIZE_SUFFIXES = {'': 1, 'K': 1024, 'M': 1024 ** 2, 'G': 1024 ** 3, 'T': 1024 ** 4}
-BARCODE = re.compile(r'[!-~]{1,32}')      # printable ASCII without blanks, as a volume tag holds
-MINIMUM_CAPACITY = 8 * 1024 ** 2
+SIZE_SUFFIXES = {'': 1, 'K': 1024, 'M': 1024**2, 'G': 1024**3, 'T': 1024**4}
+BARCODE = re.compile(r'[!-~]{1,32}')  # printable ASCII without blanks, as a volume tag holds
+MINIMUM_CAPACITY = 8 * 1024**2
 
 
 def size(text):
@@ -72,20 +72,30 @@ def parser():
     init.add_argument('directory')
     init.add_argument('--slots', type=positive, required=True, help='storage slots, import/export ones included')
     init.add_argument('--drives', type=positive, default=1)
-    init.add_argument('--tapes', type=tape_list, default=[],
-                      help='barcodes for slots 1, 2, ... ("-": a tape without barcode)')
+    init.add_argument(
+        '--tapes', type=tape_list, default=[], help='barcodes for slots 1, 2, ... ("-": a tape without barcode)'
+    )
     init.add_argument('--capacity', type=capacity, required=True, help='bytes per tape (K/M/G/T allowed)')
-    init.add_argument('--import-export', type=int, default=0, metavar='K',
-                      help='the last K slots are import/export slots')
-    init.add_argument('--index-write-seconds', type=float, default=0.5,
-                      help='how long ltfs takes to write the index after umount (default 0.5)')
+    init.add_argument(
+        '--import-export', type=int, default=0, metavar='K', help='the last K slots are import/export slots'
+    )
+    init.add_argument(
+        '--index-write-seconds',
+        type=float,
+        default=0.5,
+        help='how long ltfs takes to write the index after umount (default 0.5)',
+    )
 
     fault = commands.add_parser('fault', help='inject a fault')
     fault.add_argument('directory')
     kinds = fault.add_subparsers(dest='kind', required=True)
     mtx_error = kinds.add_parser('mtx-error', help='the next mtx move(s) fail with this sense data')
-    mtx_error.add_argument('--sense-key', type=sense_key, required=True,
-                           help=f'name or number ({", ".join(k for k in SENSE_KEYS if not k.startswith("0x"))})')
+    mtx_error.add_argument(
+        '--sense-key',
+        type=sense_key,
+        required=True,
+        help=f'name or number ({", ".join(k for k in SENSE_KEYS if not k.startswith("0x"))})',
+    )
     mtx_error.add_argument('--asc', type=hex_byte, required=True, help='additional sense code, hex (53)')
     mtx_error.add_argument('--ascq', type=hex_byte, required=True, help='qualifier, hex (03)')
     mtx_error.add_argument('--count', type=positive, default=1)
@@ -95,8 +105,11 @@ def parser():
     flip = kinds.add_parser('flip-byte', help='flip one byte of a file on the tape')
     flip.add_argument('barcode')
     flip.add_argument('path', help='the file, as seen from the tape root')
-    flip.add_argument('--on-next-mount', action='store_true',
-                      help='when the tape is next mounted (after the file has been written), not now')
+    flip.add_argument(
+        '--on-next-mount',
+        action='store_true',
+        help='when the tape is next mounted (after the file has been written), not now',
+    )
     mount_fails = kinds.add_parser('mount-fails', help='the next ltfs mount(s) fail')
     mount_fails.add_argument('--count', type=positive, default=1)
     kinds.add_parser('clear', help='remove every pending fault and tape-full limit')
@@ -110,10 +123,15 @@ def parser():
 
 def run(arguments):
     if arguments.command == 'init':
-        library = builder.create(arguments.directory, slots=arguments.slots, drives=arguments.drives,
-                                 tapes=arguments.tapes, capacity=arguments.capacity,
-                                 import_export=arguments.import_export,
-                                 index_write_seconds=arguments.index_write_seconds)
+        library = builder.create(
+            arguments.directory,
+            slots=arguments.slots,
+            drives=arguments.drives,
+            tapes=arguments.tapes,
+            capacity=arguments.capacity,
+            import_export=arguments.import_export,
+            index_write_seconds=arguments.index_write_seconds,
+        )
         print('\n'.join(builder.config_lines(library)))
     elif arguments.command == 'fault':
         run_fault(arguments)
@@ -129,8 +147,10 @@ def run_fault(arguments):
     root = arguments.directory
     if arguments.kind == 'mtx-error':
         admin.add_mtx_fault(root, arguments.sense_key, arguments.asc, arguments.ascq, arguments.count)
-        print(f'next {arguments.count} mtx move(s) fail: {SENSE_KEYS[arguments.sense_key]}, '
-              f'ASC {arguments.asc:02X}, ASCQ {arguments.ascq:02X}')
+        print(
+            f'next {arguments.count} mtx move(s) fail: {SENSE_KEYS[arguments.sense_key]}, '
+            f'ASC {arguments.asc:02X}, ASCQ {arguments.ascq:02X}'
+        )
     elif arguments.kind == 'tape-full':
         tape = admin.set_tape_full(root, arguments.barcode, arguments.at)
         print(f'tape {tape.label} is full at {arguments.at} bytes of data')

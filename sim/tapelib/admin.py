@@ -90,16 +90,22 @@ def cleanup(root):
     """End every ltfs of the library and undo its mounts; returns what was done, one line each."""
     done = []
     with open_library(root) as library:
-        running = [(drive.index, drive.mount.pid) for drive in library.drives
-                   if drive.mount is not None and ltfs_running(library, drive.mount)]
+        running = [
+            (drive.index, drive.mount.pid)
+            for drive in library.drives
+            if drive.mount is not None and ltfs_running(library, drive.mount)
+        ]
     for index, pid in running:
         os.kill(pid, signal.SIGTERM)
         done.append(f'drive {index}: asked ltfs (pid {pid}) to unmount and exit')
     deadline = time.monotonic() + STOP_SECONDS
     while running and time.monotonic() < deadline:
         with open_library(root) as library:
-            running = [(drive.index, drive.mount.pid) for drive in library.drives
-                       if drive.mount is not None and ltfs_running(library, drive.mount)]
+            running = [
+                (drive.index, drive.mount.pid)
+                for drive in library.drives
+                if drive.mount is not None and ltfs_running(library, drive.mount)
+            ]
         time.sleep(0.1)
     with open_library(root) as library:
         for drive in library.drives:
@@ -123,9 +129,11 @@ def cleanup(root):
 
 def describe(library):
     """A plain report of the library's state, for people."""
-    lines = [f'library {library.root}: {len(library.slots)} slots '
-             f'({library.import_export_count} import/export), {len(library.drives)} drives, '
-             f'capacity {library.capacity} bytes per tape']
+    lines = [
+        f'library {library.root}: {len(library.slots)} slots '
+        f'({library.import_export_count} import/export), {len(library.drives)} drives, '
+        f'capacity {library.capacity} bytes per tape'
+    ]
     for drive in library.drives:
         tape = library.tapes[drive.tape].label if drive.tape else 'empty'
         line = f'  drive {drive.index} ({drive.serial}, {drive.device}): {tape}'
@@ -139,16 +147,21 @@ def describe(library):
         kind = ' import/export' if slot.import_export else ''
         lines.append(f'  slot {slot.number}{kind}: {library.tapes[slot.tape].label if slot.tape else "empty"}')
     for tape in library.tapes.values():
-        state = (f'formatted, volume serial {tape.volume_serial or "-"}, index generation {tape.generation}'
-                 if tape.formatted else 'not formatted')
+        state = (
+            f'formatted, volume serial {tape.volume_serial or "-"}, index generation {tape.generation}'
+            if tape.formatted
+            else 'not formatted'
+        )
         if tape.cleaning:
             state = 'cleaning cartridge'
         if tape.full_at is not None:
             state += f', fault: full at {tape.full_at} bytes'
         lines.append(f'  tape {tape.label}: {state}')
     for fault in library.mtx_faults:
-        lines.append(f'  fault: next {fault.remaining} mtx move(s) fail with sense '
-                     f'{fault.sense_key:X}/{fault.asc:02X}/{fault.ascq:02X}')
+        lines.append(
+            f'  fault: next {fault.remaining} mtx move(s) fail with sense '
+            f'{fault.sense_key:X}/{fault.asc:02X}/{fault.ascq:02X}'
+        )
     if library.mount_failures:
         lines.append(f'  fault: next {library.mount_failures} ltfs mount(s) fail')
     return lines

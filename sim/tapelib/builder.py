@@ -23,12 +23,21 @@ def create(root, *, slots, drives, tapes, capacity, import_export=0, index_write
     """Make the library in root (missing or empty directory); returns the Library."""
     root = os.path.abspath(root)
     if is_library(root):
-        raise LibraryError(f'{root} already holds a virtual library: remove it first '
-                           f'(python -m sim.tapelib cleanup {root}; rm -r {root})')
+        raise LibraryError(
+            f'{root} already holds a virtual library: remove it first '
+            f'(python -m sim.tapelib cleanup {root}; rm -r {root})'
+        )
     if os.path.exists(root) and (not os.path.isdir(root) or os.listdir(root)):
         raise LibraryError(f'{root} exists and is not an empty directory')
-    library = new_library(root, slots=slots, drives=drives, tapes=tapes, capacity=capacity,
-                          import_export=import_export, index_write_seconds=index_write_seconds)
+    library = new_library(
+        root,
+        slots=slots,
+        drives=drives,
+        tapes=tapes,
+        capacity=capacity,
+        import_export=import_export,
+        index_write_seconds=index_write_seconds,
+    )
     for directory in ('bin', 'libexec', 'dev', 'tapes', 'run', 'log', 'mnt'):
         os.makedirs(os.path.join(root, directory), exist_ok=True)
     for device in [library.changer_device, *(drive.device for drive in library.drives)]:
@@ -57,9 +66,14 @@ def write_executables(root):
         os.symlink(interpreter, alias)
         wrapper = os.path.join(root, 'bin', command)
         with open(wrapper, 'w') as file:
-            file.write(WRAPPER.format(command=command, root=shlex.quote(root),
-                                      project=shlex.quote(PROJECT_ROOT),
-                                      interpreter=shlex.quote(alias)))
+            file.write(
+                WRAPPER.format(
+                    command=command,
+                    root=shlex.quote(root),
+                    project=shlex.quote(PROJECT_ROOT),
+                    interpreter=shlex.quote(alias),
+                )
+            )
         os.chmod(wrapper, 0o755)
 
 
@@ -80,6 +94,8 @@ def config_lines(library):
     ]
     lines += [f'{command} = {root}/bin/{command}' for command in COMMANDS]
     lines.append(f'umount = {shutil.which("umount") or "umount"}')
-    lines += [f'# drive {drive.index}: drive_serial = {drive.serial}, drive_device = {drive.device}'
-              for drive in library.drives[1:]]
+    lines += [
+        f'# drive {drive.index}: drive_serial = {drive.serial}, drive_device = {drive.device}'
+        for drive in library.drives[1:]
+    ]
     return lines

@@ -8,8 +8,9 @@ def split_wrapper_arguments(argv):
 
     The wrapper scripts in DIR/bin run `python -m sim.tapelib.X --library DIR --argv0 "$0" ARGS...`."""
     if len(argv) < 4 or argv[0] != '--library' or argv[2] != '--argv0':
-        sys.stderr.write('run the stand-ins through the wrappers in DIR/bin '
-                         '(made by: python -m sim.tapelib init DIR ...)\n')
+        sys.stderr.write(
+            'run the stand-ins through the wrappers in DIR/bin (made by: python -m sim.tapelib init DIR ...)\n'
+        )
         raise SystemExit(2)
     return argv[1], argv[3], argv[4:]
 

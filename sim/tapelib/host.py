@@ -22,8 +22,8 @@ def run(command):
 
 @dataclass
 class MountEntry:
-    device_numbers: str     # major:minor
-    root: str               # the directory of the file system shown there (not "/" for a bind mount)
+    device_numbers: str  # major:minor
+    root: str  # the directory of the file system shown there (not "/" for a bind mount)
     mountpoint: str
     fstype: str
     source: str
@@ -40,17 +40,22 @@ def mounts():
         for line in table:
             fields = line.split()
             separator = fields.index('-')
-            entries.append(MountEntry(device_numbers=fields[2], root=_unescape(fields[3]),
-                                      mountpoint=_unescape(fields[4]), fstype=fields[separator + 1],
-                                      source=_unescape(fields[separator + 2])))
+            entries.append(
+                MountEntry(
+                    device_numbers=fields[2],
+                    root=_unescape(fields[3]),
+                    mountpoint=_unescape(fields[4]),
+                    fstype=fields[separator + 1],
+                    source=_unescape(fields[separator + 2]),
+                )
+            )
     return entries
 
 
 def mounted_at(path, device_numbers=None):
     """Whether something (with these device numbers, if given) is mounted at path."""
     path = os.path.realpath(path)
-    return any(entry.mountpoint == path and device_numbers in (None, entry.device_numbers)
-               for entry in mounts())
+    return any(entry.mountpoint == path and device_numbers in (None, entry.device_numbers) for entry in mounts())
 
 
 def mount_entry(path):

@@ -21,16 +21,66 @@ from .model import LibraryError, LtfsMount
 from .store import ltfs_running, open_library
 
 VALUE_OPTIONS = {
-    'devname', 'sync_type', 'work_directory', 'rules', 'umask', 'fmask', 'dmask', 'uid', 'gid',
-    'verbose', 'min_pool_size', 'max_pool_size', 'tape_backend', 'iosched_backend', 'kmi_backend',
-    'config_file', 'capture_index', 'symlink_type', 'scsi_append_only_mode', 'rollback_mount',
-    'fsname', 'subtype', 'max_read', 'max_write', 'max_readahead', 'entry_timeout', 'attr_timeout',
-    'negative_timeout'}
+    'devname',
+    'sync_type',
+    'work_directory',
+    'rules',
+    'umask',
+    'fmask',
+    'dmask',
+    'uid',
+    'gid',
+    'verbose',
+    'min_pool_size',
+    'max_pool_size',
+    'tape_backend',
+    'iosched_backend',
+    'kmi_backend',
+    'config_file',
+    'capture_index',
+    'symlink_type',
+    'scsi_append_only_mode',
+    'rollback_mount',
+    'fsname',
+    'subtype',
+    'max_read',
+    'max_write',
+    'max_readahead',
+    'entry_timeout',
+    'attr_timeout',
+    'negative_timeout',
+}
 FLAG_OPTIONS = {
-    'eject', 'noeject', 'atime', 'noatime', 'device_list', 'ro', 'rw', 'allow_other',
-    'default_permissions', 'nonempty', 'trace', 'quiet', 'fulltrace', 'syslogtrace',
-    'release_device', 'force_mount_no_eod', 'big_writes', 'hard_remove', 'sync_read', 'use_ino',
-    'nosuid', 'nodev', 'suid', 'dev', 'exec', 'noexec', 'async', 'sync', 'auto_unmount'}
+    'eject',
+    'noeject',
+    'atime',
+    'noatime',
+    'device_list',
+    'ro',
+    'rw',
+    'allow_other',
+    'default_permissions',
+    'nonempty',
+    'trace',
+    'quiet',
+    'fulltrace',
+    'syslogtrace',
+    'release_device',
+    'force_mount_no_eod',
+    'big_writes',
+    'hard_remove',
+    'sync_read',
+    'use_ino',
+    'nosuid',
+    'nodev',
+    'suid',
+    'dev',
+    'exec',
+    'noexec',
+    'async',
+    'sync',
+    'auto_unmount',
+}
 POLL_SECONDS = 0.5
 
 
@@ -53,7 +103,7 @@ def parse(arguments):
         if argument == '-o' or (argument.startswith('-o') and len(argument) > 2):
             if argument == '-o':
                 if index >= len(arguments):
-                    return None, 'fuse: missing argument after `-o\''
+                    return None, "fuse: missing argument after `-o'"
                 value = arguments[index]
                 index += 1
             else:
@@ -67,7 +117,7 @@ def parse(arguments):
         elif argument in ('-f', '-d'):
             request.foreground = True
         elif argument == '-s':
-            pass     # single-threaded FUSE loop: nothing to change here
+            pass  # single-threaded FUSE loop: nothing to change here
         elif argument in ('-h', '--help', '-a'):
             request.help = True
         elif argument in ('-V', '--version'):
@@ -107,26 +157,30 @@ def mountpoint_problem(root, request):
     with open_library(root) as library:
         for drive in library.drives:
             mount = drive.mount
-            if (mount is not None and not ltfs_running(library, mount)
-                    and os.path.realpath(path) == mount.mountpoint
-                    and host.mounted_at(mount.mountpoint, mount.device_numbers)):
+            if (
+                mount is not None
+                and not ltfs_running(library, mount)
+                and os.path.realpath(path) == mount.mountpoint
+                and host.mounted_at(mount.mountpoint, mount.device_numbers)
+            ):
                 return [f"fuse: bad mount point `{path}': Transport endpoint is not connected"]
     if not os.path.exists(path):
         return [f"fuse: bad mount point `{path}': No such file or directory"]
     if not os.path.isdir(path):
         return [f"fuse: bad mount point `{path}': Not a directory"]
     if os.listdir(path) and not request.options.get('nonempty'):
-        return ['fuse: mountpoint is not empty',
-                "fuse: if you are sure this is safe, use the 'nonempty' mount option"]
+        return ['fuse: mountpoint is not empty', "fuse: if you are sure this is safe, use the 'nonempty' mount option"]
     return None
 
 
 def device_list(library, say):
     say.plain('Tape Device list:.')
     for drive in library.drives:
-        say.plain(f'Device Name = {drive.device} (0.0.{drive.index}.0), Vendor ID = {VENDOR}, '
-                  f'Product ID = {PRODUCT}, Serial Number = {drive.serial}, '
-                  f'Product Name =[{PRODUCT.strip()}].')
+        say.plain(
+            f'Device Name = {drive.device} (0.0.{drive.index}.0), Vendor ID = {VENDOR}, '
+            f'Product ID = {PRODUCT}, Serial Number = {drive.serial}, '
+            f'Product Name =[{PRODUCT.strip()}].'
+        )
 
 
 def release_stale_mount(mount, image):
@@ -149,8 +203,8 @@ def _mount_volume(root, request, say, pid):
     devname = request.options['devname']
     with open_library(root) as library:
         drive = library.drive_for(devname) or next(
-            (drive for drive in library.drives
-             if os.path.realpath(drive.device) == os.path.realpath(devname)), None)
+            (drive for drive in library.drives if os.path.realpath(drive.device) == os.path.realpath(devname)), None
+        )
         if drive is None or (drive.mount is not None and ltfs_running(library, drive.mount)):
             say('12012E', 'Cannot open device: failed backend open call.')
             say('10004E', f"Cannot open device '{devname}'.")
@@ -190,9 +244,13 @@ def _mount_volume(root, request, say, pid):
             media.detach(image, private)
             say('14013E', f'Cannot mount the volume from device ({error}).')
             return 1, None
-        drive.mount = LtfsMount(pid=pid, mountpoint=os.path.realpath(request.mountpoint),
-                                private=private, device_numbers=numbers,
-                                eject=bool(request.options.get('eject')))
+        drive.mount = LtfsMount(
+            pid=pid,
+            mountpoint=os.path.realpath(request.mountpoint),
+            private=private,
+            device_numbers=numbers,
+            eject=bool(request.options.get('eject')),
+        )
     say('11031I', 'Volume mounted successfully.')
     say('14111I', 'Initial setup completed successfully.')
     say('14112I', "Invoke 'mount' command to check the result of final setup.")
@@ -224,7 +282,7 @@ def serve(root, drive_index, say):
             mount_table.read()
     say('17068I', f'Syncing index of {tape.volume_serial or tape.label} (Reason: Unmount).')
     log(say)
-    time.sleep(write_seconds)          # writing the index to tape takes a while on a real drive
+    time.sleep(write_seconds)  # writing the index to tape takes a while on a real drive
     detach_when_free(image, mount.private, say)
     with open_library(root) as library:
         drive = library.drives[drive_index]
@@ -319,16 +377,17 @@ def main(argv=None):
     if problem:
         return _say_fuse(problem)
     if request.help:
-        sys.stderr.write(f'usage: {program} mountpoint [options]\n\nLTFS options:\n'
-                         '    -o devname=<dev>          Tape device\n'
-                         '    -o sync_type=<type>       Specify sync type (default: time@5)\n'
-                         '    -o eject                  Eject the cartridge after unmount\n'
-                         '    -o noeject                Do not eject the cartridge after unmount (default)\n'
-                         '    -o device_list            Show available tape devices\n')
+        sys.stderr.write(
+            f'usage: {program} mountpoint [options]\n\nLTFS options:\n'
+            '    -o devname=<dev>          Tape device\n'
+            '    -o sync_type=<type>       Specify sync type (default: time@5)\n'
+            '    -o eject                  Eject the cartridge after unmount\n'
+            '    -o noeject                Do not eject the cartridge after unmount (default)\n'
+            '    -o device_list            Show available tape devices\n'
+        )
         return 0
     if request.version:
-        sys.stderr.write(f'LTFS version {PACKAGE_VERSION}\nLTFS Format Specification version '
-                         f'{FORMAT_SPEC_VERSION}\n')
+        sys.stderr.write(f'LTFS version {PACKAGE_VERSION}\nLTFS Format Specification version {FORMAT_SPEC_VERSION}\n')
         return 0
     say = Messages(os.getpid())
     say('14000I', f'LTFS starting, LTFS version {PACKAGE_VERSION}, log level 2.')
@@ -342,7 +401,7 @@ def main(argv=None):
         except LibraryError as error:
             say('14054E', f'Failed to load tape drive plug-in ({error}).')
         emit(say)
-        return 1     # ltfs exits 1 after listing the devices, even when it found them
+        return 1  # ltfs exits 1 after listing the devices, even when it found them
     sync = sync_description(request.options.get('sync_type'))
     if sync is None:
         say('14061E', f'Unknown type of sync ({request.options["sync_type"]}).')
@@ -353,8 +412,7 @@ def main(argv=None):
         emit(say)
         return _say_fuse('fuse: no mount point')
     if 'devname' not in request.options:
-        say('14009E', 'The backend \'sg\' does not have a default device. '
-                      'Specify one using the "-o devname=" option.')
+        say('14009E', 'The backend \'sg\' does not have a default device. Specify one using the "-o devname=" option.')
         emit(say)
         return 1
     say('17085I', 'Plugin: Loading "sg" tape backend.')
@@ -370,7 +428,7 @@ def main(argv=None):
         for line in problem:
             sys.stderr.write(line + '\n')
         return 1
-    request.mountpoint = os.path.realpath(request.mountpoint)    # as FUSE does: the daemon runs in /
+    request.mountpoint = os.path.realpath(request.mountpoint)  # as FUSE does: the daemon runs in /
     if not request.foreground:
         return run_daemonised(os.path.abspath(root), request, say)
     status, drive_index = mount_volume(os.path.abspath(root), request, say, os.getpid())

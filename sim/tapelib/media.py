@@ -38,7 +38,7 @@ def format_image(image, capacity, scratch_dir):
     attach(image, scratch_dir)
     try:
         os.mkdir(os.path.join(scratch_dir, DATA_DIR))
-        os.rmdir(os.path.join(scratch_dir, 'lost+found'))   # LTFS volumes have no lost+found
+        os.rmdir(os.path.join(scratch_dir, 'lost+found'))  # LTFS volumes have no lost+found
         baseline = used_bytes(scratch_dir)
     finally:
         detach(image, scratch_dir)
@@ -142,7 +142,7 @@ def refresh_available_space(directory):
     try:
         os.setxattr(root, name, value)
     except OSError:
-        pass   # a full file system may refuse even this; the number is advisory
+        pass  # a full file system may refuse even this; the number is advisory
 
 
 def data_path(directory, relative):

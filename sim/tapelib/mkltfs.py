@@ -19,13 +19,35 @@ OPERATIONAL_ERROR = 8
 USAGE_SYNTAX_ERROR = 16
 
 SHORT_OPTIONS = 'i:e:d:b:s:n:r:cokwfqtxhpV'
-LONG_OPTIONS = ['config=', 'backend=', 'device=', 'blocksize=', 'tape-serial=', 'volume-name=',
-                'rules=', 'kmi-backend=', 'no-compression', 'no-override', 'keep-capacity', 'wipe',
-                'long-wipe', 'destructive', 'force', 'quiet', 'trace', 'syslogtrace', 'fulltrace',
-                'help', 'advanced-help', 'version']
+LONG_OPTIONS = [
+    'config=',
+    'backend=',
+    'device=',
+    'blocksize=',
+    'tape-serial=',
+    'volume-name=',
+    'rules=',
+    'kmi-backend=',
+    'no-compression',
+    'no-override',
+    'keep-capacity',
+    'wipe',
+    'long-wipe',
+    'destructive',
+    'force',
+    'quiet',
+    'trace',
+    'syslogtrace',
+    'fulltrace',
+    'help',
+    'advanced-help',
+    'version',
+]
 
 USAGE_LINES = [
-    'Usage: {program} <options>', '', 'Available options are:',
+    'Usage: {program} <options>',
+    '',
+    'Available options are:',
     '  -d, --device=<name>       Tape device (required)',
     '  -f, --force               Force to format medium',
     '  -s, --tape-serial=<id>    Tape serial number (6 alphanumeric ASCII characters)',
@@ -56,7 +78,7 @@ def parse(arguments):
     except getopt.GetoptError as error:
         return None, getopt_complaint(error)
     if rest:
-        return None, ''          # mkltfs shows only its usage for a stray argument
+        return None, ''  # mkltfs shows only its usage for a stray argument
     for flag, value in pairs:
         if flag in ('-d', '--device'):
             options.device = value
@@ -111,13 +133,18 @@ def default_volume_serial(tape):
 
 def format_in_drive(library, options, say):
     """Format (or wipe) the tape in the drive options.device names; returns the exit status."""
-    drive = next((drive for drive in library.drives
-                  if options.device == drive.serial
-                  or os.path.realpath(options.device) == os.path.realpath(drive.device)), None)
+    drive = next(
+        (
+            drive
+            for drive in library.drives
+            if options.device == drive.serial or os.path.realpath(options.device) == os.path.realpath(drive.device)
+        ),
+        None,
+    )
     if drive is None:
         say('15009E', f"Cannot open device '{options.device}' (-21711).")
         return OPERATIONAL_ERROR
-    if drive.mount is not None:     # an ltfs has the drive (or died leaving the tape mounted)
+    if drive.mount is not None:  # an ltfs has the drive (or died leaving the tape mounted)
         say('15009E', f"Cannot open device '{options.device}' (-21710).")
         return OPERATIONAL_ERROR
     say('11330I', 'Loading cartridge.')
@@ -207,11 +234,15 @@ def main(argv=None):
         say('15009E', f"Cannot open device '{options.device}' ({error}).")
         status = OPERATIONAL_ERROR
     if options.wipe:
-        say('15040I' if status == NO_ERRORS else '15039I',
-            'Medium unformatted successfully.' if status == NO_ERRORS else 'Unformatting failed.')
+        say(
+            '15040I' if status == NO_ERRORS else '15039I',
+            'Medium unformatted successfully.' if status == NO_ERRORS else 'Unformatting failed.',
+        )
     else:
-        say('15024I' if status == NO_ERRORS else '15023I',
-            'Medium formatted successfully.' if status == NO_ERRORS else 'Formatting failed.')
+        say(
+            '15024I' if status == NO_ERRORS else '15023I',
+            'Medium formatted successfully.' if status == NO_ERRORS else 'Formatting failed.',
+        )
     emit(say, options.quiet)
     return status
 

@@ -3,8 +3,7 @@
 import dataclasses
 from dataclasses import dataclass, field
 
-from .sense import (DESTINATION_FULL, ILLEGAL_REQUEST, REMOVAL_PREVENTED_BY_DRIVE, SOURCE_EMPTY,
-                    SenseError)
+from .sense import DESTINATION_FULL, ILLEGAL_REQUEST, REMOVAL_PREVENTED_BY_DRIVE, SOURCE_EMPTY, SenseError
 
 STATE_VERSION = 1
 
@@ -21,16 +20,16 @@ class LibraryError(Exception):
 
 @dataclass
 class Tape:
-    id: str                          # the barcode, or NOBARCODE<n> for a cartridge without a label
+    id: str  # the barcode, or NOBARCODE<n> for a cartridge without a label
     barcode: str | None
     formatted: bool = False
     volume_serial: str = ''
     volume_name: str = ''
     volume_uuid: str = ''
     format_time: str = ''
-    baseline_used: int = 0           # bytes the empty file system uses, so data usage can be told apart
-    generation: int = 0              # LTFS index generation: one more per index written at unmount
-    full_at: int | None = None       # tape-full fault: the tape takes no more than this many data bytes
+    baseline_used: int = 0  # bytes the empty file system uses, so data usage can be told apart
+    generation: int = 0  # LTFS index generation: one more per index written at unmount
+    full_at: int | None = None  # tape-full fault: the tape takes no more than this many data bytes
     flip_on_mount: list[str] = field(default_factory=list)  # flip-byte --on-next-mount: files to corrupt then
 
     @property
@@ -44,7 +43,7 @@ class Tape:
 
 @dataclass
 class Slot:
-    number: int                      # storage element number as mtx counts it, from 1
+    number: int  # storage element number as mtx counts it, from 1
     address: int
     import_export: bool = False
     tape: str | None = None
@@ -53,16 +52,17 @@ class Slot:
 @dataclass
 class LtfsMount:
     """A running ltfs for a drive: its process, the mount point it serves and the tape image's mount."""
+
     pid: int
     mountpoint: str
-    private: str                     # where the tape image itself is loop-mounted
-    device_numbers: str              # major:minor of that loop device, to recognise our mounts
+    private: str  # where the tape image itself is loop-mounted
+    device_numbers: str  # major:minor of that loop device, to recognise our mounts
     eject: bool = False
 
 
 @dataclass
 class Drive:
-    index: int                       # data transfer element number as mtx counts it, from 0
+    index: int  # data transfer element number as mtx counts it, from 0
     address: int
     serial: str
     device: str
@@ -115,8 +115,9 @@ class Library:
         for tape in self.tapes.values():
             if name in (tape.id, tape.barcode):
                 return tape
-        raise LibraryError(f'no tape {name!r} in this library (tapes: '
-                           f'{", ".join(tape.label for tape in self.tapes.values())})')
+        raise LibraryError(
+            f'no tape {name!r} in this library (tapes: {", ".join(tape.label for tape in self.tapes.values())})'
+        )
 
     def drive_holding(self, tape):
         return next((drive for drive in self.drives if drive.tape == tape.id), None)
@@ -176,12 +177,16 @@ class Library:
             mount = LtfsMount(**raw['mount']) if raw.get('mount') else None
             drives.append(Drive(**{**raw, 'mount': mount}))
         return cls(
-            root=data['root'], capacity=data['capacity'],
-            index_write_seconds=data['index_write_seconds'], changer_device=data['changer_device'],
-            slots=[Slot(**raw) for raw in data['slots']], drives=drives,
+            root=data['root'],
+            capacity=data['capacity'],
+            index_write_seconds=data['index_write_seconds'],
+            changer_device=data['changer_device'],
+            slots=[Slot(**raw) for raw in data['slots']],
+            drives=drives,
             tapes={key: Tape(**raw) for key, raw in data['tapes'].items()},
             mtx_faults=[MtxFault(**raw) for raw in data['mtx_faults']],
-            mount_failures=data['mount_failures'])
+            mount_failures=data['mount_failures'],
+        )
 
 
 def drive_serial(index):
@@ -196,8 +201,9 @@ def new_library(root, *, slots, drives, tapes, capacity, import_export=0, index_
     if not 1 <= drives <= 16:
         raise LibraryError(f'--drives {drives}: a library has 1 to 16 drives here')
     if import_export < 0 or import_export >= slots:
-        raise LibraryError(f'--import-export {import_export}: must be 0 to {slots - 1} '
-                           f'(they count among the {slots} slots)')
+        raise LibraryError(
+            f'--import-export {import_export}: must be 0 to {slots - 1} (they count among the {slots} slots)'
+        )
     if len(tapes) > slots:
         raise LibraryError(f'{len(tapes)} tapes do not fit into {slots} slots')
     labelled = [barcode for barcode in tapes if barcode]
@@ -210,8 +216,7 @@ def new_library(root, *, slots, drives, tapes, capacity, import_export=0, index_
         if number <= storage:
             slot_list.append(Slot(number, SLOT_ADDRESS_BASE + number - 1))
         else:
-            slot_list.append(Slot(number, IMPORT_EXPORT_ADDRESS_BASE + number - storage - 1,
-                                  import_export=True))
+            slot_list.append(Slot(number, IMPORT_EXPORT_ADDRESS_BASE + number - storage - 1, import_export=True))
     tape_map = {}
     unlabelled = 0
     for slot, barcode in zip(slot_list, tapes):
@@ -222,8 +227,16 @@ def new_library(root, *, slots, drives, tapes, capacity, import_export=0, index_
             tape = Tape(id=barcode, barcode=barcode)
         tape_map[tape.id] = tape
         slot.tape = tape.id
-    drive_list = [Drive(index, DRIVE_ADDRESS_BASE + index, drive_serial(index),
-                        f'{root}/dev/nst{index}') for index in range(drives)]
-    return Library(root=root, capacity=capacity, index_write_seconds=index_write_seconds,
-                   changer_device=f'{root}/dev/sch0', slots=slot_list, drives=drive_list,
-                   tapes=tape_map)
+    drive_list = [
+        Drive(index, DRIVE_ADDRESS_BASE + index, drive_serial(index), f'{root}/dev/nst{index}')
+        for index in range(drives)
+    ]
+    return Library(
+        root=root,
+        capacity=capacity,
+        index_write_seconds=index_write_seconds,
+        changer_device=f'{root}/dev/sch0',
+        slots=slot_list,
+        drives=drive_list,
+        tapes=tape_map,
+    )

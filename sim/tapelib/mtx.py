@@ -14,7 +14,7 @@ from .sense import DESTINATION_FULL, SOURCE_EMPTY, SenseError, request_sense_lin
 from .store import open_library
 
 VERSION = '1.3.12'
-VOLUME_TAG_WIDTH = 36      # the volume tag field is sent space-padded and mtx prints it whole
+VOLUME_TAG_WIDTH = 36  # the volume tag field is sent space-padded and mtx prints it whole
 
 USAGE = """Usage:
 	mtx --version
@@ -35,12 +35,27 @@ USAGE = """Usage:
 
 # name: (numeric arguments taken, needs the changer device)
 COMMANDS = {
-    'status': (0, True), 'load': (2, True), 'unload': (2, True), 'transfer': (2, True),
-    'inquiry': (0, True), 'inventory': (0, True), '--version': (0, False),
-    'nobarcode': (0, False), 'altres': (0, False), 'invert': (0, False), 'invert2': (0, False),
-    'noattach': (0, False), 'eepos': (1, False),
-    'first': (1, True), 'last': (1, True), 'previous': (1, True), 'next': (1, True),
-    'position': (1, True), 'exchange': (3, True), 'eject': (0, True), 'erase': (0, True),
+    'status': (0, True),
+    'load': (2, True),
+    'unload': (2, True),
+    'transfer': (2, True),
+    'inquiry': (0, True),
+    'inventory': (0, True),
+    '--version': (0, False),
+    'nobarcode': (0, False),
+    'altres': (0, False),
+    'invert': (0, False),
+    'invert2': (0, False),
+    'noattach': (0, False),
+    'eepos': (1, False),
+    'first': (1, True),
+    'last': (1, True),
+    'previous': (1, True),
+    'next': (1, True),
+    'position': (1, True),
+    'exchange': (3, True),
+    'eject': (0, True),
+    'erase': (0, True),
 }
 NOT_SIMULATED = {'first', 'last', 'previous', 'next', 'position', 'exchange', 'eject', 'erase'}
 
@@ -48,8 +63,7 @@ NOT_SIMULATED = {'first', 'last', 'previous', 'next', 'position', 'exchange', 'e
 SPECIAL_MOVE_FAILURES = {
     (0x30, 0x03): lambda source, destination: 'Cleaning Cartridge Installed and Ejected',
     (0x3A, 0x00): lambda source, destination: 'Drive needs offline before move',
-    DESTINATION_FULL: lambda source, destination:
-        f'Destination Element Address {destination} is Already Full',
+    DESTINATION_FULL: lambda source, destination: f'Destination Element Address {destination} is Already Full',
     SOURCE_EMPTY: lambda source, destination: f'Source Element Address {source} is Empty',
 }
 
@@ -68,8 +82,10 @@ def volume_tag(barcode):
 
 def status_text(library, device, barcodes=True):
     """`mtx status` output, byte for byte in mtx's format."""
-    lines = [f'  Storage Changer {device}:{len(library.drives)} Drives, {len(library.slots)} Slots '
-             f'( {library.import_export_count} Import/Export )']
+    lines = [
+        f'  Storage Changer {device}:{len(library.drives)} Drives, {len(library.slots)} Slots '
+        f'( {library.import_export_count} Import/Export )'
+    ]
     for drive in library.drives:
         line = f'Data Transfer Element {drive.index}:'
         if drive.tape is None:
@@ -151,9 +167,11 @@ class Session:
         elif command == 'status':
             sys.stdout.write(status_text(self.library, self.device, self.barcodes))
         elif command == 'inquiry':
-            sys.stdout.write("Product Type: Medium Changer\nVendor ID: 'IBM     '\n"
-                             "Product ID: '3573-TL         '\nRevision: 'F.11'\n"
-                             'Attached Changer API: No\n')
+            sys.stdout.write(
+                "Product Type: Medium Changer\nVendor ID: 'IBM     '\n"
+                "Product ID: '3573-TL         '\nRevision: 'F.11'\n"
+                'Attached Changer API: No\n'
+            )
         elif command == 'load':
             self.load(*numbers)
         elif command == 'unload':
@@ -207,8 +225,7 @@ class Session:
             raise Fatal('Invalid source')
         if destination_number > len(self.library.slots):
             raise Fatal('Invalid destination')
-        self.move(self.library.slots[source_number - 1].address,
-                  self.library.slots[destination_number - 1].address)
+        self.move(self.library.slots[source_number - 1].address, self.library.slots[destination_number - 1].address)
 
     def move(self, source, destination):
         try:
@@ -235,7 +252,7 @@ def main(argv=None):
             try:
                 Session(library).run(arguments)
             except (Fatal, Usage) as error:
-                failure = error      # the library keeps what happened so far (a consumed fault, a move)
+                failure = error  # the library keeps what happened so far (a consumed fault, a move)
     except LibraryError as error:
         return frontend.complain(program, str(error))
     if isinstance(failure, Usage):

@@ -2,16 +2,29 @@
 
 # Sense key names exactly as mtx 1.3.12 prints them (mtxl.c, sense_keys[]).
 SENSE_KEYS = (
-    'No Sense', 'Recovered Error', 'Not Ready', 'Medium Error', 'Hardware Error',
-    'Illegal Request', 'Unit Attention', 'Data Protect', 'Blank Check', '0x09', '0x0a',
-    'Aborted Command', '0x0c', 'Volume Overflow', 'Miscompare', '0x0f',
+    'No Sense',
+    'Recovered Error',
+    'Not Ready',
+    'Medium Error',
+    'Hardware Error',
+    'Illegal Request',
+    'Unit Attention',
+    'Data Protect',
+    'Blank Check',
+    '0x09',
+    '0x0a',
+    'Aborted Command',
+    '0x0c',
+    'Volume Overflow',
+    'Miscompare',
+    '0x0f',
 )
 ILLEGAL_REQUEST = SENSE_KEYS.index('Illegal Request')
 
 # Additional sense codes the library itself answers (SMC-3 / SPC ASC-ASCQ table).
-SOURCE_EMPTY = (0x3B, 0x0E)                 # MEDIUM SOURCE ELEMENT EMPTY
-DESTINATION_FULL = (0x3B, 0x0D)             # MEDIUM DESTINATION ELEMENT FULL
-REMOVAL_PREVENTED_BY_DRIVE = (0x53, 0x03)   # MEDIUM REMOVAL PREVENTED BY DATA TRANSFER ELEMENT
+SOURCE_EMPTY = (0x3B, 0x0E)  # MEDIUM SOURCE ELEMENT EMPTY
+DESTINATION_FULL = (0x3B, 0x0D)  # MEDIUM DESTINATION ELEMENT FULL
+REMOVAL_PREVENTED_BY_DRIVE = (0x53, 0x03)  # MEDIUM REMOVAL PREVENTED BY DATA TRANSFER ELEMENT
 
 
 class SenseError(Exception):

@@ -29,8 +29,10 @@ def open_library(root):
     """The library, locked for this process; saved when the block ends without an exception."""
     root = os.path.abspath(root)
     if not is_library(root):
-        raise LibraryError(f'{root} is not a virtual tape library (no {STATE_FILE}; '
-                           f'create one with: python -m sim.tapelib init {root} ...)')
+        raise LibraryError(
+            f'{root} is not a virtual tape library (no {STATE_FILE}; '
+            f'create one with: python -m sim.tapelib init {root} ...)'
+        )
     with open(os.path.join(root, LOCK_FILE), 'a') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with open(state_path(root)) as file:

@@ -29,23 +29,52 @@ def drive_report(library, drive):
     tape = library.tapes[drive.tape] if drive.tape else None
     if tape is None:
         return lines + [
-            'Ready: no', 'BufferedMode: yes', 'Medium Type: Not Loaded', 'Density Code: 0x00',
-            'BlockSize: 0', 'DataCompEnabled: yes', 'DataCompCapable: yes', 'DataDeCompEnabled: yes',
-            'CompType: 0xff', 'DeCompType: 0xff']
+            'Ready: no',
+            'BufferedMode: yes',
+            'Medium Type: Not Loaded',
+            'Density Code: 0x00',
+            'BlockSize: 0',
+            'DataCompEnabled: yes',
+            'DataCompCapable: yes',
+            'DataDeCompEnabled: yes',
+            'CompType: 0xff',
+            'DeCompType: 0xff',
+        ]
     density = DENSITY_CODES.get((tape.barcode or '')[-2:], DEFAULT_DENSITY)
     return lines + [
-        'Ready: yes', 'BufferedMode: yes', 'Medium Type: 0x00', f'Density Code: 0x{density:02x}',
-        'BlockSize: 0', 'DataCompEnabled: yes', 'DataCompCapable: yes', 'DataDeCompEnabled: yes',
-        'CompType: 0xff', 'DeCompType: 0xff', 'BOP: yes', 'Block Position: 0',
+        'Ready: yes',
+        'BufferedMode: yes',
+        'Medium Type: 0x00',
+        f'Density Code: 0x{density:02x}',
+        'BlockSize: 0',
+        'DataCompEnabled: yes',
+        'DataCompCapable: yes',
+        'DataDeCompEnabled: yes',
+        'CompType: 0xff',
+        'DeCompType: 0xff',
+        'BOP: yes',
+        'Block Position: 0',
         # IBM drives answer the capacity page with -1 while the tape is not positioned for LTFS.
-        'Partition 0 Remaining Kbytes: -1', 'Partition 0 Size in Kbytes: -1',
-        'ActivePartition: 0', 'EarlyWarningSize: 0',
-        f'NumPartitions: {1 if tape.formatted else 0}', 'MaxPartitions: 3']
+        'Partition 0 Remaining Kbytes: -1',
+        'Partition 0 Size in Kbytes: -1',
+        'ActivePartition: 0',
+        'EarlyWarningSize: 0',
+        f'NumPartitions: {1 if tape.formatted else 0}',
+        'MaxPartitions: 3',
+    ]
 
 
-CHANGER_REPORT = ['Product Type: Medium Changer', "Vendor ID: 'IBM     '",
-                  "Product ID: '3573-TL         '", "Revision: 'F.11'", 'Attached Changer API: No',
-                  "SerialNumber: '00L4U78B1234_LL0'", 'SCSI ID: 1', 'SCSI LUN: 1', 'Ready: yes']
+CHANGER_REPORT = [
+    'Product Type: Medium Changer',
+    "Vendor ID: 'IBM     '",
+    "Product ID: '3573-TL         '",
+    "Revision: 'F.11'",
+    'Attached Changer API: No',
+    "SerialNumber: '00L4U78B1234_LL0'",
+    'SCSI ID: 1',
+    'SCSI LUN: 1',
+    'Ready: yes',
+]
 
 
 def main(argv=None):
@@ -59,15 +88,13 @@ def main(argv=None):
     try:
         with open_library(root) as library:
             wanted = os.path.realpath(device)
-            drive = next((drive for drive in library.drives
-                          if os.path.realpath(drive.device) == wanted), None)
+            drive = next((drive for drive in library.drives if os.path.realpath(drive.device) == wanted), None)
             if drive is not None:
                 report = drive_report(library, drive)
             elif wanted == os.path.realpath(library.changer_device):
                 report = CHANGER_REPORT
             else:
-                return frontend.complain(program,
-                                         f"cannot open SCSI device '{device}' - No such device or address")
+                return frontend.complain(program, f"cannot open SCSI device '{device}' - No such device or address")
     except LibraryError as error:
         return frontend.complain(program, str(error))
     sys.stdout.write(''.join(line + '\n' for line in report))

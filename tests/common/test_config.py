@@ -170,8 +170,16 @@ def assert_config_error(path, *expected):
         ('[DEFAULT]\nAPI_HOST = h\nAPI_HOST = g\n', ['API_HOST']),
     ],
     ids=[
-        'no-host', 'empty-host', 'port-word', 'port-zero', 'port-too-big', 'no-credentials',
-        'password-without-user', 'no-section', 'garbage-line', 'duplicate-key',
+        'no-host',
+        'empty-host',
+        'port-word',
+        'port-zero',
+        'port-too-big',
+        'no-credentials',
+        'password-without-user',
+        'no-section',
+        'garbage-line',
+        'duplicate-key',
     ],
 )
 def test_invalid_file_names_file_and_key(tmp_path, text, expected):
@@ -342,9 +350,7 @@ def test_configure_new_file_in_a_terminal(tmp_path):
     assert '10.1.2.3' in shown  # ordinary answers echo...
     assert 'MyPassword2!' not in shown  # ...the password does not
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_cluster_config(path) == ClusterConfig(
-        '10.1.2.3', 8000, 'admin', 'MyPassword2!', None, None, str(path)
-    )
+    assert load_cluster_config(path) == ClusterConfig('10.1.2.3', 8000, 'admin', 'MyPassword2!', None, None, str(path))
 
 
 def test_configure_offers_existing_values_and_keeps_other_settings(tmp_path):
@@ -380,9 +386,7 @@ def test_configure_offers_existing_values_and_keeps_other_settings(tmp_path):
     assert 'OldSecret99' not in transcript.getvalue()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # tightened from 0644
     config = load_cluster_config(path)
-    assert (config.host, config.port, config.username, config.password) == (
-        '10.0.0.1', 9000, 'admin', 'OldSecret99'
-    )
+    assert (config.host, config.port, config.username, config.password) == ('10.0.0.1', 9000, 'admin', 'OldSecret99')
     assert config.ca_bundle == '/etc/ssl/certs/ca-certificates.crt'
     text = path.read_text()
     assert '[qfs_filelock]' in text and 'interval = 5' in text

@@ -21,46 +21,74 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def request_error(status, error_class, description):
-    return RequestError(
-        status, 'Reason', {'error_class': error_class, 'description': description, 'stack': ['a', 'b']}
-    )
+    return RequestError(status, 'Reason', {'error_class': error_class, 'description': description, 'stack': ['a', 'b']})
 
 
 @pytest.mark.parametrize(
     'exc, code, text',
     [
-        (ConnectionRefusedError(errno.ECONNREFUSED, 'Connection refused'), errors.UNREACHABLE,
-         'cannot reach the cluster at 10.1.2.3:8000: connection refused'),
-        (socket.gaierror(socket.EAI_NONAME, 'Name or service not known'), errors.UNREACHABLE,
-         'cannot reach the cluster at 10.1.2.3:8000: host name not found (Name or service not known)'),
+        (
+            ConnectionRefusedError(errno.ECONNREFUSED, 'Connection refused'),
+            errors.UNREACHABLE,
+            'cannot reach the cluster at 10.1.2.3:8000: connection refused',
+        ),
+        (
+            socket.gaierror(socket.EAI_NONAME, 'Name or service not known'),
+            errors.UNREACHABLE,
+            'cannot reach the cluster at 10.1.2.3:8000: host name not found (Name or service not known)',
+        ),
         (TimeoutError('timed out'), errors.UNREACHABLE, 'cannot reach the cluster at 10.1.2.3:8000: timed out'),
         (socket.timeout('timed out'), errors.UNREACHABLE, 'timed out'),
         (OSError(errno.ENETUNREACH, 'Network is unreachable'), errors.UNREACHABLE, 'network unreachable'),
         (OSError(errno.EHOSTUNREACH, 'No route to host'), errors.UNREACHABLE, 'no route to host'),
-        (ssl.SSLCertVerificationError(1, 'certificate verify failed'), errors.TLS,
-         'cannot verify the TLS certificate of the cluster at 10.1.2.3:8000'),
+        (
+            ssl.SSLCertVerificationError(1, 'certificate verify failed'),
+            errors.TLS,
+            'cannot verify the TLS certificate of the cluster at 10.1.2.3:8000',
+        ),
         (ssl.SSLError(1, 'wrong version number'), errors.TLS, 'TLS handshake with the cluster at 10.1.2.3:8000 failed'),
-        (request_error(401, 'unauthorized_error', 'Invalid username or password'), errors.AUTH,
-         'the cluster at 10.1.2.3:8000 rejected the credentials: Invalid username or password'),
+        (
+            request_error(401, 'unauthorized_error', 'Invalid username or password'),
+            errors.AUTH,
+            'the cluster at 10.1.2.3:8000 rejected the credentials: Invalid username or password',
+        ),
         (RequestError(401, 'Unauthorized', None), errors.AUTH, 'Need to log in first'),
-        (request_error(403, 'privilege_denied_error', 'User lacks the privilege PRIVILEGE_FS_FILE_LOCK_WRITE'),
-         errors.PRIVILEGE, 'missing privilege PRIVILEGE_FS_FILE_LOCK_WRITE'),
-        (request_error(403, 'fs_access_denied_error', 'Access denied'), errors.PRIVILEGE,
-         'permission denied by the cluster at 10.1.2.3:8000: Access denied'),
-        (request_error(404, 'fs_no_such_entry_error', '/a/b does not exist'), errors.NOT_FOUND,
-         'not found: /a/b does not exist'),
+        (
+            request_error(403, 'privilege_denied_error', 'User lacks the privilege PRIVILEGE_FS_FILE_LOCK_WRITE'),
+            errors.PRIVILEGE,
+            'missing privilege PRIVILEGE_FS_FILE_LOCK_WRITE',
+        ),
+        (
+            request_error(403, 'fs_access_denied_error', 'Access denied'),
+            errors.PRIVILEGE,
+            'permission denied by the cluster at 10.1.2.3:8000: Access denied',
+        ),
+        (
+            request_error(404, 'fs_no_such_entry_error', '/a/b does not exist'),
+            errors.NOT_FOUND,
+            'not found: /a/b does not exist',
+        ),
         (request_error(404, 'fs_no_such_path_error', 'no such path'), errors.NOT_FOUND, 'not found'),
-        (request_error(404, 'http_not_found_error', 'no such endpoint'), errors.FAILURE,
-         'answered 404 http_not_found_error: no such endpoint'),
+        (
+            request_error(404, 'http_not_found_error', 'no such endpoint'),
+            errors.FAILURE,
+            'answered 404 http_not_found_error: no such endpoint',
+        ),
         (request_error(503, 'unavailable', 'try\nlater'), errors.FAILURE, 'answered 503 unavailable: try later'),
         (APIException('Error loading data: Expecting value'), errors.BAD_REPLY, 'bad reply from the cluster at'),
         (json.JSONDecodeError('Expecting value', 'x', 0), errors.BAD_REPLY, 'JSONDecodeError'),
         (http.client.RemoteDisconnected('Remote end closed connection'), errors.BAD_REPLY, 'RemoteDisconnected'),
         (http.client.BadStatusLine('garbage'), errors.BAD_REPLY, 'BadStatusLine'),
-        (errors.BadReply('a reply larger than 64 MiB'), errors.BAD_REPLY,
-         'bad reply from the cluster at 10.1.2.3:8000: a reply larger than 64 MiB'),
-        (ssl.SSLEOFError(8, 'EOF occurred in violation of protocol'), errors.UNREACHABLE,
-         'cannot reach the cluster at 10.1.2.3:8000: the connection was closed (TLS EOF)'),
+        (
+            errors.BadReply('a reply larger than 64 MiB'),
+            errors.BAD_REPLY,
+            'bad reply from the cluster at 10.1.2.3:8000: a reply larger than 64 MiB',
+        ),
+        (
+            ssl.SSLEOFError(8, 'EOF occurred in violation of protocol'),
+            errors.UNREACHABLE,
+            'cannot reach the cluster at 10.1.2.3:8000: the connection was closed (TLS EOF)',
+        ),
     ],
 )
 def test_translate(exc, code, text):
@@ -78,7 +106,8 @@ def test_translate_real_refused_connection():
             socket.create_connection(('127.0.0.2', port), timeout=5)
     error = translate(caught.value, '127.0.0.2', port)
     assert (error.exit_code, error.message) == (
-        errors.UNREACHABLE, f'cannot reach the cluster at 127.0.0.2:{port}: connection refused'
+        errors.UNREACHABLE,
+        f'cannot reach the cluster at 127.0.0.2:{port}: connection refused',
     )
 
 
@@ -88,9 +117,21 @@ def test_translate_names_ipv6_hosts_with_brackets():
 
 # The README's exit-code table: one meaning per code, the same for every tool.
 EXIT_CODES = {
-    'OK': 0, 'FAILURE': 1, 'USAGE': 2, 'CONFIG': 3, 'UNREACHABLE': 4, 'TLS': 5, 'AUTH': 6, 'PRIVILEGE': 7,
-    'NOT_FOUND': 8, 'BAD_REPLY': 9, 'SERVICE_DOWN': 10, 'SOME_NOT_CLOSED': 11, 'NOT_CONFIRMED': 12,
-    'NOTHING_MATCHED': 13, 'INTERRUPTED': 130,
+    'OK': 0,
+    'FAILURE': 1,
+    'USAGE': 2,
+    'CONFIG': 3,
+    'UNREACHABLE': 4,
+    'TLS': 5,
+    'AUTH': 6,
+    'PRIVILEGE': 7,
+    'NOT_FOUND': 8,
+    'BAD_REPLY': 9,
+    'SERVICE_DOWN': 10,
+    'SOME_NOT_CLOSED': 11,
+    'NOT_CONFIRMED': 12,
+    'NOTHING_MATCHED': 13,
+    'INTERRUPTED': 130,
 }
 
 
@@ -165,7 +206,10 @@ def test_with_the_program_name_the_line_is_prog_error_message():
         """
     )
     assert (result.returncode, result.stdout) == (errors.SERVICE_DOWN, '')
-    assert result.stderr == 'pytarchive: error: the pytarchive service is not running (no socket at /run/pytarchive.sock)\n'
+    assert (
+        result.stderr
+        == 'pytarchive: error: the pytarchive service is not running (no socket at /run/pytarchive.sock)\n'
+    )
 
 
 def test_a_config_error_is_exit_3_in_the_same_line():
@@ -267,23 +311,26 @@ def test_closed_pipe_exits_0_quietly():
     assert (result.returncode, result.stderr) == (0, '')
 
 
-@pytest.mark.parametrize('exc, transient', [
-    (ConnectionRefusedError(errno.ECONNREFUSED, 'refused'), True),
-    (ConnectionResetError(errno.ECONNRESET, 'reset'), True),
-    (http.client.RemoteDisconnected('closed'), True),
-    (http.client.IncompleteRead(b'x', 10), True),
-    (socket.gaierror(socket.EAI_AGAIN, 'Temporary failure in name resolution'), True),
-    (TimeoutError('timed out'), True),
-    (ssl.SSLEOFError(8, 'EOF occurred in violation of protocol'), True),
-    (errors.BadReply('garbled'), True),
-    (request_error(503, 'unavailable', 'restarting'), True),
-    (request_error(429, 'too_many_requests', 'slow down'), True),
-    (ssl.SSLCertVerificationError(1, 'certificate verify failed'), False),
-    (request_error(401, 'unauthorized_error', 'no'), False),
-    (request_error(403, 'privilege_denied_error', 'no'), False),
-    (request_error(404, 'fs_no_such_entry_error', 'gone'), False),
-    (KeyError('id'), False),
-])
+@pytest.mark.parametrize(
+    'exc, transient',
+    [
+        (ConnectionRefusedError(errno.ECONNREFUSED, 'refused'), True),
+        (ConnectionResetError(errno.ECONNRESET, 'reset'), True),
+        (http.client.RemoteDisconnected('closed'), True),
+        (http.client.IncompleteRead(b'x', 10), True),
+        (socket.gaierror(socket.EAI_AGAIN, 'Temporary failure in name resolution'), True),
+        (TimeoutError('timed out'), True),
+        (ssl.SSLEOFError(8, 'EOF occurred in violation of protocol'), True),
+        (errors.BadReply('garbled'), True),
+        (request_error(503, 'unavailable', 'restarting'), True),
+        (request_error(429, 'too_many_requests', 'slow down'), True),
+        (ssl.SSLCertVerificationError(1, 'certificate verify failed'), False),
+        (request_error(401, 'unauthorized_error', 'no'), False),
+        (request_error(403, 'privilege_denied_error', 'no'), False),
+        (request_error(404, 'fs_no_such_entry_error', 'gone'), False),
+        (KeyError('id'), False),
+    ],
+)
 def test_is_transient(exc, transient):
     assert errors.is_transient(exc) is transient
 

@@ -193,7 +193,10 @@ def test_common_arguments():
     add_common_arguments(parser)
     parser.set_defaults(config_file='tool_config.ini')
     assert vars(parser.parse_args([])) == {
-        'config_file': 'tool_config.ini', 'configure': False, 'debug': False, 'output': None,
+        'config_file': 'tool_config.ini',
+        'configure': False,
+        'debug': False,
+        'output': None,
     }
     args = parser.parse_args(['--config-file', 'x.ini', '--configure', '--debug', '--output', 'log.txt'])
     assert (args.config_file, args.configure, args.debug, args.output) == ('x.ini', True, True, 'log.txt')

@@ -16,17 +16,31 @@ def without_the_sdk(python):
 
 def test_a_python_without_the_sdk_moves_over_to_the_project_venv():
     assert without_the_sdk(BASE_PYTHON), 'the test needs a Python without qumulo-api'
-    done = subprocess.run([BASE_PYTHON, str(PROJECT / 'qfs_filelock.py'), '--version'], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=60)
+    done = subprocess.run(
+        [BASE_PYTHON, str(PROJECT / 'qfs_filelock.py'), '--version'],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, 'qfs_filelock 2.0', '')
-    wrong = subprocess.run([BASE_PYTHON, str(PROJECT / 'qumulo_lock_manager.py'), '--bogus'], capture_output=True,
-                           text=True, stdin=subprocess.DEVNULL, timeout=60)
+    wrong = subprocess.run(
+        [BASE_PYTHON, str(PROJECT / 'qumulo_lock_manager.py'), '--bogus'],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert (wrong.returncode, wrong.stderr) == (
-        2, 'qumulo_lock_manager.py: error: unrecognized arguments: --bogus (see --help)\n')
+        2,
+        'qumulo_lock_manager.py: error: unrecognized arguments: --bogus (see --help)\n',
+    )
 
 
-NO_SDK = ('error: the Qumulo SDK (qumulo-api) is not installed for this Python: run `make venv` in the project '
-          'folder, or pip install -r requirements.txt')
+NO_SDK = (
+    'error: the Qumulo SDK (qumulo-api) is not installed for this Python: run `make venv` in the project '
+    'folder, or pip install -r requirements.txt'
+)
 
 
 def copy_without_venv(folder):
@@ -38,8 +52,9 @@ def copy_without_venv(folder):
 
 
 def run_base(script):
-    return subprocess.run([BASE_PYTHON, str(script), '--version'], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=60)
+    return subprocess.run(
+        [BASE_PYTHON, str(script), '--version'], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60
+    )
 
 
 def test_without_a_project_venv_it_says_how_to_get_one_in_one_line(tmp_path):

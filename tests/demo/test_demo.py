@@ -13,8 +13,14 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 
 def test_demo_shows_events_locks_handles_and_the_watcher():
-    done = subprocess.run([sys.executable, '-m', 'demo'], cwd=PROJECT, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, '-m', 'demo'],
+        cwd=PROJECT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert 'logged in as admin' in out

@@ -14,8 +14,17 @@ from sim.xvfb import VirtualDisplay
 
 def row(path='/s/a.txt', user='alice', clients=('10.0.0.5',), file_id='7', location=None, **extra):
     """A HandleRow with defaults for what a test does not care about."""
-    values = dict(location=location or f'{path}:{user}', file_id=file_id, path=path, user=user, auth_id='500',
-                  clients=tuple(clients), access='read', share_modes=(), byte_range_locks=0)
+    values = dict(
+        location=location or f'{path}:{user}',
+        file_id=file_id,
+        path=path,
+        user=user,
+        auth_id='500',
+        clients=tuple(clients),
+        access='read',
+        share_modes=(),
+        byte_range_locks=0,
+    )
     values.update(extra)
     return HandleRow(**values)
 

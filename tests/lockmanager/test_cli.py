@@ -29,8 +29,15 @@ def run(*args, config=None, cwd=None, env=None):
     environment = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'QUMULO_LOCK_MANAGER_CONFIG')}
     environment.update(env or {})
     command = [sys.executable, str(SCRIPT)] + (['--config-file', str(config)] if config else []) + list(args)
-    return subprocess.run(command, cwd=cwd or PROJECT, env=environment, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        command,
+        cwd=cwd or PROJECT,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def one_error_line(done, exit_code, *needles):
@@ -43,8 +50,11 @@ def one_error_line(done, exit_code, *needles):
 
 
 def handles_left(cluster):
-    return {(h['handle_info']['path'], cluster.client().auth.find_identity(auth_id=h['handle_info']['owner'])['name'])
-            for page in cluster.client().smb.list_file_handles(resolve_paths=True) for h in page['file_handles']}
+    return {
+        (h['handle_info']['path'], cluster.client().auth.find_identity(auth_id=h['handle_info']['owner'])['name'])
+        for page in cluster.client().smb.list_file_handles(resolve_paths=True)
+        for h in page['file_handles']
+    }
 
 
 # --- listing -------------------------------------------------------------------------------------
@@ -53,8 +63,9 @@ def test_list_prints_a_table_sorted_by_path(office):
     assert done.returncode == 0 and done.stderr == ''
     heading, *rows = done.stdout.splitlines()
     assert heading.split()[:3] == ['Path', 'File', 'ID']
-    assert [r.split()[0] for r in rows] == ['/design/cover.psd'] * 2 + ['/finance/budget-2027.xlsx'] + \
-        ['/finance/Q3.xlsx'] * 2
+    assert [r.split()[0] for r in rows] == ['/design/cover.psd'] * 2 + ['/finance/budget-2027.xlsx'] + [
+        '/finance/Q3.xlsx'
+    ] * 2
     assert rows[3].split()[2:5] == ['alice', '10.0.0.5', 'read+write']
     assert rows[3].endswith('share read/write/exclude-write; 1 byte-range (exclusive)')
 
@@ -81,8 +92,11 @@ def test_nothing_matched_is_one_line_and_its_own_exit_code(office):
     assert done.stdout == ''
     done = run('--list', '--json', '--user', 'mallory', config=office.config)
     assert done.returncode == NOTHING_MATCHED and json.loads(done.stdout) == []
-    one_error_line(run('--close', '--path', 'nope.txt', '--yes', config=office.config), NOTHING_MATCHED,
-                   'no open SMB file handle matched (path containing nope.txt)')
+    one_error_line(
+        run('--close', '--path', 'nope.txt', '--yes', config=office.config),
+        NOTHING_MATCHED,
+        'no open SMB file handle matched (path containing nope.txt)',
+    )
 
 
 def test_list_asks_a_busy_cluster_again(office):
@@ -117,7 +131,8 @@ def test_close_with_yes_closes_only_the_matching_handles(opened):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         f'closed /finance/Q3.xlsx (alice from 10.0.0.5, file id {json_row(opened, "Q3", "bob")["file_id"]})',
-        'closed 1 of 1 handle']
+        'closed 1 of 1 handle',
+    ]
     left = handles_left(opened)
     assert ('/finance/Q3.xlsx', 'bob') in left and ('/finance/Q3.xlsx', 'alice') not in left
 
@@ -129,8 +144,9 @@ def json_row(cluster, path, user):
 
 def test_close_by_file_id_and_client_reports_json(opened):
     cover = json_row(opened, 'cover', 'dave')
-    done = run('--close', '--file-id', cover['file_id'], '--client', '10.0.1.21', '--yes', '--json',
-               config=opened.config)
+    done = run(
+        '--close', '--file-id', cover['file_id'], '--client', '10.0.1.21', '--yes', '--json', config=opened.config
+    )
     assert done.returncode == 0
     [outcome] = json.loads(done.stdout)
     assert outcome['closed'] and outcome['user'] == 'dave' and outcome['error'] == ''
@@ -139,8 +155,7 @@ def test_close_by_file_id_and_client_reports_json(opened):
 
 def test_an_empty_pattern_closes_nothing(opened):
     for pattern in ('', ' ', '\t'):
-        one_error_line(run('--close', '--path', pattern, '--yes', config=opened.config), 2,
-                       '--path is empty', '--all')
+        one_error_line(run('--close', '--path', pattern, '--yes', config=opened.config), 2, '--path is empty', '--all')
     assert len(handles_left(opened)) == 5
 
 
@@ -160,8 +175,13 @@ def test_close_without_yes_and_without_a_terminal_refuses(opened):
 
 
 def test_close_asks_at_a_terminal_and_no_means_nothing_closed(opened):
-    child = pexpect.spawn(sys.executable, [str(SCRIPT), '--config-file', str(opened.config), '--close',
-                                           '--path', 'finance'], cwd=str(PROJECT), encoding='utf-8', timeout=30)
+    child = pexpect.spawn(
+        sys.executable,
+        [str(SCRIPT), '--config-file', str(opened.config), '--close', '--path', 'finance'],
+        cwd=str(PROJECT),
+        encoding='utf-8',
+        timeout=30,
+    )
     child.expect(r'Close 3 file handles\? \[y/N\] ')
     question = child.before
     assert 'held by alice, bob' in question and '/finance/budget-2027.xlsx  (alice from 10.0.0.5' in question
@@ -176,8 +196,13 @@ def test_close_asks_at_a_terminal_and_no_means_nothing_closed(opened):
 
 
 def test_a_handle_that_vanishes_before_the_close_is_named_and_the_rest_close(opened):
-    child = pexpect.spawn(sys.executable, [str(SCRIPT), '--config-file', str(opened.config), '--close',
-                                           '--path', 'finance'], cwd=str(PROJECT), encoding='utf-8', timeout=30)
+    child = pexpect.spawn(
+        sys.executable,
+        [str(SCRIPT), '--config-file', str(opened.config), '--close', '--path', 'finance'],
+        cwd=str(PROJECT),
+        encoding='utf-8',
+        timeout=30,
+    )
     child.expect(r'\[y/N\] ')
     bob = json_row(opened, 'Q3', 'bob')
     opened.client().smb.close_smb_file(location=bob['location'])  # bob's client closed it meanwhile
@@ -220,24 +245,27 @@ def test_bad_password_unreachable_cluster_and_missing_config(office, tmp_path):
     one_error_line(run('--list', config=unreadable), 3, 'dir.ini')
 
 
-@pytest.mark.parametrize('args, needle', [
-    (['--bogus'], 'unrecognized arguments: --bogus'),
-    (['--close'], '--close needs --path TEXT or --file-id N'),
-    (['--list', '--close'], 'not allowed with argument'),
-    (['--list', '--json', '--csv'], 'not allowed with argument'),
-    (['--close', '--path', 'x', '--csv'], '--csv goes with --list'),
-    (['--list', '--yes'], '--yes goes with --close'),
-    (['--path', 'x'], '--path goes with --list or --close'),
-    (['--list', '--file-id', 'abc'], "a file id is a number, not 'abc'"),
-    (['--list', '--auto-refresh', '5'], '--auto-refresh is for the window'),
-    (['--auto-refresh', '0'], 'expected seconds from 1 to 86400'),
-    (['--close', '--path', '', '--yes'], '--path is empty'),
-    (['--close', '--path', '   ', '--yes'], '--path is empty'),
-    (['--list', '--user', ''], '--user is empty'),
-    (['--close', '--file-id', '7', '--client', ' ', '--yes'], '--client is empty'),
-    (['--close', '--all', '--path', 'x', '--yes'], '--all closes every handle: it does not go with --path'),
-    (['--list', '--all'], '--all goes with --close'),
-])
+@pytest.mark.parametrize(
+    'args, needle',
+    [
+        (['--bogus'], 'unrecognized arguments: --bogus'),
+        (['--close'], '--close needs --path TEXT or --file-id N'),
+        (['--list', '--close'], 'not allowed with argument'),
+        (['--list', '--json', '--csv'], 'not allowed with argument'),
+        (['--close', '--path', 'x', '--csv'], '--csv goes with --list'),
+        (['--list', '--yes'], '--yes goes with --close'),
+        (['--path', 'x'], '--path goes with --list or --close'),
+        (['--list', '--file-id', 'abc'], "a file id is a number, not 'abc'"),
+        (['--list', '--auto-refresh', '5'], '--auto-refresh is for the window'),
+        (['--auto-refresh', '0'], 'expected seconds from 1 to 86400'),
+        (['--close', '--path', '', '--yes'], '--path is empty'),
+        (['--close', '--path', '   ', '--yes'], '--path is empty'),
+        (['--list', '--user', ''], '--user is empty'),
+        (['--close', '--file-id', '7', '--client', ' ', '--yes'], '--client is empty'),
+        (['--close', '--all', '--path', 'x', '--yes'], '--all closes every handle: it does not go with --path'),
+        (['--list', '--all'], '--all goes with --close'),
+    ],
+)
 def test_a_wrong_command_line_is_one_line_and_exit_2(args, needle):
     one_error_line(run(*args), 2, needle)
 
@@ -249,10 +277,20 @@ def test_without_a_display_the_window_says_it_needs_one(office):
 @pytest.mark.parametrize('user, password', [('viewer', 'viewer'), ('spaced', ' Grüße 2027 ')])
 def test_configure_writes_a_private_config_that_list_then_uses(office, tmp_path, user, password):
     path = tmp_path / 'new.ini'
-    child = pexpect.spawn(sys.executable, [str(SCRIPT), '--configure', '--config-file', str(path)],
-                          cwd=str(PROJECT), encoding='utf-8', timeout=30)
-    for prompt, answer in (('API Host', office.host), ('API Port', str(office.port)), ('Username', user),
-                           ('Password', password), ('Access Token', '')):
+    child = pexpect.spawn(
+        sys.executable,
+        [str(SCRIPT), '--configure', '--config-file', str(path)],
+        cwd=str(PROJECT),
+        encoding='utf-8',
+        timeout=30,
+    )
+    for prompt, answer in (
+        ('API Host', office.host),
+        ('API Port', str(office.port)),
+        ('Username', user),
+        ('Password', password),
+        ('Access Token', ''),
+    ):
         child.expect(prompt)
         child.sendline(answer)
     child.expect(pexpect.EOF)
@@ -280,8 +318,14 @@ def test_started_by_the_system_python_help_and_a_bad_flag_give_no_traceback():
     # The executable's #! line names the system's python3, which lacks the SDK: it moves over to .venv.
     python = getattr(sys, '_base_executable', None) or '/usr/bin/python3'
     for args, code in ((['--help'], 0), (['--bogus'], 2)):
-        done = subprocess.run([python, str(SCRIPT), *args], cwd=PROJECT, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [python, str(SCRIPT), *args],
+            cwd=PROJECT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == code and 'Traceback' not in done.stderr + done.stdout
     assert done.stderr == f'{ERROR}unrecognized arguments: --bogus (see --help)\n'
 
@@ -295,4 +339,5 @@ def test_a_degraded_listing_says_why_in_a_warning_and_stdout_stays_the_report(ca
     assert list_handles(Listing(), Selector(), args) == 0
     assert [r['path'] for r in json.loads(capsys.readouterr().out)] == ['/s/a.txt']
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ('WARNING', 'user names need PRIVILEGE_IDENTITY_READ')]
+        ('WARNING', 'user names need PRIVILEGE_IDENTITY_READ')
+    ]

@@ -5,8 +5,9 @@ from tests.lockmanager.conftest import row
 
 
 def test_the_confirmation_names_files_and_users_and_warns_about_unsaved_work():
-    plan = ClosePlan.of([row('/fin/Q3.xlsx', 'alice'), row('/eng/spec.docx', 'bob', file_id='8')],
-                        'the selected handles')
+    plan = ClosePlan.of(
+        [row('/fin/Q3.xlsx', 'alice'), row('/eng/spec.docx', 'bob', file_id='8')], 'the selected handles'
+    )
     question = plan.question()
     assert plan.title == 'Close 2 file handles?'
     assert 'held by alice, bob' in question
@@ -15,8 +16,7 @@ def test_the_confirmation_names_files_and_users_and_warns_about_unsaved_work():
 
 
 def test_a_long_plan_lists_the_first_handles_and_counts_the_rest():
-    plan = ClosePlan.of([row(f'/f{n:02}', 'alice', file_id=str(n)) for n in range(LISTED_IN_QUESTION + 3)],
-                        'x')
+    plan = ClosePlan.of([row(f'/f{n:02}', 'alice', file_id=str(n)) for n in range(LISTED_IN_QUESTION + 3)], 'x')
     assert plan.question().count('(alice from') == LISTED_IN_QUESTION
     assert '... and 3 more' in plan.question()
 

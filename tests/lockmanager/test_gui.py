@@ -38,18 +38,24 @@ class Answers:
 def open_window(display, sim, tmp_path):
     """open_window(user) -> (window, answers): the window listing `sim` as that user."""
     from lockmanager import gui
+
     opened = []
 
     def start(user='admin'):
         config = load_cluster_config(sim.write_config(tmp_path / f'{user}.ini', USERNAME=user, PASSWORD=user))
         root = gui.open_root('Qumulo Lock Manager: test')
         answers = Answers()
-        window = gui.LockManagerWindow(root, LockManagerPresenter(ConnectingCluster(config)), confirm=answers.confirm,
-                                       show_error=answers.show_error)
+        window = gui.LockManagerWindow(
+            root,
+            LockManagerPresenter(ConnectingCluster(config)),
+            confirm=answers.confirm,
+            show_error=answers.show_error,
+        )
         opened.append(window)
         window.presenter.refresh()
         pump_until(root, lambda: window.presenter.snapshot is not None and not window.filling)
         return window, answers
+
     yield start
     for window in opened:
         window.quit()
@@ -71,8 +77,10 @@ def pump_until(root, condition, timeout=20.0):
 
 
 def settle(window):
-    pump_until(window.root, lambda: not window.presenter.jobs.busy and not window.filling
-               and not window.presenter.filter_pending)
+    pump_until(
+        window.root,
+        lambda: not window.presenter.jobs.busy and not window.filling and not window.presenter.filter_pending,
+    )
 
 
 def shown(window):
@@ -88,7 +96,7 @@ def click(widget, x, y, **modifiers):
 
 def click_heading(window, key):
     tree = window.tree
-    x = sum(tree.column(c, 'width') for c in tree['columns'][:list(tree['columns']).index(key)]) + 20
+    x = sum(tree.column(c, 'width') for c in tree['columns'][: list(tree['columns']).index(key)]) + 20
     assert tree.identify_region(x, 8) == 'heading'
     click(tree, x, 8)
 
@@ -110,8 +118,11 @@ def type_text(entry, text):
 
 def listed_handles(sim):
     rc = sim.client()
-    return {h['handle_info']['location']: h for page in rc.smb.list_file_handles(resolve_paths=True)
-            for h in page['file_handles']}
+    return {
+        h['handle_info']['location']: h
+        for page in rc.smb.list_file_handles(resolve_paths=True)
+        for h in page['file_handles']
+    }
 
 
 def test_list_filter_sort_select_and_close_two_handles(open_window, sim, display, tmp_path):
@@ -124,8 +135,11 @@ def test_list_filter_sort_select_and_close_two_handles(open_window, sim, display
     type_text(window.filter_entry, 'finance/')
     settle(window)
     assert window.filter_text.get() == 'finance/'
-    assert shown(window) == [('/finance/budget-2027.xlsx', 'alice'), ('/finance/Q3.xlsx', 'alice'),
-                             ('/finance/Q3.xlsx', 'bob')]
+    assert shown(window) == [
+        ('/finance/budget-2027.xlsx', 'alice'),
+        ('/finance/Q3.xlsx', 'alice'),
+        ('/finance/Q3.xlsx', 'bob'),
+    ]
 
     click_heading(window, 'user')
     click_heading(window, 'user')
@@ -191,7 +205,7 @@ def test_closing_the_window_quits_the_program_even_while_listing(display, sim, t
     config = sim.write_config(tmp_path / 'lock.ini')
     sim.control('latency', {'ms': 5000})  # every call of the first listing is still running at the close
     # The real entry point, with the window manager's close button pressed 1.5 s after start.
-    program = textwrap.dedent(f'''
+    program = textwrap.dedent(f"""
         import runpy, sys, tkinter
         start = tkinter.Tk.mainloop
         def mainloop(root, n=0):
@@ -200,9 +214,15 @@ def test_closing_the_window_quits_the_program_even_while_listing(display, sim, t
         tkinter.Tk.mainloop = mainloop
         sys.argv = ['qumulo_lock_manager.py', '--config-file', {str(config)!r}]
         runpy.run_path('qumulo_lock_manager.py', run_name='__main__')
-    ''')
+    """)
     started = time.monotonic()
-    done = subprocess.run([sys.executable, '-c', program], cwd=PROJECT, capture_output=True, text=True,
-                          timeout=60, env=dict(os.environ, DISPLAY=display.name))
+    done = subprocess.run(
+        [sys.executable, '-c', program],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, DISPLAY=display.name),
+    )
     assert done.returncode == 0 and done.stderr == ''
     assert time.monotonic() - started < 8  # waiting for the listing would take 10 s or more

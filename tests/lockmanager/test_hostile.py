@@ -52,11 +52,14 @@ def test_a_trickled_listing_ends_in_one_line_and_exit_9_within_the_call_deadline
     assert result[3] < 100
 
 
-@pytest.mark.parametrize('reply', [
-    {'file_handles': [{'file_number': 5}], 'paging': {'next': ''}},
-    {'file_handles': None, 'paging': {'next': ''}},
-    {'paging': {'next': ''}},
-])
+@pytest.mark.parametrize(
+    'reply',
+    [
+        {'file_handles': [{'file_number': 5}], 'paging': {'next': ''}},
+        {'file_handles': None, 'paging': {'next': ''}},
+        {'paging': {'next': ''}},
+    ],
+)
 def test_a_listing_of_the_wrong_shape_exits_9(sim, proxy, tmp_path, reply):
     proxy.rule('GET', r'^/v1/smb/files/', ('reply', 200, reply, {}))
     assert_one_line_exit_9(run_tool(sim, proxy, tmp_path, *LIST), PROG, 'not shaped as expected')

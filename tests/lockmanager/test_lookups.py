@@ -13,6 +13,7 @@ def test_user_names_are_asked_once_and_fall_back_to_the_auth_id():
         if auth_id == '999':
             raise RequestError(404, 'Not Found', {'error_class': 'identity_not_found_error', 'description': 'x'})
         return {'name': 'alice'}
+
     names = UserNames(find)
     assert [names('501'), names('501'), names('999'), names('999')] == ['alice', 'alice', '999', '999']
     assert asked == ['501', '999']
@@ -20,8 +21,10 @@ def test_user_names_are_asked_once_and_fall_back_to_the_auth_id():
 
 def test_without_the_identity_privilege_names_stay_auth_ids():
     def find(auth_id):
-        raise RequestError(403, 'Forbidden', {'error_class': 'privilege_denied_error',
-                                              'description': 'needs PRIVILEGE_IDENTITY_READ'})
+        raise RequestError(
+            403, 'Forbidden', {'error_class': 'privilege_denied_error', 'description': 'needs PRIVILEGE_IDENTITY_READ'}
+        )
+
     names = UserNames(find)
     assert names('501') == '501' and not names.enabled
 
@@ -32,6 +35,7 @@ def test_missing_paths_are_resolved_in_batches_once_and_forgotten_when_closed():
     def resolve(ids):
         batches.append(list(ids))
         return [{'id': i, 'path': f'/p/{i}' if i != '5' else ''} for i in ids]
+
     paths = FilePaths(resolve, batch=2)
     assert paths.lookup(['1', '2', '3', '5'], ['1', '2', '3', '5']) == {'1': '/p/1', '2': '/p/2', '3': '/p/3'}
     assert batches == [['1', '2'], ['3', '5']]

@@ -7,21 +7,27 @@ from lockmanager.model import Selector, access_mode, matches_text, sort_rows
 from tests.lockmanager.conftest import row
 
 
-@pytest.mark.parametrize('mask, expected', [
-    (['MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_SYNCHRONIZE'], 'read'),
-    (['MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_FILE_WRITE_DATA'], 'read+write'),
-    (['MS_ACCESS_FILE_APPEND_DATA'], 'write'),
-    (['MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_DELETE'], 'read+delete'),
-    (['MS_ACCESS_FILE_READ_ATTRIBUTES'], 'metadata'),
-    (['MS_ACCESS_GENERIC_ALL'], 'read+write+delete'),
-])
+@pytest.mark.parametrize(
+    'mask, expected',
+    [
+        (['MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_SYNCHRONIZE'], 'read'),
+        (['MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_FILE_WRITE_DATA'], 'read+write'),
+        (['MS_ACCESS_FILE_APPEND_DATA'], 'write'),
+        (['MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_DELETE'], 'read+delete'),
+        (['MS_ACCESS_FILE_READ_ATTRIBUTES'], 'metadata'),
+        (['MS_ACCESS_GENERIC_ALL'], 'read+write+delete'),
+    ],
+)
 def test_access_mode_in_words(mask, expected):
     assert access_mode(mask) == expected
 
 
 def test_sorting_by_file_id_and_client_is_numeric_and_ties_stay_in_path_order():
-    rows = [row('/b', file_id='10', clients=('10.0.0.10',)), row('/a', file_id='9', clients=('10.0.0.9',)),
-            row('/c', file_id='10', clients=('10.0.0.9',))]
+    rows = [
+        row('/b', file_id='10', clients=('10.0.0.10',)),
+        row('/a', file_id='9', clients=('10.0.0.9',)),
+        row('/c', file_id='10', clients=('10.0.0.9',)),
+    ]
     assert [r.path for r in sort_rows(rows, 'file_id')] == ['/a', '/b', '/c']
     assert [r.path for r in sort_rows(rows, 'file_id', descending=True)] == ['/b', '/c', '/a']
     assert [r.path for r in sort_rows(rows, 'client')] == ['/a', '/c', '/b']
@@ -35,9 +41,11 @@ def test_live_filter_matches_path_user_or_client_in_any_case():
 
 
 def test_selector_needs_every_given_criterion():
-    rows = [row('/fin/Q3.xlsx', 'alice', ('10.0.0.5',), file_id='7'),
-            row('/fin/Q3.xlsx', 'bob', ('10.0.0.6',), file_id='7', auth_id='502'),
-            row('/eng/spec.docx', 'alice', ('10.0.0.5',), file_id='8')]
+    rows = [
+        row('/fin/Q3.xlsx', 'alice', ('10.0.0.5',), file_id='7'),
+        row('/fin/Q3.xlsx', 'bob', ('10.0.0.6',), file_id='7', auth_id='502'),
+        row('/eng/spec.docx', 'alice', ('10.0.0.5',), file_id='8'),
+    ]
     assert len(Selector(path='FIN/q3').pick(rows)) == 2
     assert [r.user for r in Selector(path='q3', user='BOB').pick(rows)] == ['bob']
     assert [r.user for r in Selector(user='502').pick(rows)] == ['bob']

@@ -18,13 +18,25 @@ FILE_IDS = {}  # path -> file id, so that handles of one file share it
 
 def handle_row(path, user, client, n):
     file_id = FILE_IDS.setdefault(path, str(100 + len(FILE_IDS)))
-    return HandleRow(location=f'L{n}', file_id=file_id, path=path, user=user, auth_id=str(500 + n),
-                     clients=(client,), access='read+write', share_modes=('API_SHARE_MODE_READ',),
-                     byte_range_locks=0)
+    return HandleRow(
+        location=f'L{n}',
+        file_id=file_id,
+        path=path,
+        user=user,
+        auth_id=str(500 + n),
+        clients=(client,),
+        access='read+write',
+        share_modes=('API_SHARE_MODE_READ',),
+        byte_range_locks=0,
+    )
 
 
-OFFICE = [handle_row('/fin/Q3.xlsx', 'alice', '10.0.0.5', 1), handle_row('/fin/Q3.xlsx', 'bob', '10.0.0.6', 2),
-          handle_row('/eng/spec.docx', 'alice', '10.0.0.7', 3), handle_row('/art/cover.psd', 'carol', '10.0.0.5', 4)]
+OFFICE = [
+    handle_row('/fin/Q3.xlsx', 'alice', '10.0.0.5', 1),
+    handle_row('/fin/Q3.xlsx', 'bob', '10.0.0.6', 2),
+    handle_row('/eng/spec.docx', 'alice', '10.0.0.7', 3),
+    handle_row('/art/cover.psd', 'carol', '10.0.0.5', 4),
+]
 
 
 class StandInCluster:
@@ -45,8 +57,10 @@ class StandInCluster:
             raise ToolError('user viewer lacks the privilege PRIVILEGE_SMB_FILE_HANDLE_WRITE', PRIVILEGE)
         self.close_calls.append([r.location for r in rows])
         self.rows = [r for r in self.rows if r not in rows]
-        return [CloseOutcome(r, r.location not in self.vanished, 'gone' if r.location in self.vanished else '')
-                for r in rows]
+        return [
+            CloseOutcome(r, r.location not in self.vanished, 'gone' if r.location in self.vanished else '')
+            for r in rows
+        ]
 
 
 class StandInView:
@@ -113,8 +127,12 @@ def test_refresh_lists_in_the_background_sorted_by_path_with_counts_in_the_statu
     assert view.busy == (True, 'Listing handles…')
     wait_for_jobs(window.jobs)
     assert view.busy == (False, '')
-    assert view.rows == [('/art/cover.psd', 'carol'), ('/eng/spec.docx', 'alice'), ('/fin/Q3.xlsx', 'alice'),
-                         ('/fin/Q3.xlsx', 'bob')]
+    assert view.rows == [
+        ('/art/cover.psd', 'carol'),
+        ('/eng/spec.docx', 'alice'),
+        ('/fin/Q3.xlsx', 'alice'),
+        ('/fin/Q3.xlsx', 'bob'),
+    ]
     assert view.status == '4 handles on 3 files, 3 users, 3 clients  ·  listed at 14:03:22 as admin'
     assert view.headings['path'] == 'Path ▲' and view.headings['user'] == 'User'
 

@@ -30,15 +30,40 @@ PYTHON = sys.executable
 class Rig:
     """A virtual library, a config file for it, and the service running on them."""
 
-    def __init__(self, tmp_path: Path, read_only_group: str = '', index_write_seconds: float = 0.5,
-                 capacity: int = 200_000_000, general: str = '', extra: str = ''):
+    def __init__(
+        self,
+        tmp_path: Path,
+        read_only_group: str = '',
+        index_write_seconds: float = 0.5,
+        capacity: int = 200_000_000,
+        general: str = '',
+        extra: str = '',
+    ):
         """general: lines added to [General]; extra: more sections ([Export], [Email]) for the config."""
         self.library = tmp_path / 'library'
         init = subprocess.run(
-            [PYTHON, '-m', 'sim.tapelib', 'init', str(self.library), '--slots', '8', '--drives', '1',
-             '--tapes', 'TPN001L9,TPN002L9,CLN001L1', '--capacity', str(capacity),
-             '--index-write-seconds', str(index_write_seconds)],
-            cwd=REPO, capture_output=True, text=True, check=True)
+            [
+                PYTHON,
+                '-m',
+                'sim.tapelib',
+                'init',
+                str(self.library),
+                '--slots',
+                '8',
+                '--drives',
+                '1',
+                '--tapes',
+                'TPN001L9,TPN002L9,CLN001L1',
+                '--capacity',
+                str(capacity),
+                '--index-write-seconds',
+                str(index_write_seconds),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         # The socket's directory must be reachable by other users (pytest's tmp_path is not).
         self.run_dir = Path(tempfile.mkdtemp(prefix='pytarchive-test-', dir='/tmp'))
         self.run_dir.chmod(0o711)
@@ -49,8 +74,10 @@ class Rig:
         self.scratch = tmp_path / 'scratch'
         self.scratch.mkdir()
         library_config = init.stdout.replace('[General]\n', f'[General]\nscratch_path = {self.scratch}\n{general}\n')
-        self.config.write_text(library_config + f'\n[Service]\nsocket = {self.socket}\ndatabase = {self.database}\n'
-                               f'read_only_group = {read_only_group}   # a comment, stripped\n{extra}\n')
+        self.config.write_text(
+            library_config + f'\n[Service]\nsocket = {self.socket}\ndatabase = {self.database}\n'
+            f'read_only_group = {read_only_group}   # a comment, stripped\n{extra}\n'
+        )
         self.config.chmod(0o600)
         self.log = tmp_path / 'service.log'
         self.process = None
@@ -61,7 +88,11 @@ class Rig:
         with open(self.log, 'a') as log:
             self.process = subprocess.Popen(
                 [PYTHON, '-m', 'pytarchive.service', '--config-file', str(self.config)],
-                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -126,15 +157,21 @@ class Rig:
         if self.process is not None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
-        subprocess.run([PYTHON, '-m', 'sim.tapelib', 'cleanup', str(self.library)], cwd=REPO,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [PYTHON, '-m', 'sim.tapelib', 'cleanup', str(self.library)], cwd=REPO, capture_output=True, timeout=60
+        )
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     # -- the client --------------------------------------------------------------------------------
 
     def client(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([PYTHON, '-m', 'pytarchive', '--config-file', str(self.config), *args],
-                              cwd=REPO, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [PYTHON, '-m', 'pytarchive', '--config-file', str(self.config), *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     def ok(self, *args: str) -> str:
         done = self.client(*args)
@@ -175,8 +212,12 @@ class Rig:
     # -- the library as mtx and the kernel see it --------------------------------------------------
 
     def drive(self):
-        status = subprocess.run([str(self.library / 'bin' / 'mtx'), '-f', str(self.library / 'dev' / 'sch0'),
-                                 'status'], capture_output=True, text=True, check=True)
+        status = subprocess.run(
+            [str(self.library / 'bin' / 'mtx'), '-f', str(self.library / 'dev' / 'sch0'), 'status'],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return parse_status(status.stdout).drive(0)
 
     def mounted(self) -> bool:
@@ -247,8 +288,12 @@ def snapshot(root: Path) -> dict:
         elif entry.is_dir():
             found[relative] = ('dir', oct(info.st_mode & 0o7777))
         else:
-            found[relative] = ('file', blake3.blake3(entry.read_bytes()).hexdigest(), oct(info.st_mode & 0o7777),
-                               int(info.st_mtime))
+            found[relative] = (
+                'file',
+                blake3.blake3(entry.read_bytes()).hexdigest(),
+                oct(info.st_mode & 0o7777),
+                int(info.st_mtime),
+            )
     return found
 
 

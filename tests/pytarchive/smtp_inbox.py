@@ -30,8 +30,7 @@ class Inbox:
         return '250 Message accepted for delivery'
 
     def messages(self):
-        return [email.message_from_bytes(envelope.content, policy=email.policy.default)
-                for envelope in self.envelopes]
+        return [email.message_from_bytes(envelope.content, policy=email.policy.default) for envelope in self.envelopes]
 
 
 @pytest.fixture
@@ -49,5 +48,3 @@ def smtp_server(request):
     yield start
     for controller in controllers:
         controller.stop()
-
-

@@ -61,14 +61,17 @@ def test_defaults_for_everything_a_typical_file_does_not_set(tmp_path):
 
 
 def test_an_smtp_password_needs_a_private_file_and_never_shows_in_a_repr(tmp_path):
-    text = TYPICAL + '[Email]\nsmtp_host = mail.example.org\nsender = a@example.org\nrecipients = b@example.org\n' \
-                  'starttls = yes\nusername = archiver\npassword = s3cret-Pa55\n'
+    text = (
+        TYPICAL + '[Email]\nsmtp_host = mail.example.org\nsender = a@example.org\nrecipients = b@example.org\n'
+        'starttls = yes\nusername = archiver\npassword = s3cret-Pa55\n'
+    )
     path = write(tmp_path, text)
     (tmp_path / 'pytarchive.conf').chmod(0o644)
     with pytest.raises(ConfigError) as caught:
         configuration.load(path)
-    assert caught.value.message == (f'{path}: holds [Email] password but is readable by others (mode 644); '
-                                    f'run: chmod 600 {path}')
+    assert caught.value.message == (
+        f'{path}: holds [Email] password but is readable by others (mode 644); run: chmod 600 {path}'
+    )
     (tmp_path / 'pytarchive.conf').chmod(0o600)
     email = configuration.load(path).email
     assert (email.starttls, email.username, email.password, email.configured) == (True, 'archiver', 's3cret-Pa55', True)
@@ -76,20 +79,25 @@ def test_an_smtp_password_needs_a_private_file_and_never_shows_in_a_repr(tmp_pat
 
 
 def test_an_smtp_password_in_double_quotes_keeps_its_spaces(tmp_path):
-    text = TYPICAL + '[Email]\nsmtp_host = mail.example.org\nsender = a@example.org\nrecipients = b@example.org\n' \
-                  'username = archiver\npassword = "  two words "\n'
+    text = (
+        TYPICAL + '[Email]\nsmtp_host = mail.example.org\nsender = a@example.org\nrecipients = b@example.org\n'
+        'username = archiver\npassword = "  two words "\n'
+    )
     path = write(tmp_path, text)
     (tmp_path / 'pytarchive.conf').chmod(0o600)
     assert configuration.load(path).email.password == '  two words '
 
 
 def test_commands_are_split_like_a_shell_and_paths_can_be_moved(tmp_path):
-    text = TYPICAL.replace('[Export]', 'mtx = "/opt/mtx dir/mtx" -v\ndrive_index = 2\n\n[Export]') + """
+    text = (
+        TYPICAL.replace('[Export]', 'mtx = "/opt/mtx dir/mtx" -v\ndrive_index = 2\n\n[Export]')
+        + """
 [Service]
 socket = /tmp/x/p.sock   # for tests
 database = /tmp/x/p.db
 read_only_group = tape
 """
+    )
     config = configuration.load(write(tmp_path, text))
     assert config.device.mtx == ('/opt/mtx dir/mtx', '-v')
     assert config.device.drive_index == 2
@@ -98,23 +106,41 @@ read_only_group = tape
     assert config.service.read_only_group == 'tape'
 
 
-@pytest.mark.parametrize('change, message', [
-    (('drive_serial = 10WT012345 # obtain with sudo tapeinfo -f /dev/st0 ', ''),
-     '[Device] drive_serial: is missing (required)'),
-    (('drive_serial = 10WT012345 # obtain with sudo tapeinfo -f /dev/st0 ', 'drive_serial =   # later'),
-     '[Device] drive_serial: is empty (required)'),
-    (('tape_max_size = 17138671616', 'tape_max_size = 16T'),
-     "[General] tape_max_size: '16T' is not a whole number (0 or more)"),
-    (('scratch_path = /tmp', 'scratch_path = tmp'), "[General] scratch_path: 'tmp' is not an absolute path"),
-    (('[Export]', 'drive_index = -1\n[Export]'), "[Device] drive_index: '-1' is not a whole number (0 or more)"),
-    (('[Export]', 'mtx = "unbalanced\n[Export]'), '[Device] mtx: \'"unbalanced\' is not a command'),
-    (('[Export]', 'drive_seral = 1\n[Export]'), '[Device] drive_seral: unknown key (known: '),
-    (('[Export]', '[Exports]'), '[Exports]: unknown section (known: General, Device, Export, Service, Email)'),
-    (('scratch_path = /tmp', 'pack_threshold = 0'), "[General] pack_threshold: '0' is not a whole number (1 or more)"),
-    (('settings = ro,fsid=1', 'exportfs = "/usr/sbin/exportfs'), '[Export] exportfs: \'"/usr/sbin/exportfs\' is not a command'),
-    (('[Export]', '[Email]\nstarttls = maybe\n[Export]'), "[Email] starttls: 'maybe' is not yes or no"),
-    (('[Export]', '[Email]\nsmtp_port = 70000\n[Export]'), "[Email] smtp_port: '70000' is not a whole number (from 1 to 65535)"),
-])
+@pytest.mark.parametrize(
+    'change, message',
+    [
+        (
+            ('drive_serial = 10WT012345 # obtain with sudo tapeinfo -f /dev/st0 ', ''),
+            '[Device] drive_serial: is missing (required)',
+        ),
+        (
+            ('drive_serial = 10WT012345 # obtain with sudo tapeinfo -f /dev/st0 ', 'drive_serial =   # later'),
+            '[Device] drive_serial: is empty (required)',
+        ),
+        (
+            ('tape_max_size = 17138671616', 'tape_max_size = 16T'),
+            "[General] tape_max_size: '16T' is not a whole number (0 or more)",
+        ),
+        (('scratch_path = /tmp', 'scratch_path = tmp'), "[General] scratch_path: 'tmp' is not an absolute path"),
+        (('[Export]', 'drive_index = -1\n[Export]'), "[Device] drive_index: '-1' is not a whole number (0 or more)"),
+        (('[Export]', 'mtx = "unbalanced\n[Export]'), "[Device] mtx: '\"unbalanced' is not a command"),
+        (('[Export]', 'drive_seral = 1\n[Export]'), '[Device] drive_seral: unknown key (known: '),
+        (('[Export]', '[Exports]'), '[Exports]: unknown section (known: General, Device, Export, Service, Email)'),
+        (
+            ('scratch_path = /tmp', 'pack_threshold = 0'),
+            "[General] pack_threshold: '0' is not a whole number (1 or more)",
+        ),
+        (
+            ('settings = ro,fsid=1', 'exportfs = "/usr/sbin/exportfs'),
+            "[Export] exportfs: '\"/usr/sbin/exportfs' is not a command",
+        ),
+        (('[Export]', '[Email]\nstarttls = maybe\n[Export]'), "[Email] starttls: 'maybe' is not yes or no"),
+        (
+            ('[Export]', '[Email]\nsmtp_port = 70000\n[Export]'),
+            "[Email] smtp_port: '70000' is not a whole number (from 1 to 65535)",
+        ),
+    ],
+)
 def test_a_bad_key_is_one_line_naming_file_section_and_key(tmp_path, change, message):
     path = write(tmp_path, TYPICAL.replace(*change))
     with pytest.raises(ConfigError) as caught:
@@ -148,7 +174,9 @@ def test_client_socket_comes_from_the_named_config_or_the_default(tmp_path, monk
 
 def test_logging_config_is_read_with_fileconfig_when_present(tmp_path):
     log_file = tmp_path / 'pytarchive.log'
-    logging_conf = write(tmp_path, f"""\
+    logging_conf = write(
+        tmp_path,
+        f"""\
         [loggers]
         keys=root
 
@@ -170,7 +198,9 @@ def test_logging_config_is_read_with_fileconfig_when_present(tmp_path):
 
         [formatter_plain]
         format=%(levelname)s %(message)s
-        """, name='logging.conf')
+        """,
+        name='logging.conf',
+    )
     config = configuration.load(write(tmp_path, TYPICAL + f'[Service]\nlogging_config = {logging_conf}\n'))
     root = logging.getLogger()
     saved = root.handlers[:], root.level

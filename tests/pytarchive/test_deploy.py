@@ -54,16 +54,34 @@ def test_the_client_script_runs_through_a_symlink_from_a_plain_shell(tmp_path):
     # so the script must switch to the project's .venv, found through the link), as a shell on the
     # library host would.
     plain = {'PATH': '/usr/bin:/bin'}
-    done = subprocess.run([str(link), '--socket', str(missing), 'queue'], cwd=tmp_path, capture_output=True,
-                          text=True, env=plain, timeout=60)
+    done = subprocess.run(
+        [str(link), '--socket', str(missing), 'queue'],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=plain,
+        timeout=60,
+    )
     assert (done.returncode, done.stdout, done.stderr) == (
-        10, '', f'pytarchive: error: the pytarchive service is not running (no socket at {missing})\n')
-    done = subprocess.run(['/usr/bin/python3', str(link), '--socket', str(missing), 'queue'], cwd=tmp_path,
-                          capture_output=True, text=True, env=plain, timeout=60)
+        10,
+        '',
+        f'pytarchive: error: the pytarchive service is not running (no socket at {missing})\n',
+    )
+    done = subprocess.run(
+        ['/usr/bin/python3', str(link), '--socket', str(missing), 'queue'],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=plain,
+        timeout=60,
+    )
     assert (done.returncode, done.stderr) == (
-        10, f'pytarchive: error: the pytarchive service is not running (no socket at {missing})\n')
-    help_text = subprocess.run([str(link), '--help'], cwd=tmp_path, capture_output=True, text=True, env=plain,
-                               timeout=60).stdout
+        10,
+        f'pytarchive: error: the pytarchive service is not running (no socket at {missing})\n',
+    )
+    help_text = subprocess.run(
+        [str(link), '--help'], cwd=tmp_path, capture_output=True, text=True, env=plain, timeout=60
+    ).stdout
     assert help_text.startswith('usage: pytarchive ')
 
 

@@ -36,9 +36,15 @@ def check_login(server, session, envelope, mechanism, auth_data):
 
 
 def config(port, **changes):
-    values = dict(smtp_host='127.0.0.1', smtp_port=port, sender='pytarchive@archive.example',
-                  recipients=('admin@example.org', 'backup@example.org'), starttls=False, username='',
-                  password='')
+    values = dict(
+        smtp_host='127.0.0.1',
+        smtp_port=port,
+        sender='pytarchive@archive.example',
+        recipients=('admin@example.org', 'backup@example.org'),
+        starttls=False,
+        username='',
+        password='',
+    )
     values.update(changes)
     return EmailConfig(**values)
 
@@ -89,18 +95,26 @@ def self_signed(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'localhost')])
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName('localhost'),
-                                                        x509.IPAddress(ipaddress.ip_address('127.0.0.1'))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName('localhost'), x509.IPAddress(ipaddress.ip_address('127.0.0.1'))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / 'cert.pem', tmp_path / 'key.pem'
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(cert_file), str(key_file)
 
 
@@ -123,8 +137,10 @@ def test_starttls_not_offered(smtp_server):
     _, port = smtp_server()
     with pytest.raises(ToolError) as caught:
         mail.send(config(port, starttls=True), 'hello', 'body')
-    assert caught.value.message == (f'cannot send mail through 127.0.0.1:{port}: STARTTLS extension not supported '
-                                    'by server. (check [Email] starttls and username)')
+    assert caught.value.message == (
+        f'cannot send mail through 127.0.0.1:{port}: STARTTLS extension not supported '
+        'by server. (check [Email] starttls and username)'
+    )
 
 
 def test_connection_refused_names_host_and_port():
@@ -142,8 +158,9 @@ def test_unknown_host(monkeypatch):
     monkeypatch.setattr(mail.smtplib, 'SMTP', no_such_host)
     with pytest.raises(ToolError) as caught:
         mail.send(config(25, smtp_host='mail.invalid'), 'hello', 'body')
-    assert caught.value.message == ('cannot send mail through mail.invalid:25: '
-                                    'host name not found (Name or service not known)')
+    assert caught.value.message == (
+        'cannot send mail through mail.invalid:25: host name not found (Name or service not known)'
+    )
 
 
 def test_refused_recipients(smtp_server):
@@ -188,15 +205,15 @@ def test_a_mail_that_cannot_be_sent_never_raises_into_the_caller(logger, capsys)
     logger.addHandler(mail.critical_mail_handler(config(port)))
     logger.critical('task 4 format failed')
     err = capsys.readouterr().err
-    assert err == (f'pytarchive: a CRITICAL record was not mailed: cannot send mail through 127.0.0.1:{port}: '
-                   'connection refused\n')
+    assert err == (
+        f'pytarchive: a CRITICAL record was not mailed: cannot send mail through 127.0.0.1:{port}: connection refused\n'
+    )
 
 
 def test_the_message_id_does_not_ask_dns(monkeypatch):
     monkeypatch.setattr(socket, 'getfqdn', lambda *args: pytest.fail('getfqdn called'))
     msg = mail.message(config(25), 'subject', 'text')
     assert msg['Message-ID'].endswith('@archive.example>') and msg.get_content_type() == 'text/plain'
-
 
 
 def test_critical_records_are_mailed_with_a_non_ascii_password(smtp_server, logger, capsys):
@@ -213,6 +230,8 @@ def test_a_mail_handler_failure_is_one_line_never_a_traceback(smtp_server, logge
     logger.addHandler(mail.critical_mail_handler(config(port, username=UNICODE_USER, password='wrong-ü')))
     logger.critical('task 6 archive failed')
     err = capsys.readouterr().err
-    assert err == (f'pytarchive: a CRITICAL record was not mailed: cannot send mail through 127.0.0.1:{port}: '
-                   f'login as {UNICODE_USER} refused: 535 5.7.8 Authentication credentials invalid\n')
+    assert err == (
+        f'pytarchive: a CRITICAL record was not mailed: cannot send mail through 127.0.0.1:{port}: '
+        f'login as {UNICODE_USER} refused: 535 5.7.8 Authentication credentials invalid\n'
+    )
     assert 'wrong-ü' not in err and inbox.envelopes == []

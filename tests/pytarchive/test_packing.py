@@ -66,8 +66,14 @@ def describe(root):
             found[name] = ('dir', stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, info.st_mtime_ns // 10**9)
         else:
             with open(os.path.join(root, name), 'rb') as file:
-                found[name] = ('file', stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, info.st_mtime_ns // 10**9,
-                               file.read())
+                found[name] = (
+                    'file',
+                    stat.S_IMODE(info.st_mode),
+                    info.st_uid,
+                    info.st_gid,
+                    info.st_mtime_ns // 10**9,
+                    file.read(),
+                )
     return found
 
 
@@ -102,7 +108,7 @@ def test_unpack_takes_the_archive_bytes_in_chunks_too(tree, tmp_path):
     staging = tmp_path / 'staging'
     staging.mkdir()
 
-    digest = packing.unpack((data[start:start + 100] for start in range(0, len(data), 100)), str(staging))
+    digest = packing.unpack((data[start : start + 100] for start in range(0, len(data), 100)), str(staging))
 
     assert digest == blake3.blake3(data).hexdigest()
     assert describe(staging) == describe(tree)
@@ -126,8 +132,14 @@ def test_unpack_of_some_members_extracts_only_them(tree, tmp_path):
 
     packing.unpack(archive, str(staging), members=['sub/dir', 'link'])
 
-    assert sorted(describe(staging)) == ['link', 'sub', 'sub/dir', 'sub/dir/deep.bin', 'sub/dir/deeper',
-                                         'sub/dir/deeper/-dash']
+    assert sorted(describe(staging)) == [
+        'link',
+        'sub',
+        'sub/dir',
+        'sub/dir/deep.bin',
+        'sub/dir/deeper',
+        'sub/dir/deeper/-dash',
+    ]
     assert describe(staging)['sub/dir/deep.bin'] == describe(tree)['sub/dir/deep.bin']
 
 
@@ -222,10 +234,14 @@ def test_what_tar_says_about_members_is_read_back_with_their_exact_names():
         b'tar: moved/away: Warning: Cannot open: Not a directory\n'
         b'tar: growing.log: file changed as we read it\n'
         b'tar: shrinking.db: File shrank by 4096 bytes; padding with zeros\n'
-        b'tar: Removing leading `/\' from member names\n')
+        b"tar: Removing leading `/' from member names\n"
+    )
 
-    assert packing._read_messages(said) == (['gone: f\u00fcr \\ immer\n', 'moved/away'],
-                                            ['growing.log', 'shrinking.db'], None)
+    assert packing._read_messages(said) == (
+        ['gone: f\u00fcr \\ immer\n', 'moved/away'],
+        ['growing.log', 'shrinking.db'],
+        None,
+    )
 
 
 def test_a_full_scratch_fails_the_pack_with_zstds_message_and_leaves_nothing(tmp_path):

@@ -158,6 +158,7 @@ def _once(action):
     def on_chunk(_size):
         if not done:
             done.append(action())
+
     return on_chunk
 
 
@@ -173,14 +174,18 @@ def _replace(path):
     os.replace(replacement, path)  # how editors save: a new file renamed over the old name
 
 
-@pytest.mark.parametrize('change', [
-    lambda source: _write_at(source, 0, b'already copied, written again'),
-    lambda source: _write_at(source, 3 * B, b'not yet copied'),
-    lambda source: os.truncate(source, B),
-    lambda source: os.chmod(source, 0o600),  # metadata only: the ctime moves
-    _replace,
-    os.unlink,
-], ids=['write-behind', 'write-ahead', 'truncate', 'chmod', 'replaced', 'deleted'])
+@pytest.mark.parametrize(
+    'change',
+    [
+        lambda source: _write_at(source, 0, b'already copied, written again'),
+        lambda source: _write_at(source, 3 * B, b'not yet copied'),
+        lambda source: os.truncate(source, B),
+        lambda source: os.chmod(source, 0o600),  # metadata only: the ctime moves
+        _replace,
+        os.unlink,
+    ],
+    ids=['write-behind', 'write-ahead', 'truncate', 'chmod', 'replaced', 'deleted'],
+)
 def test_a_source_changed_during_its_copy_is_never_returned_as_a_copy(tmp_path, change):
     source = tmp_path / 'source'
     source.write_bytes(os.urandom(4 * B))

@@ -15,8 +15,14 @@ def test_entries_come_parents_first_and_links_are_never_followed(tmp_path):
     root = tree(tmp_path / 'data')
     entries = list(Walk(str(root)).entries())
     assert [(entry.path, entry.kind) for entry in entries] == [
-        ('a.txt', FILE), ('b dir', DIR), ('b dir/inner', DIR), ('b dir/inner/é.bin', FILE),
-        ('dangling', LINK), ('empty', DIR), ('to dir', LINK)]
+        ('a.txt', FILE),
+        ('b dir', DIR),
+        ('b dir/inner', DIR),
+        ('b dir/inner/é.bin', FILE),
+        ('dangling', LINK),
+        ('empty', DIR),
+        ('to dir', LINK),
+    ]
     by_path = {entry.path: entry for entry in entries}
     assert by_path['to dir'].target == 'b dir' and by_path['dangling'].target == '/no/such/place'
     assert by_path['b dir/inner/é.bin'].size == 1000 and by_path['to dir'].size == 0
@@ -60,5 +66,7 @@ def test_a_name_that_is_not_utf8_is_refused_in_one_line(tmp_path):
         latin1.write('1')
     with pytest.raises(ToolError) as refused:
         list(Walk(str(root)).entries())
-    assert refused.value.message == f'{root}/caf\\udce9.txt: a name that is not UTF-8; rename it ' \
-                                    f'(e.g. convmv -f latin1 -t utf8) and prepare again'
+    assert (
+        refused.value.message == f'{root}/caf\\udce9.txt: a name that is not UTF-8; rename it '
+        f'(e.g. convmv -f latin1 -t utf8) and prepare again'
+    )

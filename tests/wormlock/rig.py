@@ -9,7 +9,6 @@ import sys
 import time
 
 
-
 PROJECT = pathlib.Path(__file__).resolve().parents[2]
 
 STARTED = []  # every Watcher of the running test; conftest.py kills those still running after it
@@ -22,14 +21,28 @@ class Watcher:
         self.audit = pathlib.Path(workdir) / 'audit.jsonl'
         self.log = pathlib.Path(workdir) / f'watcher-{time.monotonic_ns()}.log'
         config = sim.write_config(pathlib.Path(workdir) / 'qfs_filelock_config.ini', API_PORT=port or sim.port)
-        args = ['--config-file', str(config), '--directory-path', directory, '--recursive',
-                '--audit-log', str(self.audit), '--output', str(self.log)]
+        args = [
+            '--config-file',
+            str(config),
+            '--directory-path',
+            directory,
+            '--recursive',
+            '--audit-log',
+            str(self.audit),
+            '--output',
+            str(self.log),
+        ]
         if '--legal-hold' not in extra and '--retention' not in extra:
             args += ['--retention', '7d']
         if '--settle' not in extra and '--interval' not in extra:
             args += ['--interval', '0']
-        self.proc = subprocess.Popen([sys.executable, 'qfs_filelock.py', *args, *extra], cwd=PROJECT,
-                                     stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, 'qfs_filelock.py', *args, *extra],
+            cwd=PROJECT,
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         STARTED.append(self)
         wait_for(lambda: 'watching' in self.log_text() or self.proc.poll() is not None, 20)
         assert self.proc.poll() is None, self.proc.stderr.read()

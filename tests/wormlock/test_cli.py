@@ -30,19 +30,57 @@ from tests.wormlock.rig import wait_for
 PROJECT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = [sys.executable, 'qfs_filelock.py']
 UTC = dt.timezone.utc
-HEADER_LINES = ('QFS File Lock 2.0', '  cluster:   ', '  directory: ', '  lock:      ', '  events:    ',
-                '  rescan:    ')
-FLAGS = ('--directory-path', '--file-id', '--file-num', '--config-file', '--configure', '--recursive',
-         '--interval', '--debug', '--output', '--log-max-bytes', '--legal-hold', '--retention', '--run-as-daemon',
-         '--pid-file', '--log-file', '--events', '--settle', '--workers', '--rescan-every', '--audit-log',
-         '--report', '--expiring-within', '--unlocked-only', '--csv', '--json', '--dry-run', '--version')
+HEADER_LINES = (
+    'QFS File Lock 2.0',
+    '  cluster:   ',
+    '  directory: ',
+    '  lock:      ',
+    '  events:    ',
+    '  rescan:    ',
+)
+FLAGS = (
+    '--directory-path',
+    '--file-id',
+    '--file-num',
+    '--config-file',
+    '--configure',
+    '--recursive',
+    '--interval',
+    '--debug',
+    '--output',
+    '--log-max-bytes',
+    '--legal-hold',
+    '--retention',
+    '--run-as-daemon',
+    '--pid-file',
+    '--log-file',
+    '--events',
+    '--settle',
+    '--workers',
+    '--rescan-every',
+    '--audit-log',
+    '--report',
+    '--expiring-within',
+    '--unlocked-only',
+    '--csv',
+    '--json',
+    '--dry-run',
+    '--version',
+)
 
 
 # --- helpers ---------------------------------------------------------------------------------
 def run_tool(*args, env=None, timeout=60):
     """Run qfs_filelock.py to its end (report, version, a refused start)."""
-    return subprocess.run([*TOOL, *map(str, args)], cwd=PROJECT, stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [*TOOL, *map(str, args)],
+        cwd=PROJECT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def lock_of(cluster, path):
@@ -95,8 +133,9 @@ class Watcher:
         self.stdout_path = workdir / f'stdout-{time.monotonic_ns()}.log'
         self.log_path = pathlib.Path(args[args.index('--output') + 1]) if '--output' in args else self.stdout_path
         with open(self.stdout_path, 'w') as stdout:
-            self.proc = subprocess.Popen([*TOOL, *args], cwd=PROJECT, stdin=subprocess.DEVNULL, stdout=stdout,
-                                         stderr=subprocess.PIPE, text=True)
+            self.proc = subprocess.Popen(
+                [*TOOL, *args], cwd=PROJECT, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE, text=True
+            )
         # Ready once the stream is open and the start-up catch-up scan is done.
         wait_for(lambda: ready in self.log() or self.proc.poll() is not None, 20)
         assert self.proc.poll() is None, f'the watcher exited {self.proc.returncode}: {self.proc.stderr.read()}'
@@ -104,8 +143,10 @@ class Watcher:
 
     def log(self):
         """The whole log, rotated parts (--log-max-bytes: FILE.2, FILE.1) first."""
-        parts = sorted(self.log_path.parent.glob(self.log_path.name + '.*'),
-                       key=lambda p: -int(p.suffix[1:]) if p.suffix[1:].isdigit() else 0)
+        parts = sorted(
+            self.log_path.parent.glob(self.log_path.name + '.*'),
+            key=lambda p: -int(p.suffix[1:]) if p.suffix[1:].isdigit() else 0,
+        )
         return ''.join(p.read_text() for p in [*parts, self.log_path] if p.exists())
 
     def stdout(self):
@@ -158,8 +199,11 @@ def start(tmp_path, config):
 
 def header(log):
     """The start-up header lines (without their time stamps)."""
-    return [line.split(' - ', 2)[2] for line in log.splitlines() if line.count(' - ') >= 2
-            and line.split(' - ', 2)[2].startswith(HEADER_LINES)]
+    return [
+        line.split(' - ', 2)[2]
+        for line in log.splitlines()
+        if line.count(' - ') >= 2 and line.split(' - ', 2)[2].startswith(HEADER_LINES)
+    ]
 
 
 # --- basics ----------------------------------------------------------------------------------
@@ -168,16 +212,26 @@ def test_version_prints_the_version():
     assert (done.returncode, done.stdout, done.stderr) == (0, 'qfs_filelock 2.0\n', '')
 
 
-@pytest.mark.parametrize('args, status, stdout_starts, stderr', [
-    (['--version'], 0, 'qfs_filelock 2.0\n', ''),
-    (['--help'], 0, 'usage: qfs_filelock.py ', ''),
-    (['--bogus'], 2, '', 'qfs_filelock.py: error: unrecognized arguments: --bogus (see --help)\n'),
-])
+@pytest.mark.parametrize(
+    'args, status, stdout_starts, stderr',
+    [
+        (['--version'], 0, 'qfs_filelock 2.0\n', ''),
+        (['--help'], 0, 'usage: qfs_filelock.py ', ''),
+        (['--bogus'], 2, '', 'qfs_filelock.py: error: unrecognized arguments: --bogus (see --help)\n'),
+    ],
+)
 def test_run_from_a_plain_shell_it_answers_without_a_traceback(tmp_path, args, status, stdout_starts, stderr):
     # `./qfs_filelock.py` typed in a shell where the project's environment is not activated: the
     # system's python3 runs it, and the tool moves over to .venv by itself.
-    done = subprocess.run([str(PROJECT / 'qfs_filelock.py'), *args], cwd=tmp_path, env={'PATH': '/usr/bin:/bin'},
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(PROJECT / 'qfs_filelock.py'), *args],
+        cwd=tmp_path,
+        env={'PATH': '/usr/bin:/bin'},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (done.returncode, done.stderr) == (status, stderr), done.stderr
     assert done.stdout.startswith(stdout_starts), done.stdout
 
@@ -193,8 +247,10 @@ def test_directory_path_interval_0_locks_a_new_file_at_once_until_a_date(start, 
     watcher = start('--directory-path', '/drop', '--retention', '2031-12-31', '--interval', '0')
     written = time.monotonic()
     (drop / 'statement.pdf').write_bytes(b'%PDF-1.7')
-    assert wait_locked(cluster, '/drop/statement.pdf') == {'legal_hold': False,
-                                                            'retention_period': '2031-12-31T00:00:00Z'}
+    assert wait_locked(cluster, '/drop/statement.pdf') == {
+        'legal_hold': False,
+        'retention_period': '2031-12-31T00:00:00Z',
+    }
     assert time.monotonic() - written < 5, '--interval 0 must lock at once, not after a delay'
     log = watcher.stop()
     directory_id = cluster.fs.get_file_attr(path='/drop')['id']
@@ -269,8 +325,11 @@ def test_retention_period_counts_calendar_days_months_years(period, start, drop,
     lock = wait_locked(cluster, '/drop/ledger.csv')
     after = dt.datetime.now(UTC)
     until = parse_time(lock['retention_period'])
-    assert calendar_after(before, period) - dt.timedelta(seconds=5) <= until <= calendar_after(after, period) + \
-        dt.timedelta(seconds=5), (period, until)
+    assert (
+        calendar_after(before, period) - dt.timedelta(seconds=5)
+        <= until
+        <= calendar_after(after, period) + dt.timedelta(seconds=5)
+    ), (period, until)
     assert lock['legal_hold'] is False
     assert f'  lock:      retention {period}; lock at once; 8 workers' in header(watcher.stop())
 
@@ -279,8 +338,9 @@ def test_retention_and_legal_hold_together(start, drop, cluster):
     watcher = start('--directory-path', '/drop', '--retention', '2031-12-31', '--legal-hold', '--interval', '0')
     (drop / 'both.txt').write_text('both')
     assert wait_locked(cluster, '/drop/both.txt') == {'legal_hold': True, 'retention_period': '2031-12-31T00:00:00Z'}
-    assert '  lock:      retention until 2031-12-31T00:00:00Z and legal hold; lock at once; 8 workers' in \
-        header(watcher.stop())
+    assert '  lock:      retention until 2031-12-31T00:00:00Z and legal hold; lock at once; 8 workers' in header(
+        watcher.stop()
+    )
 
 
 def test_recursive_locks_files_in_new_subdirectories(start, drop, cluster):
@@ -307,8 +367,17 @@ def test_events_choose_which_changes_start_a_lock(sim, start, drop, cluster):
 
 
 def test_rescan_every_locks_files_no_event_announced(start, drop, cluster):
-    watcher = start('--directory-path', '/drop', '--legal-hold', '--interval', '0', '--events', 'child_file_moved_to',
-                    '--rescan-every', '1')
+    watcher = start(
+        '--directory-path',
+        '/drop',
+        '--legal-hold',
+        '--interval',
+        '0',
+        '--events',
+        'child_file_moved_to',
+        '--rescan-every',
+        '1',
+    )
     (drop / 'missed.txt').write_text('no selected event for this one: only a catch-up scan finds it')
     wait_locked(cluster, '/drop/missed.txt', 8)
     log = watcher.stop()
@@ -345,8 +414,7 @@ def test_settle_locks_only_once_the_file_is_quiet(start, drop, cluster):
 def test_audit_log_has_one_json_line_per_action(tmp_path, start, drop, cluster):
     audit = tmp_path / 'audit' / 'filelock.jsonl'
     audit.parent.mkdir()
-    watcher = start('--directory-path', '/drop', '--retention', '2031-12-31', '--interval', '0',
-                    '--audit-log', audit)
+    watcher = start('--directory-path', '/drop', '--retention', '2031-12-31', '--interval', '0', '--audit-log', audit)
     (drop / 'audited.bin').write_bytes(b'12345')
     wait_locked(cluster, '/drop/audited.bin')
     log = watcher.stop()
@@ -389,13 +457,24 @@ def test_output_and_debug_log_to_a_file_without_secrets(tmp_path, start, drop, c
     assert 'session-v1:<redacted>' in log  # the login reply was logged, and scrubbed
     assert not re.search(r'session-v1:(?!<redacted>)', log), 'a bearer token leaked into the log'
     assert not re.search(r'Bearer (?!<redacted>)', log)
-    assert not re.search(r'''["']password["']\s*:\s*["'](?!<redacted>)''', log), 'a password leaked into the log'
+    assert not re.search(r"""["']password["']\s*:\s*["'](?!<redacted>)""", log), 'a password leaked into the log'
 
 
 def test_log_max_bytes_rotates_the_output_file(tmp_path, start, drop, cluster):
     output = tmp_path / 'rotated.log'
-    watcher = start('--directory-path', '/drop', '--legal-hold', '--interval', '0', '--debug', '--output', output,
-                    '--log-max-bytes', '4000', ready='watching /drop')
+    watcher = start(
+        '--directory-path',
+        '/drop',
+        '--legal-hold',
+        '--interval',
+        '0',
+        '--debug',
+        '--output',
+        output,
+        '--log-max-bytes',
+        '4000',
+        ready='watching /drop',
+    )
     (drop / 'r.txt').write_text('r')
     wait_locked(cluster, '/drop/r.txt')
     watcher.stop()
@@ -408,8 +487,13 @@ def test_log_max_bytes_rotates_the_output_file(tmp_path, start, drop, cluster):
 def test_configure_through_a_terminal_writes_a_private_file(sim, tmp_path):
     path = tmp_path / 'etc' / 'qfs_filelock_config.ini'
     path.parent.mkdir()
-    child = pexpect.spawn(sys.executable, ['qfs_filelock.py', '--configure', '--config-file', str(path)],
-                          cwd=str(PROJECT), encoding='utf-8', timeout=20)
+    child = pexpect.spawn(
+        sys.executable,
+        ['qfs_filelock.py', '--configure', '--config-file', str(path)],
+        cwd=str(PROJECT),
+        encoding='utf-8',
+        timeout=20,
+    )
     try:
         child.expect_exact(f'Configuring {path}')
         child.expect_exact('Enter API Host: ')
@@ -462,23 +546,48 @@ def test_run_as_daemon_detaches_locks_and_stops_on_sigterm(tmp_path, config, dro
     gone.wait()
     pid_file.write_text(f'{gone.pid}\n')
     started = time.monotonic()
-    done = run_tool('--config-file', config, '--directory-path', '/drop', '--legal-hold', '--interval', '0',
-                    '--run-as-daemon', '--pid-file', pid_file, '--log-file', log_file, timeout=30)
+    done = run_tool(
+        '--config-file',
+        config,
+        '--directory-path',
+        '/drop',
+        '--legal-hold',
+        '--interval',
+        '0',
+        '--run-as-daemon',
+        '--pid-file',
+        pid_file,
+        '--log-file',
+        log_file,
+        timeout=30,
+    )
     assert (done.returncode, done.stdout, done.stderr) == (0, '', '')
     assert time.monotonic() - started < 15, 'the command must return once detached'
-    assert wait_for(lambda: pid_file.exists() and pid_file.read_text().strip() not in ('', str(gone.pid)), 10), \
+    assert wait_for(lambda: pid_file.exists() and pid_file.read_text().strip() not in ('', str(gone.pid)), 10), (
         'no pid file'
+    )
     pid = int(pid_file.read_text())
     try:
         assert pid_alive(pid)
         # The pid file is written before the daemon opens its log: the log may not exist yet.
-        assert wait_for(lambda: log_file.exists() and 'catch-up scan of /drop' in log_file.read_text(), 20), \
+        assert wait_for(lambda: log_file.exists() and 'catch-up scan of /drop' in log_file.read_text(), 20), (
             log_file.exists() and log_file.read_text()
+        )
         (drop / 'nightly.tar').write_bytes(b'tar')
         assert wait_locked(cluster, '/drop/nightly.tar') == {'legal_hold': True, 'retention_period': None}
         # A second daemon on the same pid file is refused on the terminal.
-        again = run_tool('--config-file', config, '--directory-path', '/drop', '--legal-hold', '--run-as-daemon',
-                         '--pid-file', pid_file, '--log-file', log_file)
+        again = run_tool(
+            '--config-file',
+            config,
+            '--directory-path',
+            '/drop',
+            '--legal-hold',
+            '--run-as-daemon',
+            '--pid-file',
+            pid_file,
+            '--log-file',
+            log_file,
+        )
         assert again.returncode == 1 and f'process {pid} named there is still running' in again.stderr
         assert again.stderr.count('\n') == 1
     finally:
@@ -518,8 +627,13 @@ def test_report_table_lists_every_file_with_its_lock(config, records):
     assert lines[0].split() == ['path', 'file_id', 'size', 'locked', 'legal_hold', 'retention_until', 'days_left']
     assert set(lines[1]) <= {'-', ' '}
     rows = {line.split()[0]: line.split() for line in lines[2:-1]}
-    assert list(rows) == ['/records/far.txt', '/records/held.txt', '/records/open2.txt', '/records/sub/open.txt',
-                          '/records/sub/soon.txt']
+    assert list(rows) == [
+        '/records/far.txt',
+        '/records/held.txt',
+        '/records/open2.txt',
+        '/records/sub/open.txt',
+        '/records/sub/soon.txt',
+    ]
     assert rows['/records/held.txt'][3:5] == ['yes', 'yes']
     assert rows['/records/far.txt'][3:6] == ['yes', 'no', '2031-12-31T00:00:00Z']
     assert rows['/records/open2.txt'][3:] == ['no', 'no']
@@ -569,8 +683,13 @@ def test_report_piped_into_head_ends_quietly(sim, config):
     many.mkdir()
     for i in range(400):
         (many / f'file-{i:04d}-with-a-long-enough-name-to-fill-the-pipe.txt').write_text(str(i))
-    proc = subprocess.Popen([*TOOL, '--config-file', str(config), '--report', '/many'], cwd=PROJECT,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*TOOL, '--config-file', str(config), '--report', '/many'],
+        cwd=PROJECT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     first = proc.stdout.readline()
     proc.stdout.close()  # `| head -1` exits
     proc.wait(30)
@@ -599,75 +718,196 @@ BAD_INPUTS = {
     'bad-retention-date': (['--directory-path', '/drop', '--retention', '2031-13-45'], 2, "not '2031-13-45'"),
     'zero-retention': (['--directory-path', '/drop', '--retention', '0d'], 2, 'longer than zero'),
     'negative-interval': (['--directory-path', '/drop', '--legal-hold', '--interval', '-1'], 2, '--interval must be'),
-    'not-a-number-interval': (['--directory-path', '/drop', '--legal-hold', '--interval', 'soon'], 2,
-                              'argument --interval: invalid float value'),
+    'not-a-number-interval': (
+        ['--directory-path', '/drop', '--legal-hold', '--interval', 'soon'],
+        2,
+        'argument --interval: invalid float value',
+    ),
     'zero-settle': (['--directory-path', '/drop', '--legal-hold', '--settle', '0'], 2, '--settle more than 0'),
-    'negative-rescan-every': (['--directory-path', '/drop', '--legal-hold', '--rescan-every', '-1'], 2,
-                              '--rescan-every must be 0'),
-    'not-a-finite-interval': (['--directory-path', '/drop', '--legal-hold', '--interval', 'nan'], 2,
-                              '--interval must be 0 or more'),
+    'negative-rescan-every': (
+        ['--directory-path', '/drop', '--legal-hold', '--rescan-every', '-1'],
+        2,
+        '--rescan-every must be 0',
+    ),
+    'not-a-finite-interval': (
+        ['--directory-path', '/drop', '--legal-hold', '--interval', 'nan'],
+        2,
+        '--interval must be 0 or more',
+    ),
     'too-many-workers': (['--directory-path', '/drop', '--legal-hold', '--workers', '65'], 2, 'between 1 and 64'),
     # Durations past what a timer can wait for would kill every lock worker with OverflowError.
-    'huge-interval': (['--directory-path', '/drop', '--legal-hold', '--interval', '1e10'], 2,
-                      '--interval must be at most 2592000 s (30 days)'),
-    'huge-settle': (['--directory-path', '/drop', '--legal-hold', '--settle', '1e10'], 2,
-                    '--settle must be at most 2592000 s (30 days)'),
-    'huge-rescan-every': (['--directory-path', '/drop', '--legal-hold', '--rescan-every', '1e10'], 2,
-                          '--rescan-every must be at most 2592000 s (30 days)'),
-    'huge-retention-years': (['--directory-path', '/drop', '--retention', '99999999y'], 2,
-                             '--retention must be at most 1000y'),
-    'huge-retention-days': (['--directory-path', '/drop', '--retention', '9999999999d'], 2,
-                            '--retention must be at most 1000y'),
-    'huge-expiring-within': (['--report', '/drop', '--expiring-within', '1e10'], 2,
-                             '--expiring-within must be at most 365250 days'),
-    'past-retention-date': (['--directory-path', '/drop', '--retention', '2020-01-01'], 2,
-                            '--retention 2020-01-01T00:00:00Z is in the past'),
-    'past-retention-time': (['--directory-path', '/drop', '--retention', '2021-06-30T12:00:00Z'], 2,
-                            '--retention 2021-06-30T12:00:00Z is in the past'),
-    'unknown-event': (['--directory-path', '/drop', '--legal-hold', '--events', 'child_file_created'], 2,
-                      'unknown event type child_file_created'),
+    'huge-interval': (
+        ['--directory-path', '/drop', '--legal-hold', '--interval', '1e10'],
+        2,
+        '--interval must be at most 2592000 s (30 days)',
+    ),
+    'huge-settle': (
+        ['--directory-path', '/drop', '--legal-hold', '--settle', '1e10'],
+        2,
+        '--settle must be at most 2592000 s (30 days)',
+    ),
+    'huge-rescan-every': (
+        ['--directory-path', '/drop', '--legal-hold', '--rescan-every', '1e10'],
+        2,
+        '--rescan-every must be at most 2592000 s (30 days)',
+    ),
+    'huge-retention-years': (
+        ['--directory-path', '/drop', '--retention', '99999999y'],
+        2,
+        '--retention must be at most 1000y',
+    ),
+    'huge-retention-days': (
+        ['--directory-path', '/drop', '--retention', '9999999999d'],
+        2,
+        '--retention must be at most 1000y',
+    ),
+    'huge-expiring-within': (
+        ['--report', '/drop', '--expiring-within', '1e10'],
+        2,
+        '--expiring-within must be at most 365250 days',
+    ),
+    'past-retention-date': (
+        ['--directory-path', '/drop', '--retention', '2020-01-01'],
+        2,
+        '--retention 2020-01-01T00:00:00Z is in the past',
+    ),
+    'past-retention-time': (
+        ['--directory-path', '/drop', '--retention', '2021-06-30T12:00:00Z'],
+        2,
+        '--retention 2021-06-30T12:00:00Z is in the past',
+    ),
+    'unknown-event': (
+        ['--directory-path', '/drop', '--legal-hold', '--events', 'child_file_created'],
+        2,
+        'unknown event type child_file_created',
+    ),
     'csv-and-json': (['--report', '/drop', '--csv', '--json'], 2, 'choose one of --csv and --json'),
     'relative-report': (['--report', 'drop'], 2, '--report must be an absolute cluster path'),
-    'report-flag-without-report': (['--directory-path', '/drop', '--legal-hold', '--unlocked-only'], 2,
-                                   '--unlocked-only only go with --report'),
+    'report-flag-without-report': (
+        ['--directory-path', '/drop', '--legal-hold', '--unlocked-only'],
+        2,
+        '--unlocked-only only go with --report',
+    ),
     'negative-expiring-within': (['--report', '/drop', '--expiring-within', '-1'], 2, '0 or more days'),
-    'missing-config': (['--config-file', '{tmp}/nowhere.ini', '--directory-path', '/drop', '--legal-hold'], 3,
-                       'config file not found (given by --config-file)'),
+    'missing-config': (
+        ['--config-file', '{tmp}/nowhere.ini', '--directory-path', '/drop', '--legal-hold'],
+        3,
+        'config file not found (given by --config-file)',
+    ),
     'missing-config-from-env': (['--directory-path', '/drop', '--legal-hold'], 3, '(given by $QFS_FILELOCK_CONFIG)'),
-    'config-is-a-directory': (['--config-file', '{tmp}', '--directory-path', '/drop', '--legal-hold'], 3,
-                              'is a directory, not a config file'),
-    'config-not-text': (['--config-file', '{binary}', '--directory-path', '/drop', '--legal-hold'], 3,
-                        'not a text file'),
-    'config-without-host': (['--config-file', '{nohost}', '--directory-path', '/drop', '--legal-hold'], 3,
-                            'API_HOST is missing'),
-    'unreachable-cluster': (['--config-file', '{closed}', '--directory-path', '/drop', '--legal-hold'], 4,
-                            'connection refused'),
+    'config-is-a-directory': (
+        ['--config-file', '{tmp}', '--directory-path', '/drop', '--legal-hold'],
+        3,
+        'is a directory, not a config file',
+    ),
+    'config-not-text': (
+        ['--config-file', '{binary}', '--directory-path', '/drop', '--legal-hold'],
+        3,
+        'not a text file',
+    ),
+    'config-without-host': (
+        ['--config-file', '{nohost}', '--directory-path', '/drop', '--legal-hold'],
+        3,
+        'API_HOST is missing',
+    ),
+    'unreachable-cluster': (
+        ['--config-file', '{closed}', '--directory-path', '/drop', '--legal-hold'],
+        4,
+        'connection refused',
+    ),
     'unreachable-cluster-report': (['--config-file', '{closed}', '--report', '/drop'], 4, 'cannot reach the cluster'),
-    'bad-credentials': (['--config-file', '{badpw}', '--directory-path', '/drop', '--legal-hold'], 6,
-                        'rejected the credentials'),
-    'no-lock-privilege': (['--config-file', '{nolock}', '--directory-path', '/drop', '--legal-hold'], 7,
-                          'user nolock lacks the privilege PRIVILEGE_FS_FILE_LOCK_WRITE'),
+    'bad-credentials': (
+        ['--config-file', '{badpw}', '--directory-path', '/drop', '--legal-hold'],
+        6,
+        'rejected the credentials',
+    ),
+    'no-lock-privilege': (
+        ['--config-file', '{nolock}', '--directory-path', '/drop', '--legal-hold'],
+        7,
+        'user nolock lacks the privilege PRIVILEGE_FS_FILE_LOCK_WRITE',
+    ),
     'missing-directory': (['--directory-path', '/no/such/dir', '--legal-hold'], 8, '/no/such/dir does not exist'),
     'missing-file-id': (['--file-id', '987654321', '--legal-hold'], 8, 'file id 987654321 does not exist'),
     'not-a-directory': (['--directory-path', '/drop/file.txt', '--legal-hold'], 1, 'is not a directory'),
     'missing-report-path': (['--report', '/no/such/dir'], 8, 'does not exist'),
-    'recursive-disabled-error': (['--directory-path', '/drop', '--legal-hold', '--recursive'], 1,
-                                 "recursive_mode is DISABLED_ERROR"),
-    'recursive-disabled-ignore': (['--directory-path', '/drop', '--legal-hold', '--recursive'], 1,
-                                  "recursive_mode is DISABLED_IGNORE"),
-    'output-in-missing-directory': (['--directory-path', '/drop', '--legal-hold', '--output', '{tmp}/no/x.log'], 2,
-                                    'cannot write log file'),
-    'audit-log-in-missing-directory': (['--directory-path', '/drop', '--legal-hold', '--audit-log',
-                                        '{tmp}/no/audit.jsonl'], 2, '--audit-log'),
-    'daemon-pid-file-not-writable': (['--directory-path', '/drop', '--legal-hold', '--run-as-daemon',
-                                      '--pid-file', '{tmp}/no/x.pid', '--log-file', '{tmp}/d.log'], 2, '--pid-file'),
-    'daemon-log-file-not-writable': (['--directory-path', '/drop', '--legal-hold', '--run-as-daemon',
-                                      '--pid-file', '{tmp}/x.pid', '--log-file', '{tmp}/no/d.log'], 2, '--log-file'),
-    'daemon-no-lock-privilege': (['--config-file', '{nolock}', '--directory-path', '/drop', '--legal-hold',
-                                  '--run-as-daemon', '--pid-file', '{tmp}/x.pid', '--log-file', '{tmp}/d.log'], 7,
-                                 'PRIVILEGE_FS_FILE_LOCK_WRITE'),
-    'daemon-missing-directory': (['--directory-path', '/nowhere', '--legal-hold', '--run-as-daemon',
-                                  '--pid-file', '{tmp}/x.pid', '--log-file', '{tmp}/d.log'], 8, 'does not exist'),
+    'recursive-disabled-error': (
+        ['--directory-path', '/drop', '--legal-hold', '--recursive'],
+        1,
+        'recursive_mode is DISABLED_ERROR',
+    ),
+    'recursive-disabled-ignore': (
+        ['--directory-path', '/drop', '--legal-hold', '--recursive'],
+        1,
+        'recursive_mode is DISABLED_IGNORE',
+    ),
+    'output-in-missing-directory': (
+        ['--directory-path', '/drop', '--legal-hold', '--output', '{tmp}/no/x.log'],
+        2,
+        'cannot write log file',
+    ),
+    'audit-log-in-missing-directory': (
+        ['--directory-path', '/drop', '--legal-hold', '--audit-log', '{tmp}/no/audit.jsonl'],
+        2,
+        '--audit-log',
+    ),
+    'daemon-pid-file-not-writable': (
+        [
+            '--directory-path',
+            '/drop',
+            '--legal-hold',
+            '--run-as-daemon',
+            '--pid-file',
+            '{tmp}/no/x.pid',
+            '--log-file',
+            '{tmp}/d.log',
+        ],
+        2,
+        '--pid-file',
+    ),
+    'daemon-log-file-not-writable': (
+        [
+            '--directory-path',
+            '/drop',
+            '--legal-hold',
+            '--run-as-daemon',
+            '--pid-file',
+            '{tmp}/x.pid',
+            '--log-file',
+            '{tmp}/no/d.log',
+        ],
+        2,
+        '--log-file',
+    ),
+    'daemon-no-lock-privilege': (
+        [
+            '--config-file',
+            '{nolock}',
+            '--directory-path',
+            '/drop',
+            '--legal-hold',
+            '--run-as-daemon',
+            '--pid-file',
+            '{tmp}/x.pid',
+            '--log-file',
+            '{tmp}/d.log',
+        ],
+        7,
+        'PRIVILEGE_FS_FILE_LOCK_WRITE',
+    ),
+    'daemon-missing-directory': (
+        [
+            '--directory-path',
+            '/nowhere',
+            '--legal-hold',
+            '--run-as-daemon',
+            '--pid-file',
+            '{tmp}/x.pid',
+            '--log-file',
+            '{tmp}/d.log',
+        ],
+        8,
+        'does not exist',
+    ),
 }
 
 
@@ -681,8 +921,9 @@ def test_bad_input_gets_one_line_and_its_exit_code(case, sim, tmp_path, config, 
     if case == 'missing-config-from-env':
         env['QFS_FILELOCK_CONFIG'] = str(tmp_path / 'gone.ini')
     values = {
-        'tmp': tmp_path, 'binary': _not_a_text_file(tmp_path), 'closed': sim.write_config(tmp_path / 'closed.ini',
-                                                                                      API_PORT=closed_port()),
+        'tmp': tmp_path,
+        'binary': _not_a_text_file(tmp_path),
+        'closed': sim.write_config(tmp_path / 'closed.ini', API_PORT=closed_port()),
         'badpw': sim.write_config(tmp_path / 'badpw.ini', PASSWORD='not-the-password'),
         'nolock': sim.write_config(tmp_path / 'nolock.ini', USERNAME='nolock', PASSWORD='nolock'),
         'nohost': sim.write_config(tmp_path / 'nohost.ini', API_HOST=None),

@@ -35,6 +35,7 @@ def test_logrotate_rotates_the_files_the_unit_writes_and_keeps_the_audit_log():
 
 def test_unit_restarts_the_watcher_on_everything_but_a_config_error():
     from common import errors
+
     unit = (DEPLOY / 'qfs_filelock.service').read_text()
     settings = dict(re.findall(r'^(\w+)=(.*)$', unit, re.MULTILINE))
     assert settings['Restart'] == 'on-failure' and settings['StartLimitIntervalSec'] == '0'
@@ -42,5 +43,4 @@ def test_unit_restarts_the_watcher_on_everything_but_a_config_error():
     assert prevented == {errors.USAGE, errors.CONFIG, errors.TLS, errors.AUTH}
     # a bad reply (exit 9, e.g. from a cluster restarting while the watcher starts), an
     # unreachable cluster at start, a missing privilege or directory: all restarted
-    assert not prevented & {errors.FAILURE, errors.UNREACHABLE, errors.BAD_REPLY, errors.NOT_FOUND,
-                            errors.PRIVILEGE}
+    assert not prevented & {errors.FAILURE, errors.UNREACHABLE, errors.BAD_REPLY, errors.NOT_FOUND, errors.PRIVILEGE}

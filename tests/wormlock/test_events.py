@@ -104,8 +104,10 @@ def test_malformed_events_are_logged_in_one_line_each_and_skipped(sim, start, dr
     assert 'unexpected' not in log and 'Traceback' not in log
     assert 'reconnecting' not in log, 'a malformed event must not cost the stream'
     watcher.stop()
-    assert locks_on_cluster(sim, ['/etc/outside.txt'])['/etc/outside.txt'] == {'legal_hold': False,
-                                                                               'retention_period': None}
+    assert locks_on_cluster(sim, ['/etc/outside.txt'])['/etc/outside.txt'] == {
+        'legal_hold': False,
+        'retention_period': None,
+    }
 
 
 def test_a_worker_goes_on_when_the_audit_log_cannot_be_written(sim, start, drop):
@@ -118,8 +120,11 @@ def test_a_worker_goes_on_when_the_audit_log_cannot_be_written(sim, start, drop)
         paths.append(f'/drop/r{i}.txt')
         assert wait_for(lambda: locks_on_cluster(sim, paths[-1:])[paths[-1]]['retention_period'], 20), paths[-1]
     log = watcher.log_text()
-    failures = re.findall(r'ERROR - could not write the audit log /dev/full \(No space left on device\); '
-                          r'the record: (\{.*\})\n', log)
+    failures = re.findall(
+        r'ERROR - could not write the audit log /dev/full \(No space left on device\); '
+        r'the record: (\{.*\})\n',
+        log,
+    )
     assert {json.loads(record)['path'] for record in failures} >= set(paths), log
     watcher.stop()
     assert 'Traceback' not in log

@@ -40,19 +40,21 @@ def test_a_paging_loop_in_a_report_ends_in_one_line_and_exit_9(sim, proxy, tmp_p
 
 
 @pytest.mark.slow
-def test_a_trickled_reply_to_a_report_ends_in_one_line_and_exit_9_within_the_call_deadline(sim, proxy, tmp_path,
-                                                                                           tree):
+def test_a_trickled_reply_to_a_report_ends_in_one_line_and_exit_9_within_the_call_deadline(sim, proxy, tmp_path, tree):
     result = run_trickled(sim, proxy, tmp_path, r'/entries/', *REPORT)
     assert_one_line_exit_9(result, PROG, 'no complete reply within 60 s')
     assert result[3] < 100
 
 
-@pytest.mark.parametrize('where, reply', [
-    (r'/entries/', {'files': 'not a list', 'paging': {'next': ''}}),
-    (r'/entries/', {'files': [1, 2], 'paging': {'next': ''}}),
-    (r'/entries/', [1, 2, 3]),
-    (r'/info/attributes\?retrieve-file-lock', {'path': '/drop/x', 'id': '1', 'size': 'many', 'lock': None}),
-])
+@pytest.mark.parametrize(
+    'where, reply',
+    [
+        (r'/entries/', {'files': 'not a list', 'paging': {'next': ''}}),
+        (r'/entries/', {'files': [1, 2], 'paging': {'next': ''}}),
+        (r'/entries/', [1, 2, 3]),
+        (r'/info/attributes\?retrieve-file-lock', {'path': '/drop/x', 'id': '1', 'size': 'many', 'lock': None}),
+    ],
+)
 def test_a_report_on_a_reply_of_the_wrong_shape_exits_9(sim, proxy, tmp_path, tree, where, reply):
     proxy.rule('GET', where, ('reply', 200, reply, {}))
     assert_one_line_exit_9(run_tool(sim, proxy, tmp_path, *REPORT), PROG, 'not shaped as expected')
@@ -82,11 +84,14 @@ def test_retry_warnings_are_one_line_each(sim, tmp_path, drop):
     assert 'Backtrace' not in text and all(line[:4].isdigit() for line in text.splitlines()), text
 
 
-@pytest.mark.parametrize('status, body, headers', [
-    (429, {'error_class': 'too_many_requests', 'description': 'slow down'}, {'Retry-After': '1'}),
-    (400, {'error_class': 'fs_watcher_missed_events_error', 'description': 'events were missed'}, {}),
-    (503, ['not', 'an', 'object'], {}),
-])
+@pytest.mark.parametrize(
+    'status, body, headers',
+    [
+        (429, {'error_class': 'too_many_requests', 'description': 'slow down'}, {'Retry-After': '1'}),
+        (400, {'error_class': 'fs_watcher_missed_events_error', 'description': 'events were missed'}, {}),
+        (503, ['not', 'an', 'object'], {}),
+    ],
+)
 @pytest.mark.slow
 def test_a_refused_notify_is_waited_out_then_watched_and_rescanned(sim, proxy, tmp_path, status, body, headers, drop):
     watcher = Watcher(sim, tmp_path, port=proxy.port)
@@ -117,8 +122,11 @@ def test_a_notify_answer_trickled_is_given_up_after_the_open_deadline(sim, proxy
 
 def test_a_notify_answer_of_404_ends_the_watcher_with_one_line_and_exit_8(sim, proxy, tmp_path, drop):
     watcher = Watcher(sim, tmp_path, port=proxy.port)
-    proxy.rule('GET', r'/notify', ('reply', 404, {'error_class': 'fs_no_such_entry_error',
-                                                  'description': 'no such directory'}, {}))
+    proxy.rule(
+        'GET',
+        r'/notify',
+        ('reply', 404, {'error_class': 'fs_no_such_entry_error', 'description': 'no such directory'}, {}),
+    )
     sim.control('drop-streams')
     watcher.proc.wait(30)
     stderr = watcher.proc.stderr.read()
@@ -131,8 +139,11 @@ def test_a_notify_answer_of_404_ends_the_watcher_with_one_line_and_exit_8(sim, p
 def test_a_200_mb_event_line_is_read_whole_in_linear_time(sim, proxy, tmp_path, drop):
     # Timings are in bench/wormlock.py; here it only has to finish (a reader quadratic in the line's length takes minutes).
     big = json.dumps([{'type': 'child_file_added', 'path': 'x' * 200_000_000, 'spine': ['1', '2']}])
-    proxy.rule('GET', r'/notify', ('stream', [b': watching\n\n', b'data: ' + big.encode() + b'\n\n',
-                                              b'data: {"not": "a list"}\n\n']))
+    proxy.rule(
+        'GET',
+        r'/notify',
+        ('stream', [b': watching\n\n', b'data: ' + big.encode() + b'\n\n', b'data: {"not": "a list"}\n\n']),
+    )
     config = load_cluster_config(sim.write_config(tmp_path / 'tool.ini', API_PORT=proxy.port))
     token = sim.client().credentials.bearer_token
     read = []

@@ -10,15 +10,18 @@ UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize('text, expected', [
-    ('7d', dt.datetime(2026, 2, 7, 12, 0, tzinfo=UTC)),
-    ('1m', dt.datetime(2026, 2, 28, 12, 0, tzinfo=UTC)),   # no 31 February: the month's last day
-    ('6m', dt.datetime(2026, 7, 31, 12, 0, tzinfo=UTC)),
-    ('2y', dt.datetime(2028, 1, 31, 12, 0, tzinfo=UTC)),
-    ('13M', dt.datetime(2027, 2, 28, 12, 0, tzinfo=UTC)),
-    ('2031-12-31', dt.datetime(2031, 12, 31, tzinfo=UTC)),
-    ('2031-12-31T10:00:00Z', dt.datetime(2031, 12, 31, 10, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    'text, expected',
+    [
+        ('7d', dt.datetime(2026, 2, 7, 12, 0, tzinfo=UTC)),
+        ('1m', dt.datetime(2026, 2, 28, 12, 0, tzinfo=UTC)),  # no 31 February: the month's last day
+        ('6m', dt.datetime(2026, 7, 31, 12, 0, tzinfo=UTC)),
+        ('2y', dt.datetime(2028, 1, 31, 12, 0, tzinfo=UTC)),
+        ('13M', dt.datetime(2027, 2, 28, 12, 0, tzinfo=UTC)),
+        ('2031-12-31', dt.datetime(2031, 12, 31, tzinfo=UTC)),
+        ('2031-12-31T10:00:00Z', dt.datetime(2031, 12, 31, 10, tzinfo=UTC)),
+    ],
+)
 def test_retention_counts_on_the_calendar(text, expected):
     assert Retention.parse(text).target(NOW) == expected
 

@@ -21,15 +21,29 @@ NOTIFY_SETTINGS_WRITE = 'PRIVILEGE_FS_SETTINGS_WRITE'
 FS_WRITE = 'PRIVILEGE_FILE_FULL_ACCESS'
 
 ALL_PRIVILEGES = (
-    LOCK_WRITE, LOCK_READ, HANDLE_READ, HANDLE_WRITE, SESSION_READ, SESSION_WRITE,
-    IDENTITY_READ, TOKEN_WRITE, NOTIFY_SETTINGS_READ, NOTIFY_SETTINGS_WRITE, FS_WRITE,
+    LOCK_WRITE,
+    LOCK_READ,
+    HANDLE_READ,
+    HANDLE_WRITE,
+    SESSION_READ,
+    SESSION_WRITE,
+    IDENTITY_READ,
+    TOKEN_WRITE,
+    NOTIFY_SETTINGS_READ,
+    NOTIFY_SETTINGS_WRITE,
+    FS_WRITE,
 )
 READ_ONLY_PRIVILEGES = (LOCK_READ, HANDLE_READ, SESSION_READ, IDENTITY_READ, NOTIFY_SETTINGS_READ)
 
 # A recursive watch needs the DATA_ADMINISTRATOR role (Qumulo's built-in Data-Administrators).
 RECURSIVE_NOTIFY_ROLES = frozenset({'Administrators', 'Data-Administrators'})
-USERS_GROUP = {'domain': 'LOCAL', 'auth_id': '513', 'gid': 513, 'name': 'Users',
-               'sid': 'S-1-5-21-2222222222-3333333333-4444444444-513'}
+USERS_GROUP = {
+    'domain': 'LOCAL',
+    'auth_id': '513',
+    'gid': 513,
+    'name': 'Users',
+    'sid': 'S-1-5-21-2222222222-3333333333-4444444444-513',
+}
 
 SESSION_LIFETIME_S = 10 * 3600
 MAX_ACCESS_TOKENS_PER_USER = 2
@@ -47,14 +61,22 @@ class User:
 
     def identity(self):
         return {
-            'domain': 'LOCAL', 'auth_id': self.auth_id, 'uid': self.uid, 'gid': None,
-            'sid': f'S-1-5-21-2222222222-3333333333-4444444444-{self.uid}', 'name': self.name,
+            'domain': 'LOCAL',
+            'auth_id': self.auth_id,
+            'uid': self.uid,
+            'gid': None,
+            'sid': f'S-1-5-21-2222222222-3333333333-4444444444-{self.uid}',
+            'name': self.name,
         }
 
     def who_am_i(self):
         return {
-            'id': self.auth_id, 'name': self.name, 'sid': self.identity()['sid'],
-            'uid': str(self.uid), 'primary_group': '513', 'role': None,
+            'id': self.auth_id,
+            'name': self.name,
+            'sid': self.identity()['sid'],
+            'uid': str(self.uid),
+            'primary_group': '513',
+            'role': None,
             'privileges': sorted(self.privileges),
         }
 
@@ -83,8 +105,9 @@ class Directory:
     def add_user(self, name, password, privileges, roles=(), local=True):
         with self.lock:
             self._next_uid += 1
-            user = User(name, password, str(500 + self._next_uid), self._next_uid, tuple(privileges),
-                        tuple(roles), local)
+            user = User(
+                name, password, str(500 + self._next_uid), self._next_uid, tuple(privileges), tuple(roles), local
+            )
             self.users[name] = user
             self.identities[user.auth_id] = user
             return user
@@ -103,8 +126,13 @@ class Directory:
     def expand(self, query):
         identity = self.find(query)
         user = self.identities[identity['auth_id']]
-        return {'id': identity, 'type': 'USER', 'equivalent_ids': [identity],
-                'group_ids': [dict(USERS_GROUP)] if user.local else [], 'smb_id': identity}
+        return {
+            'id': identity,
+            'type': 'USER',
+            'equivalent_ids': [identity],
+            'group_ids': [dict(USERS_GROUP)] if user.local else [],
+            'smb_id': identity,
+        }
 
     def find(self, query):
         for key in ('auth_id', 'name', 'uid', 'sid'):
@@ -141,7 +169,7 @@ class Sessions:
     def authenticate(self, header):
         if not header or not header.startswith('Bearer '):
             raise need_login()
-        token = self.tokens.get(header[len('Bearer '):].strip())
+        token = self.tokens.get(header[len('Bearer ') :].strip())
         if token is None or not token.enabled or token.expires < time.monotonic():
             raise need_login()
         return token.user
@@ -160,12 +188,20 @@ class Sessions:
         with self._lock:
             owned = [t for t in self.tokens.values() if t.id and t.user is owner]
             if len(owned) >= MAX_ACCESS_TOKENS_PER_USER:
-                raise ApiError(400, 'access_token_limit_error',
-                               f'User {owner.name} already has {MAX_ACCESS_TOKENS_PER_USER} access tokens')
-            token = Token('access-v1:' + secrets.token_urlsafe(32), owner, float('inf'),
-                          id=secrets.token_hex(8), creator=creator.auth_id,
-                          created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-                          expiration_time=expiration_time)
+                raise ApiError(
+                    400,
+                    'access_token_limit_error',
+                    f'User {owner.name} already has {MAX_ACCESS_TOKENS_PER_USER} access tokens',
+                )
+            token = Token(
+                'access-v1:' + secrets.token_urlsafe(32),
+                owner,
+                float('inf'),
+                id=secrets.token_hex(8),
+                creator=creator.auth_id,
+                created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                expiration_time=expiration_time,
+            )
             self.tokens[token.bearer] = token
         return {'id': token.id, 'bearer_token': token.bearer}
 
@@ -174,9 +210,11 @@ class Sessions:
 
     def access_token_metadata(self, token):
         return {
-            'id': token.id, 'user': token.user.identity(),
+            'id': token.id,
+            'user': token.user.identity(),
             'creator': self.directory.identities[token.creator].identity(),
-            'creation_time': token.created, 'expiration_time': token.expiration_time,
+            'creation_time': token.created,
+            'expiration_time': token.expiration_time,
             'enabled': token.enabled,
         }
 

@@ -142,9 +142,15 @@ class FileSystem:
             'symlink_target_type': 'FS_FILE_TYPE_UNKNOWN',
             'major_minor_numbers': {'major': 0, 'minor': 0},
             'extended_attributes': {
-                'read_only': False, 'hidden': False, 'system': False, 'archive': False,
-                'temporary': False, 'compressed': False, 'not_content_indexed': False,
-                'sparse_file': False, 'offline': False,
+                'read_only': False,
+                'hidden': False,
+                'system': False,
+                'archive': False,
+                'temporary': False,
+                'compressed': False,
+                'not_content_indexed': False,
+                'sparse_file': False,
+                'offline': False,
             },
         }
         if with_lock:
@@ -172,11 +178,13 @@ class FileSystem:
                 continue  # removed while we listed it
         next_uri = ''
         if rest and page:
-            next_uri = (f'/v1/files/{quote(ref, safe="")}/entries/'
-                        f'?limit={limit}&after={quote(page[-1], safe="")}')
+            next_uri = f'/v1/files/{quote(ref, safe="")}/entries/?limit={limit}&after={quote(page[-1], safe="")}'
         return {
-            'path': self.cluster_path(os_path, True), 'id': str(st.st_ino),
-            'child_count': len(names), 'files': files, 'paging': {'next': next_uri, 'prev': ''},
+            'path': self.cluster_path(os_path, True),
+            'id': str(st.st_ino),
+            'child_count': len(names),
+            'files': files,
+            'paging': {'next': next_uri, 'prev': ''},
         }
 
     def resolve(self, ids):
@@ -192,8 +200,11 @@ class FileSystem:
     # --- changes through the API ---------------------------------------------------------------
     def modify_lock(self, os_path, st, body):
         if not stat.S_ISREG(st.st_mode):
-            raise ApiError(400, 'fs_not_a_file_error',
-                           f'{self.cluster_path(os_path, stat.S_ISDIR(st.st_mode))} is not a regular file; only files can be locked')
+            raise ApiError(
+                400,
+                'fs_not_a_file_error',
+                f'{self.cluster_path(os_path, stat.S_ISDIR(st.st_mode))} is not a regular file; only files can be locked',
+            )
         lock = self.locks.modify(os_path, str(st.st_ino), body)
         attrs = self.attributes(os_path, os.lstat(os_path))
         attrs['lock'] = lockrules.wire(lock)

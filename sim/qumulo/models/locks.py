@@ -72,12 +72,14 @@ def _extended_retention(current_ns, requested):
     if requested in (None, ''):
         if current_ns is None:
             return None
-        raise ApiError(400, 'fs_file_lock_retention_error',
-                       'A retention period cannot be removed, only extended')
+        raise ApiError(400, 'fs_file_lock_retention_error', 'A retention period cannot be removed, only extended')
     new_ns = parse_ns(requested)
     if current_ns is not None and new_ns < current_ns:
-        raise ApiError(400, 'fs_file_lock_retention_error',
-                       f'A retention period cannot be shortened (currently {format_ns(current_ns)})')
+        raise ApiError(
+            400,
+            'fs_file_lock_retention_error',
+            f'A retention period cannot be shortened (currently {format_ns(current_ns)})',
+        )
     return new_ns
 
 

@@ -15,8 +15,17 @@ from inotify_simple import INotify, flags
 
 log = logging.getLogger(__name__)
 
-WATCH_MASK = (flags.CREATE | flags.DELETE | flags.MODIFY | flags.ATTRIB | flags.MOVED_FROM
-              | flags.MOVED_TO | flags.DELETE_SELF | flags.EXCL_UNLINK | flags.ONLYDIR)
+WATCH_MASK = (
+    flags.CREATE
+    | flags.DELETE
+    | flags.MODIFY
+    | flags.ATTRIB
+    | flags.MOVED_FROM
+    | flags.MOVED_TO
+    | flags.DELETE_SELF
+    | flags.EXCL_UNLINK
+    | flags.ONLYDIR
+)
 
 # kernel flag -> (event for a file, event for a directory)
 EVENT_TYPES = (
@@ -48,7 +57,7 @@ class Subscription:
         if parent == self.dir_path:
             return ''
         if self.recursive and parent.startswith(self.dir_path + os.sep):
-            return parent[len(self.dir_path) + 1:]
+            return parent[len(self.dir_path) + 1 :]
         return None
 
 
@@ -133,11 +142,11 @@ class ChangeHub:
         prefix = old + os.sep
         for path in [p for p in self._wd_of_dir if p == old or p.startswith(prefix)]:
             wd = self._wd_of_dir.pop(path)
-            moved = new + path[len(old):]
+            moved = new + path[len(old) :]
             self._wd_of_dir[moved] = wd
             self._dir_of_wd[wd] = moved
         for path in [p for p in self._ids if p.startswith(prefix)]:
-            moved = new + path[len(old):]
+            moved = new + path[len(old) :]
             self._ids[moved] = self._ids.pop(path)
             self.fs.remember(self._ids[moved], moved)
 
@@ -224,8 +233,11 @@ class ChangeHub:
             elif event.mask & flags.MOVED_TO and ids_by_cookie.get(event.cookie):
                 file_id = self._ids[path] = ids_by_cookie[event.cookie]
             else:
-                file_id = (self._ids.get(path) or self._new_ids.pop(path, '')
-                           or self._stat_id(later_moves.final_path(path, index)))
+                file_id = (
+                    self._ids.get(path)
+                    or self._new_ids.pop(path, '')
+                    or self._stat_id(later_moves.final_path(path, index))
+                )
                 if file_id:
                     self._ids[path] = file_id
             for flag, file_type, dir_type in EVENT_TYPES:
@@ -284,12 +296,14 @@ class ChangeHub:
                 rel = sub.relative(parent)
                 if rel is None:
                     continue
-                events.append({
-                    'type': kind,
-                    'path': os.path.join(rel, name) if rel else name,
-                    'spine': self._spine(sub.dir_path, rel) + [file_id],
-                    'stream_name': None,
-                })
+                events.append(
+                    {
+                        'type': kind,
+                        'path': os.path.join(rel, name) if rel else name,
+                        'spine': self._spine(sub.dir_path, rel) + [file_id],
+                        'stream_name': None,
+                    }
+                )
             if events:
                 sub.queue.put(events)
 

@@ -10,10 +10,19 @@ import time
 
 from ..errors import bad_request
 
-READ_MASK = ['MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_FILE_READ_ATTRIBUTES',
-             'MS_ACCESS_FILE_READ_EA', 'MS_ACCESS_READ_CONTROL', 'MS_ACCESS_SYNCHRONIZE']
-WRITE_MASK = READ_MASK + ['MS_ACCESS_FILE_WRITE_DATA', 'MS_ACCESS_FILE_APPEND_DATA',
-                          'MS_ACCESS_FILE_WRITE_ATTRIBUTES', 'MS_ACCESS_FILE_WRITE_EA']
+READ_MASK = [
+    'MS_ACCESS_FILE_READ_DATA',
+    'MS_ACCESS_FILE_READ_ATTRIBUTES',
+    'MS_ACCESS_FILE_READ_EA',
+    'MS_ACCESS_READ_CONTROL',
+    'MS_ACCESS_SYNCHRONIZE',
+]
+WRITE_MASK = READ_MASK + [
+    'MS_ACCESS_FILE_WRITE_DATA',
+    'MS_ACCESS_FILE_APPEND_DATA',
+    'MS_ACCESS_FILE_WRITE_ATTRIBUTES',
+    'MS_ACCESS_FILE_WRITE_EA',
+]
 SHARE_MODES = {
     'read': ['API_SHARE_MODE_READ'],
     'write': ['API_SHARE_MODE_READ', 'API_SHARE_MODE_WRITE', 'API_SHARE_MODE_EXCLUDE_WRITE'],
@@ -23,9 +32,9 @@ NODE_ADDRESS = '10.120.0.1'
 
 class Smb:
     def __init__(self):
-        self.handles = {}   # location -> handle dict (insertion order is listing order)
+        self.handles = {}  # location -> handle dict (insertion order is listing order)
         self.sessions = {}  # location -> session dict
-        self._grants = {}   # handle location -> (share-mode grant, [byte-range grants])
+        self._grants = {}  # handle location -> (share-mode grant, [byte-range grants])
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -47,13 +56,25 @@ class Smb:
                     'path': path,
                 },
             }
-            base = {'file_id': file_id, 'stream_id': '0', 'snapshot_id': None,
-                    'owner_id': f'{session["location"]}:{n}', 'owner_address': client,
-                    'node_address': NODE_ADDRESS}
+            base = {
+                'file_id': file_id,
+                'stream_id': '0',
+                'snapshot_id': None,
+                'owner_id': f'{session["location"]}:{n}',
+                'owner_address': client,
+                'node_address': NODE_ADDRESS,
+            }
             share = dict(base, mode=list(SHARE_MODES[access]))
-            ranges = [dict(base, offset=str(offset), size=str(size), owner_name=user.name,
-                           mode=['API_BYTE_RANGE_EXCLUSIVE' if access == 'write' else 'API_BYTE_RANGE_SHARED'])
-                      for offset, size in byte_ranges]
+            ranges = [
+                dict(
+                    base,
+                    offset=str(offset),
+                    size=str(size),
+                    owner_name=user.name,
+                    mode=['API_BYTE_RANGE_EXCLUSIVE' if access == 'write' else 'API_BYTE_RANGE_SHARED'],
+                )
+                for offset, size in byte_ranges
+            ]
             self.handles[location] = handle
             self._grants[location] = (share, ranges)
             session['num_opens'] += 1
@@ -69,18 +90,26 @@ class Smb:
                 return session
         location = f'session.{next(self._ids)}'
         session = {
-            'location': location, 'originator': client, 'server_address': NODE_ADDRESS,
-            'user': user.identity(), 'num_opens': 0, 'time_open': '0', 'time_idle': '0',
-            'share_names': [share], 'is_guest': False, 'is_encrypted': False,
-            'is_signed': False, 'capabilities': [], '_opened': time.monotonic(),
+            'location': location,
+            'originator': client,
+            'server_address': NODE_ADDRESS,
+            'user': user.identity(),
+            'num_opens': 0,
+            'time_open': '0',
+            'time_idle': '0',
+            'share_names': [share],
+            'is_guest': False,
+            'is_encrypted': False,
+            'is_signed': False,
+            'capabilities': [],
+            '_opened': time.monotonic(),
         }
         self.sessions[location] = session
         return session
 
     def list_handles(self, file_number=None, after=None, limit=1000, resolve=None):
         with self._lock:
-            handles = [h for h in self.handles.values()
-                       if file_number is None or h['file_number'] == str(file_number)]
+            handles = [h for h in self.handles.values() if file_number is None or h['file_number'] == str(file_number)]
         page, next_after = _page(handles, lambda h: h['handle_info']['location'], after, limit)
         out = []
         for handle in page:
@@ -127,7 +156,7 @@ class Smb:
             pairs = list(self._grants.values())
         found = []
         for share, ranges in pairs:
-            for grant in ([share] if kind == 'share-mode' else ranges):
+            for grant in [share] if kind == 'share-mode' else ranges:
                 if file_id is not None and grant['file_id'] != file_id:
                     continue
                 if owner_address and grant['owner_address'] != owner_address:
@@ -153,6 +182,6 @@ def _page(items, key, after, limit):
     if after:
         keys = [key(i) for i in items]
         start = keys.index(after) + 1 if after in keys else len(items)
-    page = items[start:start + limit]
+    page = items[start : start + limit]
     more = start + limit < len(items)
     return page, (key(page[-1]) if more and page else None)

@@ -7,9 +7,7 @@ import time
 
 from ..errors import bad_request
 
-_RFC3339 = re.compile(
-    r'^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|z|[+-]\d\d:\d\d)$'
-)
+_RFC3339 = re.compile(r'^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|z|[+-]\d\d:\d\d)$')
 
 
 def parse_ns(text):

@@ -21,9 +21,13 @@ def test_each_command_sends_what_the_service_needs():
     assert request_for('prepare', '/data/x', 'raw data') == ('prepare', {'path': '/data/x', 'description': 'raw data'})
     assert request_for('prepare', '/data/x') == ('prepare', {'path': '/data/x', 'description': ''})
     assert request_for('archive', '/data/x', 'TPN123L9', '--wait') == (
-        'archive', {'path': '/data/x', 'barcode': 'TPN123L9'})
+        'archive',
+        {'path': '/data/x', 'barcode': 'TPN123L9'},
+    )
     assert request_for('restore', '/data/x', '--to', '/restore', '--only', 'a/b c', '--force') == (
-        'restore', {'path': '/data/x', 'to': '/restore', 'only': 'a/b c', 'force': True})
+        'restore',
+        {'path': '/data/x', 'to': '/restore', 'only': 'a/b c', 'force': True},
+    )
     assert request_for('restore', '/data/x') == ('restore', {'path': '/data/x', 'to': None, 'only': '', 'force': False})
     assert request_for('explore', '/data/x') == ('explore', {'path': '/data/x'})
     assert request_for('explore', '--stop') == ('explore', {'stop': True})
@@ -31,15 +35,18 @@ def test_each_command_sends_what_the_service_needs():
     assert request_for('inventory') == ('inventory', {'json': False})
 
 
-@pytest.mark.parametrize('argv, message', [
-    (['archive', '/data/x'], 'the following arguments are required: BARCODE'),
-    (['restore'], 'the following arguments are required: PATH'),
-    (['explore'], "explore: give the archived folder's PATH, or --stop"),
-    (['explore', '/data/x', '--stop'], "explore: give the archived folder's PATH, or --stop"),
-    (['restore', '/data/x', '--only'], 'argument --only: expected one argument'),
-    (['inventory', '--wait'], 'unrecognized arguments: --wait'),
-    (['deleteable', '--force'], 'unrecognized arguments: --force'),
-])
+@pytest.mark.parametrize(
+    'argv, message',
+    [
+        (['archive', '/data/x'], 'the following arguments are required: BARCODE'),
+        (['restore'], 'the following arguments are required: PATH'),
+        (['explore'], "explore: give the archived folder's PATH, or --stop"),
+        (['explore', '/data/x', '--stop'], "explore: give the archived folder's PATH, or --stop"),
+        (['restore', '/data/x', '--only'], 'argument --only: expected one argument'),
+        (['inventory', '--wait'], 'unrecognized arguments: --wait'),
+        (['deleteable', '--force'], 'unrecognized arguments: --force'),
+    ],
+)
 def test_malformed_commands_are_one_line_and_exit_2(argv, message):
     done = subprocess.run([PYTHON, '-m', 'pytarchive', *argv], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == ''
@@ -50,8 +57,10 @@ def test_the_client_says_in_one_line_when_the_service_is_not_running(tmp_path):
     missing = tmp_path / 'run' / 'pytarchive.sock'
     config = tmp_path / 'p.conf'
     config.write_text(f'[Device]\nlibrary = /dev/sch0\ndrive_serial = 10WT0\n[Service]\nsocket = {missing}\n')
-    run = lambda *args: subprocess.run([PYTHON, '-m', 'pytarchive', *args], cwd=REPO, capture_output=True,  # noqa: E731
-                                       text=True, timeout=60)
+
+    def run(*args):
+        return subprocess.run([PYTHON, '-m', 'pytarchive', *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+
     done = run('--config-file', str(config), 'queue')
     assert (done.returncode, done.stdout) == (10, '')
     assert done.stderr == f'pytarchive: error: the pytarchive service is not running (no socket at {missing})\n'
@@ -62,14 +71,20 @@ def test_the_client_says_in_one_line_when_the_service_is_not_running(tmp_path):
         dead.bind(str(missing))
     done = run('queue', '--config', str(config))  # the option's older name
     assert (done.returncode, done.stderr) == (
-        10, f'pytarchive: error: the pytarchive service is not running (nothing answers on {missing})\n')
+        10,
+        f'pytarchive: error: the pytarchive service is not running (nothing answers on {missing})\n',
+    )
 
     done = run('--config-file', str(tmp_path / 'nope.conf'), 'summary')
     assert (done.returncode, done.stderr) == (
-        3, f'pytarchive: error: {tmp_path / "nope.conf"}: config file not found\n')
+        3,
+        f'pytarchive: error: {tmp_path / "nope.conf"}: config file not found\n',
+    )
     done = run('summary', '--config', str(tmp_path / 'nope.conf'))
     assert (done.returncode, done.stderr) == (
-        3, f'pytarchive: error: {tmp_path / "nope.conf"}: config file not found\n')
+        3,
+        f'pytarchive: error: {tmp_path / "nope.conf"}: config file not found\n',
+    )
 
 
 def test_config_file_and_its_older_name_config_set_the_same_option():
@@ -81,8 +96,10 @@ def test_config_file_and_its_older_name_config_set_the_same_option():
 def test_the_client_imports_nothing_of_the_service_side():
     """The client runs as any user with only a socket: importing it must not load the database layer
     (sqlite3), the task queue, the tasks or the service."""
-    code = ('import sys, pytarchive.client.cli\n'
-            'print(" ".join(sorted(name for name in sys.modules if name.startswith(("sqlite3", "_sqlite3", '
-            '"pytarchive.state", "pytarchive.taskqueue", "pytarchive.tasks", "pytarchive.service")))))')
+    code = (
+        'import sys, pytarchive.client.cli\n'
+        'print(" ".join(sorted(name for name in sys.modules if name.startswith(("sqlite3", "_sqlite3", '
+        '"pytarchive.state", "pytarchive.taskqueue", "pytarchive.tasks", "pytarchive.service")))))'
+    )
     done = subprocess.run([PYTHON, '-c', code], cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout == '\n', done.stdout

@@ -10,8 +10,16 @@ import tracemalloc
 import pytest
 
 from pytarchive.client import protocol
-from pytarchive.client.protocol import (HEADER, MAX_FRAME, MAX_REQUEST, Closed, ProtocolError, recv_message, request,
-                                 send_message)
+from pytarchive.client.protocol import (
+    HEADER,
+    MAX_FRAME,
+    MAX_REQUEST,
+    Closed,
+    ProtocolError,
+    recv_message,
+    request,
+    send_message,
+)
 
 
 @pytest.fixture
@@ -48,7 +56,7 @@ def test_a_frame_dribbled_in_one_byte_at_a_time_is_read_whole(pair):
 
     def dribble():
         for index in range(len(frame)):
-            left.send(frame[index:index + 1])
+            left.send(frame[index : index + 1])
 
     thread = threading.Thread(target=dribble)
     thread.start()
@@ -75,11 +83,17 @@ def test_hang_up_before_a_frame_is_closed_and_mid_frame_is_an_error(pair):
     b.close()
 
 
-@pytest.mark.parametrize('payload, message', [
-    (struct.pack('>I', MAX_FRAME + 1), f'frame of {MAX_FRAME + 1} bytes announced, more than the {MAX_FRAME}-byte limit'),
-    (struct.pack('>I', 3) + b'\xff\xfe\x00', 'frame is not UTF-8 JSON'),
-    (struct.pack('>I', 2) + b'[]', 'frame holds a JSON list, not an object'),
-])
+@pytest.mark.parametrize(
+    'payload, message',
+    [
+        (
+            struct.pack('>I', MAX_FRAME + 1),
+            f'frame of {MAX_FRAME + 1} bytes announced, more than the {MAX_FRAME}-byte limit',
+        ),
+        (struct.pack('>I', 3) + b'\xff\xfe\x00', 'frame is not UTF-8 JSON'),
+        (struct.pack('>I', 2) + b'[]', 'frame holds a JSON list, not an object'),
+    ],
+)
 def test_bad_frames_are_refused(pair, payload, message):
     left, right = pair
     left.sendall(payload)
@@ -98,12 +112,14 @@ def test_request_sends_command_and_args_and_returns_the_reply(pair):
 
     def serve():
         received = recv_message(right)
-        send_message(right, protocol.ok(f"got {received['command']} {received['args']}"))
+        send_message(right, protocol.ok(f'got {received["command"]} {received["args"]}'))
 
     thread = threading.Thread(target=serve)
     thread.start()
     assert request(left, 'format', {'barcode': 'TPN001L9'}) == {
-        'ok': True, 'output': "got format {'barcode': 'TPN001L9'}"}
+        'ok': True,
+        'output': "got format {'barcode': 'TPN001L9'}",
+    }
     thread.join()
     send_message(right, {'output': 'no ok field'})
     with pytest.raises(ProtocolError, match='reply without an "ok" field'):
@@ -113,8 +129,9 @@ def test_request_sends_command_and_args_and_returns_the_reply(pair):
 def test_a_request_larger_than_the_request_limit_is_refused_from_its_header(pair):
     left, right = pair
     left.sendall(struct.pack('>I', MAX_REQUEST + 1))
-    with pytest.raises(ProtocolError, match=f'frame of {MAX_REQUEST + 1} bytes announced, more than the '
-                                            f'{MAX_REQUEST}-byte limit'):
+    with pytest.raises(
+        ProtocolError, match=f'frame of {MAX_REQUEST + 1} bytes announced, more than the {MAX_REQUEST}-byte limit'
+    ):
         recv_message(right, limit=MAX_REQUEST)
 
 

@@ -7,20 +7,43 @@ from pytarchive.client.render import deleteable_table, queue_table, summary_text
 
 
 def _task(**changes):
-    values = dict(id=7, kind='check', args={'barcode': 'TPN001L9'}, state='running', error=None, result=None,
-                  bytes_done=0, bytes_total=None, files_done=0, files_total=None, attempts=1,
-                  created='2025-01-01T10:00:00+00:00', started=None, finished=None)
+    values = dict(
+        id=7,
+        kind='check',
+        args={'barcode': 'TPN001L9'},
+        state='running',
+        error=None,
+        result=None,
+        bytes_done=0,
+        bytes_total=None,
+        files_done=0,
+        files_total=None,
+        attempts=1,
+        created='2025-01-01T10:00:00+00:00',
+        started=None,
+        finished=None,
+    )
     values.update(changes)
     return Task(**values)
 
 
 def test_queue_table_shows_id_kind_arguments_state_progress_age_and_errors():
     now = dt.datetime(2025, 1, 1, 12, 30, tzinfo=dt.timezone.utc)
-    text = queue_table([
-        _task(bytes_done=1_500_000_000, bytes_total=18_000_000_000_000, files_done=12, files_total=4000),
-        _task(id=8, kind='scan', args={}, state='failed', error='mtx: Drive 0 Full', created='2025-01-01T12:29:55+00:00'),
-        _task(id=9, kind='format', state='done', result='TPN001L9 formatted'),
-    ], now=now)
+    text = queue_table(
+        [
+            _task(bytes_done=1_500_000_000, bytes_total=18_000_000_000_000, files_done=12, files_total=4000),
+            _task(
+                id=8,
+                kind='scan',
+                args={},
+                state='failed',
+                error='mtx: Drive 0 Full',
+                created='2025-01-01T12:29:55+00:00',
+            ),
+            _task(id=9, kind='format', state='done', result='TPN001L9 formatted'),
+        ],
+        now=now,
+    )
     assert text.splitlines() == [
         'ID  KIND    ARGUMENTS  STATE    PROGRESS                             AGE',
         '7   check   TPN001L9   running  1.5 GB of 18.0 TB, 12 of 4000 files  2h',
@@ -34,14 +57,45 @@ def test_queue_table_shows_id_kind_arguments_state_progress_age_and_errors():
 
 def test_summary_lists_tapes_the_drive_and_counts():
     text = summary_text(
-        [{'barcode': 'TPN001L9', 'slot': 1, 'state': 'formatted', 'capacity': 200_000_000, 'used': 50_000_000,
-          'free': 150_000_000, 'folders': 2, 'seen': 'x', 'checked': '2025-01-01T10:00:00+00:00'},
-         {'barcode': 'TPN002L9', 'slot': 2, 'state': 'formatted', 'capacity': 200_000_000, 'used': 0,
-          'free': 200_000_000, 'folders': 0, 'seen': 'x', 'checked': '2025-01-01T10:00:00+00:00'},
-         {'barcode': 'TPN009L9', 'slot': None, 'state': 'unknown', 'capacity': None, 'used': None,
-          'free': None, 'folders': 0, 'seen': 'x', 'checked': None}],
+        [
+            {
+                'barcode': 'TPN001L9',
+                'slot': 1,
+                'state': 'formatted',
+                'capacity': 200_000_000,
+                'used': 50_000_000,
+                'free': 150_000_000,
+                'folders': 2,
+                'seen': 'x',
+                'checked': '2025-01-01T10:00:00+00:00',
+            },
+            {
+                'barcode': 'TPN002L9',
+                'slot': 2,
+                'state': 'formatted',
+                'capacity': 200_000_000,
+                'used': 0,
+                'free': 200_000_000,
+                'folders': 0,
+                'seen': 'x',
+                'checked': '2025-01-01T10:00:00+00:00',
+            },
+            {
+                'barcode': 'TPN009L9',
+                'slot': None,
+                'state': 'unknown',
+                'capacity': None,
+                'used': None,
+                'free': None,
+                'folders': 0,
+                'seen': 'x',
+                'checked': None,
+            },
+        ],
         {'index': 0, 'serial': '10WT000000', 'tape': 'TPN002L9', 'mounted': 'read-only'},
-        {'done': 3, 'running': 1}, {'archived': 2})
+        {'done': 3, 'running': 1},
+        {'archived': 2},
+    )
     assert text.splitlines() == [
         'BARCODE   SLOT            STATE      CAPACITY  USED     FREE      FOLDERS  CHECKED',
         'TPN001L9  1               formatted  200.0 MB  50.0 MB  150.0 MB  2        2025-01-01T10:00:00+00:00',
@@ -58,10 +112,24 @@ def test_summary_lists_tapes_the_drive_and_counts():
 
 
 def test_deleteable_table_says_what_is_safe_to_delete():
-    rows = [{'path': '/data/projects/Q3', 'tape': 'TPN001L9', 'source_bytes': 5_000_000, 'file_count': 12,
-             'verified': '2026-11-20T10:00:00+00:00', 'packed': 0},
-            {'path': '/data/many files', 'tape': 'TPN002L9', 'source_bytes': 1_000_000, 'file_count': 600_000,
-             'verified': '2026-11-21T10:00:00+00:00', 'packed': 1}]
+    rows = [
+        {
+            'path': '/data/projects/Q3',
+            'tape': 'TPN001L9',
+            'source_bytes': 5_000_000,
+            'file_count': 12,
+            'verified': '2026-11-20T10:00:00+00:00',
+            'packed': 0,
+        },
+        {
+            'path': '/data/many files',
+            'tape': 'TPN002L9',
+            'source_bytes': 1_000_000,
+            'file_count': 600_000,
+            'verified': '2026-11-21T10:00:00+00:00',
+            'packed': 1,
+        },
+    ]
     assert deleteable_table(rows).splitlines() == [
         'FOLDER             TAPE      SIZE    FILES   VERIFIED',
         '/data/projects/Q3  TPN001L9  5.0 MB  12      2026-11-20',

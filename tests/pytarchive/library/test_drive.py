@@ -82,7 +82,9 @@ class TestDriveOnTheVirtualLibrary:
             drive = library.drive()
             drive.format('TPN002', 'TPN002L9')
             drive.mount()
-            subprocess.run(['umount', library.mountpoint], check=True)  # a plain umount, not waiting for ltfs to write its index
+            subprocess.run(
+                ['umount', library.mountpoint], check=True
+            )  # a plain umount, not waiting for ltfs to write its index
             with pytest.raises(MtxError) as caught:
                 changer.unload()
             assert (caught.value.sense_key, caught.value.asc, caught.value.ascq) == ('Illegal Request', '53', '03')
@@ -103,7 +105,8 @@ class TestDriveOnTheVirtualLibrary:
             drive.format('TPN001', 'TPN001L9')
         assert str(caught.value) == (
             f'{loaded.device["mkltfs"]} -d {loaded.device["drive_device"]} -s TPN001 -n TPN001L9: the tape is '
-            'already formatted (LTFS15047E); formatting it again with force erases everything on it')
+            'already formatted (LTFS15047E); formatting it again with force erases everything on it'
+        )
         drive.format('TPN001', 'TPN001L9', force=True)
         drive.mount()
         assert not os.path.exists(os.path.join(loaded.mountpoint, 'old.txt'))
@@ -112,9 +115,11 @@ class TestDriveOnTheVirtualLibrary:
     def test_a_drive_with_another_serial_is_refused(self, library):
         with pytest.raises(DriveError) as caught:
             library.drive(serial='10WT999999').check_serial()
-        assert str(caught.value) == (f'{library.device["drive_device"]} is drive 10WT000000, not the configured '
-                                     'drive 10WT999999 ([Device] drive_serial); refusing to use it: check '
-                                     'drive_device and drive_index')
+        assert str(caught.value) == (
+            f'{library.device["drive_device"]} is drive 10WT000000, not the configured '
+            'drive 10WT999999 ([Device] drive_serial); refusing to use it: check '
+            'drive_device and drive_index'
+        )
 
     def test_failed_mount_quotes_ltfs_and_leaves_nothing_mounted(self, loaded):
         loaded.fault('mount-fails', '--count', '1')
@@ -168,24 +173,42 @@ class TestDriveOnTheVirtualLibrary:
 
 class TestCommandsThatCannotRun:
     def test_missing_tapeinfo(self, tmp_path):
-        drive = Drive(mkltfs=['mkltfs'], ltfs=['ltfs'], tapeinfo=[str(tmp_path / 'tapeinfo')], umount=['umount'],
-                      device='/dev/nst0', serial='10WT000000', mountpoint=str(tmp_path / 'mnt'))
+        drive = Drive(
+            mkltfs=['mkltfs'],
+            ltfs=['ltfs'],
+            tapeinfo=[str(tmp_path / 'tapeinfo')],
+            umount=['umount'],
+            device='/dev/nst0',
+            serial='10WT000000',
+            mountpoint=str(tmp_path / 'mnt'),
+        )
         with pytest.raises(DriveError) as caught:
             drive.check_serial()
-        assert str(caught.value) == (f'{tmp_path}/tapeinfo -f /dev/nst0: {tmp_path}/tapeinfo not found '
-                                     '(check the command path in the [Device] config)')
+        assert str(caught.value) == (
+            f'{tmp_path}/tapeinfo -f /dev/nst0: {tmp_path}/tapeinfo not found '
+            '(check the command path in the [Device] config)'
+        )
 
     def test_hung_ltfs_is_killed_after_the_timeout(self, tmp_path):
         hung = tmp_path / 'ltfs'
         hung.write_text(f'#!{sys.executable}\nimport time\ntime.sleep(30)\n')
         hung.chmod(0o755)
-        drive = Drive(mkltfs=['mkltfs'], ltfs=[str(hung)], tapeinfo=['tapeinfo'], umount=['umount'],
-                      device='/dev/nst0', serial='10WT000000', mountpoint=str(tmp_path / 'mnt'), timeout=0.5)
+        drive = Drive(
+            mkltfs=['mkltfs'],
+            ltfs=[str(hung)],
+            tapeinfo=['tapeinfo'],
+            umount=['umount'],
+            device='/dev/nst0',
+            serial='10WT000000',
+            mountpoint=str(tmp_path / 'mnt'),
+            timeout=0.5,
+        )
         with pytest.raises(DriveError, match=r'sync_type=time@5 .*/mnt: did not finish within 0.5 s and was killed'):
             drive.mount()
 
 
 # -- finding and waiting for the ltfs process, without a library ---------------------------------------
+
 
 def _state(pid):
     with open(f'/proc/{pid}/stat') as stat:
@@ -245,12 +268,22 @@ class TestLtfsProcess:
         mountpoint.mkdir()
         stuck = processes('ltfs', str(mountpoint))
         _wait_until_started(1)
-        drive = Drive(mkltfs=['mkltfs'], ltfs=['ltfs'], tapeinfo=['tapeinfo'], umount=['umount'],
-                      device='/dev/nst0', serial='10WT000000', mountpoint=str(mountpoint), unmount_timeout=0.3)
+        drive = Drive(
+            mkltfs=['mkltfs'],
+            ltfs=['ltfs'],
+            tapeinfo=['tapeinfo'],
+            umount=['umount'],
+            device='/dev/nst0',
+            serial='10WT000000',
+            mountpoint=str(mountpoint),
+            unmount_timeout=0.3,
+        )
         with pytest.raises(DriveError) as caught:
             drive.unmount()  # nothing mounted, but an ltfs for the mount point still runs
-        assert str(caught.value) == (f'ltfs (pid {stuck.pid}) for {mountpoint} is still running 0.3 s after umount '
-                                     '(writing the index?); do not move the tape: wait, then unmount again')
+        assert str(caught.value) == (
+            f'ltfs (pid {stuck.pid}) for {mountpoint} is still running 0.3 s after umount '
+            '(writing the index?); do not move the tape: wait, then unmount again'
+        )
 
 
 def _wait_until_started(count):

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytarchive.library import (Changer, DriveSlot, LibraryStatus, MtxError, MtxParseError, Slot, Tape,
-                                parse_status)
+from pytarchive.library import Changer, DriveSlot, LibraryStatus, MtxError, MtxParseError, Slot, Tape, parse_status
 from tests.pytarchive.library.virtual_library import VirtualLibrary
 
 TAG_WIDTH = 36  # mtx pads volume tags with blanks to 36 characters
@@ -31,8 +30,7 @@ LTO9 = (
     f'Data Transfer Element 0:Full (Storage Element 24 Loaded):VolumeTag = {padded("AAK787L9")}\n'
     f'      Storage Element 1:Full :VolumeTag={padded("AAK788L9")}\n'
     f'      Storage Element 2:Full :VolumeTag={padded("CLN670L1")}\n'
-    '      Storage Element 3:Full \n'
-    + empty_slots(4, 24)
+    '      Storage Element 3:Full \n' + empty_slots(4, 24)
 )
 
 # "2 Drives, 38 Slots ( 36 Import/Export )": the import/export elements are listed among the slots.
@@ -45,8 +43,7 @@ IMPORT_EXPORT_LIBRARY = (
     '      Storage Element 3 IMPORT/EXPORT:Full :VolumeTag=UN0101L3\n'
     '      Storage Element 4 IMPORT/EXPORT:Empty\n'
     '      Storage Element 5 IMPORT/EXPORT:Empty\n'
-    '      Storage Element 6 IMPORT/EXPORT:Full \n'
-    + empty_slots(7, 38, import_export=True)
+    '      Storage Element 6 IMPORT/EXPORT:Full \n' + empty_slots(7, 38, import_export=True)
 )
 
 
@@ -55,8 +52,12 @@ class TestParseRealOutput:
         status = parse_status(LTO9)
         assert status.changer == '/dev/sch0'
         assert status.drives == (DriveSlot(0, True, 24, 'AAK787L9'),)
-        assert status.slots[:4] == (Slot(1, True, 'AAK788L9'), Slot(2, True, 'CLN670L1'), Slot(3, True, None),
-                                    Slot(4, False, None))
+        assert status.slots[:4] == (
+            Slot(1, True, 'AAK788L9'),
+            Slot(2, True, 'CLN670L1'),
+            Slot(3, True, None),
+            Slot(4, False, None),
+        )
         assert [slot.number for slot in status.slots] == list(range(1, 25))
         assert not any(slot.full for slot in status.slots[3:])
         assert status.import_export_count == 0
@@ -78,29 +79,35 @@ class TestParseRealOutput:
         assert status.tapes()[-1] == Tape('UN0007L3', None, drive=1)
 
     def test_alternate_volume_tags_and_padding_everywhere(self):
-        text = ('  Storage Changer /dev/changer:1 Drives, 2 Slots ( 0 Import/Export )\n'
-                f'Data Transfer Element 0:Full (Storage Element 2 Loaded):VolumeTag = {padded("TPN001L9")}'
-                f':AlternateVolumeTag = {padded("ALT1")}\n'
-                f'      Storage Element 1:Full :VolumeTag={padded("TPN002L9")}:AlternateVolumeTag={padded("ALT2")}\n'
-                '      Storage Element 2:Empty\n')
+        text = (
+            '  Storage Changer /dev/changer:1 Drives, 2 Slots ( 0 Import/Export )\n'
+            f'Data Transfer Element 0:Full (Storage Element 2 Loaded):VolumeTag = {padded("TPN001L9")}'
+            f':AlternateVolumeTag = {padded("ALT1")}\n'
+            f'      Storage Element 1:Full :VolumeTag={padded("TPN002L9")}:AlternateVolumeTag={padded("ALT2")}\n'
+            '      Storage Element 2:Empty\n'
+        )
         status = parse_status(text)
         assert status.drives[0] == DriveSlot(0, True, 2, 'TPN001L9', 'ALT1')
         assert status.slots[0] == Slot(1, True, 'TPN002L9', False, 'ALT2')
 
     def test_missing_and_blank_barcodes(self):
-        text = ('  Storage Changer /dev/sch0:1 Drives, 3 Slots ( 0 Import/Export )\n'
-                'Data Transfer Element 0:Full (Storage Element 3 Loaded)\n'
-                f'      Storage Element 1:Full :VolumeTag={" " * TAG_WIDTH}\n'
-                '      Storage Element 2:Full\n'  # "Full " with its trailing blank stripped by a copy-paste
-                '      Storage Element 3:Empty\n')
+        text = (
+            '  Storage Changer /dev/sch0:1 Drives, 3 Slots ( 0 Import/Export )\n'
+            'Data Transfer Element 0:Full (Storage Element 3 Loaded)\n'
+            f'      Storage Element 1:Full :VolumeTag={" " * TAG_WIDTH}\n'
+            '      Storage Element 2:Full\n'  # "Full " with its trailing blank stripped by a copy-paste
+            '      Storage Element 3:Empty\n'
+        )
         status = parse_status(text)
         assert status.drives[0] == DriveSlot(0, True, 3, None)
         assert status.slots[:2] == (Slot(1, True, None), Slot(2, True, None))
         assert status.tapes() == ()
 
     def test_empty_library_and_crlf_line_ends(self):
-        text = ('  Storage Changer /dev/sch0:1 Drives, 2 Slots ( 0 Import/Export )\r\n'
-                'Data Transfer Element 0:Empty\r\n      Storage Element 1:Empty\r\n      Storage Element 2:Empty\r\n')
+        text = (
+            '  Storage Changer /dev/sch0:1 Drives, 2 Slots ( 0 Import/Export )\r\n'
+            'Data Transfer Element 0:Empty\r\n      Storage Element 1:Empty\r\n      Storage Element 2:Empty\r\n'
+        )
         status = parse_status(text)
         assert not status.drives[0].full and not any(slot.full for slot in status.slots)
 
@@ -114,27 +121,47 @@ class TestParseRealOutput:
 HEADER = '  Storage Changer /dev/sch0:1 Drives, 2 Slots ( 0 Import/Export )\n'
 
 
-@pytest.mark.parametrize('text, shown', [
-    ('', 'printed no "Storage Changer" header'),
-    ('mtx: cannot open SCSI device\n', "line 1 (expected the '  Storage Changer"),
-    (HEADER + 'Data Transfer Element 0:Empty\n      Storage Element 1:Empty\n',
-     'header announces 2 slots but lists 1'),
-    (HEADER + 'Data Transfer Element 0:Empty\n      Storage Element 1:Empty\n      Storage Element 3:Empty\n',
-     'line 4 (Storage Element 3 where mtx lists Storage Element 2 next)'),
-    (HEADER + '      Storage Element 1:Empty\nData Transfer Element 0:Empty\n      Storage Element 2:Empty\n',
-     'line 3 (a drive listed after the storage elements)'),
-    (HEADER + 'Data Transfer Element 0:Loaded\n', "line 2 (expected a \"Data Transfer Element N:...\" line): "
-                                                  "'Data Transfer Element 0:Loaded'"),
-    (HEADER + 'Data Transfer Element 0:Full (Storage Element 2 Loaded) TPN001L9\n',
-     'optional ":VolumeTag" and ":AlternateVolumeTag" fields'),
-    (HEADER + 'Data Transfer Element 0:Empty\n      Storage Element 1:Half\n', 'line 3'),
-    (HEADER + 'Data Transfer Element 0:Empty\nWarning: something\n', "line 3 (not a line of mtx status): "
-                                                                     "'Warning: something'"),
-    (HEADER + HEADER, 'line 2'),
-    ('  Storage Changer /dev/sch0:1 Drives, 99999999999999999999 Slots ( 0 Import/Export )\n', 'line 1'),
-    (HEADER + 'Data Transfer Element 0:Empty\n      Storage Element 1:Full :VolumeTag=\x00\x1b[2J' + 'x' * 500
-     + '\n      Storage Element 2:Empty\nnoise\n', "'noise'"),
-])
+@pytest.mark.parametrize(
+    'text, shown',
+    [
+        ('', 'printed no "Storage Changer" header'),
+        ('mtx: cannot open SCSI device\n', "line 1 (expected the '  Storage Changer"),
+        (
+            HEADER + 'Data Transfer Element 0:Empty\n      Storage Element 1:Empty\n',
+            'header announces 2 slots but lists 1',
+        ),
+        (
+            HEADER + 'Data Transfer Element 0:Empty\n      Storage Element 1:Empty\n      Storage Element 3:Empty\n',
+            'line 4 (Storage Element 3 where mtx lists Storage Element 2 next)',
+        ),
+        (
+            HEADER + '      Storage Element 1:Empty\nData Transfer Element 0:Empty\n      Storage Element 2:Empty\n',
+            'line 3 (a drive listed after the storage elements)',
+        ),
+        (
+            HEADER + 'Data Transfer Element 0:Loaded\n',
+            'line 2 (expected a "Data Transfer Element N:..." line): \'Data Transfer Element 0:Loaded\'',
+        ),
+        (
+            HEADER + 'Data Transfer Element 0:Full (Storage Element 2 Loaded) TPN001L9\n',
+            'optional ":VolumeTag" and ":AlternateVolumeTag" fields',
+        ),
+        (HEADER + 'Data Transfer Element 0:Empty\n      Storage Element 1:Half\n', 'line 3'),
+        (
+            HEADER + 'Data Transfer Element 0:Empty\nWarning: something\n',
+            "line 3 (not a line of mtx status): 'Warning: something'",
+        ),
+        (HEADER + HEADER, 'line 2'),
+        ('  Storage Changer /dev/sch0:1 Drives, 99999999999999999999 Slots ( 0 Import/Export )\n', 'line 1'),
+        (
+            HEADER
+            + 'Data Transfer Element 0:Empty\n      Storage Element 1:Full :VolumeTag=\x00\x1b[2J'
+            + 'x' * 500
+            + '\n      Storage Element 2:Empty\nnoise\n',
+            "'noise'",
+        ),
+    ],
+)
 def test_unparseable_output_is_one_clear_line_quoting_it(text, shown):
     with pytest.raises(MtxParseError) as caught:
         parse_status(text)
@@ -145,18 +172,24 @@ def test_unparseable_output_is_one_clear_line_quoting_it(text, shown):
 
 # -- property tests ----------------------------------------------------------------------------------
 
+
 def render(status, pad):
     """`mtx status` output for a LibraryStatus, formatted as mtx.c prints it."""
     tag = padded if pad else str
     import_export = sum(slot.import_export for slot in status.slots)
-    lines = [f'  Storage Changer {status.changer}:{len(status.drives)} Drives, {len(status.slots)} Slots '
-             f'( {import_export} Import/Export )']
+    lines = [
+        f'  Storage Changer {status.changer}:{len(status.drives)} Drives, {len(status.slots)} Slots '
+        f'( {import_export} Import/Export )'
+    ]
     for drive in status.drives:
         if not drive.full:
             lines.append(f'Data Transfer Element {drive.index}:Empty')
             continue
-        source = (f'Storage Element {drive.source_slot} Loaded' if drive.source_slot is not None
-                  else 'Unknown Storage Element Loaded')
+        source = (
+            f'Storage Element {drive.source_slot} Loaded'
+            if drive.source_slot is not None
+            else 'Unknown Storage Element Loaded'
+        )
         line = f'Data Transfer Element {drive.index}:Full ({source})'
         if drive.barcode:
             line += f':VolumeTag = {tag(drive.barcode)}'
@@ -183,8 +216,9 @@ def library_states(draw):
     slots = []
     for number in range(1, slot_count + 1):
         full = draw(st.booleans())
-        slots.append(Slot(number, full, draw(barcodes) if full else None, draw(st.booleans()),
-                          draw(barcodes) if full else None))
+        slots.append(
+            Slot(number, full, draw(barcodes) if full else None, draw(st.booleans()), draw(barcodes) if full else None)
+        )
     drives = []
     for index in range(draw(st.integers(0, 4))):
         if draw(st.booleans()):
@@ -211,11 +245,36 @@ def test_arbitrary_text_never_raises_anything_but_mtx_parse_error(text):
 
 
 # Fragments of real lines, so that generated garbage gets past the header and into every branch.
-FRAGMENTS = ['  Storage Changer /dev/sch0:', '1 Drives, ', '3 Slots ( ', '0 Import/Export )', 'Data Transfer Element ',
-             '0', '1', '2', '99999999', ':Empty', ':Full ', 'Full (Storage Element ', ' Loaded)',
-             '(Unknown Storage Element Loaded)', ':VolumeTag = ', ':VolumeTag=', ':AlternateVolumeTag = ',
-             ':AlternateVolumeTag=', '      Storage Element ', ' IMPORT/EXPORT', 'TPN001L9', '   ', '\n', '\r', ':',
-             '\x00', 'é', '٣']
+FRAGMENTS = [
+    '  Storage Changer /dev/sch0:',
+    '1 Drives, ',
+    '3 Slots ( ',
+    '0 Import/Export )',
+    'Data Transfer Element ',
+    '0',
+    '1',
+    '2',
+    '99999999',
+    ':Empty',
+    ':Full ',
+    'Full (Storage Element ',
+    ' Loaded)',
+    '(Unknown Storage Element Loaded)',
+    ':VolumeTag = ',
+    ':VolumeTag=',
+    ':AlternateVolumeTag = ',
+    ':AlternateVolumeTag=',
+    '      Storage Element ',
+    ' IMPORT/EXPORT',
+    'TPN001L9',
+    '   ',
+    '\n',
+    '\r',
+    ':',
+    '\x00',
+    'é',
+    '٣',
+]
 
 
 @given(st.booleans(), st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=5), max_size=60))
@@ -231,7 +290,7 @@ def test_mtx_like_garbage_never_raises_anything_but_mtx_parse_error(with_header,
 # -- Changer against a scripted mtx ------------------------------------------------------------------
 
 # A drive refusing to give up its tape (ASC/ASCQ 53/03), as mtx writes it to stderr (the "Unloading drive 0 ..." part went to stdout).
-REMOVAL_PREVENTED_STDERR = textwrap.dedent('''\
+REMOVAL_PREVENTED_STDERR = textwrap.dedent("""\
     mtx: Request Sense: Long Report=yes
     mtx: Request Sense: Valid Residual=no
     mtx: Request Sense: Error Code=70 (Current)
@@ -245,9 +304,9 @@ REMOVAL_PREVENTED_STDERR = textwrap.dedent('''\
     mtx: Request Sense: Error in CDB=no
     mtx: Request Sense: SKSV=no
     mtx: MOVE MEDIUM from Element Address 256 to 1006 Failed
-''')
+""")
 
-FAKE_MTX = '''\
+FAKE_MTX = """\
 import json, os, sys, time
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, 'calls.log'), 'a') as log:
@@ -263,7 +322,7 @@ time.sleep(step.get('sleep', 0))
 sys.stdout.write(step.get('stdout', ''))
 sys.stderr.write(step.get('stderr', ''))
 sys.exit(step.get('exit', 0))
-'''
+"""
 
 
 class ScriptedMtx:
@@ -288,8 +347,10 @@ class ScriptedMtx:
         return Changer([str(self.path)], '/dev/sch0', timeout=timeout)
 
 
-def status_text(drive='Data Transfer Element 0:Empty', slots=(('TPN001L9', True), (None, False), ('TPN002L9', True),
-                                                               ('CLN001L1', True), (None, False))):
+def status_text(
+    drive='Data Transfer Element 0:Empty',
+    slots=(('TPN001L9', True), (None, False), ('TPN002L9', True), ('CLN001L1', True), (None, False)),
+):
     lines = [f'  Storage Changer /dev/sch0:1 Drives, {len(slots)} Slots ( 0 Import/Export )', drive]
     for number, (barcode, full) in enumerate(slots, start=1):
         state = 'Full ' if full else 'Empty'
@@ -298,9 +359,10 @@ def status_text(drive='Data Transfer Element 0:Empty', slots=(('TPN001L9', True)
 
 
 BEFORE = status_text()
-TPN002_LOADED = status_text(drive='Data Transfer Element 0:Full (Storage Element 3 Loaded):VolumeTag = TPN002L9',
-                            slots=(('TPN001L9', True), (None, False), (None, False), ('CLN001L1', True),
-                                   (None, False)))
+TPN002_LOADED = status_text(
+    drive='Data Transfer Element 0:Full (Storage Element 3 Loaded):VolumeTag = TPN002L9',
+    slots=(('TPN001L9', True), (None, False), (None, False), ('CLN001L1', True), (None, False)),
+)
 
 
 @pytest.fixture
@@ -324,8 +386,9 @@ class TestChangerLoad:
         mtx.answer('status', TPN002_LOADED)
         with pytest.raises(MtxError) as caught:
             mtx.changer().load('TPN001L9')
-        assert str(caught.value) == ('cannot load TPN001L9: drive 0 already holds TPN002L9 (from slot 3); '
-                                     'unload it first')
+        assert str(caught.value) == (
+            'cannot load TPN001L9: drive 0 already holds TPN002L9 (from slot 3); unload it first'
+        )
         assert mtx.calls() == ['-f /dev/sch0 status']
 
     def test_tape_already_in_the_drive_is_not_moved_again(self, mtx):
@@ -340,8 +403,11 @@ class TestChangerLoad:
 
     def test_unknown_barcode(self, mtx):
         mtx.answer('status', BEFORE)
-        with pytest.raises(MtxError, match='no tape with barcode TPN999L9 in the library at /dev/sch0 '
-                                           r'\(5 slots, 1 drives\)'):
+        with pytest.raises(
+            MtxError,
+            match='no tape with barcode TPN999L9 in the library at /dev/sch0 '
+            r'\(5 slots, 1 drives\)',
+        ):
             mtx.changer().load('TPN999L9')
 
     def test_duplicate_barcode_is_not_guessed(self, mtx):
@@ -350,10 +416,13 @@ class TestChangerLoad:
             mtx.changer().load('TPN001L9')
 
     def test_tape_in_another_drive(self, mtx):
-        mtx.answer('status', '  Storage Changer /dev/sch0:2 Drives, 1 Slots ( 0 Import/Export )\n'
-                             'Data Transfer Element 0:Empty\n'
-                             'Data Transfer Element 1:Full (Storage Element 1 Loaded):VolumeTag = TPN001L9\n'
-                             '      Storage Element 1:Empty\n')
+        mtx.answer(
+            'status',
+            '  Storage Changer /dev/sch0:2 Drives, 1 Slots ( 0 Import/Export )\n'
+            'Data Transfer Element 0:Empty\n'
+            'Data Transfer Element 1:Full (Storage Element 1 Loaded):VolumeTag = TPN001L9\n'
+            '      Storage Element 1:Empty\n',
+        )
         with pytest.raises(MtxError, match='TPN001L9 is in drive 1; unload it from there first'):
             mtx.changer().load('TPN001L9', drive=0)
 
@@ -382,18 +451,22 @@ class TestChangerUnload:
         assert mtx.calls() == ['-f /dev/sch0 status']
 
     def test_unknown_home_slot_is_refused_with_what_to_do(self, mtx):
-        mtx.answer('status', status_text(drive='Data Transfer Element 0:Full (Unknown Storage Element Loaded)'
-                                               ':VolumeTag = TPN002L9'))
+        mtx.answer(
+            'status',
+            status_text(drive='Data Transfer Element 0:Full (Unknown Storage Element Loaded):VolumeTag = TPN002L9'),
+        )
         with pytest.raises(MtxError) as caught:
             mtx.changer().unload()
         assert str(caught.value) == (
             f'cannot unload drive 0 (TPN002L9 (home slot unknown)): the library does not know its home slot; '
-            f'unload it by hand with "{mtx.path} -f /dev/sch0 unload SLOT 0" into a slot you choose')
+            f'unload it by hand with "{mtx.path} -f /dev/sch0 unload SLOT 0" into a slot you choose'
+        )
         assert mtx.calls() == ['-f /dev/sch0 status']
 
     def test_occupied_home_slot_is_refused(self, mtx):
-        mtx.answer('status', status_text(drive='Data Transfer Element 0:Full (Storage Element 1 Loaded)'
-                                               ':VolumeTag = TPN009L9'))
+        mtx.answer(
+            'status', status_text(drive='Data Transfer Element 0:Full (Storage Element 1 Loaded):VolumeTag = TPN009L9')
+        )
         with pytest.raises(MtxError, match='its home slot 1 is occupied by TPN001L9; move that tape away first'):
             mtx.changer().unload()
 
@@ -401,8 +474,10 @@ class TestChangerUnload:
 class TestChangerErrors:
     def test_request_sense_is_parsed_quoted_with_the_operator_advice_and_the_state_re_read(self, mtx):
         mtx.answer('status', TPN002_LOADED)
-        mtx.answer('unload', {'stdout': 'Unloading drive 0 into Storage Element 3...', 'stderr': REMOVAL_PREVENTED_STDERR,
-                              'exit': 1})
+        mtx.answer(
+            'unload',
+            {'stdout': 'Unloading drive 0 into Storage Element 3...', 'stderr': REMOVAL_PREVENTED_STDERR, 'exit': 1},
+        )
         changer = mtx.changer()
         with pytest.raises(MtxError) as caught:
             changer.unload()
@@ -414,7 +489,8 @@ class TestChangerErrors:
             f'{mtx.path} -f /dev/sch0 unload 3 0: MOVE MEDIUM from Element Address 256 to 1006 Failed '
             '(Sense Key=Illegal Request, ASC=53, ASCQ=03); look up ASC/ASCQ 53/03 at '
             'https://www.t10.org/lists/asc-num.htm#ASCD_53; do not power-cycle the library or the host, '
-            'it can make it worse')
+            'it can make it worse'
+        )
         # the state is read again after the failure, never assumed
         assert mtx.calls() == ['-f /dev/sch0 status', '-f /dev/sch0 unload 3 0', '-f /dev/sch0 status']
         assert error.status_after == parse_status(TPN002_LOADED) == changer.last_status
@@ -432,14 +508,18 @@ class TestChangerErrors:
         with pytest.raises(MtxError) as caught:
             mtx.changer().status()
         assert caught.value.sense_key is None and caught.value.asc is None
-        assert str(caught.value) == (f'{mtx.path} -f /dev/sch0 status: Drive 0 Full (Storage Element 3 loaded); '
-                                     'do not power-cycle the library or the host, it can make it worse')
+        assert str(caught.value) == (
+            f'{mtx.path} -f /dev/sch0 status: Drive 0 Full (Storage Element 3 loaded); '
+            'do not power-cycle the library or the host, it can make it worse'
+        )
 
     def test_missing_mtx(self, tmp_path):
         with pytest.raises(MtxError) as caught:
             Changer([str(tmp_path / 'no-mtx')], '/dev/sch0').status()
-        assert str(caught.value) == (f'{tmp_path}/no-mtx -f /dev/sch0 status: {tmp_path}/no-mtx not found '
-                                     '(check the command path in the [Device] config)')
+        assert str(caught.value) == (
+            f'{tmp_path}/no-mtx -f /dev/sch0 status: {tmp_path}/no-mtx not found '
+            '(check the command path in the [Device] config)'
+        )
 
     def test_hung_mtx_is_killed_after_the_timeout(self, mtx):
         mtx.answer('status', {'sleep': 30})
@@ -454,18 +534,22 @@ class TestChangerErrors:
 
 class TestChangerTransfer:
     def test_moves_between_slots(self, mtx):
-        after = status_text(slots=(('TPN001L9', True), ('TPN002L9', True), (None, False), ('CLN001L1', True),
-                                   (None, False)))
+        after = status_text(
+            slots=(('TPN001L9', True), ('TPN002L9', True), (None, False), ('CLN001L1', True), (None, False))
+        )
         mtx.answer('status', BEFORE, after)
         mtx.answer('transfer', '')
         mtx.changer().transfer(3, 2)
         assert mtx.calls()[1] == '-f /dev/sch0 transfer 3 2'
 
-    @pytest.mark.parametrize('source, destination, shown', [
-        (2, 5, 'slot 2 is empty'),
-        (1, 3, 'slot 3 already holds TPN002L9'),
-        (1, 9, 'the library has no slot 9 (slots 1-5)'),
-    ])
+    @pytest.mark.parametrize(
+        'source, destination, shown',
+        [
+            (2, 5, 'slot 2 is empty'),
+            (1, 3, 'slot 3 already holds TPN002L9'),
+            (1, 9, 'the library has no slot 9 (slots 1-5)'),
+        ],
+    )
     def test_refusals(self, mtx, source, destination, shown):
         mtx.answer('status', BEFORE)
         with pytest.raises(MtxError, match=shown.replace('(', r'\(').replace(')', r'\)')):
@@ -481,6 +565,7 @@ def test_commands_may_be_given_as_a_single_path(mtx):
 
 # -- Changer on the virtual library (sim/tapelib) ------------------------------------------------------
 
+
 @pytest.fixture
 def virtual(tmp_path):
     library = VirtualLibrary(tmp_path / 'library', tapes='TPN001L9,TPN002L9,-,CLN001L1', slots=6, import_export=1)
@@ -494,8 +579,14 @@ class TestChangerOnTheVirtualLibrary:
         status = virtual.changer().status()
         assert status.changer == virtual.device['library']
         assert status.drives == (DriveSlot(0, False),)
-        assert status.slots == (Slot(1, True, 'TPN001L9'), Slot(2, True, 'TPN002L9'), Slot(3, True, None),
-                                Slot(4, True, 'CLN001L1'), Slot(5, False), Slot(6, False, import_export=True))
+        assert status.slots == (
+            Slot(1, True, 'TPN001L9'),
+            Slot(2, True, 'TPN002L9'),
+            Slot(3, True, None),
+            Slot(4, True, 'CLN001L1'),
+            Slot(5, False),
+            Slot(6, False, import_export=True),
+        )
 
     def test_load_by_barcode_and_unload_to_the_home_slot_not_the_first_empty_one(self, virtual):
         changer = virtual.changer()
@@ -513,19 +604,25 @@ class TestChangerOnTheVirtualLibrary:
             changer.load('TPN001L9')
         error = caught.value
         assert (error.sense_key, error.asc, error.ascq) == ('Illegal Request', '53', '03')
-        assert str(error).startswith(f'{virtual.device["mtx"]} -f {virtual.device["library"]} load 1 0: '
-                                     'MOVE MEDIUM from Element Address ')
-        assert str(error).endswith('(Sense Key=Illegal Request, ASC=53, ASCQ=03); look up ASC/ASCQ 53/03 at '
-                                   'https://www.t10.org/lists/asc-num.htm#ASCD_53; do not power-cycle the library '
-                                   'or the host, it can make it worse')
+        assert str(error).startswith(
+            f'{virtual.device["mtx"]} -f {virtual.device["library"]} load 1 0: MOVE MEDIUM from Element Address '
+        )
+        assert str(error).endswith(
+            '(Sense Key=Illegal Request, ASC=53, ASCQ=03); look up ASC/ASCQ 53/03 at '
+            'https://www.t10.org/lists/asc-num.htm#ASCD_53; do not power-cycle the library '
+            'or the host, it can make it worse'
+        )
         assert error.status_after.slot(1).barcode == 'TPN001L9' and not error.status_after.drives[0].full
         assert changer.load('TPN001L9') == 1  # the fault was for one move
 
     def test_full_drive_is_refused_naming_the_loaded_tape(self, virtual):
         changer = virtual.changer()
         changer.load('TPN001L9')
-        with pytest.raises(MtxError, match=r'^cannot load TPN002L9: drive 0 already holds TPN001L9 \(from slot 1\); '
-                                           'unload it first$'):
+        with pytest.raises(
+            MtxError,
+            match=r'^cannot load TPN002L9: drive 0 already holds TPN001L9 \(from slot 1\); '
+            'unload it first$',
+        ):
             changer.load('TPN002L9')
         assert changer.status().slot(2).full
 

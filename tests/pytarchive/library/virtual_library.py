@@ -15,20 +15,41 @@ class VirtualLibrary:
     """A sim/tapelib library in a directory, and pytarchive's Changer and Drive configured for it the
     way pytarchive.conf would be (from the [Device] lines `init` prints)."""
 
-    def __init__(self, root, tapes='TPN001L9,TPN002L9,-,CLN001L1', slots=6, capacity='256M',
-                 import_export=1, index_write_seconds=0.5):
+    def __init__(
+        self,
+        root,
+        tapes='TPN001L9,TPN002L9,-,CLN001L1',
+        slots=6,
+        capacity='256M',
+        import_export=1,
+        index_write_seconds=0.5,
+    ):
         self.root = str(root)
-        printed = self.admin('init', self.root, '--slots', str(slots), '--drives', '1', '--tapes', tapes,
-                             '--capacity', capacity, '--import-export', str(import_export),
-                             '--index-write-seconds', str(index_write_seconds))
+        printed = self.admin(
+            'init',
+            self.root,
+            '--slots',
+            str(slots),
+            '--drives',
+            '1',
+            '--tapes',
+            tapes,
+            '--capacity',
+            capacity,
+            '--import-export',
+            str(import_export),
+            '--index-write-seconds',
+            str(index_write_seconds),
+        )
         config = configparser.ConfigParser()
         config.read_string(printed)
         self.device = config['Device']
         self.capacity = int(config['General']['tape_max_size'])
 
     def admin(self, *args):
-        result = subprocess.run([sys.executable, '-m', 'sim.tapelib', *args], cwd=REPO, capture_output=True,
-                                text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, '-m', 'sim.tapelib', *args], cwd=REPO, capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -39,10 +60,17 @@ class VirtualLibrary:
         return Changer([self.device['mtx']], self.device['library'], timeout=60)
 
     def drive(self, serial=None):
-        return Drive(mkltfs=[self.device['mkltfs']], ltfs=[self.device['ltfs']], tapeinfo=[self.device['tapeinfo']],
-                     umount=[self.device['umount']], device=self.device['drive_device'],
-                     serial=serial or self.device['drive_serial'], mountpoint=self.device['mountpoint'],
-                     timeout=120, unmount_timeout=60)
+        return Drive(
+            mkltfs=[self.device['mkltfs']],
+            ltfs=[self.device['ltfs']],
+            tapeinfo=[self.device['tapeinfo']],
+            umount=[self.device['umount']],
+            device=self.device['drive_device'],
+            serial=serial or self.device['drive_serial'],
+            mountpoint=self.device['mountpoint'],
+            timeout=120,
+            unmount_timeout=60,
+        )
 
     @property
     def mountpoint(self):

@@ -40,7 +40,8 @@ def test_the_read_only_group_may_read_but_not_change():
     for command in ('format', 'archive', 'restore', 'explore', 'prepare', 'inventory'):
         assert access.refusal(TAPE_MEMBER, command) == (
             f"permission denied for UID 1000: only root may run '{command}'; members of group tape may run "
-            'deleteable, queue, summary, task')
+            'deleteable, queue, summary, task'
+        )
     assert access.refusal(NOBODY, 'queue').startswith('permission denied for UID 65534: ')
 
 
@@ -54,5 +55,3 @@ def test_group_names_and_numbers_resolve_and_an_unknown_name_is_a_config_error(t
     assert resolve_group(config_with('4242')) == 4242
     with pytest.raises(ConfigError, match=r"\[Service\] read_only_group: no group named 'no-such-group'"):
         resolve_group(config_with('no-such-group'))
-
-

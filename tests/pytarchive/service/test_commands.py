@@ -14,21 +14,34 @@ BARCODE = 'TPN001L9'
 
 
 def test_every_kind_the_commands_queue_is_registered_and_every_registered_kind_is_queued(storage, db, tmp_path):
-    config = SimpleNamespace(path='/etc/pytarchive/pytarchive.conf', export=SimpleNamespace(to='10.0.0.0/8'),
-                             general=SimpleNamespace(source_folders=(str(tmp_path),)))
+    config = SimpleNamespace(
+        path='/etc/pytarchive/pytarchive.conf',
+        export=SimpleNamespace(to='10.0.0.0/8'),
+        general=SimpleNamespace(source_folders=(str(tmp_path),)),
+    )
     commands = Commands(QueueApi(storage, REGISTRY), db, config)
     folder = str(tmp_path)
-    requests = [('scan', {}), ('format', {'barcode': BARCODE}), ('check', {'barcode': BARCODE}),
-                ('prepare', {'path': folder, 'description': 'x'}), ('archive', {'path': folder, 'barcode': BARCODE}),
-                ('restore', {'path': folder}), ('explore', {'path': folder}), ('inventory', {})]
+    requests = [
+        ('scan', {}),
+        ('format', {'barcode': BARCODE}),
+        ('check', {'barcode': BARCODE}),
+        ('prepare', {'path': folder, 'description': 'x'}),
+        ('archive', {'path': folder, 'barcode': BARCODE}),
+        ('restore', {'path': folder}),
+        ('explore', {'path': folder}),
+        ('inventory', {}),
+    ]
     queued = [commands.handle(command, args) for command, args in requests]  # each checked as the service does
     assert all(isinstance(answer, Queued) for answer in queued)
     assert sorted(answer.task.kind for answer in queued) == REGISTRY.kinds()
 
 
 def test_an_unknown_kind_is_refused_when_queued_and_fails_in_one_line_if_found_in_the_queue(storage):
-    with pytest.raises(UnknownTask, match=r"^unknown task kind 'erase' \(known: archive, check, explore, format, "
-                                          r"inventory, prepare, restore, scan\)$"):
+    with pytest.raises(
+        UnknownTask,
+        match=r"^unknown task kind 'erase' \(known: archive, check, explore, format, "
+        r'inventory, prepare, restore, scan\)$',
+    ):
         QueueApi(storage, REGISTRY).submit('erase')
     assert storage.list() == []
     # A task of a kind this pytarchive no longer has, left in the database by another version.

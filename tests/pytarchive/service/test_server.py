@@ -102,7 +102,9 @@ def test_scan_format_check_through_the_queue_and_the_drive_is_left_empty(make_ri
 
     refused = rig.client('format', 'CLN001L1')
     assert (refused.returncode, refused.stderr) == (
-        1, 'pytarchive: error: CLN001L1 is a cleaning tape: pytarchive never uses cleaning tapes for data\n')
+        1,
+        'pytarchive: error: CLN001L1 is a cleaning tape: pytarchive never uses cleaning tapes for data\n',
+    )
     assert not rig.drive().full and not rig.mounted()
     assert rig.stop() == 0
     assert not rig.socket.exists()
@@ -122,7 +124,11 @@ def test_only_root_may_connect_and_the_uid_comes_from_the_socket(make_rig):
     rig.socket.parent.chmod(0o711)
     rig.socket.chmod(0o666)
     status, out, err = run_client_as(NOBODY, [TAPE_GROUP], argv)
-    assert (status, out, err) == (7, '', 'pytarchive: error: permission denied for UID 65534: only root may use pytarchive\n')
+    assert (status, out, err) == (
+        7,
+        '',
+        'pytarchive: error: permission denied for UID 65534: only root may use pytarchive\n',
+    )
     assert "refused 'queue' from UID 65534" in rig.log.read_text()
     assert rig.ok('queue') == 'the queue is empty\n'
 
@@ -143,8 +149,12 @@ def test_the_read_only_group_may_list_but_not_change(make_rig):
     assert status == 0 and len(json.loads(out)['tapes']) == 3
     for command in (['format', 'TPN001L9'], ['requeue', '--all'], ['scan']):
         status, out, err = run_client_as(NOBODY, [TAPE_GROUP], socket_option + command)
-        assert (status, out, err) == (7, '', f"pytarchive: error: permission denied for UID 65534: only root may run "
-                                             f"'{command[0]}'; members of group tape may run deleteable, queue, summary, task\n")
+        assert (status, out, err) == (
+            7,
+            '',
+            f'pytarchive: error: permission denied for UID 65534: only root may run '
+            f"'{command[0]}'; members of group tape may run deleteable, queue, summary, task\n",
+        )
     status, out, err = run_client_as(NOBODY, [], socket_option + ['queue'])
     assert status == 7 and err.startswith(f'pytarchive: error: permission denied on {rig.socket}')
     assert list(rig.tasks()) == [1]
@@ -160,7 +170,10 @@ def test_kill_9_mid_task_the_queue_survives_and_the_task_waits_for_requeue(make_
     rig.start()
     tasks = rig.wait_for({3: {'done'}})  # queued before the crash: resumed
     assert [(task['id'], task['kind'], task['state']) for task in tasks.values()] == [
-        (1, 'format', 'done'), (2, 'check', 'interrupted'), (3, 'scan', 'done')]
+        (1, 'format', 'done'),
+        (2, 'check', 'interrupted'),
+        (3, 'scan', 'done'),
+    ]
     assert tasks[2]['error'] == 'the service stopped while this task ran'
     assert 'task 2 ran when the service last stopped: marked interrupted' in rig.log.read_text()
     assert not rig.drive().full and not rig.mounted()  # put back at start
@@ -177,8 +190,12 @@ def test_failures_quote_mtx_and_ltfs_and_requeue_by_id_and_all(make_rig):
     rig.start()
     rig.ok('format', 'TPN001L9')
     rig.wait_for({1: {'done'}})
-    fault = lambda *args: subprocess.run([PYTHON, '-m', 'sim.tapelib', 'fault', str(rig.library), *args],  # noqa: E731
-                                         cwd=REPO, check=True, capture_output=True)
+
+    def fault(*args):
+        subprocess.run(
+            [PYTHON, '-m', 'sim.tapelib', 'fault', str(rig.library), *args], cwd=REPO, check=True, capture_output=True
+        )
+
     fault('mount-fails', '--count', '2')
     rig.ok('check', 'TPN001L9')
     rig.ok('check', 'TPN001L9')
@@ -195,8 +212,10 @@ def test_failures_quote_mtx_and_ltfs_and_requeue_by_id_and_all(make_rig):
     rig.wait_for({2: {'done'}})
     refused = rig.client('requeue', '1,2,9')
     assert (refused.returncode, refused.stderr) == (
-        1, 'pytarchive: error: nothing requeued: task 1 is done; task 2 is done; task 9 does not exist '
-           '(only failed or interrupted tasks can be requeued)\n')
+        1,
+        'pytarchive: error: nothing requeued: task 1 is done; task 2 is done; task 9 does not exist '
+        '(only failed or interrupted tasks can be requeued)\n',
+    )
     assert rig.ok('requeue', '--all') == 'requeued tasks 3, 4\n'
     tasks = rig.wait_for({3: {'done'}, 4: {'done'}})
     assert tasks[4]['result'] == 'TPN002L9 formatted'
@@ -247,19 +266,31 @@ def test_a_tape_locked_by_a_killed_ltfs_is_released_at_the_next_start(make_rig):
 
 
 def test_the_service_refuses_a_bad_config_and_a_second_instance_in_one_line(make_rig, tmp_path):
-    service = lambda config: subprocess.run([PYTHON, '-m', 'pytarchive.service', '--config', str(config)],  # noqa: E731
-                                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    def service(config):
+        return subprocess.run(
+            [PYTHON, '-m', 'pytarchive.service', '--config', str(config)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
     bad = tmp_path / 'bad.conf'
     bad.write_text('[Device]\nlibrary = /dev/sch0 # no drive_serial\n')
     done = service(bad)
     assert (done.returncode, done.stdout, done.stderr) == (
-        3, '', f'pytarchive.service: error: {bad}: [Device] drive_serial: is missing (required)\n')
+        3,
+        '',
+        f'pytarchive.service: error: {bad}: [Device] drive_serial: is missing (required)\n',
+    )
 
     rig = make_rig()
     rig.start()
     done = service(rig.config)
     assert (done.returncode, done.stderr) == (
-        1, f'pytarchive.service: error: another pytarchive service is already using {rig.database}\n')
+        1,
+        f'pytarchive.service: error: another pytarchive service is already using {rig.database}\n',
+    )
     assert rig.ok('queue') == 'the queue is empty\n'  # the first one is untouched
 
 
@@ -360,8 +391,10 @@ def test_40_connections_announcing_huge_frames_keep_memory_bounded_and_root_is_s
     assert during - before < 64, (before, during)
     assert sum(answers.values()) == 40
     assert answers.get('bad request', 0) + answers.get('too many connections from UID 65534', 0) == 40, answers
-    assert f'frame of {protocol.MAX_FRAME} bytes announced, more than the {protocol.MAX_REQUEST}-byte limit' \
+    assert (
+        f'frame of {protocol.MAX_FRAME} bytes announced, more than the {protocol.MAX_REQUEST}-byte limit'
         in rig.log.read_text()
+    )
 
 
 @pytest.mark.slow
@@ -377,16 +410,23 @@ def test_connections_per_user_are_capped_and_a_slow_request_cannot_hold_one(make
     during = rss_mib(rig.process.pid)
     status, out, err = run_client_as(NOBODY, [TAPE_GROUP], ['--socket', str(rig.socket), 'queue'])
     assert (status, out) == (1, '')
-    assert err == (f'pytarchive: error: too many connections from UID {NOBODY}: at most '
-                   f'{server.MAX_CONNECTIONS_PER_USER} at a time; try again when one ends\n')
+    assert err == (
+        f'pytarchive: error: too many connections from UID {NOBODY}: at most '
+        f'{server.MAX_CONNECTIONS_PER_USER} at a time; try again when one ends\n'
+    )
     assert rig.ok('queue') == 'the queue is empty\n'  # root is never turned away
     answers = attack.release()
     assert time.monotonic() - started < server.REQUEST_TIMEOUT_S + 20
-    assert answers == {'too many connections from UID 65534': 40 - server.MAX_CONNECTIONS_PER_USER,
-                       'bad request': server.MAX_CONNECTIONS_PER_USER}, answers
+    assert answers == {
+        'too many connections from UID 65534': 40 - server.MAX_CONNECTIONS_PER_USER,
+        'bad request': server.MAX_CONNECTIONS_PER_USER,
+    }, answers
     assert during - before < 64, (before, during)
-    assert re.search(rf'WARNING - bad request from UID {NOBODY} \(pid \d+\): no complete message within '
-                     rf'{server.REQUEST_TIMEOUT_S:g} s \(\d+ of {protocol.MAX_REQUEST} bytes\)\n', rig.log.read_text())
+    assert re.search(
+        rf'WARNING - bad request from UID {NOBODY} \(pid \d+\): no complete message within '
+        rf'{server.REQUEST_TIMEOUT_S:g} s \(\d+ of {protocol.MAX_REQUEST} bytes\)\n',
+        rig.log.read_text(),
+    )
     assert 'Traceback' not in rig.log.read_text()
 
 
@@ -414,9 +454,11 @@ def test_an_idle_or_trickling_client_is_cut_off_at_the_request_deadline(make_rig
         elapsed = time.monotonic() - started
         assert idle.recv(1) == b''  # and then hung up
     assert replies['idle'] == protocol.failed(
-        f'bad request: no complete message within {server.REQUEST_TIMEOUT_S:g} s (0 of 4 bytes)')
+        f'bad request: no complete message within {server.REQUEST_TIMEOUT_S:g} s (0 of 4 bytes)'
+    )
     assert replies['trickling']['error'].startswith(
-        f'bad request: no complete message within {server.REQUEST_TIMEOUT_S:g} s (')
+        f'bad request: no complete message within {server.REQUEST_TIMEOUT_S:g} s ('
+    )
     assert server.REQUEST_TIMEOUT_S <= elapsed < server.REQUEST_TIMEOUT_S + 15
     assert rig.ok('queue') == 'the queue is empty\n'
 
@@ -437,8 +479,13 @@ def critical_lines(rig, count: int = 1, timeout: float = 15) -> list:
 def start_with(rig, *options: str) -> None:
     """rig.start() with service options (rig.start takes none)."""
     with open(rig.log, 'a') as log:
-        rig.process = subprocess.Popen([PYTHON, '-m', 'pytarchive.service', '--config-file', str(rig.config), *options],
-                                       cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        rig.process = subprocess.Popen(
+            [PYTHON, '-m', 'pytarchive.service', '--config-file', str(rig.config), *options],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 15
     while not rig.socket.exists():
         assert rig.process.poll() is None and time.monotonic() < deadline, rig.log.read_text()
@@ -463,8 +510,10 @@ def test_a_database_deleted_while_running_stops_the_work_and_nothing_is_lost(mak
 
     [critical] = critical_lines(rig)  # noticed while idle, without a command
     [rescued] = rig.database.parent.glob('pytarchive.db.rescued-*')
-    line = (f'the database {rig.database} was deleted while the service ran; the catalog as the service had it is '
-            f'saved in {rescued}: stop the service, move that file to {rig.database} and start it again')
+    line = (
+        f'the database {rig.database} was deleted while the service ran; the catalog as the service had it is '
+        f'saved in {rescued}: stop the service, move that file to {rig.database} and start it again'
+    )
     assert critical.endswith(f' - pytarchive.service.server - CRITICAL - {line}')
     refuses_work(rig, line)
     assert rig.stop() == 1
@@ -472,9 +521,11 @@ def test_a_database_deleted_while_running_stops_the_work_and_nothing_is_lost(mak
 
     # Started again as it is: the lock and the rescued copy show the directory was in use.
     rig.start()
-    line = (f'the database {rig.database} is missing, but its directory still holds pytarchive.db.lock, '
-            f'{rescued.name}, so it was in use: restore it from the backup of its state directory (see README: State), '
-            'or start the service once with --new-database to begin with an empty catalog')
+    line = (
+        f'the database {rig.database} is missing, but its directory still holds pytarchive.db.lock, '
+        f'{rescued.name}, so it was in use: restore it from the backup of its state directory (see README: State), '
+        'or start the service once with --new-database to begin with an empty catalog'
+    )
     assert critical_lines(rig, 2)[-1].endswith(f' - CRITICAL - {line}')
     refuses_work(rig, line)
     assert rig.stop() == 1 and not rig.database.exists()
@@ -511,8 +562,10 @@ def test_a_database_overwritten_while_running_stops_the_work(make_rig):
     with open(rig.database, 'r+b') as file:  # what a stray `dd` or a bad disk does
         file.write(b'\0' * 100)
     [critical] = critical_lines(rig)
-    line = (f'the database {rig.database} is corrupt (its header was overwritten): restore it from the backup of its '
-            'state directory (see README: State)')
+    line = (
+        f'the database {rig.database} is corrupt (its header was overwritten): restore it from the backup of its '
+        'state directory (see README: State)'
+    )
     assert critical.endswith(f' - CRITICAL - {line}')
     refuses_work(rig, line)
     assert rig.stop() == 1
@@ -575,7 +628,8 @@ def test_a_failed_task_is_mailed_by_the_smtp_handler_of_a_logging_conf(make_rig,
         '[logger_root]\nlevel=INFO\nhandlers=emailHandler\n\n'
         '[handler_emailHandler]\nclass=logging.handlers.SMTPHandler\nlevel=CRITICAL\nformatter=defaultFormatter\n'
         f"args=(('127.0.0.1', {port}), 'pytarchive@lab.example', ['it@lab.example'], 'pyarchive: Task failed')\n\n"
-        '[formatter_defaultFormatter]\nformat=%(asctime)s - %(name)s - %(levelname)s - %(message)s\n')
+        '[formatter_defaultFormatter]\nformat=%(asctime)s - %(name)s - %(levelname)s - %(message)s\n'
+    )
     rig = formatted_rig(make_rig, extra=f'logging_config = {logging_conf}\n')
     failed = rig.client('format', 'TPN009L9', '--wait')
     assert failed.returncode == 1

@@ -39,8 +39,10 @@ def test_a_file_that_is_not_a_database_is_one_line(tmp_path):
     path.write_text('not sqlite ' * 100)
     with pytest.raises(DatabaseUnusable) as caught:
         Database(str(path))
-    assert caught.value.message == (f'the database {path} is corrupt (file is not a database): restore it from '
-                                    'the backup of its state directory (see README: State)')
+    assert caught.value.message == (
+        f'the database {path} is corrupt (file is not a database): restore it from '
+        'the backup of its state directory (see README: State)'
+    )
 
 
 def test_foreign_keys_are_enforced(db):
@@ -100,9 +102,11 @@ def test_a_database_deleted_or_replaced_while_open_is_refused_and_rescued(tmp_pa
         storage.enqueue('scan', {})
     [rescued] = tmp_path.joinpath('state').glob('p.db.rescued-*')
     word = 'deleted' if how == 'deleted' else 'replaced by another file'
-    assert caught.value.message == (f'the database {path} was {word} while the service ran; the catalog as the '
-                                    f'service had it is saved in {rescued}: stop the service, move that file to '
-                                    f'{path} and start it again')
+    assert caught.value.message == (
+        f'the database {path} was {word} while the service ran; the catalog as the '
+        f'service had it is saved in {rescued}: stop the service, move that file to '
+        f'{path} and start it again'
+    )
     with pytest.raises(DatabaseUnusable):  # and so is every later use
         storage.list()
     database.close()
@@ -131,9 +135,11 @@ def test_a_missing_database_in_a_used_state_directory_is_not_silently_recreated(
         path.touch()
     with pytest.raises(DatabaseUnusable) as caught:
         Database(str(path), create=False)
-    assert caught.value.message == (f'the database {path} is missing, but its directory still holds p.db.lock, so it '
-                                    f'was in use: {RESTORE}, or start the service once with --new-database to begin '
-                                    'with an empty catalog')
+    assert caught.value.message == (
+        f'the database {path} is missing, but its directory still holds p.db.lock, so it '
+        f'was in use: {RESTORE}, or start the service once with --new-database to begin '
+        'with an empty catalog'
+    )
     fresh = Database(str(path), create=True)
     assert TaskStorage(fresh).list() == []
     fresh.close()

@@ -58,8 +58,9 @@ def test_requeue_takes_only_failed_or_interrupted_tasks_all_or_nothing(storage):
     storage.set_progress(1, bytes_done=50, files_done=2)
     with pytest.raises(RequeueError) as caught:
         storage.requeue([1, 2, 9])
-    assert caught.value.message == ('nothing requeued: task 2 is done; task 9 does not exist '
-                                    '(only failed or interrupted tasks can be requeued)')
+    assert caught.value.message == (
+        'nothing requeued: task 2 is done; task 9 does not exist (only failed or interrupted tasks can be requeued)'
+    )
     assert storage.get(1).state == FAILED
     assert storage.requeue([3, 1]) == [1, 3]
     again = storage.get(1)
@@ -101,8 +102,14 @@ def test_consumer_runs_tasks_one_at_a_time_in_order_and_records_the_outcome(stor
         return f'{name} ok'
 
     def mtx_fails(ctx):
-        raise MtxError('Drive 0 Full (Storage Element 3 loaded)', command=['mtx', '-f', '/dev/sch0', 'load', '3', '0'],
-                       sense_key='Illegal Request', asc='53', ascq='03', mtx_reported=True)
+        raise MtxError(
+            'Drive 0 Full (Storage Element 3 loaded)',
+            command=['mtx', '-f', '/dev/sch0', 'load', '3', '0'],
+            sense_key='Illegal Request',
+            asc='53',
+            ascq='03',
+            mtx_reported=True,
+        )
 
     def bug(ctx):
         return {}['missing']
@@ -124,8 +131,10 @@ def test_consumer_runs_tasks_one_at_a_time_in_order_and_records_the_outcome(stor
     assert [(task.state, task.result) for task in tasks[:3]] == [(DONE, 'a ok'), (DONE, 'b ok'), (DONE, 'c ok')]
     assert tasks[0].files_done == 1
     assert tasks[3].state == FAILED
-    assert tasks[3].error.startswith('mtx -f /dev/sch0 load 3 0: Drive 0 Full (Storage Element 3 loaded) '
-                                     '(Sense Key=Illegal Request, ASC=53, ASCQ=03)')
+    assert tasks[3].error.startswith(
+        'mtx -f /dev/sch0 load 3 0: Drive 0 Full (Storage Element 3 loaded) '
+        '(Sense Key=Illegal Request, ASC=53, ASCQ=03)'
+    )
     assert 'do not power-cycle' in tasks[3].error
     assert tasks[4].error == "unexpected KeyError: 'missing'"
 
@@ -152,7 +161,9 @@ def test_stopping_interrupts_a_task_at_its_next_checkpoint_and_takes_no_new_one(
     assert started.wait(5)
     consumer.stop()
     assert [(task.state, task.error) for task in storage.list()] == [
-        (INTERRUPTED, 'the service was stopped before this task finished'), (QUEUED, None)]
+        (INTERRUPTED, 'the service was stopped before this task finished'),
+        (QUEUED, None),
+    ]
     assert cleaned_up == [1]
 
 

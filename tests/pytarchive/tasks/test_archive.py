@@ -110,7 +110,11 @@ def test_packed_folder_round_trip(make_rig, tmp_path):
     part = tmp_path / 'part'
     rig.ok('restore', str(folder), '--to', str(part), '--only', 'sub dir', '--wait')
     assert sorted(str(p.relative_to(part)) for p in part.rglob('*')) == [
-        'sub dir', 'sub dir/a file.bin', 'sub dir/deeper', 'sub dir/deeper/small.txt']
+        'sub dir',
+        'sub dir/a file.bin',
+        'sub dir/deeper',
+        'sub dir/deeper/small.txt',
+    ]
 
 
 def archived_again(rig, folder: Path) -> str:
@@ -137,19 +141,22 @@ def test_archive_refuses_unprepared_folders_and_folders_that_do_not_fit(make_rig
     rig.ok('prepare', str(gone), '--wait')
     (gone / 'file').unlink()
     gone.rmdir()
-    for bad, message in ((['archive', str(gone), TAPE], 'no such folder any more (it was prepared'),
-                         (['prepare', 'relative/path'], 'is not a full path'),
-                         (['prepare', str(tmp_path / 'absent')], 'no such folder'),
-                         (['archive', str(folder), 'CLN001L1'], 'cleaning tape'),
-                         (['restore', str(tmp_path / 'absent')], 'has no verified archive'),
-                         (['explore', str(folder)], '[Export] to is not set')):
+    for bad, message in (
+        (['archive', str(gone), TAPE], 'no such folder any more (it was prepared'),
+        (['prepare', 'relative/path'], 'is not a full path'),
+        (['prepare', str(tmp_path / 'absent')], 'no such folder'),
+        (['archive', str(folder), 'CLN001L1'], 'cleaning tape'),
+        (['restore', str(tmp_path / 'absent')], 'has no verified archive'),
+        (['explore', str(folder)], '[Export] to is not set'),
+    ):
         done = rig.client(*bad)
         assert done.returncode == 1 and message in done.stderr and done.stderr.count('\n') == 1, done.stderr
 
 
 def sim_fault(rig, *arguments: str) -> None:
-    subprocess.run([PYTHON, '-m', 'sim.tapelib', 'fault', str(rig.library), *arguments], cwd=REPO, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [PYTHON, '-m', 'sim.tapelib', 'fault', str(rig.library), *arguments], cwd=REPO, check=True, capture_output=True
+    )
 
 
 def test_a_flipped_byte_on_tape_fails_verification_naming_the_file(make_rig, tmp_path):
@@ -189,8 +196,9 @@ def archive_until_copying(rig, folder: Path) -> int:
     deadline = time.monotonic() + 120
     while True:
         rig.freeze()
-        [(state, step, done, total)] = rig.query('SELECT state, step, files_done, files_total FROM tasks '
-                                                 'WHERE id = ?', (task_id,))
+        [(state, step, done, total)] = rig.query(
+            'SELECT state, step, files_done, files_total FROM tasks WHERE id = ?', (task_id,)
+        )
         if state == 'running' and step == 'copying' and done:
             assert done < total, 'the copy ended before the test could act: give it more files'
             return task_id
@@ -236,8 +244,9 @@ def test_kill_during_archive_then_requeue_finishes_with_one_manifest(make_rig, t
     assert task['state'] == 'done', task
 
     with sqlite3.connect(rig.database) as db:
-        rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT path), COUNT(checksum) FROM manifest "
-                          "WHERE kind = 'file'").fetchone()
+        rows = db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT path), COUNT(checksum) FROM manifest WHERE kind = 'file'"
+        ).fetchone()
     assert rows == (8000, 8000, 8000)
     assert json.loads(rig.ok('deleteable', '--json'))[0]['file_count'] == 8000
 
@@ -319,10 +328,12 @@ def test_archive_queued_twice_writes_one_copy_and_a_second_tape_needs_a_new_prep
     folder = make_tree(tmp_path / 'asked twice')
     rig.ok('prepare', str(folder), '--wait')
     rig.ok('check', 'TPN002L9')  # holds the drive (seconds) while the three are queued behind it
-    first, other_tape, again = (queued_id(rig.ok('archive', str(folder), barcode))
-                                for barcode in (TAPE, 'TPN002L9', TAPE))
-    tasks = rig.wait_for({first: {'done', 'failed'}, other_tape: {'done', 'failed'}, again: {'done', 'failed'}},
-                         timeout=120)
+    first, other_tape, again = (
+        queued_id(rig.ok('archive', str(folder), barcode)) for barcode in (TAPE, 'TPN002L9', TAPE)
+    )
+    tasks = rig.wait_for(
+        {first: {'done', 'failed'}, other_tape: {'done', 'failed'}, again: {'done', 'failed'}}, timeout=120
+    )
 
     tape_path = str(folder).lstrip('/')
     assert tasks[first]['state'] == 'done' and tasks[again]['state'] == 'done', tasks
@@ -331,8 +342,11 @@ def test_archive_queued_twice_writes_one_copy_and_a_second_tape_needs_a_new_prep
     assert f'{folder} is already archived to {TAPE}' in tasks[other_tape]['error']
     assert 'prepare it again to archive another copy' in tasks[other_tape]['error']
     assert rig.query('SELECT state, tape, tape_path FROM folders') == [('archived', TAPE, tape_path)]
-    assert [tape['folders'] for tape in json.loads(rig.ok('summary', '--json'))['tapes']
-            if tape['barcode'] in (TAPE, 'TPN002L9')] == [1, 0]
+    assert [
+        tape['folders']
+        for tape in json.loads(rig.ok('summary', '--json'))['tapes']
+        if tape['barcode'] in (TAPE, 'TPN002L9')
+    ] == [1, 0]
     # Asked again once archived, the command answers at once, without "prepare first" (which would
     # read as "archive it again") and without queueing a task bound to fail.
     refused = rig.client('archive', str(folder), 'TPN002L9')

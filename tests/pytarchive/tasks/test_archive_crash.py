@@ -31,8 +31,9 @@ BIG = 'zz last.bin'  # the last file in manifest order: big, so that its copy an
 
 
 def _folder(rig, path: Path) -> dict:
-    rows = rig.query('SELECT id, state, packed_checksum FROM folders WHERE path = ? ORDER BY id DESC LIMIT 1',
-                     (str(path),))
+    rows = rig.query(
+        'SELECT id, state, packed_checksum FROM folders WHERE path = ? ORDER BY id DESC LIMIT 1', (str(path),)
+    )
     return dict(zip(('id', 'state', 'packed_checksum'), rows[0])) if rows else {}
 
 
@@ -46,8 +47,9 @@ def _all_copied(rig, folder: dict, packed: bool) -> bool:
         return False
     if packed:
         return folder['packed_checksum'] is not None
-    files, checksums = rig.query("SELECT COUNT(*), COUNT(checksum) FROM manifest WHERE folder = ? AND kind = 'file'",
-                                 (folder['id'],))[0]
+    files, checksums = rig.query(
+        "SELECT COUNT(*), COUNT(checksum) FROM manifest WHERE folder = ? AND kind = 'file'", (folder['id'],)
+    )[0]
     return files == checksums
 
 
@@ -58,8 +60,9 @@ def _reached(rig, boundary: str, task_id: int, path: Path, on_tape: str, packed:
     if boundary == 'copied':
         return task['step'] == 'copying' and _all_copied(rig, folder, packed)
     if boundary == 'unmounted':  # index being written: stopped now, killed once ltfs is done
-        return (task['step'] == 'copying' and _all_copied(rig, folder, packed) and not rig.mounted()
-                and rig.ltfs_running())
+        return (
+            task['step'] == 'copying' and _all_copied(rig, folder, packed) and not rig.mounted() and rig.ltfs_running()
+        )
     if boundary == 'verified':
         last = on_tape if packed else os.path.join(on_tape, BIG)
         return task['step'] == 'verifying' and rig.reading(last) >= 0
@@ -113,8 +116,9 @@ CASES += [(boundary, True) for boundary in ('copied', 'verified', 'archived')]
 
 @pytest.mark.parametrize('boundary, packed', CASES, ids=[f'{b}{"-packed" if p else ""}' for b, p in CASES])
 def test_kill_at_each_step_of_archive_then_requeue_archives_exactly_once(make_rig, tmp_path, boundary, packed):
-    rig = formatted_rig(make_rig, capacity=400_000_000, index_write_seconds=2,
-                        general='pack_threshold = 3' if packed else '')
+    rig = formatted_rig(
+        make_rig, capacity=400_000_000, index_write_seconds=2, general='pack_threshold = 3' if packed else ''
+    )
     path = make_tree(tmp_path / 'crash test')
     with open(path / BIG, 'wb') as file:
         for _ in range(25):
@@ -136,9 +140,11 @@ def test_kill_at_each_step_of_archive_then_requeue_archives_exactly_once(make_ri
     assert task['state'] == 'done', task
     assert f'{path} archived to {TAPE} as {tape_path} and verified: 5 files' in task['result']
     assert rig.query('SELECT state, tape, tape_path FROM folders WHERE path = ?', (str(path),)) == [
-        ('archived', TAPE, tape_path)]
+        ('archived', TAPE, tape_path)
+    ]
     assert rig.query("SELECT COUNT(*), COUNT(DISTINCT path), COUNT(checksum) FROM manifest WHERE kind = 'file'") == [
-        (5, 5, 0 if packed else 5)]
+        (5, 5, 0 if packed else 5)
+    ]
     assert [row['path'] for row in json.loads(rig.ok('deleteable', '--json'))] == [str(path)]
     assert 'CRITICAL' not in rig.log.read_text()  # no "task failed" mail
     assert list(rig.scratch.iterdir()) == []
@@ -171,7 +177,7 @@ def test_kill_while_preparing_a_packed_folder_then_requeue_leaves_one_record_and
     task = rig.restart_and_requeue(task_id)
 
     assert task['state'] == 'done' and 'prepared: 8000 files' in task['result'], task
-    (folder_id, state), = rig.query('SELECT id, state FROM folders WHERE path = ?', (str(path),))
+    ((folder_id, state),) = rig.query('SELECT id, state FROM folders WHERE path = ?', (str(path),))
     assert state == 'prepared'
     assert rig.query("SELECT COUNT(*), COUNT(DISTINCT path) FROM manifest WHERE kind = 'file'") == [(8000, 8000)]
     assert sorted(os.listdir(rig.scratch)) == [f'pytarchive-{folder_id}.tar.zst']

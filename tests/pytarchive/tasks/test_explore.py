@@ -56,5 +56,3 @@ def test_explore_exports_the_tape_read_only_until_stopped(make_rig, tmp_path):
     assert 'ended by explore --stop' in tasks[task_id]['result']
     assert log.read_text().splitlines()[-1] == f'-u 10.1.0.0/16:{exported}'
     assert not rig.mounted() and rig.drive().barcode is None
-
-

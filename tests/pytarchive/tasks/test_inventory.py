@@ -65,8 +65,10 @@ def test_sizes_counts_ages_and_order(tree):
     assert alice.newest == NOW - 12 * DAY  # not the excluded .cache's NOW
     assert (folders['bob'].bytes, folders['bob'].files) == (500, 1)
     assert folders['empty'].newest is None and folders['empty'].files == 0
-    assert report.missing == [(str(root / 'gone'), 'does not exist'),
-                              (str(root / 'homes' / 'loose.txt'), 'is not a directory')]
+    assert report.missing == [
+        (str(root / 'gone'), 'does not exist'),
+        (str(root / 'homes' / 'loose.txt'), 'is not a directory'),
+    ]
     assert inventory.age_words(alice.newest, NOW) == '12 days'
     assert inventory.age_words(folders['carol'].newest, NOW) == '5 months'
     assert inventory.age_words(folders['bob'].newest, NOW) == '3 years'
@@ -104,8 +106,14 @@ def test_json_shape(tree):
     json.dumps(data, ensure_ascii=False).encode('utf-8')
     assert data['generated'] == '2023-11-14T22:13:20+00:00'
     carol = next(folder for folder in data['folders'] if folder['path'].endswith('/carol'))
-    assert carol == {'path': str(root / 'drive' / 'carol'), 'bytes': 10_000, 'files': 1,
-                     'newest': '2023-06-17T22:13:20+00:00', 'age': '5 months', 'errors': 0}
+    assert carol == {
+        'path': str(root / 'drive' / 'carol'),
+        'bytes': 10_000,
+        'files': 1,
+        'newest': '2023-06-17T22:13:20+00:00',
+        'age': '5 months',
+        'errors': 0,
+    }
     empty = next(folder for folder in data['folders'] if folder['path'].endswith('/empty'))
     assert empty['newest'] is None and empty['age'] == '-'
     assert data['missing'][0] == {'path': str(root / 'gone'), 'reason': 'does not exist'}
@@ -158,9 +166,11 @@ def test_inventory_is_printed_and_mailed(make_rig, smtp_server, tmp_path):
         (homes / user / '.cache').mkdir(parents=True)
         (homes / user / 'thesis.pdf').write_bytes(b'x' * size)
         (homes / user / '.cache' / 'junk').write_bytes(b'x' * 1_000_000)
-    rig = make_rig(general=f'source_folders = {homes}\nexclude_folders = .cache',
-                   extra=f'[Email]\nsmtp_host = 127.0.0.1\nsmtp_port = {port}\nsender = pytarchive@lab.example\n'
-                         f'recipients = it@lab.example, boss@lab.example\n')
+    rig = make_rig(
+        general=f'source_folders = {homes}\nexclude_folders = .cache',
+        extra=f'[Email]\nsmtp_host = 127.0.0.1\nsmtp_port = {port}\nsender = pytarchive@lab.example\n'
+        f'recipients = it@lab.example, boss@lab.example\n',
+    )
     rig.start()
     printed = rig.ok('inventory')
     lines = printed.splitlines()
@@ -173,7 +183,9 @@ def test_inventory_is_printed_and_mailed(make_rig, smtp_server, tmp_path):
     assert '<table' in message.get_body(('html',)).get_content()
     report = json.loads(rig.ok('inventory', '--json'))
     assert [(row['path'], row['bytes']) for row in report['folders']] == [
-        (str(homes / 'bob'), 200_000), (str(homes / 'alice'), 50_000)]
+        (str(homes / 'bob'), 200_000),
+        (str(homes / 'alice'), 50_000),
+    ]
 
 
 @pytest.mark.root  # the service on the virtual library
@@ -182,9 +194,11 @@ def test_inventory_is_still_printed_when_the_mail_cannot_be_sent(make_rig, tmp_p
     (homes / 'carol').mkdir(parents=True)
     (homes / 'carol' / 'data.csv').write_text('1,2\n')
     closed_port = free_port()
-    rig = make_rig(general=f'source_folders = {homes}',
-                   extra=f'[Email]\nsmtp_host = 127.0.0.1\nsmtp_port = {closed_port}\nsender = p@lab.example\n'
-                         f'recipients = it@lab.example\n')
+    rig = make_rig(
+        general=f'source_folders = {homes}',
+        extra=f'[Email]\nsmtp_host = 127.0.0.1\nsmtp_port = {closed_port}\nsender = p@lab.example\n'
+        f'recipients = it@lab.example\n',
+    )
     rig.start()
     printed = rig.ok('inventory')
     assert str(homes / 'carol') in printed

@@ -22,8 +22,9 @@ def context(tmp_path):
     scratch = tmp_path / 'scratch'
     scratch.mkdir()
     path = tmp_path / 'pytarchive.conf'
-    path.write_text(f'[General]\nscratch_path = {scratch}\npack_threshold = 3\n'
-                    '[Device]\nlibrary = /dev/sch0\ndrive_serial = X\n')
+    path.write_text(
+        f'[General]\nscratch_path = {scratch}\npack_threshold = 3\n[Device]\nlibrary = /dev/sch0\ndrive_serial = X\n'
+    )
     config = configuration.load(str(path))
     db = Database(str(tmp_path / 'state.db'))
     storage = TaskStorage(db)
@@ -50,6 +51,7 @@ def test_a_file_deleted_while_the_folder_is_packed_is_left_out_of_the_manifest(c
                 yield member
                 if member == 'a.txt':  # listed by the walk but deleted before the walk reads it
                     (root / 'log 3.txt').unlink()
+
         return real_pack(folder, members_then_delete(), output, on_progress)
 
     monkeypatch.setattr(packing, 'pack', pack_while_a_user_deletes)

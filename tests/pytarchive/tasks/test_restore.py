@@ -19,7 +19,10 @@ import pytest
 
 from tests.pytarchive.rig import TAPE, Rig, archived, formatted_rig, queued_id
 
-pytestmark = [pytest.mark.root, pytest.mark.slow]  # the virtual library mounts its tapes; restores chown to other users; each takes seconds to minutes
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.slow,
+]  # the virtual library mounts its tapes; restores chown to other users; each takes seconds to minutes
 
 NOBODY = 65534
 BIG = 150_000_000  # a first file that keeps the restore busy while the user acts
@@ -50,8 +53,11 @@ def describe(root: Path) -> dict:
 def differences(found: dict, expected: dict) -> list:
     """What differs between two describe() results. Modification times may differ by under a
     microsecond: the manifest keeps them as float seconds (about 240 ns apart at today's dates)."""
-    wrong = [(path, found.get(path), expected.get(path)) for path in sorted(set(found) | set(expected))
-             if path not in found or path not in expected]
+    wrong = [
+        (path, found.get(path), expected.get(path))
+        for path in sorted(set(found) | set(expected))
+        if path not in found or path not in expected
+    ]
     for path in sorted(set(found) & set(expected)):
         one, other = found[path], expected[path]
         if one[0] == 'link' or other[0] == 'link':
@@ -174,8 +180,10 @@ def test_a_folder_swapped_for_a_link_during_the_restore_is_never_written_through
     assert describe(folder) == outside
     left = describe(destination)
     assert left['zz last'] == ('link', str(secrets), NOBODY, NOBODY)
-    assert all(entry[-4:-2] == (NOBODY, NOBODY) if entry[0] != 'link' else entry[2:] == (NOBODY, NOBODY)
-               for entry in left.values()), left  # nothing changed owner, nothing of root's left behind
+    assert all(
+        entry[-4:-2] == (NOBODY, NOBODY) if entry[0] != 'link' else entry[2:] == (NOBODY, NOBODY)
+        for entry in left.values()
+    ), left  # nothing changed owner, nothing of root's left behind
     assert not any(os.path.basename(path).startswith('.pytarchive') for path in left)
     assert rig.drive().barcode is None and not rig.mounted()
 
@@ -201,6 +209,7 @@ def test_a_packed_folder_1000_levels_deep_comes_back_with_its_folders_metadata(m
 
 
 # -- kill -9 at each step of a restore, then requeue -----------------------------------------------
+
 
 def owners_and_modes_tree(root: Path, folders: int) -> Path:
     """Many folders and a big file (so that each step lasts long enough to be killed in), owners,
@@ -235,8 +244,10 @@ def archived_twice(tmp_path_factory):
     try:
         rig.start()
         rig.ok('format', TAPE, '--wait')
-        folders = {'files': owners_and_modes_tree(base / 'files', 600),
-                   'packed': owners_and_modes_tree(base / 'packed', 2000)}
+        folders = {
+            'files': owners_and_modes_tree(base / 'files', 600),
+            'packed': owners_and_modes_tree(base / 'packed', 2000),
+        }
         for folder in folders.values():
             archived(rig, folder)
         yield rig, folders, {name: describe(folder) for name, folder in folders.items()}
@@ -244,10 +255,18 @@ def archived_twice(tmp_path_factory):
         rig.close()
 
 
-@pytest.mark.parametrize('kind, step', [
-    ('files', 'loading the tape'), ('files', 'restoring'), ('files', 'setting folder metadata'),
-    ('packed', 'loading the tape'), ('packed', 'unpacking'), ('packed', 'moving into place'),
-    ('packed', 'setting folder metadata')])
+@pytest.mark.parametrize(
+    'kind, step',
+    [
+        ('files', 'loading the tape'),
+        ('files', 'restoring'),
+        ('files', 'setting folder metadata'),
+        ('packed', 'loading the tape'),
+        ('packed', 'unpacking'),
+        ('packed', 'moving into place'),
+        ('packed', 'setting folder metadata'),
+    ],
+)
 def test_kill_at_a_restore_step_then_requeue_restores_exactly(archived_twice, tmp_path, kind, step):
     rig, folders, before = archived_twice
     destination = tmp_path / 'restored'
@@ -266,12 +285,14 @@ def test_kill_at_a_restore_step_then_requeue_restores_exactly(archived_twice, tm
 
 # -- pytarchive.safefs on its own ----------------------------------------------------------------
 
+
 def open_descriptors() -> int:
     return len(os.listdir('/proc/self/fd'))
 
 
 def test_a_tree_1000_levels_deep_is_walked_with_a_bounded_number_of_descriptors(place):
     from pytarchive import safefs
+
     folder = place / 'deep'
     folder.mkdir()
     with safefs.Tree(safefs.open_destination(str(folder), create=False)) as tree:
@@ -289,6 +310,7 @@ def test_a_tree_1000_levels_deep_is_walked_with_a_bounded_number_of_descriptors(
 
 def test_a_link_on_the_way_to_the_destination_is_followed_only_if_root_alone_could_have_made_it(place):
     from pytarchive import safefs
+
     (place / 'real').mkdir()
     (place / 'users').mkdir()
     os.chown(place / 'users', NOBODY, NOBODY)
@@ -308,6 +330,7 @@ def test_a_link_on_the_way_to_the_destination_is_followed_only_if_root_alone_cou
 
 def test_leftover_staging_folders_are_removed_but_look_alikes_a_user_made_are_not(place):
     from pytarchive import safefs
+
     destination = users_destination(place)
     secrets = victim(place)
     root = safefs.open_destination(str(destination), create=False)
@@ -315,8 +338,10 @@ def test_leftover_staging_folders_are_removed_but_look_alikes_a_user_made_are_no
         name, fd = safefs.private_folder(root, '.pytarchive-9-')
         os.makedirs(f'/proc/self/fd/{fd}/a/b')
         os.close(fd)
-        as_nobody(f"cd '{destination}' && mkdir .pytarchive-9-hers && touch .pytarchive-9-hers/keep && "
-                  f"ln -s '{secrets}' .pytarchive-9-link")
+        as_nobody(
+            f"cd '{destination}' && mkdir .pytarchive-9-hers && touch .pytarchive-9-hers/keep && "
+            f"ln -s '{secrets}' .pytarchive-9-link"
+        )
         safefs.remove_private_folders(root, '.pytarchive-9-')
     finally:
         os.close(root)
@@ -326,6 +351,7 @@ def test_leftover_staging_folders_are_removed_but_look_alikes_a_user_made_are_no
 
 def test_unpack_into_a_descriptor_writes_into_that_folder_whatever_its_name_leads_to_now(tmp_path):
     from pytarchive import packing
+
     tree = tmp_path / 'tree'
     (tree / 'sub').mkdir(parents=True)
     (tree / 'sub' / 'file.txt').write_text('payload\n')

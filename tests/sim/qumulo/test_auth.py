@@ -29,8 +29,9 @@ def test_a_non_ascii_password_logs_in_or_is_401_never_500(sim):
     for wrong in ('Grüße 2027', 'pässwörd', '🔑', 'admin'):
         assert error_of(lambda: rc.login('spaced', wrong)).status_code == 401
     assert error_of(lambda: rc.login('admin', 'ädmin')).status_code == 401
-    reply = requests.post(f'https://{sim.host}:{sim.port}/v1/session/login', verify=False,
-                          json={'username': 'admin', 'password': 42})
+    reply = requests.post(
+        f'https://{sim.host}:{sim.port}/v1/session/login', verify=False, json={'username': 'admin', 'password': 42}
+    )
     assert reply.status_code == 400 and reply.json()['error_class'] == 'invalid_request_error'
 
 
@@ -45,6 +46,7 @@ def test_expired_sessions_answer_401_until_login_again(sim):
 def test_access_token_works_and_survives_session_expiry(sim):
     from qumulo.lib.auth import Credentials
     from qumulo.lib.identity_util import Identity
+
     rc = sim.client()
     me = rc.auth.who_am_i()
     token = rc.access_tokens.create(Identity({'auth_id': me['id']}))

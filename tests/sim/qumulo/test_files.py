@@ -39,7 +39,8 @@ def test_every_endpoint_answers_under_api_prefix(sim):
     token = sim.client().credentials.bearer_token
     headers = {'Authorization': f'Bearer {token}'}
     for prefix in ('/v1', '/api/v1'):
-        reply = requests.get(f'{sim.url}{prefix}/files/%2Fp.txt/info/attributes', headers=headers,
-                             verify=str(sim.cert_path), timeout=10)
+        reply = requests.get(
+            f'{sim.url}{prefix}/files/%2Fp.txt/info/attributes', headers=headers, verify=str(sim.cert_path), timeout=10
+        )
         assert reply.status_code == 200 and reply.json()['path'] == '/p.txt'
         assert reply.headers['ETag']

@@ -1,7 +1,6 @@
 """WORM file locks (sim/qumulo/models/locks.py): a retention period only extended, legal holds,
 locked files refused."""
 
-
 from tests.sim.qumulo.conftest import error_of, make_files
 
 

@@ -42,9 +42,13 @@ def read_events(lines, count, timeout=10):
 def open_stream(sim, path, recursive, types=()):
     token = sim.client().credentials.bearer_token
     query = f'recursive={recursive}' + (f'&filter={",".join(types)}' if types else '')
-    response = requests.get(f'{sim.url}/v1/files/{requests.utils.quote(path, safe="")}/notify?{query}',
-                            headers={'Authorization': f'Bearer {token}'}, verify=str(sim.cert_path),
-                            stream=True, timeout=15)
+    response = requests.get(
+        f'{sim.url}/v1/files/{requests.utils.quote(path, safe="")}/notify?{query}',
+        headers={'Authorization': f'Bearer {token}'},
+        verify=str(sim.cert_path),
+        stream=True,
+        timeout=15,
+    )
     assert response.headers['Content-Type'] == 'text/event-source'
     lines = EventLines(response)
     assert next(lines).startswith(': watching')
@@ -57,13 +61,19 @@ def test_notify_reports_real_changes_with_ids_and_relative_paths(sim):
     (sim.root / 'watched/sub/tmp.part').write_bytes(b'data')
     os.rename(sim.root / 'watched/sub/tmp.part', sim.root / 'watched/sub/final.dat')
     events = read_events(stream, 4)
-    assert [e['type'] for e in events] == ['child_file_added', 'child_data_written',
-                                          'child_file_moved_from', 'child_file_moved_to']
+    assert [e['type'] for e in events] == [
+        'child_file_added',
+        'child_data_written',
+        'child_file_moved_from',
+        'child_file_moved_to',
+    ]
     assert events[0]['path'] == 'sub/tmp.part' and events[3]['path'] == 'sub/final.dat'
     final_id = str(os.stat(sim.root / 'watched/sub/final.dat').st_ino)
     assert all(e['spine'][-1] == final_id for e in events)
-    assert events[0]['spine'][:2] == [str(os.stat(sim.root / 'watched').st_ino),
-                                      str(os.stat(sim.root / 'watched/sub').st_ino)]
+    assert events[0]['spine'][:2] == [
+        str(os.stat(sim.root / 'watched').st_ino),
+        str(os.stat(sim.root / 'watched/sub').st_ino),
+    ]
     assert all(e['stream_name'] is None for e in events)
 
 
@@ -120,15 +130,20 @@ def test_a_directory_moved_in_is_announced_but_not_its_contents(sim):
     make_files(sim.root, ['watched/batch/sub/later.txt', 'watched/batch2/sub/later2.txt'])
     events = read_events(stream, 6)
     assert [(e['type'], e['path']) for e in events] == [
-        ('child_dir_moved_to', 'batch'), ('child_dir_moved_to', 'batch2'),
-        ('child_file_added', 'batch/sub/later.txt'), ('child_data_written', 'batch/sub/later.txt'),
-        ('child_file_added', 'batch2/sub/later2.txt'), ('child_data_written', 'batch2/sub/later2.txt')]
+        ('child_dir_moved_to', 'batch'),
+        ('child_dir_moved_to', 'batch2'),
+        ('child_file_added', 'batch/sub/later.txt'),
+        ('child_data_written', 'batch/sub/later.txt'),
+        ('child_file_added', 'batch2/sub/later2.txt'),
+        ('child_data_written', 'batch2/sub/later2.txt'),
+    ]
     assert events[1]['spine'][-1] == str(os.stat(sim.root / 'watched/batch2').st_ino)
     assert events[4]['spine'][-2] == str(os.stat(sim.root / 'watched/batch2/sub').st_ino)
     held_id = str(os.stat(sim.root / 'watched/batch2/c.txt').st_ino)
     os.unlink(sim.root / 'watched/batch2/c.txt')  # a file it held is still named by its id when removed
     assert [(e['type'], e['path'], e['spine'][-1]) for e in read_events(stream, 1)] == [
-        ('child_file_removed', 'batch2/c.txt', held_id)]
+        ('child_file_removed', 'batch2/c.txt', held_id)
+    ]
 
 
 def test_notify_inject_writes_a_raw_line_into_every_open_stream(sim):
@@ -157,8 +172,10 @@ def test_recursive_mode_setting_is_honoured(sim):
     assert rc.fs.get_notify_settings()['recursive_mode'] == 'ENABLED'
     rc.fs.set_notify_settings(recursive_mode='DISABLED_ERROR')
     assert error_of(lambda: rc.fs.get_change_notify_listener(recursive=True, path='/')).status_code == 400
-    assert error_of(lambda: sim.client('viewer', 'viewer').fs.set_notify_settings(
-        recursive_mode='ENABLED')).status_code == 403
+    assert (
+        error_of(lambda: sim.client('viewer', 'viewer').fs.set_notify_settings(recursive_mode='ENABLED')).status_code
+        == 403
+    )
     rc.fs.set_notify_settings(recursive_mode='ENABLED')
     error = error_of(lambda: sim.client('viewer', 'viewer').fs.get_change_notify_listener(recursive=True, path='/'))
     assert error.status_code == 403 and 'DATA_ADMINISTRATOR' in error.description

@@ -30,14 +30,29 @@ LIST_SMB_SHARE_MODE = ('fs_list_locks', '--protocol', 'smb', '--lock-type', 'sha
 def qq_argv(sim, *args, user='admin'):
     """`qq --host --port --credentials-store <per-user file in the test's tmp dir> ARGS`."""
     store = sim.root.parent / f'qq-credentials-{user}'
-    return [sys.executable, str(QQ), '--host', sim.host, '--port', str(sim.port),
-            '--credentials-store', str(store), *args]
+    return [
+        sys.executable,
+        str(QQ),
+        '--host',
+        sim.host,
+        '--port',
+        str(sim.port),
+        '--credentials-store',
+        str(store),
+        *args,
+    ]
 
 
 def qq(sim, *args, user='admin', answer=None, ok=True):
     """Run qq ARGS; `answer` is typed at qq's confirmation prompt, otherwise stdin is /dev/null."""
-    done = subprocess.run(qq_argv(sim, *args, user=user), input=answer, stdin=None if answer is not None else subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        qq_argv(sim, *args, user=user),
+        input=answer,
+        stdin=None if answer is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if ok:
         assert done.returncode == 0, f'qq {" ".join(args)} failed ({done.returncode}): {done.stderr}'
     return done
@@ -101,8 +116,12 @@ def notify(sim, directory, *args):
     open while watching and closed to stop it (a kill is only the fallback). The watch is known to
     be live once an event for a probe file created in the directory has reached OUT."""
     out = sim.root.parent / f'notify-{time.monotonic_ns()}.out'
-    proc = subprocess.Popen(qq_argv(sim, 'fs_notify', '--path', directory, *args, '--file', str(out)),
-                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        qq_argv(sim, 'fs_notify', '--path', directory, *args, '--file', str(out)),
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def read():
         return out.read_text() if out.exists() else ''
@@ -227,7 +246,9 @@ def test_list_share_mode_locks_all_and_by_path(cluster):
     smb_open(cluster, '/share/b.docx', user='bob', client='10.0.0.6', access='read')
     grants = qq_json(cluster, *LIST_SMB_SHARE_MODE, '--json')
     assert sorted((g['path'], g['owner_address']) for g in grants) == [
-        ('/share/a.xlsx', CLIENT), ('/share/b.docx', '10.0.0.6')]
+        ('/share/a.xlsx', CLIENT),
+        ('/share/b.docx', '10.0.0.6'),
+    ]
     mine = next(g for g in grants if g['path'] == FILE)
     assert mine['file_id'] == file_id(cluster, FILE) and 'API_SHARE_MODE_WRITE' in mine['mode']
     table = qq(cluster, *LIST_SMB_SHARE_MODE, '--path', FILE).stdout
@@ -238,7 +259,8 @@ def test_list_file_handles_resolves_paths(cluster):
     handle = smb_open(cluster)
     listed = qq_json(cluster, 'smb_list_file_handles', '--resolve-paths')['file_handles']
     assert [(h['file_number'], h['handle_info']['location'], h['handle_info']['path']) for h in listed] == [
-        (file_id(cluster, FILE), handle['handle_info']['location'], FILE)]
+        (file_id(cluster, FILE), handle['handle_info']['location'], FILE)
+    ]
     plain = qq_json(cluster, 'smb_list_file_handles')['file_handles']
     assert 'path' not in plain[0]['handle_info']
 
@@ -263,10 +285,13 @@ def test_list_sessions_shows_the_client_address(cluster):
     assert [(s['originator'], s['user']['name'], s['num_opens']) for s in sessions] == [(CLIENT, 'alice', 1)]
 
 
-@pytest.mark.parametrize('user, args, privilege', [
-    ('viewer', ('fs_file_modify_lock', '--path', FILE, '--enable-legal-hold'), 'PRIVILEGE_FS_FILE_LOCK_WRITE'),
-    ('nolock', ('smb_list_file_handles',), 'PRIVILEGE_SMB_FILE_HANDLE_READ'),
-])
+@pytest.mark.parametrize(
+    'user, args, privilege',
+    [
+        ('viewer', ('fs_file_modify_lock', '--path', FILE, '--enable-legal-hold'), 'PRIVILEGE_FS_FILE_LOCK_WRITE'),
+        ('nolock', ('smb_list_file_handles',), 'PRIVILEGE_SMB_FILE_HANDLE_READ'),
+    ],
+)
 def test_a_missing_privilege_is_a_403_naming_it(sim, user, args, privilege):
     make_file(sim, FILE)
     denied = qq(login(sim, user), *args, user=user, ok=False)

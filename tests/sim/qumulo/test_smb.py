@@ -55,9 +55,13 @@ def test_handle_listing_pages(sim):
 
 
 def test_a_list_of_opens_opens_them_all_in_one_call(sim):
-    opened = sim.control('smb/open', [
-        {'path': f'/bulk/f{n}.txt', 'user': f'user{n % 3}', 'client': f'10.1.0.{n % 2}', 'access': 'write'}
-        for n in range(50)])
+    opened = sim.control(
+        'smb/open',
+        [
+            {'path': f'/bulk/f{n}.txt', 'user': f'user{n % 3}', 'client': f'10.1.0.{n % 2}', 'access': 'write'}
+            for n in range(50)
+        ],
+    )
     assert len(opened) == 50 and len({h['handle_info']['location'] for h in opened}) == 50
     rc = sim.client()
     listed = [h for page in rc.smb.list_file_handles(resolve_paths=True) for h in page['file_handles']]

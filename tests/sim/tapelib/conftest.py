@@ -10,12 +10,13 @@ import sys
 import pytest
 
 PROJECT = os.path.abspath(os.path.join(os.path.dirname(__file__), *['..'] * 3))
-PAD = 36      # volume tags are space-padded to 36 characters
+PAD = 36  # volume tags are space-padded to 36 characters
 
 
 def admin(*arguments, check=True):
-    result = subprocess.run([sys.executable, '-m', 'sim.tapelib', *map(str, arguments)],
-                            cwd=PROJECT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, '-m', 'sim.tapelib', *map(str, arguments)], cwd=PROJECT, capture_output=True, text=True
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -33,8 +34,9 @@ class Library:
         self.mnt = f'{self.root}/mnt'
 
     def run(self, command, *arguments, env=None):
-        return subprocess.run([f'{self.root}/bin/{command}', *map(str, arguments)],
-                              capture_output=True, text=True, env=env, timeout=60)
+        return subprocess.run(
+            [f'{self.root}/bin/{command}', *map(str, arguments)], capture_output=True, text=True, env=env, timeout=60
+        )
 
     def mtx(self, *arguments):
         return self.run('mtx', '-f', self.changer, *arguments)
@@ -66,12 +68,26 @@ class Library:
 def make_library(tmp_path):
     made = []
 
-    def make(tapes='TPN001L9,TPN002L9,-,CLN001L1', slots=6, import_export=1, capacity='16M',
-             drives=1, write_seconds=0.2):
+    def make(
+        tapes='TPN001L9,TPN002L9,-,CLN001L1', slots=6, import_export=1, capacity='16M', drives=1, write_seconds=0.2
+    ):
         root = tmp_path / f'library{len(made)}'
-        result = admin('init', root, '--slots', slots, '--drives', drives, '--tapes', tapes,
-                       '--capacity', capacity, '--import-export', import_export,
-                       '--index-write-seconds', write_seconds)
+        result = admin(
+            'init',
+            root,
+            '--slots',
+            slots,
+            '--drives',
+            drives,
+            '--tapes',
+            tapes,
+            '--capacity',
+            capacity,
+            '--import-export',
+            import_export,
+            '--index-write-seconds',
+            write_seconds,
+        )
         made.append(Library(root, result.stdout))
         return made[-1]
 
@@ -122,7 +138,20 @@ def tag(barcode):
 
 
 def sense_block(key, asc, ascq):
-    return ''.join(f'mtx: Request Sense: {line}\n' for line in [
-        'Long Report=yes', 'Valid Residual=no', 'Error Code=70 (Current)', f'Sense Key={key}',
-        'FileMark=no', 'EOM=no', 'ILI=no', f'Additional Sense Code = {asc}',
-        f'Additional Sense Qualifier = {ascq}', 'BPV=no', 'Error in CDB=no', 'SKSV=no'])
+    return ''.join(
+        f'mtx: Request Sense: {line}\n'
+        for line in [
+            'Long Report=yes',
+            'Valid Residual=no',
+            'Error Code=70 (Current)',
+            f'Sense Key={key}',
+            'FileMark=no',
+            'EOM=no',
+            'ILI=no',
+            f'Additional Sense Code = {asc}',
+            f'Additional Sense Qualifier = {ascq}',
+            'BPV=no',
+            'Error in CDB=no',
+            'SKSV=no',
+        ]
+    )

@@ -9,16 +9,29 @@ from tests.sim.tapelib.conftest import admin, ltfs_processes, wait_for_exit, sen
 
 
 def test_mtx_error_fault_fails_the_next_moves_then_is_used_up(library):
-    result = admin('fault', library.root, 'mtx-error', '--sense-key', 'Illegal Request',
-                   '--asc', '53', '--ascq', '03', '--count', '2')
+    result = admin(
+        'fault',
+        library.root,
+        'mtx-error',
+        '--sense-key',
+        'Illegal Request',
+        '--asc',
+        '53',
+        '--ascq',
+        '03',
+        '--count',
+        '2',
+    )
     assert result.stdout == 'next 2 mtx move(s) fail: Illegal Request, ASC 53, ASCQ 03\n'
     mtx = f'{library.root}/bin/mtx'
     for _ in range(2):
         failed = library.mtx('load', 1)
         assert (failed.returncode, failed.stdout, failed.stderr) == (
-            1, 'Loading media from Storage Element 1 into drive 0...',
+            1,
+            'Loading media from Storage Element 1 into drive 0...',
             sense_block('Illegal Request', '53', '03')
-            + f'{mtx}: MOVE MEDIUM from Element Address 4096 to 256 Failed\n')
+            + f'{mtx}: MOVE MEDIUM from Element Address 4096 to 256 Failed\n',
+        )
     assert library.mtx('load', 1).returncode == 0
 
 
@@ -28,8 +41,10 @@ def test_tape_full_fault_stops_writes_at_that_many_bytes(library):
     library.mount()
     with open(f'{library.mnt}/before.bin', 'wb') as file:
         file.write(os.urandom(1024 * 1024))
-    assert admin('fault', library.root, 'tape-full', 'TPN001L9', '--at', '3M').stdout == \
-        f'tape TPN001L9 is full at {3 * 1024 * 1024} bytes of data\n'
+    assert (
+        admin('fault', library.root, 'tape-full', 'TPN001L9', '--at', '3M').stdout
+        == f'tape TPN001L9 is full at {3 * 1024 * 1024} bytes of data\n'
+    )
     stats = os.statvfs(library.mnt)
     assert abs(stats.f_bavail * stats.f_frsize - 2 * 1024 * 1024) < 64 * 1024
     with pytest.raises(OSError) as full, open(f'{library.mnt}/after.bin', 'wb') as file:
@@ -38,7 +53,7 @@ def test_tape_full_fault_stops_writes_at_that_many_bytes(library):
             file.flush()
     assert full.value.errno == errno.ENOSPC
     library.unmount_and_wait()
-    library.mount()          # the limit holds across mounts
+    library.mount()  # the limit holds across mounts
     assert os.statvfs(library.mnt).f_bavail * os.statvfs(library.mnt).f_frsize < 64 * 1024
     library.unmount_and_wait()
 
@@ -58,7 +73,7 @@ def test_flip_byte_fault_corrupts_one_byte_of_a_file_on_tape(library):
     with open(f'{library.mnt}/folder/file.txt', 'rb') as file:
         assert file.read() == b'01234\xca6789'
     assert os.stat(f'{library.mnt}/folder/file.txt').st_mtime_ns == mtime
-    admin('fault', library.root, 'flip-byte', 'TPN001L9', '/folder/file.txt')   # while mounted
+    admin('fault', library.root, 'flip-byte', 'TPN001L9', '/folder/file.txt')  # while mounted
     with open(f'{library.mnt}/folder/file.txt', 'rb') as file:
         assert file.read() == b'0123456789'
     outside = admin('fault', library.root, 'flip-byte', 'TPN001L9', '../../state.json', check=False)
@@ -74,7 +89,8 @@ def test_mount_fails_fault_fails_the_next_mount_only(library):
     assert failed.returncode == 1
     assert [line.split(' ', 1)[1] for line in failed.stderr.splitlines()[-2:]] == [
         'LTFS11009E Cannot read volume: failed to read partition labels.',
-        'LTFS14013E Cannot mount the volume from device.']
+        'LTFS14013E Cannot mount the volume from device.',
+    ]
     assert not ltfs_processes(library.mnt)
     library.mount()
     library.unmount_and_wait()
@@ -83,7 +99,9 @@ def test_mount_fails_fault_fails_the_next_mount_only(library):
 def test_fault_on_an_unknown_tape_is_one_line(library):
     result = admin('fault', library.root, 'tape-full', 'NOPE01L9', '--at', '1M', check=False)
     assert (result.returncode, result.stderr) == (
-        1, "sim.tapelib: no tape 'NOPE01L9' in this library (tapes: TPN001L9, TPN002L9, NOBARCODE1, CLN001L1)\n")
+        1,
+        "sim.tapelib: no tape 'NOPE01L9' in this library (tapes: TPN001L9, TPN002L9, NOBARCODE1, CLN001L1)\n",
+    )
 
 
 @pytest.mark.root

@@ -54,8 +54,9 @@ def test_ltfs_process_lives_until_umount_and_the_tape_cannot_move_meanwhile(make
     mtx = f'{library.root}/bin/mtx'
     refused = library.mtx('unload')
     assert (refused.returncode, refused.stdout) == (1, 'Unloading drive 0 into Storage Element 1...')
-    assert refused.stderr == (sense_block('Illegal Request', '53', '03')
-                              + f'{mtx}: MOVE MEDIUM from Element Address 256 to 4096 Failed\n')
+    assert refused.stderr == (
+        sense_block('Illegal Request', '53', '03') + f'{mtx}: MOVE MEDIUM from Element Address 256 to 4096 Failed\n'
+    )
     subprocess.run(['umount', library.mnt], check=True)
     # umount has returned, but ltfs is still writing its index: the tape must not move yet
     assert library.mtx('unload').returncode == 1
@@ -67,16 +68,21 @@ def test_ltfs_refusals(library):
     no_tape = library.run('ltfs', '-o', f'devname={library.drive}', library.mnt)
     assert no_tape.returncode == 1
     assert [line.split(' ', 1)[1] for line in no_tape.stderr.splitlines()[-2:]] == [
-        'LTFS12016E No medium present.', 'LTFS14075E Cannot set up tape drive.']
+        'LTFS12016E No medium present.',
+        'LTFS14075E Cannot set up tape drive.',
+    ]
     library.mtx('load', 2)
     unformatted = library.run('ltfs', '-o', f'devname={library.serial}', library.mnt)
     assert unformatted.returncode == 1
     assert unformatted.stderr.splitlines()[-2].endswith(
-        'LTFS11009E Cannot read volume: failed to read partition labels.')
+        'LTFS11009E Cannot read volume: failed to read partition labels.'
+    )
     unknown = library.run('ltfs', '-o', 'devname=/dev/nst7', library.mnt)
     assert unknown.stderr.splitlines()[-1].endswith("LTFS10004E Cannot open device '/dev/nst7'.")
     nowhere = library.run('ltfs', '-o', f'devname={library.serial}', f'{library.root}/missing')
-    assert nowhere.stderr.splitlines()[-1] == f"fuse: bad mount point `{library.root}/missing': No such file or directory"
+    assert (
+        nowhere.stderr.splitlines()[-1] == f"fuse: bad mount point `{library.root}/missing': No such file or directory"
+    )
     bad_option = library.run('ltfs', '-o', f'devname={library.serial},frobnicate', library.mnt)
     assert (bad_option.returncode, bad_option.stderr) == (1, "fuse: unknown option `frobnicate'\n")
     assert not ltfs_processes(library.mnt)
@@ -91,7 +97,8 @@ def test_device_list_names_every_drive_on_stderr_and_exits_1(make_library):
         f'Device Name = {library.root}/dev/nst0 (0.0.0.0), Vendor ID = IBM     , Product ID = '
         'ULTRIUM-HH9     , Serial Number = 10WT000000, Product Name =[ULTRIUM-HH9].',
         f'Device Name = {library.root}/dev/nst1 (0.0.1.0), Vendor ID = IBM     , Product ID = '
-        'ULTRIUM-HH9     , Serial Number = 10WT000010, Product Name =[ULTRIUM-HH9].']
+        'ULTRIUM-HH9     , Serial Number = 10WT000010, Product Name =[ULTRIUM-HH9].',
+    ]
 
 
 @pytest.mark.root
@@ -101,13 +108,14 @@ def test_ltfs_killed_leaves_the_tape_locked_until_mounted_and_unmounted_again(li
     [pid] = ltfs_processes(library.mnt)
     os.kill(pid, signal.SIGKILL)
     wait_for_exit(pid)
-    assert library.mtx('unload').returncode == 1          # refused (53/03): the killed ltfs never wrote its index
+    assert library.mtx('unload').returncode == 1  # refused (53/03): the killed ltfs never wrote its index
     stale = library.run('ltfs', '-o', f'devname={library.serial}', library.mnt)
     assert stale.returncode == 1
-    assert stale.stderr.splitlines()[-1] == \
-        f"fuse: bad mount point `{library.mnt}': Transport endpoint is not connected"
+    assert (
+        stale.stderr.splitlines()[-1] == f"fuse: bad mount point `{library.mnt}': Transport endpoint is not connected"
+    )
     subprocess.run(['umount', library.mnt], check=True)
-    assert library.mtx('unload').returncode == 1          # the index is still not written
+    assert library.mtx('unload').returncode == 1  # the index is still not written
     library.mount()
     library.unmount_and_wait()
     assert library.mtx('unload').returncode == 0
@@ -118,9 +126,9 @@ def test_images_are_sparse(make_library):
     library = make_library(capacity='1G')
     library.load_and_format()
     image = f'{library.root}/tapes/TPN001L9.img'
-    assert os.stat(image).st_size == 1024 ** 3
-    assert os.stat(image).st_blocks * 512 < 16 * 1024 ** 2
+    assert os.stat(image).st_size == 1024**3
+    assert os.stat(image).st_blocks * 512 < 16 * 1024**2
     admin('fault', library.root, 'tape-full', 'TPN001L9', '--at', '1M')
-    library.mount()         # the ballast behind the tape-full fault is allocated, never written
+    library.mount()  # the ballast behind the tape-full fault is allocated, never written
     library.unmount_and_wait()
-    assert os.stat(image).st_blocks * 512 < 16 * 1024 ** 2
+    assert os.stat(image).st_blocks * 512 < 16 * 1024**2

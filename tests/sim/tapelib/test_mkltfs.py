@@ -5,13 +5,14 @@ import os
 import pytest
 
 
-
 @pytest.mark.root
 def test_mkltfs_formats_refuses_to_reformat_without_force_and_needs_a_tape(library):
     no_tape = library.run('mkltfs', '-d', library.drive)
     assert no_tape.returncode == 8
-    assert no_tape.stderr.endswith('LTFS11330I Loading cartridge.\nLTFS12016E No medium present.\n'
-                                   'LTFS15044E Cannot set up tape device.\nLTFS15023I Formatting failed.\n')
+    assert no_tape.stderr.endswith(
+        'LTFS11330I Loading cartridge.\nLTFS12016E No medium present.\n'
+        'LTFS15044E Cannot set up tape device.\nLTFS15023I Formatting failed.\n'
+    )
     library.mtx('load', 1)
     first = library.run('mkltfs', '-d', library.serial, '-n', 'archive one', '-c')
     assert first.returncode == 0
@@ -19,9 +20,11 @@ def test_mkltfs_formats_refuses_to_reformat_without_force_and_needs_a_tape(libra
     assert first.stderr.splitlines()[-1] == 'LTFS15024I Medium formatted successfully.'
     again = library.run('mkltfs', '-d', library.drive)
     assert again.returncode == 16
-    assert again.stderr.endswith('LTFS15047E Medium is already formatted (0).\n'
-                                 'LTFS15048I Need to specify -f or --force option to format this medium.\n'
-                                 'LTFS15023I Formatting failed.\n')
+    assert again.stderr.endswith(
+        'LTFS15047E Medium is already formatted (0).\n'
+        'LTFS15048I Need to specify -f or --force option to format this medium.\n'
+        'LTFS15023I Formatting failed.\n'
+    )
     bad_serial = library.run('mkltfs', '-d', library.drive, '-s', 'abc')
     assert bad_serial.returncode == 16
     assert bad_serial.stderr.startswith('LTFS15029E Tape serial must be 6 characters.\n')

@@ -17,7 +17,8 @@ def test_status_is_byte_for_byte_the_mtx_format(library):
         + '      Storage Element 3:Full \n'
         + f'      Storage Element 4:Full :VolumeTag={tag("CLN001L1")}\n'
         + '      Storage Element 5:Empty\n'
-        + '      Storage Element 6 IMPORT/EXPORT:Empty\n')
+        + '      Storage Element 6 IMPORT/EXPORT:Empty\n'
+    )
     assert library.mtx('load', 2).stdout == 'Loading media from Storage Element 2 into drive 0...done\n'
     assert library.mtx('transfer', 1, 6).stdout == ''
     assert library.status() == (
@@ -28,7 +29,8 @@ def test_status_is_byte_for_byte_the_mtx_format(library):
         + '      Storage Element 3:Full \n'
         + f'      Storage Element 4:Full :VolumeTag={tag("CLN001L1")}\n'
         + '      Storage Element 5:Empty\n'
-        + f'      Storage Element 6 IMPORT/EXPORT:Full :VolumeTag={tag("TPN001L9")}\n')
+        + f'      Storage Element 6 IMPORT/EXPORT:Full :VolumeTag={tag("TPN001L9")}\n'
+    )
 
 
 def test_status_without_barcodes_and_with_the_changer_from_the_environment(library):
@@ -45,14 +47,15 @@ def test_load_unload_transfer_persist_across_processes(library):
     assert library.mtx('unload').stdout == 'Unloading drive 0 into Storage Element 3...done\n'
     # several commands in one run, left to right, as mtx does them
     both = library.mtx('load', 1, 0, 'unload', 5, 0)
-    assert both.stdout == ('Loading media from Storage Element 1 into drive 0...done\n'
-                           'Unloading drive 0 into Storage Element 5...done\n')
+    assert both.stdout == (
+        'Loading media from Storage Element 1 into drive 0...done\nUnloading drive 0 into Storage Element 5...done\n'
+    )
     assert f'      Storage Element 5:Full :VolumeTag={tag("TPN001L9")}\n' in library.status()
     assert '      Storage Element 1:Empty\n' in library.status()
 
 
 def test_mtx_errors_are_the_real_messages_and_change_nothing(library):
-    mtx = f'{library.root}/bin/mtx'        # mtx prefixes its errors with the name it was called by
+    mtx = f'{library.root}/bin/mtx'  # mtx prefixes its errors with the name it was called by
     library.mtx('load', 1)
     before = library.status()
     cases = [
@@ -70,13 +73,17 @@ def test_mtx_errors_are_the_real_messages_and_change_nothing(library):
     library.mtx('unload')
     empty_slot = library.mtx('load', 5)
     assert (empty_slot.returncode, empty_slot.stdout, empty_slot.stderr) == (
-        1, 'Loading media from Storage Element 5 into drive 0...',
-        f'{mtx}: Source Element Address 4100 is Empty\n')
+        1,
+        'Loading media from Storage Element 5 into drive 0...',
+        f'{mtx}: Source Element Address 4100 is Empty\n',
+    )
     assert library.mtx('unload', 5).stderr == f'{mtx}: Data Transfer Element 0 is Empty\n'
     assert library.mtx('unload').stderr == f'{mtx}: No Source for tape in drive 0!\n'
     wrong = library.run('mtx', '-f', '/dev/nonexistent-changer', 'status')
     assert (wrong.returncode, wrong.stderr) == (
-        1, f"{mtx}: cannot open SCSI device '/dev/nonexistent-changer' - No such file or directory\n")
+        1,
+        f"{mtx}: cannot open SCSI device '/dev/nonexistent-changer' - No such file or directory\n",
+    )
     usage = library.mtx('frobnicate')
     assert usage.returncode == 1 and usage.stderr.startswith('Usage:\n\tmtx --version\n')
 
@@ -93,4 +100,5 @@ def test_concurrent_mtx_runs_keep_the_state_whole(make_library):
     with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(shuffle, range(1, 7)))
     assert library.status().splitlines()[2:8] == [
-        f'      Storage Element {slot}:Full :VolumeTag={tag(f"A{slot}")}' for slot in range(1, 7)]
+        f'      Storage Element {slot}:Full :VolumeTag={tag(f"A{slot}")}' for slot in range(1, 7)
+    ]

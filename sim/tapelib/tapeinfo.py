@@ -13,6 +13,17 @@ DENSITY_CODES = {'L5': 0x58, 'L6': 0x5A, 'L7': 0x5C, 'M8': 0x5D, 'L8': 0x5E, 'L9
 DEFAULT_DENSITY = 0x60
 
 
+# What a drive reports about block size and compression, loaded or not.
+COMPRESSION = [
+    'BlockSize: 0',
+    'DataCompEnabled: yes',
+    'DataCompCapable: yes',
+    'DataDeCompEnabled: yes',
+    'CompType: 0xff',
+    'DeCompType: 0xff',
+]
+
+
 def drive_report(library, drive):
     lines = [
         'Product Type: Tape Drive',
@@ -28,30 +39,14 @@ def drive_report(library, drive):
     ]
     tape = library.tapes[drive.tape] if drive.tape else None
     if tape is None:
-        return lines + [
-            'Ready: no',
-            'BufferedMode: yes',
-            'Medium Type: Not Loaded',
-            'Density Code: 0x00',
-            'BlockSize: 0',
-            'DataCompEnabled: yes',
-            'DataCompCapable: yes',
-            'DataDeCompEnabled: yes',
-            'CompType: 0xff',
-            'DeCompType: 0xff',
-        ]
+        return lines + ['Ready: no', 'BufferedMode: yes', 'Medium Type: Not Loaded', 'Density Code: 0x00', *COMPRESSION]
     density = DENSITY_CODES.get((tape.barcode or '')[-2:], DEFAULT_DENSITY)
     return lines + [
         'Ready: yes',
         'BufferedMode: yes',
         'Medium Type: 0x00',
         f'Density Code: 0x{density:02x}',
-        'BlockSize: 0',
-        'DataCompEnabled: yes',
-        'DataCompCapable: yes',
-        'DataDeCompEnabled: yes',
-        'CompType: 0xff',
-        'DeCompType: 0xff',
+        *COMPRESSION,
         'BOP: yes',
         'Block Position: 0',
         # IBM drives answer the capacity page with -1 while the tape is not positioned for LTFS.

@@ -1,15 +1,9 @@
 """common.auth against the emulated cluster: login, re-login, TLS verification, privileges."""
 
-import datetime
-import ipaddress
 import socket
 import time
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from qumulo.lib.identity_util import Identity
 from qumulo.lib.request import RequestError
 
@@ -17,6 +11,7 @@ from common import errors
 from common.auth import Client, connect, require_privileges, who_am_i
 from common.config import ConfigError, load_cluster_config
 from common.errors import ToolError
+from sim.qumulo.tls import make_certificate
 from tests.hostile_proxy import HostileProxy
 
 
@@ -130,28 +125,9 @@ def test_ca_bundle_of_the_cluster_verifies(sim, tmp_path):
     assert client.conninfo.conn.sock.getpeercert()  # a verified peer: its certificate is parsed
 
 
-def self_signed_pem(path, host):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'not the cluster')])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
-
-
 def test_other_ca_bundle_is_tls_error(sim, tmp_path):
-    other = self_signed_pem(tmp_path / 'other.pem', sim.host)
+    (tmp_path / 'other').mkdir()
+    other, _ = make_certificate(sim.host, str(tmp_path / 'other'))  # same host, another key: not the cluster's
     with pytest.raises(ToolError) as caught:
         connect(config_for(sim, tmp_path, CA_BUNDLE=other))
     assert caught.value.exit_code == errors.TLS

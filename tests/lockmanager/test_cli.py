@@ -174,14 +174,19 @@ def test_close_without_yes_and_without_a_terminal_refuses(opened):
     assert len(handles_left(opened)) == 5
 
 
-def test_close_asks_at_a_terminal_and_no_means_nothing_closed(opened):
-    child = pexpect.spawn(
+def close_at_a_terminal(opened):
+    """`--close --path finance` at a terminal, where it asks before closing."""
+    return pexpect.spawn(
         sys.executable,
         [str(SCRIPT), '--config-file', str(opened.config), '--close', '--path', 'finance'],
         cwd=str(PROJECT),
         encoding='utf-8',
         timeout=30,
     )
+
+
+def test_close_asks_at_a_terminal_and_no_means_nothing_closed(opened):
+    child = close_at_a_terminal(opened)
     child.expect(r'Close 3 file handles\? \[y/N\] ')
     question = child.before
     assert 'held by alice, bob' in question and '/finance/budget-2027.xlsx  (alice from 10.0.0.5' in question
@@ -196,13 +201,7 @@ def test_close_asks_at_a_terminal_and_no_means_nothing_closed(opened):
 
 
 def test_a_handle_that_vanishes_before_the_close_is_named_and_the_rest_close(opened):
-    child = pexpect.spawn(
-        sys.executable,
-        [str(SCRIPT), '--config-file', str(opened.config), '--close', '--path', 'finance'],
-        cwd=str(PROJECT),
-        encoding='utf-8',
-        timeout=30,
-    )
+    child = close_at_a_terminal(opened)
     child.expect(r'\[y/N\] ')
     bob = json_row(opened, 'Q3', 'bob')
     opened.client().smb.close_smb_file(location=bob['location'])  # bob's client closed it meanwhile

@@ -1,22 +1,17 @@
 """pytarchive.mail against a real SMTP server on loopback (aiosmtpd): plain, login, STARTTLS, failures."""
 
-import datetime as dt
-import ipaddress
 import logging
 import socket
 import ssl
 
 import pytest
 from aiosmtpd.smtp import AuthResult
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from common.errors import AUTH, CONFIG, UNREACHABLE, ToolError
 from pytarchive import mail
 from pytarchive.tasks import inventory
 from pytarchive.config import EmailConfig
+from sim.qumulo.tls import make_certificate
 from tests.pytarchive.smtp_inbox import free_port
 
 PASSWORD = 's3cret-Pa55'
@@ -92,30 +87,8 @@ def test_wrong_password_is_one_line_without_the_password(smtp_server, username):
 
 
 def self_signed(tmp_path):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'localhost')])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName('localhost'), x509.IPAddress(ipaddress.ip_address('127.0.0.1'))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / 'cert.pem', tmp_path / 'key.pem'
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return str(cert_file), str(key_file)
+    """A certificate for localhost and 127.0.0.1 no client trusts yet: (cert file, key file)."""
+    return tuple(str(path) for path in make_certificate('localhost', str(tmp_path)))
 
 
 def test_starttls_then_login(smtp_server, tmp_path, monkeypatch):

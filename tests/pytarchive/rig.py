@@ -4,6 +4,7 @@ Shared by the pytarchive end-to-end tests: `make_rig(**options)` gives a Rig tha
 (processes killed, tapes unmounted, loop devices freed) however the test ends.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -200,14 +201,57 @@ class Rig:
         self.ok('requeue', str(task_id))
         return self.wait_for({task_id: {'done', 'failed'}}, timeout=timeout)[task_id]
 
-    def start_check_with_a_scan_behind_it(self):
-        """The service with task 2 (check of a formatted tape) running and task 3 (scan) queued."""
+    def start_check_with_a_scan_behind_it(self, frozen: bool = False):
+        """The service with task 2 (check of a formatted tape) running and task 3 (scan) queued;
+        frozen (rig.freeze) if asked, so that the caller acts while the check surely still runs."""
         self.start()
         self.ok('format', 'TPN001L9')
         self.wait_for({1: {'done'}})
         self.ok('check', 'TPN001L9')
         self.ok('scan')
-        self.wait_for({2: {'running'}})
+        self.freeze_when(2, lambda state, step: state == 'running')
+        if not frozen:
+            self.thaw()
+
+    def freeze_when(self, task_id: int, wanted, timeout: float = 120) -> None:
+        """Return with the service frozen (rig.freeze) at the first moment task_id's row has
+        wanted(state, step). The service runs in slices of 50 ms until then and the row is read from
+        the database, not through the client, so a short task cannot slip by however loaded the
+        machine is. The caller thaws it or crashes it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.freeze()
+            rows = self.query('SELECT state, step FROM tasks WHERE id = ?', (task_id,))
+            if rows and wanted(*rows[0]):
+                return
+            self.thaw()
+            assert time.monotonic() < deadline, (task_id, rows)
+            time.sleep(0.05)
+
+    @contextlib.contextmanager
+    def index_write_held(self, after: int, timeout: float = 60):
+        """Hold the drive: the ltfs daemon of the next unmount (the log's `waiting for ltfs` line
+        number after+1) is stopped while it writes the index, so the task that unmounted waits with
+        the tape in the drive until the block ends. `after`: that line's count before the task."""
+        deadline = time.monotonic() + timeout
+        while True:
+            waits = [line for line in self.log.read_text().splitlines() if 'to write the index of' in line]
+            if len(waits) > after:
+                break
+            assert time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.02)
+        pids = [int(pid) for pid in waits[after].split('(pid ')[1].split(')')[0].split(', ')]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+
+    def index_writes(self) -> int:
+        """How many times the service has waited for ltfs to write an index so far."""
+        return sum('to write the index of' in line for line in self.log.read_text().splitlines())
 
     # -- the library as mtx and the kernel see it --------------------------------------------------
 

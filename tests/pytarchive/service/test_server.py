@@ -600,10 +600,11 @@ def test_a_corrupted_database_is_found_at_start_and_left_as_it_is(make_rig):
 @pytest.mark.slow
 def test_a_database_deleted_mid_task_stops_the_task_empties_the_drive_and_the_rescued_catalog_resumes(make_rig):
     rig = make_rig(index_write_seconds=2)
-    rig.start_check_with_a_scan_behind_it()  # task 2 (check) running, task 3 (scan) queued
+    rig.start_check_with_a_scan_behind_it(frozen=True)  # task 2 (check) running, task 3 (scan) queued
     for name in rig.database.parent.glob('pytarchive.db*'):
         if not name.name.endswith('.lock'):
             name.unlink()
+    rig.thaw()
     [critical] = critical_lines(rig)
     assert f'CRITICAL - the database {rig.database} was deleted while the service ran' in critical
     deadline = time.monotonic() + 30

@@ -12,6 +12,9 @@ LTFS_PACKAGES := xz-utils build-essential automake autoconf libtool pkg-config l
 
 .PHONY: demo test lint venv system-packages ltfs bench clean
 
+# The LD_PRELOAD shim that lets the real mtx and tapeinfo reach the virtual library's SCSI model.
+SCSI_SHIM := build/tapelib/libscsishim.so
+
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -21,12 +24,14 @@ venv: $(STAMP)
 
 # Xvfb gives the GUI tests a real X display (Tk comes with CPython); the virtual tape library
 # formats its tapes with mkfs.ext4 and mounts them (root, loop devices); pytarchive packs
-# folders with GNU tar and zstd.
+# folders with GNU tar and zstd; Debian's mtx package gives the real mtx and tapeinfo.
 system-packages:
 	@test -x /usr/sbin/mkfs.ext4 || test -x /sbin/mkfs.ext4 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq e2fsprogs >/dev/null; }
 	@command -v zstd >/dev/null 2>&1 && command -v tar >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zstd tar >/dev/null; }
+	@test -x /usr/sbin/mtx && test -x /usr/sbin/tapeinfo || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mtx >/dev/null; }
 	@command -v Xvfb >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xauth >/dev/null; \
@@ -47,11 +52,15 @@ $(LTFS)/.built: $(LTFS_TARBALL) sim/tapelib/ltfsbuild/build.sh sim/tapelib/ltfsb
 
 ltfs: system-packages $(LTFS)/.built
 
+$(SCSI_SHIM): sim/tapelib/scsi/shim.c
+	@mkdir -p $(dir $@)
+	cc -shared -fPIC -O2 -Wall -o $@ $< -ldl
+
 demo: venv
 	$(PY) -m demo
 
 # Four workers: the tests mostly wait on real processes, so they overlap well on two cores.
-test: venv system-packages ltfs lint
+test: venv system-packages ltfs lint $(SCSI_SHIM)
 	$(PY) -m pytest -q -n 4 --dist load
 
 # Real errors and the typing rule (ruff check), and the layout ruff format gives (`ruff format .` fixes it).

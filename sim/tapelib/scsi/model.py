@@ -128,7 +128,13 @@ def drive_held(library, drive):
     a running ltfs in the library's state counts too."""
     if drive.mount is not None:
         return True
-    return bool(processes_holding(drive.device))
+    return any(processes_holding(path) for path in drive_paths(library, drive))
+
+
+def drive_paths(library, drive):
+    """The files a process serving the drive holds open: its device path (the drive file of LTFS's
+    `file` backend joins them when the library gives its drives one)."""
+    return [drive.device]
 
 
 # --- data blocks ------------------------------------------------------------------------------

@@ -72,6 +72,14 @@ def test_status_of_the_real_mtx(rig):
     )
 
 
+def test_nobarcode_status_and_inventory(rig):
+    rig.mtx('load', 1, 0)
+    lines = rig.mtx('nobarcode', 'status').stdout.splitlines()
+    assert lines[1:3] == ['Data Transfer Element 0:Full (Storage Element 1 Loaded)', '      Storage Element 1:Empty']
+    assert lines[3] == '      Storage Element 2:Full '
+    assert rig.mtx('inventory').returncode == 0
+
+
 def test_import_export_slots_are_listed_as_such(tmp_path, shim):
     root = tmp_path / 'library'
     admin('init', root, '--slots', 4, '--drives', 1, '--tapes', 'TPN001L9', '--capacity', '16M', '--import-export', 1)
@@ -119,6 +127,23 @@ def test_errors_have_no_prefix_and_the_request_sense_lines_have_it(rig):
     assert 'mtx: Request Sense: Additional Sense Code = 53' in sense
     assert 'mtx: Request Sense: Additional Sense Qualifier = 03' in sense
     assert rig.mtx('unload', 1, 0).returncode == 0  # the fault was for one move only
+
+
+def test_a_drive_held_open_by_a_process_keeps_its_tape(rig):
+    rig.mtx('load', 1, 0)
+    with open(rig.drive):  # this test's process holds the drive, as ltfs does while it serves the tape
+        refused = rig.mtx('unload', 1, 0)
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines()[-1] == 'MOVE MEDIUM from Element Address 256 to 4096 Failed'
+    assert 'mtx: Request Sense: Additional Sense Code = 53' in refused.stderr.splitlines()
+    assert rig.mtx('unload', 1, 0).returncode == 0
+
+
+def test_paths_not_configured_reach_the_real_open(rig, tmp_path):
+    other = tmp_path / 'sg9'
+    other.write_text('')
+    result = rig.run(MTX, '-f', other, 'status')
+    assert (result.returncode, result.stderr) == (1, f'{other} is not an sg device, or old sg driver\n')
 
 
 def test_the_real_mtx_rewrites_an_occupied_source_slot(rig):

@@ -7,6 +7,7 @@ import struct
 import pytest
 
 from sim.tapelib import builder
+from sim.tapelib.model import MtxFault
 from sim.tapelib.scsi import model
 from sim.tapelib.store import open_library
 
@@ -158,17 +159,11 @@ def test_the_hold_hook_reads_proc_fds(tmp_path):
 
 def test_an_injected_fault_answers_the_next_moves_with_its_sense(root):
     with open_library(root) as library:
-        library.mtx_faults.append(model_fault(4, 0x40, 0x01, remaining=2))
+        library.mtx_faults.append(MtxFault(4, 0x40, 0x01, remaining=2))
     device = changer(root)
     assert sense_of(move(device, 4096, 256)) == (4, 0x40, 0x01)
     assert sense_of(move(device, 4096, 256)) == (4, 0x40, 0x01)
     assert move(device, 4096, 256).status == model.GOOD
-
-
-def model_fault(key, asc, ascq, remaining):
-    from sim.tapelib.model import MtxFault
-
-    return MtxFault(key, asc, ascq, remaining)
 
 
 def test_a_drive_without_tape_is_not_ready_and_with_tape_reports_position_and_density(root):

@@ -127,6 +127,8 @@ static int open_device(const char *path, const char *kind)
 		dup2(pair[1], 1);
 		unsetenv("LD_PRELOAD"); /* the model opens the device paths itself (it checks who holds them) */
 		execlp(python, python, "-m", "sim.tapelib.scsi.model", "serve", path, kind, (char *)NULL);
+		/* the program then sees its first SCSI command fail: say why, once, on its stderr */
+		dprintf(2, "scsishim: cannot start %s for %s: %s\n", python, path, strerror(errno));
 		_exit(127);
 	}
 	real_close(pair[1]);

@@ -146,6 +146,15 @@ def test_paths_not_configured_reach_the_real_open(rig, tmp_path):
     assert (result.returncode, result.stderr) == (1, f'{other} is not an sg device, or old sg driver\n')
 
 
+def test_a_model_that_cannot_start_is_named_on_stderr(rig):
+    rig.env['TAPELIB_SCSI_PYTHON'] = '/nonexistent/python3'
+    result = rig.mtx('status')
+    assert result.returncode == 1
+    message = f'scsishim: cannot start /nonexistent/python3 for {rig.changer}: No such file or directory'
+    assert message in result.stderr.splitlines()
+    assert result.stderr.splitlines()[-1] == 'INQUIRY command Failed'
+
+
 def test_the_real_mtx_rewrites_an_occupied_source_slot(rig):
     rig.mtx('load', 2, 0)
     assert rig.mtx('transfer', 1, 2).returncode == 0  # someone fills the tape's home slot

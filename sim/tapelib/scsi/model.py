@@ -293,20 +293,25 @@ def move_medium(library, cdb, is_drive_held):
         raise Check(error.sense_key, error.asc, error.ascq) from None
 
 
+def inquiry(cdb, serial, standard):
+    """INQUIRY: the standard data, or with EVPD the supported pages (00h) or the unit serial number (80h)."""
+    length = int.from_bytes(cdb[3:5], 'big')
+    if not cdb[1] & 0x01:
+        return allocation(standard, length)
+    if cdb[2] == 0x00:
+        return allocation(supported_pages([0x00, 0x80]), length)
+    if cdb[2] == 0x80:
+        return allocation(serial_page(serial), length)
+    raise illegal(INVALID_FIELD_IN_CDB)
+
+
 def changer_command(library, cdb, is_drive_held=drive_held):
     """One CDB for the medium changer; returns the data-in bytes or raises Check."""
     opcode = cdb[0]
     if opcode == TEST_UNIT_READY:
         return b''
     if opcode == INQUIRY:
-        length = int.from_bytes(cdb[3:5], 'big')
-        if cdb[1] & 0x01:
-            if cdb[2] == 0x00:
-                return allocation(supported_pages([0x00, 0x80]), length)
-            if cdb[2] == 0x80:
-                return allocation(serial_page(CHANGER_SERIAL), length)
-            raise illegal(INVALID_FIELD_IN_CDB)
-        return allocation(inquiry_data(0x08, CHANGER_VENDOR, CHANGER_PRODUCT, CHANGER_REVISION), length)
+        return inquiry(cdb, CHANGER_SERIAL, inquiry_data(0x08, CHANGER_VENDOR, CHANGER_PRODUCT, CHANGER_REVISION))
     if opcode == MODE_SENSE_6:
         page = cdb[2] & 0x3F
         if page not in (ELEMENT_ADDRESS_PAGE, 0x3F):
@@ -338,14 +343,7 @@ def drive_command(library, drive, cdb):
     opcode = cdb[0]
     tape = library.tapes[drive.tape] if drive.tape else None
     if opcode == INQUIRY:
-        length = int.from_bytes(cdb[3:5], 'big')
-        if cdb[1] & 0x01:
-            if cdb[2] == 0x00:
-                return allocation(supported_pages([0x00, 0x80]), length)
-            if cdb[2] == 0x80:
-                return allocation(serial_page(drive.serial), length)
-            raise illegal(INVALID_FIELD_IN_CDB)
-        return allocation(inquiry_data(0x01, VENDOR, PRODUCT, REVISION), length)
+        return inquiry(cdb, drive.serial, inquiry_data(0x01, VENDOR, PRODUCT, REVISION))
     if opcode == TEST_UNIT_READY:
         if tape is None:
             raise Check(NOT_READY, *MEDIUM_NOT_PRESENT)

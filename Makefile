@@ -22,12 +22,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
-# Xvfb gives the GUI tests a real X display (Tk comes with CPython); the virtual tape library
-# formats its tapes with mkfs.ext4 and mounts them (root, loop devices); pytarchive packs
-# folders with GNU tar and zstd; Debian's mtx package gives the real mtx and tapeinfo.
+# Xvfb gives the GUI tests a real X display (Tk comes with CPython); pytarchive packs folders
+# with GNU tar and zstd; Debian's mtx package gives the real mtx and tapeinfo; the LTFS packages
+# build the reference LTFS, which the virtual tape library's cartridges are written by.
 system-packages:
-	@test -x /usr/sbin/mkfs.ext4 || test -x /sbin/mkfs.ext4 || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq e2fsprogs >/dev/null; }
 	@command -v zstd >/dev/null 2>&1 && command -v tar >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zstd tar >/dev/null; }
 	@test -x /usr/sbin/mtx && test -x /usr/sbin/tapeinfo || { \
@@ -56,7 +54,7 @@ $(SCSI_SHIM): sim/tapelib/scsi/shim.c
 	@mkdir -p $(dir $@)
 	cc -shared -fPIC -O2 -Wall -o $@ $< -ldl
 
-demo: venv
+demo: venv system-packages ltfs $(SCSI_SHIM)
 	$(PY) -m demo
 
 # Four workers: the tests mostly wait on real processes, so they overlap well on two cores.
@@ -68,7 +66,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench: venv
+bench: venv system-packages ltfs $(SCSI_SHIM)
 	$(PY) -m bench.sim
 	@if [ "$$(id -u)" = 0 ]; then $(PY) -m bench.pytarchive; else echo "bench.pytarchive skipped: needs root"; fi
 

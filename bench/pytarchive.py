@@ -1,15 +1,34 @@
 """pytarchive's data paths against the standard tools, measured in the same run on the same disk:
 sudo .venv/bin/python -m bench.pytarchive [--json] [--big-files N] [--small-files N] [--prepare-files N]
 
-1. archive: the archive task's copy step (copy + BLAKE3 of every byte read + manifest rows) from a
-   folder to a tape of the virtual library, against `cp -a` of the same folder to the same tape,
-   each timed until its data reached the tape's device (sync). Aim: at least 0.85 of cp's throughput.
-2. verify: the archive task's verification step (read back + BLAKE3, one file at a time) over the files on
-   the tape, against `sha256sum` over the same files. Aim: at least 0.9.
+The tape is a cartridge of the virtual library (sim/tapelib): the reference LTFS (build/ltfs) with
+its `file` backend, which keeps the cartridge's records as files in a folder of --workdir (on disk by
+default, next to the source data), mounted by the real ltfs with pytarchive's own options
+(Drive.mount: devname=DRIVE,sync_type=time@5).
+
+1. archive: the archive task's copy step (archive._copy_tree: copy + BLAKE3 of every byte read +
+   manifest rows) from a folder to a freshly formatted, mounted cartridge, against `cp -a` of the
+   same folder to the same cartridge formatted afresh (the ceiling: the same LTFS, the same disk).
+   Aim: at least 0.85 of cp's throughput.
+2. verify: the archive task's verification step (archive._verify_tree: read back + BLAKE3, one file
+   at a time, in manifest order) against `sha256sum` of the same files in the same order, both over
+   pytarchive's copy of that round, each after its own read-only mount. Aim: at least 0.9.
 3. prepare: the prepare task on --prepare-files small files (walk, manifest, tar | zstd streamed),
    against `tar -c | zstd` (zstd's defaults) of the same folder. Aim: at least 0.8.
-Each figure is the best of --rounds runs; the two sides alternate so neither gets a warmer cache.
-Needs root (the virtual library loop-mounts its tapes).
+
+What is timed, identically for both sides:
+- archive: from the start of the copy until the data is on the cartridge: the copy, then
+  Drive.unmount (umount, then waiting for the ltfs process to exit: the index written to both
+  partitions), then sync(2) (the cartridge's record files on the disk). Mounting the freshly
+  formatted cartridge is not timed.
+- verify: reading every file (mounted read-only just before, not timed), so every byte comes from the
+  cartridge's records, none from what LTFS kept from the writes.
+- Before every timed archive and verify step: sync(2) (no writeback of the previous step left to
+  land on this one), then `echo 3 > /proc/sys/vm/drop_caches`: the source data and the cartridge are
+  read from the disk by both sides alike. The prepare steps start after a sync, caches warm.
+Each figure is the best of --rounds; the two sides alternate which goes first from round to round.
+pytarchive's database lives in /dev/shm, as /var/lib/pytarchive is never on the tape's disk.
+Needs root (FUSE mounts, drop_caches).
 """
 
 import argparse
@@ -31,23 +50,30 @@ from pytarchive.state import folders
 from pytarchive.state.db import Database
 from pytarchive.taskqueue import TaskContext, TaskStorage
 from pytarchive.tasks import archive, prepare
+from pytarchive.walk import FILE
 
 PROJECT = Path(__file__).resolve().parent.parent
 
 AIMS = {'archive': 0.85, 'verify': 0.9, 'prepare': 0.8}
 TAPE = 'TPN001L9'
 MIB = 1 << 20
+DROP_CACHES = Path('/proc/sys/vm/drop_caches')
 
 
-def timed(function, flushed: bool = False) -> float:
-    """Seconds the call took, started with no dirty pages pending (the previous run's writeback
-    would otherwise land on whichever side runs next). flushed: until its writes reached the
-    device too (sync), as data is archived only once it is on the tape."""
+def settle() -> None:
+    """No dirty pages pending, and no cached pages: what is read next comes from the disk."""
     os.sync()
+    DROP_CACHES.write_text('3\n')
+
+
+def timed(function, settled: bool = True) -> float:
+    """Seconds the call took; settled: started from a flushed, empty page cache (else just flushed)."""
+    if settled:
+        settle()
+    else:
+        os.sync()
     start = time.perf_counter()
     function()
-    if flushed:
-        os.sync()
     return time.perf_counter() - start
 
 
@@ -79,37 +105,21 @@ def make_small_files(root: Path, count: int) -> None:
 
 
 class Rig:
-    """A virtual library with one formatted tape, a config for it and pytarchive's own objects."""
+    """A virtual library with one tape in its drive, a config for it and pytarchive's own objects."""
 
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, capacity: str):
         self.work = work
-        library = work / 'library'
+        self.library = work / 'library'
         init = subprocess.run(
-            [
-                sys.executable,
-                '-m',
-                'sim.tapelib',
-                'init',
-                str(library),
-                '--slots',
-                '4',
-                '--drives',
-                '1',
-                '--tapes',
-                TAPE,
-                '--capacity',
-                '40G',
-                '--index-write-seconds',
-                '0',
-            ],
+            [sys.executable, '-m', 'sim.tapelib', 'init', str(self.library), '--slots', '4']
+            + ['--tapes', TAPE, '--capacity', capacity],
             cwd=PROJECT,
             capture_output=True,
             text=True,
-            check=True,
         )
-        self.library = library
-        # The database on a file system of its own, as /var/lib/pytarchive is never on the tape: an
-        # fsync on the file system holding the tape images would also flush the copy being timed.
+        if init.returncode != 0:
+            raise SystemExit(f'bench.pytarchive: sim.tapelib init failed: {init.stderr.strip()}')
+        # The database off the disk being measured, as /var/lib/pytarchive is never on the tape.
         self.state = tempfile.TemporaryDirectory(prefix='pytarchive-bench-db-', dir='/dev/shm')
         config_path = work / 'pytarchive.conf'
         scratch = work / 'scratch'
@@ -122,17 +132,26 @@ class Rig:
         self.db = Database(self.config.service.database)
         self.storage = TaskStorage(self.db)
         self.resources = DriveResources(self.config, self.db)
-        self.mountpoint = self.config.device.mountpoint
+        self.drive = self.resources.drive
+        self.mountpoint = Path(self.config.device.mountpoint)
 
     def context(self, kind: str, **args) -> TaskContext:
         return TaskContext(self.storage.enqueue(kind, args), self.resources, self.storage, threading.Event())
 
     def fresh_tape(self) -> None:
-        """The tape in the drive erased (mkltfs -f makes a new volume) and mounted."""
-        drive = self.resources.drive
-        drive.unmount()
-        drive.format(volume_serial=TAPE[:6], name=TAPE, force=True)
-        drive.mount()
+        """The cartridge in the drive erased (mkltfs -f writes a new, empty volume) and mounted read-write."""
+        self.drive.unmount()
+        self.drive.format(volume_serial=TAPE[:6], name=TAPE, force=True)
+        self.drive.mount()
+
+    def on_tape(self) -> None:
+        """Until the data is on the cartridge: umount, the ltfs process gone (its index written), synced."""
+        self.drive.unmount()
+        os.sync()
+
+    def mounted_read_only(self) -> None:
+        self.drive.unmount()
+        self.drive.mount(read_only=True)
 
     def close(self) -> None:
         try:
@@ -148,29 +167,42 @@ class Rig:
 def bench_archive_and_verify(rig: Rig, source: Path, rounds: int) -> dict:
     prepare.run(rig.context('prepare', path=str(source)), str(source))
     folder = folders.latest(rig.db, str(source), (folders.PREPARED,))
+    assert not folder['packed'], 'the archive data must stay a tree of files (below pack_threshold)'
     rig.resources.load(TAPE)
-    on_tape = Path(rig.mountpoint) / 'copy'
-    ours, theirs, verify_ours, verify_theirs = [], [], [], []
-    for _ in range(rounds):
-        # Each copy lands on a freshly formatted tape: on a fuller one (and with the previous copy's
-        # writeback pending) whichever side ran later would be slower.
-        rig.fresh_tape()
-        theirs.append(timed(lambda: shell(f'cp -a "{source}" "{on_tape}"'), flushed=True))
-        rig.fresh_tape()
+    on_tape = rig.mountpoint / 'copy'
+    listing = rig.work / 'files.txt'  # the files in manifest order, the order _verify_tree reads them in
+    listing.write_text(
+        '\0'.join(str(on_tape / row['path']) for row in folders.entries(rig.db, folder['id'], kind=FILE))
+    )
+
+    def archive_ours(ctx):
+        archive._copy_tree(ctx, folder, str(on_tape), False)
+        rig.on_tape()
+
+    def archive_theirs():
+        shell(f'cp -a "{source}" "{on_tape}"')
+        rig.on_tape()
+
+    def verify_ours(ctx):
+        bad = archive._verify_tree(ctx, folders.get(rig.db, folder['id']), str(on_tape))
+        assert not bad, bad[:3]
+
+    def verify_theirs():
+        shell(f'xargs -0 sha256sum < "{listing}"')
+
+    archived, verified = ([], []), ([], [])  # (pytarchive's seconds, the baseline's)
+    for number in range(rounds):
+        order = (0, 1) if number % 2 else (1, 0)  # 0: pytarchive, 1: the baseline
         ctx = rig.context('archive', path=str(source), barcode=TAPE)
-        ours.append(timed(lambda: archive._copy_tree(ctx, folder, str(on_tape), False), flushed=True))
-        files = [str(path) for path in on_tape.rglob('*') if path.is_file()]
-        listing = rig.work / 'files.txt'
-        listing.write_text('\0'.join(files))
-        verify_theirs.append(timed(lambda: shell(f'xargs -0 sha256sum < "{listing}"')))
-        checked = folders.get(rig.db, folder['id'])
-        verify_ours.append(timed(lambda: _verified(ctx, checked, on_tape)))
-    return {'archive': (min(ours), min(theirs)), 'verify': (min(verify_ours), min(verify_theirs))}
-
-
-def _verified(ctx, folder, on_tape):
-    bad = archive._verify_tree(ctx, folder, str(on_tape))
-    assert not bad, bad[:3]
+        for side in order:
+            rig.fresh_tape()
+            archived[side].append(timed(lambda: archive_ours(ctx) if side == 0 else archive_theirs()))
+            if side == 0:  # both sides verify pytarchive's copy, each after a read-only mount of its own
+                for reader in order:
+                    rig.mounted_read_only()
+                    verified[reader].append(timed(lambda: verify_ours(ctx) if reader == 0 else verify_theirs()))
+                rig.drive.unmount()
+    return {'archive': archived, 'verify': verified}
 
 
 def bench_prepare(rig: Rig, source: Path, rounds: int) -> tuple:
@@ -179,11 +211,11 @@ def bench_prepare(rig: Rig, source: Path, rounds: int) -> tuple:
     ours, theirs = [], []
     for _ in range(rounds):
         output = rig.work / 'baseline.tar.zst'
-        theirs.append(timed(lambda: shell(f'tar -c -C "{source}" . | zstd -q -o "{output}" -f')))
+        theirs.append(timed(lambda: shell(f'tar -c -C "{source}" . | zstd -q -o "{output}" -f'), settled=False))
         output.unlink()
         ctx = rig.context('prepare', path=str(source))
-        ours.append(timed(lambda: prepare.run(ctx, str(source))))
-    return min(ours), min(theirs)
+        ours.append(timed(lambda: prepare.run(ctx, str(source)), settled=False))
+    return ours, theirs
 
 
 def main() -> int:
@@ -194,40 +226,52 @@ def main() -> int:
     parser.add_argument('--prepare-files', type=int, default=200_000)
     parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument(
+        '--capacity',
+        default='4G',
+        help='per cartridge (default 4G; it takes disk space only for what is written)',
+    )
+    parser.add_argument(
         '--workdir',
-        default='/dev/shm',
-        help="where the data and the tape images live (default: memory, so the disk's own noise "
-        'does not decide the ratios)',
+        default='/var/tmp',
+        help='where the data and the cartridge live, on one disk (default /var/tmp)',
     )
     options = parser.parse_args()
     if os.geteuid() != 0:
-        print('bench.pytarchive needs root: the virtual tape library loop-mounts its tapes', file=sys.stderr)
+        print('bench.pytarchive needs root: it mounts LTFS (FUSE) and drops the page cache', file=sys.stderr)
         return 1
+    started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix='pytarchive-bench-', dir=options.workdir))
-    rig = Rig(work)
     try:
-        size = make_data(work / 'data', options.big_files, options.small_files)
-        results = bench_archive_and_verify(rig, work / 'data', options.rounds)
-        rig.resources.release()
-        make_small_files(work / 'small', options.prepare_files)
-        results['prepare'] = bench_prepare(rig, work / 'small', options.rounds)
+        rig = Rig(work, options.capacity)
+        try:
+            size = make_data(work / 'data', options.big_files, options.small_files)
+            results = bench_archive_and_verify(rig, work / 'data', options.rounds)
+            rig.resources.release()
+            make_small_files(work / 'small', options.prepare_files)
+            results['prepare'] = bench_prepare(rig, work / 'small', options.rounds)
+        finally:
+            rig.close()
     finally:
-        rig.close()
         shutil.rmtree(work, ignore_errors=True)
-    report = {
-        name: {
+    report = {}
+    for name, (ours_all, theirs_all) in results.items():  # seconds of every round, in order
+        ours, theirs = min(ours_all), min(theirs_all)
+        report[name] = {
             'pytarchive_s': round(ours, 3),
             'baseline_s': round(theirs, 3),
             'ratio': round(theirs / ours, 2),
             'aim': AIMS[name],
             'met': theirs / ours >= AIMS[name],
+            'rounds_s': {'pytarchive': [round(t, 3) for t in ours_all], 'baseline': [round(t, 3) for t in theirs_all]},
         }
-        for name, (ours, theirs) in results.items()
-    }
-    report['archive']['bytes'] = report['verify']['bytes'] = size
+        if name != 'prepare':
+            report[name]['bytes'] = size
+            report[name]['pytarchive_mib_s'] = round(size / MIB / ours, 1)
+            report[name]['baseline_mib_s'] = round(size / MIB / theirs, 1)
     report['prepare']['files'] = options.prepare_files
+    elapsed = time.perf_counter() - started
     if options.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps({**report, 'rounds': options.rounds, 'run_s': round(elapsed, 1)}, indent=2))
         return 0
     baselines = {'archive': 'cp -a', 'verify': 'sha256sum', 'prepare': 'tar -c | zstd'}
     rows = [['step', 'pytarchive s', 'baseline', 'baseline s', 'ratio', 'aim', 'met']]
@@ -244,8 +288,9 @@ def main() -> int:
             ]
         )
     print(
-        f'{size / MIB:.0f} MiB in {options.big_files + options.small_files} files for archive and verify; '
-        f'{options.prepare_files} small files for prepare; best of {options.rounds}'
+        f'{size / MIB:.0f} MiB in {options.big_files + options.small_files} files for archive and verify '
+        f'(LTFS cartridge in {options.workdir}); {options.prepare_files} small files for prepare; '
+        f'best of {options.rounds}; run took {elapsed:.0f} s'
     )
     print_table(rows)
     return 0

@@ -1,8 +1,14 @@
-"""pytarchive's step of `make demo`: the service on the virtual tape library; a small folder is
-prepared, archived (copied, read back, verified), listed by summary and deleteable, and restored
-into another folder; the drive is left empty at the end."""
+"""pytarchive's step of `make demo`: the service on the virtual tape library, which runs the real
+reference LTFS (mkltfs, ltfs, built by `make ltfs`) and Debian's real mtx through the SCSI shim.
 
+The step shows the LTFS version and the library as the real `mtx status` reports it, then a small
+folder is prepared, archived (copied, read back, verified), listed by summary and deleteable, and
+restored into another folder, with the messages mkltfs printed when the service formatted the
+tape; the drive is left empty at the end and the library cleaned up."""
+
+import configparser
 import os
+import re
 import shlex
 import signal
 import socket
@@ -13,6 +19,20 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+
+# The demo's mkltfs: the real one from the config, with a copy of what it prints kept in a file, since
+# the service only logs that the tape was formatted. Its output reaches the service unchanged
+# (stderr merged into stdout, as the service reads both together), and so does its exit status.
+MKLTFS_WRAPPER = """#!/bin/sh
+{mkltfs} "$@" >{output} 2>&1
+status=$?
+cat {output} >>{log}
+cat {output}
+exit $status
+"""
+
+# mkltfs's messages not shown: its command line, the platform and the compiler it was built with.
+BUILD_DETAILS = ('LTFS15041I', 'LTFS15042I', 'LTFS15043I')
 
 
 def demo_step(cluster, client, say):
@@ -36,49 +56,113 @@ def demo_step(cluster, client, say):
             '--capacity',
             '500M',
         )
-        config = work / 'pytarchive.conf'
-        config.write_text(
-            init.stdout + f'\n[Service]\nsocket = {work / "pytarchive.sock"}\ndatabase = {work / "pytarchive.db"}\n'
+        if init.returncode != 0:
+            raise RuntimeError(f'sim.tapelib init failed: {init.stderr.strip()}')
+        try:
+            _with_library(work, library, init.stdout, say)
+        finally:
+            _run('-m', 'sim.tapelib', 'cleanup', str(library))
+
+
+def _with_library(work, library, config_lines, say):
+    device = configparser.ConfigParser(interpolation=None)
+    device.read_string(config_lines)
+    device = device['Device']
+    mtx = shlex.split(device['mtx'])  # `env LD_PRELOAD=... /usr/sbin/mtx`
+    changer = [*mtx, '-f', device['library']]
+    mkltfs = work / 'mkltfs'
+    mkltfs.write_text(
+        MKLTFS_WRAPPER.format(
+            mkltfs=shlex.quote(device['mkltfs']),
+            output=shlex.quote(str(work / 'mkltfs.out')),
+            log=shlex.quote(str(work / 'mkltfs.log')),
         )
-        say(
-            'pytarchive: the service on a virtual library (sim/tapelib: 6 slots, 1 drive, 2 data tapes and a cleaning tape)'
-        )
+    )
+    mkltfs.chmod(0o755)
+    config = work / 'pytarchive.conf'
+    config.write_text(
+        re.sub(r'^mkltfs = .*$', f'mkltfs = {mkltfs}', config_lines, flags=re.MULTILINE)
+        + f'\n[Service]\nsocket = {work / "pytarchive.sock"}\ndatabase = {work / "pytarchive.db"}\n'
+    )
+    say(
+        'pytarchive: the service on a virtual library (sim/tapelib: 6 slots, 1 drive, 2 data tapes and a cleaning tape)'
+    )
+    ltfs = Path(device['ltfs'])
+    say(
+        f'   {_first_line(ltfs, "-V")}: the real mkltfs and ltfs ({_shown(ltfs.parent)}), '
+        f'its `file` backend keeps each cartridge in a folder'
+    )
+    say(
+        f'   {_first_line(mtx[-1], "--version")} ({mtx[-1]}): an LD_PRELOAD shim answers its SCSI commands as the robot'
+    )
+    _mtx_status(changer, say)
+    with open(work / 'service.log', 'w') as log:
         service = subprocess.Popen(
             [sys.executable, '-m', 'pytarchive.service', '--config-file', str(config)],
             cwd=PROJECT,
             stdout=subprocess.DEVNULL,
-            stderr=open(work / 'service.log', 'w'),
+            stderr=log,
         )
+    try:
+        _wait_for_socket(work / 'pytarchive.sock', service)
+        folder = _sample_folder(work / 'projects' / 'field survey 2026')
+        restored = work / 'restored'
+        for command in (
+            ['scan', '--wait'],
+            ['format', 'TPN001L9', '--wait'],
+            ['format', 'CLN001L1'],
+            ['prepare', str(folder), 'field survey, raw data', '--wait'],
+            ['archive', str(folder), 'TPN001L9', '--wait'],
+            ['summary'],
+            ['deleteable'],
+            ['restore', str(folder), '--to', str(restored), '--wait'],
+        ):
+            _client(config, say, *command)
+            if command[:2] == ['format', 'TPN001L9']:
+                _mkltfs_messages(work / 'mkltfs.log', say)
+        same = _contents(folder) == _contents(restored)
+        say(
+            f'   restored copy {"identical to" if same else "DIFFERS from"} the original '
+            f'({len(_contents(folder))} entries compared); the original was never touched'
+        )
+    finally:
+        service.send_signal(signal.SIGTERM)
         try:
-            _wait_for_socket(work / 'pytarchive.sock', service)
-            folder = _sample_folder(work / 'projects' / 'field survey 2026')
-            restored = work / 'restored'
-            for command in (
-                ['scan', '--wait'],
-                ['format', 'TPN001L9', '--wait'],
-                ['format', 'CLN001L1'],
-                ['prepare', str(folder), 'field survey, raw data', '--wait'],
-                ['archive', str(folder), 'TPN001L9', '--wait'],
-                ['summary'],
-                ['deleteable'],
-                ['restore', str(folder), '--to', str(restored), '--wait'],
-            ):
-                _client(config, say, *command)
-            same = _contents(folder) == _contents(restored)
-            say(
-                f'   restored copy {"identical to" if same else "DIFFERS from"} the original '
-                f'({len(_contents(folder))} entries compared); the original was never touched'
-            )
-            _client(config, say, 'queue')
-        finally:
-            service.send_signal(signal.SIGTERM)
             service.wait(120)
-            drive = _run(str(library / 'bin' / 'mtx'), '-f', str(library / 'dev' / 'sch0'), 'status').stdout
-            say(
-                f'   service stopped (exit {service.returncode}); mtx status: '
-                f'{next(line for line in drive.splitlines() if "Data Transfer Element 0" in line).strip()}'
-            )
-            _run('-m', 'sim.tapelib', 'cleanup', str(library))
+        except subprocess.TimeoutExpired:
+            service.kill()
+            service.wait()
+    status = _run(*changer, 'status').stdout.splitlines()
+    shown = [
+        line.strip() for line in status if line.strip().startswith(('Data Transfer Element 0', 'Storage Element 1:'))
+    ]
+    say(f'   service stopped (exit {service.returncode}); mtx status: {", ".join(shown) or "(nothing printed)"}')
+
+
+def _shown(path):
+    path = Path(path)
+    return str(path.relative_to(PROJECT)) if path.is_relative_to(PROJECT) else str(path)
+
+
+def _first_line(*command):
+    done = _run(*map(str, command))
+    return next(iter((done.stdout + done.stderr).splitlines()), f'{command[0]}: no version printed').rstrip('.')
+
+
+def _mtx_status(changer, say):
+    done = _run(*changer, 'status')
+    say(f'   $ {shlex.join(["mtx", *changer[-2:], "status"])}')
+    for line in (done.stdout + done.stderr).rstrip().splitlines():
+        say(f'     {line.rstrip()}')
+
+
+def _mkltfs_messages(log, say):
+    """mkltfs's own messages (LTFS15xxx) from the service's run, but for the build details."""
+    lines = log.read_text(errors='replace').splitlines() if log.exists() else []
+    shown = [line for line in lines if line.startswith('LTFS15') and not line.startswith(BUILD_DETAILS)]
+    say('     the real mkltfs, as the service ran it, printed (its LTFS15xxx messages):')
+    for line in shown or ['(nothing: the service did not run mkltfs)']:
+        say(f'       {line}')
 
 
 def _sample_folder(root):

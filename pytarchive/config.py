@@ -2,7 +2,8 @@
 
     [General]  tape_max_size, exclude_folders, source_folders, scratch_path, pack_threshold
     [Device]   library, drive_serial (required); drive_index, drive_device, mountpoint,
-               mtx, tapeinfo, mkltfs, ltfs, umount (commands, split like a shell would)
+               mtx, tapeinfo, mkltfs, ltfs, ltfsck, umount (commands, split like a shell would),
+               ltfsck_recovery (yes: check a volume whose index is behind, see tasks' recovery)
     [Export]   to, settings, exportfs (command)
     [Service]  socket, database, read_only_group, logging_config
     [Email]    smtp_host, smtp_port, sender, recipients, starttls, username, password
@@ -55,6 +56,10 @@ class DeviceConfig:
     mkltfs: Tuple[str, ...]
     ltfs: Tuple[str, ...]
     umount: Tuple[str, ...]
+    ltfsck: Tuple[str, ...] = ('ltfsck',)
+    # Run ltfsck by itself on a volume that refuses to mount because its index is behind its data
+    # (what an ltfs killed mid-write leaves); no: stop and leave the check to the admin.
+    ltfsck_recovery: bool = True
 
 
 @dataclass(frozen=True)
@@ -223,6 +228,8 @@ def load(path: str = DEFAULT_PATH) -> Config:
             mkltfs=device.command('mkltfs', 'mkltfs'),
             ltfs=device.command('ltfs', 'ltfs'),
             umount=device.command('umount', 'umount'),
+            ltfsck=device.command('ltfsck', 'ltfsck'),
+            ltfsck_recovery=device.flag('ltfsck_recovery', True),
         ),
         export=ExportConfig(
             to=export.text('to', ''),

@@ -3,11 +3,16 @@
 Paths are relative to the folder, with '/' separators, parents before their contents (so a
 restore can create them in order). An entry that vanishes while the walk reads it is left out and
 counted: a folder still in use is archived as it was when prepare saw it.
+
+LTFS stores names normalised to Unicode NFC, so two names in one folder that differ only in
+normalisation (NFC "café" and NFD "café", as macOS clients write them) would be one file on tape;
+the walk records such pairs in `twins` for prepare to refuse them.
 """
 
 import operator
 import os
 import stat
+import unicodedata
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from common.errors import ToolError
@@ -34,6 +39,7 @@ class Walk:
         self.root = root
         self.vanished: List[str] = []  # gone between listing and reading
         self.skipped: List[str] = []  # sockets, fifos, devices: not archivable content
+        self.twins: List[Tuple[str, str]] = []  # paths whose names are one name in NFC
 
     def entries(self) -> Iterator[Entry]:
         # A stack of listings rather than recursion: folders nest deeper than Python's call depth.
@@ -59,7 +65,17 @@ class Walk:
         except FileNotFoundError:
             self.vanished.append(relative)
             return []
+        self._find_twins(relative, [child.name for child in children if not child.name.isascii()])
         return [(f'{relative}/{child.name}' if relative else child.name, child) for child in children]
+
+    def _find_twins(self, relative: str, names: List[str]) -> None:
+        seen = {}
+        for name in names:
+            normal = unicodedata.normalize('NFC', name)
+            if normal in seen:
+                self.twins.append(tuple(f'{relative}/{each}' if relative else each for each in (seen[normal], name)))
+            else:
+                seen[normal] = name
 
     def _entry(self, child: os.DirEntry, path: str) -> Optional[Entry]:
         try:

@@ -3,7 +3,9 @@
 Every move starts from a fresh `mtx status` and is checked against another one afterwards; after a
 failure the status is read again and attached to the error (MtxError.status_after), so the caller
 records what the library says rather than what was intended. Tapes go back to their home slot (the
-slot mtx reports they came from), never to "some empty slot", and cleaning tapes are never loaded.
+slot the caller loaded them from; what mtx reports is only a hint, see unload), never to "some empty
+slot", and cleaning tapes are never loaded. mtx's error lines carry no program prefix (only its
+Request Sense lines start with "mtx: "); a prefix is removed where an older mtx prints one.
 """
 
 import logging
@@ -23,7 +25,8 @@ DEFAULT_TIMEOUT = 900.0
 
 # "mtx: Request Sense: Sense Key=Illegal Request", "mtx: Request Sense: Additional Sense Code = 53"
 _SENSE_LINE = re.compile(r'(?:\S*: )?Request Sense: (?P<field>[^=]+?) ?= ?(?P<value>.*)')
-# mtx prefixes its own error lines with its name: "mtx: Drive 0 Full (Storage Element 3 loaded)"
+# The real mtx 1.3.12 prints its error lines bare ("Drive 0 Full (Storage Element 3 loaded)"); other
+# builds prefix them with their name ("mtx: ..."), which is removed.
 _PROGRAM_PREFIX = re.compile(r'\S*mtx: ')
 
 
@@ -98,33 +101,58 @@ class Changer:
         log.info('loaded %s from slot %d into drive %d', barcode, slot.number, drive)
         return slot.number
 
-    def unload(self, drive: int = 0) -> Optional[int]:
+    def unload(self, drive: int = 0, home: Optional[int] = None) -> Optional[int]:
         """Put the tape in `drive` back into its home slot and return that slot; None if the drive was empty.
 
-        Refuses when the library does not know where the tape came from, or when that slot is now
-        occupied: the operator decides then, rather than pytarchive filling some other slot.
+        home: the slot the caller loaded the tape from. mtx's own report is only a hint: the real mtx
+        names the tape's source slot only while that slot is empty, and otherwise the first empty
+        slot, so a tape would go to a slot that was never its home. Without `home`, mtx's report is
+        used, with a warning. Refuses when the home slot is occupied: the operator decides then,
+        rather than pytarchive filling some other slot.
         """
         status = self.status()
         target = self._drive(status, drive)
         if not target.full:
             log.info('drive %d is already empty', drive)
             return None
-        home = status.slot(target.source_slot) if target.source_slot is not None else None
         if home is None:
+            home_number = target.source_slot
+            if home_number is not None:
+                log.warning(
+                    'drive %d: no record of where %s was loaded from; mtx reports slot %d (mtx names the '
+                    'first empty slot when the true one is occupied)',
+                    drive,
+                    target.barcode or 'the tape',
+                    home_number,
+                )
+        else:
+            home_number = home
+            if target.source_slot != home:
+                log.warning(
+                    'drive %d: mtx reports %s came from %s, but it was loaded from slot %d: unloading it there',
+                    drive,
+                    target.barcode or 'the tape',
+                    f'slot {target.source_slot}' if target.source_slot is not None else 'an unknown slot',
+                    home,
+                )
+        home_slot = status.slot(home_number) if home_number is not None else None
+        if home_slot is None:
             where = (
-                'the library does not know its home slot'
-                if target.source_slot is None
-                else f'its home slot {target.source_slot} does not exist in this library'
+                'neither pytarchive nor the library knows its home slot'
+                if home_number is None
+                else f'its home slot {home_number} does not exist in this library'
             )
             raise MtxError(
                 f'cannot unload drive {drive} ({_describe(target)}): {where}; unload it by hand with '
                 f'"{" ".join(self._argv("unload", "SLOT", drive))}" into a slot you choose'
             )
-        if home.full:
+        if home_slot.full:
             raise MtxError(
-                f'cannot unload drive {drive} ({_describe(target)}): its home slot {home.number} '
-                f'is occupied by {_describe(home)}; move that tape away first'
+                f'cannot unload drive {drive} ({target.barcode or "a tape without barcode"}): its home slot '
+                f'{home_number} is occupied by {_describe(home_slot)} (moved there by hand?); move that tape '
+                f'away first, or unload it by hand with "{" ".join(self._argv("unload", "SLOT", drive))}"'
             )
+        home = home_slot
         self._move('unload', home.number, drive)
         after = self.status()
         emptied, filled = after.drive(drive), after.slot(home.number)

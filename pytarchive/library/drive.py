@@ -1,8 +1,12 @@
-"""One tape drive used through LTFS: check its serial, format, mount, read free space, unmount.
+"""One tape drive used through LTFS: check its serial, format, mount, read free space, unmount, check.
 
-The commands are configured paths (tapeinfo, mkltfs, ltfs, umount), run with their real syntax.
-Unmounting waits for the ltfs process to finish writing the index before it returns: only then may
-the tape be moved (see processes.py).
+The commands are configured paths (tapeinfo, mkltfs, ltfs, ltfsck, umount), run with their real
+syntax. Unmounting waits for the ltfs process to finish writing the index before it returns: only
+then may the tape be moved (see processes.py).
+
+LTFS is read by its message ids (LTFSnnnnnE), never by its exit status alone: ltfs exits 0 when FUSE
+refuses the mount point after the volume was read (a mount point not empty, an unknown option), so
+a mount succeeded only when the mount table shows it.
 """
 
 import logging
@@ -12,7 +16,7 @@ import shlex
 from typing import Sequence, Union
 
 from .commands import CommandNotRun, Finished, run_command
-from .errors import AlreadyFormatted, DriveError
+from .errors import AlreadyFormatted, DriveError, IndexBehind, Unformatted
 from .processes import ltfs_processes, normalized_path, wait_for_exit
 
 __all__ = ['Drive']
@@ -25,10 +29,17 @@ DEFAULT_UNMOUNT_TIMEOUT = 3600.0
 
 FORMATTED = 'LTFS15024I'  # Medium formatted successfully.
 ALREADY_FORMATTED = 'LTFS15047E'  # Medium is already formatted
+NOT_PARTITIONED = 'LTFS17168E'  # Cannot read volume: medium is not partitioned (never formatted)
+# The volume's data goes beyond its last index: 'Medium check failed: extra blocks detected. Run ltfsck.'
+INDEX_BEHIND = 'LTFS11220E'
+# Printed by the `file` tape backend on every run, success included: says nothing.
+NOISE = ('LTFS30061E',)
+# ltfsck's exit status: 0 consistent, 1 errors corrected (also printed for a volume found
+# consistent), 4 errors left uncorrected, 8 operational error, 16 usage error.
+LTFSCK_FINE = (0, 1)
 _SERIAL_LINE = re.compile(r"^\s*SerialNumber:\s*'(?P<serial>[^']*)'", re.MULTILINE)
-_LTFS_ERROR = re.compile(r'LTFS\d{5}E\b.*')
+_LTFS_MESSAGE = re.compile(r'\b(LTFS\d{5}[EWI])\b\s*(.*)')
 _VOLUME_SERIAL = re.compile(r'[A-Z0-9]{6}')
-_MAX_ERRORS_SHOWN = 3
 
 Command = Union[str, Sequence[str]]
 
@@ -45,9 +56,11 @@ class Drive:
         mountpoint: str,
         timeout: float = DEFAULT_TIMEOUT,
         unmount_timeout: float = DEFAULT_UNMOUNT_TIMEOUT,
+        ltfsck: Command = 'ltfsck',
     ):
         self.mkltfs = _command(mkltfs)
         self.ltfs = _command(ltfs)
+        self.ltfsck = _command(ltfsck)
         self.tapeinfo = _command(tapeinfo)
         self.umount = _command(umount)
         self.device = device
@@ -105,11 +118,31 @@ class Drive:
         # An absolute path: the ltfs daemon changes to / and unmount() finds it by this argument.
         options = f'devname={self.device},sync_type=time@5' + (',ro' if read_only else '')
         finished = self._run([*self.ltfs, '-o', options, normalized_path(self.mountpoint)], check=False)
-        if finished.returncode != 0:
-            raise DriveError(f'{finished.shown}: {_ltfs_failure(finished)}')
-        if not self.is_mounted():
-            raise DriveError(f'{finished.shown} exited without error but {self.mountpoint} is not mounted')
-        log.info('mounted %s on %s%s', self.device, self.mountpoint, ' read-only' if read_only else '')
+        if self.is_mounted():
+            log.info('mounted %s on %s%s', self.device, self.mountpoint, ' read-only' if read_only else '')
+            return
+        ids = ltfs_ids(finished)
+        if NOT_PARTITIONED in ids:
+            raise Unformatted(f'{finished.shown}: the tape is not formatted: {_ltfs_failure(finished)}')
+        if INDEX_BEHIND in ids or 'Run ltfsck' in finished.stderr:
+            raise IndexBehind(f'{finished.shown}: {_ltfs_failure(finished)}')
+        if finished.returncode == 0:
+            raise DriveError(
+                f'{finished.shown} exited 0 but {self.mountpoint} is not mounted: {_ltfs_failure(finished)}'
+            )
+        raise DriveError(f'{finished.shown}: {_ltfs_failure(finished)}')
+
+    def check_volume(self) -> str:
+        """Run ltfsck on the tape in the drive (not mounted): it rolls the volume back to its last
+        complete index, dropping whatever was written after it. Returns what ltfsck said that matters."""
+        if self.is_mounted():
+            raise DriveError(f'refusing to check {self.device}: a volume is mounted on {self.mountpoint}')
+        finished = self._run([*self.ltfsck, self.device], check=False)
+        said = _ltfs_failure(finished, levels='EW', wanted=_LTFSCK_SAYS)
+        if finished.returncode not in LTFSCK_FINE:
+            raise DriveError(f'{finished.shown} exited {finished.returncode}: {said}; the volume is not recovered')
+        log.warning('ltfsck on %s: %s', self.device, said)
+        return said
 
     def space(self) -> tuple:
         """(total_bytes, free_bytes) of the mounted volume."""
@@ -169,12 +202,28 @@ def _command(command: Command) -> list:
     return [command] if isinstance(command, str) else list(command)
 
 
-def _ltfs_failure(finished: Finished) -> str:
-    """The LTFS error messages (LTFSnnnnnE) a command printed, else its last line of output."""
+# What ltfsck prints that says what it did: where it put the latest index (the data after it is
+# dropped), that it wrote indexes to restore consistency, and the verdict.
+_LTFSCK_SAYS = ('LTFS11227I', 'LTFS11230I', 'LTFS16021I', 'LTFS16022I')
+
+
+def ltfs_ids(finished: Finished) -> list:
+    """The LTFS message ids a command printed, in order."""
+    return [match[1] for match in _LTFS_MESSAGE.finditer(finished.stderr + '\n' + finished.stdout)]
+
+
+def _ltfs_failure(finished: Finished, levels: str = 'E', wanted: tuple = ()) -> str:
+    """Every distinct LTFS message of these levels (or with these ids) a command printed, the backend's
+    noise left out: the actionable line is often not the first (LTFS11220E 'Run ltfsck' comes after
+    others). Without any, its last line of output."""
     output = finished.stderr + '\n' + finished.stdout
-    errors = [match.group(0).strip() for match in _LTFS_ERROR.finditer(output)]
-    if errors:
-        return '; '.join(dict.fromkeys(errors[:_MAX_ERRORS_SHOWN]))
+    messages = [
+        f'{match[1]} {match[2].strip()}'
+        for match in _LTFS_MESSAGE.finditer(output)
+        if match[1] not in NOISE and (match[1][-1] in levels or match[1] in wanted)
+    ]
+    if messages:
+        return '; '.join(dict.fromkeys(messages))
     lines = [line.strip() for line in output.split('\n') if line.strip()]
     return lines[-1] if lines else f'exit status {finished.returncode}'
 

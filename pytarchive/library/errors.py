@@ -80,3 +80,12 @@ class DriveError(LibraryError):
 
 class AlreadyFormatted(DriveError):
     """mkltfs refused: the tape already holds an LTFS volume (LTFS15047E)."""
+
+
+class Unformatted(DriveError):
+    """The cartridge holds no LTFS volume (LTFS17168E: medium is not partitioned): format it."""
+
+
+class IndexBehind(DriveError):
+    """ltfs refuses the volume because data lies beyond its last index (LTFS11220E, 'Run ltfsck'):
+    what an ltfs that died while writing leaves. ltfsck rolls the volume back to that index."""

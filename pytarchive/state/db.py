@@ -85,6 +85,8 @@ MIGRATIONS: List[Sequence[str]] = [
         'ALTER TABLE folders ADD COLUMN error TEXT',  # why the last archive failed
         'ALTER TABLE tasks ADD COLUMN step TEXT',  # what a long task is doing now: copying, verifying...
     ),
+    # 2 -> 3: a tape that returned ENOSPC (LTFS never gives that space back).
+    ('ALTER TABLE tapes ADD COLUMN full INTEGER NOT NULL DEFAULT 0',),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,7 +1,8 @@
 """The tapes table: what the last scan saw and what format/check learned about each tape.
 
 A tape's `slot` is its home slot (where it goes back when unloaded); NULL means the last scan did
-not find it in the library. `state` is unknown (seen, never formatted or checked by pytarchive),
+not find it in the library. For a tape in a drive, the slot pytarchive loaded it from is kept: the
+source slot mtx reports is the first empty slot whenever the true one is occupied. `state` is unknown (seen, never formatted or checked by pytarchive),
 formatted (holds an LTFS volume) or cleaning (a CLN tape, never used for data).
 """
 
@@ -18,13 +19,19 @@ def record_scan(db: Database, status: LibraryStatus) -> Dict[str, int]:
     seen_at = now()
     tapes = status.tapes()
     with db.transaction() as conn:
+        loaded_from = {
+            row['barcode']: row['slot']
+            for row in conn.execute('SELECT barcode, slot FROM tapes WHERE slot IS NOT NULL')
+            if any(tape.drive is not None and tape.barcode == row['barcode'] for tape in tapes)
+        }
         conn.execute('UPDATE tapes SET slot = NULL')
         for tape in tapes:
+            home = loaded_from.get(tape.barcode, tape.home_slot)
             conn.execute(
                 'INSERT INTO tapes (barcode, slot, state, seen) VALUES (?, ?, ?, ?) '
                 'ON CONFLICT (barcode) DO UPDATE SET slot = excluded.slot, seen = excluded.seen, '
                 "state = CASE WHEN excluded.state = 'cleaning' THEN 'cleaning' ELSE tapes.state END",
-                (tape.barcode, tape.home_slot, CLEANING if tape.cleaning else UNKNOWN, seen_at),
+                (tape.barcode, home, CLEANING if tape.cleaning else UNKNOWN, seen_at),
             )
     unlabelled = sum(1 for element in (*status.slots, *status.drives) if element.full and not element.barcode)
     return {'tapes': len(tapes), 'unlabelled': unlabelled, 'slots': len(status.slots)}
@@ -40,6 +47,26 @@ def _upsert(db: Database, barcode: str, slot: Optional[int], **columns: Any) -> 
             + ', '.join(f'{name} = COALESCE(excluded.{name}, {name})' for name in names),
             (barcode, *values),
         )
+
+
+def record_home(db: Database, barcode: str, slot: int) -> None:
+    """The slot a tape is about to be loaded from: where it goes back, whatever mtx says later."""
+    _upsert(db, barcode, slot)
+
+
+def home_slot(db: Database, barcode: str) -> Optional[int]:
+    rows = db.query('SELECT slot FROM tapes WHERE barcode = ?', (barcode,))
+    return rows[0]['slot'] if rows else None
+
+
+def record_full(db: Database, barcode: str) -> None:
+    """The volume returned ENOSPC: LTFS never gives that space back, so the tape takes no more archives."""
+    with db.transaction() as conn:
+        conn.execute('UPDATE tapes SET full = 1 WHERE barcode = ?', (barcode,))
+
+
+def is_full(db: Database, barcode: str) -> bool:
+    return bool(db.query('SELECT 1 FROM tapes WHERE barcode = ? AND full', (barcode,)))
 
 
 def record_formatted(db: Database, barcode: str, slot: Optional[int]) -> None:

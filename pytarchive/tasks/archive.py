@@ -8,7 +8,10 @@ Order of work, each step safe to run again after a crash or a stop:
      manifest: the bytes compared come from the tape, not from memory;
   4. record the tape's use, then mark the folder archived (and so deleteable).
 A run cut short leaves the folder 'archiving': run again on the same tape, it skips the files
-already copied with a checksum, copies the rest and verifies everything. Cut short after step 4,
+already copied with a checksum, copies the rest and verifies everything. If the run was cut short
+by the death of ltfs, the volume first needs ltfsck (resources.py), which drops what was written
+after the last index: the files it dropped are simply missing or shorter on the volume, so they are
+copied again, and the result says what ltfsck did. Cut short after step 4,
 the run again finds the folder archived on that tape since the task was queued, and reports it
 done: nothing is copied twice. A copy that fails is removed from the tape: a partial copy is no
 archive, and nothing would ever reclaim it.
@@ -48,6 +51,10 @@ def run(ctx: TaskContext, path: str, barcode: str) -> str:
         raise ToolError(f'{path} is not prepared: run `pytarchive prepare {path} "description"` first')
     if folder['packed'] and not os.path.exists(folder['packed']):
         raise ToolError(f'the packed copy {folder["packed"]} is gone (scratch cleaned?): prepare {path} again')
+    if tapes.is_full(db, barcode):
+        raise ToolError(
+            f'{barcode} is full (it ran out of space before and LTFS never gives space back): use another tape'
+        )
     with resources.tape_mounted(barcode) as slot:
         tapes.record_formatted(db, barcode, slot)  # a tape loaded by barcode that no scan listed yet
         try:
@@ -70,11 +77,12 @@ def _archived_already(ctx: TaskContext, folder: Dict, barcode: str) -> str:
     return _archived_text(folder, barcode, folder['tape_path'], folder['archived_bytes'])
 
 
-def _archived_text(folder: Dict, barcode: str, tape_path: str, archived_bytes: int) -> str:
-    return (
+def _archived_text(folder: Dict, barcode: str, tape_path: str, archived_bytes: int, recovery: str = '') -> str:
+    text = (
         f'{folder["path"]} archived to {barcode} as {tape_path} and verified: {folder["file_count"]} files, '
         f'{human_bytes(archived_bytes)}'
     )
+    return f'{text}; {recovery}' if recovery else text
 
 
 def _record_space(resources: DriveResources, barcode: str, slot: Optional[int]) -> None:
@@ -100,6 +108,8 @@ def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optiona
         copy = _copy_packed if folder['packed'] else _copy_tree
         archived_bytes = copy(ctx, folder, destination, resuming)
     except (ToolError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            tapes.record_full(db, barcode)
         raise _failed(db, folder, _copy_failure(exc, folder, barcode, destination)) from None
     ctx.checkpoint()
     try:
@@ -123,7 +133,7 @@ def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optiona
     folders.mark_archived(db, folder['id'], archived_bytes)
     if folder['packed']:
         _remove(folder['packed'])  # pytarchive's own scratch copy, now safely on tape
-    return _archived_text(folder, barcode, tape_path, archived_bytes)
+    return _archived_text(folder, barcode, tape_path, archived_bytes, resources.recovery or '')
 
 
 def _failed(db: Database, folder: Dict, message: str) -> ToolError:
@@ -140,8 +150,9 @@ def _copy_failure(exc: Exception, folder: Dict, barcode: str, destination: str) 
     )
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return (
-            f'{barcode} became full while copying {folder["path"]}: nothing archived, {removed}; '
-            f'archive it to a tape with more free space'
+            f'{barcode} became full while copying {folder["path"]}: nothing archived, {removed} (LTFS does '
+            f'not give the space back: {barcode} is recorded full and takes no more archives); archive it '
+            f'to another tape'
         )
     why = exc.message if isinstance(exc, ToolError) else f'{exc.filename or destination}: {exc.strerror}'
     return f'{why}; {folder["path"]} is NOT archived, {removed}'
@@ -157,18 +168,30 @@ def _free_tape_path(mountpoint: str, folder: Dict) -> str:
     return f'{stem}.{folder["id"]}' + (PACKED_SUFFIX if folder['packed'] else '')
 
 
+# What a volume needs beyond the files' own records. LTFS writes its index (about this many bytes
+# per entry) to the data partition at every sync and at unmount; near the end of a tape it can drop
+# writes it had accepted (about 13 MB seen) before ENOSPC comes, and its free space overstates what
+# fits by about 1 MB. So an archive starts only with this reserve to spare.
+INDEX_BYTES_PER_ENTRY = 1024
+RESERVE_BYTES = 32 * 1024 * 1024
+
+
 def _needed_bytes(db: Database, folder: Dict, block: int) -> int:
-    """Bytes the folder takes on a volume with this block size: every entry starts a new block."""
+    """Bytes the folder takes on a volume with this block size: each file's data is written as records
+    of up to one block, each counted whole; folders and links live in the index only; plus two copies
+    of the index entries and the reserve."""
     if folder['packed']:
-        return _blocks(os.path.getsize(folder['packed']), block)
-    total = 0
-    for row in folders.entries(db, folder['id']):
-        total += _blocks(row['size'], block) if row['kind'] == FILE else block
-    return total
+        data, entries = _blocks(os.path.getsize(folder['packed']), block), 1
+    else:
+        data = entries = 0
+        for row in folders.entries(db, folder['id']):
+            entries += 1
+            data += _blocks(row['size'], block) if row['kind'] == FILE else 0
+    return data + 2 * _blocks(entries * INDEX_BYTES_PER_ENTRY, block) + RESERVE_BYTES
 
 
 def _blocks(size: int, block: int) -> int:
-    return max(1, -(-size // block)) * block
+    return -(-size // block) * block
 
 
 def _check_space(resources: DriveResources, folder: Dict, barcode: str, resuming: bool) -> None:

@@ -9,9 +9,10 @@ def run(ctx: TaskContext, barcode: str) -> str:
     resources = ctx.resources
     with resources.tape_loaded(barcode) as slot:
         ctx.checkpoint()
-        resources.drive.mount()
+        resources.mount()
         ctx.checkpoint()
         total, free = resources.drive.space()
         used = total - free
         tapes.record_space(resources.db, barcode, slot, capacity=total, used=used)
-    return f'{barcode}: {human_bytes(used)} used of {human_bytes(total)} ({human_bytes(free)} free)'
+    result = f'{barcode}: {human_bytes(used)} used of {human_bytes(total)} ({human_bytes(free)} free)'
+    return f'{result}; {resources.recovery}' if resources.recovery else result

@@ -58,6 +58,13 @@ def run(ctx: TaskContext, path: str, description: str = '') -> str:
                 )
     except OSError as exc:
         raise ToolError(f'{exc.filename or root}: cannot read: {exc.strerror}') from None
+    if walk.twins and not packed:
+        first, second = walk.twins[0]
+        more = f' (and {len(walk.twins) - 1} more pairs)' if len(walk.twins) > 1 else ''
+        raise ToolError(
+            f'{ascii(first)[1:-1]} and {ascii(second)[1:-1]} in {root} differ only in Unicode normalisation{more}: '
+            f'LTFS stores names in NFC, so they would be one file on tape; rename one and prepare again'
+        )
     progress.flush()
     folder = folders.finish_prepare(resources.db, folder_id, packed, packed_bytes)
     vanished = [*walk.vanished, *vanished]

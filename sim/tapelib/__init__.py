@@ -1,90 +1,53 @@
-"""A virtual tape library whose stand-in mtx, tapeinfo, mkltfs and ltfs act like the real tools.
+"""A virtual tape library for the real tape software: only the robot is emulated.
 
-Production code runs them through configured command paths, unchanged: nothing in it needs to
-know it talks to a simulator. Needs root (CAP_SYS_ADMIN) and loop devices: every tape is a sparse
-ext4 image that ltfs loop-mounts.
+What runs is real: Debian's mtx and tapeinfo (mtx 1.3.12), and the reference LTFS (mkltfs, ltfs,
+ltfsck, built by `make ltfs` into build/ltfs) with its `file` tape backend, which keeps each
+cartridge in a folder, one file per tape record. This kernel has no SCSI layer, so an LD_PRELOAD
+shim (scsi/shim.c, built by make into build/tapelib) hands the SCSI commands that mtx and tapeinfo
+send to the configured device paths to scsi/model.py, which answers from the library's state
+(model.py: slots, drives, tapes, pending faults) kept in state.json under a lock (store.py). A
+MOVE MEDIUM into a drive writes the backend's drive file naming the cartridge; out of it, removes
+the file. While a process (ltfs until its index is written, mkltfs, ltfsck) holds a drive file
+open, moving that tape fails with sense 05/53/03 (medium removal prevented), as a real library
+answers while the drive prevents removal. Nothing here needs root but mounting (FUSE).
 
 Admin CLI (python -m sim.tapelib ...)
-    init DIR --slots N [--drives 1] --tapes TPN001L9,TPN002L9,-,CLN001L1 --capacity 16G
-         [--import-export K] [--index-write-seconds 0.5]
-        Creates the library in DIR (missing or empty) and prints the pytarchive.conf lines
-        ([General] tape_max_size, [Device] library, drive_serial, drive_index, drive_device,
-        mountpoint, mtx, tapeinfo, mkltfs, ltfs, umount). Tapes fill slots 1, 2, ... in order;
-        "-" is a cartridge without a barcode label; CLN* barcodes are cleaning cartridges. The
-        last K slots are import/export slots (they count among the N). Sizes take K/M/G/T
-        (powers of 1024).
+    init DIR --slots N [--drives 1] --tapes TPN001L9,TPN002L9,-,CLN001L1 --capacity 3G
+         [--import-export K]
+        Creates the library in DIR (missing or empty) and prints the pytarchive.conf lines: the
+        real mtx and tapeinfo run through `env LD_PRELOAD=... /usr/sbin/mtx`, and the real mkltfs,
+        ltfs, ltfsck. Tapes fill slots 1, 2, ... in order; "-" is a cartridge without a barcode
+        label; CLN* barcodes are cleaning cartridges. The last K slots are import/export slots
+        (they count among the N). --capacity per cartridge, at least 160M (K/M/G/T are powers of
+        1024; LTFS gives about 92.5 % of it to data).
     fault DIR mtx-error --sense-key 'Illegal Request' --asc 53 --ascq 03 [--count N]
-        The next N moves (load, unload, transfer) fail with that sense data.
-    fault DIR tape-full BARCODE --at BYTES
-        The tape runs out of space (ENOSPC, statvfs free 0) when its data reaches BYTES; applied
-        at once if it is mounted, else at its next mount; stays until `fault DIR clear`.
-    fault DIR flip-byte BARCODE PATH [--on-next-mount]
-        Inverts the byte in the middle of PATH (as seen from the tape root), keeping size and
-        times, whether the tape is mounted or not; with --on-next-mount, at the tape's next mount
-        (once PATH exists), so corruption shows only when data written is read back after a remount.
-    fault DIR mount-fails [--count N]
-        The next N ltfs mounts fail (LTFS11009E, LTFS14013E, exit 1).
-    fault DIR clear        removes every pending fault and tape-full limit.
+        The next N moves fail with that sense data.
+    fault DIR tape-full BARCODE --at SIZE
+        The cartridge holds SIZE (at least 160M) from its next load: a small tape that fills up.
+    fault DIR flip-byte BARCODE PATH
+        Changes one byte in the middle of PATH's data on the cartridge (the record its newest
+        index names), as media corruption would: LTFS reads the bad byte back.
+    fault DIR damage BARCODE
+        Takes the cartridge's LTFS labels away: ltfs refuses to mount it (LTFS11009E).
+    fault DIR move BARCODE --to-slot N
+        An operator moved the tape to slot N by hand (with the door open, not through the robot).
+    fault DIR clear        removes pending mtx errors and gives damaged cartridges their labels back.
     show DIR               the library state in plain words.
-    cleanup DIR            SIGTERM to every ltfs of the library, waits for it, undoes mounts left.
+    cleanup DIR            unmounts every mount of the library's drives (each ltfs then writes its index
+                           and ends), waits for the processes holding a drive, sends SIGTERM to an
+                           ltfs whose mount is busy, and SIGKILL to what is left after 30 s.
 
 Inside DIR
-    bin/mtx, bin/tapeinfo, bin/mkltfs, bin/ltfs   the stand-ins (shell wrappers; the process
-        runs as "ltfs" etc.: they exec the interpreter through libexec/<name> symlinks)
-    dev/sch0 (the changer), dev/nst0, dev/nst1, ... (drives; serials 10WT000000, 10WT000010, ...)
-    state.json (+ state.lock)   all state, written atomically under an flock by every process
-    tapes/<BARCODE>.img         tape images, created by the first format; sparse
-    mnt/                        a mount point for pytarchive;  log/ltfs.log: the ltfs daemons
-    run/                        where tape images are loop-mounted while ltfs serves them
+    dev/sch0                        the changer's device (mtx -f), answered by the shim
+    drives/Drive_<SERIAL>.ULTRIUM-HH9
+                                    a drive: LTFS's devname, and the path tapeinfo opens; the file
+                                    exists while the drive holds a cartridge and names its folder
+    tapes/<BARCODE>/                a cartridge: its records and filedebug_tc_conf.xml
+    state.json (+ state.lock)       the robot's state
+    mnt/                            a mount point for pytarchive
+    damaged/<BARCODE>/              the labels `fault damage` took away
 
-The stand-ins
-    mtx [-f DIR/dev/sch0] status|load SLOT [DRIVE]|unload [SLOT] [DRIVE]|transfer SRC DST|
-        inquiry|inventory|nobarcode ...   (several commands in one run, left to right)
-        Output byte for byte as mtx 1.3.12: "  Storage Changer DEV:1 Drives, 6 Slots ( 1 Import/Export )",
-        "Data Transfer Element 0:Full (Storage Element 1 Loaded):VolumeTag = TPN001L9<pad>",
-        "      Storage Element 2:Full :VolumeTag=TPN002L9<pad>" (volume tags space-padded to 36),
-        "      Storage Element 3:Full " for a tape without barcode, "... IMPORT/EXPORT:Empty".
-        Errors: "ARGV0: message" on stderr, exit 1, where ARGV0 is the name mtx was called by (the
-        real mtx does the same: call it by full path and the prefix is the path): "Drive 0 Full
-        (Storage Element 1 loaded)", "Storage Element 2 is Already Full", "Data Transfer Element 0
-        is Empty", "No Source for tape in drive 0!", "Source Element Address 4098 is Empty",
-        "Destination Element Address 4099 is Already Full"; a refused move prints the
-        "mtx: Request Sense: ..." block, then "ARGV0: MOVE MEDIUM from Element Address 256 to
-        4096 Failed". Element addresses: drives 256+, slots 4096+, import/export 16+.
-        While an ltfs process serves the tape in a drive (until it has written its index after
-        the unmount) moving that tape fails with sense Illegal Request, 53/03 (medium removal
-        prevented), as a real library answers.
-        -f must name DIR/dev/sch0 (or a link to it); without -f: $CHANGER, $TAPE, /dev/changer.
-    tapeinfo -f DIR/dev/nstN
-        Inquiry and status lines of an IBM ULTRIUM-HH9 drive including SerialNumber: '10WT000000';
-        "Ready: no" and "Medium Type: Not Loaded" without a tape.
-    mkltfs -d DEVICE_OR_SERIAL [-s SERIAL6] [-n NAME] [-f] [-w] [-c] [-q]
-        Messages on stderr as ltfs 2.4's mkltfs; exit 0 with "LTFS15024I Medium formatted
-        successfully."; 16 with "LTFS15047E Medium is already formatted (0)." unless -f; 8 with
-        "LTFS12016E No medium present." or for a busy drive or cleaning cartridge. Formatting
-        makes a new, empty image: whatever was on the tape is gone. -w unformats. Without -s the
-        volume serial is the barcode's first six characters.
-    ltfs -o devname=DEVICE_OR_SERIAL[,sync_type=...,eject,ro,...] MOUNTPOINT
-        Messages on stderr ("<tid> LTFS11031I Volume mounted successfully."...), exit 0 once the
-        tape is mounted: MOUNTPOINT shows the tape's files, in /proc/mounts as an ext4 bind mount
-        of a loop device (the real one is "ltfs:DEV ... fuse"), statvfs near the capacity,
-        ENOSPC when full, root xattrs user.ltfs.volumeSerial, volumeName, volumeUUID,
-        mediaDataPartitionTotalCapacity and mediaDataPartitionAvailableSpace (MiB, refreshed
-        every half second). A daemon (comm "ltfs", MOUNTPOINT among its arguments, new session,
-        output to DIR/log/ltfs.log) stays until MOUNTPOINT is unmounted, then sleeps
-        index_write_seconds ("writing the index"), releases the image, records the new index
-        generation and exits. Wait for it to exit before moving the tape. It ends the same way
-        on SIGTERM/SIGINT/SIGHUP. Failures (exit 1): no tape (LTFS12016E, LTFS14075E),
-        unformatted tape or mount-fails fault (LTFS11009E, LTFS14013E), cleaning cartridge
-        (LTFS11298E), unknown or busy drive (LTFS12012E, LTFS10004E), FUSE's mount point
-        complaints (missing, not empty, or "Transport endpoint is not connected" for the mount
-        an ltfs left when it was killed: umount it, mount the tape again and unmount it).
-        -f keeps it in the foreground.
-    ltfs -o device_list
-        "Tape Device list:." and one "Device Name = ..., Serial Number = ..." line per drive, on
-        stderr, exit status 1, as the real ltfs.
-
-An ltfs killed with SIGKILL leaves its mounts: the tape stays locked in the drive (mtx moves
-fail with 53/03) until MOUNTPOINT is unmounted and the tape is mounted and unmounted again, or
-`cleanup DIR` runs.
+The real programs' own behaviour (no program prefix on mtx's error lines, a drive's source slot
+rewritten to the first empty slot, LTFS's refusals, crash and full-tape behaviour) is theirs: the
+README's "virtual tape library" section lists what matters to pytarchive.
 """

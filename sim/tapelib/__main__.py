@@ -5,14 +5,14 @@ import re
 import sys
 
 from . import admin, builder
-from .host import HostError
 from .model import LibraryError
 from .sense import SENSE_KEYS, parse_code, parse_sense_key
 from .store import open_library
 
 SIZE_SUFFIXES = {'': 1, 'K': 1024, 'M': 1024**2, 'G': 1024**3, 'T': 1024**4}
-BARCODE = re.compile(r'[!-~]{1,32}')  # printable ASCII without blanks, as a volume tag holds
-MINIMUM_CAPACITY = 8 * 1024**2
+# Printable ASCII without blanks, as a volume tag holds; no '/', since a barcode names its cartridge's folder.
+BARCODE = re.compile(r'[!-.0-~]{1,32}')
+MINIMUM_CAPACITY = 160 * 1024**2  # LTFS's file backend fails every write below 160 MiB
 
 
 def size(text):
@@ -26,7 +26,7 @@ def size(text):
 def capacity(text):
     value = size(text)
     if value < MINIMUM_CAPACITY:
-        raise argparse.ArgumentTypeError(f'{text}: a tape needs at least 8M here')
+        raise argparse.ArgumentTypeError(f'{text}: a tape needs at least 160M here')
     return value
 
 
@@ -79,12 +79,6 @@ def parser():
     init.add_argument(
         '--import-export', type=int, default=0, metavar='K', help='the last K slots are import/export slots'
     )
-    init.add_argument(
-        '--index-write-seconds',
-        type=float,
-        default=0.5,
-        help='how long ltfs takes to write the index after umount (default 0.5)',
-    )
 
     fault = commands.add_parser('fault', help='inject a fault')
     fault.add_argument('directory')
@@ -99,20 +93,18 @@ def parser():
     mtx_error.add_argument('--asc', type=hex_byte, required=True, help='additional sense code, hex (53)')
     mtx_error.add_argument('--ascq', type=hex_byte, required=True, help='qualifier, hex (03)')
     mtx_error.add_argument('--count', type=positive, default=1)
-    tape_full = kinds.add_parser('tape-full', help='the tape reports full (ENOSPC) at this much data')
+    tape_full = kinds.add_parser('tape-full', help='make the cartridge this small (from its next load)')
     tape_full.add_argument('barcode')
-    tape_full.add_argument('--at', type=size, required=True, help='bytes of data (K/M/G/T allowed)')
-    flip = kinds.add_parser('flip-byte', help='flip one byte of a file on the tape')
+    tape_full.add_argument('--at', type=capacity, required=True, help='its capacity (at least 160M)')
+    flip = kinds.add_parser('flip-byte', help='flip one byte of a file in its data record on the cartridge')
     flip.add_argument('barcode')
-    flip.add_argument('path', help='the file, as seen from the tape root')
-    flip.add_argument(
-        '--on-next-mount',
-        action='store_true',
-        help='when the tape is next mounted (after the file has been written), not now',
-    )
-    mount_fails = kinds.add_parser('mount-fails', help='the next ltfs mount(s) fail')
-    mount_fails.add_argument('--count', type=positive, default=1)
-    kinds.add_parser('clear', help='remove every pending fault and tape-full limit')
+    flip.add_argument('path', help='the file, as seen from the tape root (where the newest index puts it)')
+    damage = kinds.add_parser('damage', help="take the cartridge's LTFS labels away: ltfs cannot mount it")
+    damage.add_argument('barcode')
+    move = kinds.add_parser('move', help='an operator puts a tape into another slot by hand')
+    move.add_argument('barcode')
+    move.add_argument('--to-slot', type=positive, required=True)
+    kinds.add_parser('clear', help='no pending mtx errors; damaged cartridges made whole')
 
     show = commands.add_parser('show', help='print the library state')
     show.add_argument('directory')
@@ -130,7 +122,6 @@ def run(arguments):
             tapes=arguments.tapes,
             capacity=arguments.capacity,
             import_export=arguments.import_export,
-            index_write_seconds=arguments.index_write_seconds,
         )
         print('\n'.join(builder.config_lines(library)))
     elif arguments.command == 'fault':
@@ -152,17 +143,17 @@ def run_fault(arguments):
             f'ASC {arguments.asc:02X}, ASCQ {arguments.ascq:02X}'
         )
     elif arguments.kind == 'tape-full':
-        tape = admin.set_tape_full(root, arguments.barcode, arguments.at)
-        print(f'tape {tape.label} is full at {arguments.at} bytes of data')
-    elif arguments.kind == 'flip-byte' and arguments.on_next_mount:
-        admin.flip_byte_on_next_mount(root, arguments.barcode, arguments.path)
-        print(f'{arguments.path} on {arguments.barcode}: one byte flips when the tape is next mounted')
+        tape = admin.set_capacity(root, arguments.barcode, arguments.at)
+        print(f'tape {tape.label} holds {arguments.at // 1024**2} MiB from its next load')
     elif arguments.kind == 'flip-byte':
-        offset, old, new = admin.flip_byte(root, arguments.barcode, arguments.path)
-        print(f'{arguments.path} on {arguments.barcode}: byte {offset} flipped (0x{old:02x} -> 0x{new:02x})')
-    elif arguments.kind == 'mount-fails':
-        admin.add_mount_failures(root, arguments.count)
-        print(f'next {arguments.count} ltfs mount(s) fail')
+        tape, (record, offset, old, new) = admin.flip_byte(root, arguments.barcode, arguments.path)
+        print(f'{arguments.path} on {tape.label}: record {record}, byte {offset} flipped (0x{old:02x} -> 0x{new:02x})')
+    elif arguments.kind == 'damage':
+        tape = admin.damage(root, arguments.barcode)
+        print(f'tape {tape.label}: its LTFS labels are gone until `fault {root} clear`')
+    elif arguments.kind == 'move':
+        admin.move_by_hand(root, arguments.barcode, arguments.to_slot)
+        print(f'{arguments.barcode} is now in slot {arguments.to_slot}')
     elif arguments.kind == 'clear':
         admin.clear_faults(root)
         print('no faults pending')
@@ -172,7 +163,7 @@ def main(argv=None):
     arguments = parser().parse_args(argv)
     try:
         run(arguments)
-    except (LibraryError, HostError, OSError) as error:
+    except (LibraryError, OSError) as error:
         print(f'sim.tapelib: {error}', file=sys.stderr)
         return 1
     return 0

@@ -1,26 +1,28 @@
-"""`init`: lay out a library directory, its device files and the stand-in executables."""
+"""`init`: lay out a library directory (the changer's device, the cartridges, a mount point) and say
+how pytarchive reaches it: the real mtx and tapeinfo through the SCSI shim, the real LTFS."""
 
 import os
 import shlex
 import shutil
 import sys
+from pathlib import Path
 
+from . import cartridge
 from .model import LibraryError, new_library
 from .store import LOCK_FILE, is_library, save
 
-COMMANDS = ('mtx', 'tapeinfo', 'mkltfs', 'ltfs')
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-WRAPPER = """#!/bin/sh
-# {command} stand-in of the virtual tape library in {root} (sim/tapelib; see its __init__.py)
-PYTHONPATH={project}
-export PYTHONPATH
-exec {interpreter} -P -S -m sim.tapelib.{command} --library {root} --argv0 "$0" "$@"
-"""
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LTFS_BIN = PROJECT_ROOT / 'build' / 'ltfs' / 'bin'
+SHIM = PROJECT_ROOT / 'build' / 'tapelib' / 'libscsishim.so'
+MTX = '/usr/sbin/mtx'
+TAPEINFO = '/usr/sbin/tapeinfo'
+MIB = 1024 * 1024
 
 
-def create(root, *, slots, drives, tapes, capacity, import_export=0, index_write_seconds=0.5):
-    """Make the library in root (missing or empty directory); returns the Library."""
+def create(root, *, slots, drives, tapes, capacity, import_export=0):
+    """Make the library in root (missing or empty directory); returns the Library.
+
+    capacity: bytes per cartridge (whole MiB, the backend's unit)."""
     root = os.path.abspath(root)
     if is_library(root):
         raise LibraryError(
@@ -29,6 +31,8 @@ def create(root, *, slots, drives, tapes, capacity, import_export=0, index_write
         )
     if os.path.exists(root) and (not os.path.isdir(root) or os.listdir(root)):
         raise LibraryError(f'{root} exists and is not an empty directory')
+    if capacity < cartridge.MIN_CAPACITY_MB * MIB:
+        raise LibraryError(f'a cartridge needs at least {cartridge.MIN_CAPACITY_MB}M (LTFS fails every write below)')
     library = new_library(
         root,
         slots=slots,
@@ -36,45 +40,41 @@ def create(root, *, slots, drives, tapes, capacity, import_export=0, index_write
         tapes=tapes,
         capacity=capacity,
         import_export=import_export,
-        index_write_seconds=index_write_seconds,
+        drive_device=lambda serial: str(cartridge.drive_file(Path(root) / 'drives', serial)),
     )
-    for directory in ('bin', 'libexec', 'dev', 'tapes', 'run', 'log', 'mnt'):
+    for directory in ('dev', 'drives', 'tapes', 'mnt'):
         os.makedirs(os.path.join(root, directory), exist_ok=True)
-    for device in [library.changer_device, *(drive.device for drive in library.drives)]:
-        with open(device, 'w'):
-            pass
-    write_executables(root)
+    with open(library.changer_device, 'w'):
+        pass  # the changer's device node: mtx opens it, the shim answers for it
+    for tape in library.tapes.values():
+        cartridge.new_cartridge(tapes_folder(root), tape.id, capacity_mb=capacity // MIB)
     with open(os.path.join(root, LOCK_FILE), 'a'):
         pass
     save(library)
     return library
 
 
-def write_executables(root):
-    """DIR/bin/<command>: shell wrappers that run the stand-in modules.
+def tapes_folder(root):
+    return Path(root) / 'tapes'
 
-    They exec the interpreter through a symlink named like the command (DIR/libexec/ltfs ...), so
-    the process's name and argv[0] are "ltfs": tools that find the ltfs daemon by name
-    (pgrep ltfs, /proc/PID/comm, basename of argv[0]) see it as they would see the real one.
-    -P keeps the caller's working directory off sys.path; -S skips site-packages (the stand-ins
-    use the standard library only, and start faster without it)."""
-    interpreter = os.path.realpath(sys.executable)
-    for command in COMMANDS:
-        alias = os.path.join(root, 'libexec', command)
-        if os.path.lexists(alias):
-            os.unlink(alias)
-        os.symlink(interpreter, alias)
-        wrapper = os.path.join(root, 'bin', command)
-        with open(wrapper, 'w') as file:
-            file.write(
-                WRAPPER.format(
-                    command=command,
-                    root=shlex.quote(root),
-                    project=shlex.quote(PROJECT_ROOT),
-                    interpreter=shlex.quote(alias),
-                )
-            )
-        os.chmod(wrapper, 0o755)
+
+def scsi_environment(library):
+    """What mtx and tapeinfo need in their environment to reach the library through the shim."""
+    devices = [f'{library.changer_device}=changer'] + [
+        f'{drive.device}=drive:{drive.index}' for drive in library.drives
+    ]
+    return {
+        'LD_PRELOAD': str(SHIM),
+        'TAPELIB_SCSI_DEVICES': ','.join(devices),
+        'TAPELIB_SCSI_PYTHON': os.path.realpath(sys.executable),
+        'PYTHONPATH': str(PROJECT_ROOT),
+    }
+
+
+def scsi_command(library, program):
+    """`env NAME=VALUE ... PROGRAM`: one command line a config file can hold."""
+    settings = [f'{name}={value}' for name, value in scsi_environment(library).items()]
+    return shlex.join(['env', *settings, program])
 
 
 def config_lines(library):
@@ -91,9 +91,13 @@ def config_lines(library):
         f'drive_index = {first.index}',
         f'drive_device = {first.device}',
         f'mountpoint = {root}/mnt',
+        f'mtx = {scsi_command(library, MTX)}',
+        f'tapeinfo = {scsi_command(library, TAPEINFO)}',
+        f'mkltfs = {LTFS_BIN / "mkltfs"}',
+        f'ltfs = {LTFS_BIN / "ltfs"}',
+        f'ltfsck = {LTFS_BIN / "ltfsck"}',
+        f'umount = {shutil.which("umount") or "umount"}',
     ]
-    lines += [f'{command} = {root}/bin/{command}' for command in COMMANDS]
-    lines.append(f'umount = {shutil.which("umount") or "umount"}')
     lines += [
         f'# drive {drive.index}: drive_serial = {drive.serial}, drive_device = {drive.device}'
         for drive in library.drives[1:]

@@ -9,14 +9,16 @@ the backend spins for ever on a drive file that names nothing.
 """
 
 import os
+import re
 from pathlib import Path
 
 DRIVE_PRODUCT = 'ULTRIUM-HH9'
 NAME_FIELD = 36
 MIN_CAPACITY_MB = 160  # below it the backend fails every write with ENOSPC at once
+CONFIG_FILE = 'filedebug_tc_conf.xml'
 
 # An LTO-9 cartridge for an LTO-9 drive (the backend's default, LTO-5, is refused by an HH9 drive as
-# an unsupported medium); no delays unless asked.
+# an unsupported medium); no emulated delays (they slow every positioning, mount included).
 CONFIG = """<?xml version="1.0" encoding="UTF-8"?>
 <filedebug_cartridge_config>
     <dummy_io>false</dummy_io>
@@ -26,9 +28,9 @@ CONFIG = """<?xml version="1.0" encoding="UTF-8"?>
     <density_code>60</density_code>
     <delay_mode>None</delay_mode>
     <wraps>40</wraps>
-    <eot_to_bot_sec>12</eot_to_bot_sec>
-    <change_direction_us>2000000</change_direction_us>
-    <change_track_us>10000</change_track_us>
+    <eot_to_bot_sec>0</eot_to_bot_sec>
+    <change_direction_us>0</change_direction_us>
+    <change_track_us>0</change_track_us>
     <threading_sec>0</threading_sec>
 </filedebug_cartridge_config>
 """
@@ -40,12 +42,27 @@ def drive_file(folder: Path, serial: str) -> Path:
 
 def new_cartridge(folder: Path, barcode: str, capacity_mb: int = 3072) -> Path:
     """An unformatted cartridge named by its barcode in folder; its path."""
-    if capacity_mb < MIN_CAPACITY_MB:
-        raise ValueError(f'a cartridge needs at least {MIN_CAPACITY_MB} MB')
     cartridge = Path(folder) / barcode
     cartridge.mkdir(parents=True)
-    (cartridge / 'filedebug_tc_conf.xml').write_text(CONFIG.format(capacity_mb=capacity_mb))
+    configure(cartridge, capacity_mb)
     return cartridge
+
+
+def configure(cartridge: Path, capacity_mb: int) -> None:
+    """What the backend reads at every load: the capacity in MiB."""
+    if capacity_mb < MIN_CAPACITY_MB:
+        raise ValueError(f'a cartridge needs at least {MIN_CAPACITY_MB} MB')
+    (Path(cartridge) / CONFIG_FILE).write_text(CONFIG.format(capacity_mb=capacity_mb))
+
+
+def capacity_mb(cartridge: Path) -> int:
+    text = (Path(cartridge) / CONFIG_FILE).read_text()
+    return int(re.search(r'<capacity_mb>(\d+)</capacity_mb>', text).group(1))
+
+
+def formatted(cartridge: Path) -> bool:
+    """Whether mkltfs has partitioned it: the backend keeps partition 1's records as 1_<block>_<kind>."""
+    return any(name.startswith('1_') for name in os.listdir(cartridge))
 
 
 def load(drive: Path, cartridge: Path) -> None:

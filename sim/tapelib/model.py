@@ -1,11 +1,14 @@
-"""The library's state and rules: slots, drives, tapes and pending faults. No I/O here."""
+"""The library's state and rules: slots, drives, tapes and pending faults. No I/O here.
+
+This is what only the robot knows: which cartridge sits in which element. What is on a cartridge
+belongs to the real LTFS (its `file` tape backend keeps each cartridge in a folder, see cartridge.py)."""
 
 import dataclasses
 from dataclasses import dataclass, field
 
-from .sense import DESTINATION_FULL, ILLEGAL_REQUEST, REMOVAL_PREVENTED_BY_DRIVE, SOURCE_EMPTY, SenseError
+from .sense import DESTINATION_FULL, ILLEGAL_REQUEST, SOURCE_EMPTY, SenseError
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 # Element addresses as an IBM TS4300-class library reports them; mtx prints them in
 # "MOVE MEDIUM from Element Address %d to %d Failed" and the 3B/0D, 3B/0E messages.
@@ -20,17 +23,8 @@ class LibraryError(Exception):
 
 @dataclass
 class Tape:
-    id: str  # the barcode, or NOBARCODE<n> for a cartridge without a label
+    id: str  # the barcode, or NOBARCODE<n> for a cartridge without a label; also its folder's name
     barcode: str | None
-    formatted: bool = False
-    volume_serial: str = ''
-    volume_name: str = ''
-    volume_uuid: str = ''
-    format_time: str = ''
-    baseline_used: int = 0  # bytes the empty file system uses, so data usage can be told apart
-    generation: int = 0  # LTFS index generation: one more per index written at unmount
-    full_at: int | None = None  # tape-full fault: the tape takes no more than this many data bytes
-    flip_on_mount: list[str] = field(default_factory=list)  # flip-byte --on-next-mount: files to corrupt then
 
     @property
     def cleaning(self):
@@ -50,25 +44,13 @@ class Slot:
 
 
 @dataclass
-class LtfsMount:
-    """A running ltfs for a drive: its process, the mount point it serves and the tape image's mount."""
-
-    pid: int
-    mountpoint: str
-    private: str  # where the tape image itself is loop-mounted
-    device_numbers: str  # major:minor of that loop device, to recognise our mounts
-    eject: bool = False
-
-
-@dataclass
 class Drive:
     index: int  # data transfer element number as mtx counts it, from 0
     address: int
     serial: str
-    device: str
+    device: str  # the `file` backend's drive file: ltfs's devname, and the path tapeinfo opens
     tape: str | None = None
     source_slot: int | None = None
-    mount: LtfsMount | None = None
 
 
 @dataclass
@@ -83,13 +65,11 @@ class MtxFault:
 class Library:
     root: str
     capacity: int
-    index_write_seconds: float
     changer_device: str
     slots: list[Slot]
     drives: list[Drive]
     tapes: dict[str, Tape]
     mtx_faults: list[MtxFault] = field(default_factory=list)
-    mount_failures: int = 0
 
     # --- lookups -------------------------------------------------------------------------------
 
@@ -103,13 +83,6 @@ class Library:
                 return element
         raise LibraryError(f'no element at address {address}')
 
-    def drive_for(self, name):
-        """The drive a device path or drive serial names (None if none does)."""
-        for drive in self.drives:
-            if name in (drive.device, drive.serial):
-                return drive
-        return None
-
     def tape_named(self, name):
         """A tape by barcode or internal id."""
         for tape in self.tapes.values():
@@ -122,13 +95,16 @@ class Library:
     def drive_holding(self, tape):
         return next((drive for drive in self.drives if drive.tape == tape.id), None)
 
+    def slot_holding(self, tape):
+        return next((slot for slot in self.slots if slot.tape == tape.id), None)
+
     # --- the changer ---------------------------------------------------------------------------
 
     def move(self, source_address, destination_address):
         """MOVE MEDIUM as the library executes it; refusals raise SenseError like the device answers.
 
         An injected mtx fault is consumed first: it stands for a library that fails the next move
-        whatever is asked of it."""
+        whatever is asked of it. A drive that a process holds is the caller's check (it needs /proc)."""
         fault = self._take_mtx_fault()
         if fault:
             raise SenseError(fault.sense_key, fault.asc, fault.ascq)
@@ -136,10 +112,6 @@ class Library:
         destination = self.element(destination_address)
         if source.tape is None:
             raise SenseError(ILLEGAL_REQUEST, *SOURCE_EMPTY)
-        if isinstance(source, Drive) and source.mount is not None:
-            # ltfs holds PREVENT MEDIUM REMOVAL until its index is on tape: a real library then refuses
-            # the move with ASC/ASCQ 53/03 (medium removal prevented).
-            raise SenseError(ILLEGAL_REQUEST, *REMOVAL_PREVENTED_BY_DRIVE)
         if destination.tape is not None:
             raise SenseError(ILLEGAL_REQUEST, *DESTINATION_FULL)
         destination.tape, source.tape = source.tape, None
@@ -147,6 +119,18 @@ class Library:
             destination.source_slot = source.number if isinstance(source, Slot) else None
         if isinstance(source, Drive):
             source.source_slot = None
+
+    def move_by_hand(self, tape, slot_number):
+        """An operator opens the door and puts a tape elsewhere: the library only sees it there."""
+        slot = next((slot for slot in self.slots if slot.number == slot_number), None)
+        if slot is None:
+            raise LibraryError(f'no slot {slot_number} (slots 1-{len(self.slots)})')
+        if slot.tape is not None:
+            raise LibraryError(f'slot {slot_number} already holds {self.tapes[slot.tape].label}')
+        holder = self.drive_holding(tape) or self.slot_holding(tape)
+        if isinstance(holder, Drive):
+            raise LibraryError(f'{tape.label} is in drive {holder.index}: a tape in a drive is moved by the robot')
+        holder.tape, slot.tape = None, tape.id
 
     def _take_mtx_fault(self):
         if not self.mtx_faults:
@@ -157,12 +141,6 @@ class Library:
             self.mtx_faults.pop(0)
         return fault
 
-    def take_mount_failure(self):
-        if self.mount_failures <= 0:
-            return False
-        self.mount_failures -= 1
-        return True
-
     # --- persistence ---------------------------------------------------------------------------
 
     def to_json(self):
@@ -172,20 +150,14 @@ class Library:
     def from_json(cls, data):
         if data.get('version') != STATE_VERSION:
             raise LibraryError(f'state file version {data.get("version")!r} is not {STATE_VERSION}')
-        drives = []
-        for raw in data['drives']:
-            mount = LtfsMount(**raw['mount']) if raw.get('mount') else None
-            drives.append(Drive(**{**raw, 'mount': mount}))
         return cls(
             root=data['root'],
             capacity=data['capacity'],
-            index_write_seconds=data['index_write_seconds'],
             changer_device=data['changer_device'],
             slots=[Slot(**raw) for raw in data['slots']],
-            drives=drives,
+            drives=[Drive(**raw) for raw in data['drives']],
             tapes={key: Tape(**raw) for key, raw in data['tapes'].items()},
             mtx_faults=[MtxFault(**raw) for raw in data['mtx_faults']],
-            mount_failures=data['mount_failures'],
         )
 
 
@@ -194,10 +166,11 @@ def drive_serial(index):
     return f'10WT{index:05d}0'
 
 
-def new_library(root, *, slots, drives, tapes, capacity, import_export=0, index_write_seconds=0.5):
+def new_library(root, *, slots, drives, tapes, capacity, drive_device, import_export=0):
     """A library with the tapes (barcodes, None for an unlabelled cartridge) in slots 1, 2, ...
 
-    Import/export slots are the last storage elements and count among the slots, as mtx reports."""
+    drive_device(serial) names a drive's device. Import/export slots are the last storage elements
+    and count among the slots, as mtx reports."""
     if not 1 <= drives <= 16:
         raise LibraryError(f'--drives {drives}: a library has 1 to 16 drives here')
     if import_export < 0 or import_export >= slots:
@@ -228,13 +201,12 @@ def new_library(root, *, slots, drives, tapes, capacity, import_export=0, index_
         tape_map[tape.id] = tape
         slot.tape = tape.id
     drive_list = [
-        Drive(index, DRIVE_ADDRESS_BASE + index, drive_serial(index), f'{root}/dev/nst{index}')
+        Drive(index, DRIVE_ADDRESS_BASE + index, drive_serial(index), drive_device(drive_serial(index)))
         for index in range(drives)
     ]
     return Library(
         root=root,
         capacity=capacity,
-        index_write_seconds=index_write_seconds,
         changer_device=f'{root}/dev/sch0',
         slots=slot_list,
         drives=drive_list,

@@ -1,4 +1,4 @@
-"""SCSI sense data as a medium changer returns it, and mtx's way of printing it."""
+"""SCSI sense data as a medium changer returns it, with the names mtx prints for it."""
 
 # Sense key names exactly as mtx 1.3.12 prints them (mtxl.c, sense_keys[]).
 SENSE_KEYS = (
@@ -62,21 +62,3 @@ def parse_code(text):
     if not 0 <= value <= 0xFF:
         raise ValueError(f'{text!r} is not a hex byte (00-FF)')
     return value
-
-
-def request_sense_lines(error):
-    """The block mtx's PrintRequestSense() writes to stderr for a fixed-format, current error."""
-    return [
-        'mtx: Request Sense: Long Report=yes',
-        'mtx: Request Sense: Valid Residual=no',
-        'mtx: Request Sense: Error Code=70 (Current)',
-        f'mtx: Request Sense: Sense Key={SENSE_KEYS[error.sense_key]}',
-        'mtx: Request Sense: FileMark=no',
-        'mtx: Request Sense: EOM=no',
-        'mtx: Request Sense: ILI=no',
-        f'mtx: Request Sense: Additional Sense Code = {error.asc:02X}',
-        f'mtx: Request Sense: Additional Sense Qualifier = {error.ascq:02X}',
-        'mtx: Request Sense: BPV=no',
-        'mtx: Request Sense: Error in CDB=no',
-        'mtx: Request Sense: SKSV=no',
-    ]

@@ -1,6 +1,8 @@
-"""`make demo` runs end to end against the stand-ins, with no standard input."""
+"""`make demo` runs end to end with no standard input: against the emulated cluster, and for
+pytarchive against the virtual tape library, which runs the real LTFS and the real mtx."""
 
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -35,11 +37,21 @@ def test_demo_shows_events_locks_handles_and_the_watcher():
     assert 'closed /finance/budget-2027.xlsx (alice from 10.0.0.5' in out
     assert 'lacks the privilege PRIVILEGE_SMB_FILE_HANDLE_WRITE' in out
     assert '8. pytarchive: the service on a virtual library' in out
+    # The real tape software at work: LTFS's version, the real mtx's status, mkltfs's own messages.
+    assert re.search(r'^   LTFS version \d+\.\d+\.\d+.*: the real mkltfs and ltfs', out, re.MULTILINE)
+    assert re.search(r'^   mtx version \d+\.\d+\.\d+ \(/usr/sbin/mtx\)', out, re.MULTILINE)
+    assert re.search(r'Storage Changer \S+/library/dev/sch0:1 Drives, 6 Slots \( 0 Import/Export \)', out)
+    assert 'Storage Element 3:Full :VolumeTag=CLN001L1' in out
+    assert 'LTFS15000I Starting mkltfs, LTFS version' in out
+    assert 'LTFS15024I Medium formatted successfully.' in out
     assert 'never uses cleaning tapes' in out
     assert "field survey 2026' prepared: 6 files, 1.0 MB" in out or 'field survey 2026 prepared: 6 files' in out
     assert 'TPN001L9 as tmp/' in out and 'and verified: 6 files, 1.0 MB' in out
     assert 'TPN001L9  1     formatted' in out and 'folders: 1 archived' in out
     assert 'safe to delete by hand' in out
     assert 'restored copy identical to the original (9 entries compared)' in out
-    assert 'service stopped (exit 0); mtx status: Data Transfer Element 0:Empty' in out
+    assert (
+        'service stopped (exit 0); mtx status: Data Transfer Element 0:Empty, Storage Element 1:Full :VolumeTag=TPN001L9'
+        in out
+    )
     assert 'Traceback' not in done.stderr

@@ -7,6 +7,7 @@ Shared by the pytarchive end-to-end tests: `make_rig(**options)` gives a Rig tha
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -21,7 +22,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from pytarchive.library.processes import ltfs_processes
+from pytarchive.library.processes import ltfs_processes, wait_for_exit
 from pytarchive.library.status import parse_status
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,8 +36,8 @@ class Rig:
         self,
         tmp_path: Path,
         read_only_group: str = '',
-        index_write_seconds: float = 0.5,
-        capacity: int = 200_000_000,
+        index_write_seconds: int = 0,
+        capacity: int = 6 << 30,  # every small file takes a 512 KiB record on LTFS's file backend
         general: str = '',
         extra: str = '',
     ):
@@ -57,8 +58,6 @@ class Rig:
                 'TPN001L9,TPN002L9,CLN001L1',
                 '--capacity',
                 str(capacity),
-                '--index-write-seconds',
-                str(index_write_seconds),
             ],
             cwd=REPO,
             capture_output=True,
@@ -80,6 +79,7 @@ class Rig:
             f'read_only_group = {read_only_group}   # a comment, stripped\n{extra}\n'
         )
         self.config.chmod(0o600)
+        self.mtx = shlex.split(init.stdout.split('\nmtx = ')[1].split('\n')[0])
         self.log = tmp_path / 'service.log'
         self.process = None
 
@@ -256,13 +256,38 @@ class Rig:
     # -- the library as mtx and the kernel see it --------------------------------------------------
 
     def drive(self):
-        status = subprocess.run(
-            [str(self.library / 'bin' / 'mtx'), '-f', str(self.library / 'dev' / 'sch0'), 'status'],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return parse_status(status.stdout).drive(0)
+        return parse_status(self._mtx('status')).drive(0)
+
+    def volume(self, barcode: str = 'TPN001L9') -> dict:
+        """{path: size} of every file and link on the tape, read by loading it with the real mtx and
+        mounting it read-only with the real ltfs on a mount point of the test's (the service idle)."""
+        device = dict(line.split(' = ', 1) for line in self.config.read_text().splitlines() if ' = ' in line)
+        status = parse_status(self._mtx('status'))
+        [slot] = [slot.number for slot in status.slots if slot.barcode == barcode]
+        self._mtx('load', str(slot), '0')
+        mountpoint = Path(tempfile.mkdtemp(prefix='volume-', dir=self.run_dir))
+        found = {}
+        try:
+            subprocess.run(
+                [device['ltfs'], '-o', f'devname={device["drive_device"]},ro', str(mountpoint)],
+                capture_output=True,
+                timeout=120,
+            )
+            for parent, directories, files in os.walk(mountpoint):
+                for name in files + [d for d in directories if os.path.islink(os.path.join(parent, d))]:
+                    path = os.path.join(parent, name)
+                    found[os.path.relpath(path, mountpoint)] = os.lstat(path).st_size
+        finally:
+            pids = ltfs_processes(str(mountpoint))
+            subprocess.run(['umount', str(mountpoint)], capture_output=True)
+            wait_for_exit(pids, str(mountpoint), 60)
+            self._mtx('unload', str(slot), '0')
+        return found
+
+    def _mtx(self, *args: str) -> str:
+        return subprocess.run(
+            [*self.mtx, '-f', str(self.library / 'dev' / 'sch0'), *args], capture_output=True, text=True, check=True
+        ).stdout
 
     def mounted(self) -> bool:
         with open('/proc/self/mounts') as mounts:

@@ -17,7 +17,7 @@ def sim_modules():
 
 def test_sim_modules_import_no_tool():
     modules = list(sim_modules())
-    assert 'sim.qumulo.server' in modules and 'sim.tapelib.ltfs' in modules and 'sim.xvfb' in modules
+    assert 'sim.qumulo.server' in modules and 'sim.tapelib.scsi.model' in modules and 'sim.xvfb' in modules
     # A fresh interpreter: this one has the tools loaded already, by the other tests.
     script = (
         'import importlib, sys\n'

@@ -28,12 +28,13 @@ import os
 import struct
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
-from ..ltfsmsg import PRODUCT, REVISION, VENDOR
+from .. import cartridge
+from ..builder import tapes_folder
 from ..model import Drive, LibraryError
 from ..sense import ILLEGAL_REQUEST, REMOVAL_PREVENTED_BY_DRIVE, SenseError
 from ..store import open_library
-from ..tapeinfo import DEFAULT_DENSITY, DENSITY_CODES
 
 GOOD = 0x00
 CHECK_CONDITION = 0x02
@@ -65,6 +66,13 @@ TRANSPORT_ADDRESS = 0  # the robot's own element address, as the IBM TS4300 repo
 
 # Element type codes (SMC-3).
 ALL_ELEMENTS, TRANSPORT, STORAGE, IMPORT_EXPORT, DATA_TRANSFER = 0, 1, 2, 3, 4
+
+# The drives: IBM LTO-9 half-height, as the `file` backend's drive files are named (ULTRIUM-HH9).
+VENDOR = 'IBM     '
+PRODUCT = 'ULTRIUM-HH9     '
+REVISION = 'Q3G3'
+DENSITY_CODES = {'L5': 0x58, 'L6': 0x5A, 'L7': 0x5C, 'M8': 0x5D, 'L8': 0x5E, 'L9': 0x60}
+DEFAULT_DENSITY = 0x60
 
 CHANGER_VENDOR = 'IBM     '
 CHANGER_PRODUCT = '3573-TL         '
@@ -123,18 +131,21 @@ def processes_holding(path, exclude=(os.getpid(),)):
 
 
 def drive_held(library, drive):
-    """Does a process (an ltfs serving the tape) hold the drive? A drive's file open in a process
-    stands for the PREVENT MEDIUM REMOVAL that ltfs keeps until its index is written; the record of
-    a running ltfs in the library's state counts too."""
-    if drive.mount is not None:
-        return True
-    return any(processes_holding(path) for path in drive_paths(library, drive))
+    """Does a process (ltfs serving the tape, mkltfs, ltfsck) hold the drive? Its drive file open in
+    a process stands for the PREVENT MEDIUM REMOVAL that ltfs keeps until its index is written: the
+    `file` backend keeps it open from load to unload."""
+    return bool(processes_holding(drive.device))
 
 
-def drive_paths(library, drive):
-    """The files a process serving the drive holds open: its device path (the drive file of LTFS's
-    `file` backend joins them when the library gives its drives one)."""
-    return [drive.device]
+def place_cartridges(library):
+    """Make each drive file say what the robot put into the drive: a load writes it, an unload
+    removes it (the backend reads an empty drive as a missing file)."""
+    for drive in library.drives:
+        path = Path(drive.device)
+        if drive.tape is None:
+            cartridge.unload(path)
+        elif cartridge.loaded(path) != os.path.relpath(tapes_folder(library.root) / drive.tape, path.parent):
+            cartridge.load(path, tapes_folder(library.root) / drive.tape)
 
 
 # --- data blocks ------------------------------------------------------------------------------
@@ -291,6 +302,7 @@ def move_medium(library, cdb, is_drive_held):
         library.move(source_address, destination_address)
     except SenseError as error:
         raise Check(error.sense_key, error.asc, error.ascq) from None
+    place_cartridges(library)
 
 
 def inquiry(cdb, serial, standard):
@@ -366,7 +378,7 @@ def drive_command(library, drive, cdb):
         elif page == 0x10:  # device configuration: no early warning size, nothing else set
             body = bytes([0x10, 0x0E]) + bytes(14)
         elif page == 0x11:  # medium partition: an LTFS volume has two partitions (index and data)
-            partitions = 2 if tape.formatted else 1
+            partitions = 2 if cartridge.formatted(tapes_folder(library.root) / tape.id) else 1
             sizes = b''.join(struct.pack('>H', 0) for _ in range(partitions))
             body = bytes([0x11, 6 + len(sizes), 3, partitions - 1, 0x00, 0x03, 0x09, 0]) + sizes
         elif page == 0x00:

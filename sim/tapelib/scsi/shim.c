@@ -107,8 +107,10 @@ static int open_device(const char *path, const char *kind)
 		errno = EMFILE;
 		return -1;
 	}
-	/* An sg device must exist to be opened: a missing path fails as it would on a real system. */
-	if (access(path, F_OK) != 0)
+	/* The changer's device must exist to be opened, as on a real system. A drive's path is the
+	 * `file` backend's drive file, which exists only while a tape is loaded; a real drive's device
+	 * node stays whether or not it holds a tape, so a drive opens either way. */
+	if (strncmp(kind, "drive:", 6) != 0 && access(path, F_OK) != 0)
 		return -1;
 	int pair[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)

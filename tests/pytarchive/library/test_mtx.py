@@ -458,7 +458,8 @@ class TestChangerUnload:
         with pytest.raises(MtxError) as caught:
             mtx.changer().unload()
         assert str(caught.value) == (
-            f'cannot unload drive 0 (TPN002L9 (home slot unknown)): the library does not know its home slot; '
+            f'cannot unload drive 0 (TPN002L9 (home slot unknown)): neither pytarchive nor the library knows its '
+            f'home slot; '
             f'unload it by hand with "{mtx.path} -f /dev/sch0 unload SLOT 0" into a slot you choose'
         )
         assert mtx.calls() == ['-f /dev/sch0 status']
@@ -467,8 +468,23 @@ class TestChangerUnload:
         mtx.answer(
             'status', status_text(drive='Data Transfer Element 0:Full (Storage Element 1 Loaded):VolumeTag = TPN009L9')
         )
-        with pytest.raises(MtxError, match='its home slot 1 is occupied by TPN001L9; move that tape away first'):
+        with pytest.raises(MtxError, match=r'its home slot 1 is occupied by TPN001L9 \(moved there by hand\?\); move'):
             mtx.changer().unload()
+
+    def test_the_slot_the_tape_was_loaded_from_wins_over_what_mtx_reports(self, mtx, caplog):
+        # slot 3 is where pytarchive loaded it from; mtx says 2 (the first empty one, as when the library lost track)
+        mtx.answer(
+            'status',
+            status_text(
+                drive='Data Transfer Element 0:Full (Storage Element 2 Loaded):VolumeTag = TPN002L9',
+                slots=(('TPN001L9', True), (None, False), (None, False), ('CLN001L1', True), (None, False)),
+            ),
+            BEFORE,
+        )
+        mtx.answer('unload', 'Unloading drive 0 into Storage Element 3...done\n')
+        assert mtx.changer().unload(home=3) == 3
+        assert mtx.calls()[1] == '-f /dev/sch0 unload 3 0'
+        assert 'mtx reports TPN002L9 came from slot 2, but it was loaded from slot 3: unloading it there' in caplog.text
 
 
 class TestChangerErrors:
@@ -596,6 +612,19 @@ class TestChangerOnTheVirtualLibrary:
         assert changer.unload() == 2
         status = changer.status()
         assert status.slot(2).barcode == 'TPN002L9' and not status.slot(1).full and not status.drives[0].full
+
+    def test_a_tape_put_into_the_home_slot_by_hand_is_never_covered_up_by_the_real_mtx_report(self, virtual):
+        changer = virtual.changer()
+        assert changer.load('TPN002L9') == 2
+        virtual.fault('move', 'TPN001L9', '--to-slot', '2')  # an operator fills the home slot by hand
+        # the real mtx now names slot 1, the first empty one, as the drive's source
+        assert changer.status().drives[0] == DriveSlot(0, True, 1, 'TPN002L9')
+        with pytest.raises(MtxError, match=r'its home slot 2 is occupied by TPN001L9 \(moved there by hand\?\)'):
+            changer.unload(home=2)
+        assert changer.status().drives[0].full  # nothing moved
+        virtual.fault('move', 'TPN001L9', '--to-slot', '1')
+        assert changer.unload(home=2) == 2
+        assert changer.status().slot(2).barcode == 'TPN002L9'
 
     def test_sense_error_is_quoted_and_the_state_re_read(self, virtual):
         virtual.fault('mtx-error', '--sense-key', 'Illegal Request', '--asc', '53', '--ascq', '03', '--count', '1')

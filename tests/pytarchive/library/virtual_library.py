@@ -1,7 +1,8 @@
 """A sim/tapelib library in a directory, with pytarchive's Changer and Drive configured for it:
-the helper of the library layer's tests (test_drive, test_mtx)."""
+the helper of the library layer's tests (test_drive, test_mtx). The real mtx, tapeinfo and LTFS run."""
 
 import configparser
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,6 @@ class VirtualLibrary:
         slots=6,
         capacity='256M',
         import_export=1,
-        index_write_seconds=0.5,
     ):
         self.root = str(root)
         printed = self.admin(
@@ -38,8 +38,6 @@ class VirtualLibrary:
             capacity,
             '--import-export',
             str(import_export),
-            '--index-write-seconds',
-            str(index_write_seconds),
         )
         config = configparser.ConfigParser()
         config.read_string(printed)
@@ -57,13 +55,14 @@ class VirtualLibrary:
         self.admin('fault', self.root, *args)
 
     def changer(self):
-        return Changer([self.device['mtx']], self.device['library'], timeout=60)
+        return Changer(shlex.split(self.device['mtx']), self.device['library'], timeout=60)
 
     def drive(self, serial=None):
         return Drive(
             mkltfs=[self.device['mkltfs']],
             ltfs=[self.device['ltfs']],
-            tapeinfo=[self.device['tapeinfo']],
+            ltfsck=[self.device['ltfsck']],
+            tapeinfo=shlex.split(self.device['tapeinfo']),
             umount=[self.device['umount']],
             device=self.device['drive_device'],
             serial=serial or self.device['drive_serial'],

@@ -94,7 +94,7 @@ def test_scan_format_check_through_the_queue_and_the_drive_is_left_empty(make_ri
     summary = json.loads(rig.ok('summary', '--json'))
     by_barcode = {tape['barcode']: tape for tape in summary['tapes']}
     assert (by_barcode['TPN001L9']['slot'], by_barcode['TPN001L9']['state']) == (1, 'formatted')
-    assert 190_000_000 < by_barcode['TPN001L9']['capacity'] <= 200_000_000
+    assert 0.92 < by_barcode['TPN001L9']['capacity'] / (6 << 30) < 0.93  # LTFS's data partition
     assert (by_barcode['TPN002L9']['slot'], by_barcode['TPN002L9']['state']) == (2, 'unknown')
     assert by_barcode['CLN001L1']['state'] == 'cleaning'
     assert summary['queue'] == {'done': 4, 'failed': 1}
@@ -162,7 +162,7 @@ def test_the_read_only_group_may_list_but_not_change(make_rig):
 
 @pytest.mark.slow
 def test_kill_9_mid_task_the_queue_survives_and_the_task_waits_for_requeue(make_rig):
-    rig = make_rig(index_write_seconds=2)
+    rig = make_rig()
     rig.start_check_with_a_scan_behind_it()
     time.sleep(0.4)
     rig.crash()
@@ -196,11 +196,14 @@ def test_failures_quote_mtx_and_ltfs_and_requeue_by_id_and_all(make_rig):
             [PYTHON, '-m', 'sim.tapelib', 'fault', str(rig.library), *args], cwd=REPO, check=True, capture_output=True
         )
 
-    fault('mount-fails', '--count', '2')
+    fault('damage', 'TPN001L9')
     rig.ok('check', 'TPN001L9')
     rig.ok('check', 'TPN001L9')
     tasks = rig.wait_for({2: {'failed'}, 3: {'failed'}})
-    assert 'LTFS' in tasks[2]['error'] and tasks[2]['error'].startswith(f'{rig.library}/bin/ltfs -o devname=')
+    assert tasks[2]['error'].startswith(f'{REPO}/build/ltfs/bin/ltfs -o devname=')
+    assert tasks[2]['error'].endswith(
+        'LTFS11009E Cannot read volume: failed to read partition labels.; LTFS14013E Cannot mount the volume.'
+    )
     assert not rig.drive().full and not rig.mounted()  # released after the failure
     fault('mtx-error', '--sense-key', 'Illegal Request', '--asc', '53', '--ascq', '03')
     rig.ok('format', 'TPN002L9')
@@ -208,6 +211,7 @@ def test_failures_quote_mtx_and_ltfs_and_requeue_by_id_and_all(make_rig):
     assert '(Sense Key=Illegal Request, ASC=53, ASCQ=03)' in error
     assert 'https://www.t10.org/lists/asc-num.htm#ASCD_53' in error and 'do not power-cycle the library' in error
 
+    fault('clear')
     assert rig.ok('requeue', '2') == 'requeued task 2\n'
     rig.wait_for({2: {'done'}})
     refused = rig.client('requeue', '1,2,9')
@@ -224,7 +228,7 @@ def test_failures_quote_mtx_and_ltfs_and_requeue_by_id_and_all(make_rig):
 
 @pytest.mark.slow
 def test_sigterm_mid_task_empties_the_drive_then_exits_0_and_the_rest_waits(make_rig):
-    rig = make_rig(index_write_seconds=1)
+    rig = make_rig()
     rig.start_check_with_a_scan_behind_it()
     assert rig.stop() == 0
     assert not rig.drive().full and not rig.mounted() and not ltfs_processes(rig.mountpoint)
@@ -234,35 +238,6 @@ def test_sigterm_mid_task_empties_the_drive_then_exits_0_and_the_rest_waits(make
     assert tasks[2]['state'] in ('done', 'interrupted')  # its step in progress may finish first
     if tasks[2]['state'] == 'interrupted':
         assert tasks[2]['error'] == 'the service was stopped before this task finished'
-
-
-@pytest.mark.slow
-def test_a_tape_locked_by_a_killed_ltfs_is_released_at_the_next_start(make_rig):
-    rig = make_rig(index_write_seconds=1)
-    rig.start()
-    rig.ok('format', 'TPN001L9')
-    rig.wait_for({1: {'done'}})
-    rig.ok('check', 'TPN001L9')
-    deadline = time.monotonic() + 20
-    while 'to write the index of' not in rig.log.read_text():  # unmounted; ltfs writes its index
-        assert time.monotonic() < deadline, rig.log.read_text()
-        time.sleep(0.02)
-    rig.crash()
-    killed = ltfs_processes(rig.mountpoint)
-    assert killed
-    for pid in killed:
-        os.kill(pid, signal.SIGKILL)
-    assert rig.drive().full
-
-    rig.start()
-    deadline = time.monotonic() + 30
-    while rig.drive().full:
-        assert time.monotonic() < deadline, rig.log.read_text()
-        time.sleep(0.2)
-    assert not rig.mounted()
-    assert 'refuses to release the tape (ASC/ASCQ 53/03)' in rig.log.read_text()
-    rig.ok('requeue', '2')
-    assert rig.wait_for({2: {'done'}})[2]['result'].startswith('TPN001L9: ')
 
 
 def test_the_service_refuses_a_bad_config_and_a_second_instance_in_one_line(make_rig, tmp_path):
@@ -599,7 +574,7 @@ def test_a_corrupted_database_is_found_at_start_and_left_as_it_is(make_rig):
 
 @pytest.mark.slow
 def test_a_database_deleted_mid_task_stops_the_task_empties_the_drive_and_the_rescued_catalog_resumes(make_rig):
-    rig = make_rig(index_write_seconds=2)
+    rig = make_rig()
     rig.start_check_with_a_scan_behind_it(frozen=True)  # task 2 (check) running, task 3 (scan) queued
     for name in rig.database.parent.glob('pytarchive.db*'):
         if not name.name.endswith('.lock'):

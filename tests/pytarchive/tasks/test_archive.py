@@ -5,6 +5,7 @@ would (`--wait` follows a task to its end) and checks what lands on the tape, in
 reports and back on disk.
 """
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -122,17 +123,18 @@ def archived_again(rig, folder: Path) -> str:
 
 
 def test_archive_refuses_unprepared_folders_and_folders_that_do_not_fit(make_rig, tmp_path):
-    rig = formatted_rig(make_rig, capacity=60_000_000)
+    rig = formatted_rig(make_rig, capacity=160 << 20)
     folder = tmp_path / 'big'
     folder.mkdir()
     unprepared = rig.client('archive', str(folder), TAPE)
     assert unprepared.returncode == 1 and 'is not prepared' in unprepared.stderr
 
-    (folder / 'large.bin').write_bytes(b'\0' * 70_000_000)
+    (folder / 'large.bin').write_bytes(b'\0' * 140_000_000)  # fits in 148 MiB, not with the index and reserve
     rig.ok('prepare', str(folder), '--wait')
     refused = rig.client('archive', str(folder), TAPE, '--wait')
     assert refused.returncode == 1
-    assert 'needs 70.0 MB on tape but TPN001L9 has only' in refused.stderr and 'nothing written' in refused.stderr
+    assert 'needs 175.1 MB on tape but TPN001L9 has only' in refused.stderr
+    assert 'nothing written' in refused.stderr
     assert rig.ok('deleteable').startswith('nothing is archived')
 
     gone = tmp_path / 'gone'
@@ -162,14 +164,19 @@ def sim_fault(rig, *arguments: str) -> None:
 def test_a_flipped_byte_on_tape_fails_verification_naming_the_file(make_rig, tmp_path):
     rig = formatted_rig(make_rig)
     folder = make_tree(tmp_path / 'fragile')
+    with open(folder / 'a big first.bin', 'wb') as file:  # verified first: time to flip the byte
+        file.write(os.urandom(200 << 20))
     rig.ok('prepare', str(folder), '--wait')
     on_tape = str(folder).lstrip('/') + '/sub dir/a file.bin'
-    sim_fault(rig, 'flip-byte', TAPE, on_tape, '--on-next-mount')
+    task_id = queued_id(rig.ok('archive', str(folder), TAPE))
+    # the copy is on the tape, its index written, the tape mounted again read-only: the media goes bad
+    rig.freeze_when(task_id, lambda state, step: step == 'verifying')
+    sim_fault(rig, 'flip-byte', TAPE, on_tape)
+    rig.thaw()
 
-    failed = rig.client('archive', str(folder), TAPE, '--wait')
-    assert failed.returncode == 1
-    assert 'verification failed' in failed.stderr and 'sub dir/a file.bin: checksum differs' in failed.stderr
-    assert 'NOT archived' in failed.stderr
+    task = rig.wait_for({task_id: {'failed'}}, timeout=120)[task_id]
+    assert 'verification failed' in task['error'] and 'sub dir/a file.bin: checksum differs' in task['error']
+    assert 'NOT archived' in task['error']
     assert rig.ok('deleteable').startswith('nothing is archived')
     assert json.loads(rig.ok('summary', '--json'))['folders'] == {'failed': 1}
 
@@ -211,27 +218,31 @@ def tape_row(rig) -> dict:
     return next(tape for tape in json.loads(rig.ok('summary', '--json'))['tapes'] if tape['barcode'] == TAPE)
 
 
-def test_tape_full_mid_write_fails_cleanly_and_keeps_the_accounting(make_rig, tmp_path):
-    rig = formatted_rig(make_rig)
-    folder = many_small_files(tmp_path / 'too big')
+def test_tape_full_mid_write_fails_cleanly_and_the_tape_is_never_offered_again(make_rig, tmp_path):
+    rig = formatted_rig(make_rig, capacity=200 << 20)  # 185 MiB for data
+    folder = tmp_path / 'too big'
+    folder.mkdir()
+    for index in range(120):
+        (folder / f'{index:03d}.bin').write_bytes(os.urandom(1 << 20))
     rig.ok('prepare', str(folder), '--wait')
-    rig.ok('check', TAPE, '--wait')
-    empty = tape_row(rig)['used']
     task_id = archive_until_copying(rig, folder)
-    sim_fault(rig, 'tape-full', TAPE, '--at', '1')  # from now on the tape takes no more data
+    # something else fills the tape while the copy runs: the space check passed, the copy meets ENOSPC
+    with open(os.path.join(rig.mountpoint, 'filler'), 'wb') as filler:
+        with contextlib.suppress(OSError):
+            for _ in range(120):
+                filler.write(os.urandom(1 << 20))
     rig.thaw()
 
-    task = rig.wait_for({task_id: {'failed'}})[task_id]
+    task = rig.wait_for({task_id: {'failed'}}, timeout=120)[task_id]
     assert 'became full' in task['error'] and 'nothing archived' in task['error']
+    assert 'is recorded full and takes no more archives' in task['error']
     assert rig.ok('deleteable').startswith('nothing is archived')
     assert json.loads(rig.ok('summary', '--json'))['folders'] == {'failed': 1}
-    after_failure = tape_row(rig)
-    assert after_failure['folders'] == 0 and after_failure['checked'] is not None  # read from the tape at the end
-    sim_fault(rig, 'clear')
-    rig.ok('check', TAPE, '--wait')
-    assert tape_row(rig)['used'] - empty < 100_000  # the partial copy was removed from the tape
-    assert not os.path.exists(os.path.join(rig.mountpoint, str(folder).lstrip('/')))
+    assert tape_row(rig)['free'] == 0  # read from the volume: LTFS never gives the space back
+    refused = rig.client('archive', str(folder), TAPE, '--wait')
+    assert refused.returncode == 1 and 'TPN001L9 is full' in refused.stderr and refused.stderr.count('\n') == 1
     assert rig.drive().barcode is None
+    assert not any(path.startswith(str(folder).lstrip('/')) for path in rig.volume())  # the partial copy went
 
 
 def test_kill_during_archive_then_requeue_finishes_with_one_manifest(make_rig, tmp_path):
@@ -269,7 +280,6 @@ def test_sigterm_mid_archive_stops_after_the_current_file_and_requeue_finishes(m
 def test_a_file_written_during_its_own_copy_is_never_archived_as_verified(make_rig, tmp_path):
     rig = formatted_rig(make_rig, capacity=700_000_000)
     rig.ok('check', TAPE, '--wait')
-    empty = tape_row(rig)['used']
     folder = make_tree(tmp_path / 'being written')
     big = folder / 'big.bin'
     with open(big, 'wb') as file:
@@ -296,14 +306,13 @@ def test_a_file_written_during_its_own_copy_is_never_archived_as_verified(make_r
     assert f'{big} changed while being archived' in task['error'] and 'NOT archived' in task['error']
     assert rig.ok('deleteable').startswith('nothing is archived')
     assert json.loads(rig.ok('summary', '--json'))['folders'] == {'failed': 1}
-    assert tape_row(rig)['used'] - empty < 100_000  # its partial copy is not left on the tape
     assert rig.drive().barcode is None and not rig.mounted()
+    assert not any(path.startswith(str(folder).lstrip('/')) for path in rig.volume())  # its partial copy went
 
 
 def test_an_archive_stopped_by_a_change_since_prepare_leaves_nothing_on_the_tape(make_rig, tmp_path):
     rig = formatted_rig(make_rig)
     rig.ok('check', TAPE, '--wait')
-    empty = tape_row(rig)['used']
     folder = tmp_path / 'changed later'
     folder.mkdir()
     for name in ('a.bin', 'b.bin'):  # copied before the changed file is reached
@@ -315,7 +324,7 @@ def test_an_archive_stopped_by_a_change_since_prepare_leaves_nothing_on_the_tape
     failed = rig.client('archive', str(folder), TAPE, '--wait')
     assert failed.returncode == 1
     assert 'z edited.txt changed since prepare' in failed.stderr and failed.stderr.count('\n') == 1
-    assert tape_row(rig)['used'] - empty < 100_000  # 60 MB were copied, and removed again
+    assert not any(path.startswith(str(folder).lstrip('/')) for path in rig.volume())  # copied, then removed
     assert rig.ok('deleteable').startswith('nothing is archived')
 
     rig.ok('prepare', str(folder), '--wait')  # prepared again, it goes to its own path, not a '.ID' beside it

@@ -18,11 +18,13 @@ service (and what it runs) is stopped with SIGSTOP the moment a boundary is reac
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
+from pytarchive.library.processes import ltfs_processes
 from tests.pytarchive.rig import TAPE, formatted_rig, make_tree, queued_id, snapshot
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]  # the virtual library mounts its tapes; each takes seconds to minutes
@@ -59,10 +61,6 @@ def _reached(rig, boundary: str, task_id: int, path: Path, on_tape: str, packed:
         return task['state'] == 'running' and folder['state'] == 'prepared'
     if boundary == 'copied':
         return task['step'] == 'copying' and _all_copied(rig, folder, packed)
-    if boundary == 'unmounted':  # index being written: stopped now, killed once ltfs is done
-        return (
-            task['step'] == 'copying' and _all_copied(rig, folder, packed) and not rig.mounted() and rig.ltfs_running()
-        )
     if boundary == 'verified':
         last = on_tape if packed else os.path.join(on_tape, BIG)
         return task['step'] == 'verifying' and rig.reading(last) >= 0
@@ -79,10 +77,6 @@ def _kill_at(rig, boundary: str, task_id: int, path: Path, on_tape: str, packed:
     rig.freeze()
     # Still at the boundary once stopped: the kill lands where the test says it does.
     assert _reached(rig, boundary, task_id, path, on_tape, packed), (boundary, _task(rig, task_id))
-    if boundary == 'unmounted':
-        while rig.ltfs_running():  # the daemon lives in its own session: it finishes the index
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
     rig.crash()
 
 
@@ -110,15 +104,15 @@ def _on_tape(rig, tmp_path: Path) -> set:
     return found
 
 
-CASES = [(boundary, False) for boundary in ('prepared', 'copied', 'unmounted', 'verified', 'archived', 'done')]
+# No 'unmounted' case: the real LTFS writes its index in milliseconds after umount, too short a
+# moment to kill the service in reliably; 'copied' and 'verified' surround it.
+CASES = [(boundary, False) for boundary in ('prepared', 'copied', 'verified', 'archived', 'done')]
 CASES += [(boundary, True) for boundary in ('copied', 'verified', 'archived')]
 
 
 @pytest.mark.parametrize('boundary, packed', CASES, ids=[f'{b}{"-packed" if p else ""}' for b, p in CASES])
 def test_kill_at_each_step_of_archive_then_requeue_archives_exactly_once(make_rig, tmp_path, boundary, packed):
-    rig = formatted_rig(
-        make_rig, capacity=400_000_000, index_write_seconds=2, general='pack_threshold = 3' if packed else ''
-    )
+    rig = formatted_rig(make_rig, general='pack_threshold = 3' if packed else '')
     path = make_tree(tmp_path / 'crash test')
     with open(path / BIG, 'wb') as file:
         for _ in range(25):
@@ -185,9 +179,7 @@ def test_kill_while_preparing_a_packed_folder_then_requeue_leaves_one_record_and
 
 
 def test_a_file_edited_while_the_service_was_down_is_not_skipped_by_the_resumed_archive(make_rig, tmp_path):
-    rig = formatted_rig(make_rig, capacity=400_000_000, index_write_seconds=2)
-    rig.ok('check', TAPE, '--wait')
-    empty = next(tape['used'] for tape in json.loads(rig.ok('summary', '--json'))['tapes'] if tape['barcode'] == TAPE)
+    rig = formatted_rig(make_rig)
     path = make_tree(tmp_path / 'edited between runs')
     with open(path / BIG, 'wb') as file:
         file.write(os.urandom(50 << 20))
@@ -202,6 +194,44 @@ def test_a_file_edited_while_the_service_was_down_is_not_skipped_by_the_resumed_
     assert task['state'] == 'failed', task
     assert f'{edited} changed since prepare' in task['error'] and 'NOT archived' in task['error']
     assert rig.ok('deleteable').startswith('nothing is archived')
-    rig.ok('check', TAPE, '--wait')
-    used = next(tape['used'] for tape in json.loads(rig.ok('summary', '--json'))['tapes'] if tape['barcode'] == TAPE)
-    assert used - empty < 100_000  # the copy made before the kill went too
+    assert not any(path.startswith(tape_path) for path in rig.volume())  # the copy made before the kill went too
+
+
+def test_kill_9_of_ltfs_mid_copy_then_requeue_runs_ltfsck_and_archives_what_it_dropped(make_rig, tmp_path):
+    rig = formatted_rig(make_rig)
+    path = tmp_path / 'cut short'
+    path.mkdir()
+    for index in range(10):
+        (path / f'{index:02d}.bin').write_bytes(os.urandom(20 << 20))
+    rig.ok('prepare', str(path), '--wait')
+    task_id = queued_id(rig.ok('archive', str(path), TAPE))
+    deadline = time.monotonic() + 60
+    while True:  # frozen while it copies 05.bin: five files written, the rest to come
+        rig.freeze()
+        if rig.reading(path / '05.bin') >= 0:
+            break
+        rig.thaw()
+        assert time.monotonic() < deadline, rig.tasks()[task_id]
+        time.sleep(0.002)
+    for pid in ltfs_processes(rig.mountpoint):
+        os.kill(pid, signal.SIGKILL)  # the drive's LTFS dies mid-write; its last index is the format's
+    rig.thaw()
+    failed = rig.wait_for({task_id: {'failed'}}, timeout=120)[task_id]
+    assert 'Transport endpoint is not connected' in failed['error'], failed
+    assert rig.drive().barcode is None and not rig.mounted()  # the dead mount undone, the tape put back
+
+    task = _requeue(rig, task_id)
+    assert task['state'] == 'done', task
+    assert f'{path} archived to {TAPE}' in task['result'] and 'verified: 10 files' in task['result']
+    assert 'LTFS11220E Medium check failed: extra blocks detected. Run ltfsck.' in task['result']
+    assert 'ltfsck rolled it back to its last index' in task['result']
+    tape_path = str(path).lstrip('/')
+    on_volume = {name: size for name, size in rig.volume().items() if name.startswith(tape_path + '/')}
+    manifest = dict(rig.query("SELECT path, size FROM manifest WHERE kind = 'file'"))
+    assert on_volume == {f'{tape_path}/{name}': size for name, size in manifest.items()}
+    assert 'Traceback' not in rig.log.read_text()
+
+
+def _requeue(rig, task_id: int) -> dict:
+    rig.ok('requeue', str(task_id))
+    return rig.wait_for({task_id: {'done', 'failed'}}, timeout=180)[task_id]

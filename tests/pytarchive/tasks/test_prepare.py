@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from common.errors import ToolError
 from pytarchive import config as configuration, packing
 from pytarchive.state import folders
 from pytarchive.state.db import Database
@@ -85,3 +86,19 @@ def test_a_small_folder_is_not_packed(context, tmp_path):
     (root / 'only one').write_text('1')
     assert prepare.run(context(str(root)), str(root)) == f'{root} prepared: 1 files, 1 B'
     assert os.listdir(tmp_path / 'scratch') == []
+
+
+def test_names_that_ltfs_would_make_one_are_refused_unless_the_folder_is_packed(context, tmp_path):
+    folder = tmp_path / 'from a mac'
+    (folder / 'sub').mkdir(parents=True)
+    (folder / 'sub' / 'caf\u00e9.txt').write_text('NFC')  # é as one code point
+    (folder / 'sub' / 'cafe\u0301.txt').write_text('NFD')  # e and a combining accent: one name in NFC
+    with pytest.raises(ToolError) as caught:
+        prepare.run(context(str(folder)), str(folder))
+    assert str(caught.value) == (
+        f'sub/cafe\\u0301.txt and sub/caf\\xe9.txt in {folder} differ only in Unicode normalisation: LTFS stores '
+        'names in NFC, so they would be one file on tape; rename one and prepare again'
+    )
+    for index in range(3):  # more files than pack_threshold: one tar.zst on tape, whose names LTFS never sees
+        (folder / f'{index}.txt').write_text('x')
+    assert 'packed into' in prepare.run(context(str(folder)), str(folder))

@@ -137,7 +137,7 @@ def without_links_planted(found: dict) -> dict:
 
 @pytest.mark.parametrize('packed', [False, True], ids=['files', 'packed'])
 def test_links_planted_at_the_temporary_names_are_never_written_through(make_rig, place, packed):
-    rig = formatted_rig(make_rig, capacity=400_000_000, general='pack_threshold = 3' if packed else '')
+    rig = formatted_rig(make_rig, general='pack_threshold = 3' if packed else '')
     folder = users_tree(place / 'home')
     before = describe(folder)
     archived(rig, folder)
@@ -160,7 +160,7 @@ def test_links_planted_at_the_temporary_names_are_never_written_through(make_rig
 
 @pytest.mark.parametrize('packed', [False, True], ids=['files', 'packed'])
 def test_a_folder_swapped_for_a_link_during_the_restore_is_never_written_through(make_rig, place, packed):
-    rig = formatted_rig(make_rig, capacity=400_000_000, general='pack_threshold = 3' if packed else '')
+    rig = formatted_rig(make_rig, general='pack_threshold = 3' if packed else '')
     folder = users_tree(place / 'home')
     archived(rig, folder)
     secrets = victim(place)
@@ -240,7 +240,7 @@ def owners_and_modes_tree(root: Path, folders: int) -> Path:
 def archived_twice(tmp_path_factory):
     """One library with a folder archived file by file and one archived packed."""
     base = tmp_path_factory.mktemp('kill')
-    rig = Rig(base, capacity=400_000_000, general='pack_threshold = 3000')
+    rig = Rig(base, general='pack_threshold = 3000')
     try:
         rig.start()
         rig.ok('format', TAPE, '--wait')

@@ -30,7 +30,7 @@ class Rig:
     def __init__(self, root, shim):
         self.root = str(root)
         self.changer = f'{self.root}/dev/sch0'
-        self.drive = f'{self.root}/dev/nst0'
+        self.drive = f'{self.root}/drives/Drive_10WT000000.ULTRIUM-HH9'
         self.env = {
             **os.environ,
             'LD_PRELOAD': shim,
@@ -55,7 +55,7 @@ class Rig:
 @pytest.fixture
 def rig(tmp_path, shim):
     root = tmp_path / 'library'
-    admin('init', root, '--slots', 6, '--drives', 1, '--tapes', 'TPN001L9,TPN002L9,-,CLN001L1', '--capacity', '16M')
+    admin('init', root, '--slots', 6, '--drives', 1, '--tapes', 'TPN001L9,TPN002L9,-,CLN001L1', '--capacity', '160M')
     return Rig(root, shim)
 
 
@@ -82,7 +82,7 @@ def test_nobarcode_status_and_inventory(rig):
 
 def test_import_export_slots_are_listed_as_such(tmp_path, shim):
     root = tmp_path / 'library'
-    admin('init', root, '--slots', 4, '--drives', 1, '--tapes', 'TPN001L9', '--capacity', '16M', '--import-export', 1)
+    admin('init', root, '--slots', 4, '--drives', 1, '--tapes', 'TPN001L9', '--capacity', '160M', '--import-export', 1)
     status = Rig(root, shim).status()
     assert status.splitlines()[0].endswith(':1 Drives, 4 Slots ( 1 Import/Export )')
     assert status.splitlines()[-1] == '      Storage Element 4 IMPORT/EXPORT:Empty'
@@ -99,6 +99,15 @@ def test_load_and_unload_persist_and_agree_with_the_library_state(rig):
     assert 'Data Transfer Element 0:Empty\n' in rig.status()
     result = rig.mtx('unload', 2, 0)
     assert (result.returncode, result.stderr) == (1, 'Data Transfer Element 0 is Empty\n')
+
+
+def test_a_load_names_the_cartridge_in_the_ltfs_drive_file_and_an_unload_removes_it(rig):
+    assert not os.path.exists(rig.drive)  # the `file` backend's empty drive: no drive file
+    assert rig.mtx('load', 2, 0).returncode == 0
+    with open(rig.drive, 'rb') as drive:
+        assert drive.read() == b'../tapes/TPN002L9\n'.ljust(36, b'\0')
+    assert rig.mtx('unload', 2, 0).returncode == 0
+    assert not os.path.exists(rig.drive)
 
 
 def test_inquiry(rig):
@@ -171,7 +180,7 @@ def test_the_real_mtx_rewrites_an_occupied_source_slot(rig):
 
 def test_the_real_mtx_says_unknown_source_when_no_slot_is_empty(tmp_path, shim):
     root = tmp_path / 'library'
-    admin('init', root, '--slots', 2, '--drives', 1, '--tapes', 'TPN001L9,TPN002L9', '--capacity', '16M')
+    admin('init', root, '--slots', 2, '--drives', 1, '--tapes', 'TPN001L9,TPN002L9', '--capacity', '160M')
     rig = Rig(root, shim)
     assert rig.mtx('load', 1, 0).returncode == 0
     with open_library(rig.root) as library:  # a tape put into the emptied slot by hand

@@ -18,7 +18,7 @@ PAD = b' ' * 28  # an 8-character barcode padded to the 36-byte primary volume t
 def root(tmp_path):
     root = tmp_path / 'library'
     builder.create(
-        root, slots=6, drives=1, tapes=['TPN001L9', 'TPN002L9', None, 'CLN001L1'], capacity=16 << 20, import_export=1
+        root, slots=6, drives=1, tapes=['TPN001L9', 'TPN002L9', None, 'CLN001L1'], capacity=160 << 20, import_export=1
     )
     return str(root)
 

@@ -102,7 +102,7 @@ class DriveResources:
                     f'"{" ".join(self.drive.ltfsck)} {self.drive.device}" with the tape in the drive, then requeue'
                 ) from None
             log.warning('%s will not mount, its index is behind its data: %s; running ltfsck', self.holding, behind)
-            said = self.drive.check_volume()
+            said = self.drive.check_volume(deep=behind.deep)
             self.recovery = (
                 f'{self.holding} did not mount after an interrupted write ({_last_error(str(behind))}); '
                 f'ltfsck rolled it back to its last index ({said})'
@@ -148,5 +148,5 @@ class DriveResources:
 
 def _last_error(message: str) -> str:
     """The LTFS line that says what to do (LTFS11220E ... Run ltfsck.) out of a mount failure's message."""
-    found = [part.strip() for part in message.split(';') if 'LTFS11220E' in part]
+    found = [part.strip() for part in message.split(';') if 'LTFS11220E' in part or 'LTFS17146E' in part]
     return found[0] if found else message

@@ -32,6 +32,8 @@ ALREADY_FORMATTED = 'LTFS15047E'  # Medium is already formatted
 NOT_PARTITIONED = 'LTFS17168E'  # Cannot read volume: medium is not partitioned (never formatted)
 # The volume's data goes beyond its last index: 'Medium check failed: extra blocks detected. Run ltfsck.'
 INDEX_BEHIND = 'LTFS11220E'
+# Killed before the end of data was marked: 'EOD of DP(1) is missing', 'Use ltfsck with the --deep-recovery option'.
+DEEP_RECOVERY = ('LTFS17146E', 'LTFS17148E')
 # Printed by the `file` tape backend on every run, success included: says nothing.
 NOISE = ('LTFS30061E',)
 # ltfsck's exit status: 0 consistent, 1 errors corrected (also printed for a volume found
@@ -124,6 +126,8 @@ class Drive:
         ids = ltfs_ids(finished)
         if NOT_PARTITIONED in ids:
             raise Unformatted(f'{finished.shown}: the tape is not formatted: {_ltfs_failure(finished)}')
+        if any(code in ids for code in DEEP_RECOVERY):
+            raise IndexBehind(f'{finished.shown}: {_ltfs_failure(finished)}', deep=True)
         if INDEX_BEHIND in ids or 'Run ltfsck' in finished.stderr:
             raise IndexBehind(f'{finished.shown}: {_ltfs_failure(finished)}')
         if finished.returncode == 0:
@@ -132,12 +136,12 @@ class Drive:
             )
         raise DriveError(f'{finished.shown}: {_ltfs_failure(finished)}')
 
-    def check_volume(self) -> str:
+    def check_volume(self, deep: bool = False) -> str:
         """Run ltfsck on the tape in the drive (not mounted): it rolls the volume back to its last
         complete index, dropping whatever was written after it. Returns what ltfsck said that matters."""
         if self.is_mounted():
             raise DriveError(f'refusing to check {self.device}: a volume is mounted on {self.mountpoint}')
-        finished = self._run([*self.ltfsck, self.device], check=False)
+        finished = self._run([*self.ltfsck, *(['--deep-recovery'] if deep else []), self.device], check=False)
         said = _ltfs_failure(finished, levels='EW', wanted=_LTFSCK_SAYS)
         if finished.returncode not in LTFSCK_FINE:
             raise DriveError(f'{finished.shown} exited {finished.returncode}: {said}; the volume is not recovered')

@@ -88,4 +88,9 @@ class Unformatted(DriveError):
 
 class IndexBehind(DriveError):
     """ltfs refuses the volume because data lies beyond its last index (LTFS11220E, 'Run ltfsck'):
-    what an ltfs that died while writing leaves. ltfsck rolls the volume back to that index."""
+    what an ltfs that died while writing leaves. ltfsck rolls the volume back to that index; `deep`
+    when the end of data is missing too (LTFS17146E), which needs ltfsck --deep-recovery."""
+
+    def __init__(self, message: str, deep: bool = False):
+        super().__init__(message)
+        self.deep = deep

@@ -59,18 +59,14 @@ class DriveResources:
         """Get this tape into the drive (unmounting and unloading any other first); return its home slot."""
         self.drive.check_serial()
         self.drive.unmount()  # a mount left by a run cut short: start from an unmounted tape
-        status = self.changer.status()
-        held = status.drive(self.index)
+        held = self.changer.status().drive(self.index)
         if held is not None and held.full and (held.barcode or '').upper() != barcode.upper():
             log.info('drive %d holds %s, putting it back first', self.index, held.barcode or 'a tape without barcode')
             self.release()
-            status = self.changer.status()
-        source = next(
-            (slot for slot in status.slots if slot.full and (slot.barcode or '').upper() == barcode.upper()), None
+        # The home slot is recorded before the move: a crash after it keeps the record.
+        slot = self.changer.load(
+            barcode, self.index, before_move=lambda tape, home: tapes.record_home(self.db, tape, home)
         )
-        if source is not None:
-            tapes.record_home(self.db, barcode, source.number)  # before the move: a crash after it keeps the record
-        slot = self.changer.load(barcode, self.index)
         self.holding = barcode
         self.recovery = None
         return slot
@@ -79,15 +75,15 @@ class DriveResources:
         """Leave the drive empty and unmounted: a tape is never left in the drive between tasks."""
         self.drive.unmount()  # no-op when nothing is mounted; waits for ltfs to write the index
         self.mounted = None
-        held = self.changer.status().drive(self.index)
-        home = None
-        if held is not None and held.full and held.barcode:
-            try:
-                home = tapes.home_slot(self.db, held.barcode)
-            except DatabaseError as exc:  # the drive is emptied all the same, to mtx's report
-                log.error('the home slot of %s is unknown (%s)', held.barcode, exc)
-        self.changer.unload(self.index, home=home)  # no-op when the drive is empty
+        self.changer.unload(self.index, home_of=self._home_of)  # no-op when the drive is empty
         self.holding = None
+
+    def _home_of(self, barcode: str) -> Optional[int]:
+        try:
+            return tapes.home_slot(self.db, barcode)
+        except DatabaseError as exc:  # the drive is emptied all the same, to mtx's report
+            log.error('the home slot of %s is unknown (%s)', barcode, exc)
+            return None
 
     def mount(self, read_only: bool = False) -> None:
         """Mount the tape in the drive; a volume whose index is behind its data is checked with ltfsck

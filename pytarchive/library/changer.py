@@ -10,7 +10,7 @@ Request Sense lines start with "mtx: "); a prefix is removed where an older mtx 
 
 import logging
 import re
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 from .commands import CommandNotRun, Finished, run_command
 from .errors import LibraryError, MtxError
@@ -68,12 +68,15 @@ class Changer:
         self.last_status = parse_status(finished.stdout)
         return self.last_status
 
-    def load(self, barcode: str, drive: int = 0) -> Optional[int]:
+    def load(
+        self, barcode: str, drive: int = 0, before_move: Optional[Callable[[str, int], None]] = None
+    ) -> Optional[int]:
         """Load the tape with this barcode into `drive`; return its home slot.
 
         Loading a tape that is already in that drive does nothing (so a task run again after a crash
         gives the same result). Refuses cleaning tapes, a drive holding another tape, an unknown or
-        duplicated barcode, and a tape that sits in another drive.
+        duplicated barcode, and a tape that sits in another drive. before_move(barcode, slot) is called
+        just before the robot moves: the caller records where the tape came from.
         """
         barcode = barcode.strip()
         if not barcode:
@@ -88,6 +91,8 @@ class Changer:
                 return target.source_slot
             raise MtxError(f'cannot load {barcode}: drive {drive} already holds {_describe(target)}; unload it first')
         slot = self._slot_holding(status, barcode)
+        if before_move is not None:
+            before_move(barcode, slot.number)
         self._move('load', slot.number, drive)
         after = self.status()
         loaded = after.drive(drive)
@@ -101,46 +106,46 @@ class Changer:
         log.info('loaded %s from slot %d into drive %d', barcode, slot.number, drive)
         return slot.number
 
-    def unload(self, drive: int = 0, home: Optional[int] = None) -> Optional[int]:
+    def unload(self, drive: int = 0, home_of: Optional[Callable[[str], Optional[int]]] = None) -> Optional[int]:
         """Put the tape in `drive` back into its home slot and return that slot; None if the drive was empty.
 
-        home: the slot the caller loaded the tape from. mtx's own report is only a hint: the real mtx
-        names the tape's source slot only while that slot is empty, and otherwise the first empty
-        slot, so a tape would go to a slot that was never its home. Without `home`, mtx's report is
-        used, with a warning. Refuses when the home slot is occupied: the operator decides then,
-        rather than pytarchive filling some other slot.
+        home_of(barcode): the slot the caller loaded that tape from, or None. mtx's own report is only
+        a hint: the real mtx names the tape's source slot only while that slot is empty, and otherwise
+        the first empty slot, so a tape would go to a slot that was never its home. Without a recorded
+        home, mtx's report is used, with a warning. Refuses when the home slot is occupied: the
+        operator decides then, rather than pytarchive filling some other slot.
         """
         status = self.status()
         target = self._drive(status, drive)
         if not target.full:
             log.info('drive %d is already empty', drive)
             return None
-        if home is None:
-            home_number = target.source_slot
-            if home_number is not None:
-                log.warning(
-                    'drive %d: no record of where %s was loaded from; mtx reports slot %d (mtx names the '
-                    'first empty slot when the true one is occupied)',
-                    drive,
-                    target.barcode or 'the tape',
-                    home_number,
-                )
-        else:
-            home_number = home
-            if target.source_slot != home:
-                log.warning(
-                    'drive %d: mtx reports %s came from %s, but it was loaded from slot %d: unloading it there',
-                    drive,
-                    target.barcode or 'the tape',
-                    f'slot {target.source_slot}' if target.source_slot is not None else 'an unknown slot',
-                    home,
-                )
-        home_slot = status.slot(home_number) if home_number is not None else None
+        recorded = home_of(target.barcode) if home_of is not None and target.barcode else None
+        home = target.source_slot if recorded is None else recorded
+        name = target.barcode or 'the tape'
+        if recorded is None and home is not None:
+            log.warning(
+                'drive %d: no record of where %s was loaded from; mtx reports slot %d (mtx names the first '
+                'empty slot when the true one is occupied)',
+                drive,
+                name,
+                home,
+            )
+        elif recorded is not None and target.source_slot != recorded:
+            reported = f'slot {target.source_slot}' if target.source_slot is not None else 'an unknown slot'
+            log.warning(
+                'drive %d: mtx reports %s came from %s, but it was loaded from slot %d: unloading it there',
+                drive,
+                name,
+                reported,
+                recorded,
+            )
+        home_slot = status.slot(home) if home is not None else None
         if home_slot is None:
             where = (
                 'neither pytarchive nor the library knows its home slot'
-                if home_number is None
-                else f'its home slot {home_number} does not exist in this library'
+                if home is None
+                else f'its home slot {home} does not exist in this library'
             )
             raise MtxError(
                 f'cannot unload drive {drive} ({_describe(target)}): {where}; unload it by hand with '
@@ -149,23 +154,22 @@ class Changer:
         if home_slot.full:
             raise MtxError(
                 f'cannot unload drive {drive} ({target.barcode or "a tape without barcode"}): its home slot '
-                f'{home_number} is occupied by {_describe(home_slot)} (moved there by hand?); move that tape '
+                f'{home} is occupied by {_describe(home_slot)} (moved there by hand?); move that tape '
                 f'away first, or unload it by hand with "{" ".join(self._argv("unload", "SLOT", drive))}"'
             )
-        home = home_slot
-        self._move('unload', home.number, drive)
+        self._move('unload', home, drive)
         after = self.status()
-        emptied, filled = after.drive(drive), after.slot(home.number)
+        emptied, filled = after.drive(drive), after.slot(home)
         if emptied is None or emptied.full or filled is None or not filled.full:
             raise MtxError(
-                f'mtx reported unloading drive {drive} into slot {home.number} but the library now '
+                f'mtx reported unloading drive {drive} into slot {home} but the library now '
                 f'shows the drive {"full" if emptied is None or emptied.full else "empty"} and the '
                 f'slot {"full" if filled is not None and filled.full else "empty"}',
-                command=self._argv('unload', home.number, drive),
+                command=self._argv('unload', home, drive),
                 mtx_reported=True,
             )
-        log.info('unloaded drive %d into its home slot %d', drive, home.number)
-        return home.number
+        log.info('unloaded drive %d into its home slot %d', drive, home)
+        return home
 
     def transfer(self, source: int, destination: int) -> None:
         """Move a tape between two slots (e.g. to or from an import/export slot)."""

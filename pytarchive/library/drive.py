@@ -128,7 +128,7 @@ class Drive:
             raise Unformatted(f'{finished.shown}: the tape is not formatted: {_ltfs_failure(finished)}')
         if any(code in ids for code in DEEP_RECOVERY):
             raise IndexBehind(f'{finished.shown}: {_ltfs_failure(finished)}', deep=True)
-        if INDEX_BEHIND in ids or 'Run ltfsck' in finished.stderr:
+        if INDEX_BEHIND in ids:
             raise IndexBehind(f'{finished.shown}: {_ltfs_failure(finished)}')
         if finished.returncode == 0:
             raise DriveError(

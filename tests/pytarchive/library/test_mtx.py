@@ -482,7 +482,7 @@ class TestChangerUnload:
             BEFORE,
         )
         mtx.answer('unload', 'Unloading drive 0 into Storage Element 3...done\n')
-        assert mtx.changer().unload(home=3) == 3
+        assert mtx.changer().unload(home_of={'TPN002L9': 3}.get) == 3
         assert mtx.calls()[1] == '-f /dev/sch0 unload 3 0'
         assert 'mtx reports TPN002L9 came from slot 2, but it was loaded from slot 3: unloading it there' in caplog.text
 
@@ -620,10 +620,10 @@ class TestChangerOnTheVirtualLibrary:
         # the real mtx now names slot 1, the first empty one, as the drive's source
         assert changer.status().drives[0] == DriveSlot(0, True, 1, 'TPN002L9')
         with pytest.raises(MtxError, match=r'its home slot 2 is occupied by TPN001L9 \(moved there by hand\?\)'):
-            changer.unload(home=2)
+            changer.unload(home_of={'TPN002L9': 2}.get)
         assert changer.status().drives[0].full  # nothing moved
         virtual.fault('move', 'TPN001L9', '--to-slot', '1')
-        assert changer.unload(home=2) == 2
+        assert changer.unload(home_of={'TPN002L9': 2}.get) == 2
         assert changer.status().slot(2).barcode == 'TPN002L9'
 
     def test_sense_error_is_quoted_and_the_state_re_read(self, virtual):

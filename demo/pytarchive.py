@@ -8,7 +8,6 @@ tape; the drive is left empty at the end and the library cleaned up."""
 
 import configparser
 import os
-import re
 import shlex
 import signal
 import socket
@@ -19,20 +18,6 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-
-# The demo's mkltfs: the real one from the config, with a copy of what it prints kept in a file, since
-# the service only logs that the tape was formatted. Its output reaches the service unchanged
-# (stderr merged into stdout, as the service reads both together), and so does its exit status.
-MKLTFS_WRAPPER = """#!/bin/sh
-{mkltfs} "$@" >{output} 2>&1
-status=$?
-cat {output} >>{log}
-cat {output}
-exit $status
-"""
-
-# mkltfs's messages not shown: its command line, the platform and the compiler it was built with.
-BUILD_DETAILS = ('LTFS15041I', 'LTFS15042I', 'LTFS15043I')
 
 
 def demo_step(cluster, client, say):
@@ -70,19 +55,9 @@ def _with_library(work, library, config_lines, say):
     device = device['Device']
     mtx = shlex.split(device['mtx'])  # `env LD_PRELOAD=... /usr/sbin/mtx`
     changer = [*mtx, '-f', device['library']]
-    mkltfs = work / 'mkltfs'
-    mkltfs.write_text(
-        MKLTFS_WRAPPER.format(
-            mkltfs=shlex.quote(device['mkltfs']),
-            output=shlex.quote(str(work / 'mkltfs.out')),
-            log=shlex.quote(str(work / 'mkltfs.log')),
-        )
-    )
-    mkltfs.chmod(0o755)
     config = work / 'pytarchive.conf'
     config.write_text(
-        re.sub(r'^mkltfs = .*$', f'mkltfs = {mkltfs}', config_lines, flags=re.MULTILINE)
-        + f'\n[Service]\nsocket = {work / "pytarchive.sock"}\ndatabase = {work / "pytarchive.db"}\n'
+        config_lines + f'\n[Service]\nsocket = {work / "pytarchive.sock"}\ndatabase = {work / "pytarchive.db"}\n'
     )
     say(
         'pytarchive: the service on a virtual library (sim/tapelib: 6 slots, 1 drive, 2 data tapes and a cleaning tape)'
@@ -119,7 +94,7 @@ def _with_library(work, library, config_lines, say):
         ):
             _client(config, say, *command)
             if command[:2] == ['format', 'TPN001L9']:
-                _mkltfs_messages(work / 'mkltfs.log', say)
+                _mkltfs_messages(work / 'service.log', say)
         same = _contents(folder) == _contents(restored)
         say(
             f'   restored copy {"identical to" if same else "DIFFERS from"} the original '
@@ -157,12 +132,12 @@ def _mtx_status(changer, say):
 
 
 def _mkltfs_messages(log, say):
-    """mkltfs's own messages (LTFS15xxx) from the service's run, but for the build details."""
+    """What the real mkltfs said of the new volume, as the service logged it."""
     lines = log.read_text(errors='replace').splitlines() if log.exists() else []
-    shown = [line for line in lines if line.startswith('LTFS15') and not line.startswith(BUILD_DETAILS)]
-    say('     the real mkltfs, as the service ran it, printed (its LTFS15xxx messages):')
-    for line in shown or ['(nothing: the service did not run mkltfs)']:
-        say(f'       {line}')
+    said = [line.split(' as TPN001 (TPN001L9): ', 1)[1] for line in lines if ' as TPN001 (TPN001L9): ' in line]
+    say('     the real mkltfs said, as the service logged it:')
+    for message in said[0].split('; ') if said else ['(nothing: the service did not run mkltfs)']:
+        say(f'       {message}')
 
 
 def _sample_folder(root):

@@ -103,8 +103,14 @@ class Drive:
                 f'formatting it again with force erases everything on it'
             )
         if finished.returncode != 0 or FORMATTED not in output:
-            raise DriveError(f'{finished.shown}: {_ltfs_failure(finished)}')
-        log.info('formatted %s as %s (%s)', self.device, volume_serial, name)
+            raise DriveError(f'{finished.shown}: {_ltfs_messages(finished)}')
+        log.info(
+            'formatted %s as %s (%s): %s',
+            self.device,
+            volume_serial,
+            name,
+            _ltfs_messages(finished, levels='', wanted=_MKLTFS_SAYS),
+        )
 
     def mount(self, read_only: bool = False) -> None:
         """Mount the tape's LTFS volume on the mount point and confirm it in the mount table.
@@ -125,16 +131,16 @@ class Drive:
             return
         ids = ltfs_ids(finished)
         if NOT_PARTITIONED in ids:
-            raise Unformatted(f'{finished.shown}: the tape is not formatted: {_ltfs_failure(finished)}')
+            raise Unformatted(f'{finished.shown}: the tape is not formatted: {_ltfs_messages(finished)}')
         if any(code in ids for code in DEEP_RECOVERY):
-            raise IndexBehind(f'{finished.shown}: {_ltfs_failure(finished)}', deep=True)
+            raise IndexBehind(f'{finished.shown}: {_ltfs_messages(finished)}', deep=True)
         if INDEX_BEHIND in ids:
-            raise IndexBehind(f'{finished.shown}: {_ltfs_failure(finished)}')
+            raise IndexBehind(f'{finished.shown}: {_ltfs_messages(finished)}')
         if finished.returncode == 0:
             raise DriveError(
-                f'{finished.shown} exited 0 but {self.mountpoint} is not mounted: {_ltfs_failure(finished)}'
+                f'{finished.shown} exited 0 but {self.mountpoint} is not mounted: {_ltfs_messages(finished)}'
             )
-        raise DriveError(f'{finished.shown}: {_ltfs_failure(finished)}')
+        raise DriveError(f'{finished.shown}: {_ltfs_messages(finished)}')
 
     def check_volume(self, deep: bool = False) -> str:
         """Run ltfsck on the tape in the drive (not mounted): it rolls the volume back to its last
@@ -142,7 +148,7 @@ class Drive:
         if self.is_mounted():
             raise DriveError(f'refusing to check {self.device}: a volume is mounted on {self.mountpoint}')
         finished = self._run([*self.ltfsck, *(['--deep-recovery'] if deep else []), self.device], check=False)
-        said = _ltfs_failure(finished, levels='EW', wanted=_LTFSCK_SAYS)
+        said = _ltfs_messages(finished, levels='EW', wanted=_LTFSCK_SAYS)
         if finished.returncode not in LTFSCK_FINE:
             raise DriveError(f'{finished.shown} exited {finished.returncode}: {said}; the volume is not recovered')
         log.warning('ltfsck on %s: %s', self.device, said)
@@ -198,7 +204,7 @@ class Drive:
         except CommandNotRun as error:
             raise DriveError(f'{shlex.join(argv)}: {error}') from None
         if check and finished.returncode != 0:
-            raise DriveError(f'{finished.shown}: {_ltfs_failure(finished)}')
+            raise DriveError(f'{finished.shown}: {_ltfs_messages(finished)}')
         return finished
 
 
@@ -206,6 +212,8 @@ def _command(command: Command) -> list:
     return [command] if isinstance(command, str) else list(command)
 
 
+# What mkltfs prints that says what the new volume is: block size, partitions, UUID, capacity.
+_MKLTFS_SAYS = ('LTFS15004I', 'LTFS15010I', 'LTFS15011I', 'LTFS15013I', 'LTFS15019I', 'LTFS15024I')
 # What ltfsck prints that says what it did: where it put the latest index (the data after it is
 # dropped), that it wrote indexes to restore consistency, and the verdict.
 _LTFSCK_SAYS = ('LTFS11227I', 'LTFS11230I', 'LTFS16021I', 'LTFS16022I')
@@ -216,10 +224,10 @@ def ltfs_ids(finished: Finished) -> list:
     return [match[1] for match in _LTFS_MESSAGE.finditer(finished.stderr + '\n' + finished.stdout)]
 
 
-def _ltfs_failure(finished: Finished, levels: str = 'E', wanted: tuple = ()) -> str:
-    """Every distinct LTFS message of these levels (or with these ids) a command printed, the backend's
-    noise left out: the actionable line is often not the first (LTFS11220E 'Run ltfsck' comes after
-    others). Without any, its last line of output."""
+def _ltfs_messages(finished: Finished, levels: str = 'E', wanted: tuple = ()) -> str:
+    """Every distinct LTFS message of these levels (or with these ids) a command printed, in order, the
+    backend's noise left out: for a failure, the actionable line is often not the first (LTFS11220E
+    'Run ltfsck' comes after others). Without any, its last line of output."""
     output = finished.stderr + '\n' + finished.stdout
     messages = [
         f'{match[1]} {match[2].strip()}'

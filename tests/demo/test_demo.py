@@ -42,7 +42,7 @@ def test_demo_shows_events_locks_handles_and_the_watcher():
     assert re.search(r'^   mtx version \d+\.\d+\.\d+ \(/usr/sbin/mtx\)', out, re.MULTILINE)
     assert re.search(r'Storage Changer \S+/library/dev/sch0:1 Drives, 6 Slots \( 0 Import/Export \)', out)
     assert 'Storage Element 3:Full :VolumeTag=CLN001L1' in out
-    assert 'LTFS15000I Starting mkltfs, LTFS version' in out
+    assert 'LTFS15013I Volume UUID is: ' in out
     assert 'LTFS15024I Medium formatted successfully.' in out
     assert 'never uses cleaning tapes' in out
     assert "field survey 2026' prepared: 6 files, 1.0 MB" in out or 'field survey 2026 prepared: 6 files' in out

@@ -107,6 +107,9 @@ def click_heading(window, key):
 def click_row(window, path, user, **modifiers):
     tree = window.tree
     [item] = [i for i in tree.get_children() if tree.item(i, 'values')[0] == path and tree.item(i, 'values')[2] == user]
+    tree.see(item)
+    # A row has no box until Tk has drawn it: on a loaded machine the window may not have yet.
+    pump_until(window.root, lambda: tree.bbox(item))
     x, y, _, height = tree.bbox(item)
     click(tree, x + 30, y + height // 2, **modifiers)
 

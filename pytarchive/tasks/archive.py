@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 PACKED_SUFFIX = '.tar.zst'
 _CHECKSUM_BATCH = 1000
 _SHOWN = 5  # failing files named in a message
+# What a FUSE mount answers once its daemon died: the write in flight, then everything after it.
+LTFS_GONE = (errno.ECONNABORTED, errno.ENOTCONN)
 
 
 def run(ctx: TaskContext, path: str, barcode: str) -> str:
@@ -155,6 +157,8 @@ def _copy_failure(exc: Exception, folder: Dict, barcode: str, destination: str) 
             f'to another tape'
         )
     why = exc.message if isinstance(exc, ToolError) else f'{exc.filename or destination}: {exc.strerror}'
+    if isinstance(exc, OSError) and exc.errno in LTFS_GONE:
+        why += f' (the ltfs process serving {barcode} is gone: its next mount checks the volume)'
     return f'{why}; {folder["path"]} is NOT archived, {removed}'
 
 

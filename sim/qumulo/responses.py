@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote
 
 from .errors import ApiError, bad_request
 from .models import RECURSIVE_MODES
-from .models.auth import FS_WRITE, RECURSIVE_NOTIFY_ROLES, USERS_GROUP
+from .models.auth import FS_WRITE, RECURSIVE_NOTIFY_ROLES
 
 DEFAULT_PAGE = 1000
 
@@ -89,7 +89,8 @@ def login(cluster, req):
 
 
 def who_am_i(cluster, req):
-    return Reply(req.user.who_am_i())
+    token = cluster.sessions.token_of(req.headers.get('Authorization'))
+    return Reply(req.user.who_am_i(token.id if token and token.id else None))
 
 
 def my_roles(cluster, req):
@@ -97,8 +98,7 @@ def my_roles(cluster, req):
 
 
 def user_groups(cluster, req):
-    cluster.directory.local_user(req.params['user_id'])
-    return Reply([dict(USERS_GROUP)])
+    return Reply(cluster.directory.local_groups(req.params['user_id']))
 
 
 def expand_identity(cluster, req):
@@ -124,15 +124,18 @@ def create_access_token(cluster, req):
 
 
 def list_access_tokens(cluster, req):
-    tokens = [cluster.sessions.access_token_metadata(t) for t in cluster.sessions.access_tokens()]
-    return Reply({'entries': tokens, 'paging': {'next': None}})
+    limit, user = req.limit(), req.query.get('user')
+    tokens, after = cluster.sessions.access_tokens(user, req.query.get('after'), limit)
+    nxt = _next_uri('/v1/auth/access-tokens/', limit, after, user=quote(user, safe='') if user else None)
+    return Reply({'entries': tokens, 'paging': {'next': nxt or None}})
 
 
 def get_access_token(cluster, req):
-    for token in cluster.sessions.access_tokens():
-        if token.id == req.params['token_id']:
-            return Reply(cluster.sessions.access_token_metadata(token))
-    raise ApiError(404, 'access_token_not_found_error', f'No access token {req.params["token_id"]}')
+    return Reply(cluster.sessions.access_token_metadata(cluster.sessions.access_token(req.params['token_id'])))
+
+
+def modify_access_token(cluster, req):
+    return Reply(cluster.sessions.modify_access_token(req.params['token_id'], req.json()))
 
 
 def delete_access_token(cluster, req):
@@ -141,15 +144,17 @@ def delete_access_token(cluster, req):
 
 
 def resolve_ips(cluster, req):
-    # The emulator has no DNS: every address is reported as not resolvable, as a cluster does
-    # for clients without reverse records.
-    return Reply([{'ip_address': ip, 'hostname': '', 'result': 'ERROR'} for ip in req.json()])
+    ips = req.json()
+    if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
+        raise bad_request('resolve-ips-to-names needs a list of IP addresses')
+    return Reply([cluster.dns.resolve_ip(ip) for ip in ips])
 
 
 def version(cluster, req):
+    # qq and the SDK's numeric_version take the last word of revision_id as the version.
     return Reply(
         {
-            'revision_id': 'Qumulo Core 7.10.2 (sim)',
+            'revision_id': 'Qumulo Core 7.10.2',
             'build_id': 'sim',
             'flavor': 'release',
             'build_date': '2026-10-01T00:00:00Z',
@@ -389,6 +394,10 @@ def sim_notify_inject(cluster, req):
 
 def sim_expire_sessions(cluster, req):
     return Reply({'expired': cluster.sessions.expire_sessions()})
+
+
+def sim_dns(cluster, req):
+    return Reply({'registered': cluster.dns.register(req.json())})
 
 
 def sim_fail_next(cluster, req):

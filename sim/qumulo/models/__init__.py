@@ -1,6 +1,7 @@
 """State and rules of the emulated cluster. Nothing here knows about HTTP."""
 
 from .auth import Sessions, builtin_directory
+from .dns import Dns
 from .faults import Faults
 from .files import FileSystem
 from .notify import ChangeHub
@@ -15,6 +16,7 @@ class Cluster:
         self.directory = builtin_directory()
         self.sessions = Sessions(self.directory)
         self.smb = Smb()
+        self.dns = Dns()
         self.faults = Faults()
         self.changes = ChangeHub(self.fs)
         self.fs.locks.before_write = self.changes.ignore_next_attribute_change

@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote
 from .errors import ApiError, bad_request
 from .models import RECURSIVE_MODES
 from .models.auth import FS_WRITE, RECURSIVE_NOTIFY_ROLES
+from .models.smb import access_of
 
 DEFAULT_PAGE = 1000
 
@@ -264,22 +265,26 @@ def list_file_handles(cluster, req):
     resolver = None
     if req.flag('resolve_paths'):
         resolver = _path_resolver(cluster)
-    handles, after = cluster.smb.list_handles(file_number, req.query.get('after', '') or None, limit, resolver)
+    handles, after = cluster.smb.list_handles(file_number, req.query.get('after'), limit, resolver)
     nxt = _next_uri('/v1/smb/files/', limit, after, resolve_paths='true' if resolver else None, file_number=file_number)
     return Reply({'file_handles': handles, 'paging': {'next': nxt}})
 
 
 def _path_resolver(cluster):
+    """file id -> its path now, for a listing with resolve_paths; "" for a file that cannot be
+    resolved (removed while open), as a cluster leaves such a path empty."""
     cache = {}
 
     def resolve(file_id, opened_as):
         if file_id not in cache:
             path = cluster.fs.known_path(file_id)
-            cache[file_id] = (
-                cluster.fs.cluster_path(path)
-                if path and os.path.lexists(path)
-                else cluster.fs.resolve([file_id])[0]['path'] or opened_as
-            )
+            if path and os.path.lexists(path):
+                cache[file_id] = cluster.fs.cluster_path(path)
+            else:
+                try:
+                    cache[file_id] = cluster.fs.resolve([file_id])[0]['path']
+                except ApiError:
+                    cache[file_id] = ''
         return cache[file_id]
 
     return resolve
@@ -297,17 +302,39 @@ def close_file_handles(cluster, req):
 
 
 def list_sessions(cluster, req):
-    limit = req.limit()
-    sessions, after = cluster.smb.list_sessions(req.query.get('after', '') or None, limit)
-    return Reply({'session_infos': sessions, 'paging': {'next': _next_uri('/v1/smb/sessions/', limit, after)}})
+    """`identity` (a name, SID, uid:N, auth_id:N, local:name, ...) lists only that user's sessions;
+    one naming no user known here lists none."""
+    limit, identity = req.limit(), req.query.get('identity')
+    user = cluster.directory.user_for_spec(identity) if identity is not None else None
+    if identity is not None and user is None:
+        return Reply({'session_infos': [], 'paging': {'next': ''}})
+    sessions, after = cluster.smb.list_sessions(user, req.query.get('after'), limit)
+    quoted = quote(identity, safe='') if identity is not None else None
+    return Reply(
+        {'session_infos': sessions, 'paging': {'next': _next_uri('/v1/smb/sessions/', limit, after, identity=quoted)}}
+    )
 
 
 def close_sessions(cluster, req):
     body = req.json()
-    if not isinstance(body, list):
-        raise bad_request('close needs a list of sessions')
-    cluster.smb.close_sessions({s.get('location') for s in body if isinstance(s, dict)})
-    return Reply(None)
+    if not isinstance(body, list) or not all(isinstance(s, dict) and isinstance(s.get('location'), str) for s in body):
+        raise bad_request('close needs a list of sessions, each with its location')
+    return Reply(cluster.smb.close_sessions([s['location'] for s in body]))
+
+
+def list_shares(cluster, req):
+    return Reply({'entries': cluster.smb.list_shares()})
+
+
+def list_shares_v2(cluster, req):
+    return Reply([dict(share, bytes_per_sector='512') for share in cluster.smb.list_shares()])
+
+
+def get_share(cluster, req):
+    share = cluster.smb.share(req.params['share_id'])
+    if share is None:
+        raise ApiError(404, 'smb_share_not_found_error', f'No SMB share with id {req.params["share_id"]}')
+    return Reply(share)
 
 
 def _lock_kind(req):
@@ -322,14 +349,13 @@ def _lock_kind(req):
     return proto, kind
 
 
-def _grants_page(grants, base, limit, after):
-    start = int(after) if after and after.isdigit() else 0
-    page = grants[start : start + limit]
-    more = start + limit < len(grants)
-    # Lock listings always send a next link; clients stop at a short page.
-    return Reply(
-        {'grants': page, 'paging': {'next': f'{base}?limit={limit}&after={start + limit if more else len(grants)}'}}
-    )
+def _grants_page(cluster, req, grants, base):
+    # A lock listing sends a next link after every page that held grants, the last one too, and
+    # none after an empty page: a client takes the empty page, not a short one, for the end.
+    limit = req.limit()
+    page, last = cluster.smb.grants_page(grants, req.query.get('after'), limit)
+    extra = ''.join(f'&{k}={quote(req.query[k], safe="")}' for k in ('owner_address', 'owner_name') if req.query.get(k))
+    return Reply({'grants': page, 'paging': {'next': f'{base}?limit={limit}&after={last}{extra}' if page else None}})
 
 
 def list_locks(cluster, req):
@@ -339,7 +365,7 @@ def list_locks(cluster, req):
         if proto == 'smb'
         else []
     )
-    return _grants_page(grants, f'/v1/files/locks/{proto}/{kind}/', req.limit(), req.query.get('after'))
+    return _grants_page(cluster, req, grants, f'/v1/files/locks/{proto}/{kind}/')
 
 
 def list_file_locks(cluster, req):
@@ -347,9 +373,7 @@ def list_file_locks(cluster, req):
     ref = req.ref()
     _, st = cluster.fs.lookup(ref)
     grants = cluster.smb.grants(kind, file_id=str(st.st_ino)) if proto == 'smb' else []
-    return _grants_page(
-        grants, f'/v1/files/{req.params["ref"]}/locks/{proto}/{kind}/', req.limit(), req.query.get('after')
-    )
+    return _grants_page(cluster, req, grants, f'/v1/files/{req.params["ref"]}/locks/{proto}/{kind}/')
 
 
 # --- the /sim/ control surface ------------------------------------------------------------------
@@ -362,23 +386,61 @@ def sim_smb_open(cluster, req):
 
 
 def _sim_open_one(cluster, body):
+    """{"path", "user", "client", "access": "read"|"write" | "access_mask": [MS_ACCESS_...],
+    "share_mode": [API_SHARE_MODE_...], "share", "machine", "byte_ranges": [[offset, size]]}."""
     if not isinstance(body, dict):
         raise bad_request('/sim/smb/open needs an object (or a list of objects)')
     for key in ('path', 'user', 'client'):
         if not body.get(key):
             raise bad_request(f'/sim/smb/open needs "{key}"')
+    access_of(body.get('access'), body.get('access_mask'), body.get('share_mode'))  # before the file is made
+    try:
+        ranges = [(int(o), int(s)) for o, s in body.get('byte_ranges', [])]
+    except (TypeError, ValueError):
+        raise bad_request('byte_ranges must be a list of [offset, size] pairs')
     os_path = cluster.fs.os_path(body['path'])
     if not os.path.lexists(os_path):  # an SMB client may create the file it opens
         os.makedirs(os.path.dirname(os_path), exist_ok=True)
         open(os_path, 'ab').close()
     st = os.lstat(os_path)
     user = cluster.directory.identity_for_name(body['user'])
-    ranges = [(int(o), int(s)) for o, s in body.get('byte_ranges', [])]
     handle = cluster.smb.open(
-        str(st.st_ino), cluster.fs.cluster_path(os_path), user, body['client'], body.get('access', 'read'), ranges
+        str(st.st_ino),
+        cluster.fs.cluster_path(os_path),
+        user,
+        body['client'],
+        access=body.get('access'),
+        byte_ranges=ranges,
+        access_mask=body.get('access_mask'),
+        share_mode=body.get('share_mode'),
+        share=body.get('share'),
+        machine=body.get('machine'),
     )
     cluster.fs.remember(str(st.st_ino), os_path)
     return Reply(handle)
+
+
+def sim_smb_share(cluster, req):
+    """{"share_name", "fs_path"} (or a list of them): registers SMB shares (the folder is made if
+    missing); answers the shares as listed."""
+    body = req.json()
+    shares = []
+    for spec in body if isinstance(body, list) else [body]:
+        if not isinstance(spec, dict):
+            raise bad_request('/sim/smb/share needs {"share_name", "fs_path"} (or a list of them)')
+        os_path = cluster.fs.os_path(spec.get('fs_path') if isinstance(spec.get('fs_path'), str) else '')
+        shares.append(cluster.smb.register_share(spec.get('share_name'), spec.get('fs_path')))
+        os.makedirs(os_path, exist_ok=True)
+    return Reply(shares if isinstance(body, list) else shares[0])
+
+
+def sim_paging(cluster, req):
+    body = req.json()
+    short_pages = body.get('short_pages') if isinstance(body, dict) else None
+    if not isinstance(short_pages, bool):
+        raise bad_request('/sim/paging needs {"short_pages": true|false}')
+    cluster.smb.short_pages = short_pages
+    return Reply({'short_pages': short_pages})
 
 
 def sim_drop_streams(cluster, req):

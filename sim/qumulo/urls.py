@@ -58,10 +58,15 @@ CLUSTER_ROUTES = [
     _route('POST', '/v1/smb/files/close', r.close_file_handles, p.HANDLE_WRITE),
     _route('GET', '/v1/smb/sessions/?', r.list_sessions, p.SESSION_READ),
     _route('POST', '/v1/smb/sessions/close', r.close_sessions, p.SESSION_WRITE),
+    _route('GET', '/v3/smb/shares/?', r.list_shares, p.SHARE_READ),
+    _route('GET', '/v3/smb/shares/(?P<share_id>[^/]+)', r.get_share, p.SHARE_READ),
+    _route('GET', '/v2/smb/shares/?', r.list_shares_v2, p.SHARE_READ),
 ]
 
 SIM_ROUTES = [
     Route('POST', re.compile('^/sim/smb/open$'), r.sim_smb_open, login=False),
+    Route('POST', re.compile('^/sim/smb/share$'), r.sim_smb_share, login=False),
+    Route('POST', re.compile('^/sim/paging$'), r.sim_paging, login=False),
     Route('POST', re.compile('^/sim/drop-streams$'), r.sim_drop_streams, login=False),
     Route('POST', re.compile('^/sim/notify/inject$'), r.sim_notify_inject, login=False),
     Route('POST', re.compile('^/sim/expire-sessions$'), r.sim_expire_sessions, login=False),

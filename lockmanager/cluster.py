@@ -111,7 +111,11 @@ class LockCluster:
         self.client = client
         self.page_size = page_size
         self.names = UserNames(lambda **query: self.client.auth.find_identity(**query))
-        self.paths = FilePaths(lambda ids: self.client.fs.resolve_paths(ids), RESOLVE_BATCH)
+        self.paths = FilePaths(
+            lambda ids: self.client.fs.resolve_paths(ids),
+            lambda ids: self.client.fs.try_resolve_paths(ids),
+            RESOLVE_BATCH,
+        )
         self._grant_client: Optional[RestClient] = None
 
     def _translated(self) -> ContextManager[None]:
@@ -166,16 +170,17 @@ class LockCluster:
         return share, byte_range, sessions
 
     def _grants(self, client: RestClient, lock_type: str) -> List[Mapping]:
-        # Lock listings may never send an empty `next`: a short page is the end (as the SDK's own
-        # list_all_locks_by_client decides, which RestClient cannot call: it wraps the list it
-        # returns as a page iterator).
+        # A lock listing sends `next` after every page that held grants, the last one too, and the
+        # cluster "may choose a smaller limit": a short page is not the end (the SDK's own
+        # list_all_locks_by_client takes it for one, and would drop the rest). Only an empty page,
+        # or a page without a next link, ends the listing.
         grants: List[Mapping] = []
         after, seen = None, set()
         while True:
             page = client.fs.list_locks_by_client('smb', lock_type, limit=self.page_size, after=after)
             grants.extend(page['grants'])
             after = _after_token((page.get('paging') or {}).get('next'))
-            if len(page['grants']) < self.page_size or after is None:
+            if not page['grants'] or after is None:
                 return grants
             if after in seen:
                 raise BadReply(

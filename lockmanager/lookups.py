@@ -2,7 +2,7 @@
 ids that handles carry, and paths for file ids a listing left without one."""
 
 import logging
-from typing import Callable, Dict, Iterable, List, Mapping
+from typing import Callable, Dict, Iterable, List, Mapping, Optional
 
 from qumulo.lib.request import RequestError
 
@@ -54,14 +54,25 @@ class UserNames:
 
 
 class FilePaths:
-    """file id -> path through `POST /v1/files/resolve`, in batches, cached while the file is open.
+    """file id -> path, in batches, cached while the file is open.
 
     The handle listing resolves paths itself (resolve_paths=true); this fills the ones it left
-    empty. Ids of files no longer open are forgotten: a new file may get a freed id.
+    empty. A file may go away at any moment, and a refresh must not fail for it: the ids are asked
+    of `POST /v1/files/try-resolve`, which answers the ids it can resolve and lists the others
+    apart. A cluster without it (a 404 that is not about a file, or a 405) is asked through
+    `POST /v1/files/resolve` instead, which may fail a whole batch (404) for one id that is gone:
+    that batch is asked again one id at a time, and an id that still fails stays without a path.
+    Ids of files no longer open are forgotten: a new file may get a freed id.
     """
 
-    def __init__(self, resolve: Callable[[List[str]], Iterable[Mapping]], batch: int = 1000):
+    def __init__(
+        self,
+        resolve: Callable[[List[str]], Iterable[Mapping]],
+        try_resolve: Optional[Callable[[List[str]], Mapping]] = None,
+        batch: int = 1000,
+    ):
         self._resolve = resolve
+        self._try_resolve = try_resolve
         self.batch = batch
         self._paths: Dict[str, str] = {}
 
@@ -69,9 +80,35 @@ class FilePaths:
         """Paths of `wanted` that the cluster knows; `open_ids` are all ids still open."""
         missing = sorted(set(wanted) - set(self._paths))
         for start in range(0, len(missing), self.batch):
-            for entry in self._resolve(missing[start : start + self.batch]):
+            for entry in self._ask(missing[start : start + self.batch]):
                 if entry.get('path'):
                     self._paths[str(entry['id'])] = entry['path']
         for file_id in set(self._paths).difference(open_ids):
             del self._paths[file_id]
         return dict(self._paths)
+
+    def _ask(self, ids: List[str]) -> List[Mapping]:
+        if self._try_resolve is not None:
+            try:
+                return list(self._try_resolve(ids)['resolved'])
+            except RequestError as exc:
+                if not _no_such_endpoint(exc):
+                    raise
+                log.debug('the cluster has no try-resolve (%s); resolving through resolve', exc.description)
+                self._try_resolve = None
+        try:
+            return list(self._resolve(ids))
+        except RequestError as exc:
+            if exc.status_code != 404:
+                raise
+        if len(ids) == 1:
+            log.debug('file id %s is gone; its path stays unknown', ids[0])
+            return []
+        return [entry for file_id in ids for entry in self._ask([file_id])]
+
+
+def _no_such_endpoint(exc: RequestError) -> bool:
+    """A cluster that does not know the call (older than it), not one that lacks a file."""
+    if exc.status_code in (405, 501):
+        return True
+    return exc.status_code == 404 and not str(exc.error_class or '').startswith('fs_')

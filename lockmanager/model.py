@@ -5,25 +5,33 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
-# A handle may read and write at once; these decide which of the three words it gets.
-_READS = frozenset(
-    {
-        'MS_ACCESS_FILE_READ_DATA',
-        'MS_ACCESS_GENERIC_READ',
-        'MS_ACCESS_GENERIC_ALL',
-        'MS_ACCESS_FILE_EXECUTE',
-        'MS_ACCESS_GENERIC_EXECUTE',
-    }
-)
-_WRITES = frozenset(
-    {'MS_ACCESS_FILE_WRITE_DATA', 'MS_ACCESS_FILE_APPEND_DATA', 'MS_ACCESS_GENERIC_WRITE', 'MS_ACCESS_GENERIC_ALL'}
-)
-_DELETES = frozenset({'MS_ACCESS_DELETE', 'MS_ACCESS_GENERIC_ALL'})
+# A handle may read, write and delete at once; these decide which words it gets. Each right is
+# named as the API lists access masks (rest-api-guide/smb-file-administration/smb_files.md),
+# directory rights included (listing reads, adding a file or folder writes). The whole-file rights
+# (generic all, file all) and MAXIMUM_ALLOWED (whatever the user may: possibly everything) count
+# as all three: a handle holding them may be writing.
+_ALL = frozenset({'MS_ACCESS_GENERIC_ALL', 'MS_ACCESS_FILE_ALL', 'MS_ACCESS_MAXIMUM_ALLOWED'})
+_READS = _ALL | {
+    'MS_ACCESS_FILE_READ_DATA',
+    'MS_ACCESS_FILE_LIST_DIRECTORY',
+    'MS_ACCESS_GENERIC_READ',
+    'MS_ACCESS_FILE_EXECUTE',
+    'MS_ACCESS_FILE_TRAVERSE',
+    'MS_ACCESS_GENERIC_EXECUTE',
+}
+_WRITES = _ALL | {
+    'MS_ACCESS_FILE_WRITE_DATA',
+    'MS_ACCESS_FILE_APPEND_DATA',
+    'MS_ACCESS_FILE_ADD_FILE',
+    'MS_ACCESS_FILE_ADD_SUBDIRECTORY',
+    'MS_ACCESS_GENERIC_WRITE',
+}
+_DELETES = _ALL | {'MS_ACCESS_DELETE', 'MS_ACCESS_FILE_DELETE_CHILD'}
 
 
 def access_mode(access_mask: Iterable[str]) -> str:
-    """'read', 'write', 'read+write' (+'delete'); 'metadata' for opens that touch no data, such as
-    the Finder's Quick Look reading attributes."""
+    """'read', 'write', 'read+write' (+'delete'), 'delete'; 'metadata' for opens that touch no data,
+    such as the Finder's Quick Look reading attributes, or a change of permissions."""
     mask = set(access_mask or ())
     words = [word for word, rights in (('read', _READS), ('write', _WRITES), ('delete', _DELETES)) if mask & rights]
     return '+'.join(words) or 'metadata'

@@ -85,3 +85,85 @@ def test_a_user_without_smb_privileges_may_not_list(sim):
         LockCluster(sim.client('nolock', 'nolock')).fetch()
     assert refused.value.exit_code == PRIVILEGE
     assert 'PRIVILEGE_SMB_FILE_HANDLE_READ' in refused.value.message
+
+
+# --- listings never cut short; paths that vanish; access beyond read and write --------------------
+def test_short_pages_before_the_end_cut_no_listing_short(sim):
+    open_sample_handles(sim)
+    sim.control('paging', {'short_pages': True})  # every page half the limit: 2 of 4
+    rows = LockCluster(sim.client(), page_size=4).fetch().rows
+    assert len(rows) == 5 and len({r.location for r in rows}) == 5
+    # every grant was read: each row has its client and its share modes
+    assert all(r.clients and r.share_modes for r in rows)
+    assert sorted(r.byte_range_locks for r in rows) == [0, 0, 0, 1, 2]
+    assert {r.user for r in rows} == {'alice', 'bob', 'carol', 'dave'}
+
+
+class ClosingBetweenPages(LockCluster):
+    """Another admin closes handles while this listing is between its first and second page."""
+
+    def __init__(self, client, doomed, **kwargs):
+        super().__init__(client, **kwargs)
+        self.doomed = doomed
+
+    def _handles(self):
+        for n, handle in enumerate(super()._handles(), 1):
+            yield handle
+            if n == self.page_size:
+                other = self.client.clone()
+                for location in self.doomed:
+                    other.smb.close_smb_file(location=location)
+
+
+def test_a_handle_closed_between_pages_neither_ends_the_listing_nor_hides_others(sim):
+    opened = sim.control(
+        'smb/open',
+        [{'path': f'/share/f{n}.txt', 'user': 'alice', 'client': '10.0.0.5', 'access': 'write'} for n in range(7)],
+    )
+    locations = [h['handle_info']['location'] for h in opened]
+    # the last handle of the first page (the one the page link points after) and one further on
+    doomed = [locations[2], locations[4]]
+    rows = ClosingBetweenPages(sim.client(), doomed, page_size=3).fetch().rows
+    listed = {r.location for r in rows}
+    assert listed == set(locations) - {locations[4]}  # the first page still showed locations[2]
+    assert {r.path for r in rows if r.location != locations[2]} == {f'/share/f{n}.txt' for n in (0, 1, 3, 5, 6)}
+
+
+def test_a_file_gone_while_open_leaves_its_path_unknown_and_the_refresh_whole(sim):
+    open_sample_handles(sim)
+    (sim.root / 'design' / 'cover.psd').unlink()  # removed on the cluster while still open
+    rows = LockCluster(sim.client()).fetch().rows
+    assert len(rows) == 5
+    paths = sorted(r.path for r in rows)
+    assert paths.count('(path unknown)') == 2  # carol's and dave's handles on the removed file
+    assert '/finance/Q3.xlsx' in paths and '/finance/budget-2027.xlsx' in paths
+
+
+def test_access_beyond_read_and_write_and_deny_modes_are_shown(sim):
+    spec = {'path': '/share/report.docx', 'client': '10.0.0.5'}
+    sim.control(
+        'smb/open',
+        [
+            dict(spec, user='alice', access_mask=['MS_ACCESS_DELETE', 'MS_ACCESS_FILE_READ_ATTRIBUTES']),
+            dict(spec, user='bob', client='10.0.0.6', access_mask=['MS_ACCESS_GENERIC_ALL']),
+            dict(
+                spec,
+                user='carol',
+                client='10.0.0.7',
+                access_mask=['MS_ACCESS_FILE_ALL'],
+                share_mode=['API_SHARE_MODE_READ', 'API_SHARE_MODE_EXCLUDE_READ', 'API_SHARE_MODE_EXCLUDE_DELETE'],
+            ),
+            dict(spec, user='dave', client='10.0.0.8', access_mask=['MS_ACCESS_GENERIC_READ']),
+            dict(spec, user='erin', client='10.0.0.9', access_mask=['MS_ACCESS_WRITE_DAC']),
+        ],
+    )
+    rows = {r.user: r for r in LockCluster(sim.client()).fetch().rows}
+    assert {user: r.access for user, r in rows.items()} == {
+        'alice': 'delete',
+        'bob': 'read+write+delete',
+        'carol': 'read+write+delete',
+        'dave': 'read',
+        'erin': 'metadata',
+    }
+    assert rows['alice'].locks_text == 'share delete'
+    assert rows['carol'].locks_text == 'share read/exclude-read/exclude-delete'

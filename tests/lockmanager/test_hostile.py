@@ -37,7 +37,8 @@ def test_a_paging_loop_in_the_listing_ends_in_one_line_and_exit_9(sim, proxy, tm
 
 
 def test_a_paging_loop_in_the_lock_grants_ends_the_listing_with_exit_9(sim, proxy, tmp_path):
-    # Grant listings end at a short page, so the loop needs full ones: pages of one grant.
+    # Grant listings end only at an empty page (or one without a next link): every page here names
+    # the first next link again, pages of one grant.
     proxy.rule('GET', r'/v1/files/locks/smb/share-mode', 'loop')
     client = connect(load_cluster_config(sim.write_config(tmp_path / 'tool.ini', API_PORT=proxy.port)))
     with pytest.raises(ToolError) as refused:

@@ -1,5 +1,6 @@
 """lockmanager.lookups: user names and paths asked of the cluster once per id."""
 
+import pytest
 from qumulo.lib.request import RequestError
 
 from lockmanager.lookups import FilePaths, UserNames
@@ -36,10 +37,72 @@ def test_missing_paths_are_resolved_in_batches_once_and_forgotten_when_closed():
         batches.append(list(ids))
         return [{'id': i, 'path': f'/p/{i}' if i != '5' else ''} for i in ids]
 
-    paths = FilePaths(resolve, batch=2)
+    paths = FilePaths(resolve, batch=2)  # a cluster without try-resolve: resolve alone
     assert paths.lookup(['1', '2', '3', '5'], ['1', '2', '3', '5']) == {'1': '/p/1', '2': '/p/2', '3': '/p/3'}
     assert batches == [['1', '2'], ['3', '5']]
     assert paths.lookup(['1', '2'], ['1', '2']) == {'1': '/p/1', '2': '/p/2'}  # cached, and 3 closed
     assert batches[2:] == []
     paths.lookup(['3'], ['3'])
     assert batches[2:] == [['3']]
+
+
+def not_found(error_class):
+    return RequestError(404, 'Not Found', {'error_class': error_class, 'description': 'x'})
+
+
+def test_try_resolve_is_asked_first_and_a_vanished_id_just_stays_without_a_path():
+    asked = []
+
+    def try_resolve(ids):
+        asked.append(list(ids))
+        return {'resolved': [{'id': i, 'path': f'/p/{i}'} for i in ids if i != '2'], 'unresolved': ['2']}
+
+    def resolve(ids):
+        raise AssertionError('resolve is not asked where try-resolve answers')
+
+    paths = FilePaths(resolve, try_resolve, batch=10)
+    assert paths.lookup(['1', '2', '3'], ['1', '2', '3']) == {'1': '/p/1', '3': '/p/3'}
+    assert paths.lookup(['2'], ['1', '2', '3']) == {'1': '/p/1', '3': '/p/3'}  # asked again: it may be back
+    assert asked == [['1', '2', '3'], ['2']]
+
+
+def test_without_try_resolve_a_batch_that_fails_for_one_gone_id_is_asked_one_id_at_a_time():
+    calls = []
+
+    def try_resolve(ids):
+        calls.append(('try', list(ids)))
+        raise not_found('http_not_found_error')  # a cluster older than try-resolve
+
+    def resolve(ids):
+        calls.append(('resolve', list(ids)))
+        if '2' in ids:
+            raise not_found('fs_no_such_entry_error')  # one gone id fails the whole batch
+        return [{'id': i, 'path': f'/p/{i}'} for i in ids]
+
+    paths = FilePaths(resolve, try_resolve, batch=10)
+    assert paths.lookup(['1', '2', '3'], ['1', '2', '3']) == {'1': '/p/1', '3': '/p/3'}
+    assert calls == [
+        ('try', ['1', '2', '3']),
+        ('resolve', ['1', '2', '3']),
+        ('resolve', ['1']),
+        ('resolve', ['2']),
+        ('resolve', ['3']),
+    ]
+    paths.lookup(['4'], ['1', '3', '4'])
+    assert calls[5:] == [('resolve', ['4'])]  # try-resolve is not asked again
+
+
+@pytest.mark.parametrize(
+    'error',
+    [
+        RequestError(403, 'Forbidden', {'error_class': 'privilege_denied_error', 'description': 'x'}),
+        RequestError(500, 'Internal Server Error', {'error_class': 'internal_error', 'description': 'x'}),
+    ],
+)
+def test_other_failures_of_a_lookup_are_not_taken_for_a_gone_file(error):
+    def fail(ids):
+        raise error
+
+    with pytest.raises(RequestError) as raised:
+        FilePaths(fail, fail).lookup(['1'], ['1'])
+    assert raised.value is error

@@ -16,6 +16,16 @@ from tests.lockmanager.conftest import row
         (['MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_DELETE'], 'read+delete'),
         (['MS_ACCESS_FILE_READ_ATTRIBUTES'], 'metadata'),
         (['MS_ACCESS_GENERIC_ALL'], 'read+write+delete'),
+        (['MS_ACCESS_FILE_ALL'], 'read+write+delete'),
+        (['MS_ACCESS_MAXIMUM_ALLOWED'], 'read+write+delete'),
+        (['MS_ACCESS_GENERIC_READ', 'MS_ACCESS_SYNCHRONIZE'], 'read'),
+        (['MS_ACCESS_GENERIC_WRITE'], 'write'),
+        (['MS_ACCESS_GENERIC_EXECUTE'], 'read'),
+        (['MS_ACCESS_DELETE', 'MS_ACCESS_FILE_READ_ATTRIBUTES'], 'delete'),
+        (['MS_ACCESS_FILE_LIST_DIRECTORY', 'MS_ACCESS_FILE_ADD_FILE'], 'read+write'),
+        (['MS_ACCESS_FILE_ADD_SUBDIRECTORY', 'MS_ACCESS_FILE_DELETE_CHILD'], 'write+delete'),
+        (['MS_ACCESS_WRITE_DAC', 'MS_ACCESS_WRITE_OWNER', 'MS_ACCESS_READ_CONTROL'], 'metadata'),
+        ([], 'metadata'),
     ],
 )
 def test_access_mode_in_words(mask, expected):

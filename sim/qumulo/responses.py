@@ -6,14 +6,14 @@ Privileges a route needs are declared in urls.py, not here.
 
 import json
 import os
-import stat
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
 from .errors import ApiError, bad_request
 from .models import RECURSIVE_MODES
-from .models.auth import FS_WRITE, RECURSIVE_NOTIFY_ROLES
+from .models.auth import RECURSIVE_NOTIFY_ROLES
 from .models.smb import access_of
+from .models.notify import EVENT_TYPES
 
 DEFAULT_PAGE = 1000
 
@@ -66,12 +66,6 @@ class Request:
         if limit < 1:
             raise bad_request('limit must be at least 1')
         return limit
-
-
-def _require_write(req):
-    # Writes follow the file's ACL on a cluster; here only users allowed to write may.
-    if FS_WRITE not in req.user.privileges:
-        raise ApiError(403, 'fs_access_denied_error', f'Access denied: {req.user.name} may not modify files')
 
 
 def _next_uri(base, limit, after, **extra):
@@ -165,84 +159,83 @@ def version(cluster, req):
 
 # --- files ---------------------------------------------------------------------------------------
 def get_attributes(cluster, req):
-    path, st = cluster.fs.lookup(req.ref())
-    return Reply(cluster.fs.attributes(path, st, with_lock=req.flag('retrieve-file-lock')))
+    return Reply(cluster.fs.get_attributes(req.user, req.ref(), with_lock=req.flag('retrieve-file-lock')))
 
 
 def set_attributes(cluster, req):
-    _require_write(req)
-    path, st = cluster.fs.lookup(req.ref())
-    body = req.json()
-    if 'size' in body:
-        return Reply(cluster.fs.set_size(path, st, body['size']))
-    cluster.fs.refuse_if_locked(path, st)
-    return Reply(cluster.fs.attributes(path, st))
+    return Reply(cluster.fs.set_attributes(req.user, req.ref(), req.json()))
 
 
 def read_directory(cluster, req):
-    ref = req.ref()
-    path, st = cluster.fs.lookup(ref)
-    return Reply(cluster.fs.read_directory(ref, path, st, req.limit(), req.query.get('after', '')))
+    return Reply(cluster.fs.read_directory(req.user, req.ref(), req.limit(), req.query.get('after', '')))
 
 
 def create_entry(cluster, req):
-    _require_write(req)
-    path, st = cluster.fs.lookup(req.ref())
-    return Reply(cluster.fs.create(path, st, req.json()))
+    return Reply(cluster.fs.create(req.user, req.ref(), req.json()))
 
 
 def delete_entry(cluster, req):
-    _require_write(req)
-    path, st = cluster.fs.lookup(req.ref())
-    cluster.fs.delete(path, st)
+    cluster.fs.delete(req.user, req.ref())
     return Reply(None)
 
 
 def read_data(cluster, req):
-    path, st = cluster.fs.lookup(req.ref())
-    return Reply(raw=cluster.fs.read(path, st))
+    return Reply(raw=cluster.fs.read(req.user, req.ref()))
 
 
 def write_data(cluster, req):
-    _require_write(req)
-    path, st = cluster.fs.lookup(req.ref())
     offset = req.query.get('offset')
-    return Reply(cluster.fs.write(path, st, req.body, int(offset) if offset is not None else None))
+    return Reply(cluster.fs.write(req.user, req.ref(), req.body, int(offset) if offset is not None else None))
+
+
+def _id_list(ids):
+    if not isinstance(ids, list) or not all(isinstance(i, (str, int)) for i in ids):
+        raise bad_request('resolve needs a list of file ids')
+    return ids
 
 
 def resolve_paths(cluster, req):
-    ids = req.json()
-    if not isinstance(ids, list):
-        raise bad_request('resolve needs a list of file ids')
-    return Reply(cluster.fs.resolve(ids))
+    return Reply(cluster.fs.resolve(_id_list(req.json())))
+
+
+def try_resolve_paths(cluster, req):
+    body = req.json()
+    return Reply(cluster.fs.try_resolve(_id_list(body.get('ids') if isinstance(body, dict) else None)))
 
 
 def modify_file_lock(cluster, req):
-    path, st = cluster.fs.lookup(req.ref())
     body = req.json()
     if not isinstance(body, dict):
         raise bad_request('file-lock needs a JSON object')
-    return Reply(cluster.fs.modify_lock(path, st, body))
+    return Reply(cluster.fs.modify_lock(req.user, req.ref(), body))
 
 
 # --- change notify -------------------------------------------------------------------------------
 def notify(cluster, req):
-    path, st = cluster.fs.lookup(req.ref())
-    if not stat.S_ISDIR(st.st_mode):
-        raise ApiError(400, 'fs_not_a_directory_error', f'{req.ref()} is not a directory')
     recursive = req.flag('recursive')
+    # The role is needed for a recursive watch even where the cluster then ignores recursion.
+    if recursive and not RECURSIVE_NOTIFY_ROLES & set(req.user.roles):
+        raise ApiError(403, 'privilege_denied_error', 'A recursive watch needs the DATA_ADMINISTRATOR role')
+    path, _ = cluster.fs.check_readable_directory(req.user, req.ref())
+    types = [t for t in req.query.get('filter', '').split(',') if t]
+    unknown = sorted(set(types) - EVENT_TYPES)
+    if unknown:
+        raise bad_request(f'Unknown notify types: {", ".join(unknown)}')
     if recursive:
         mode = cluster.notify_settings['recursive_mode']
         if mode == 'DISABLED_ERROR':
             raise ApiError(
                 400, 'fs_notify_recursive_disabled_error', 'Recursive change notify is disabled on this cluster'
             )
-        if mode == 'DISABLED_IGNORE':
-            recursive = False
-        elif not RECURSIVE_NOTIFY_ROLES & set(req.user.roles):
-            raise ApiError(403, 'privilege_denied_error', 'A recursive watch needs the DATA_ADMINISTRATOR role')
-    types = [t for t in req.query.get('filter', '').split(',') if t]
-    sub = cluster.changes.subscribe(path, recursive, types)
+        recursive = mode != 'DISABLED_IGNORE'
+    owner = req.headers.get('Authorization')
+    if cluster.changes.missed_events(owner, cluster.fs.id_of(path)):
+        raise ApiError(
+            400,
+            'fs_watcher_missed_events_error',
+            'This watcher fell behind and change events were lost; watch again and rescan',
+        )
+    sub = cluster.changes.subscribe(path, recursive, types, owner)
     return Stream(sub, lambda: cluster.changes.unsubscribe(sub))
 
 
@@ -371,8 +364,8 @@ def list_locks(cluster, req):
 def list_file_locks(cluster, req):
     proto, kind = _lock_kind(req)
     ref = req.ref()
-    _, st = cluster.fs.lookup(ref)
-    grants = cluster.smb.grants(kind, file_id=str(st.st_ino)) if proto == 'smb' else []
+    os_path, st = cluster.fs.lookup(ref)
+    grants = cluster.smb.grants(kind, file_id=cluster.fs.id_of(os_path, st)) if proto == 'smb' else []
     return _grants_page(cluster, req, grants, f'/v1/files/{req.params["ref"]}/locks/{proto}/{kind}/')
 
 
@@ -405,7 +398,7 @@ def _sim_open_one(cluster, body):
     st = os.lstat(os_path)
     user = cluster.directory.identity_for_name(body['user'])
     handle = cluster.smb.open(
-        str(st.st_ino),
+        cluster.fs.id_of(os_path, st),
         cluster.fs.cluster_path(os_path),
         user,
         body['client'],
@@ -416,7 +409,6 @@ def _sim_open_one(cluster, body):
         share=body.get('share'),
         machine=body.get('machine'),
     )
-    cluster.fs.remember(str(st.st_ino), os_path)
     return Reply(handle)
 
 
@@ -452,6 +444,48 @@ def sim_notify_inject(cluster, req):
     if not isinstance(line, str) or '\n' in line or '\r' in line:
         raise bad_request('/sim/notify/inject needs {"line": "one line of text"}')
     return Reply({'streams': cluster.changes.inject(line)})
+
+
+def sim_notify_stall(cluster, req):
+    body = req.json()
+    seconds = body.get('seconds') if isinstance(body, dict) else None
+    if not isinstance(seconds, (int, float)) or not 0 <= seconds <= 600:
+        raise bad_request('/sim/notify/stall needs {"seconds": 0-600}')
+    cluster.changes.stall(seconds)
+    return Reply({'seconds': seconds})
+
+
+def sim_notify_limit(cluster, req):
+    body = req.json()
+    events = body.get('events') if isinstance(body, dict) else None
+    if not isinstance(events, int) or events < 1:
+        raise bad_request('/sim/notify/limit needs {"events": N} with N at least 1')
+    cluster.changes.queue_limit = events
+    return Reply({'events': events})
+
+
+def sim_fs_permissions(cluster, req):
+    """Change a file's owner, group, mode or ACL as an SMB or NFS client would: {"path", "owner"
+    (a user name or uid), "group" (gid), "mode" (octal text), "acl" (entries, or null to clear)}."""
+    body = req.json()
+    if not isinstance(body, dict) or not isinstance(body.get('path'), str):
+        raise bad_request('/sim/fs/permissions needs {"path": ...}')
+    unknown = set(body) - {'path', 'owner', 'group', 'mode', 'acl'}
+    if unknown:
+        raise bad_request(f'/sim/fs/permissions does not take: {", ".join(sorted(unknown))}')
+    os_path, _ = cluster.fs.lookup(body['path'])
+    owner = body.get('owner')
+    if isinstance(owner, str) and not owner.isdigit():
+        owner = cluster.directory.identity_for_name(owner).uid
+    return Reply(
+        cluster.fs.set_permissions(
+            os_path,
+            owner_uid=None if owner is None else int(owner),
+            group_gid=None if body.get('group') is None else int(body['group']),
+            mode=body.get('mode'),
+            acl=body['acl'] if 'acl' in body else False,
+        )
+    )
 
 
 def sim_expire_sessions(cluster, req):

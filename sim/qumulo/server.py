@@ -4,7 +4,6 @@ import functools
 import ipaddress
 import json
 import logging
-import queue
 import socket
 import ssl
 import time
@@ -16,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from . import urls
 from .errors import ApiError
 from .models.auth import require
-from .models.notify import END, RawLine
+from .models.notify import End, RawLine
 from .responses import Request, Stream
 
 log = logging.getLogger(__name__)
@@ -152,6 +151,7 @@ class ClusterRequestHandler(BaseHTTPRequestHandler):
     # --- server-sent events --------------------------------------------------------------------
     def _stream(self, stream):
         sub = stream.subscription
+        changes = self.server.cluster.changes
         self.close_connection = True
         try:
             self.wfile.write(
@@ -159,38 +159,41 @@ class ClusterRequestHandler(BaseHTTPRequestHandler):
                 b'Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n' + _chunk(b': watching\n\n')
             )
             while True:
-                try:
-                    item = sub.queue.get(timeout=self.server.keepalive_s)
-                except queue.Empty:
+                stalled = changes.stalled_until - time.monotonic()
+                if stalled > 0:  # /sim/notify/stall: a client that does not read
+                    time.sleep(min(stalled, 0.5))
+                    continue
+                item = sub.take(timeout=self.server.keepalive_s)
+                if item is None:
                     self.wfile.write(_chunk(b': keepalive\n\n'))
                     continue
-                if item is END:
-                    self.wfile.write(b'0\r\n\r\n')
-                    return
+                if isinstance(item, End):
+                    return self._end_stream(item)
                 if isinstance(item, RawLine):  # /sim/notify/inject: the line exactly as given
                     self.wfile.write(_chunk(item + b'\n\n'))
                     continue
-                events = list(item)
-                ended, raw = False, None
+                events, last = list(item), None
                 while len(events) < MAX_EVENTS_PER_LINE:  # hand over what is already waiting at once
-                    try:
-                        more = sub.queue.get_nowait()
-                    except queue.Empty:
+                    more = sub.take_nowait()
+                    if more is None:
                         break
-                    if more is END:
-                        ended = True
-                        break
-                    if isinstance(more, RawLine):
-                        raw = more
+                    if not isinstance(more, list):
+                        last = more
                         break
                     events.extend(more)
                 self.wfile.write(_chunk(b'data: ' + json.dumps(events).encode() + b'\n\n'))
-                if raw is not None:
-                    self.wfile.write(_chunk(raw + b'\n\n'))
-                if ended:
-                    self.wfile.write(b'0\r\n\r\n')
-                    return
+                if isinstance(last, RawLine):
+                    self.wfile.write(_chunk(last + b'\n\n'))
+                elif isinstance(last, End):
+                    return self._end_stream(last)
         except (OSError, ssl.SSLError):
             pass  # the client went away
         finally:
             stream.close()
+
+    def _end_stream(self, end):
+        if end.missed:
+            self.wfile.write(
+                _chunk(b': fs_watcher_missed_events_error: this watcher fell behind; events were lost\n\n')
+            )
+        self.wfile.write(b'0\r\n\r\n')

@@ -90,7 +90,7 @@ def test_malformed_events_are_logged_in_one_line_each_and_skipped(sim, start, dr
         assert sim.control('notify/inject', {'line': line}) == {'streams': 1}
     # One good event in the same line as a bad one is still acted on.
     (drop / 'kept.txt').write_text('named by a well-formed event next to a malformed one')
-    kept_id = str(os.stat(drop / 'kept.txt').st_ino)
+    kept_id = sim.client().fs.get_file_attr(path='/drop/kept.txt')['id']
     mixed = [42, {'type': 'child_file_moved_to', 'path': 'kept.txt', 'spine': ['1', kept_id], 'stream_name': None}]
     sim.control('notify/inject', {'line': 'data: ' + json.dumps(mixed)})
     (sim.root / 'later.tmp').write_text('moved in after the malformed events')

@@ -19,5 +19,4 @@ class Cluster:
         self.dns = Dns()
         self.faults = Faults()
         self.changes = ChangeHub(self.fs)
-        self.fs.locks.before_write = self.changes.ignore_next_attribute_change
         self.notify_settings = {'recursive_mode': 'ENABLED'}

@@ -19,9 +19,6 @@ UNLOCKED = {'legal_hold': False, 'retention_ns': None}
 
 class LockStore:
     def __init__(self):
-        # Called with the file's path before its lock attribute is written: the lock is the
-        # emulator's bookkeeping, and a cluster announces no change to watchers for it.
-        self.before_write = lambda os_path: None
         self._memory = {}
         self._use_xattr = hasattr(os, 'getxattr')
         self._lock = threading.Lock()
@@ -41,7 +38,6 @@ class LockStore:
     def put(self, os_path, file_id, lock):
         if self._use_xattr:
             try:
-                self.before_write(os_path)
                 os.setxattr(os_path, XATTR, json.dumps(lock).encode(), follow_symlinks=False)
                 return
             except OSError as e:

@@ -1,17 +1,32 @@
 """Change notification fed by real changes under the backing directory (Linux inotify).
 
 One reader thread watches every directory of the tree and turns kernel events into cluster events
-(`child_file_added`, `child_data_written`, ...) with `path` relative to each subscriber's watched
-directory and `spine` the ids from that directory down to the changed file. Each subscriber gets one
-list of events per batch the kernel hands over, as one `data:` line.
+with `path` relative to each subscriber's watched directory and `spine` the ids from that
+directory down to the changed file. Each subscriber gets one list of events per batch the kernel
+hands over, as one `data:` line.
+
+The kernel says only that a file's data or attributes changed; which attribute a cluster would
+name (`child_acl_changed` for a chmod, `child_owner_changed`, `child_atime_changed`, ...) is
+found by comparing what the file looks like now with what it looked like before (`Look`). The
+emulator's own bookkeeping in extended attributes (ids, WORM locks) is no change a cluster would
+announce, so it is not part of a Look.
+
+A subscriber that does not keep up is cut off as a cluster cuts it off: past its queue limit no
+more events are queued, the events already queued are delivered, the stream ends, and the next
+notify request of the same session for the same directory is refused with
+fs_watcher_missed_events_error.
 """
 
 import logging
 import os
-import queue
 import threading
+import time
+from collections import deque
+from typing import NamedTuple
 
 from inotify_simple import INotify, flags
+
+from .access import ACL_XATTR
 
 log = logging.getLogger(__name__)
 
@@ -27,30 +42,107 @@ WATCH_MASK = (
     | flags.ONLYDIR
 )
 
+# Qumulo's 24 event types (the SDK's FSNotifyFilters). The child_stream_* family concerns
+# alternate data streams, which a Linux directory cannot hold: valid in a filter, never raised.
+EVENT_TYPES = frozenset(
+    {
+        'child_file_added',
+        'child_dir_added',
+        'child_file_removed',
+        'child_dir_removed',
+        'child_file_moved_from',
+        'child_file_moved_to',
+        'child_dir_moved_from',
+        'child_dir_moved_to',
+        'child_btime_changed',
+        'child_mtime_changed',
+        'child_atime_changed',
+        'child_size_changed',
+        'child_extra_attrs_changed',
+        'child_acl_changed',
+        'child_owner_changed',
+        'child_group_changed',
+        'child_data_written',
+        'child_stream_added',
+        'child_stream_removed',
+        'child_stream_moved_from',
+        'child_stream_moved_to',
+        'child_stream_size_changed',
+        'child_stream_data_written',
+        'self_removed',
+    }
+)
 # kernel flag -> (event for a file, event for a directory)
-EVENT_TYPES = (
+PATH_EVENTS = (
     (flags.CREATE, 'child_file_added', 'child_dir_added'),
     (flags.DELETE, 'child_file_removed', 'child_dir_removed'),
     (flags.MOVED_FROM, 'child_file_moved_from', 'child_dir_moved_from'),
     (flags.MOVED_TO, 'child_file_moved_to', 'child_dir_moved_to'),
-    (flags.MODIFY, 'child_data_written', None),
-    (flags.ATTRIB, 'child_mtime_changed', 'child_mtime_changed'),
 )
-
+SIM_XATTRS = 'user.qumulo_sim.'
+DEFAULT_QUEUE_LIMIT = 65536
 VANISHED_WAIT_MS = 20
-END = None  # queued to a subscriber: the stream must end now
 
 
 class RawLine(bytes):
     """Queued to a subscriber: one line written into its stream as is (malformed events for tests)."""
 
 
+class End:
+    """Queued to a subscriber: the stream must end now (`missed`: because it fell behind)."""
+
+    def __init__(self, missed=False):
+        self.missed = missed
+
+
+class Look(NamedTuple):
+    """What a client can see of a file's attributes, to tell which of them a change changed."""
+
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime_ns: int
+    atime_ns: int
+    btime_ns: int
+    acl: bytes
+    extra: tuple  # the file's own extended attributes (name, value)
+
+    def changes(self, before, is_dir):
+        if before is None:
+            return []
+        found = []
+        if self.acl != before.acl or self.mode != before.mode:
+            found.append('child_acl_changed')
+        if self.uid != before.uid:
+            found.append('child_owner_changed')
+        if self.gid != before.gid:
+            found.append('child_group_changed')
+        if self.btime_ns != before.btime_ns:
+            found.append('child_btime_changed')
+        if self.mtime_ns != before.mtime_ns:
+            found.append('child_mtime_changed')
+        if self.atime_ns != before.atime_ns:
+            found.append('child_atime_changed')
+        if self.extra != before.extra:
+            found.append('child_extra_attrs_changed')
+        if self.size != before.size and not is_dir:
+            found.append('child_size_changed')
+        return found
+
+
 class Subscription:
-    def __init__(self, dir_path, recursive, types):
+    def __init__(self, dir_path, dir_id, recursive, types, owner, limit):
         self.dir_path = dir_path
+        self.dir_id = dir_id
         self.recursive = recursive
         self.types = frozenset(types) if types else None
-        self.queue = queue.SimpleQueue()
+        self.owner = owner  # the session that asked, to be told later of events it missed
+        self.limit = limit
+        self._items = deque()
+        self._queued_events = 0
+        self._cond = threading.Condition()
+        self.cut_off = False
 
     def relative(self, parent):
         """The changed entry's parent, relative to the watched directory; None if not watched."""
@@ -60,29 +152,61 @@ class Subscription:
             return parent[len(self.dir_path) + 1 :]
         return None
 
+    def put(self, item):
+        """Queue a list of events, a RawLine or an End; False once the subscriber was cut off."""
+        with self._cond:
+            if self.cut_off:
+                return False
+            if isinstance(item, list):
+                if self._queued_events + len(item) > self.limit:
+                    self.cut_off = True
+                    item = End(missed=True)
+                else:
+                    self._queued_events += len(item)
+            elif isinstance(item, End):
+                self.cut_off = True
+            self._items.append(item)
+            self._cond.notify()
+            return not self.cut_off
+
+    def take(self, timeout):
+        """The next item, or None after `timeout` seconds with nothing queued."""
+        with self._cond:
+            if not self._items and not self._cond.wait_for(lambda: self._items, timeout):
+                return None
+            item = self._items.popleft()
+            if isinstance(item, list):
+                self._queued_events -= len(item)
+            return item
+
+    def take_nowait(self):
+        return self.take(0) if self._items else None
+
 
 class ChangeHub:
-    def __init__(self, fs):
+    def __init__(self, fs, queue_limit=DEFAULT_QUEUE_LIMIT):
         self.fs = fs
+        self.queue_limit = queue_limit
+        self.stalled_until = 0.0  # monotonic: streams hand nothing over before then
         self._inotify = INotify()
         self._dir_of_wd = {}
         self._wd_of_dir = {}
         self._ids = {}  # os path -> id, so a removed entry can still be named by id
+        self._looks = {}  # os path -> Look when last seen
         self._new_ids = {}  # os path -> id of files just created, read before the batch is translated
         # Entries a scan of a new directory announced: their own create event, if it follows, is
         # not announced again.
         self._announced = set()
         self._subs = set()
         self._subs_lock = threading.Lock()
-        # os path -> mtime when the emulator itself last changed the file's attributes (its lock):
-        # an attribute change that leaves that mtime alone is the emulator's and is not announced.
-        self._quiet = {}
+        self._missed = set()  # (owner, directory id) of subscribers cut off, until they ask again
         self._add_tree(fs.root)
         threading.Thread(target=self._run, name='notify', daemon=True).start()
 
     # --- subscribers ---------------------------------------------------------------------------
-    def subscribe(self, dir_path, recursive, types):
-        sub = Subscription(dir_path.rstrip(os.sep) or os.sep, recursive, types)
+    def subscribe(self, dir_path, recursive, types, owner=None):
+        dir_path = dir_path.rstrip(os.sep) or os.sep
+        sub = Subscription(dir_path, self.fs.id_of(dir_path), recursive, types, owner, self.queue_limit)
         with self._subs_lock:
             self._subs.add(sub)
         return sub
@@ -91,26 +215,39 @@ class ChangeHub:
         with self._subs_lock:
             self._subs.discard(sub)
 
-    def ignore_next_attribute_change(self, path):
-        try:
-            self._quiet[path] = os.lstat(path).st_mtime_ns
-        except OSError:
-            pass
+    def missed_events(self, owner, dir_id):
+        """True (once) if this session's last stream on this directory was cut off."""
+        with self._subs_lock:
+            if (owner, dir_id) in self._missed:
+                self._missed.discard((owner, dir_id))
+                return True
+            return False
+
+    def stall(self, seconds):
+        self.stalled_until = time.monotonic() + max(0.0, float(seconds))
 
     def inject(self, line):
         """Write `line` into every open stream as it stands; returns how many streams got it."""
         with self._subs_lock:
             subs = list(self._subs)
         for sub in subs:
-            sub.queue.put(RawLine(line.encode()))
+            sub.put(RawLine(line.encode()))
         return len(subs)
 
     def drop_all(self):
         with self._subs_lock:
             subs, self._subs = list(self._subs), set()
         for sub in subs:
-            sub.queue.put(END)
+            sub.put(End())
         return len(subs)
+
+    def _deliver(self, sub, events):
+        if not sub.put(events) and sub.owner is not None:
+            with self._subs_lock:
+                if sub in self._subs:
+                    log.warning('a notify stream on %s fell behind: ending it', sub.dir_path)
+                    self._subs.discard(sub)
+                    self._missed.add((sub.owner, sub.dir_id))
 
     # --- watches -------------------------------------------------------------------------------
     def _add_tree(self, top, announce=None):
@@ -123,15 +260,18 @@ class ChangeHub:
                 wd = self._inotify.add_watch(path, WATCH_MASK)
                 self._dir_of_wd[wd] = path
                 self._wd_of_dir[path] = wd
-                self._ids[path] = str(os.lstat(path).st_ino)
+                self._ids.setdefault(path, self.fs.id_of(path))
                 entries = list(os.scandir(path))
             except OSError:
                 continue
             for entry in entries:
-                file_id = str(entry.inode())
+                try:
+                    file_id = self.fs.id_of(entry.path, entry.stat(follow_symlinks=False))
+                except OSError:
+                    continue
                 is_dir = entry.is_dir(follow_symlinks=False)
                 self._ids[entry.path] = file_id
-                self.fs.remember(file_id, entry.path)
+                self._looks[entry.path] = self._look(entry.path)
                 if announce:
                     self._announced.add(entry.path)
                     announce(path, entry.name, file_id, is_dir)
@@ -145,10 +285,17 @@ class ChangeHub:
             moved = new + path[len(old) :]
             self._wd_of_dir[moved] = wd
             self._dir_of_wd[wd] = moved
-        for path in [p for p in self._ids if p.startswith(prefix)]:
-            moved = new + path[len(old) :]
-            self._ids[moved] = self._ids.pop(path)
-            self.fs.remember(self._ids[moved], moved)
+        for known in (self._ids, self._looks):
+            for path in [p for p in known if p.startswith(prefix)]:
+                known[new + path[len(old) :]] = known.pop(path)
+        for path in [p for p in self._ids if p.startswith(new + os.sep)]:
+            self.fs.remember(self._ids[path], path)
+        # A watch follows its directory, as SMB2 CHANGE_NOTIFY does: a watched directory (or one
+        # above it) renamed keeps its watchers, with paths under the new name.
+        with self._subs_lock:
+            for sub in self._subs:
+                if sub.dir_path == old or sub.dir_path.startswith(prefix):
+                    sub.dir_path = new + sub.dir_path[len(old) :]
 
     def _drop_tree(self, old):
         prefix = old + os.sep
@@ -159,9 +306,10 @@ class ChangeHub:
                 self._inotify.rm_watch(wd)
             except OSError:
                 pass
-        for path in [p for p in self._ids if p.startswith(prefix)]:
-            del self._ids[path]
-            self._announced.discard(path)
+        for known in (self._ids, self._looks):
+            for path in [p for p in known if p.startswith(prefix)]:
+                del known[path]
+        self._announced = {p for p in self._announced if not p.startswith(prefix)}
 
     # --- the reader ----------------------------------------------------------------------------
     def _run(self):
@@ -188,7 +336,7 @@ class ChangeHub:
                 parent = self._dir_of_wd.get(event.wd)
                 if parent:
                     path = os.path.join(parent, event.name)
-                    vanished |= not self._new_ids.setdefault(path, self._stat_id(path, remember=False))
+                    vanished |= not self._new_ids.setdefault(path, self._stat_id(path))
         return vanished
 
     def _translate(self, batch):
@@ -216,12 +364,11 @@ class ChangeHub:
             if event.mask & flags.DELETE_SELF:
                 changes.append((parent, None, self._ids.get(parent, ''), 'self_removed'))
                 continue
+            if not event.name:
+                continue  # a change to a watched directory itself is announced by its parent's watch
             is_dir = bool(event.mask & flags.ISDIR)
             path = os.path.join(parent, event.name)
-            if event.mask & flags.ATTRIB and path in self._quiet and self._mtime(path) == self._quiet[path]:
-                continue
             if event.mask & (flags.DELETE | flags.MOVED_FROM):
-                self._quiet.pop(path, None)
                 self._announced.discard(path)
             if event.mask & flags.CREATE and path in self._announced:
                 self._announced.discard(path)
@@ -229,9 +376,12 @@ class ChangeHub:
                 continue  # already announced by the scan of its new parent directory
             if event.mask & (flags.DELETE | flags.MOVED_FROM):
                 file_id = self._ids.pop(path, '')
-                ids_by_cookie[event.cookie] = file_id
-            elif event.mask & flags.MOVED_TO and ids_by_cookie.get(event.cookie):
-                file_id = self._ids[path] = ids_by_cookie[event.cookie]
+                ids_by_cookie[event.cookie] = (file_id, self._looks.pop(path, None))
+            elif event.mask & flags.MOVED_TO and event.cookie in ids_by_cookie:
+                file_id, look = ids_by_cookie[event.cookie]
+                if file_id:
+                    self._ids[path] = file_id
+                self._looks[path] = look if look is not None else self._look(path)
             else:
                 file_id = (
                     self._ids.get(path)
@@ -240,11 +390,20 @@ class ChangeHub:
                 )
                 if file_id:
                     self._ids[path] = file_id
-            for flag, file_type, dir_type in EVENT_TYPES:
+            for flag, file_type, dir_type in PATH_EVENTS:
                 if event.mask & flag:
-                    kind = dir_type if is_dir else file_type
-                    if kind:
-                        changes.append((parent, event.name, file_id, kind))
+                    changes.append((parent, event.name, file_id, dir_type if is_dir else file_type))
+            if event.mask & flags.CREATE:
+                # Made just now: its size was 0, so the writes that follow also change its size.
+                look = self._look(later_moves.final_path(path, index))
+                self._looks[path] = look._replace(size=0) if look else None
+            elif event.mask & flags.MOVED_TO and event.cookie not in ids_by_cookie:
+                self._looks[path] = self._look(path)
+            elif event.mask & (flags.MODIFY | flags.ATTRIB):
+                now = self._look(later_moves.final_path(path, index))
+                changes.extend(
+                    (parent, event.name, file_id, kind) for kind in self._attribute_changes(path, now, event)
+                )
             if is_dir and event.mask & flags.MOVED_FROM:
                 moved_from[event.cookie] = path
             elif is_dir and event.mask & flags.MOVED_TO and event.cookie in moved_from:
@@ -258,26 +417,57 @@ class ChangeHub:
                 self._add_tree(path)
             if file_id and not event.mask & (flags.DELETE | flags.MOVED_FROM):
                 self.fs.remember(file_id, path)
-        for old in moved_from.values():  # moved out of the tree
+        for old in moved_from.values():  # moved out of the tree: gone, as far as the cluster knows
+            for sub in self._subs_under(old):
+                changes.append((sub.dir_path, None, sub.dir_id, 'self_removed'))
             self._drop_tree(old)
         self._new_ids.clear()
         return changes
 
-    @staticmethod
-    def _mtime(path):
+    def _attribute_changes(self, path, now, event):
+        """The events a change of data or attributes makes, `now` being how the file looks now."""
+        before = self._looks.get(path)
+        if now is None:
+            return []  # already gone: its removal follows
+        is_dir = bool(event.mask & flags.ISDIR)
+        if event.mask & flags.MODIFY and not is_dir:
+            self._looks[path] = now
+            kinds = [k for k in now.changes(before, is_dir) if k != 'child_mtime_changed']  # the write's own
+            # Data written; a truncation that only shortened the file is a size change alone.
+            if before is None or now.size >= before.size:
+                kinds.insert(0, 'child_data_written')
+            return kinds
+        if before is not None and now.size != before.size:
+            # A write is under way whose own event has not been read yet: its size and mtime are
+            # that event's to announce.
+            now = now._replace(size=before.size, mtime_ns=before.mtime_ns)
+        self._looks[path] = now
+        return now.changes(before, is_dir)
+
+    def _look(self, path):
         try:
-            return os.lstat(path).st_mtime_ns
+            st = os.lstat(path)
+            btime = self.fs.ids.creation_ns(path, st)
+            names = os.listxattr(path, follow_symlinks=False)
+            acl = os.getxattr(path, ACL_XATTR, follow_symlinks=False) if ACL_XATTR in names else b''
+            extra = tuple(
+                (name, os.getxattr(path, name, follow_symlinks=False))
+                for name in sorted(names)
+                if not name.startswith(SIM_XATTRS)
+            )
         except OSError:
             return None
+        return Look(st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_atime_ns, btime, acl, extra)
 
-    def _stat_id(self, path, remember=True):
+    def _stat_id(self, path):
         try:
-            file_id = str(os.lstat(path).st_ino)
+            return self.fs.id_of(path)
         except OSError:
             return ''  # already gone again
-        if remember:
-            self._ids[path] = file_id
-        return file_id
+
+    def _subs_under(self, old):
+        with self._subs_lock:
+            return [s for s in self._subs if s.dir_path == old or s.dir_path.startswith(old + os.sep)]
 
     def _dispatch(self, changes):
         if not changes:
@@ -285,13 +475,16 @@ class ChangeHub:
         with self._subs_lock:
             subs = list(self._subs)
         for sub in subs:
-            events = []
+            events, ended = [], False
             for parent, name, file_id, kind in changes:
-                if sub.types is not None and kind not in sub.types:
-                    continue
                 if kind == 'self_removed':
                     if parent == sub.dir_path:
-                        events.append({'type': kind, 'path': '', 'spine': [file_id], 'stream_name': None})
+                        if sub.types is None or kind in sub.types:
+                            events.append({'type': kind, 'path': '', 'spine': [file_id], 'stream_name': None})
+                        ended = True  # no notification follows self_removed
+                        break
+                    continue
+                if sub.types is not None and kind not in sub.types:
                     continue
                 rel = sub.relative(parent)
                 if rel is None:
@@ -305,7 +498,10 @@ class ChangeHub:
                     }
                 )
             if events:
-                sub.queue.put(events)
+                self._deliver(sub, events)
+            if ended:
+                self.unsubscribe(sub)
+                sub.put(End())
 
     def _spine(self, top, rel):
         spine = [self._ids.get(top, '')]

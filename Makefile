@@ -67,7 +67,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 bench: venv system-packages ltfs $(SCSI_SHIM)
-	$(PY) -m bench.sim
+	$(PY) -m bench.sim_qumulo
 	@if [ "$$(id -u)" = 0 ]; then $(PY) -m bench.pytarchive; else echo "bench.pytarchive skipped: needs root"; fi
 
 clean:

@@ -1,5 +1,5 @@
 """Throughput of the emulated Qumulo API (sim/qumulo) against a bare-stdlib HTTPS ceiling, in one run:
-`.venv/bin/python -m bench.sim [--seconds 5] [--files 10000] [--json]` from the project folder. Both
+`.venv/bin/python -m bench.sim_qumulo [--seconds 5] [--files 10000] [--json]` from the project folder. Both
 servers run as subprocesses; the client threads run in this process, on the same CPUs."""
 
 import argparse
@@ -71,7 +71,7 @@ def create_files(top, count):
 
 def start_baseline():
     proc = subprocess.Popen(
-        [sys.executable, '-m', 'bench.sim', '--serve-baseline', SIM_HOST], cwd=PROJECT, stdout=subprocess.PIPE
+        [sys.executable, '-m', 'bench.sim_qumulo', '--serve-baseline', SIM_HOST], cwd=PROJECT, stdout=subprocess.PIPE
     )
     if not select.select([proc.stdout], [], [], 20)[0]:
         proc.kill()
@@ -166,7 +166,7 @@ def notify_burst(sim, top, count):
 
     threading.Thread(target=reader, daemon=True).start()
     creator = subprocess.run(
-        [sys.executable, '-m', 'bench.sim', '--create', str(top), str(count)],
+        [sys.executable, '-m', 'bench.sim_qumulo', '--create', str(top), str(count)],
         cwd=PROJECT,
         capture_output=True,
         text=True,
@@ -193,6 +193,16 @@ def notify_burst(sim, top, count):
     }
 
 
+def file_ids(sim, paths):
+    """The emulator's ids of `paths` (its own numbers, not inodes), read through the SDK."""
+    rc = sim.client()
+    by_path = {}
+    for directory in sorted({os.path.dirname(p) for p in paths}):
+        for page in rc.fs.read_entire_directory(path=directory, page_size=1000):
+            by_path.update({f['path']: f['id'] for f in page['files']})
+    return [by_path[p] for p in paths]
+
+
 # --- the run -------------------------------------------------------------------------------------
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -213,8 +223,8 @@ def main():
         files = [root / 'tree' / f'd{i % SUBDIRS}' / f'f{i:04d}' for i in range(TREE_FILES)]
         [f.write_bytes(b'data\n') for f in files]
         paths = ['/' + str(f.relative_to(root)) for f in files]
-        ids = [str(f.stat().st_ino) for f in files]  # the emulator's file id is the inode number
         sim = SimCluster(work)
+        ids = file_ids(sim, paths)
         baseline, baseline_port = start_baseline()
         try:
             mine = TREE_FILES // THREADS  # each thread owns its files, so every lock call extends

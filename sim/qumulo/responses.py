@@ -320,7 +320,9 @@ def list_shares(cluster, req):
 
 
 def list_shares_v2(cluster, req):
-    return Reply([dict(share, bytes_per_sector='512') for share in cluster.smb.list_shares()])
+    newer = ('allow_fs_path_create', 'expand_fs_path_variables', 'offline_files_caching_mode')
+    shares = [{k: v for k, v in share.items() if k not in newer} for share in cluster.smb.list_shares()]
+    return Reply([dict(share, bytes_per_sector='512') for share in shares])
 
 
 def get_share(cluster, req):

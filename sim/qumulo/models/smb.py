@@ -195,6 +195,10 @@ class Smb:
             'default_file_create_mode': '0644',
             'default_directory_create_mode': '0755',
             'require_encryption': False,
+            # in the SDK's share (qq smb_list_share prints them), not in the 2024 docs
+            'allow_fs_path_create': False,
+            'expand_fs_path_variables': False,
+            'offline_files_caching_mode': 'NO_CACHING',
         }
         self.shares[name] = share
         return share

@@ -314,3 +314,137 @@ def test_endpoints_answer_under_both_prefixes(sim, prefix):
     attrs = call('GET', f'/files/{quote(FILE, safe="")}/info/attributes?retrieve-file-lock=true', headers=auth)
     assert attrs.status_code == 200 and attrs.json()['path'] == FILE
     assert attrs.json()['lock'] == {'legal_hold': False, 'retention_period': None}
+
+
+# --- identities, sessions, shares, DNS, version, access tokens -----------------------------------
+def test_expand_identity_names_the_nfs_and_smb_mappings(cluster):
+    table = qq(cluster, 'auth_expand_identity', 'admin').stdout
+    me = qq_json(cluster, 'auth_expand_identity', 'local:admin', '--json')
+    uid = me['id']['uid']
+    assert f'NFS Mapping: admin (uid:{uid})' in table and f'SMB Mapping: admin ({me["id"]["sid"]})' in table
+    assert 'Users' in table.split('Group Membership:')[1]
+    assert me['nfs_id'] == me['smb_id'] == me['id'] and me['type'] == 'USER'
+    missing = qq(cluster, 'auth_expand_identity', 'nobody-here', ok=False)
+    assert missing.returncode == 1 and 'identity_not_found_error' in missing.stderr
+
+
+def test_who_am_i_shows_the_groups_and_the_new_fields(cluster):
+    out = qq(cluster, 'who_am_i').stdout
+    me = json_docs(out.split('This user is granted')[0])[0]
+    assert (me['access_token_id'], me['home_directory'], me['can_change_password']) == (None, None, True)
+    groups_text = out.split('is a member of following groups:')[1].split('Expanded identity information')[0]
+    assert json_docs(groups_text)[0] == [
+        {'id': '513', 'name': 'Users', 'sid': 'S-1-5-21-2222222222-3333333333-4444444444-513', 'gid': '513'}
+    ]
+    expanded = json_docs(out.split(f'Expanded identity information for user {me["id"]}:')[1])[0]
+    assert expanded['nfs_id']['name'] == 'admin'
+
+
+def test_close_sessions_by_identity_closes_only_that_users_sessions(cluster):
+    smb_open(cluster)
+    smb_open(cluster, '/share/b.docx', client='10.0.0.9')  # alice from a second machine
+    smb_open(cluster, '/share/c.docx', user='bob', client='10.0.0.6')
+    listed = qq_json(cluster, 'smb_list_sessions', '--identity', 'alice')['session_infos']
+    assert sorted(s['originator'] for s in listed) == [CLIENT, '10.0.0.9']
+    assert all(set(s['time_idle']) == {'nanoseconds'} and s['tenant_id'] == 1 for s in listed)
+    closed = qq(cluster, 'smb_close_sessions', '--identity', 'alice', answer='yes\n')
+    assert 'About to force close (2) sessions' in closed.stdout
+    left = qq_json(cluster, 'smb_list_sessions')['session_infos']
+    assert [(s['user']['name'], s['originator']) for s in left] == [('bob', '10.0.0.6')]
+    handles = qq_json(cluster, 'smb_list_file_handles', '--resolve-paths')['file_handles']
+    assert [h['handle_info']['path'] for h in handles] == ['/share/c.docx']
+    nobody = qq(cluster, 'smb_close_sessions', '--identity', 'alice', answer='yes\n', ok=False)
+    assert nobody.returncode != 0 and 'No sessions found to close' in nobody.stderr
+
+
+def test_list_shares_shows_the_folders_opened_and_those_registered(cluster):
+    smb_open(cluster)
+    cluster.control('smb/share', {'share_name': 'Reports$', 'fs_path': '/finance/reports'})
+    rows = [line.split() for line in qq(cluster, 'smb_list_shares').stdout.splitlines()]
+    assert rows[0] == ['ID', 'Tenant', 'ID', 'Name', 'Path', 'Description']
+    assert rows[2:] == [['1', '1', 'share', '/share'], ['2', '1', 'Reports$', '/finance/reports']]
+    shares = qq_json(cluster, 'smb_list_shares', '--json')['entries']
+    assert [s['share_name'] for s in shares] == ['share', 'Reports$']
+    one = qq(cluster, 'smb_list_share', '--name', 'Reports$').stdout.splitlines()
+    assert one[:4] == ['ID: 2', 'Tenant ID: 1', 'Name: Reports$', 'Path: /finance/reports']
+    assert 'Offline Files Caching Mode: NO_CACHING' in one
+
+
+def test_dns_resolve_ips_and_lock_listings_name_registered_clients(cluster):
+    cluster.control('dns', {'ip_address': CLIENT, 'hostname': 'alice-pc.example.com'})
+    resolved = qq_json(cluster, 'dns_resolve_ips', '--ips', CLIENT, '10.0.0.99', 'bogus')
+    assert resolved == [
+        {'ip_address': CLIENT, 'hostname': 'alice-pc.example.com', 'result': 'OK'},
+        {'ip_address': '10.0.0.99', 'hostname': '', 'result': 'NOT_FOUND'},
+        {'ip_address': 'bogus', 'hostname': '', 'result': 'ERROR'},
+    ]
+    smb_open(cluster)
+    smb_open(cluster, '/share/b.docx', user='bob', client='10.0.0.6', access='read')
+    table = qq(cluster, *LIST_SMB_SHARE_MODE, '--sort', 'file').stdout.splitlines()
+    assert table == [
+        f'Read, Write, Exclude write\talice-pc.example.com\t{FILE}',
+        'Read\t10.0.0.6\t/share/b.docx',
+    ]
+
+
+def test_version_prints_the_revision(sim):
+    shown = json_docs(qq(sim, 'version').stdout)[0]
+    assert shown['revision_id'] == 'Qumulo Core 7.10.2'
+
+
+def token_store(sim, name):
+    return sim.root.parent / f'qq-token-{name}'
+
+
+def qq_with_token(sim, store, *args, ok=True):
+    argv = [sys.executable, str(QQ), '--host', sim.host, '--port', str(sim.port), '--credentials-store', str(store)]
+    done = subprocess.run(argv + list(args), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    if ok:
+        assert done.returncode == 0, f'qq {" ".join(args)} failed ({done.returncode}): {done.stderr}'
+    return done
+
+
+def test_access_tokens_created_listed_modified_and_deleted(cluster):
+    store = token_store(cluster, 'mine')
+    created = qq_json(cluster, 'auth_create_access_token', '--self', '-f', str(store))
+    assert created['bearer_token'].startswith('access-v1:')
+    me = json_docs(qq_with_token(cluster, store, 'who_am_i').stdout.split('This user is granted')[0])[0]
+    assert me['name'] == 'admin' and me['access_token_id'] == created['id']
+    viewer = qq_json(cluster, 'auth_create_access_token', 'viewer')
+    listed = json.loads(qq(cluster, 'auth_list_access_tokens', '--json').stdout)
+    assert [(t['id'], t['user']['name'], t['enabled']) for t in listed] == [
+        (created['id'], 'admin', True),
+        (viewer['id'], 'viewer', True),
+    ]
+    assert [
+        t['id'] for t in json.loads(qq(cluster, 'auth_list_access_tokens', '--json', '--user', 'viewer').stdout)
+    ] == [viewer['id']]
+    table = qq(cluster, 'auth_list_access_tokens').stdout.splitlines()
+    assert table[0].split() == ['id', 'user', 'creator', 'creation', 'time', 'expiration', 'time', 'enabled']
+    disabled = qq_json(cluster, 'auth_modify_access_token', created['id'], '--disable')
+    assert disabled['enabled'] is False and disabled['id'] == created['id']
+    refused = qq_with_token(cluster, store, 'who_am_i', ok=False)
+    assert refused.returncode != 0 and '401' in refused.stderr
+    later = qq_json(
+        cluster, 'auth_modify_access_token', created['id'], '--enable', '--expiration-time', '2031-12-31 12:00'
+    )
+    assert later['enabled'] is True and later['expiration_time'] == '2031-12-31T12:00:00Z'
+    assert qq_json(cluster, 'auth_get_access_token', created['id']) == later
+    qq_with_token(cluster, store, 'who_am_i')
+    qq(cluster, 'auth_delete_access_token', viewer['id'])
+    gone = qq(cluster, 'auth_get_access_token', viewer['id'], ok=False)
+    assert gone.returncode == 1 and 'access_token_not_found_error' in gone.stderr
+
+
+def test_an_expired_access_token_is_refused(cluster):
+    store = token_store(cluster, 'expired')
+    qq(cluster, 'auth_create_access_token', '--self', '--expiration-time', 'Jan 20 2024', '-f', str(store))
+    refused = qq_with_token(cluster, store, 'who_am_i', ok=False)
+    assert refused.returncode != 0 and 'Error 401' in refused.stderr
+    listed = json.loads(qq(cluster, 'auth_list_access_tokens', '--json').stdout)
+    assert [t['expiration_time'] for t in listed] == ['2024-01-20T00:00:00Z']
+
+
+def test_a_viewer_may_not_list_access_tokens(sim):
+    denied = qq(login(sim, 'viewer'), 'auth_list_access_tokens', user='viewer', ok=False)
+    assert denied.returncode == 1 and 'Error 403' in denied.stderr and 'PRIVILEGE_ACCESS_TOKENS_READ' in denied.stderr

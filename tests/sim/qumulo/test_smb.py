@@ -180,7 +180,9 @@ def test_shares_are_top_level_folders_opened_and_those_registered(sim):
     assert shares[0]['description'] == '' and shares[0]['permissions'][0]['trustee']['name'] == 'Everyone'
     assert rc.smb.smb_list_share('3') == shares[2]
     assert error_of(lambda: rc.smb.smb_list_share('99')).status_code == 404
-    assert [s['share_name'] for s in rc.request('GET', '/v2/smb/shares/')] == ['finance', 'Files', 'Reports$']
+    v2 = rc.request('GET', '/v2/smb/shares/')  # the older shape: a list, bytes_per_sector
+    assert [s['share_name'] for s in v2] == ['finance', 'Files', 'Reports$']
+    assert v2[0]['bytes_per_sector'] == '512' and 'allow_fs_path_create' not in v2[0]
     names = {s['user']['name']: s['share_names'] for s in sessions_of(rc)}
     assert names == {'alice': ['finance', 'Reports$'], 'bob': ['Files']}
     denied = error_of(lambda: sim.client('viewer', 'viewer').smb.smb_list_shares())

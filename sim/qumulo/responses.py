@@ -188,6 +188,22 @@ def write_data(cluster, req):
     return Reply(cluster.fs.write(req.user, req.ref(), req.body, int(offset) if offset is not None else None))
 
 
+def get_acl(cluster, req):
+    return Reply(cluster.fs.get_acl(req.user, req.ref(), cluster.directory))
+
+
+def set_acl(cluster, req):
+    return Reply(cluster.fs.set_acl(req.user, req.ref(), req.json(), cluster.directory))
+
+
+def list_named_streams(cluster, req):
+    return Reply(cluster.fs.named_streams(req.user, req.ref()))
+
+
+def copy_chunk(cluster, req):
+    return Reply(cluster.fs.copy_chunk(req.user, req.ref(), req.json()))
+
+
 def _id_list(ids):
     if not isinstance(ids, list) or not all(isinstance(i, (str, int)) for i in ids):
         raise bad_request('resolve needs a list of file ids')

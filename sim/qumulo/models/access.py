@@ -8,10 +8,10 @@ everyone may read a file's attributes and its ACL, only the owner may change the
 set or remove a WORM lock), and the r, w and x bits give the read, write and execute rights to
 the owner, the group (every cluster user is in Users, gid 513) and others.
 
-An ACL, where a test sets one through the control surface, is kept in an extended attribute of the
-real file: a list of entries {"type": "ALLOWED"|"DENIED", "trustee": <user name>|"Everyone",
-"rights": [...]}, read in order, the first entry naming a right deciding it; the owner keeps
-READ_ACL and WRITE_ACL whatever the ACL says, as on Windows.
+An ACL, set through the API (PUT /v2/files/{ref}/info/acl) or the control surface, is kept in an
+extended attribute of the real file: a list of entries {"type": "ALLOWED"|"DENIED", "trustee":
+<user name>|"Everyone"|"uid:N"|"gid:N", "rights": [...]}, read in order, the first entry naming a
+right deciding it; the owner keeps READ_ACL and WRITE_ACL whatever the ACL says, as on Windows.
 """
 
 import json
@@ -72,7 +72,7 @@ def holds(user, os_path, st, right):
     acl = read_acl(os_path)
     if acl is not None:
         for ace in acl:
-            if ace['trustee'] in ('Everyone', user.name) and (
+            if ace['trustee'] in ('Everyone', user.name, f'uid:{user.uid}', f'gid:{USERS_GROUP["gid"]}') and (
                 right in ace['rights'] or 'ACCESS_RIGHTS_ALL' in ace['rights']
             ):
                 return ace['type'] == 'ALLOWED'
@@ -110,3 +110,90 @@ def write_acl(os_path, aces):
             raise bad_request(f'rights must be a list of: {", ".join(sorted(RIGHTS))}')
         clean.append({'type': ace['type'], 'trustee': ace['trustee'], 'rights': list(rights)})
     os.setxattr(os_path, ACL_XATTR, json.dumps(clean).encode(), follow_symlinks=False)
+
+
+# --- the ACL as the API shows it (/v2/files/{ref}/info/acl) ---------------------------------------
+EVERYONE = {'domain': 'WORLD', 'auth_id': '8589934592', 'uid': None, 'gid': None, 'sid': 'S-1-1-0', 'name': 'Everyone'}
+
+
+def acl_wire(os_path, st, directory):
+    """The file's ACL in the API's shape: the stored one, or the one its mode stands for."""
+    aces = read_acl(os_path)
+    if aces is None:
+        mode = stat.S_IMODE(st.st_mode)
+        aces = [
+            {'type': 'ALLOWED', 'trustee': f'uid:{st.st_uid}', 'rights': _mode_rights(mode >> 6, owner=True)},
+            {'type': 'ALLOWED', 'trustee': f'gid:{st.st_gid}', 'rights': _mode_rights(mode >> 3)},
+            {'type': 'ALLOWED', 'trustee': 'Everyone', 'rights': _mode_rights(mode)},
+        ]
+    return {
+        'control': ['PRESENT'],
+        'posix_special_permissions': [],
+        'aces': [
+            {'type': a['type'], 'flags': [], 'trustee': _trustee_wire(a['trustee'], directory), 'rights': a['rights']}
+            for a in aces
+        ],
+    }
+
+
+def acl_from_wire(body):
+    """An ACL PUT through the API -> the stored entries (checked by write_acl)."""
+    if not isinstance(body, dict) or not isinstance(body.get('aces'), list):
+        raise bad_request('an ACL needs "aces", a list of entries')
+    aces = []
+    for ace in body['aces']:
+        trustee = ace.get('trustee') if isinstance(ace, dict) else None
+        if not isinstance(trustee, dict):
+            raise bad_request('each ACL entry needs a "trustee" object')
+        aces.append(dict(ace, trustee=_trustee_name(trustee)))
+    return aces
+
+
+def _mode_rights(bits, owner=False):
+    rights = set(EVERYONE_RIGHTS) | (OWNER_RIGHTS | {'READ_ACL', 'WRITE_ACL'} if owner else set())
+    for bit, granted in BIT_RIGHTS:
+        if bits & bit:
+            rights |= granted
+    return sorted(rights)
+
+
+def _trustee_wire(trustee, directory):
+    if trustee == 'Everyone':
+        return dict(EVERYONE)
+    kind, _, number = trustee.partition(':')
+    if kind == 'uid' and number.isdigit():
+        return {
+            'domain': 'POSIX_USER',
+            'auth_id': str(12884901888 + int(number)),
+            'uid': int(number),
+            'gid': None,
+            'sid': None,
+            'name': None,
+        }
+    if kind == 'gid' and number.isdigit():
+        return {
+            'domain': 'POSIX_GROUP',
+            'auth_id': str(17179869184 + int(number)),
+            'uid': None,
+            'gid': int(number),
+            'sid': None,
+            'name': None,
+        }
+    user = directory.users.get(trustee)
+    return (
+        user.identity()
+        if user
+        else {'domain': 'LOCAL', 'auth_id': None, 'uid': None, 'gid': None, 'sid': None, 'name': trustee}
+    )
+
+
+def _trustee_name(trustee):
+    if trustee.get('domain') == 'WORLD' or trustee.get('name') == 'Everyone':
+        return 'Everyone'
+    if trustee.get('name'):
+        return str(trustee['name'])
+    if trustee.get('uid') is not None:
+        return f'uid:{int(trustee["uid"])}'
+    if trustee.get('gid') is not None:
+        return f'gid:{int(trustee["gid"])}'
+    raise bad_request('an ACL trustee needs a name, a uid or a gid')

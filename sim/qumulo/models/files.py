@@ -5,6 +5,7 @@ against the file's permissions for the authenticated user (access.py) as a clust
 """
 
 import errno
+import json
 import os
 import stat
 import threading
@@ -15,6 +16,8 @@ from . import access
 from . import locks as lockrules
 from .ids import ROOT_ID, FileIds
 from .timefmt import format_ns, parse_ns
+
+DOS_XATTR = 'user.qumulo_sim.dos_attributes'  # the Windows attributes (hidden, read-only, ...)
 
 FILE_TYPES = {
     stat.S_IFREG: 'FS_FILE_TYPE_FILE',
@@ -156,11 +159,19 @@ class FileSystem:
             'access_time': format_ns(st.st_atime_ns),
             'symlink_target_type': 'FS_FILE_TYPE_UNKNOWN',
             'major_minor_numbers': {'major': 0, 'minor': 0},
-            'extended_attributes': dict(EXTENDED_ATTRIBUTES),
+            'extended_attributes': self._extended_attributes(os_path),
         }
         if with_lock:
             attrs['lock'] = lockrules.wire(self.lock_of(os_path, st))
         return attrs
+
+    @staticmethod
+    def _extended_attributes(os_path):
+        try:
+            stored = json.loads(os.getxattr(os_path, DOS_XATTR, follow_symlinks=False))
+        except (OSError, ValueError):
+            stored = {}
+        return {k: bool(stored.get(k, v)) for k, v in EXTENDED_ATTRIBUTES.items()}
 
     def get_attributes(self, user, ref, with_lock=False):
         path, st = self.lookup(ref)
@@ -302,7 +313,50 @@ class FileSystem:
             )
         if body.get('creation_time'):
             self.ids.set_creation_ns(os_path, os.lstat(os_path), parse_ns(body['creation_time']))
+        if body.get('change_time'):
+            parse_ns(body['change_time'])  # checked; the kernel sets ctime to the time of this change
+        if body.get('extended_attributes') is not None:
+            self._check(user, os_path, st, ('WRITE_ATTR',))
+            self._set_extended_attributes(os_path, body['extended_attributes'])
         return self.attributes(os_path, os.lstat(os_path))
+
+    def _set_extended_attributes(self, os_path, wanted):
+        if not isinstance(wanted, dict) or not set(wanted) <= set(EXTENDED_ATTRIBUTES):
+            raise bad_request(f'extended_attributes takes only: {", ".join(EXTENDED_ATTRIBUTES)}')
+        if not all(isinstance(v, bool) for v in wanted.values()):
+            raise bad_request('extended_attributes values must be true or false')
+        merged = dict(self._extended_attributes(os_path), **wanted)
+        os.setxattr(os_path, DOS_XATTR, json.dumps(merged, sort_keys=True).encode(), follow_symlinks=False)
+
+    # --- ACLs, streams, server-side copy -------------------------------------------------------
+    def get_acl(self, user, ref, directory):
+        os_path, st = self.lookup(ref)
+        self._check(user, os_path, st, ('READ_ACL',))
+        return access.acl_wire(os_path, st, directory)
+
+    def set_acl(self, user, ref, body, directory):
+        os_path, st = self.lookup(ref)
+        self._check(user, os_path, st, ('WRITE_ACL',))
+        self.refuse_if_locked(os_path, st)
+        access.write_acl(os_path, access.acl_from_wire(body))
+        return access.acl_wire(os_path, os.lstat(os_path), directory)
+
+    def named_streams(self, user, ref):
+        os_path, st = self.lookup(ref)
+        self._check(user, os_path, st, ('READ_ATTR',))
+        return []  # a Linux file has only its data: no alternate data streams
+
+    def copy_chunk(self, user, ref, body):
+        """Server-side copy of a source file's data into this one, all in one chunk (a cluster may
+        answer in several; an empty answer means done)."""
+        os_path, st = self.lookup(ref)
+        if not isinstance(body, dict) or not (body.get('source_id') or body.get('source_path')):
+            raise bad_request('copy-chunk needs source_id or source_path')
+        if body.get('source_stream_id') not in (None, '0'):
+            raise ApiError(404, 'fs_no_such_entry_error', f'No stream {body["source_stream_id"]}')
+        data = self.read(user, str(body.get('source_id') or body.get('source_path')))
+        self.write(user, ref, data)
+        return None
 
     def delete(self, user, ref):
         os_path, st = self.lookup(ref)
@@ -373,7 +427,21 @@ class FileSystem:
         return self.attributes(os_path, os.lstat(os_path))
 
 
-SETTABLE_ATTRIBUTES = frozenset({'size', 'mode', 'owner', 'group', 'access_time', 'modification_time', 'creation_time'})
+SETTABLE_ATTRIBUTES = frozenset(
+    {
+        'size',
+        'mode',
+        'owner',
+        'group',
+        'owner_details',
+        'group_details',
+        'access_time',
+        'modification_time',
+        'creation_time',
+        'change_time',
+        'extended_attributes',
+    }
+)
 EXTENDED_ATTRIBUTES = {
     'read_only': False,
     'hidden': False,

@@ -27,6 +27,7 @@ from typing import NamedTuple
 from inotify_simple import INotify, flags
 
 from .access import ACL_XATTR
+from .files import DOS_XATTR
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class Look(NamedTuple):
     atime_ns: int
     btime_ns: int
     acl: bytes
-    extra: tuple  # the file's own extended attributes (name, value)
+    extra: tuple  # the file's own extended attributes and Windows attributes (name, value)
 
     def changes(self, before, is_dir):
         if before is None:
@@ -453,7 +454,7 @@ class ChangeHub:
             extra = tuple(
                 (name, os.getxattr(path, name, follow_symlinks=False))
                 for name in sorted(names)
-                if not name.startswith(SIM_XATTRS)
+                if not name.startswith(SIM_XATTRS) or name == DOS_XATTR
             )
         except OSError:
             return None

@@ -116,7 +116,7 @@ def test_attribute_patch_applies_mode_owner_and_times(sim):
 def test_attribute_patch_refuses_what_it_cannot_apply(sim):
     make_files(sim.root, ['strict.txt'])
     rc = sim.client()
-    for bad in ({'change_time': '2020-01-01T00:00:00Z'}, {'mode': '99'}, {'size': -1}):
+    for bad in ({'change_time': 'yesterday'}, {'extended_attributes': {'colour': True}}, {'mode': '99'}, {'size': -1}):
         error = error_of(lambda: rc.fs.set_file_attr(path='/strict.txt', **bad))
         assert error.status_code == 400, bad
     rc.fs.modify_file_lock(path='/strict.txt', legal_hold=True)
@@ -157,3 +157,30 @@ def test_a_file_without_xattr_support_still_gets_a_stable_id(sim):
     first = rc.fs.get_file_attr(path='/link')
     assert first['type'] == 'FS_FILE_TYPE_SYMLINK'
     assert rc.fs.get_file_attr(path='/link')['id'] == first['id']
+
+
+def test_windows_attributes_are_kept_and_shown(sim):
+    make_files(sim.root, ['win.txt'])
+    rc = sim.client()
+    rc.fs.set_file_attr(path='/win.txt', extended_attributes={'hidden': True, 'read_only': True})
+    shown = rc.fs.get_file_attr(path='/win.txt')['extended_attributes']
+    assert shown['hidden'] is shown['read_only'] is True and shown['archive'] is False
+
+
+def test_the_acl_reads_as_the_mode_stands_and_a_put_acl_is_enforced(sim):
+    make_files(sim.root, ['acl.txt'])
+    rc = sim.client()
+    acl = rc.fs.get_acl_v2(path='/acl.txt')
+    assert [(a['trustee']['domain'], 'WRITE_ACL' in a['rights'], 'MODIFY' in a['rights']) for a in acl['aces']] == [
+        ('POSIX_USER', True, True),  # the owner: 6
+        ('POSIX_GROUP', False, False),  # group: 4
+        ('WORLD', False, False),  # others: 4
+    ]
+    locker = sim.client('locker', 'locker')
+    assert error_of(lambda: locker.fs.modify_file_lock(path='/acl.txt', legal_hold=True)).status_code == 403
+    acl['aces'].append(
+        {'type': 'ALLOWED', 'flags': [], 'trustee': {'domain': 'LOCAL', 'name': 'locker'}, 'rights': ['WRITE_ACL']}
+    )
+    rc.fs.set_acl_v2(path='/acl.txt', acl=acl)
+    assert locker.fs.modify_file_lock(path='/acl.txt', legal_hold=True)['lock']['legal_hold'] is True
+    assert error_of(lambda: locker.fs.set_acl_v2(path='/acl.txt', acl=acl)).status_code == 403  # not its file

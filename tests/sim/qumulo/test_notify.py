@@ -233,6 +233,8 @@ def test_each_kind_of_change_is_named_as_a_cluster_names_it(sim):
     assert types_after(
         stream, lambda: rc.fs.set_file_attr(path='/kinds/f.txt', creation_time='2001-01-01T00:00:00Z'), 1
     ) == ['child_btime_changed']
+    hide = lambda: rc.fs.set_file_attr(path='/kinds/f.txt', extended_attributes={'hidden': True})  # noqa: E731
+    assert types_after(stream, hide, 1) == ['child_extra_attrs_changed']
     acl = [{'type': 'ALLOWED', 'trustee': 'Everyone', 'rights': ['READ']}]
     assert types_after(stream, lambda: sim.control('fs/permissions', {'path': '/kinds/f.txt', 'acl': acl}), 1) == [
         'child_acl_changed'
@@ -242,7 +244,9 @@ def test_each_kind_of_change_is_named_as_a_cluster_names_it(sim):
 
 def test_unknown_filter_types_are_refused_and_stream_types_are_valid(sim):
     rc = sim.client()
-    error = error_of(lambda: rc.fs.get_change_notify_listener(recursive=False, path='/', type_filter=['child_file_add']))
+    error = error_of(
+        lambda: rc.fs.get_change_notify_listener(recursive=False, path='/', type_filter=['child_file_add'])
+    )
     assert error.status_code == 400 and 'child_file_add' in error.description
     assert rc.fs.get_change_notify_listener(recursive=False, path='/', type_filter=['child_stream_added']).started()
 

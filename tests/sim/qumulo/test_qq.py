@@ -448,3 +448,67 @@ def test_an_expired_access_token_is_refused(cluster):
 def test_a_viewer_may_not_list_access_tokens(sim):
     denied = qq(login(sim, 'viewer'), 'auth_list_access_tokens', user='viewer', ok=False)
     assert denied.returncode == 1 and 'Error 403' in denied.stderr and 'PRIVILEGE_ACCESS_TOKENS_READ' in denied.stderr
+
+
+def test_try_resolve_sets_a_vanished_id_apart_where_resolve_fails(cluster):
+    make_file(cluster, '/stays.txt')
+    make_file(cluster, '/goes.txt')
+    stays, goes = file_id(cluster, '/stays.txt'), file_id(cluster, '/goes.txt')
+    (cluster.root / 'goes.txt').unlink()
+    failed = qq(cluster, 'fs_resolve_paths', '--ids', stays, goes, ok=False)
+    assert failed.returncode == 1 and 'fs_no_such_entry_error' in failed.stderr
+    answer = qq_json(cluster, 'fs_try_resolve_paths', '--ids', stays, goes)
+    assert answer == {'resolved': [{'id': stays, 'path': '/stays.txt'}], 'unresolved': [goes]}
+
+
+def test_copy_makes_a_new_file_with_the_source_data_attributes_and_acl(cluster):
+    source = make_file(cluster, '/reports/q3.csv', 'a,b\n1,2\n')
+    source.chmod(0o640)
+    qq(cluster, 'fs_copy', '/reports/q3.csv', '/reports/q3-copy.csv', '--quiet')
+    copy = cluster.root / 'reports/q3-copy.csv'
+    assert copy.read_text() == 'a,b\n1,2\n'
+    original, copied = (
+        qq_json(cluster, 'fs_file_get_attr', '--path', p) for p in ('/reports/q3.csv', '/reports/q3-copy.csv')
+    )
+    assert copied['id'] != original['id'] and copied['modification_time'] == original['modification_time']
+    assert copied['creation_time'] == original['creation_time']
+    again = qq(cluster, 'fs_copy', '/reports/q3.csv', '/reports/q3-copy.csv', '--quiet', ok=False)
+    assert again.returncode != 0 and 'exists' in again.stderr  # qq saw fs_no_such_entry_error only the first time
+    missing = qq(cluster, 'fs_copy', '/reports/none.csv', '/reports/x.csv', '--quiet', ok=False)
+    assert missing.returncode == 1 and 'fs_no_such_entry_error' in missing.stderr
+
+
+def test_set_attr_changes_mode_and_times_and_get_acl_shows_the_mode(cluster):
+    make_file(cluster, '/attrs.txt')
+    qq(
+        cluster,
+        'fs_file_set_attr',
+        '--path',
+        '/attrs.txt',
+        '--mode',
+        '0600',
+        '--modification-time',
+        '2020-02-02T00:00:00Z',
+    )
+    attrs = qq_json(cluster, 'fs_file_get_attr', '--path', '/attrs.txt')
+    assert (attrs['mode'], attrs['modification_time']) == ('0600', '2020-02-02T00:00:00Z')
+    acl = qq_json(cluster, 'fs_get_acl', '--path', '/attrs.txt', '--json')
+    assert [('READ' in a['rights'], a['trustee']['domain']) for a in acl['aces']] == [
+        (True, 'POSIX_USER'),
+        (False, 'POSIX_GROUP'),
+        (False, 'WORLD'),
+    ]
+
+
+def test_a_lock_by_an_account_without_write_acl_is_refused_with_the_reason(sim):
+    make_file(sim, '/smb/contract.pdf')  # root's, as a file written over SMB by someone else
+    denied = qq(
+        login(sim, 'locker'),
+        'fs_file_modify_lock',
+        '--path',
+        '/smb/contract.pdf',
+        '--enable-legal-hold',
+        user='locker',
+        ok=False,
+    )
+    assert denied.returncode == 1 and 'fs_access_denied_error' in denied.stderr and 'WRITE_ACL' in denied.stderr

@@ -161,6 +161,7 @@ class Smb:
     def __init__(self):
         self.handles = {}  # location -> handle dict (insertion order is key order)
         self.sessions = {}  # location -> session dict
+        self._session_of = {}  # (auth id, client address) -> session location
         self.shares = {}  # name -> share dict
         self._grants = {}  # handle location -> ((key, share-mode grant), [(key, byte-range grant)])
         self._seq = itertools.count(1)
@@ -293,11 +294,11 @@ class Smb:
 
     def _session_for(self, user, client, share_name):
         """One session per user and client address: a user may open from several clients."""
-        for session in self.sessions.values():
-            if session['user']['auth_id'] == user.auth_id and session['originator'] == client:
-                if share_name not in session['share_names']:
-                    session['share_names'].append(share_name)
-                return session
+        session = self.sessions.get(self._session_of.get((user.auth_id, client)))
+        if session is not None:
+            if share_name not in session['share_names']:
+                session['share_names'].append(share_name)
+            return session
         n = next(self._seq)
         now = time.monotonic_ns()
         session = {
@@ -315,6 +316,7 @@ class Smb:
             '_active': now,  # the last open or close: where time_idle counts from
         }
         self.sessions[session['location']] = session
+        self._session_of[(user.auth_id, client)] = session['location']
         return session
 
     def close_handles(self, locations):
@@ -342,9 +344,11 @@ class Smb:
         results = []
         with self._lock:
             for location in locations:
-                if self.sessions.pop(location, None) is None:
+                session = self.sessions.pop(location, None)
+                if session is None:
                     results.append({'error_message': f'No SMB session at location {location}'})
                 else:
+                    self._session_of.pop((session['user']['auth_id'], session['originator']), None)
                     results.append({'error_message': ''})
         return results
 

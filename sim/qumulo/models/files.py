@@ -44,6 +44,7 @@ class FileSystem:
         self._paths_by_id = {ROOT_ID: self.root}  # id -> os path, refreshed by lookups, listings and notify
         self._index_lock = threading.Lock()
         self.root_id = ROOT_ID
+        self._root_prefix = self.root.rstrip(os.sep) + os.sep
 
     # --- paths and ids -------------------------------------------------------------------------
     def os_path(self, cluster_path):
@@ -55,9 +56,13 @@ class FileSystem:
         return os.path.join(self.root, *parts) if parts else self.root
 
     def cluster_path(self, os_path, is_dir=False):
-        rel = os.path.relpath(os_path, self.root)
-        path = '/' if rel == '.' else '/' + rel
-        return path + '/' if is_dir and path != '/' else path
+        if os_path == self.root:
+            return '/'
+        if os_path.startswith(self._root_prefix):  # every path the emulator builds: no relpath needed
+            path = os_path[len(self._root_prefix) - 1 :]
+        else:
+            path = '/' + os.path.relpath(os_path, self.root)
+        return path + '/' if is_dir else path
 
     def id_of(self, os_path, st=None):
         """The file's id, given now if the emulator has not seen it before."""

@@ -26,6 +26,9 @@ class FileIds:
         self.root = root
         self._lock = threading.Lock()
         self._memory = {}  # inode -> (id, btime ns), when there are no xattrs
+        # The last stat result asked about, per thread: one API call reads the id of the file it
+        # looked up several times. Keyed by that very stat object, so it never outlives the call.
+        self._last = threading.local()
         self._use_xattr = _xattrs_work(root)
         self._next = self._reserved = self._load_counter()
 
@@ -39,8 +42,12 @@ class FileIds:
     def record(self, path, st):
         if path == self.root:
             return ROOT_ID, _first_seen_ns(st)
+        last = getattr(self._last, 'value', None)
+        if last is not None and last[0] is st and last[1] == path:
+            return last[2]
         found = self._read(path, st)
         if found:
+            self._last.value = (st, path, found)
             return found
         with self._lock:
             found = self._read(path, st)
@@ -49,12 +56,14 @@ class FileIds:
             file_id = str(self._take())
             found = (file_id, _first_seen_ns(st))
             self._write(path, st, found)
+            self._last.value = (st, path, found)
             return found
 
     def set_creation_ns(self, path, st, btime_ns):
+        file_id = self.record(path, st)[0]
         with self._lock:
-            file_id = self.record(path, st)[0]
             self._write(path, st, (file_id, int(btime_ns)))
+            self._last.value = None
 
     def forget(self, st):
         """A removed file: its inode may come back as a new file, which must get a new id."""

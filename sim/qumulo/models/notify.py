@@ -83,6 +83,7 @@ PATH_EVENTS = (
 SIM_XATTRS = 'user.qumulo_sim.'
 DEFAULT_QUEUE_LIMIT = 65536
 VANISHED_WAIT_MS = 20
+NEW_FILE = 'new file'  # the Look of a file created and gone again before it could be looked at
 
 
 class RawLine(bytes):
@@ -397,7 +398,7 @@ class ChangeHub:
             if event.mask & flags.CREATE:
                 # Made just now: its size was 0, so the writes that follow also change its size.
                 look = self._look(later_moves.final_path(path, index))
-                self._looks[path] = look._replace(size=0) if look else None
+                self._looks[path] = look._replace(size=0) if look else NEW_FILE
             elif event.mask & flags.MOVED_TO and event.cookie not in ids_by_cookie:
                 self._looks[path] = self._look(path)
             elif event.mask & (flags.MODIFY | flags.ATTRIB):
@@ -426,18 +427,26 @@ class ChangeHub:
         return changes
 
     def _attribute_changes(self, path, now, event):
-        """The events a change of data or attributes makes, `now` being how the file looks now."""
+        """The events a change of data or attributes makes, `now` being how the file looks now
+        (None: already gone again)."""
         before = self._looks.get(path)
-        if now is None:
-            return []  # already gone: its removal follows
         is_dir = bool(event.mask & flags.ISDIR)
         if event.mask & flags.MODIFY and not is_dir:
-            self._looks[path] = now
+            if now is not None:
+                self._looks[path] = now
+            if before is NEW_FILE or now is None:
+                # Renamed or removed before it could be looked at: a new file's write changed its size.
+                return ['child_data_written'] + (['child_size_changed'] if before is NEW_FILE else [])
             kinds = [k for k in now.changes(before, is_dir) if k != 'child_mtime_changed']  # the write's own
             # Data written; a truncation that only shortened the file is a size change alone.
             if before is None or now.size >= before.size:
                 kinds.insert(0, 'child_data_written')
             return kinds
+        if now is None:
+            return []  # already gone: its removal follows
+        if before is NEW_FILE:
+            self._looks[path] = now._replace(size=0)
+            return []
         if before is not None and now.size != before.size:
             # A write is under way whose own event has not been read yet: its size and mtime are
             # that event's to announce.

@@ -16,12 +16,12 @@ from common.config import ClusterConfig, configure_interactively, find_config_fi
 from common.errors import FAILURE, ArgumentParser, ToolError, reading_reply, translated
 from common.logs import add_common_arguments, setup_logging
 from .audit import AuditLog
-from .errors import AlreadyRunning, BadOption
+from .errors import AlreadyRunning, BadOption, ReportIncomplete
 from .clock import ClusterClock
 from .locker import Locker, Policy
-from .report import collect, write_csv, write_json, write_table
+from .report import collect, what_is_missing, write_csv, write_json, write_table
 from .retention import Retention, RetentionError
-from .watcher import ALL_EVENTS, DEFAULT_EVENTS, Shutdown, WatchOptions, Watcher
+from .watcher import DEFAULT_EVENTS, EVENT_TYPES, Shutdown, WatchOptions, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         '--events',
         default=','.join(DEFAULT_EVENTS),
         metavar='TYPE,...',
-        help=f'notification types that start a lock (default {",".join(DEFAULT_EVENTS)})',
+        help=f"notification types that start a lock, any of Qumulo's 24 (default {','.join(DEFAULT_EVENTS)}; "
+        'Qumulo recommends child_data_written or child_size_changed for WORM)',
     )
     parser.add_argument('--workers', type=int, default=8, help='files locked side by side (default 8)')
     parser.add_argument(
@@ -164,10 +165,10 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     if not 1 <= args.workers <= 64:
         parser.error('--workers must be between 1 and 64')
     events = [e.strip() for e in args.events.split(',') if e.strip()]
-    unknown = [e for e in events if e not in ALL_EVENTS]
+    unknown = [e for e in events if e not in EVENT_TYPES]
     if unknown or not events:
-        parser.error(f'unknown event type {", ".join(unknown) or "(none)"}; choose from {", ".join(ALL_EVENTS)}')
-    args.events = tuple(events)
+        parser.error(f'unknown event type {", ".join(unknown) or "(none)"}; choose from {", ".join(EVENT_TYPES)}')
+    args.events = tuple(dict.fromkeys(events))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -197,16 +198,26 @@ def run_report(args: argparse.Namespace, config: ClusterConfig) -> int:
     client = connect(config, retries=ONE_SHOT_RETRIES)  # a report is run once: a busy cluster is asked again
     with translated(config.host, config.port):
         with reading_reply(f'the attributes of {args.report}'):
-            directory_id = client.fs.get_file_attr(path=args.report)['id']
+            top = client.fs.get_file_attr(path=args.report)
+            directory_id, top_path = top['id'], top['path']
         rows = collect(
             client,
             directory_id,
             dt.datetime.now(dt.timezone.utc),
             unlocked_only=args.unlocked_only,
             expiring_within=args.expiring_within,
+            top_path=top_path,
         )
     writer = write_csv if args.csv else write_json if args.json else write_table
     writer(rows, sys.stdout)
+    missing = what_is_missing(rows)
+    if missing:
+        # The report stands as written; the status tells a script it is not a complete account.
+        sys.stdout.flush()
+        raise ReportIncomplete(
+            f"the report is incomplete: {missing} (shown as unreadable, with the cluster's reason); "
+            f'reading a lock needs READ_ACL on the file, listing a directory READ on it'
+        )
     return 0
 
 
@@ -236,7 +247,12 @@ def check_cluster(args: argparse.Namespace, config: ClusterConfig, client: Clien
         if not args.dry_run:
             require_privileges(client, ['PRIVILEGE_FS_FILE_LOCK_WRITE'])
         watcher.resolve_directory()
-        watcher.check_recursion_allowed()
+        watcher.check_watch_allowed()  # leaves the stream open for the watch
+        try:
+            watcher.check_recursion_allowed()
+        except BaseException:
+            watcher.close_opened_stream()
+            raise
 
 
 def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
@@ -324,11 +340,13 @@ def run_daemon(args: argparse.Namespace, config: ClusterConfig) -> int:
         args.audit_log = os.path.abspath(args.audit_log)
         open_audit_log(args).close()
     client = connect(config)
-    check_cluster(args, config, client, Watcher(client, config, watch_options(args), None, None, None))
+    checked = Watcher(client, config, watch_options(args), None, None, None)
+    check_cluster(args, config, client, checked)
+    checked.close_opened_stream()  # the daemon opens its own, after detaching
     # DaemonContext closes every descriptor; a socket object left behind would later close
     # whatever file (the log) reuses its number. Close it now and collect any cycle holding one.
     client.conninfo.close()
-    del client
+    del client, checked
     gc.collect()
     context = daemon.DaemonContext(
         pidfile=daemon.pidfile.TimeoutPIDLockFile(pid_file, 5), umask=0o027, working_directory='/'

@@ -39,6 +39,14 @@ class WatchForbidden(ToolError):
     exit_code = PRIVILEGE
 
 
+class ReportIncomplete(ToolError):
+    """The report was written in full, but the account may not read some files' locks or list
+    some directories: those rows are marked unreadable. The file's ACL refused, so the status is
+    the one for a refused right, telling a script the report is not a complete account."""
+
+    exit_code = PRIVILEGE
+
+
 class CredentialsRejected(ToolError):
     """The cluster no longer accepts the watcher's session or access token, even after a new login."""
 

@@ -17,7 +17,7 @@ from common.errors import reading_reply
 from .clock import ClusterClock
 from .retention import Retention, format_time, parse_time
 from .schedule import Pending
-from .walk import FILE
+from .walk import FILE, refusal
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,9 @@ class Locker:
                 return Outcome('gone', pending.file_id, pending.path)
             if e.status_code >= 500 or e.status_code == 429:
                 raise  # the cluster's trouble, not the file's: the worker tries again later
-            return Outcome(
-                'failed', pending.file_id, pending.path, error=f'{e.status_code} {e.error_class}: {e.description}'
-            )
+            # Refused for this file (403: the account lacks WRITE_ACL or READ_ACL on it; 400...):
+            # recorded with the cluster's reason, and the watcher goes on with the others.
+            return Outcome('failed', pending.file_id, pending.path, error=refusal(e))
 
     def _process(self, client: Client, pending: Pending) -> Outcome:
         attrs = _read(client, pending.file_id)

@@ -2,6 +2,11 @@
 
 Qumulo has no built-in way to list locked files; this is the list an auditor asks for, and the
 "drift" view (`--unlocked-only`) shows what should be locked and is not.
+
+What the account may not read is shown, never left out: a file whose lock it may not read (no
+READ_ACL on the file) and a directory it may not list (no READ on it) are rows whose `unreadable`
+column holds the cluster's reason, and whose lock columns are empty (unknown). They are kept by
+every filter, for a file whose lock is unknown may be unlocked or expiring.
 """
 
 import concurrent.futures
@@ -11,12 +16,16 @@ import json
 import threading
 from typing import IO, Any, Dict, List, Mapping, Optional
 
+from qumulo.lib.request import RequestError
+
 from common.auth import Client
 from common.errors import reading_reply
 from .retention import parse_time
-from .walk import walk_files
+from .walk import refusal, walk_files
 
-COLUMNS = ('path', 'file_id', 'size', 'locked', 'legal_hold', 'retention_until', 'days_left')
+COLUMNS = ('path', 'file_id', 'size', 'locked', 'legal_hold', 'retention_until', 'days_left', 'unreadable')
+LOCK_NOT_READ = 'lock not readable: '
+NOT_LISTED = 'directory not listed: '
 
 
 def lock_row(attrs: Mapping[str, Any], now: dt.datetime) -> Dict[str, Any]:
@@ -31,10 +40,27 @@ def lock_row(attrs: Mapping[str, Any], now: dt.datetime) -> Dict[str, Any]:
         'legal_hold': bool(lock.get('legal_hold')),
         'retention_until': lock.get('retention_period'),
         'days_left': round((until - now).total_seconds() / 86400, 1) if retained else None,
+        'unreadable': None,
+    }
+
+
+def unreadable_row(path: str, file_id: str, size: Optional[Any], reason: str) -> Dict[str, Any]:
+    """A file whose lock, or a directory whose entries, the account may not read."""
+    return {
+        'path': path,
+        'file_id': file_id,
+        'size': None if size is None else int(size),
+        'locked': None,
+        'legal_hold': None,
+        'retention_until': None,
+        'days_left': None,
+        'unreadable': reason,
     }
 
 
 def wanted(row: Mapping[str, Any], unlocked_only: bool = False, expiring_within: Optional[float] = None) -> bool:
+    if row['unreadable']:
+        return True  # its lock is unknown: it may be what the filter looks for
     if unlocked_only and row['locked']:
         return False
     if expiring_within is not None:
@@ -50,32 +76,88 @@ def collect(
     workers: int = 8,
     unlocked_only: bool = False,
     expiring_within: Optional[float] = None,
+    top_path: Optional[str] = None,
 ) -> List[Dict[str, Any]]:
-    """Rows for every file under the directory, in path order; lock states read in parallel."""
+    """Rows for every file under the directory, in path order; lock states read in parallel.
+    A directory that may not be listed and a file whose lock may not be read are rows marked
+    unreadable; a file removed between the listing and the reading of its lock is left out."""
     local = threading.local()
+    not_listed: List[Dict[str, Any]] = []
 
-    def read(file_id: str) -> Dict[str, Any]:
+    def denied(dir_id: str, path: str, error: RequestError) -> None:
+        not_listed.append(unreadable_row(path, dir_id, None, NOT_LISTED + refusal(error)))
+
+    def read(listed: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
         if not hasattr(local, 'client'):
             local.client = client.clone()
-        return local.client.fs.get_file_attr(id_=file_id, retrieve_file_lock=True)
+        try:
+            return lock_row(local.client.fs.get_file_attr(id_=listed['id'], retrieve_file_lock=True), now)
+        except RequestError as e:
+            if e.status_code == 404:
+                return None  # removed since it was listed
+            if e.status_code == 403:
+                return unreadable_row(listed['path'], listed['id'], listed['size'], LOCK_NOT_READ + refusal(e))
+            raise
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, reading_reply("a file's attributes"):
-        ids = [attrs['id'] for attrs in walk_files(client, directory_id, recursive=True)]
-        rows = [lock_row(attrs, now) for attrs in pool.map(read, ids)]
+        listed = list(walk_files(client, directory_id, recursive=True, top_path=top_path, on_denied=denied))
+        rows = [row for row in pool.map(read, listed) if row is not None] + not_listed
     rows = [r for r in rows if wanted(r, unlocked_only, expiring_within)]
     return sorted(rows, key=lambda r: r['path'])
 
 
-def write_table(rows: List[Dict[str, Any]], out: IO[str]) -> None:
-    shown = [
-        ['yes' if v is True else 'no' if v is False else '' if v is None else str(v) for v in (row[c] for c in COLUMNS)]
-        for row in rows
-    ]
-    widths = [max([len(c)] + [len(r[i]) for r in shown]) for i, c in enumerate(COLUMNS)]
-    for line in [list(COLUMNS), ['-' * w for w in widths]] + shown:
-        out.write('  '.join(v.ljust(w) for v, w in zip(line, widths)).rstrip() + '\n')
+def counts(rows: List[Dict[str, Any]]) -> Dict[str, int]:
+    """files (readable or not), locked, not locked, unreadable files, directories not listed."""
+    directories = sum(1 for r in rows if (r['unreadable'] or '').startswith(NOT_LISTED))
+    unreadable = sum(1 for r in rows if r['unreadable']) - directories
     locked = sum(1 for r in rows if r['locked'])
-    out.write(f'{len(rows)} files, {locked} locked, {len(rows) - locked} not locked\n')
+    files = len(rows) - directories
+    return dict(
+        files=files,
+        locked=locked,
+        not_locked=files - unreadable - locked,
+        unreadable=unreadable,
+        not_listed=directories,
+    )
+
+
+def summary(rows: List[Dict[str, Any]]) -> str:
+    n = counts(rows)
+    text = f'{n["files"]} files, {n["locked"]} locked, {n["not_locked"]} not locked'
+    if n['unreadable']:
+        text += f', {n["unreadable"]} unreadable'
+    if n['not_listed']:
+        text += f'; {n["not_listed"]} {"directory" if n["not_listed"] == 1 else "directories"} not listed'
+    return text
+
+
+def what_is_missing(rows: List[Dict[str, Any]]) -> Optional[str]:
+    """What the report could not read (`1 file's lock could not be read and ...`); None: nothing."""
+    n = counts(rows)
+    parts = []
+    if n['unreadable']:
+        parts.append(
+            f"{n['unreadable']} file's lock could not be read"
+            if n['unreadable'] == 1
+            else f"{n['unreadable']} files' locks could not be read"
+        )
+    if n['not_listed']:
+        parts.append(f'{n["not_listed"]} {"directory" if n["not_listed"] == 1 else "directories"} could not be listed')
+    return ' and '.join(parts) or None
+
+
+def write_table(rows: List[Dict[str, Any]], out: IO[str]) -> None:
+    def shown(row: Mapping[str, Any], column: str) -> str:
+        value = row[column]
+        if value is None and row['unreadable'] and column in ('locked', 'legal_hold'):
+            return '?'
+        return 'yes' if value is True else 'no' if value is False else '' if value is None else str(value)
+
+    cells = [[shown(row, c) for c in COLUMNS] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(COLUMNS)]
+    for line in [list(COLUMNS), ['-' * w for w in widths]] + cells:
+        out.write('  '.join(v.ljust(w) for v, w in zip(line, widths)).rstrip() + '\n')
+    out.write(summary(rows) + '\n')
 
 
 def write_csv(rows: List[Dict[str, Any]], out: IO[str]) -> None:
@@ -85,7 +167,14 @@ def write_csv(rows: List[Dict[str, Any]], out: IO[str]) -> None:
 
 
 def write_json(rows: List[Dict[str, Any]], out: IO[str]) -> None:
+    n = counts(rows)
     json.dump(
-        {'generated': dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'), 'files': rows}, out, indent=2
+        {
+            'generated': dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
+            'complete': not (n['unreadable'] or n['not_listed']),
+            'files': rows,
+        },
+        out,
+        indent=2,
     )
     out.write('\n')

@@ -28,6 +28,8 @@ OPEN_DEADLINE_S = 30.0
 # A cluster hands a batch of changes over as one line, a few hundred KiB; a line without end is a
 # broken or hostile server, which must not take the watcher's memory.
 MAX_LINE_BYTES = 256 * 1024 * 1024
+# The comment a cluster ends a stream with when it cut off a watcher that fell behind.
+MISSED_EVENTS = b': fs_watcher_missed_events_error'
 
 
 class StreamError(Exception):
@@ -79,6 +81,8 @@ class ChangeStream:
         self._response: Optional[requests.Response] = None
 
     def __enter__(self) -> 'ChangeStream':
+        if self._response is not None:  # opened already (the watcher's check at start): go on reading it
+            return self
         watchdog = _OpenDeadline()
         try:
             self._response = self._open(watchdog)
@@ -142,6 +146,13 @@ class ChangeStream:
                     except ValueError:
                         raise StreamEnded(f'malformed event line from the cluster: {line[:80]!r}')
                     yield value
+                elif line.startswith(MISSED_EVENTS):
+                    # Events were dropped for this watcher; the stream ends and the next notify
+                    # request is refused once with the same error class: reconnect and rescan.
+                    raise StreamEnded(
+                        'the cluster cut the notify stream off: the watcher fell behind and change events were '
+                        'lost (fs_watcher_missed_events_error)'
+                    )
                 elif line.startswith(b': ') and not line.startswith(b': keepalive'):
                     log.debug('notify: %s', line[2:].decode(errors='replace'))
         except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as e:

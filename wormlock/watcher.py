@@ -26,33 +26,60 @@ from .errors import CredentialsRejected, DirectoryMissing, WatchForbidden, Watch
 from .locker import Locker, Outcome
 from .schedule import Pending, Schedule
 from .stream import ChangeStream, StreamEnded, StreamError
-from .walk import DIRECTORY, walk_files
+from .walk import DIRECTORY, refusal, walk_files
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EVENTS = ('child_file_added', 'child_data_written', 'child_file_moved_to')
-# With --settle, these restart the quiet-period clock of a file already waiting.
-ACTIVITY_EVENTS = frozenset(
-    {'child_data_written', 'child_size_changed', 'child_mtime_changed', 'child_file_moved_to', 'child_file_added'}
-)
-ALL_EVENTS = (
-    'child_acl_changed',
-    'child_atime_changed',
-    'child_btime_changed',
-    'child_mtime_changed',
-    'child_data_written',
-    'child_dir_added',
-    'child_dir_removed',
-    'child_dir_moved_from',
-    'child_dir_moved_to',
+# Qumulo's 24 notification types (the SDK's FSNotifyFilters), the only ones --events accepts and
+# the only ones ever sent in the notify filter: a cluster refuses a filter naming any other (400).
+EVENT_TYPES = (
     'child_file_added',
+    'child_dir_added',
     'child_file_removed',
+    'child_dir_removed',
     'child_file_moved_from',
     'child_file_moved_to',
-    'child_extra_attrs_changed',
+    'child_dir_moved_from',
+    'child_dir_moved_to',
+    'child_btime_changed',
+    'child_mtime_changed',
+    'child_atime_changed',
     'child_size_changed',
+    'child_extra_attrs_changed',
+    'child_acl_changed',
     'child_owner_changed',
     'child_group_changed',
+    'child_data_written',
+    'child_stream_added',
+    'child_stream_removed',
+    'child_stream_moved_from',
+    'child_stream_moved_to',
+    'child_stream_size_changed',
+    'child_stream_data_written',
+    'self_removed',
+)
+DEFAULT_EVENTS = ('child_file_added', 'child_data_written', 'child_file_moved_to')
+# With --settle, these restart the quiet-period clock of a file already waiting: the file is still
+# being written or put in place. Data and size (of the file or of one of its streams), and the
+# attributes a copy sets once the data is in (times, ACL, owner, group, extended attributes): a
+# lock in between would make the copy fail. Not the access time: reading a file is no activity,
+# and a file read often would otherwise never settle.
+ACTIVITY_EVENTS = frozenset(
+    {
+        'child_file_added',
+        'child_file_moved_to',
+        'child_data_written',
+        'child_size_changed',
+        'child_mtime_changed',
+        'child_btime_changed',
+        'child_acl_changed',
+        'child_owner_changed',
+        'child_group_changed',
+        'child_extra_attrs_changed',
+        'child_stream_added',
+        'child_stream_data_written',
+        'child_stream_size_changed',
+    }
 )
 
 
@@ -168,6 +195,7 @@ class Watcher:
         self._local = threading.local()
         self._threads: List[threading.Thread] = []
         self._stream: Optional[ChangeStream] = None
+        self._opened: Optional[ChangeStream] = None  # the stream check_watch_allowed opened, for run()
         self.outage = Outage()
         # (directory id or '', path) of each directory moved in, to look into; None: stop.
         self._moved_in: 'queue.SimpleQueue[Optional[Tuple[str, str]]]' = queue.SimpleQueue()
@@ -186,6 +214,41 @@ class Watcher:
             raise WatchRefused(f'{attrs["path"]} is not a directory: give the directory to watch')
         self.directory_id, self.directory_path = attrs['id'], attrs['path'].rstrip('/') or '/'
         return attrs
+
+    def check_watch_allowed(self) -> None:
+        """Ask for the stream once, as run() will, and close it: a watch the account may not have
+        (no READ on the directory; --recursive without the Data-Administrators role) is refused
+        now, in one line, before anything is locked and before a daemon detaches. What waiting
+        may cure (the network, a busy cluster) and what the other checks word better (recursion
+        disabled) are left to them and to run()."""
+        stream = ChangeStream(
+            self.config,
+            self.client.credentials.bearer_token,
+            self.directory_id,
+            self.options.recursive,
+            self.stream_types(),
+            self.clock,
+        )
+        try:
+            # Kept open for run() to read: a second watch would linger on the cluster until it
+            # noticed this one's connection closed, and events from now on are not lost.
+            self._opened = stream.__enter__()
+        except StreamError as e:
+            if e.status == 403:
+                raise self._forbidden(e) from None
+            if e.status == 404:
+                raise DirectoryMissing(f'the directory {self.directory_path} does not exist on the cluster ({e})')
+        except StreamEnded:
+            pass
+
+    def _forbidden(self, error: StreamError) -> WatchForbidden:
+        need = (
+            'a recursive watch needs the Data-Administrators role: give the account that role, or watch '
+            'without --recursive'
+            if self.options.recursive
+            else 'a watch needs READ on the directory for the account'
+        )
+        return WatchForbidden(f'the cluster refused to watch {self.directory_path}: {error}; {need}')
 
     def check_recursion_allowed(self) -> None:
         if not self.options.recursive:
@@ -238,15 +301,13 @@ class Watcher:
         """Watch until stop(). Every transient fault (network, a restarting cluster, 5xx, 429, a
         garbled reply) is waited out with backoff; only what a restart cannot fix raises."""
         backoff = Backoff(max_s=self.options.backoff_max_s)
-        types = set(self.options.events)
-        if self.options.settle_s:
-            types |= ACTIVITY_EVENTS
-        types |= self._followed_types()
+        types = self.stream_types()
         while not self._stop.is_set():
             wait = None
             try:
                 token = self.client.credentials.bearer_token
-                with ChangeStream(
+                opened, self._opened = self._opened, None
+                with opened or ChangeStream(
                     self.config, token, self.directory_id, self.options.recursive, types, self.clock
                 ) as stream:
                     self._stream = stream
@@ -307,11 +368,19 @@ class Watcher:
                 f'exists on the cluster ({error})'
             )
         if error.status == 403:
-            raise WatchForbidden(f'the cluster refused to watch {self.directory_path}: {error}')
+            raise self._forbidden(error)
         raise WatchRefused(f'the cluster refused to watch {self.directory_path}: {error}')
 
     def _followed_types(self) -> FrozenSet[str]:
         return FOLLOWED_EVENTS | ({MOVED_IN_DIRECTORY} if self.options.recursive else frozenset())
+
+    def stream_types(self) -> Tuple[str, ...]:
+        """The notify filter: the types that start a lock, the activity that delays one (with
+        --settle) and what the watcher follows; never a type outside Qumulo's 24."""
+        types = set(self.options.events) | self._followed_types()
+        if self.options.settle_s:
+            types |= ACTIVITY_EVENTS
+        return tuple(t for t in EVENT_TYPES if t in types)
 
     def on_events(self, batch: Any) -> None:
         """One `data:` line of the stream. Events of the wrong shape (a broken or hostile server)
@@ -377,21 +446,31 @@ class Watcher:
             started = time.monotonic()
             try:
                 directory_id = directory_id or self._worker_client().fs.get_file_attr(path=path)['id']
-                count = self._queue_tree(directory_id, self.options.settle_s or self.options.interval_s)
+                delay = self.options.settle_s or self.options.interval_s
+                count, _ = self._queue_tree(directory_id, path, delay, f'looking into {path}, moved in')
             except Exception as e:  # noqa: BLE001 - moved on again, or the cluster's trouble
                 log.warning('could not look into %s, moved in (%s); rescanning', path, describe(e))
                 self.request_rescan()
                 continue
             log.info('looked into %s, moved in: %d files queued in %.1f s', path, count, time.monotonic() - started)
 
-    def _queue_tree(self, directory_id: str, delay: float) -> int:
+    def _queue_tree(self, directory_id: str, path: str, delay: float, what: str) -> Tuple[int, int]:
         """Queue every file under the directory (by id: a rename during the walk does not derail
-        it); the workers skip those already locked."""
-        count = 0
-        for attrs in walk_files(self._worker_client(), directory_id, self.options.recursive, self._stop.is_set):
+        it); the workers skip those already locked. A directory the account may not list is
+        logged (once for this walk, `what` naming it) and passed over: the others are still
+        walked. -> (files queued, directories not listed)."""
+        count, not_listed = 0, []
+
+        def denied(dir_id: str, dir_path: str, error: RequestError) -> None:
+            not_listed.append(dir_path)
+            log.warning('%s: cannot list %s (%s); the files in it are not checked', what, dir_path, refusal(error))
+
+        for attrs in walk_files(
+            self._worker_client(), directory_id, self.options.recursive, self._stop.is_set, path, denied
+        ):
             self.schedule.touch(attrs['id'], attrs['path'], delay, restart=False, source='scan')
             count += 1
-        return count
+        return count, len(not_listed)
 
     # --- workers -------------------------------------------------------------------------------
     def _work(self) -> None:
@@ -470,9 +549,14 @@ class Watcher:
     def scan_once(self) -> int:
         """Queue every file in the tree: the workers skip those already locked."""
         started = time.monotonic()
-        count = self._queue_tree(self.directory_id, 0)
+        what = f'catch-up scan of {self.directory_path}'
+        count, not_listed = self._queue_tree(self.directory_id, self.directory_path, 0, what)
         log.info(
-            'catch-up scan of %s: %d files checked in %.1f s', self.directory_path, count, time.monotonic() - started
+            '%s: %d files checked in %.1f s%s',
+            what,
+            count,
+            time.monotonic() - started,
+            f', {not_listed} {"directory" if not_listed == 1 else "directories"} not listed' if not_listed else '',
         )
         return count
 
@@ -483,9 +567,17 @@ class Watcher:
         self._stop.set()
         self._rescan_wanted.set()
         self._moved_in.put(None)  # SimpleQueue.put may be called from a signal handler
-        stream = self._stream
-        if close_stream and stream is not None:
-            stream.close()
+        if close_stream:
+            self.close_opened_stream()
+            stream = self._stream
+            if stream is not None:
+                stream.close()
+
+    def close_opened_stream(self) -> None:
+        """Close the stream check_watch_allowed opened, if run() has not taken it over."""
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            opened.close()
 
     def drain(self, timeout: float) -> None:
         """Let the workers finish what is in flight (files not yet due wait for the next start's scan)."""

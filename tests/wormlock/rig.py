@@ -17,16 +17,22 @@ STARTED = []  # every Watcher of the running test; conftest.py kills those still
 class Watcher:
     """qfs_filelock.py running as a real process against `sim`, with an audit log to read."""
 
-    def __init__(self, sim, workdir, directory='/drop', *extra, port=None):
+    def __init__(self, sim, workdir, directory='/drop', *extra, port=None, user='admin', recursive=True):
+        """`user`: the cluster account it logs in as (the emulator's passwords are the names)."""
         self.audit = pathlib.Path(workdir) / 'audit.jsonl'
         self.log = pathlib.Path(workdir) / f'watcher-{time.monotonic_ns()}.log'
-        config = sim.write_config(pathlib.Path(workdir) / 'qfs_filelock_config.ini', API_PORT=port or sim.port)
+        config = sim.write_config(
+            pathlib.Path(workdir) / f'qfs_filelock_config-{user}.ini',
+            API_PORT=port or sim.port,
+            USERNAME=user,
+            PASSWORD=user,
+        )
         args = [
             '--config-file',
             str(config),
             '--directory-path',
             directory,
-            '--recursive',
+            *(['--recursive'] if recursive else []),
             '--audit-log',
             str(self.audit),
             '--output',
@@ -69,6 +75,19 @@ class Watcher:
     def kill(self):
         self.proc.kill()
         self.proc.wait(10)
+
+
+def run_tool(*args, env=None, timeout=60):
+    """Run qfs_filelock.py to its end (report, version, a refused start)."""
+    return subprocess.run(
+        [sys.executable, 'qfs_filelock.py', *map(str, args)],
+        cwd=PROJECT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def wait_for(condition, timeout=10.0, step=0.1):

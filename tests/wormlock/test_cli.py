@@ -25,7 +25,7 @@ import time
 import pexpect
 import pytest
 
-from tests.wormlock.rig import wait_for
+from tests.wormlock.rig import run_tool, wait_for
 
 PROJECT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = [sys.executable, 'qfs_filelock.py']
@@ -70,19 +70,6 @@ FLAGS = (
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def run_tool(*args, env=None, timeout=60):
-    """Run qfs_filelock.py to its end (report, version, a refused start)."""
-    return subprocess.run(
-        [*TOOL, *map(str, args)],
-        cwd=PROJECT,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
 def lock_of(cluster, path):
     return cluster.fs.get_file_attr(path=path, retrieve_file_lock=True)['lock']
 
@@ -624,7 +611,16 @@ def report(config, *args):
 
 def test_report_table_lists_every_file_with_its_lock(config, records):
     lines = report(config).splitlines()
-    assert lines[0].split() == ['path', 'file_id', 'size', 'locked', 'legal_hold', 'retention_until', 'days_left']
+    assert lines[0].split() == [
+        'path',
+        'file_id',
+        'size',
+        'locked',
+        'legal_hold',
+        'retention_until',
+        'days_left',
+        'unreadable',
+    ]
     assert set(lines[1]) <= {'-', ' '}
     rows = {line.split()[0]: line.split() for line in lines[2:-1]}
     assert list(rows) == [
@@ -669,6 +665,112 @@ def test_report_expiring_within_shows_retentions_ending_soon(config, records):
     assert report(config, '--expiring-within', '1').splitlines()[-1] == '0 files, 0 locked, 0 not locked'
 
 
+@pytest.fixture
+def locker_config(sim, tmp_path):
+    return sim.write_config(tmp_path / 'locker.ini', USERNAME='locker', PASSWORD='locker')
+
+
+@pytest.fixture
+def partly_unreadable(sim, records):
+    """/records, and for `locker`: one file whose lock it may not read (its ACL denies READ_ACL)
+    and one directory it may not list (root's, mode 0700)."""
+    (sim.root / 'records' / 'secret.txt').write_text('secret')
+    (sim.root / 'records' / 'closed').mkdir()
+    (sim.root / 'records' / 'closed' / 'inside.txt').write_text('never seen by locker')
+    deny = [
+        {'type': 'DENIED', 'trustee': 'locker', 'rights': ['READ_ACL']},
+        {'type': 'ALLOWED', 'trustee': 'Everyone', 'rights': ['READ_ATTR']},
+    ]
+    sim.control('fs/permissions', {'path': '/records/secret.txt', 'acl': deny})
+    sim.control('fs/permissions', {'path': '/records/closed', 'mode': '0700'})
+
+
+INCOMPLETE = (
+    "qfs_filelock.py: error: the report is incomplete: 1 file's lock could not be read and 1 directory could "
+    "not be listed (shown as unreadable, with the cluster's reason); reading a lock needs READ_ACL on the file, "
+    'listing a directory READ on it\n'
+)
+SECRET_REASON = (
+    'lock not readable: 403 fs_access_denied_error: Access denied: locker lacks READ_ACL on /records/secret.txt'
+)
+CLOSED_REASON = 'directory not listed: 403 fs_access_denied_error: Access denied: locker lacks READ on /records/closed/'
+
+
+def test_report_shows_what_the_account_may_not_read_and_exits_7(locker_config, partly_unreadable):
+    # The whole report is written; the rows it could not read say so and why, the summary counts
+    # them, and exit 7 (a right refused) with one line tells a script the account is incomplete.
+    done = run_tool('--config-file', locker_config, '--report', '/records')
+    assert (done.returncode, done.stderr) == (7, INCOMPLETE), done.stderr
+    lines = done.stdout.splitlines()
+    rows = {line.split()[0]: line for line in lines[2:-1]}
+    assert list(rows) == [
+        '/records/closed/',
+        '/records/far.txt',
+        '/records/held.txt',
+        '/records/open2.txt',
+        '/records/secret.txt',
+        '/records/sub/open.txt',
+        '/records/sub/soon.txt',
+    ]
+    assert rows['/records/secret.txt'].split()[2:5] == ['6', '?', '?'] and rows['/records/secret.txt'].endswith(
+        SECRET_REASON
+    )
+    assert rows['/records/closed/'].split()[2:4] == ['?', '?'] and rows['/records/closed/'].endswith(CLOSED_REASON)
+    assert rows['/records/held.txt'].split()[3:5] == ['yes', 'yes'] and rows['/records/held.txt'].rstrip().endswith(
+        'yes'
+    )
+    assert lines[-1] == '6 files, 3 locked, 2 not locked, 1 unreadable; 1 directory not listed'
+
+    done = run_tool('--config-file', locker_config, '--report', '/records', '--csv')
+    assert (done.returncode, done.stderr) == (7, INCOMPLETE)
+    csv_rows = {row['path']: row for row in csv.DictReader(io.StringIO(done.stdout))}
+    assert len(csv_rows) == 7
+    assert csv_rows['/records/secret.txt']['unreadable'] == SECRET_REASON
+    assert csv_rows['/records/secret.txt']['locked'] == csv_rows['/records/secret.txt']['legal_hold'] == ''
+    assert csv_rows['/records/closed/']['unreadable'] == CLOSED_REASON
+    assert csv_rows['/records/far.txt']['unreadable'] == '' and csv_rows['/records/far.txt']['locked'] == 'True'
+
+    done = run_tool('--config-file', locker_config, '--report', '/records', '--json')
+    assert (done.returncode, done.stderr) == (7, INCOMPLETE)
+    document = json.loads(done.stdout)
+    assert document['complete'] is False
+    files = {f['path']: f for f in document['files']}
+    assert files['/records/secret.txt'] == dict(
+        files['/records/secret.txt'],
+        size=6,
+        locked=None,
+        legal_hold=None,
+        retention_until=None,
+        days_left=None,
+        unreadable=SECRET_REASON,
+    )
+    assert files['/records/closed/']['unreadable'] == CLOSED_REASON and files['/records/closed/']['size'] is None
+    assert files['/records/open2.txt']['unreadable'] is None and files['/records/open2.txt']['locked'] is False
+
+
+@pytest.mark.parametrize('flags', [['--unlocked-only'], ['--expiring-within', '10']])
+def test_report_filters_keep_what_could_not_be_read(locker_config, partly_unreadable, flags):
+    # A lock that could not be read may be missing or expiring: the filtered view keeps it.
+    done = run_tool('--config-file', locker_config, '--report', '/records', '--json', *flags)
+    assert (done.returncode, done.stderr) == (7, INCOMPLETE)
+    paths = sorted(f['path'] for f in json.loads(done.stdout)['files'])
+    unreadable = ['/records/closed/', '/records/secret.txt']
+    if flags == ['--unlocked-only']:
+        assert paths == sorted(['/records/open2.txt', '/records/sub/open.txt', *unreadable])
+    else:
+        assert paths == sorted(['/records/sub/soon.txt', *unreadable])
+
+
+def test_report_by_an_account_that_may_read_everything_is_complete_and_exits_0(config, partly_unreadable):
+    # admin has full access: the same tree gives a complete report.
+    done = run_tool('--config-file', config, '--report', '/records', '--json')
+    assert (done.returncode, done.stderr) == (0, '')
+    document = json.loads(done.stdout)
+    assert document['complete'] is True
+    assert {f['path'] for f in document['files']} >= {'/records/secret.txt', '/records/closed/inside.txt'}
+    assert not [f for f in document['files'] if f['unreadable']]
+
+
 def test_report_asks_a_busy_cluster_again_and_keeps_stdout_the_report(sim, config, records):
     sim.control('fail-next', {'count': 3, 'status': 503, 'retry_after': 0})
     done = run_tool('--config-file', config, '--report', '/records', '--csv')
@@ -695,7 +797,7 @@ def test_report_piped_into_head_ends_quietly(sim, config):
     proc.wait(30)
     stderr = proc.stderr.read().decode()
     proc.stderr.close()
-    assert first.split() == [b'path', b'file_id', b'size', b'locked', b'legal_hold', b'retention_until', b'days_left']
+    assert first.split()[:3] == [b'path', b'file_id', b'size'] and first.split()[-1] == b'unreadable'
     assert stderr == '', stderr
     assert proc.returncode in (0, -signal.SIGPIPE)
 

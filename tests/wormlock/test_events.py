@@ -1,13 +1,21 @@
 """qfs_filelock's reading of the change stream, as a real process against the emulator: a
-directory moved in, hard links, malformed events, a worker whose audit log cannot be written."""
+directory moved in, hard links, malformed events, a worker whose audit log cannot be written, and
+the event vocabulary (Qumulo's 24 types: what --events accepts, what the filter asks for, which
+changes keep a file from settling)."""
 
+import datetime as dt
+import itertools
 import json
 import os
 import re
+import time
 
 import pytest
+from qumulo.commands.fs import FSNotifyFilters
 
 from tests.wormlock.rig import Watcher, assert_all_locked, locks_on_cluster, wait_for
+from wormlock.watcher import ACTIVITY_EVENTS, DEFAULT_EVENTS, EVENT_TYPES, FOLLOWED_EVENTS, WatchOptions
+from wormlock.watcher import Watcher as WatchLoop
 
 
 @pytest.fixture
@@ -119,6 +127,8 @@ def test_a_worker_goes_on_when_the_audit_log_cannot_be_written(sim, start, drop)
         (drop / f'r{i}.txt').write_text(str(i))
         paths.append(f'/drop/r{i}.txt')
         assert wait_for(lambda: locks_on_cluster(sim, paths[-1:])[paths[-1]]['retention_period'], 20), paths[-1]
+    # The cluster holds the lock a moment before the worker has written its record.
+    wait_for(lambda: all(f'"path": "{path}"' in watcher.log_text() for path in paths), 10)
     log = watcher.log_text()
     failures = re.findall(
         r'ERROR - could not write the audit log /dev/full \(No space left on device\); '
@@ -128,3 +138,72 @@ def test_a_worker_goes_on_when_the_audit_log_cannot_be_written(sim, start, drop)
     assert {json.loads(record)['path'] for record in failures} >= set(paths), log
     watcher.stop()
     assert 'Traceback' not in log
+
+
+# --- the event vocabulary --------------------------------------------------------------------
+def test_the_event_types_are_qumulos_24():
+    assert len(EVENT_TYPES) == 24 and set(EVENT_TYPES) == {f.name for f in FSNotifyFilters}
+    assert set(DEFAULT_EVENTS) | ACTIVITY_EVENTS | FOLLOWED_EVENTS <= set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize(
+    'events, settle, recursive',
+    list(itertools.product([DEFAULT_EVENTS, ('child_size_changed',), EVENT_TYPES], [None, 1.0], [False, True])),
+)
+def test_the_notify_filter_names_only_qumulos_types(events, settle, recursive):
+    # A cluster refuses a filter naming a type it does not know (400): the watcher would never start.
+    types = WatchLoop(None, None, WatchOptions(events=events, settle_s=settle, recursive=recursive), None, None, None)
+    types = types.stream_types()
+    assert set(types) <= set(EVENT_TYPES) and len(set(types)) == len(types)
+    assert set(events) <= set(types)
+    if settle:
+        # A file still written (data, size) or still being put in place by a copy (times, ACL,
+        # owner, extended attributes) is not finished; a file merely read is.
+        assert {'child_data_written', 'child_size_changed', 'child_acl_changed', 'child_owner_changed'} <= set(types)
+        assert 'child_atime_changed' not in ACTIVITY_EVENTS
+
+
+def test_every_one_of_the_24_types_is_accepted_by_events_and_by_the_cluster(sim, start, drop):
+    watcher = start('/drop', '--settle', '1', '--events', ','.join(EVENT_TYPES))
+    assert wait_for(lambda: 'catch-up scan of /drop' in watcher.log_text(), 20)
+    (drop / 'sub').mkdir()
+    (drop / 'sub' / 'all.txt').write_text('announced by every kind of event')
+    assert_all_locked(sim, watcher, ['/drop/sub/all.txt'], timeout=20)
+    assert 'refused' not in watcher.log_text() and watcher.proc.poll() is None
+    watcher.stop()
+
+
+def test_child_size_changed_alone_starts_a_lock(sim, start, drop):
+    # Qumulo recommends child_data_written or child_size_changed for WORM workflows.
+    watcher = start('/drop', '--events', 'child_size_changed', '--rescan-every', '3600')
+    assert wait_for(lambda: 'catch-up scan of /drop: 0 files' in watcher.log_text(), 20)
+    (drop / 'grown.bin').write_bytes(b'x' * 4096)
+    assert_all_locked(sim, watcher, ['/drop/grown.bin'], timeout=20)
+    assert watcher.log_text().count('catch-up scan of /drop') == 1, 'locked by a rescan, not by the event'
+    watcher.stop()
+
+
+@pytest.mark.slow
+def test_settle_waits_while_a_copy_still_sets_the_files_attributes(sim, start, drop):
+    # A copy writes the data, then sets the file's permissions, extended attributes and owner:
+    # a lock in between would make the copy fail. Each of those changes restarts the quiet clock.
+    watcher = start('/drop', '--settle', '1.5', '--rescan-every', '3600')
+    assert wait_for(lambda: 'catch-up scan of /drop: 0 files' in watcher.log_text(), 20)
+    target = drop / 'copied.dat'
+    target.write_bytes(b'payload' * 100)
+    for change in (
+        lambda: os.chmod(target, 0o600),  # child_acl_changed
+        lambda: os.setxattr(target, 'user.origin', b'copied'),  # child_extra_attrs_changed
+        lambda: os.chown(target, 1000, -1),  # child_owner_changed
+    ):
+        time.sleep(0.7)
+        assert locks_on_cluster(sim, ['/drop/copied.dat'])['/drop/copied.dat']['retention_period'] is None, (
+            'locked while the copy was still setting its attributes'
+        )
+        change()
+    last_change = dt.datetime.now(dt.timezone.utc)
+    assert wait_for(lambda: '/drop/copied.dat' in watcher.locked_paths(), 20)
+    record = next(r for r in watcher.records() if r['path'] == '/drop/copied.dat' and r['result'] == 'locked')
+    locked_at = dt.datetime.strptime(record['time'], '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=dt.timezone.utc)
+    assert (locked_at - last_change).total_seconds() >= 1.2, 'locked before it had been quiet for --settle'
+    watcher.stop()

@@ -146,3 +146,27 @@ def test_idle_connections_cut_by_a_proxy_do_not_stop_the_watcher(sim, tmp_path, 
         watcher.stop()
     finally:
         proxy.stop()
+
+
+def test_a_watcher_cut_off_for_falling_behind_reconnects_and_rescans_what_it_missed(sim, tmp_path, drop):
+    # A cluster stops queuing events for a watcher that falls too far behind, ends its stream and
+    # refuses its next notify request once with fs_watcher_missed_events_error. The watcher must
+    # connect again and rescan: only the rescan can find what the lost events named.
+    watcher = Watcher(sim, tmp_path, '/drop', '--rescan-every', '3600')
+    assert wait_for(lambda: 'catch-up scan of /drop' in watcher.log_text(), 20)
+    sim.control('notify/limit', {'events': 20})  # for streams opened from now on
+    sim.control('drop-streams')
+    assert wait_for(lambda: watcher.log_text().count('catch-up scan of /drop') >= 2, 20), watcher.log_text()
+    sim.control('notify/stall', {'seconds': 2})  # the stream hands nothing over: events pile up
+    paths = create_files(drop, 60, dirs=3)  # 120 events or more, past the limit of 20
+    # At most 20 events reach the watcher before the cut-off: the other files are found by the
+    # rescan that follows the refused reconnect.
+    assert_all_locked(sim, watcher, paths, timeout=30)
+    log = watcher.log_text()
+    assert 'the cluster cut the notify stream off: the watcher fell behind' in log, log
+    assert 'the cluster lost change events (fs_watcher_missed_events_error' in log, log
+    assert 'reconnecting and rescanning' in log
+    assert wait_for(lambda: watcher.log_text().count('catch-up scan of /drop') >= 3, 20), watcher.log_text()
+    assert watcher.proc.poll() is None
+    watcher.stop()
+    assert not [r for r in watcher.records() if r['result'] == 'failed']

@@ -287,9 +287,11 @@ def burst(sim, watcher, count):
 
 def ceiling(sim, top, count):
     """THREADS threads, each with its own logged-in SDK client, lock `count` pre-created files."""
-    ids = [str(os.stat(file_path(top, i, count)).st_ino) for i in range(count)]
-    until = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7)).strftime('%Y-%m-%dT%H:%M:%SZ')
     clients = [sim.client() for _ in range(THREADS)]
+    ids = file_ids(clients[0], '/' + os.path.relpath(top, sim.root))
+    if len(ids) != count:
+        raise RuntimeError(f'{top} lists {len(ids)} files, not {count}')
+    until = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7)).strftime('%Y-%m-%dT%H:%M:%SZ')
     errors, ready = [], threading.Barrier(THREADS + 1)
 
     def work(t):
@@ -314,16 +316,24 @@ def ceiling(sim, top, count):
     )
 
 
-def listing(sim):
-    """A depth-first SDK walk of /x, 1,000 entries a page, as the watcher's catch-up scan reads it."""
-    rc, cpu, start = sim.client(), CpuMeter(sim=sim.proc.pid, client=None), time.monotonic()
-    pending, files = [rc.fs.get_file_attr(path='/x')['id']], 0
+def file_ids(rc, path):
+    """The ids of the files under `path`, listed through the SDK (a cluster's ids are its own,
+    not the inode numbers of the emulator's backing files), 1,000 entries a page."""
+    pending, ids = [rc.fs.get_file_attr(path=path)['id']], []
     while pending:
         for page in rc.fs.read_entire_directory(id_=pending.pop(), page_size=1000):
             for entry in page['files']:
-                files += entry['type'] == 'FS_FILE_TYPE_FILE'
-                if entry['type'] == 'FS_FILE_TYPE_DIRECTORY':
+                if entry['type'] == 'FS_FILE_TYPE_FILE':
+                    ids.append(entry['id'])
+                elif entry['type'] == 'FS_FILE_TYPE_DIRECTORY':
                     pending.append(entry['id'])
+    return ids
+
+
+def listing(sim):
+    """A depth-first SDK walk of /x, 1,000 entries a page, as the watcher's catch-up scan reads it."""
+    rc, cpu, start = sim.client(), CpuMeter(sim=sim.proc.pid, client=None), time.monotonic()
+    files = len(file_ids(rc, '/x'))
     return dict(cpu.stop(), files=files, seconds=time.monotonic() - start)
 
 

@@ -57,8 +57,10 @@ class SimCluster:
     def restart(self, down_s=0.0):
         """Stop the emulator, stay down `down_s` seconds, start again on the same port: what a
         cluster restart looks like to a client (connections reset, then refused, sessions gone;
-        the file system and its locks kept). A new certificate is made, as at every start."""
-        self.stop()
+        the file system and its locks kept). A new certificate is made, as at every start. The
+        process is killed, not asked to stop: a node going down answers nothing more, where a
+        graceful stop would still answer on connections already open."""
+        self.stop(hard=True)
         time.sleep(down_s)
         deadline = time.monotonic() + 30
         while True:  # the port can stay busy for a moment after the old process exits
@@ -119,7 +121,10 @@ class SimCluster:
             f.write(text)
         return pathlib.Path(path)
 
-    def stop(self):
+    def stop(self, hard=False):
+        if self.proc.poll() is None and hard:
+            self.proc.kill()
+            self.proc.wait()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

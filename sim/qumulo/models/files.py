@@ -131,8 +131,10 @@ class FileSystem:
             return None
 
     # --- attributes ----------------------------------------------------------------------------
-    def attributes(self, os_path, st, with_lock=False):
-        file_id, btime_ns = self.ids.record(os_path, st)
+    def attributes(self, os_path, st, with_lock=False, record=None):
+        """The file's attributes as the API shows them; `record` (id, creation time) when the
+        caller has just read it."""
+        file_id, btime_ns = record or self.ids.record(os_path, st)
         self._paths_by_id[file_id] = os_path
         is_dir = stat.S_ISDIR(st.st_mode)
         child_count = 0
@@ -255,8 +257,9 @@ class FileSystem:
                 f'{self.cluster_path(os_path, stat.S_ISDIR(st.st_mode))} is not a regular file; only files can be locked',
             )
         self._check(user, os_path, st, ('WRITE_ACL',))
-        lock = self.locks.modify(os_path, self.ids.of(os_path, st), body)
-        attrs = self.attributes(os_path, os.lstat(os_path))
+        record = self.ids.record(os_path, st)
+        lock = self.locks.modify(os_path, record[0], body)
+        attrs = self.attributes(os_path, os.lstat(os_path), record=record)  # a lock changes neither
         attrs['lock'] = lockrules.wire(lock)
         return attrs
 

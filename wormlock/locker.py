@@ -27,6 +27,7 @@ class Policy:
     retention: Optional[Retention] = None
     legal_hold: bool = False
     settle_s: Optional[float] = None  # None: no quiet-period check, lock --interval after the first event
+    matter: Optional[str] = None  # the legal hold's matter (--legal-hold MATTER): recorded, not sent
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Outcome:
     size: Optional[str] = None
     retention_until: Optional[str] = None
     legal_hold: Optional[bool] = None
+    matter: Optional[str] = None  # the policy's matter, for the audit log: the cluster stores none
     error: Optional[str] = None
     retry_in: Optional[float] = None  # for 'unsettled': seconds until the file may be quiet
 
@@ -70,16 +72,16 @@ class Locker:
                 return self._process(client, pending)
         except RequestError as e:
             if e.status_code == 404:
-                return Outcome('gone', pending.file_id, pending.path)
+                return Outcome('gone', pending.file_id, pending.path, matter=self.policy.matter)
             if e.status_code >= 500 or e.status_code == 429:
                 raise  # the cluster's trouble, not the file's: the worker tries again later
             # Refused for this file (403: the account lacks WRITE_ACL or READ_ACL on it; 400...):
             # recorded with the cluster's reason, and the watcher goes on with the others.
-            return Outcome('failed', pending.file_id, pending.path, error=refusal(e))
+            return Outcome('failed', pending.file_id, pending.path, matter=self.policy.matter, error=refusal(e))
 
     def _process(self, client: Client, pending: Pending) -> Outcome:
         attrs = _read(client, pending.file_id)
-        outcome = Outcome('already-locked', attrs['id'], attrs['path'], attrs['size'])
+        outcome = Outcome('already-locked', attrs['id'], attrs['path'], attrs['size'], matter=self.policy.matter)
         if attrs['type'] != FILE:
             outcome.result = 'skipped-not-a-file'
             return outcome

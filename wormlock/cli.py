@@ -15,14 +15,17 @@ from common.auth import ONE_SHOT_RETRIES, Client, connect, require_privileges
 from common.config import ClusterConfig, configure_interactively, find_config_file, load_cluster_config
 from common.errors import FAILURE, ArgumentParser, ToolError, reading_reply, translated
 from common.logs import add_common_arguments, setup_logging
+from qumulo.lib.request import RequestError
+
+from . import policy as policy_file
 from .audit import AuditLog
-from .errors import AlreadyRunning, BadOption, ReportIncomplete
+from .errors import AlreadyRunning, BadOption, DirectoryMissing, ReportIncomplete
 from .clock import ClusterClock
-from .locker import Locker, Policy
+from .policy import Folder, check_distinct
 from .report import collect, what_is_missing, write_csv, write_json, write_table
 from .retention import Retention, RetentionError
-from .verify import verify
-from .watcher import DEFAULT_EVENTS, EVENT_TYPES, Shutdown, WatchOptions, Watcher
+from .service import Service
+from .watcher import DEFAULT_EVENTS, EVENT_TYPES, Shutdown
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
         description='Watch a Qumulo directory and WORM-lock (retention period or legal hold) the files written there.',
     )
     where = parser.add_mutually_exclusive_group()
-    where.add_argument('--directory-path', metavar='PATH', help='directory to watch, e.g. /finance/records')
+    where.add_argument(
+        '--directory-path',
+        metavar='PATH',
+        action='append',
+        help='directory to watch, e.g. /finance/records (may be repeated: one service for them all)',
+    )
+
     where.add_argument(
         '--file-id',
         '--file-num',
         dest='file_id',
         metavar='ID',
         help='directory to watch, by file id (qq fs_file_get_attr --path ... | jq .file_number)',
+    )
+    parser.add_argument(
+        '--policy',
+        metavar='FILE',
+        help='a TOML file naming each folder to watch with its own rules (SIGHUP reloads it)',
     )
     add_common_arguments(parser)
     parser.add_argument(
@@ -92,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='SECONDS',
         help='catch-up scan period (default 3600; 0: only at start and after reconnects)',
     )
-    parser.add_argument('--audit-log', metavar='FILE', help='append one JSON line per action on a file, hash-chained')
+    parser.add_argument('--audit-log', metavar='FILE', help='append one JSON line per action on a file')
     parser.add_argument('--dry-run', action='store_true', help='show what would be locked, lock nothing')
     report = parser.add_argument_group('report instead of watching')
     report.add_argument('--report', metavar='PATH', help='list every file under PATH with its lock state')
@@ -102,12 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument('--unlocked-only', action='store_true', help='only files that are not locked')
     report.add_argument('--csv', action='store_true', help='CSV instead of a table')
     report.add_argument('--json', action='store_true', help='JSON instead of a table')
-    parser.add_argument(
-        '--verify-audit',
-        nargs='+',
-        metavar='FILE',
-        help="check the audit log's hash chain across FILE... (oldest first, rotated files too) and exit",
-    )
     daemon = parser.add_argument_group('running as a daemon')
     daemon.add_argument('--run-as-daemon', action='store_true', help='detach and run in the background')
     daemon.add_argument('--pid-file', default='/run/qfs_filelock.pid', help='(default /run/qfs_filelock.pid)')
@@ -123,10 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Everything that can be refused before touching the cluster, as one argparse line each."""
     if args.configure:
-        return
-    if args.verify_audit:
-        if args.report or args.directory_path or args.file_id:
-            parser.error('--verify-audit FILE... runs alone, without --report or a directory to watch')
         return
     if args.report:
         if not args.report.startswith('/'):
@@ -150,11 +154,14 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     ]
     if report_only:
         parser.error(f'{", ".join(report_only)} only go with --report PATH')
-    if not (args.directory_path or args.file_id):
-        parser.error('give the directory to watch: --directory-path PATH or --file-id ID')
-    if args.directory_path and not args.directory_path.startswith('/'):
-        parser.error(f'--directory-path must be an absolute cluster path, not {args.directory_path!r}')
-    if not args.retention and not args.legal_hold:
+    if not (args.directory_path or args.file_id or args.policy):
+        parser.error('give the directory to watch: --directory-path PATH, --file-id ID or --policy FILE')
+    for path in args.directory_path or ():
+        if not path.startswith('/'):
+            parser.error(f'--directory-path must be an absolute cluster path, not {path!r}')
+    if len(set(args.directory_path or ())) < len(args.directory_path or ()):
+        parser.error('--directory-path names the same directory twice')
+    if (args.directory_path or args.file_id) and not args.retention and not args.legal_hold:
         parser.error('nothing to lock with: give --retention PERIOD, --legal-hold, or both')
     if args.retention:
         try:
@@ -195,8 +202,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         path = find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILE, must_exist=False)
         configure_interactively(path)
         return 0
-    if args.verify_audit:
-        return run_verify_audit(args)
     config = load_cluster_config(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILE))
     if args.report:
         return run_report(args, config)
@@ -234,24 +239,44 @@ def run_report(args: argparse.Namespace, config: ClusterConfig) -> int:
     return 0
 
 
-def run_verify_audit(args: argparse.Namespace) -> int:
-    """One line per file checked on stdout; the first break, if any, is the error line."""
-    for checked in verify(args.verify_audit):
-        print(checked.describe(), flush=True)
-    return 0
+def command_line_folders(args: argparse.Namespace, paths: List[str]) -> List[Folder]:
+    """The folders named on the command line, each under the rules the command line gives."""
+    hold = getattr(args, 'legal_hold', False)
+    return [
+        Folder(
+            name=path,
+            path=path.rstrip('/') or '/',
+            recursive=args.recursive,
+            retention=args.retention or None,
+            legal_hold=bool(hold),
+            matter=hold if isinstance(hold, str) else None,
+            settle_s=args.settle,
+            interval_s=args.interval,
+            events=args.events,
+        )
+        for path in paths
+    ]
 
 
-def watch_options(args: argparse.Namespace) -> WatchOptions:
-    return WatchOptions(
-        directory_path=args.directory_path,
-        directory_id=args.file_id,
-        recursive=args.recursive,
-        events=args.events,
-        interval_s=args.interval,
-        settle_s=args.settle,
-        workers=args.workers,
-        rescan_every_s=args.rescan_every or None,
-    )
+def all_folders(command_line: List[Folder], args: argparse.Namespace) -> List[Folder]:
+    """The command line's folders and the policy file's (read again at every reload)."""
+    folders = command_line + load_policy(args)
+    check_distinct(folders, 'the folders to watch')
+    return folders
+
+
+def resolve_file_id(client: Client, file_id: str) -> str:
+    try:
+        attrs = client.fs.get_file_attr(id_=file_id)
+    except RequestError as e:
+        if e.status_code == 404:
+            raise DirectoryMissing(f'the directory file id {file_id} does not exist on the cluster') from None
+        raise
+    return attrs['path'].rstrip('/') or '/'
+
+
+def load_policy(args: argparse.Namespace) -> List[Folder]:
+    return policy_file.load(args.policy, dt.datetime.now(dt.timezone.utc)) if args.policy else []
 
 
 def open_audit_log(args: argparse.Namespace) -> AuditLog:
@@ -261,65 +286,68 @@ def open_audit_log(args: argparse.Namespace) -> AuditLog:
         raise BadOption(f'--audit-log {args.audit_log}: cannot open it for appending: {e.strerror or e}') from None
 
 
-def check_cluster(args: argparse.Namespace, config: ClusterConfig, client: Client, watcher: Watcher) -> None:
+def check_cluster(args: argparse.Namespace, config: ClusterConfig, client: Client, service: Service) -> None:
     """Everything the cluster can refuse, before anything is watched or locked."""
     with translated(config.host, config.port):
         if not args.dry_run:
             require_privileges(client, ['PRIVILEGE_FS_FILE_LOCK_WRITE'])
-        watcher.resolve_directory()
-        watcher.check_watch_allowed()  # leaves the stream open for the watch
-        try:
-            watcher.check_recursion_allowed()
-        except BaseException:
-            watcher.close_opened_stream()
-            raise
+        service.check()  # leaves each folder's stream open for the watch
+
+
+def new_service(args: argparse.Namespace, config: ClusterConfig, audit: Optional[AuditLog]) -> Service:
+    client = connect(config)
+    with translated(config.host, config.port):
+        paths = list(args.directory_path or ()) + ([resolve_file_id(client, args.file_id)] if args.file_id else [])
+    command_line = command_line_folders(args, paths)
+    service = Service(
+        client,
+        config,
+        all_folders(command_line, args),
+        audit,
+        ClusterClock(),
+        workers=args.workers,
+        rescan_every_s=args.rescan_every or None,
+        dry_run=args.dry_run,
+    )
+    if args.policy:
+        service.on_reload(lambda: all_folders(command_line, args))
+    return service
 
 
 def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
-    clock = ClusterClock()
     audit = open_audit_log(args)
-    client = connect(config)
-    policy = Policy(retention=args.retention, legal_hold=args.legal_hold, settle_s=args.settle)
-    watcher = Watcher(client, config, watch_options(args), Locker(policy, clock, args.dry_run), audit, clock)
-    check_cluster(args, config, client, watcher)
-    print_header(args, config, watcher, policy)
+    service = new_service(args, config, audit)
+    check_cluster(args, config, service.client, service)
+    print_header(args, config, service)
 
     def shutdown(signum: int, frame: Optional[FrameType]) -> None:
         log.info('%s received: finishing the locks in progress', signal.Signals(signum).name)
-        watcher.stop(close_stream=False)
+        service.stop(close_streams=False)
         raise Shutdown()
+
+    def reload(signum: int, frame: Optional[FrameType]) -> None:
+        log.info('SIGHUP received: reloading %s', args.policy or 'nothing (no --policy file)')
+        service.request_reload()
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    watcher.start_workers()
+    signal.signal(signal.SIGHUP, reload)
+    service.start()
     try:
         with translated(config.host, config.port):
-            watcher.run()
+            service.run()
     except Shutdown:
         pass
     finally:
-        watcher.stop()
+        service.stop()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the drain short
-        watcher.drain(DRAIN_TIMEOUT_S)
+        service.drain(DRAIN_TIMEOUT_S)
         audit.close()
         log.info('stopped: %s', audit.summary())
     return 0
 
 
-def print_header(args: argparse.Namespace, config: ClusterConfig, watcher: Watcher, policy: Policy) -> None:
-    lock = ' and '.join(
-        filter(
-            None,
-            [f'retention {policy.retention}' if policy.retention else '', 'legal hold' if policy.legal_hold else ''],
-        )
-    )
-    timing = (
-        f'lock once quiet for {args.settle:g} s'
-        if args.settle
-        else f'lock {args.interval:g} s after an event'
-        if args.interval
-        else 'lock at once'
-    )
+def print_header(args: argparse.Namespace, config: ClusterConfig, service: Service) -> None:
     log.info('QFS File Lock %s%s', VERSION, ' (dry run: nothing will be locked)' if args.dry_run else '')
     log.info(
         '  cluster:   %s:%s as %s',
@@ -327,17 +355,24 @@ def print_header(args: argparse.Namespace, config: ClusterConfig, watcher: Watch
         config.port,
         config.username if not config.access_token else 'an access token',
     )
-    log.info(
-        '  directory: %s (id %s)%s',
-        watcher.directory_path,
-        watcher.directory_id,
-        ', recursive' if args.recursive else '',
-    )
-    log.info('  lock:      %s; %s; %d workers', lock, timing, args.workers)
-    log.info('  events:    %s', ', '.join(args.events))
+    for folder in sorted(service.folders, key=lambda f: f.path):
+        watcher = service.watchers[folder.path]
+        log.info(
+            '  directory: %s (id %s)%s%s',
+            watcher.directory_path,
+            watcher.directory_id,
+            ', recursive' if folder.recursive else '',
+            '' if folder.name == folder.path else f', policy {folder.name}',
+        )
+        log.info('  lock:      %s; %d workers', folder.lock_text(), args.workers)
+        log.info('  events:    %s', ', '.join(folder.events))
+        if folder.exclude:
+            log.info('  exclude:   %s', ' '.join(folder.exclude))
     log.info(
         '  rescan:    at start, after reconnects%s', f' and every {args.rescan_every:g} s' if args.rescan_every else ''
     )
+    if args.policy:
+        log.info('  policy:    %s (SIGHUP reloads it)', os.path.abspath(args.policy))
     if args.audit_log:
         log.info('  audit log: %s', os.path.abspath(args.audit_log))
     if not config.ca_bundle:
@@ -359,14 +394,15 @@ def run_daemon(args: argparse.Namespace, config: ClusterConfig) -> int:
     if args.audit_log:
         args.audit_log = os.path.abspath(args.audit_log)
         open_audit_log(args).close()
-    client = connect(config)
-    checked = Watcher(client, config, watch_options(args), None, None, None)
-    check_cluster(args, config, client, checked)
-    checked.close_opened_stream()  # the daemon opens its own, after detaching
+    if args.policy:
+        args.policy = os.path.abspath(args.policy)  # the daemon runs in /
+    checked = new_service(args, config, None)
+    check_cluster(args, config, checked.client, checked)
+    checked.close_opened_streams()  # the daemon opens its own, after detaching
     # DaemonContext closes every descriptor; a socket object left behind would later close
     # whatever file (the log) reuses its number. Close it now and collect any cycle holding one.
-    client.conninfo.close()
-    del client, checked
+    checked.client.conninfo.close()
+    del checked
     gc.collect()
     context = daemon.DaemonContext(
         pidfile=daemon.pidfile.TimeoutPIDLockFile(pid_file, 5), umask=0o027, working_directory='/'

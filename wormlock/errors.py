@@ -5,13 +5,19 @@ Raised where the failure is found; common.errors.run_main alone turns one into t
 same message instead.
 """
 
-from common.errors import AUTH, FAILURE, NOT_FOUND, PRIVILEGE, USAGE, ToolError
+from common.errors import AUTH, CONFIG, FAILURE, NOT_FOUND, PRIVILEGE, USAGE, ToolError
 
 
 class BadOption(ToolError):
     """A file named on the command line (--audit-log, --pid-file, --log-file) cannot be used."""
 
     exit_code = USAGE
+
+
+class PolicyError(ToolError):
+    """The --policy file cannot be read, is not TOML, or names a folder or a rule wrongly."""
+
+    exit_code = CONFIG
 
 
 class AlreadyRunning(ToolError):
@@ -51,11 +57,3 @@ class CredentialsRejected(ToolError):
     """The cluster no longer accepts the watcher's session or access token, even after a new login."""
 
     exit_code = AUTH
-
-
-class AuditChainBroken(ToolError):
-    """--verify-audit found the audit log's hash chain broken: a line edited, removed, reordered or
-    put in, a file missing between two, files out of order. The check itself failed, not a right
-    or a file name: the status for any other failure."""
-
-    exit_code = FAILURE

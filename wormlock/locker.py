@@ -41,6 +41,7 @@ class Outcome:
     matter: Optional[str] = None  # the policy's matter, for the audit log: the cluster stores none
     error: Optional[str] = None
     retry_in: Optional[float] = None  # for 'unsettled': seconds until the file may be quiet
+    policy: Optional[str] = None  # the name of the folder policy the file was locked under
 
     def record(self) -> Dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != 'retry_in'}

@@ -1,12 +1,16 @@
-"""The watch loop: notify stream -> schedule -> worker pool -> locks, with catch-up scans.
+"""One folder's watch: notify stream -> the shared schedule, with catch-up scans. The worker pool
+that takes files from the schedule and locks them is the service's (service.py), shared by every
+folder.
 
 Nothing may be missed: a catch-up scan runs after every (re)connect, once the stream is open, and
 every --rescan-every seconds, so changes made while the watcher was down or disconnected are found.
 """
 
+import fnmatch
 import json
 import logging
 import os
+import posixpath
 import queue
 import random
 import re
@@ -20,11 +24,9 @@ from qumulo.lib.request import RequestError
 from common.auth import Client
 from common.config import ClusterConfig
 from common.errors import describe, is_transient
-from .audit import AuditLog
 from .clock import ClusterClock
 from .errors import CredentialsRejected, DirectoryMissing, WatchForbidden, WatchRefused
-from .locker import Locker, Outcome
-from .schedule import Pending, Schedule
+from .schedule import Schedule
 from .stream import ChangeStream, StreamEnded, StreamError
 from .walk import DIRECTORY, refusal, walk_files
 
@@ -113,9 +115,9 @@ class WatchOptions:
     events: Tuple[str, ...] = DEFAULT_EVENTS
     interval_s: float = 15.0
     settle_s: Optional[float] = None
-    workers: int = 8
     rescan_every_s: Optional[float] = None
     backoff_max_s: float = 60.0
+    exclude: Tuple[str, ...] = ()  # shell patterns of file names never locked (policy.py)
 
 
 @dataclass
@@ -170,24 +172,22 @@ class Outage:
 
 
 class Watcher:
-    # locker, audit and clock may be None for a watcher only asked to check the cluster (resolve
-    # the directory, check recursion) before a daemon detaches; one that runs needs all three.
+    # The schedule and the outage are the service's, shared by every folder; a watcher only asked
+    # to check the cluster (resolve the directory, check recursion) needs neither.
     def __init__(
         self,
         client: Client,
         config: ClusterConfig,
         options: WatchOptions,
-        locker: Optional[Locker],
-        audit: Optional[AuditLog],
-        clock: Optional[ClusterClock],
+        schedule: Optional[Schedule] = None,
+        outage: Optional['Outage'] = None,
+        clock: Optional[ClusterClock] = None,
     ):
         self.client = client
         self.config = config
         self.options = options
-        self.locker = locker
-        self.audit = audit
         self.clock = clock
-        self.schedule = Schedule()
+        self.schedule = schedule if schedule is not None else Schedule()
         self.directory_id: Optional[str] = None
         self.directory_path: Optional[str] = None
         self._stop = threading.Event()
@@ -196,7 +196,7 @@ class Watcher:
         self._threads: List[threading.Thread] = []
         self._stream: Optional[ChangeStream] = None
         self._opened: Optional[ChangeStream] = None  # the stream check_watch_allowed opened, for run()
-        self.outage = Outage()
+        self.outage = outage if outage is not None else Outage()
         # (directory id or '', path) of each directory moved in, to look into; None: stop.
         self._moved_in: 'queue.SimpleQueue[Optional[Tuple[str, str]]]' = queue.SimpleQueue()
 
@@ -260,9 +260,7 @@ class Watcher:
                 f'is {mode}; enable it (qq fs_set_notify_settings) or watch without --recursive'
             )
 
-    def start_workers(self) -> None:
-        for n in range(self.options.workers):
-            self._spawn(self._work, f'lock-worker-{n}')
+    def start_threads(self) -> None:
         self._spawn(self._scan_loop, 'catch-up-scan')
         if self.options.recursive:
             self._spawn(self._moved_in_loop, 'moved-in-scan')
@@ -409,6 +407,8 @@ class Watcher:
         path = self._cluster_path(relative)
         if kind == 'self_removed':
             log.error('the watched directory %s was removed', self.directory_path)
+        elif excluded(self.options.exclude, path):
+            pass
         elif kind == MOVED_IN_DIRECTORY and self.options.recursive:
             self._moved_in.put((file_id, path))
         elif kind in self.options.events or (settle and kind in ACTIVITY_EVENTS):
@@ -468,60 +468,10 @@ class Watcher:
         for attrs in walk_files(
             self._worker_client(), directory_id, self.options.recursive, self._stop.is_set, path, denied
         ):
-            self.schedule.touch(attrs['id'], attrs['path'], delay, restart=False, source='scan')
-            count += 1
+            if not excluded(self.options.exclude, attrs['path']):
+                self.schedule.touch(attrs['id'], attrs['path'], delay, restart=False, source='scan')
+                count += 1
         return count, len(not_listed)
-
-    # --- workers -------------------------------------------------------------------------------
-    def _work(self) -> None:
-        while True:
-            pending = self.schedule.take()
-            if pending is None:
-                return
-            try:
-                self._lock_one(pending)
-            except BaseException:
-                # Whatever went wrong here, the file is tried again: never left taken for ever.
-                self.schedule.defer(pending, LOCK_RETRY_S, pending.size_seen)
-                raise
-            finally:
-                self.schedule.finished(pending.file_id)
-
-    def _lock_one(self, pending: Pending) -> None:
-        started = time.monotonic()
-        try:
-            outcome = self.locker.process(self._worker_client(), pending)
-        except Exception as e:  # noqa: BLE001 - the network, a malformed reply: keep the file for later
-            if is_transient(e):
-                self.outage.failed(describe(e), started)  # one line for the whole outage
-            else:
-                log.warning('could not lock %s (%s); will retry', pending.path or pending.file_id, describe(e))
-            self.schedule.defer(pending, getattr(e, 'retry_after', None) or LOCK_RETRY_S, pending.size_seen)
-            return
-        self.outage.ended()
-        if outcome.result == 'unsettled':
-            self.schedule.defer(pending, outcome.retry_in, outcome.size)
-        else:
-            self._report(outcome)
-
-    def _report(self, outcome: Outcome) -> None:
-        self.audit.record(outcome)
-        where = outcome.path or f'file id {outcome.file_id}'
-        if outcome.result == 'locked':
-            log.info(
-                'locked %s (retention until %s, legal hold %s)', where, outcome.retention_until, outcome.legal_hold
-            )
-        elif outcome.result == 'would-lock':
-            log.info(
-                'dry run: would lock %s (retention until %s, legal hold %s)',
-                where,
-                outcome.retention_until,
-                outcome.legal_hold,
-            )
-        elif outcome.result == 'failed':
-            log.error('failed to lock %s: %s', where, outcome.error)
-        else:
-            log.debug('%s: %s', where, outcome.result)
 
     # --- catch-up scans ------------------------------------------------------------------------
     def request_rescan(self) -> None:
@@ -573,18 +523,26 @@ class Watcher:
             if stream is not None:
                 stream.close()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def close_opened_stream(self) -> None:
         """Close the stream check_watch_allowed opened, if run() has not taken it over."""
         opened, self._opened = self._opened, None
         if opened is not None:
             opened.close()
 
-    def drain(self, timeout: float) -> None:
-        """Let the workers finish what is in flight (files not yet due wait for the next start's scan)."""
-        self.schedule.close()
+    def join(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def excluded(patterns: Tuple[str, ...], path: str) -> bool:
+    """True when the file's name matches one of the shell patterns (`*.tmp`, `~$*`)."""
+    name = posixpath.basename(path.rstrip('/'))
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def parse_event(event: Any) -> Optional[Tuple[str, str, str]]:

@@ -27,21 +27,13 @@ class Watcher:
             USERNAME=user,
             PASSWORD=user,
         )
-        args = [
-            '--config-file',
-            str(config),
-            '--directory-path',
-            directory,
-            *(['--recursive'] if recursive else []),
-            '--audit-log',
-            str(self.audit),
-            '--output',
-            str(self.log),
-        ]
-        if '--legal-hold' not in extra and '--retention' not in extra:
-            args += ['--retention', '7d']
-        if '--settle' not in extra and '--interval' not in extra:
-            args += ['--interval', '0']
+        args = ['--config-file', str(config), '--audit-log', str(self.audit), '--output', str(self.log)]
+        if directory is not None:  # None: the folders come from a --policy file in `extra`
+            args += ['--directory-path', directory, *(['--recursive'] if recursive else [])]
+            if '--legal-hold' not in extra and '--retention' not in extra:
+                args += ['--retention', '7d']
+            if '--settle' not in extra and '--interval' not in extra:
+                args += ['--interval', '0']
         self.proc = subprocess.Popen(
             [sys.executable, 'qfs_filelock.py', *args, *extra],
             cwd=PROJECT,

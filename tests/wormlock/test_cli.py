@@ -815,7 +815,7 @@ BAD_INPUTS = {
     # id: (arguments, exit code, words of the one stderr line); {config} etc. are filled in below
     'unknown-flag': (['--directory-path', '/drop', '--legal-hold', '--bogus'], 2, 'unrecognized arguments: --bogus'),
     'no-lock-chosen': (['--directory-path', '/drop'], 2, 'nothing to lock with: give --retention PERIOD, --legal-hold'),
-    'no-directory': (['--legal-hold'], 2, '--directory-path PATH or --file-id ID'),
+    'no-directory': (['--legal-hold'], 2, '--directory-path PATH, --file-id ID or --policy FILE'),
     'two-directories': (['--directory-path', '/drop', '--file-num', '2', '--legal-hold'], 2, 'not allowed with'),
     'relative-directory': (['--directory-path', 'drop', '--legal-hold'], 2, 'absolute cluster path'),
     'bad-retention': (['--directory-path', '/drop', '--retention', '5w'], 2, 'period like 7d, 6m, 2y or a date'),

@@ -1,7 +1,5 @@
-"""wormlock.watcher without a cluster: the shape of a notify event, a worker loop that fails, and
-the notify refusals that end the watch, each with its exit code."""
-
-import time
+"""wormlock.watcher without a cluster: the shape of a notify event and the notify refusals that end
+the watch, each with its exit code."""
 
 import pytest
 
@@ -9,7 +7,6 @@ from qumulo.lib.request import RequestError
 
 from common.errors import AUTH, FAILURE, NOT_FOUND, PRIVILEGE
 from wormlock.errors import CredentialsRejected, DirectoryMissing, WatchForbidden, WatchRefused
-from wormlock.locker import Outcome
 from wormlock.stream import StreamError
 from wormlock.watcher import WatchOptions, Watcher, parse_event
 
@@ -47,40 +44,6 @@ def test_a_well_formed_event_gives_type_path_and_id():
         '',
     )
     assert parse_event({'type': 'self_removed', 'path': '', 'spine': ['2']}) == ('self_removed', '', '2')
-
-
-@pytest.mark.slow
-def test_a_worker_that_fails_after_taking_a_file_leaves_it_to_be_tried_again():
-    # Stand-ins for the cluster side: the worker loop itself is what is under test.
-    class Client:
-        def clone(self):
-            return self
-
-    class Locker:
-        def process(self, client, pending):
-            return Outcome('locked', pending.file_id, pending.path)
-
-    class Audit:
-        def __init__(self):
-            self.recorded = []
-
-        def record(self, outcome):
-            self.recorded.append(outcome.file_id)
-            if len(self.recorded) == 1:
-                raise RuntimeError('an error nobody expected')
-
-    audit = Audit()
-    watcher = Watcher(Client(), None, WatchOptions(workers=1), Locker(), audit, None)
-    watcher.schedule.touch('5', '/drop/a', 0)
-    watcher.start_workers()
-    try:
-        deadline = time.monotonic() + 10
-        while len(audit.recorded) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert audit.recorded == ['5', '5']  # taken again after the worker started over
-    finally:
-        watcher.stop()
-        watcher.drain(5)
 
 
 class _Refusing:

@@ -177,10 +177,11 @@ class Service:
                 watcher.check_watch_allowed()
                 watcher.check_recursion_allowed()
                 started[path] = watcher
-        except ToolError as e:
+        except Exception as e:  # noqa: BLE001 - a reload never ends the service: the old rules stay
             for watcher in started.values():
                 watcher.close_opened_stream()
-            log.error('the policy file was not applied (%s); the folders keep their rules', e.message)
+            reason = e.message if isinstance(e, ToolError) else describe(e)
+            log.error('the policy file was not applied (%s); the folders keep their rules', reason)
             return
         # The new rules apply to files locked from now on, before the new watches open: a file
         # waiting already is locked under the rules of its folder as they now stand.

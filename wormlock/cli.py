@@ -25,6 +25,7 @@ from .policy import Folder, check_distinct
 from .report import collect, what_is_missing, write_csv, write_json, write_table
 from .retention import Retention, RetentionError
 from .service import Service
+from .verify import verify
 from .watcher import DEFAULT_EVENTS, EVENT_TYPES, Shutdown
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='SECONDS',
         help='catch-up scan period (default 3600; 0: only at start and after reconnects)',
     )
-    parser.add_argument('--audit-log', metavar='FILE', help='append one JSON line per action on a file')
+    parser.add_argument('--audit-log', metavar='FILE', help='append one JSON line per action on a file, hash-chained')
     parser.add_argument('--dry-run', action='store_true', help='show what would be locked, lock nothing')
     report = parser.add_argument_group('report instead of watching')
     report.add_argument('--report', metavar='PATH', help='list every file under PATH with its lock state')
@@ -116,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument('--unlocked-only', action='store_true', help='only files that are not locked')
     report.add_argument('--csv', action='store_true', help='CSV instead of a table')
     report.add_argument('--json', action='store_true', help='JSON instead of a table')
+    parser.add_argument(
+        '--verify-audit',
+        nargs='+',
+        metavar='FILE',
+        help="check the audit log's hash chain across FILE... (oldest first, rotated files too) and exit",
+    )
     daemon = parser.add_argument_group('running as a daemon')
     daemon.add_argument('--run-as-daemon', action='store_true', help='detach and run in the background')
     daemon.add_argument('--pid-file', default='/run/qfs_filelock.pid', help='(default /run/qfs_filelock.pid)')
@@ -131,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Everything that can be refused before touching the cluster, as one argparse line each."""
     if args.configure:
+        return
+    if args.verify_audit:
+        if args.report or args.directory_path or args.file_id:
+            parser.error('--verify-audit FILE... runs alone, without --report or a directory to watch')
         return
     if args.report:
         if not args.report.startswith('/'):
@@ -202,6 +213,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         path = find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILE, must_exist=False)
         configure_interactively(path)
         return 0
+    if args.verify_audit:
+        return run_verify_audit(args)
     config = load_cluster_config(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILE))
     if args.report:
         return run_report(args, config)
@@ -236,6 +249,13 @@ def run_report(args: argparse.Namespace, config: ClusterConfig) -> int:
             f"the report is incomplete: {missing} (shown as unreadable, with the cluster's reason); "
             f'reading a lock needs READ_ACL on the file, listing a directory READ on it'
         )
+    return 0
+
+
+def run_verify_audit(args: argparse.Namespace) -> int:
+    """One line per file checked on stdout; the first break, if any, is the error line."""
+    for checked in verify(args.verify_audit):
+        print(checked.describe(), flush=True)
     return 0
 
 

@@ -57,3 +57,11 @@ class CredentialsRejected(ToolError):
     """The cluster no longer accepts the watcher's session or access token, even after a new login."""
 
     exit_code = AUTH
+
+
+class AuditChainBroken(ToolError):
+    """--verify-audit found the audit log's hash chain broken: a line edited, removed, reordered or
+    put in, a file missing between two, files out of order. The check itself failed, not a right
+    or a file name: the status for any other failure."""
+
+    exit_code = FAILURE

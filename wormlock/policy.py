@@ -65,7 +65,7 @@ class Folder:
         )
 
     def lock_policy(self) -> Policy:
-        return Policy(retention=self.retention, legal_hold=self.legal_hold, settle_s=self.settle_s)
+        return Policy(retention=self.retention, legal_hold=self.legal_hold, settle_s=self.settle_s, matter=self.matter)
 
     def holds(self, path: str) -> bool:
         parent = posixpath.dirname(path.rstrip('/'))

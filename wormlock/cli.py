@@ -20,11 +20,14 @@ from qumulo.lib.request import RequestError
 from . import policy as policy_file
 from .audit import AuditLog
 from .errors import AlreadyRunning, BadOption, DirectoryMissing, ReportIncomplete
+from .hooks import Hooks
 from .clock import ClusterClock
+from .health import Health, stuck_threshold
 from .policy import Folder, check_distinct
 from .report import collect, what_is_missing, write_csv, write_json, write_table
 from .retention import Retention, RetentionError
 from .service import Service
+from .stream import silence_threshold
 from .verify import verify
 from .watcher import DEFAULT_EVENTS, EVENT_TYPES, Shutdown
 
@@ -314,7 +317,9 @@ def check_cluster(args: argparse.Namespace, config: ClusterConfig, client: Clien
         service.check()  # leaves each folder's stream open for the watch
 
 
-def new_service(args: argparse.Namespace, config: ClusterConfig, audit: Optional[AuditLog]) -> Service:
+def new_service(
+    args: argparse.Namespace, config: ClusterConfig, audit: Optional[AuditLog], hooks: Optional[Hooks] = None
+) -> Service:
     client = connect(config)
     with translated(config.host, config.port):
         paths = list(args.directory_path or ()) + ([resolve_file_id(client, args.file_id)] if args.file_id else [])
@@ -328,15 +333,27 @@ def new_service(args: argparse.Namespace, config: ClusterConfig, audit: Optional
         workers=args.workers,
         rescan_every_s=args.rescan_every or None,
         dry_run=args.dry_run,
+        hooks=hooks,
     )
     if args.policy:
         service.on_reload(lambda: all_folders(command_line, args))
     return service
 
 
+def observers(args: argparse.Namespace) -> Health:
+    """systemd's notify protocol and watchdog (when run by systemd)."""
+    try:
+        silence_s, stuck_s = silence_threshold(), stuck_threshold()
+    except ValueError as e:
+        raise BadOption(str(e)) from None
+    return Health.from_environment(silence_s, stuck_s)
+
+
 def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     audit = open_audit_log(args)
-    service = new_service(args, config, audit)
+    health = observers(args)
+    service = new_service(args, config, audit, health)
+    health.watch(service.schedule, service.dead_threads)
     check_cluster(args, config, service.client, service)
     print_header(args, config, service)
 
@@ -352,6 +369,7 @@ def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGHUP, reload)
+    health.start()
     service.start()
     try:
         with translated(config.host, config.port):
@@ -359,6 +377,7 @@ def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     except Shutdown:
         pass
     finally:
+        health.stop()
         service.stop()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the drain short
         service.drain(DRAIN_TIMEOUT_S)

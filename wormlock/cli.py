@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from types import FrameType
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 from common.auth import ONE_SHOT_RETRIES, Client, connect, require_privileges
 from common.config import ClusterConfig, configure_interactively, find_config_file, load_cluster_config
@@ -20,15 +20,13 @@ from qumulo.lib.request import RequestError
 from . import policy as policy_file
 from .audit import AuditLog
 from .errors import AlreadyRunning, BadOption, DirectoryMissing, ReportIncomplete
-from .hooks import Fanout, Hooks
-from .metrics import Metrics, check_free
 from .clock import ClusterClock
-from .health import Health, stuck_threshold
 from .policy import Folder, check_distinct
+from .policy import MAX_MATTER, valid_matter
 from .report import collect, what_is_missing, write_csv, write_json, write_table
+from .report import add_matters, columns_for, read_matters
 from .retention import Retention, RetentionError
 from .service import Service
-from .stream import silence_threshold
 from .verify import verify
 from .watcher import DEFAULT_EVENTS, EVENT_TYPES, Shutdown
 
@@ -44,8 +42,6 @@ DRAIN_TIMEOUT_S = 60
 # quiet, or a tree left unscanned, for more than a month.
 MAX_WAIT_S = 30 * 86400
 MAX_EXPIRING_DAYS = 365250  # 1000 years, the longest retention accepted
-# The metrics are for this host's Prometheus agent unless a site says otherwise: they name folders.
-METRICS_ADDRESS = '127.0.0.1'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='PERIOD',
         help='retention: 7d, 6m, 2y (calendar months/years) or a date such as 2031-12-31',
     )
-    lock.add_argument('--legal-hold', action='store_true', help='put files on legal hold')
+    lock.add_argument(
+        '--legal-hold',
+        nargs='?',
+        const=True,
+        default=False,
+        metavar='MATTER',
+        help='put files on legal hold; a MATTER such as CASE-2026-17 is recorded in the audit log',
+    )
     parser.add_argument(
         '--events',
         default=','.join(DEFAULT_EVENTS),
@@ -113,15 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='SECONDS',
         help='catch-up scan period (default 3600; 0: only at start and after reconnects)',
     )
-    parser.add_argument('--audit-log', metavar='FILE', help='append one JSON line per action on a file, hash-chained')
     parser.add_argument(
-        '--metrics-port',
-        type=int,
-        metavar='PORT',
-        help='serve Prometheus metrics on http://ADDRESS:PORT/metrics (0: any free port, logged)',
-    )
-    parser.add_argument(
-        '--metrics-address', metavar='ADDRESS', help=f'the address to serve the metrics on (default {METRICS_ADDRESS})'
+        '--audit-log',
+        metavar='FILE',
+        help='append one JSON line per action on a file, hash-chained; with --report, read matters from it',
     )
     parser.add_argument('--dry-run', action='store_true', help='show what would be locked, lock nothing')
     report = parser.add_argument_group('report instead of watching')
@@ -132,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument('--unlocked-only', action='store_true', help='only files that are not locked')
     report.add_argument('--csv', action='store_true', help='CSV instead of a table')
     report.add_argument('--json', action='store_true', help='JSON instead of a table')
+    report.add_argument(
+        '--matter', metavar='NAME', help='only files the --audit-log records as held for this legal-hold matter'
+    )
     parser.add_argument(
         '--verify-audit',
         nargs='+',
@@ -159,6 +160,10 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error('--verify-audit FILE... runs alone, without --report or a directory to watch')
         return
     if args.report:
+        if args.matter is not None:
+            if not args.audit_log:
+                parser.error('--matter needs --audit-log FILE: the cluster stores no matter, the audit log does')
+            check_matter(parser, '--matter', args.matter)
         if not args.report.startswith('/'):
             parser.error(f'--report must be an absolute cluster path, not {args.report!r}')
         if args.csv and args.json:
@@ -175,6 +180,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             ('--json', args.json),
             ('--unlocked-only', args.unlocked_only),
             ('--expiring-within', args.expiring_within is not None),
+            ('--matter', args.matter is not None),
         )
         if given
     ]
@@ -187,6 +193,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f'--directory-path must be an absolute cluster path, not {path!r}')
     if len(set(args.directory_path or ())) < len(args.directory_path or ()):
         parser.error('--directory-path names the same directory twice')
+    if isinstance(args.legal_hold, str):  # --legal-hold MATTER (a bare --legal-hold is True)
+        check_matter(parser, '--legal-hold', args.legal_hold)
     if (args.directory_path or args.file_id) and not args.retention and not args.legal_hold:
         parser.error('nothing to lock with: give --retention PERIOD, --legal-hold, or both')
     if args.retention:
@@ -208,15 +216,20 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f'{flag} must be at most {MAX_WAIT_S} s (30 days), not {seconds:g}')
     if not 1 <= args.workers <= 64:
         parser.error('--workers must be between 1 and 64')
-    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
-        parser.error(f'--metrics-port must be a port number, 0 to 65535, not {args.metrics_port}')
-    if args.metrics_address is not None and args.metrics_port is None:
-        parser.error('--metrics-address only goes with --metrics-port PORT')
     events = [e.strip() for e in args.events.split(',') if e.strip()]
     unknown = [e for e in events if e not in EVENT_TYPES]
     if unknown or not events:
         parser.error(f'unknown event type {", ".join(unknown) or "(none)"}; choose from {", ".join(EVENT_TYPES)}')
     args.events = tuple(dict.fromkeys(events))
+
+
+def check_matter(parser: argparse.ArgumentParser, flag: str, matter: str) -> None:
+    if not valid_matter(matter):
+        shown = repr(matter if len(matter) <= 40 else matter[:40] + '...')
+        parser.error(
+            f'{flag}: a matter is printable text on one line, at most {MAX_MATTER} characters, with no space '
+            f'at either end, not {shown}'
+        )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -245,6 +258,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def run_report(args: argparse.Namespace, config: ClusterConfig) -> int:
     setup_logging(debug=args.debug, output=args.output, console=sys.stderr)  # stdout is the report
+    matters = read_matters(args.audit_log) if args.audit_log else None  # before the walk: a wrong path fails fast
     client = connect(config, retries=ONE_SHOT_RETRIES)  # a report is run once: a busy cluster is asked again
     with translated(config.host, config.port):
         with reading_reply(f'the attributes of {args.report}'):
@@ -258,8 +272,10 @@ def run_report(args: argparse.Namespace, config: ClusterConfig) -> int:
             expiring_within=args.expiring_within,
             top_path=top_path,
         )
+    if matters is not None:
+        rows = add_matters(rows, matters, args.matter)
     writer = write_csv if args.csv else write_json if args.json else write_table
-    writer(rows, sys.stdout)
+    writer(rows, sys.stdout, columns_for(matters is not None))
     missing = what_is_missing(rows)
     if missing:
         # The report stands as written; the status tells a script it is not a complete account.
@@ -333,9 +349,7 @@ def check_cluster(args: argparse.Namespace, config: ClusterConfig, client: Clien
         service.check()  # leaves each folder's stream open for the watch
 
 
-def new_service(
-    args: argparse.Namespace, config: ClusterConfig, audit: Optional[AuditLog], hooks: Optional[Hooks] = None
-) -> Service:
+def new_service(args: argparse.Namespace, config: ClusterConfig, audit: Optional[AuditLog]) -> Service:
     client = connect(config)
     with translated(config.host, config.port):
         paths = list(args.directory_path or ()) + ([resolve_file_id(client, args.file_id)] if args.file_id else [])
@@ -349,32 +363,15 @@ def new_service(
         workers=args.workers,
         rescan_every_s=args.rescan_every or None,
         dry_run=args.dry_run,
-        hooks=hooks,
     )
     if args.policy:
         service.on_reload(lambda: all_folders(command_line, args))
     return service
 
 
-def observers(args: argparse.Namespace) -> Tuple[Metrics, Health]:
-    """The metrics (served with --metrics-port, before anything else: a port in use is refused at
-    once) and systemd's notify protocol and watchdog (when run by systemd)."""
-    try:
-        silence_s, stuck_s = silence_threshold(), stuck_threshold()
-    except ValueError as e:
-        raise BadOption(str(e)) from None
-    metrics = Metrics()
-    if args.metrics_port is not None:
-        args.metrics_port = metrics.serve(args.metrics_address or METRICS_ADDRESS, args.metrics_port)
-    return metrics, Health.from_environment(silence_s, stuck_s)
-
-
 def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     audit = open_audit_log(args)
-    metrics, health = observers(args)
-    service = new_service(args, config, audit, Fanout([metrics, health]))
-    metrics.watch_schedule(service.schedule)
-    health.watch(service.schedule, service.dead_threads)
+    service = new_service(args, config, audit)
     check_cluster(args, config, service.client, service)
     print_header(args, config, service)
 
@@ -390,7 +387,6 @@ def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGHUP, reload)
-    health.start()
     service.start()
     try:
         with translated(config.host, config.port):
@@ -398,7 +394,6 @@ def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     except Shutdown:
         pass
     finally:
-        health.stop()
         service.stop()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the drain short
         service.drain(DRAIN_TIMEOUT_S)
@@ -435,9 +430,6 @@ def print_header(args: argparse.Namespace, config: ClusterConfig, service: Servi
         log.info('  policy:    %s (SIGHUP reloads it)', os.path.abspath(args.policy))
     if args.audit_log:
         log.info('  audit log: %s', os.path.abspath(args.audit_log))
-    if args.metrics_port is not None:
-        host = args.metrics_address or METRICS_ADDRESS
-        log.info('  metrics:   http://%s:%d/metrics', f'[{host}]' if ':' in host else host, args.metrics_port)
     if not config.ca_bundle:
         log.warning('the cluster certificate is not verified (set CA_BUNDLE in %s to verify it)', config.path)
 
@@ -453,8 +445,6 @@ def run_daemon(args: argparse.Namespace, config: ClusterConfig) -> int:
             raise BadOption(f'{option} {path}: its directory is not writable')
     pid_file = os.path.abspath(args.pid_file)
     stale = check_pid_file(pid_file)
-    if args.metrics_port is not None:
-        check_free(args.metrics_address or METRICS_ADDRESS, args.metrics_port)
     args.output = os.path.abspath(args.output or args.log_file)
     if args.audit_log:
         args.audit_log = os.path.abspath(args.audit_log)

@@ -3,27 +3,42 @@
 Qumulo has no built-in way to list locked files; this is the list an auditor asks for, and the
 "drift" view (`--unlocked-only`) shows what should be locked and is not.
 
+Matters (`--audit-log FILE`, `--matter NAME`): the cluster keeps a legal hold as one flag and no
+word of why, so the matter a file is held for is read from the audit log the watcher wrote (and the
+files logrotate rotated it into): a file's `matter` column lists each matter under which the log
+records its legal hold set or found set (`locked` or `already-locked` with the hold on). A file
+held by hand, or by a watcher whose log is not given, has none. The column is only there when an
+audit log is given.
+
 What the account may not read is shown, never left out: a file whose lock it may not read (no
 READ_ACL on the file) and a directory it may not list (no READ on it) are rows whose `unreadable`
 column holds the cluster's reason, and whose lock columns are empty (unknown). They are kept by
 every filter, for a file whose lock is unknown may be unlocked or expiring.
 """
 
+import collections
 import concurrent.futures
 import csv
 import datetime as dt
 import json
+import os
+import re
 import threading
-from typing import IO, Any, Dict, List, Mapping, Optional
+import zlib
+from typing import IO, Any, Dict, List, Mapping, Optional, Sequence
 
 from qumulo.lib.request import RequestError
 
 from common.auth import Client
 from common.errors import reading_reply
+from .audit import open_audit_file
+from .errors import BadOption
 from .retention import parse_time
 from .walk import refusal, walk_files
 
 COLUMNS = ('path', 'file_id', 'size', 'locked', 'legal_hold', 'retention_until', 'days_left', 'unreadable')
+MATTER = 'matter'  # the column an audit log adds
+HELD = ('locked', 'already-locked')  # the results whose legal_hold is the file's hold as read back
 LOCK_NOT_READ = 'lock not readable: '
 NOT_LISTED = 'directory not listed: '
 
@@ -106,6 +121,61 @@ def collect(
     return sorted(rows, key=lambda r: r['path'])
 
 
+def audit_files(path: str) -> List[str]:
+    """FILE and the files logrotate rotated it into beside it: FILE.1, FILE.2.gz, and with
+    dateext FILE-20260101 or FILE-20260101.gz."""
+    folder, name = os.path.split(os.path.abspath(path))
+    rotated = re.compile(re.escape(name) + r'[.-]\d+(\.gz)?')
+    try:
+        siblings = sorted(n for n in os.listdir(folder) if rotated.fullmatch(n))
+    except OSError as e:
+        raise BadOption(f'--audit-log {path}: cannot list its folder: {e.strerror or e}') from None
+    return [path] + [os.path.join(folder, n) for n in siblings]
+
+
+def read_matters(path: str) -> Dict[str, List[str]]:
+    """file id -> the matters the audit log FILE (and its rotated files) records its legal hold
+    under, sorted. Lines that are not records are passed over: --verify-audit is what judges them."""
+    matters = collections.defaultdict(set)
+    for name in audit_files(path):
+        try:
+            with open_audit_file(name) as f:
+                for raw in f:
+                    try:
+                        record = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if (
+                        isinstance(record, dict)
+                        and record.get('result') in HELD
+                        and record.get('legal_hold') is True
+                        and isinstance(record.get('matter'), str)
+                        and isinstance(record.get('file_id'), str)
+                    ):
+                        matters[record['file_id']].add(record['matter'])
+        except OSError as e:
+            raise BadOption(f'--audit-log {name}: cannot read it: {e.strerror or e}') from None
+        except (EOFError, zlib.error) as e:
+            raise BadOption(f'--audit-log {name}: cannot read it: damaged or cut short ({e})') from None
+    return {file_id: sorted(names) for file_id, names in matters.items()}
+
+
+def add_matters(
+    rows: List[Dict[str, Any]], matters: Mapping[str, List[str]], matter: Optional[str] = None
+) -> List[Dict[str, Any]]:
+    """The rows with their `matter` column; with `matter`, only the files held for it, and the
+    directories that could not be listed (what they hold is not known)."""
+    for row in rows:
+        listed = not (row['unreadable'] or '').startswith(NOT_LISTED)
+        row[MATTER] = matters.get(row['file_id'], []) if listed else None
+    return [r for r in rows if matter is None or r[MATTER] is None or matter in r[MATTER]]
+
+
+def columns_for(matters: bool) -> Sequence[str]:
+    """The report's columns; with the matters of an audit log, `matter` last."""
+    return COLUMNS + (MATTER,) if matters else COLUMNS
+
+
 def counts(rows: List[Dict[str, Any]]) -> Dict[str, int]:
     """files (readable or not), locked, not locked, unreadable files, directories not listed."""
     directories = sum(1 for r in rows if (r['unreadable'] or '').startswith(NOT_LISTED))
@@ -146,33 +216,38 @@ def what_is_missing(rows: List[Dict[str, Any]]) -> Optional[str]:
     return ' and '.join(parts) or None
 
 
-def write_table(rows: List[Dict[str, Any]], out: IO[str]) -> None:
+def write_table(rows: List[Dict[str, Any]], out: IO[str], columns: Sequence[str] = COLUMNS) -> None:
     def shown(row: Mapping[str, Any], column: str) -> str:
         value = row[column]
         if value is None and row['unreadable'] and column in ('locked', 'legal_hold'):
             return '?'
+        if isinstance(value, list):
+            return ', '.join(value)
         return 'yes' if value is True else 'no' if value is False else '' if value is None else str(value)
 
-    cells = [[shown(row, c) for c in COLUMNS] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(COLUMNS)]
-    for line in [list(COLUMNS), ['-' * w for w in widths]] + cells:
+    cells = [[shown(row, c) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    for line in [list(columns), ['-' * w for w in widths]] + cells:
         out.write('  '.join(v.ljust(w) for v, w in zip(line, widths)).rstrip() + '\n')
     out.write(summary(rows) + '\n')
 
 
-def write_csv(rows: List[Dict[str, Any]], out: IO[str]) -> None:
-    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+def write_csv(rows: List[Dict[str, Any]], out: IO[str], columns: Sequence[str] = COLUMNS) -> None:
+    writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
-    writer.writerows(rows)
+    for row in rows:
+        # A file held for two matters: one cell, the names on lines of their own (the one
+        # character a matter name cannot hold).
+        writer.writerow({c: '\n'.join(row[c]) if isinstance(row[c], list) else row[c] for c in columns})
 
 
-def write_json(rows: List[Dict[str, Any]], out: IO[str]) -> None:
+def write_json(rows: List[Dict[str, Any]], out: IO[str], columns: Sequence[str] = COLUMNS) -> None:
     n = counts(rows)
     json.dump(
         {
             'generated': dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
             'complete': not (n['unreadable'] or n['not_listed']),
-            'files': rows,
+            'files': [{c: row[c] for c in columns} for row in rows],
         },
         out,
         indent=2,

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from types import FrameType
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from common.auth import ONE_SHOT_RETRIES, Client, connect, require_privileges
 from common.config import ClusterConfig, configure_interactively, find_config_file, load_cluster_config
@@ -20,13 +20,17 @@ from qumulo.lib.request import RequestError
 from . import policy as policy_file
 from .audit import AuditLog
 from .errors import AlreadyRunning, BadOption, DirectoryMissing, ReportIncomplete
+from .hooks import Fanout, Hooks
+from .metrics import Metrics, check_free
 from .clock import ClusterClock
+from .health import Health, stuck_threshold
 from .policy import Folder, check_distinct
 from .policy import MAX_MATTER, valid_matter
 from .report import collect, what_is_missing, write_csv, write_json, write_table
 from .report import add_matters, columns_for, read_matters
 from .retention import Retention, RetentionError
 from .service import Service
+from .stream import silence_threshold
 from .verify import verify
 from .watcher import DEFAULT_EVENTS, EVENT_TYPES, Shutdown
 
@@ -42,6 +46,8 @@ DRAIN_TIMEOUT_S = 60
 # quiet, or a tree left unscanned, for more than a month.
 MAX_WAIT_S = 30 * 86400
 MAX_EXPIRING_DAYS = 365250  # 1000 years, the longest retention accepted
+# The metrics are for this host's Prometheus agent unless a site says otherwise: they name folders.
+METRICS_ADDRESS = '127.0.0.1'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
         '--audit-log',
         metavar='FILE',
         help='append one JSON line per action on a file, hash-chained; with --report, read matters from it',
+    )
+    parser.add_argument(
+        '--metrics-port',
+        type=int,
+        metavar='PORT',
+        help='serve Prometheus metrics on http://ADDRESS:PORT/metrics (0: any free port, logged)',
+    )
+    parser.add_argument(
+        '--metrics-address', metavar='ADDRESS', help=f'the address to serve the metrics on (default {METRICS_ADDRESS})'
     )
     parser.add_argument('--dry-run', action='store_true', help='show what would be locked, lock nothing')
     report = parser.add_argument_group('report instead of watching')
@@ -216,6 +231,10 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f'{flag} must be at most {MAX_WAIT_S} s (30 days), not {seconds:g}')
     if not 1 <= args.workers <= 64:
         parser.error('--workers must be between 1 and 64')
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        parser.error(f'--metrics-port must be a port number, 0 to 65535, not {args.metrics_port}')
+    if args.metrics_address is not None and args.metrics_port is None:
+        parser.error('--metrics-address only goes with --metrics-port PORT')
     events = [e.strip() for e in args.events.split(',') if e.strip()]
     unknown = [e for e in events if e not in EVENT_TYPES]
     if unknown or not events:
@@ -349,7 +368,9 @@ def check_cluster(args: argparse.Namespace, config: ClusterConfig, client: Clien
         service.check()  # leaves each folder's stream open for the watch
 
 
-def new_service(args: argparse.Namespace, config: ClusterConfig, audit: Optional[AuditLog]) -> Service:
+def new_service(
+    args: argparse.Namespace, config: ClusterConfig, audit: Optional[AuditLog], hooks: Optional[Hooks] = None
+) -> Service:
     client = connect(config)
     with translated(config.host, config.port):
         paths = list(args.directory_path or ()) + ([resolve_file_id(client, args.file_id)] if args.file_id else [])
@@ -363,15 +384,32 @@ def new_service(args: argparse.Namespace, config: ClusterConfig, audit: Optional
         workers=args.workers,
         rescan_every_s=args.rescan_every or None,
         dry_run=args.dry_run,
+        hooks=hooks,
     )
     if args.policy:
         service.on_reload(lambda: all_folders(command_line, args))
     return service
 
 
+def observers(args: argparse.Namespace) -> Tuple[Metrics, Health]:
+    """The metrics (served with --metrics-port, before anything else: a port in use is refused at
+    once) and systemd's notify protocol and watchdog (when run by systemd)."""
+    try:
+        silence_s, stuck_s = silence_threshold(), stuck_threshold()
+    except ValueError as e:
+        raise BadOption(str(e)) from None
+    metrics = Metrics()
+    if args.metrics_port is not None:
+        args.metrics_port = metrics.serve(args.metrics_address or METRICS_ADDRESS, args.metrics_port)
+    return metrics, Health.from_environment(silence_s, stuck_s)
+
+
 def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     audit = open_audit_log(args)
-    service = new_service(args, config, audit)
+    metrics, health = observers(args)
+    service = new_service(args, config, audit, Fanout([metrics, health]))
+    metrics.watch_schedule(service.schedule)
+    health.watch(service.schedule, service.dead_threads)
     check_cluster(args, config, service.client, service)
     print_header(args, config, service)
 
@@ -387,6 +425,7 @@ def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGHUP, reload)
+    health.start()
     service.start()
     try:
         with translated(config.host, config.port):
@@ -394,6 +433,7 @@ def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     except Shutdown:
         pass
     finally:
+        health.stop()
         service.stop()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the drain short
         service.drain(DRAIN_TIMEOUT_S)
@@ -430,6 +470,9 @@ def print_header(args: argparse.Namespace, config: ClusterConfig, service: Servi
         log.info('  policy:    %s (SIGHUP reloads it)', os.path.abspath(args.policy))
     if args.audit_log:
         log.info('  audit log: %s', os.path.abspath(args.audit_log))
+    if args.metrics_port is not None:
+        host = args.metrics_address or METRICS_ADDRESS
+        log.info('  metrics:   http://%s:%d/metrics', f'[{host}]' if ':' in host else host, args.metrics_port)
     if not config.ca_bundle:
         log.warning('the cluster certificate is not verified (set CA_BUNDLE in %s to verify it)', config.path)
 
@@ -445,6 +488,8 @@ def run_daemon(args: argparse.Namespace, config: ClusterConfig) -> int:
             raise BadOption(f'{option} {path}: its directory is not writable')
     pid_file = os.path.abspath(args.pid_file)
     stale = check_pid_file(pid_file)
+    if args.metrics_port is not None:
+        check_free(args.metrics_address or METRICS_ADDRESS, args.metrics_port)
     args.output = os.path.abspath(args.output or args.log_file)
     if args.audit_log:
         args.audit_log = os.path.abspath(args.audit_log)

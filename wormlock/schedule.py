@@ -9,8 +9,8 @@ import heapq
 import itertools
 import threading
 import time
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Set, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
 
 # The longest a worker sleeps in one wait: a longer one (past threading.TIMEOUT_MAX) raises
 # OverflowError; waking up now and then to look again costs nothing.
@@ -25,6 +25,9 @@ class Pending:
     seq: int
     size_seen: Optional[str] = None  # the size at the last attribute read, for the settle check
     source: str = 'event'  # 'event' or 'scan'
+    # When it began to wait (monotonic): its first event, or the last that restarted its settle
+    # clock. A retry after a failed call keeps it: the file is still not locked.
+    since: float = field(default_factory=time.monotonic)
 
 
 class Schedule:
@@ -34,7 +37,9 @@ class Schedule:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._closed = False
-        self._busy: Set[str] = set()  # ids a worker is locking now: a new event waits until it is done
+        # The files a worker is locking now, with when it took each and its path: a new event
+        # for one waits until it is done.
+        self._busy: Dict[str, Tuple[float, str]] = {}
 
     def touch(self, file_id: str, path: str, delay: float, restart: bool = True, source: str = 'event') -> None:
         """A change to the file: it falls due after `delay` seconds (sooner if already due sooner
@@ -46,6 +51,8 @@ class Schedule:
                 entry.path = path or entry.path
                 if not restart and entry.due <= due:
                     return
+                if restart:
+                    entry.since = time.monotonic()
             else:
                 entry = self._pending[file_id] = Pending(file_id, path, due, 0, source=source)
             self._push(entry, due)
@@ -55,7 +62,8 @@ class Schedule:
         with self._cond:
             entry = self._pending.get(file_id)
             if entry is not None:
-                self._push(entry, time.monotonic() + delay)
+                entry.since = time.monotonic()
+                self._push(entry, entry.since + delay)
 
     def defer(self, entry: Pending, delay: float, size_seen: Optional[str]) -> None:
         """A worker found the file still changing: check it again later."""
@@ -84,14 +92,14 @@ class Schedule:
                         break
                     heapq.heappop(self._heap)
                     del self._pending[file_id]
-                    self._busy.add(file_id)
+                    self._busy[file_id] = (now, entry.path)
                     return entry
                 self._cond.wait(min(self._heap[0][0] - now, MAX_WAIT_S) if self._heap else None)
             return None
 
     def finished(self, file_id: str) -> None:
         with self._cond:
-            self._busy.discard(file_id)
+            self._busy.pop(file_id, None)
             waiting = self._pending.get(file_id)
             if waiting is not None:  # changed while it was being locked: look at it again
                 self._push(waiting, waiting.due)
@@ -101,6 +109,24 @@ class Schedule:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    def waiting(self) -> Tuple[int, float]:
+        """(files waiting to be locked, seconds the longest waiting of them has waited); the
+        files a worker is locking now are not waiting."""
+        now = time.monotonic()
+        with self._cond:
+            oldest = min((entry.since for entry in self._pending.values()), default=now)
+            return len(self._pending), now - oldest
+
+    def oldest_taken(self) -> Optional[Tuple[float, str]]:
+        """(seconds, path or file id) of the file a worker has been locking longest; None when
+        no worker holds one."""
+        now = time.monotonic()
+        with self._cond:
+            if not self._busy:
+                return None
+            file_id, (taken, path) = min(self._busy.items(), key=lambda item: item[1][0])
+            return now - taken, path or f'file id {file_id}'
 
     # Only the tests count the files waiting (events for one file coalesce into one entry); it
     # is kept so that they need not reach into the private dictionary.

@@ -19,6 +19,7 @@ from common.config import ClusterConfig
 from common.errors import ToolError, describe, is_transient
 from .audit import AuditLog
 from .clock import ClusterClock
+from .hooks import Hooks
 from .locker import Locker, Outcome
 from .policy import Folder, Folders
 from .schedule import Pending, Schedule
@@ -38,8 +39,10 @@ class Service:
         workers: int = 8,
         rescan_every_s: Optional[float] = None,
         dry_run: bool = False,
+        hooks: Optional[Hooks] = None,
     ):
         self.client = client
+        self.hooks = hooks or Hooks()  # the metrics and the systemd watchdog listen here
         self.config = config
         self.audit = audit
         self.clock = clock
@@ -47,7 +50,7 @@ class Service:
         self.rescan_every_s = rescan_every_s
         self.dry_run = dry_run
         self.schedule = Schedule()
-        self.outage = Outage()
+        self.outage = Outage(self.hooks)
         self.folders = Folders(folders)
         self.watchers: Dict[str, Watcher] = {f.path: self.watcher_for(f) for f in folders}
         self._stop = threading.Event()
@@ -66,6 +69,7 @@ class Service:
             self.schedule,
             self.outage,
             self.clock,
+            self.hooks,
         )
 
     # --- start ---------------------------------------------------------------------------------
@@ -249,6 +253,7 @@ class Service:
 
     def _report(self, outcome: Outcome) -> None:
         self.audit.record(outcome)
+        self.hooks.reported(outcome)
         where = outcome.path or f'file id {outcome.file_id}'
         if outcome.result == 'locked':
             log.info(
@@ -265,6 +270,13 @@ class Service:
             log.error('failed to lock %s: %s', where, outcome.error)
         else:
             log.debug('%s: %s', where, outcome.result)
+
+    def dead_threads(self) -> List[str]:
+        """The names of its threads and its watchers' that ended although not stopped (the watchdog's check)."""
+        if self._stop.is_set():
+            return []
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        return dead + [name for watcher in list(self.watchers.values()) for name in watcher.dead_threads()]
 
     # --- stop ----------------------------------------------------------------------------------
     def stop(self, close_streams: bool = True) -> None:

@@ -4,11 +4,12 @@ bytes arrive)."""
 
 import json
 import logging
+import os
 import socket
 import ssl
 import threading
 import warnings
-from typing import Any, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 from urllib.parse import quote
 
 import requests
@@ -21,8 +22,12 @@ from .clock import ClusterClock
 
 log = logging.getLogger(__name__)
 
-# Keepalives come at least every 30 s from a cluster; silence for longer means a dead connection.
-READ_TIMEOUT_S = 75
+# A cluster sends a keepalive every few seconds on an idle stream (at least every 30 s): a stream
+# that sends nothing at all for this long is taken for dead, closed and replaced by a new one. A
+# connection can hang without being closed (a node, a proxy or a firewall that drops it silently);
+# only the silence tells. QFS_FILELOCK_STREAM_SILENCE_S changes it (the tests shorten it).
+STREAM_SILENCE_S = 60.0
+SILENCE_ENV = 'QFS_FILELOCK_STREAM_SILENCE_S'
 # The stream's answer (status and headers) must be complete by then, however slowly it trickles.
 OPEN_DEADLINE_S = 30.0
 # A cluster hands a batch of changes over as one line, a few hundred KiB; a line without end is a
@@ -46,11 +51,26 @@ class StreamError(Exception):
 
 class StreamEnded(Exception):
     """The stream stopped: the cluster ended it, the connection dropped, or it went silent.
-    `unavailable`: the cluster could not be reached at all (part of an outage)."""
+    `unavailable`: the cluster could not be reached at all (part of an outage); `silent`: it sent
+    nothing, not even a keepalive, for the silence threshold."""
 
-    def __init__(self, message: str, unavailable: bool = False):
+    def __init__(self, message: str, unavailable: bool = False, silent: bool = False):
         super().__init__(message)
         self.unavailable = unavailable
+        self.silent = silent
+
+
+def silence_threshold() -> float:
+    """Seconds a stream may send nothing before it is taken for dead: STREAM_SILENCE_S, or the
+    environment's QFS_FILELOCK_STREAM_SILENCE_S. Raises ValueError for a value that is no number
+    of seconds above 0."""
+    text = os.environ.get(SILENCE_ENV, '').strip()
+    if not text:
+        return STREAM_SILENCE_S
+    seconds = float(text)
+    if not 0 < seconds <= 86400:
+        raise ValueError(f'{SILENCE_ENV}={text}: give seconds above 0 and at most 86400')
+    return seconds
 
 
 def base_url(config: ClusterConfig) -> str:
@@ -67,7 +87,12 @@ class ChangeStream:
         recursive: bool,
         types: Iterable[str],
         clock: Optional[ClusterClock] = None,
+        silence_s: Optional[float] = None,
     ):
+        self._silence_s = silence_s or silence_threshold()
+        # Called for every keepalive and event line: the stream is alive (the watchdog and the
+        # metrics watch it). The watcher sets it; it must be quick and must not raise.
+        self.on_alive: Callable[[], None] = _nothing
         self._url = (
             f'{base_url(config)}/v1/files/{quote(str(directory_id), safe="")}/notify'
             f'?recursive={"true" if recursive else "false"}'
@@ -96,7 +121,7 @@ class ChangeStream:
             warnings.simplefilter('ignore', urllib3.exceptions.InsecureRequestWarning)
             try:
                 response = session.get(
-                    self._url, headers=self._headers, verify=self._verify, stream=True, timeout=(15, READ_TIMEOUT_S)
+                    self._url, headers=self._headers, verify=self._verify, stream=True, timeout=(15, self._silence_s)
                 )
             except requests.RequestException as e:
                 if watchdog.expired:
@@ -145,7 +170,10 @@ class ChangeStream:
                         value = json.loads(line[6:])
                     except ValueError:
                         raise StreamEnded(f'malformed event line from the cluster: {line[:80]!r}')
+                    self.on_alive()
                     yield value
+                elif line.startswith(b': keepalive'):
+                    self.on_alive()
                 elif line.startswith(MISSED_EVENTS):
                     # Events were dropped for this watcher; the stream ends and the next notify
                     # request is refused once with the same error class: reconnect and rescan.
@@ -153,9 +181,16 @@ class ChangeStream:
                         'the cluster cut the notify stream off: the watcher fell behind and change events were '
                         'lost (fs_watcher_missed_events_error)'
                     )
-                elif line.startswith(b': ') and not line.startswith(b': keepalive'):
+                elif line.startswith(b': '):
                     log.debug('notify: %s', line[2:].decode(errors='replace'))
         except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as e:
+            if _timed_out(e):
+                # The read timeout is the silence threshold: no byte came for that long.
+                raise StreamEnded(
+                    f'the notify stream sent nothing for {self._silence_s:g} s, not even a keepalive: '
+                    f'taking the connection for dead',
+                    silent=True,
+                )
             raise StreamEnded(f'the notify connection dropped ({type(e).__name__})')
         raise StreamEnded('the cluster ended the notify stream')
 
@@ -220,6 +255,25 @@ class _OpenDeadline:
 
     def cancel(self) -> None:
         self._timer.cancel()
+
+
+def _nothing() -> None:
+    pass
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A read that timed out, under requests' and urllib3's wrappers (over TLS the innermost
+    error is an SSLError saying so, wrapped in urllib3's ReadTimeoutError)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (TimeoutError, urllib3.exceptions.TimeoutError)):
+            return True
+        seen.add(id(exc))
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            inner = next((a for a in getattr(exc, 'args', ()) if isinstance(a, BaseException)), None)
+        exc = inner
+    return False
 
 
 def _root_cause(exc: BaseException) -> BaseException:

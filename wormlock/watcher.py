@@ -26,6 +26,7 @@ from common.config import ClusterConfig
 from common.errors import describe, is_transient
 from .clock import ClusterClock
 from .errors import CredentialsRejected, DirectoryMissing, WatchForbidden, WatchRefused
+from .hooks import Hooks
 from .schedule import Schedule
 from .stream import ChangeStream, StreamEnded, StreamError
 from .walk import DIRECTORY, refusal, walk_files
@@ -141,7 +142,8 @@ class Outage:
     """One warning when the cluster stops answering and one when it answers again, however many
     calls (stream, workers, scans) fail in between: a restart must not flood the log."""
 
-    def __init__(self) -> None:
+    def __init__(self, hooks: Optional[Hooks] = None) -> None:
+        self._hooks = hooks or Hooks()
         self._lock = threading.Lock()
         self._since: Optional[float] = None  # monotonic time the outage started, None while the cluster answers
         self._ended_at = float('-inf')
@@ -158,6 +160,7 @@ class Outage:
                 log.debug('the cluster is still unavailable: %s', reason)
                 return
             self._since = time.monotonic()
+        self._hooks.outage_started()
         log.warning('the cluster is unavailable (%s); retrying until it answers again', reason)
 
     def ended(self) -> None:
@@ -168,6 +171,7 @@ class Outage:
                 return
             lasted, failures = time.monotonic() - self._since, self._failures
             self._since, self._failures, self._ended_at = None, 0, time.monotonic()
+        self._hooks.outage_ended()
         log.warning('the cluster is back after %.1f s (%d failed calls meanwhile); catching up', lasted, failures)
 
 
@@ -182,8 +186,10 @@ class Watcher:
         schedule: Optional[Schedule] = None,
         outage: Optional['Outage'] = None,
         clock: Optional[ClusterClock] = None,
+        hooks: Optional[Hooks] = None,
     ):
         self.client = client
+        self.hooks = hooks or Hooks()  # the metrics and the systemd watchdog listen here
         self.config = config
         self.options = options
         self.clock = clock
@@ -196,7 +202,7 @@ class Watcher:
         self._threads: List[threading.Thread] = []
         self._stream: Optional[ChangeStream] = None
         self._opened: Optional[ChangeStream] = None  # the stream check_watch_allowed opened, for run()
-        self.outage = outage if outage is not None else Outage()
+        self.outage = outage if outage is not None else Outage(self.hooks)
         # (directory id or '', path) of each directory moved in, to look into; None: stop.
         self._moved_in: 'queue.SimpleQueue[Optional[Tuple[str, str]]]' = queue.SimpleQueue()
 
@@ -309,6 +315,8 @@ class Watcher:
                     self.config, token, self.directory_id, self.options.recursive, types, self.clock
                 ) as stream:
                     self._stream = stream
+                    stream.on_alive = lambda: self.hooks.stream_alive(self.directory_path)
+                    self.hooks.stream_opened(self.directory_path)
                     self.outage.ended()
                     log.info(
                         'watching %s%s for changes',
@@ -322,6 +330,7 @@ class Watcher:
             except StreamEnded as e:
                 if self._stop.is_set():
                     break
+                self.hooks.stream_ended(self.directory_path, e.silent)
                 if e.unavailable:
                     self.outage.failed(str(e))
                 else:
@@ -332,6 +341,7 @@ class Watcher:
                 self._stream = None
             if not self._stop.is_set():
                 self._stop.wait(backoff.next() if wait is None else wait)
+        self.hooks.stream_stopped(self.directory_path)
 
     def _on_stream_error(self, error: StreamError) -> Optional[float]:
         """What the notify request's refusal means: seconds to wait before reconnecting (None:
@@ -388,6 +398,7 @@ class Watcher:
                 'ignored a malformed notify event line from the cluster (not a list of events): %s', _excerpt(batch)
             )
             return
+        self.hooks.events(self.directory_path, len(batch))
         bad = [event for event in batch if not self._on_event(event)]
         if bad:
             log.warning(
@@ -500,7 +511,9 @@ class Watcher:
         """Queue every file in the tree: the workers skip those already locked."""
         started = time.monotonic()
         what = f'catch-up scan of {self.directory_path}'
+        self.hooks.scan_started(self.directory_path)
         count, not_listed = self._queue_tree(self.directory_id, self.directory_path, 0, what)
+        self.hooks.scan_ended(self.directory_path, time.monotonic() - started, count)
         log.info(
             '%s: %d files checked in %.1f s%s',
             what,
@@ -526,6 +539,10 @@ class Watcher:
     @property
     def stopped(self) -> bool:
         return self._stop.is_set()
+
+    def dead_threads(self) -> List[str]:
+        """The names of its threads that ended although it was not stopped (the watchdog's check)."""
+        return [] if self._stop.is_set() else [t.name for t in self._threads if not t.is_alive()]
 
     def close_opened_stream(self) -> None:
         """Close the stream check_watch_allowed opened, if run() has not taken it over."""

@@ -2,6 +2,7 @@
 with it."""
 
 import json
+import os
 import pathlib
 import signal
 import subprocess
@@ -17,8 +18,9 @@ STARTED = []  # every Watcher of the running test; conftest.py kills those still
 class Watcher:
     """qfs_filelock.py running as a real process against `sim`, with an audit log to read."""
 
-    def __init__(self, sim, workdir, directory='/drop', *extra, port=None, user='admin', recursive=True):
-        """`user`: the cluster account it logs in as (the emulator's passwords are the names)."""
+    def __init__(self, sim, workdir, directory='/drop', *extra, port=None, user='admin', recursive=True, env=None):
+        """`user`: the cluster account it logs in as (the emulator's passwords are the names);
+        `env`: variables added to its environment."""
         self.audit = pathlib.Path(workdir) / 'audit.jsonl'
         self.log = pathlib.Path(workdir) / f'watcher-{time.monotonic_ns()}.log'
         config = sim.write_config(
@@ -40,6 +42,7 @@ class Watcher:
             stdin=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            env=dict(os.environ, **(env or {})),
         )
         STARTED.append(self)
         wait_for(lambda: 'watching' in self.log_text() or self.proc.poll() is not None, 20)

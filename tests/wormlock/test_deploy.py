@@ -3,6 +3,12 @@
 import pathlib
 import re
 import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
 
 from wormlock.cli import build_parser, check_arguments
 
@@ -44,3 +50,29 @@ def test_unit_restarts_the_watcher_on_everything_but_a_config_error():
     # a bad reply (exit 9, e.g. from a cluster restarting while the watcher starts), an
     # unreachable cluster at start, a missing privilege or directory: all restarted
     assert not prevented & {errors.FAILURE, errors.UNREACHABLE, errors.BAD_REPLY, errors.NOT_FOUND, errors.PRIVILEGE}
+
+
+def test_unit_restarts_a_watcher_that_hangs_through_the_watchdog():
+    unit = (DEPLOY / 'qfs_filelock.service').read_text()
+    settings = dict(re.findall(r'^(\w+)=(.*)$', unit, re.MULTILINE))
+    # READY=1 comes from the watcher's own process, WATCHDOG=1 only while it makes progress
+    assert settings['Type'] == 'notify' and settings['NotifyAccess'] == 'main'
+    assert int(settings['WatchdogSec']) == 60
+    # a watchdog timeout counts as a failure: restarted, and the thread stacks of the hung one logged
+    assert settings['Restart'] == 'on-failure' and settings['Environment'] == 'PYTHONFAULTHANDLER=1'
+    assert 'WatchdogSignal' not in settings  # SIGABRT, which the fault handler answers
+
+
+def test_systemd_accepts_the_unit():
+    if shutil.which('systemd-analyze') is None:
+        pytest.skip('systemd-analyze is not installed')
+    with tempfile.TemporaryDirectory() as folder:
+        # The interpreter must exist to pass: this one stands in for /opt/qfs_filelock's.
+        unit = (
+            (DEPLOY / 'qfs_filelock.service').read_text().replace('/opt/qfs_filelock/.venv/bin/python', sys.executable)
+        )
+        path = pathlib.Path(folder) / 'qfs_filelock.service'
+        path.write_text(unit)
+        done = subprocess.run(['systemd-analyze', 'verify', str(path)], capture_output=True, text=True, timeout=60)
+    # an unknown key or a value systemd cannot parse is only a warning: none may be printed
+    assert (done.returncode, done.stdout, done.stderr) == (0, '', '')

@@ -168,7 +168,8 @@ def test_a_200_mb_event_line_is_read_whole_in_linear_time(sim, proxy, tmp_path, 
 @pytest.mark.slow
 def test_the_watcher_survives_replies_of_the_wrong_shape_to_its_lock_calls(sim, proxy, tmp_path, drop):
     watcher = Watcher(sim, tmp_path, port=proxy.port)
-    proxy.rule('GET', r'/info/attributes\?retrieve-file-lock', ('reply', 200, {'id': []}, {}), count=5)
+    # A file an event names is locked in one call (no read first): its answer is what comes malformed.
+    proxy.rule('PATCH', r'/file-lock', ('reply', 200, {'id': []}, {}), count=5)
     paths = create_files(drop, 5)
     assert_all_locked(sim, watcher, paths, timeout=60)
     assert proxy.hits['reply'] == 5 and 'not shaped as expected' in watcher.log_text()

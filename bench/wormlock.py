@@ -6,8 +6,12 @@
    create call to the time on the lock's audit line.
 2. burst: --files files created at once by another process, first create to last lock; ceiling: 8
    threads, each with its own SDK client, calling modify_file_lock on as many pre-created files.
-3. catch-up: a watcher started on a --tree-files tree with nothing locked, against an SDK walk of it.
-4. line reader (--line-reader MB,...; alone with --line-reader-only): the notify stream's reader on one
+3. catch-up: a watcher started on a --tree-files tree with nothing locked, against the same lock loop
+   as the burst's ceiling on an identical tree of as many files (a scan must list and read each file
+   before locking it; the loop only locks).
+4. report: `--report` of the locked tree, against the SDK's paged listing of it plus the lock reads
+   (8 threads, as the report reads them).
+5. line reader (--line-reader MB,...; alone with --line-reader-only): the notify stream's reader on one
    event line of each size, sent in 64 KiB chunks over loopback HTTPS, against reading the same bytes
    raw and decoding the line once.
 The watcher is a real qfs_filelock.py subprocess; a file counts as locked at its first audit line whose
@@ -41,7 +45,7 @@ from wormlock.stream import ChangeStream, StreamEnded
 PROJECT = pathlib.Path(__file__).resolve().parent.parent
 
 THREADS, GAP_S, PER_DIR = 8, 0.02, 1000
-AIM_P99_MS, AIM_BURST, AIM_CATCHUP = 250, 0.7, 3.0
+AIM_P99_MS, AIM_BURST, AIM_CATCHUP, AIM_REPORT = 50, 0.8, 1.5, 2.0
 RETENTION = '7d'
 
 
@@ -330,20 +334,14 @@ def file_ids(rc, path):
     return ids
 
 
-def listing(sim):
-    """A depth-first SDK walk of /x, 1,000 entries a page, as the watcher's catch-up scan reads it."""
-    rc, cpu, start = sim.client(), CpuMeter(sim=sim.proc.pid, client=None), time.monotonic()
-    files = len(file_ids(rc, '/x'))
-    return dict(cpu.stop(), files=files, seconds=time.monotonic() - start)
-
-
 def catch_up(work, count):
     tree = pathlib.Path(work) / 'cluster' / 'x'
     first, last, _ = create_files(tree, count)
+    create_files(pathlib.Path(work) / 'cluster' / 'twin', count)  # the lock loop's own, identical tree
     sim, watcher = SimCluster(work), None
     result = {'tree_create_s': last - first}
     try:
-        result['listing'] = listing(sim)
+        result['lock_loop'] = ceiling(sim, pathlib.Path(work) / 'cluster' / 'twin', count)
         start = time.time()
         watcher = Watcher(sim, work, 'catch-up')
         cpu = CpuMeter(watcher=watcher.proc.pid, sim=sim.proc.pid)
@@ -352,12 +350,46 @@ def catch_up(work, count):
         result['watcher'] = dict(
             usage, files=count, missing=count - got, seconds=max(watcher.applied.values(), default=time.time()) - start
         )
+        result['report'] = report_run(sim, work)
+        result['report_baseline'] = listing_and_reads(sim)
     finally:
         if watcher:
             watcher.stop()
             result.setdefault('watcher', {})['results'] = dict(watcher.results)
         sim.stop()
     return result
+
+
+def report_run(sim, work):
+    """`qfs_filelock.py --report /x --csv` of the locked tree, its output streamed to /dev/null."""
+    cfg = sim.write_config(f'{work}/report.ini')
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, 'qfs_filelock.py', '--config-file', str(cfg), '--report', '/x', '--csv'],
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f'--report failed ({done.returncode}): {done.stderr[-500:]}')
+    return dict(seconds=time.monotonic() - start)
+
+
+def listing_and_reads(sim):
+    """The SDK's paged listing of /x, then each file's lock read by THREADS threads."""
+    start = time.monotonic()
+    clients = [sim.client() for _ in range(THREADS)]
+    ids = file_ids(clients[0], '/x')
+
+    def read(t):
+        for file_id in ids[t::THREADS]:
+            clients[t].fs.get_file_attr(id_=file_id, retrieve_file_lock=True)
+
+    threads = [threading.Thread(target=read, args=(t,)) for t in range(THREADS)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    return dict(files=len(ids), seconds=time.monotonic() - start)
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -387,8 +419,10 @@ def run(args):
 
 def report(r, args):
     lat, bu, ce, cu = r['latency'], r['burst'], r['ceiling'], r['catch_up']
-    cw, cl = cu['watcher'], cu['listing']
+    cw, cl = cu['watcher'], cu['lock_loop']
+    rr, rb = cu['report'], cu['report_baseline']
     burst_ratio, catch_ratio = ce['seconds'] / bu['seconds'], cw['seconds'] / cl['seconds']
+    report_ratio = rr['seconds'] / rb['seconds']
     rows = [
         ('measure', 'watcher', 'baseline', 'ratio', 'aim', 'met', 'watcher CPU', 'sim CPU', 'base CPU (sim/cli)'),
         (
@@ -435,12 +469,24 @@ def report(r, args):
             f'{cw["sim_cpu"]}%',
             f'{cl["sim_cpu"]}%/{cl["client_cpu"]}%',
         ),
+        (
+            f'report, {rb["files"]} file tree',
+            f'{rr["seconds"]:.2f} s',
+            f'{rb["seconds"]:.2f} s',
+            f'{report_ratio:.2f}',
+            f'<= {AIM_REPORT}',
+            'yes' if report_ratio <= AIM_REPORT else 'NO',
+            '',
+            '',
+            '',
+        ),
     ]
     print_table(rows)
     print(
         f'\nbaselines: burst = {THREADS} threads x own SDK client calling modify_file_lock on {ce["files"]} pre-created '
-        f'files ({ce["files"] / ce["seconds"]:.0f} locks/s, {ce["errors"]} errors); catch-up = SDK walk of the '
-        f'tree, 1,000 a page ({cl["files"]} files). Ratios: ceiling/watcher, watcher/listing.'
+        f'files ({ce["files"] / ce["seconds"]:.0f} locks/s, {ce["errors"]} errors); catch-up = the same loop on an '
+        f'identical tree of {cl["files"]} files ({cl["files"] / cl["seconds"]:.0f} locks/s); report = SDK listing, '
+        f'1,000 a page, plus {THREADS} threads reading each lock. Ratios: ceiling/watcher, watcher/baseline.'
     )
     print(
         f'latency: max {lat["max_ms"]:.0f} ms, {lat["missing"]} never locked; burst: {bu["files"]} files written in '
@@ -467,7 +513,7 @@ def main():
     parser.add_argument('--json', action='store_true', help='also print the results as JSON')
     parser.add_argument('--files', type=int, default=10000, help='burst size and ceiling files (default 10000)')
     parser.add_argument('--latency-files', type=int, default=1000, help='files created 20 ms apart (default 1000)')
-    parser.add_argument('--tree-files', type=int, default=100000, help='catch-up tree size (default 100000)')
+    parser.add_argument('--tree-files', type=int, default=20000, help='catch-up and report tree size (default 20000)')
     parser.add_argument(
         '--line-reader',
         default='10,40,200',

@@ -67,10 +67,13 @@ class Locker:
         self.clock = clock
         self.dry_run = dry_run
 
-    def process(self, client: Client, pending: Pending) -> Outcome:
+    def process(self, client: Client, pending: Pending, at_once: bool = True) -> Outcome:
+        """Lock the file as the policy asks. `at_once`: it may be done in one call when an event
+        named the file and nothing needs settling (False for a file this watcher locked already:
+        a late event for it must not push its retention)."""
         try:
             with reading_reply("the file's attributes or lock"):
-                return self._process(client, pending)
+                return self._process(client, pending, at_once)
         except RequestError as e:
             if e.status_code == 404:
                 return Outcome('gone', pending.file_id, pending.path, matter=self.policy.matter)
@@ -80,8 +83,8 @@ class Locker:
             # recorded with the cluster's reason, and the watcher goes on with the others.
             return Outcome('failed', pending.file_id, pending.path, matter=self.policy.matter, error=refusal(e))
 
-    def _process(self, client: Client, pending: Pending) -> Outcome:
-        if pending.source == 'event' and not self.policy.settle_s and not self.dry_run:
+    def _process(self, client: Client, pending: Pending, at_once: bool) -> Outcome:
+        if at_once and pending.source == 'event' and not self.policy.settle_s and not self.dry_run:
             outcome = self._lock_at_once(client, pending)
             if outcome is not None:
                 return outcome

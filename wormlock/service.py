@@ -8,6 +8,7 @@ go, folders whose rules changed are watched again under the new rules, and every
 changed gets a catch-up scan, so nothing written during the reload is missed.
 """
 
+import collections
 import logging
 import queue
 import threading
@@ -26,6 +27,8 @@ from .schedule import Pending, Schedule
 from .watcher import LOCK_RETRY_S, RESTART_PAUSE_S, Outage, Watcher
 
 log = logging.getLogger(__name__)
+
+LOCKED_REMEMBERED = 200_000  # the most recently locked file ids kept (a few MB)
 
 
 class Service:
@@ -60,6 +63,8 @@ class Service:
         self._errors: 'queue.SimpleQueue[BaseException]' = queue.SimpleQueue()
         self._reload: Optional[Callable[[], Sequence[Folder]]] = None
         self._reload_wanted = threading.Event()
+        self._locked: 'collections.OrderedDict[str, None]' = collections.OrderedDict()  # ids this process locked
+        self._locked_lock = threading.Lock()
 
     def watcher_for(self, folder: Folder) -> Watcher:
         return Watcher(
@@ -236,7 +241,7 @@ class Service:
         started = time.monotonic()
         try:
             locker = Locker(folder.lock_policy(), self.clock, self.dry_run)
-            outcome = locker.process(self._worker_client(), pending)
+            outcome = locker.process(self._worker_client(), pending, at_once=pending.file_id not in self._locked)
         except Exception as e:  # noqa: BLE001 - the network, a malformed reply: keep the file for later
             if is_transient(e):
                 self.outage.failed(describe(e), started)  # one line for the whole outage
@@ -249,7 +254,18 @@ class Service:
             self.schedule.defer(pending, outcome.retry_in, outcome.size)
         else:
             outcome.policy = folder.name
+            if outcome.result == 'locked':
+                self._remember_locked(pending.file_id)
             self._report(outcome)
+
+    def _remember_locked(self, file_id: str) -> None:
+        # Events for a file can still arrive after it was locked (writes made just before the
+        # lock): those are read first, so they record it as already locked and push nothing.
+        with self._locked_lock:
+            self._locked[file_id] = None
+            self._locked.move_to_end(file_id)
+            while len(self._locked) > LOCKED_REMEMBERED:
+                self._locked.popitem(last=False)
 
     def _report(self, outcome: Outcome) -> None:
         self.audit.record(outcome)

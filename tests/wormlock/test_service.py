@@ -23,7 +23,7 @@ def test_a_worker_that_fails_after_taking_a_file_leaves_it_to_be_tried_again(mon
         def __init__(self, *args):
             pass
 
-        def process(self, client, pending):
+        def process(self, client, pending, at_once=True):
             return Outcome('locked', pending.file_id, pending.path)
 
     class Audit:

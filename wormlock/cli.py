@@ -27,7 +27,7 @@ from .health import Health, stuck_threshold
 from .policy import Folder, check_distinct
 from .policy import MAX_MATTER, valid_matter
 from .report import collect, what_is_missing, write_csv, write_json, write_table
-from .report import add_matters, columns_for, read_matters
+from .report import add_failures, add_matters, columns_for, read_audit
 from .retention import Retention, RetentionError
 from .service import Service
 from .stream import silence_threshold
@@ -277,7 +277,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def run_report(args: argparse.Namespace, config: ClusterConfig) -> int:
     setup_logging(debug=args.debug, output=args.output, console=sys.stderr)  # stdout is the report
-    matters = read_matters(args.audit_log) if args.audit_log else None  # before the walk: a wrong path fails fast
+    # Read before the walk, so a wrong path fails fast.
+    matters, failures = read_audit(args.audit_log) if args.audit_log else (None, None)
     client = connect(config, retries=ONE_SHOT_RETRIES)  # a report is run once: a busy cluster is asked again
     with translated(config.host, config.port):
         with reading_reply(f'the attributes of {args.report}'):
@@ -292,7 +293,7 @@ def run_report(args: argparse.Namespace, config: ClusterConfig) -> int:
             top_path=top_path,
         )
     if matters is not None:
-        rows = add_matters(rows, matters, args.matter)
+        rows = add_failures(add_matters(rows, matters, args.matter), failures)
     writer = write_csv if args.csv else write_json if args.json else write_table
     writer(rows, sys.stdout, columns_for(matters is not None))
     missing = what_is_missing(rows)

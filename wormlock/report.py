@@ -25,7 +25,7 @@ import os
 import re
 import threading
 import zlib
-from typing import IO, Any, Dict, List, Mapping, Optional, Sequence
+from typing import IO, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from qumulo.lib.request import RequestError
 
@@ -37,7 +37,8 @@ from .retention import parse_time
 from .walk import refusal, walk_files
 
 COLUMNS = ('path', 'file_id', 'size', 'locked', 'legal_hold', 'retention_until', 'days_left', 'unreadable')
-MATTER = 'matter'  # the column an audit log adds
+MATTER = 'matter'  # the columns an audit log adds
+UNLOCKABLE = 'unlockable'
 HELD = ('locked', 'already-locked')  # the results whose legal_hold is the file's hold as read back
 LOCK_NOT_READ = 'lock not readable: '
 NOT_LISTED = 'directory not listed: '
@@ -136,7 +137,14 @@ def audit_files(path: str) -> List[str]:
 def read_matters(path: str) -> Dict[str, List[str]]:
     """file id -> the matters the audit log FILE (and its rotated files) records its legal hold
     under, sorted. Lines that are not records are passed over: --verify-audit is what judges them."""
+    return read_audit(path)[0]
+
+
+def read_audit(path: str) -> Tuple[Dict[str, List[str]], Dict[str, str]]:
+    """(file id -> matters, as read_matters; file id -> the cluster's reason for the last lock
+    that failed, for the files whose last record is a failure: the files the watcher may not lock)."""
     matters = collections.defaultdict(set)
+    latest: Dict[str, Tuple[str, Optional[str]]] = {}  # file id -> (time, failure reason or None)
     for name in audit_files(path):
         try:
             with open_audit_file(name) as f:
@@ -145,6 +153,13 @@ def read_matters(path: str) -> Dict[str, List[str]]:
                         record = json.loads(raw)
                     except ValueError:
                         continue
+                    if isinstance(record, dict) and record.get('result') in HELD + ('failed',):
+                        # The newest record of a file decides, by its time: rotated files are
+                        # named in no order a sort could trust (FILE.1 is newer than FILE.2).
+                        when, file_id = str(record.get('time', '')), record.get('file_id')
+                        if isinstance(file_id, str) and when >= latest.get(file_id, ('', None))[0]:
+                            failed = record['result'] == 'failed'
+                            latest[file_id] = (when, str(record.get('error') or 'failed') if failed else None)
                     if (
                         isinstance(record, dict)
                         and record.get('result') in HELD
@@ -157,7 +172,8 @@ def read_matters(path: str) -> Dict[str, List[str]]:
             raise BadOption(f'--audit-log {name}: cannot read it: {e.strerror or e}') from None
         except (EOFError, zlib.error) as e:
             raise BadOption(f'--audit-log {name}: cannot read it: damaged or cut short ({e})') from None
-    return {file_id: sorted(names) for file_id, names in matters.items()}
+    failures = {file_id: reason for file_id, (_, reason) in latest.items() if reason is not None}
+    return {file_id: sorted(names) for file_id, names in matters.items()}, failures
 
 
 def add_matters(
@@ -171,9 +187,17 @@ def add_matters(
     return [r for r in rows if matter is None or r[MATTER] is None or matter in r[MATTER]]
 
 
+def add_failures(rows: List[Dict[str, Any]], failures: Mapping[str, str]) -> List[Dict[str, Any]]:
+    """The rows with their `unlockable` column: for a file not locked whose last audit record is a
+    failed lock, the cluster's reason (e.g. the account lacks WRITE_ACL on it)."""
+    for row in rows:
+        row[UNLOCKABLE] = failures.get(row['file_id']) if row.get('locked') is False else None
+    return rows
+
+
 def columns_for(matters: bool) -> Sequence[str]:
-    """The report's columns; with the matters of an audit log, `matter` last."""
-    return COLUMNS + (MATTER,) if matters else COLUMNS
+    """The report's columns; with an audit log, `matter` and `unlockable` last."""
+    return COLUMNS + (MATTER, UNLOCKABLE) if matters else COLUMNS
 
 
 def counts(rows: List[Dict[str, Any]]) -> Dict[str, int]:
@@ -196,6 +220,9 @@ def summary(rows: List[Dict[str, Any]]) -> str:
     text = f'{n["files"]} files, {n["locked"]} locked, {n["not_locked"]} not locked'
     if n['unreadable']:
         text += f', {n["unreadable"]} unreadable'
+    unlockable = sum(1 for r in rows if r.get(UNLOCKABLE))
+    if unlockable:
+        text += f', {unlockable} the watcher may not lock'
     if n['not_listed']:
         text += f'; {n["not_listed"]} {"directory" if n["not_listed"] == 1 else "directories"} not listed'
     return text

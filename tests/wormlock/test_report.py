@@ -60,7 +60,7 @@ def test_the_matter_column_lists_each_files_matters_from_the_audit_log_and_its_r
     }
     assert files['/held/manual.txt']['legal_hold'] is True
     table = report(config, '--audit-log', audit).splitlines()
-    assert table[0].split()[-1] == 'matter'
+    assert table[0].split()[-2:] == ['matter', 'unlockable']
     rows = {line.split()[0]: line for line in table[2:-1]}
     assert rows['/held/a/shared/two.txt'].endswith('CASE-A, CASE-B')
     assert 'matter' not in json.loads(report(config, '--json'))['files'][0]  # no audit log: no column
@@ -113,3 +113,37 @@ def test_a_bad_matter_report_is_one_line_and_exit_2(case, sim, tmp_path):
     assert done.stderr.count('\n') == 1 and done.stderr.startswith('qfs_filelock.py: error: '), done.stderr
     assert words.format(**values) in done.stderr
     assert done.stdout == ''
+
+
+def test_files_the_watcher_may_not_lock_are_shown_unlockable_until_a_later_scan_locks_them(sim, tmp_path):
+    # root's files, 0644, as written over SMB by someone else: the least-privilege locker may
+    # read them but not lock them; one is then given to it, and the next scan locks it.
+    (sim.root / 'smb').mkdir()
+    for name in ('a.pdf', 'b.pdf'):
+        (sim.root / 'smb' / name).write_text(name)
+    watcher = Watcher(sim, tmp_path, '/smb', '--rescan-every', '1', user='locker', recursive=False)
+    assert wait_for(
+        lambda: {r['path'] for r in watcher.records() if r['result'] == 'failed'} >= {'/smb/a.pdf', '/smb/b.pdf'}, 20
+    )
+    config = sim.write_config(tmp_path / 'admin.ini')
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                run_tool('--config-file', config, '--report', '/smb', '--csv', '--audit-log', watcher.audit).stdout
+            )
+        )
+    )
+    assert {r['path']: 'WRITE_ACL' in r['unlockable'] for r in rows} == {'/smb/a.pdf': True, '/smb/b.pdf': True}
+    table = run_tool('--config-file', config, '--report', '/smb', '--audit-log', watcher.audit).stdout
+    assert table.splitlines()[-1] == '2 files, 0 locked, 2 not locked, 2 the watcher may not lock'
+    sim.control('fs/permissions', {'path': '/smb/a.pdf', 'owner': 'locker'})
+    assert wait_for(lambda: '/smb/a.pdf' in watcher.locked_paths(), 20)  # retried by a later scan
+    watcher.stop()
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                run_tool('--config-file', config, '--report', '/smb', '--csv', '--audit-log', watcher.audit).stdout
+            )
+        )
+    )
+    assert {r['path']: bool(r['unlockable']) for r in rows} == {'/smb/a.pdf': False, '/smb/b.pdf': True}

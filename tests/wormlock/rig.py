@@ -54,7 +54,13 @@ class Watcher:
     def records(self):
         if not self.audit.exists():
             return []
-        return [json.loads(line) for line in self.audit.read_text().splitlines() if line.strip()]
+        records = []
+        for line in self.audit.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                pass  # a line being written as we read, or cut short by a kill -9 of the watcher
+        return records
 
     def locked_paths(self):
         # 'already-locked': e.g. locked by a watcher killed before it could write its audit line.

@@ -160,7 +160,12 @@ class Subscription:
             if self.cut_off:
                 return False
             if isinstance(item, list):
-                if self._queued_events + len(item) > self.limit:
+                room = self.limit - self._queued_events
+                if len(item) > room:
+                    # Queue what still fits, then stop: the cluster stops queuing at its limit.
+                    if room > 0:
+                        self._items.append(item[:room])
+                        self._queued_events += room
                     self.cut_off = True
                     item = End(missed=True)
                 else:

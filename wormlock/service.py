@@ -249,7 +249,7 @@ class Service:
                 log.warning('could not lock %s (%s); will retry', pending.path or pending.file_id, describe(e))
             self.schedule.defer(pending, getattr(e, 'retry_after', None) or LOCK_RETRY_S, pending.size_seen)
             return
-        self.outage.ended()
+        self.outage.ended(started)
         if outcome.result == 'unsettled':
             self.schedule.defer(pending, outcome.retry_in, outcome.size)
         else:

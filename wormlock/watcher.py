@@ -163,11 +163,13 @@ class Outage:
         self._hooks.outage_started()
         log.warning('the cluster is unavailable (%s); retrying until it answers again', reason)
 
-    def ended(self) -> None:
+    def ended(self, call_started: Optional[float] = None) -> None:
+        """A call succeeded; call_started (monotonic) lets a call that began before the outage,
+        and was answered before the cluster went away, not end it."""
         if self._since is None:  # the common case, without taking the lock
             return
         with self._lock:
-            if self._since is None:
+            if self._since is None or (call_started is not None and call_started < self._since):
                 return
             lasted, failures = time.monotonic() - self._since, self._failures
             self._since, self._failures, self._ended_at = None, 0, time.monotonic()

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from types import FrameType
-from typing import List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from common.auth import ONE_SHOT_RETRIES, Client, connect, require_privileges
 from common.config import ClusterConfig, configure_interactively, find_config_file, load_cluster_config
@@ -26,8 +26,8 @@ from .clock import ClusterClock
 from .health import Health, stuck_threshold
 from .policy import Folder, check_distinct
 from .policy import MAX_MATTER, valid_matter
-from .report import collect, what_is_missing, write_csv, write_json, write_table
-from .report import add_failures, add_matters, columns_for, read_audit
+from .report import write_csv, write_json, write_table
+from .report import Tally, add_failures, add_matters, columns_for, missing_of, read_audit, rows
 from .retention import Retention, RetentionError
 from .service import Service
 from .stream import silence_threshold
@@ -275,6 +275,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     return watch(args, config)
 
 
+def translating(found: Iterator[Dict[str, Any]], config: ClusterConfig) -> Iterator[Dict[str, Any]]:
+    """The rows, with what the cluster answers while they are read turned into the user's line."""
+    with translated(config.host, config.port):
+        yield from found
+
+
 def run_report(args: argparse.Namespace, config: ClusterConfig) -> int:
     setup_logging(debug=args.debug, output=args.output, console=sys.stderr)  # stdout is the report
     # Read before the walk, so a wrong path fails fast.
@@ -284,19 +290,28 @@ def run_report(args: argparse.Namespace, config: ClusterConfig) -> int:
         with reading_reply(f'the attributes of {args.report}'):
             top = client.fs.get_file_attr(path=args.report)
             directory_id, top_path = top['id'], top['path']
-        rows = collect(
+    found = translating(
+        rows(
             client,
             directory_id,
             dt.datetime.now(dt.timezone.utc),
             unlocked_only=args.unlocked_only,
             expiring_within=args.expiring_within,
             top_path=top_path,
-        )
+        ),
+        config,
+    )
+    if not (args.csv or args.json):
+        found = iter(sorted(found, key=lambda r: r['path']))  # a table sizes its columns from every row
     if matters is not None:
-        rows = add_failures(add_matters(rows, matters, args.matter), failures)
+        found = add_failures(add_matters(found, matters, args.matter), failures)
+    tally = Tally(found)
     writer = write_csv if args.csv else write_json if args.json else write_table
-    writer(rows, sys.stdout, columns_for(matters is not None))
-    missing = what_is_missing(rows)
+    # CSV and JSON are written as the rows are read, in constant memory, in tree order. The
+    # writing stays outside the translation of cluster errors: a reader gone (`| head`) ends the
+    # report quietly, not as an error.
+    writer(tally if args.csv or args.json else list(tally), sys.stdout, columns_for(matters is not None))
+    missing = missing_of(tally.n)
     if missing:
         # The report stands as written; the status tells a script it is not a complete account.
         sys.stdout.flush()

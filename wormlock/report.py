@@ -25,16 +25,16 @@ import os
 import re
 import threading
 import zlib
-from typing import IO, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from qumulo.lib.request import RequestError
 
-from common.auth import Client
+from common.auth import Client, distinct_pages
 from common.errors import reading_reply
 from .audit import open_audit_file
 from .errors import BadOption
 from .retention import parse_time
-from .walk import refusal, walk_files
+from .walk import DIRECTORY, FILE, PAGE_SIZE, refusal
 
 COLUMNS = ('path', 'file_id', 'size', 'locked', 'legal_hold', 'retention_until', 'days_left', 'unreadable')
 MATTER = 'matter'  # the columns an audit log adds
@@ -42,6 +42,7 @@ UNLOCKABLE = 'unlockable'
 HELD = ('locked', 'already-locked')  # the results whose legal_hold is the file's hold as read back
 LOCK_NOT_READ = 'lock not readable: '
 NOT_LISTED = 'directory not listed: '
+WINDOW = 512  # files whose lock is being read ahead of the row written: what bounds the memory
 
 
 def lock_row(attrs: Mapping[str, Any], now: dt.datetime) -> Dict[str, Any]:
@@ -94,9 +95,26 @@ def collect(
     expiring_within: Optional[float] = None,
     top_path: Optional[str] = None,
 ) -> List[Dict[str, Any]]:
-    """Rows for every file under the directory, in path order; lock states read in parallel.
-    A directory that may not be listed and a file whose lock may not be read are rows marked
-    unreadable; a file removed between the listing and the reading of its lock is left out."""
+    """Rows for every file under the directory, in path order (for the table, which must see
+    every row to size its columns)."""
+    found = rows(client, directory_id, now, workers, unlocked_only, expiring_within, top_path)
+    return sorted(found, key=lambda r: r['path'])
+
+
+def rows(
+    client: Client,
+    directory_id: str,
+    now: dt.datetime,
+    workers: int = 8,
+    unlocked_only: bool = False,
+    expiring_within: Optional[float] = None,
+    top_path: Optional[str] = None,
+) -> Iterator[Dict[str, Any]]:
+    """Rows for every file under the directory as they are read, directory by directory in name
+    order; lock states read in parallel, at most WINDOW files ahead, so a tree of any size is
+    reported in constant memory. A directory that may not be listed and a file whose lock may
+    not be read are rows marked unreadable; a file removed between the listing and the reading
+    of its lock is left out."""
     local = threading.local()
     not_listed: List[Dict[str, Any]] = []
 
@@ -115,11 +133,49 @@ def collect(
                 return unreadable_row(listed['path'], listed['id'], listed['size'], LOCK_NOT_READ + refusal(e))
             raise
 
+    def done(future: 'concurrent.futures.Future[Optional[Dict[str, Any]]]') -> Iterator[Dict[str, Any]]:
+        row = future.result()
+        if row is not None and wanted(row, unlocked_only, expiring_within):
+            yield row
+        while not_listed:
+            yield not_listed.pop(0)
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, reading_reply("a file's attributes"):
-        listed = list(walk_files(client, directory_id, recursive=True, top_path=top_path, on_denied=denied))
-        rows = [row for row in pool.map(read, listed) if row is not None] + not_listed
-    rows = [r for r in rows if wanted(r, unlocked_only, expiring_within)]
-    return sorted(rows, key=lambda r: r['path'])
+        window: 'collections.deque[concurrent.futures.Future[Optional[Dict[str, Any]]]]' = collections.deque()
+        for listed in walk_in_order(client, directory_id, top_path, denied):
+            window.append(pool.submit(read, listed))
+            if len(window) >= WINDOW:
+                yield from done(window.popleft())
+        while window:
+            yield from done(window.popleft())
+        yield from not_listed
+
+
+def walk_in_order(
+    client: Client,
+    directory_id: str,
+    path: Optional[str],
+    on_denied: Callable[[str, str, RequestError], None],
+    top: bool = True,
+) -> Iterator[Dict[str, Any]]:
+    """Every regular file under the directory, each directory's entries in name order with a
+    subdirectory's files where its name falls: a report reads as a tree, one page of each open
+    directory held at a time."""
+    try:
+        pages = client.fs.read_entire_directory(id_=directory_id, page_size=PAGE_SIZE)
+        for page in distinct_pages(pages, 'a directory listing'):
+            with reading_reply('a directory listing'):
+                entries = [(e['type'], e['id'], e['path'], e) for e in page['files']]
+            for kind, entry_id, entry_path, entry in entries:
+                if kind == FILE:
+                    yield entry
+                elif kind == DIRECTORY:
+                    yield from walk_in_order(client, entry_id, entry_path, on_denied, top=False)
+    except RequestError as e:
+        if e.status_code == 403:
+            on_denied(directory_id, path or f'directory id {directory_id}', e)
+        elif not (e.status_code == 404 and not top):  # gone since its parent was listed: holds nothing now
+            raise
 
 
 def audit_files(path: str) -> List[str]:
@@ -177,22 +233,23 @@ def read_audit(path: str) -> Tuple[Dict[str, List[str]], Dict[str, str]]:
 
 
 def add_matters(
-    rows: List[Dict[str, Any]], matters: Mapping[str, List[str]], matter: Optional[str] = None
-) -> List[Dict[str, Any]]:
+    rows: Iterable[Dict[str, Any]], matters: Mapping[str, List[str]], matter: Optional[str] = None
+) -> Iterator[Dict[str, Any]]:
     """The rows with their `matter` column; with `matter`, only the files held for it, and the
     directories that could not be listed (what they hold is not known)."""
     for row in rows:
         listed = not (row['unreadable'] or '').startswith(NOT_LISTED)
         row[MATTER] = matters.get(row['file_id'], []) if listed else None
-    return [r for r in rows if matter is None or r[MATTER] is None or matter in r[MATTER]]
+        if matter is None or row[MATTER] is None or matter in row[MATTER]:
+            yield row
 
 
-def add_failures(rows: List[Dict[str, Any]], failures: Mapping[str, str]) -> List[Dict[str, Any]]:
+def add_failures(rows: Iterable[Dict[str, Any]], failures: Mapping[str, str]) -> Iterator[Dict[str, Any]]:
     """The rows with their `unlockable` column: for a file not locked whose last audit record is a
     failed lock, the cluster's reason (e.g. the account lacks WRITE_ACL on it)."""
     for row in rows:
         row[UNLOCKABLE] = failures.get(row['file_id']) if row.get('locked') is False else None
-    return rows
+        yield row
 
 
 def columns_for(matters: bool) -> Sequence[str]:
@@ -200,29 +257,48 @@ def columns_for(matters: bool) -> Sequence[str]:
     return COLUMNS + (MATTER, UNLOCKABLE) if matters else COLUMNS
 
 
-def counts(rows: List[Dict[str, Any]]) -> Dict[str, int]:
-    """files (readable or not), locked, not locked, unreadable files, directories not listed."""
-    directories = sum(1 for r in rows if (r['unreadable'] or '').startswith(NOT_LISTED))
-    unreadable = sum(1 for r in rows if r['unreadable']) - directories
-    locked = sum(1 for r in rows if r['locked'])
-    files = len(rows) - directories
-    return dict(
-        files=files,
-        locked=locked,
-        not_locked=files - unreadable - locked,
-        unreadable=unreadable,
-        not_listed=directories,
-    )
+class Tally:
+    """Counts the rows as they pass on to a writer: a streamed report sees each row once."""
+
+    def __init__(self, rows: Iterable[Dict[str, Any]]):
+        self._rows = rows
+        self.n = dict(files=0, locked=0, not_locked=0, unreadable=0, not_listed=0, unlockable=0)
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        for row in self._rows:
+            self.add(row)
+            yield row
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        n = self.n
+        if (row['unreadable'] or '').startswith(NOT_LISTED):
+            n['not_listed'] += 1
+            return
+        n['files'] += 1
+        key = 'unreadable' if row['unreadable'] else 'locked' if row['locked'] else 'not_locked'
+        n[key] += 1
+        n['unlockable'] += bool(row.get(UNLOCKABLE))
+
+
+def counts(rows: Iterable[Dict[str, Any]]) -> Dict[str, int]:
+    """files (readable or not), locked, not locked, unreadable files, directories not listed,
+    files the watcher may not lock."""
+    tally = Tally(rows)
+    for _ in tally:
+        pass
+    return tally.n
 
 
 def summary(rows: List[Dict[str, Any]]) -> str:
-    n = counts(rows)
+    return summary_of(counts(rows))
+
+
+def summary_of(n: Mapping[str, int]) -> str:
     text = f'{n["files"]} files, {n["locked"]} locked, {n["not_locked"]} not locked'
     if n['unreadable']:
         text += f', {n["unreadable"]} unreadable'
-    unlockable = sum(1 for r in rows if r.get(UNLOCKABLE))
-    if unlockable:
-        text += f', {unlockable} the watcher may not lock'
+    if n['unlockable']:
+        text += f', {n["unlockable"]} the watcher may not lock'
     if n['not_listed']:
         text += f'; {n["not_listed"]} {"directory" if n["not_listed"] == 1 else "directories"} not listed'
     return text
@@ -230,7 +306,10 @@ def summary(rows: List[Dict[str, Any]]) -> str:
 
 def what_is_missing(rows: List[Dict[str, Any]]) -> Optional[str]:
     """What the report could not read (`1 file's lock could not be read and ...`); None: nothing."""
-    n = counts(rows)
+    return missing_of(counts(rows))
+
+
+def missing_of(n: Mapping[str, int]) -> Optional[str]:
     parts = []
     if n['unreadable']:
         parts.append(
@@ -259,7 +338,7 @@ def write_table(rows: List[Dict[str, Any]], out: IO[str], columns: Sequence[str]
     out.write(summary(rows) + '\n')
 
 
-def write_csv(rows: List[Dict[str, Any]], out: IO[str], columns: Sequence[str] = COLUMNS) -> None:
+def write_csv(rows: Iterable[Dict[str, Any]], out: IO[str], columns: Sequence[str] = COLUMNS) -> None:
     writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
     for row in rows:
@@ -268,15 +347,12 @@ def write_csv(rows: List[Dict[str, Any]], out: IO[str], columns: Sequence[str] =
         writer.writerow({c: '\n'.join(row[c]) if isinstance(row[c], list) else row[c] for c in columns})
 
 
-def write_json(rows: List[Dict[str, Any]], out: IO[str], columns: Sequence[str] = COLUMNS) -> None:
-    n = counts(rows)
-    json.dump(
-        {
-            'generated': dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
-            'complete': not (n['unreadable'] or n['not_listed']),
-            'files': [{c: row[c] for c in columns} for row in rows],
-        },
-        out,
-        indent=2,
-    )
-    out.write('\n')
+def write_json(rows: Iterable[Dict[str, Any]], out: IO[str], columns: Sequence[str] = COLUMNS) -> None:
+    """One JSON document, written a row at a time (`complete` comes last: only then is it known)."""
+    tally = Tally(rows)
+    generated = dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    out.write('{\n  "generated": ' + json.dumps(generated) + ',\n  "files": [')
+    for index, row in enumerate(tally):
+        out.write((',' if index else '') + '\n    ' + json.dumps({c: row[c] for c in columns}))
+    n = tally.n
+    out.write('\n  ],\n  "complete": ' + json.dumps(not (n['unreadable'] or n['not_listed'])) + '\n}\n')

@@ -147,3 +147,30 @@ def test_files_the_watcher_may_not_lock_are_shown_unlockable_until_a_later_scan_
         )
     )
     assert {r['path']: bool(r['unlockable']) for r in rows} == {'/smb/a.pdf': False, '/smb/b.pdf': True}
+
+
+def test_csv_and_json_are_written_as_the_rows_are_read():
+    # A tree of any size is reported in constant memory: each row goes out before the next is
+    # read, so a walk cut short has already written what it read.
+    from wormlock.report import COLUMNS, write_csv, write_json
+
+    def rows_then_a_fault():
+        for n in range(2):
+            yield {c: None for c in COLUMNS} | {'path': f'/t/f{n}', 'file_id': str(n), 'locked': False}
+        raise RuntimeError('the cluster went away mid-walk')
+
+    for writer in (write_csv, write_json):
+        out = io.StringIO()
+        with pytest.raises(RuntimeError):
+            writer(rows_then_a_fault(), out)
+        assert '/t/f0' in out.getvalue() and '/t/f1' in out.getvalue(), writer.__name__
+
+
+def test_json_says_at_its_end_whether_the_report_is_complete():
+    from wormlock.report import COLUMNS, NOT_LISTED, write_json
+
+    row = {c: None for c in COLUMNS} | {'path': '/t/closed/', 'file_id': '9', 'unreadable': NOT_LISTED + '403'}
+    out = io.StringIO()
+    write_json(iter([row]), out)
+    document = json.loads(out.getvalue())
+    assert document['complete'] is False and document['files'][0]['path'] == '/t/closed/'

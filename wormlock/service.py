@@ -24,7 +24,7 @@ from .hooks import Hooks
 from .locker import Locker, Outcome
 from .policy import Folder, Folders
 from .schedule import Pending, Schedule
-from .watcher import LOCK_RETRY_S, RESTART_PAUSE_S, Outage, Watcher
+from .watcher import LOCK_RETRY_S, Outage, Watcher, spawn
 
 log = logging.getLogger(__name__)
 
@@ -118,26 +118,7 @@ class Service:
             self._errors.put(e)
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=self._keep_running, args=(target,), name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-    def _keep_running(self, target: Callable[[], None]) -> None:
-        """A worker never dies silently: an error its own loop did not expect is logged in one
-        line and the loop starts again (after a pause, so a lasting fault cannot spin)."""
-        while True:
-            try:
-                target()
-                return
-            except Exception as e:  # noqa: BLE001 - whatever it is, this thread must go on
-                log.error(
-                    '%s stopped on an unexpected error (%s: %s); starting it again',
-                    threading.current_thread().name,
-                    type(e).__name__,
-                    describe(e),
-                )
-                if self._stop.wait(RESTART_PAUSE_S):
-                    return
+        self._threads.append(spawn(target, name, self._stop))
 
     def _worker_client(self) -> Client:
         # One RestClient holds one connection: each thread gets its own, sharing the session.

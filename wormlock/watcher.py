@@ -274,27 +274,7 @@ class Watcher:
             self._spawn(self._moved_in_loop, 'moved-in-scan')
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=self._keep_running, args=(target,), name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-    def _keep_running(self, target: Callable[[], None]) -> None:
-        """A worker or scan thread never dies silently: an error its own loop did not expect is
-        logged in one line and the loop starts again (after a pause, so a lasting fault cannot
-        spin); the watcher goes on locking."""
-        while True:
-            try:
-                target()
-                return
-            except Exception as e:  # noqa: BLE001 - whatever it is, this thread must go on
-                log.error(
-                    '%s stopped on an unexpected error (%s: %s); starting it again',
-                    threading.current_thread().name,
-                    type(e).__name__,
-                    describe(e),
-                )
-                if self._stop.wait(RESTART_PAUSE_S):
-                    return
+        self._threads.append(spawn(target, name, self._stop))
 
     def _worker_client(self) -> Client:
         # One RestClient holds one connection: each thread gets its own, sharing the session.
@@ -556,6 +536,31 @@ class Watcher:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def spawn(target: Callable[[], None], name: str, stop: threading.Event) -> threading.Thread:
+    """Run `target` on a thread that never dies silently: an error its own loop did not expect is
+    logged in one line and the loop starts again (after a pause, so a lasting fault cannot spin),
+    until `stop` is set. Workers and scans use it: the watcher goes on locking."""
+
+    def keep_running() -> None:
+        while True:
+            try:
+                target()
+                return
+            except Exception as e:  # noqa: BLE001 - whatever it is, this thread must go on
+                log.error(
+                    '%s stopped on an unexpected error (%s: %s); starting it again',
+                    threading.current_thread().name,
+                    type(e).__name__,
+                    describe(e),
+                )
+                if stop.wait(RESTART_PAUSE_S):
+                    return
+
+    thread = threading.Thread(target=keep_running, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def excluded(patterns: Tuple[str, ...], path: str) -> bool:

@@ -36,7 +36,7 @@ import stat
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Any, Deque, Dict, Mapping, Optional, Tuple
+from typing import IO, Any, Deque, Dict, List, Mapping, Optional, Tuple
 
 from .errors import AlreadyRunning, BadOption
 from .locker import Outcome
@@ -167,7 +167,9 @@ class AuditLog:
     def __init__(self, path: Optional[str] = None):
         self.path = path
         self.counts = collections.Counter()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while writing
+        self._queued_lock = threading.Lock()
+        self._queued: List[Dict[str, Any]] = []  # records waiting for the writer
         self._fd: Optional[int] = None
         self._state_fd: Optional[int] = None
         self._link = START
@@ -225,27 +227,44 @@ class AuditLog:
         self._save_state()
 
     def record(self, outcome: Outcome) -> None:
+        """Append the outcome's line; returns once it is in the file (or, the disk failing, in the
+        log). Group commit: while one worker writes, the records of the others queue up, and the
+        next writer takes them all in one write, so eight workers never wait in line for eight
+        writes (the bench's burst did, at a fraction of the cluster's pace)."""
         entry: Dict[str, Any] = dict(
             time=dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ'), **outcome.record()
         )
+        with self._queued_lock:
+            self._queued.append(entry)
         with self._lock:
-            self.counts[outcome.result] += 1
-            if self._fd is None:
-                return
-            entry.update(seq=self._link.seq + 1, prev=self._link.hash)
+            with self._queued_lock:
+                batch, self._queued = self._queued, []
+            if batch:  # else another worker wrote this one with its own
+                self._write(batch)
+
+    def _write(self, batch: List[Dict[str, Any]]) -> None:
+        for entry in batch:
+            self.counts[entry['result']] += 1
+        if self._fd is None:
+            return
+        link, texts = self._link, []
+        for entry in batch:
+            entry.update(seq=link.seq + 1, prev=link.hash)
             entry['hash'] = digest(entry)
-            text = line_of(entry)
-            try:
-                self._follow_rotation()
-                self._append((text + '\n').encode())
-            except OSError as e:
-                # A full or failing disk must not stop the locking, nor lose the evidence: the
-                # record goes to the log instead (and the next one tries the file again, taking
-                # this one's place in the chain, which links only what the file holds).
+            link = Link(entry['seq'], entry['hash'])
+            texts.append(line_of(entry))
+        try:
+            self._follow_rotation()
+            self._append(''.join(text + '\n' for text in texts).encode())
+        except OSError as e:
+            # A full or failing disk must not stop the locking, nor lose the evidence: the
+            # records go to the log instead (and the next one tries the file again, taking
+            # their place in the chain, which links only what the file holds).
+            for text in texts:
                 log.error('could not write the audit log %s (%s); the record: %s', self.path, e.strerror or e, text)
-                return
-            self._link = Link(entry['seq'], entry['hash'])
-            self._save_state()
+            return
+        self._link = link
+        self._save_state()
 
     def _append(self, data: bytes) -> None:
         if self._state_fd is None:  # not a regular file: no offsets to keep

@@ -6,7 +6,7 @@ extends, a legal hold is only ever set, and only the fields that change are sent
 
 import datetime as dt
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Dict, Mapping, Optional
 
 import qumulo.rest.fs as rest_fs
@@ -44,7 +44,9 @@ class Outcome:
     policy: Optional[str] = None  # the name of the folder policy the file was locked under
 
     def record(self) -> Dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != 'retry_in'}
+        # Its fields one level deep (all plain values): asdict's deep copy cost a burst a tenth
+        # of the audit log's time.
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != 'retry_in'}
 
 
 def changes_needed(policy: Policy, lock: Mapping[str, Any], modified: dt.datetime, now: dt.datetime) -> Dict[str, Any]:

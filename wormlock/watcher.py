@@ -565,6 +565,8 @@ def spawn(target: Callable[[], None], name: str, stop: threading.Event) -> threa
 
 def excluded(patterns: Tuple[str, ...], path: str) -> bool:
     """True when the file's name matches one of the shell patterns (`*.tmp`, `~$*`)."""
+    if not patterns:  # the common case, once per event: no name to work out
+        return False
     name = posixpath.basename(path.rstrip('/'))
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
@@ -578,8 +580,9 @@ def parse_event(event: Any) -> Optional[Tuple[str, str, str]]:
     kind, relative, spine = event.get('type'), event.get('path', ''), event.get('spine') or []
     if not isinstance(kind, str) or not isinstance(relative, str) or not isinstance(spine, list):
         return None
-    if not all(isinstance(part, str) for part in spine):
-        return None
+    for part in spine:
+        if not isinstance(part, str):
+            return None
     file_id = spine[-1] if spine else ''
     if file_id and not FILE_ID.fullmatch(file_id):
         return None

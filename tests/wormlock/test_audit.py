@@ -7,6 +7,7 @@ by hand on wormlock.audit.AuditLog, which a process could not be made to hit.
 import json
 import os
 import shutil
+import threading
 
 import pytest
 
@@ -173,3 +174,24 @@ def test_a_log_ending_in_a_line_cut_short_is_ended_and_written_on(tmp_path):
     assert lines[1] == '{"file_id": "2", "pa' and json.loads(lines[2])['seq'] == 2
     done = run_tool('--verify-audit', live)
     assert done.returncode == 1 and f'{live} line 2: not a record' in done.stderr, done.stderr
+
+
+def test_workers_recording_at_once_each_get_their_line_in_one_unbroken_chain(tmp_path):
+    live = tmp_path / 'audit.jsonl'
+    audit = AuditLog(str(live))
+    start = threading.Barrier(8)
+
+    def worker(t):
+        start.wait()
+        for n in range(t * 500, (t + 1) * 500):
+            record(audit, n)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    [thread.start() for thread in threads]
+    [thread.join() for thread in threads]
+    audit.close()
+    records = [json.loads(line) for line in live.read_text().splitlines()]
+    assert sorted(int(r['file_id']) for r in records) == list(range(4000))
+    assert [r['seq'] for r in records] == list(range(1, 4001))
+    assert audit.summary() == '4000 locked'
+    assert verify(live) == [f'{live}: ok: 4000 records (chain records 1 to 4000)']

@@ -36,7 +36,7 @@ import stat
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Any, Deque, Dict, List, Mapping, Optional, Tuple
+from typing import IO, Any, Callable, Deque, Dict, List, Mapping, Optional, Tuple
 
 from .errors import AlreadyRunning, BadOption
 from .locker import Outcome
@@ -170,6 +170,8 @@ class AuditLog:
         self._lock = threading.Lock()  # held while writing
         self._queued_lock = threading.Lock()
         self._queued: List[Dict[str, Any]] = []  # records waiting for the writer
+        # Told of each group of lines written, in chain order: (seq, line) each (evidence.py).
+        self.on_written: Optional[Callable[[List[Tuple[int, bytes]]], None]] = None
         self._fd: Optional[int] = None
         self._state_fd: Optional[int] = None
         self._link = START
@@ -247,24 +249,31 @@ class AuditLog:
             self.counts[entry['result']] += 1
         if self._fd is None:
             return
-        link, texts = self._link, []
+        link, lines = self._link, []
         for entry in batch:
             entry.update(seq=link.seq + 1, prev=link.hash)
             entry['hash'] = digest(entry)
             link = Link(entry['seq'], entry['hash'])
-            texts.append(line_of(entry))
+            lines.append((link.seq, (line_of(entry) + '\n').encode()))
         try:
             self._follow_rotation()
-            self._append(''.join(text + '\n' for text in texts).encode())
+            self._append(b''.join(line for _, line in lines))
         except OSError as e:
             # A full or failing disk must not stop the locking, nor lose the evidence: the
             # records go to the log instead (and the next one tries the file again, taking
             # their place in the chain, which links only what the file holds).
-            for text in texts:
-                log.error('could not write the audit log %s (%s); the record: %s', self.path, e.strerror or e, text)
+            for _, line in lines:
+                log.error(
+                    'could not write the audit log %s (%s); the record: %s',
+                    self.path,
+                    e.strerror or e,
+                    line.decode()[:-1],
+                )
             return
         self._link = link
         self._save_state()
+        if self.on_written is not None:
+            self.on_written(lines)
 
     def _append(self, data: bytes) -> None:
         if self._state_fd is None:  # not a regular file: no offsets to keep

@@ -19,6 +19,7 @@ from qumulo.lib.request import RequestError
 
 from . import policy as policy_file
 from .audit import AuditLog
+from .evidence import DEFAULT_EVERY_S, ClusterCopy
 from .errors import AlreadyRunning, BadOption, DirectoryMissing, ReportIncomplete
 from .hooks import Fanout, Hooks
 from .metrics import Metrics, check_free
@@ -28,6 +29,7 @@ from .policy import Folder, check_distinct
 from .policy import MAX_MATTER, valid_matter
 from .report import write_csv, write_json, write_table
 from .report import Tally, add_failures, add_matters, columns_for, missing_of, read_audit, rows
+from .locker import Policy
 from .retention import Retention, RetentionError
 from .service import Service
 from .stream import silence_threshold
@@ -126,6 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
         '--audit-log',
         metavar='FILE',
         help='append one JSON line per action on a file, hash-chained; with --report, read matters from it',
+    )
+    parser.add_argument(
+        '--audit-cluster-dir',
+        metavar='PATH',
+        help='also seal the audit log in this cluster folder: a WORM-locked file every --audit-cluster-every',
+    )
+    parser.add_argument(
+        '--audit-cluster-every',
+        type=float,
+        default=DEFAULT_EVERY_S,
+        metavar='SECONDS',
+        help=f'how often the lines written since the last seal are sealed (default {DEFAULT_EVERY_S:g})',
+    )
+    parser.add_argument(
+        '--audit-retention',
+        metavar='PERIOD',
+        help="the sealed files' retention (default: the longest of the folders', or a legal hold when none has one)",
     )
     parser.add_argument(
         '--metrics-port',
@@ -231,6 +250,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f'{flag} must be at most {MAX_WAIT_S} s (30 days), not {seconds:g}')
     if not 1 <= args.workers <= 64:
         parser.error('--workers must be between 1 and 64')
+    check_cluster_copy(parser, args)
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         parser.error(f'--metrics-port must be a port number, 0 to 65535, not {args.metrics_port}')
     if args.metrics_address is not None and args.metrics_port is None:
@@ -240,6 +260,27 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     if unknown or not events:
         parser.error(f'unknown event type {", ".join(unknown) or "(none)"}; choose from {", ".join(EVENT_TYPES)}')
     args.events = tuple(dict.fromkeys(events))
+
+
+def check_cluster_copy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.audit_cluster_dir is None:
+        if args.audit_retention or args.audit_cluster_every != DEFAULT_EVERY_S:
+            parser.error('--audit-retention and --audit-cluster-every only go with --audit-cluster-dir PATH')
+        return
+    if not args.audit_log:
+        parser.error('--audit-cluster-dir needs --audit-log FILE: what is sealed on the cluster is that log')
+    if args.dry_run:
+        parser.error('--audit-cluster-dir writes and locks files on the cluster: not with --dry-run')
+    if not args.audit_cluster_dir.startswith('/'):
+        parser.error(f'--audit-cluster-dir must be an absolute cluster path, not {args.audit_cluster_dir!r}')
+    if not 1 <= args.audit_cluster_every <= MAX_WAIT_S:
+        parser.error(f'--audit-cluster-every must be 1 to {MAX_WAIT_S:g} seconds')
+    if args.audit_retention:
+        try:
+            args.audit_retention = Retention.parse(args.audit_retention)
+            args.audit_retention.check_future(dt.datetime.now(dt.timezone.utc))
+        except RetentionError as e:
+            parser.error(str(e).replace('--retention', '--audit-retention'))
 
 
 def check_matter(parser: argparse.ArgumentParser, flag: str, matter: str) -> None:
@@ -427,6 +468,7 @@ def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
     metrics.watch_schedule(service.schedule)
     health.watch(service.schedule, service.dead_threads)
     check_cluster(args, config, service.client, service)
+    evidence = open_cluster_copy(args, config, service, audit)
     print_header(args, config, service)
 
     def shutdown(signum: int, frame: Optional[FrameType]) -> None:
@@ -454,8 +496,41 @@ def watch(args: argparse.Namespace, config: ClusterConfig) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the drain short
         service.drain(DRAIN_TIMEOUT_S)
         audit.close()
+        if evidence is not None:
+            evidence.close()
         log.info('stopped: %s', audit.summary())
     return 0
+
+
+def open_cluster_copy(
+    args: argparse.Namespace, config: ClusterConfig, service: Service, audit: AuditLog
+) -> Optional[ClusterCopy]:
+    """The audit log's sealed copy on the cluster (--audit-cluster-dir), taking every line from now."""
+    if args.audit_cluster_dir is None:
+        return None
+    now = dt.datetime.now(dt.timezone.utc)
+    retention = args.audit_retention or max(
+        (f.retention for f in service.folders if f.retention is not None),
+        key=lambda r: r.target(now),
+        default=None,
+    )
+    evidence = ClusterCopy(
+        service.client.clone(),
+        args.audit_cluster_dir,
+        Policy(retention=retention, legal_hold=retention is None),
+        os.path.splitext(os.path.basename(args.audit_log))[0],
+        service.clock,
+        args.audit_cluster_every,
+    )
+    with translated(config.host, config.port):
+        evidence.check()
+    try:
+        evidence.resume(args.audit_log)
+    except OSError as e:
+        raise BadOption(f'--audit-log {args.audit_log}: cannot read it: {e.strerror or e}') from None
+    audit.on_written = evidence.add
+    evidence.start()
+    return evidence
 
 
 def print_header(args: argparse.Namespace, config: ClusterConfig, service: Service) -> None:
@@ -486,6 +561,8 @@ def print_header(args: argparse.Namespace, config: ClusterConfig, service: Servi
         log.info('  policy:    %s (SIGHUP reloads it)', os.path.abspath(args.policy))
     if args.audit_log:
         log.info('  audit log: %s', os.path.abspath(args.audit_log))
+    if args.audit_cluster_dir:
+        log.info('  sealed in: %s on the cluster, every %g s', args.audit_cluster_dir, args.audit_cluster_every)
     if args.metrics_port is not None:
         host = args.metrics_address or METRICS_ADDRESS
         log.info('  metrics:   http://%s:%d/metrics', f'[{host}]' if ':' in host else host, args.metrics_port)

@@ -55,7 +55,7 @@ def changes_needed(policy: Policy, lock: Mapping[str, Any], modified: dt.datetim
     if policy.retention is not None:
         current = parse_time(lock['retention_period']) if lock.get('retention_period') else None
         if not policy.retention.is_met(current, modified):
-            target = _whole_second_after(policy.retention.target(now))
+            target = whole_second_after(policy.retention.target(now))
             if current is None or target > current:
                 changes['retention_period'] = format_time(target)
     if policy.legal_hold and not lock.get('legal_hold'):
@@ -131,7 +131,7 @@ class Locker:
         now = self.clock.now()
         changes: Dict[str, Any] = {}
         if self.policy.retention is not None:
-            changes['retention_period'] = format_time(_whole_second_after(self.policy.retention.target(now)))
+            changes['retention_period'] = format_time(whole_second_after(self.policy.retention.target(now)))
         if self.policy.legal_hold:
             changes['legal_hold'] = True
         try:
@@ -171,7 +171,7 @@ def _read(client: Client, file_id: str) -> Dict[str, Any]:
     return rest_fs.get_file_attr(client.conninfo, client.credentials, id_=file_id, retrieve_file_lock=True).data
 
 
-def _whole_second_after(moment: dt.datetime) -> dt.datetime:
+def whole_second_after(moment: dt.datetime) -> dt.datetime:
     # Retention is written in whole seconds; rounding up keeps it at or past what was asked.
     return moment if not moment.microsecond else moment.replace(microsecond=0) + dt.timedelta(seconds=1)
 

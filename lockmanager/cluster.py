@@ -9,6 +9,7 @@ import contextlib
 import gc
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, ContextManager, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
@@ -20,9 +21,9 @@ from common.auth import ONE_SHOT_RETRIES, connect, distinct_pages, require_privi
 from common.config import ClusterConfig
 from common.errors import AUTH, TLS, UNREACHABLE, BadReply, ToolError, reading_reply, translated
 from lockmanager.closing import CloseOutcome
-from lockmanager.lookups import FilePaths, UserNames
-from lockmanager.join import RowJoiner
-from lockmanager.model import HandleRow
+from lockmanager.lookups import FilePaths, HostNames, UserNames
+from lockmanager.join import RowJoiner, session_rows
+from lockmanager.model import HandleRow, SessionRow
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,12 @@ HANDLE_WRITE = 'PRIVILEGE_SMB_FILE_HANDLE_WRITE'
 LOCK_READ = 'PRIVILEGE_FS_LOCK_READ'
 IDENTITY_READ = 'PRIVILEGE_IDENTITY_READ'
 SESSION_READ = 'PRIVILEGE_SMB_SESSION_READ'
+SESSION_WRITE = 'PRIVILEGE_SMB_SESSION_WRITE'
+SHARE_READ = 'PRIVILEGE_SMB_SHARE_READ'
 LIST_PRIVILEGES = (HANDLE_READ, LOCK_READ)
 CLOSE_PRIVILEGES = (HANDLE_WRITE,)
+SESSION_LIST_PRIVILEGES = (SESSION_READ,)
+SESSION_CLOSE_PRIVILEGES = (SESSION_WRITE,)
 
 T = TypeVar('T')
 
@@ -51,6 +56,9 @@ class Snapshot:
     user: str
     may_close: bool
     notes: Tuple[str, ...] = ()  # what is shown in a degraded way, and why
+    sessions: Tuple[SessionRow, ...] = ()
+    may_close_sessions: bool = False
+    may_list_sessions: bool = True
 
 
 @contextlib.contextmanager
@@ -116,6 +124,7 @@ class LockCluster:
             lambda ids: self.client.fs.try_resolve_paths(ids),
             RESOLVE_BATCH,
         )
+        self.hosts = HostNames(lambda ips: self.client.dns.resolve_ips_to_names(ips))
         self._grant_client: Optional[RestClient] = None
 
     def _translated(self) -> ContextManager[None]:
@@ -123,35 +132,53 @@ class LockCluster:
 
     # --- listing ---------------------------------------------------------------------------------
     def fetch(self) -> Snapshot:
-        """List every open handle as a row; raise ToolError (e.g. a missing privilege) if it can't."""
+        """List every open handle as a row, and the sessions; raise ToolError (e.g. a missing
+        privilege) if it can't."""
         require_privileges(self.client, LIST_PRIVILEGES)
         me = who_am_i(self.client)
         granted = set(me.get('privileges') or ())
         notes = []
         with_sessions = SESSION_READ in granted
+        with_shares = SHARE_READ in granted
         if IDENTITY_READ not in granted:
             self.names.disable()
             if not with_sessions:
                 notes.append(f'user names need {IDENTITY_READ}: showing auth ids')
         if not with_sessions:
-            notes.append(f'without {SESSION_READ} a handle shows every client address of its file')
+            notes.append(f'without {SESSION_READ} a handle shows every client address of its file, and no sessions')
+        if not with_shares:
+            notes.append(f'share names need {SHARE_READ}')
         with self._translated(), reading_reply('the SMB listing'), without_cyclic_gc():
-            grants = _Beside(lambda: self._grants_and_sessions(with_sessions))
+            grants = _Beside(lambda: self._grants_and_sessions(with_sessions, with_shares))
             try:
                 handles = list(self._handles())
             finally:
-                share, byte_range, sessions = grants.result()
+                share, byte_range, sessions, shares = grants.result()
             if sessions is not None:
                 self.names.learn_from_sessions(sessions)
             paths = self.paths.lookup(
                 (str(h['file_number']) for h in handles if not h['handle_info'].get('path')),
                 (str(h['file_number']) for h in handles),
             )
-            joiner = RowJoiner(share, byte_range, self.names, sessions, paths)
+            hosts = self.hosts.lookup(
+                [g.get('owner_address') or '' for g in share]
+                + [g.get('owner_address') or '' for g in byte_range]
+                + [s.get('originator') or '' for s in sessions or ()]
+            )
+            listed_at = time.time()
+            joiner = RowJoiner(share, byte_range, self.names, sessions, paths, shares, hosts, listed_at)
             rows = tuple(joiner.rows(handles))
+            session_list = tuple(session_rows(sessions or (), self.names, hosts, listed_at))
         log.debug('listed %d handles, %d share-mode and %d byte-range grants', len(rows), len(share), len(byte_range))
         return Snapshot(
-            rows, datetime.now().astimezone(), str(me.get('name', '?')), HANDLE_WRITE in granted, tuple(notes)
+            rows,
+            datetime.now().astimezone(),
+            str(me.get('name', '?')),
+            HANDLE_WRITE in granted,
+            tuple(notes),
+            session_list,
+            SESSION_WRITE in granted,
+            with_sessions,
         )
 
     def _handles(self) -> Iterator[Mapping]:
@@ -159,7 +186,9 @@ class LockCluster:
         for page in distinct_pages(pages, 'the SMB file handle listing'):
             yield from page['file_handles']
 
-    def _grants_and_sessions(self, with_sessions: bool) -> Tuple[List[Mapping], List[Mapping], Optional[List[Mapping]]]:
+    def _grants_and_sessions(
+        self, with_sessions: bool, with_shares: bool
+    ) -> Tuple[List[Mapping], List[Mapping], Optional[List[Mapping]], List[Mapping]]:
         # Runs beside the handle listing, so on a connection of its own.
         if self._grant_client is None:
             self._grant_client = self.client.clone()
@@ -167,7 +196,14 @@ class LockCluster:
         share = self._grants(client, 'share-mode')
         byte_range = self._grants(client, 'byte-range')
         sessions = self._sessions(client) if with_sessions else None
-        return share, byte_range, sessions
+        shares = self._shares(client) if with_shares else []
+        return share, byte_range, sessions, shares
+
+    @staticmethod
+    def _shares(client: RestClient) -> List[Mapping]:
+        answer = client.smb.smb_list_shares()
+        entries = answer.get('entries') if isinstance(answer, Mapping) else answer
+        return [entry for entry in entries or () if isinstance(entry, Mapping)]
 
     def _grants(self, client: RestClient, lock_type: str) -> List[Mapping]:
         # A lock listing sends `next` after every page that held grants, the last one too, and the
@@ -201,10 +237,35 @@ class LockCluster:
         """Close exactly these handles; one outcome per row, in order. A handle that is gone or
         refused is reported and the others still closed; a lost connection ends the run."""
         require_privileges(self.client, CLOSE_PRIVILEGES)
+        return self._close_each(rows, lambda row: self.client.smb.close_smb_file(location=row.location), progress)
+
+    def close_sessions(
+        self, rows: Sequence[SessionRow], progress: Optional[Callable[[CloseOutcome], None]] = None
+    ) -> List[CloseOutcome]:
+        """Close exactly these sessions (and with them every handle they hold), as close() does
+        handles."""
+        require_privileges(self.client, SESSION_CLOSE_PRIVILEGES)
+        return self._close_each(
+            rows, lambda row: self.client.smb.close_smb_sessions([{'location': row.location}]), progress
+        )
+
+    def _close_each(
+        self,
+        rows: Sequence[Any],
+        send: Callable[[Any], Sequence[Mapping]],
+        progress: Optional[Callable[[CloseOutcome], None]],
+    ) -> List[CloseOutcome]:
+        # One request a row: each gets its own answer, and one gone already does not stop the rest.
         outcomes: List[CloseOutcome] = []
         for n, row in enumerate(rows):
             try:
-                outcome = self._close_one(row)
+                with self._translated():
+                    answers = send(row)
+                message = (answers[0].get('error_message') if answers else '') or ''
+                outcome = CloseOutcome(row, True)
+                if message:
+                    why = f'the cluster did not close it ({message.rstrip(".")}); it may have been closed already'
+                    outcome = CloseOutcome(row, False, why)
             except ToolError as exc:
                 if exc.exit_code in CONNECTION_FAILURES:
                     outcomes += [CloseOutcome(r, False, f'not attempted: {exc.message}') for r in rows[n:]]
@@ -214,16 +275,6 @@ class LockCluster:
             if progress:
                 progress(outcome)
         return outcomes
-
-    def _close_one(self, row: HandleRow) -> CloseOutcome:
-        with self._translated():
-            answers = self.client.smb.close_smb_file(location=row.location)
-        message = (answers[0].get('error_message') if answers else '') or ''
-        if message:
-            return CloseOutcome(
-                row, False, f'the cluster did not close it ({message.rstrip(".")}); it may have been closed already'
-            )
-        return CloseOutcome(row, True)
 
 
 def connect_once(config: ClusterConfig) -> RestClient:
@@ -263,3 +314,6 @@ class ConnectingCluster:
 
     def close(self, rows: Sequence[HandleRow]) -> List[CloseOutcome]:
         return self._run(lambda cluster: cluster.close(rows))
+
+    def close_sessions(self, rows: Sequence[SessionRow]) -> List[CloseOutcome]:
+        return self._run(lambda cluster: cluster.close_sessions(rows))

@@ -1,14 +1,16 @@
 """Rows from the cluster's separate listings, joined the only way they can be: by file id.
 
 A handle names its file and its user but no client; a lock grant names its file and its client but
-no user; a session names a user and a client. So a row's client is an address holding a grant on
-the handle's file, narrowed to the addresses its user has sessions from whenever that leaves one.
+no user; a session names a user, a client and the shares it reached. So a row's client is an
+address holding a grant on the handle's file, narrowed to the addresses its user has sessions from,
+and among those to the clients whose opens do what the handle does (RowJoiner).
 """
 
+import time
 from collections import defaultdict
-from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
-from lockmanager.model import HandleRow, access_mode
+from lockmanager.model import HandleRow, SessionRow, access_mode, address_key
 
 UNRESOLVED_PATH = '(path unknown)'
 
@@ -59,17 +61,48 @@ def _ordered(modes: Iterable[str]) -> Tuple[str, ...]:
     return tuple(sorted(set(modes), key=lambda mode: (_MODE_ORDER.get(mode, len(_MODE_ORDER)), mode)))
 
 
-def _modes_from(grants_by_address: Mapping[str, Tuple[str, ...]], clients: Tuple[str, ...]) -> Tuple[str, ...]:
-    if len(clients) == 1:  # the usual case, already in order
-        return grants_by_address.get(clients[0], ())
-    return _ordered(mode for client in clients for mode in grants_by_address.get(client, ()))
+# What an open does, as its share-mode grant names it, by the words of lockmanager.model.access_mode.
+_DOES = {'read': 'API_SHARE_MODE_READ', 'write': 'API_SHARE_MODE_WRITE', 'delete': 'API_SHARE_MODE_DELETE'}
+
+
+def _nanoseconds(value: object) -> Optional[float]:
+    """A session's `time_open`/`time_idle` ({"nanoseconds": "..."}) in seconds; None if absent."""
+    if isinstance(value, Mapping):
+        value = value.get('nanoseconds')
+    try:
+        return int(str(value)) / 1e9
+    except ValueError:
+        return None
+
+
+def share_of(path: str, shares: Sequence[Tuple[str, str]], names: Optional[Iterable[str]] = None) -> str:
+    """The share whose folder holds `path` most closely, among `names` (a session's shares) when
+    one of those holds it; `shares` is (folder, name), longest folder first."""
+    wanted = set(names or ())
+    for restrict in (True, False) if wanted else (False,):
+        for folder, name in shares:
+            if restrict and name not in wanted:
+                continue
+            if folder == '/' or path == folder or path.startswith(folder.rstrip('/') + '/'):
+                return name
+    return ''
+
+
+def index_shares(shares: Iterable[Mapping]) -> List[Tuple[str, str]]:
+    pairs = [(str(s.get('fs_path') or ''), str(s.get('share_name') or '')) for s in shares]
+    return sorted((p for p in pairs if p[0] and p[1]), key=lambda p: -len(p[0]))
 
 
 class RowJoiner:
-    """Joins one listing's handles with its grants and sessions; user names come from `user_name`.
+    """Joins one listing's handles with its grants, sessions and shares; user names come from
+    `user_name`, host names from `hosts`.
 
-    Handles of one file (and of one user on it) share their client and lock columns, so those are
-    worked out once per file and user: 20,000 handles are joined in well under a second.
+    A handle names no client. Its user's sessions narrow the addresses holding grants on its file;
+    when one user holds the file from several clients, each client's share-mode grant says what
+    its opens do (read, write, delete), which picks the client of a handle that does just that.
+    What is still ambiguous then is one row per client, each with that client's grants. The
+    columns of one user and access on one file are worked out once: 20,000 handles are joined in
+    well under a second.
     """
 
     def __init__(
@@ -79,35 +112,62 @@ class RowJoiner:
         user_name: Callable[[str], str],
         sessions: Optional[Iterable[Mapping]] = None,
         paths: Optional[Mapping[str, str]] = None,
+        shares: Optional[Iterable[Mapping]] = None,
+        hosts: Optional[Mapping[str, str]] = None,
+        listed_at: Optional[float] = None,
     ):
         self.share = index_grants(share_grants)
         self.byte_range = index_grants(byte_range_grants)
         self.user_name = user_name
+        sessions = list(sessions) if sessions is not None else None
         self.session_addresses = index_session_addresses(sessions) if sessions is not None else None
+        self.sessions = {
+            (str((s.get('user') or {}).get('auth_id')), s.get('originator') or ''): s for s in sessions or ()
+        }
         self.paths = paths or {}
-        self._holders: Dict[Tuple[str, str], _Holder] = {}
+        self.shares = index_shares(shares or ())
+        self.hosts = hosts or {}
+        self.listed_at = listed_at if listed_at is not None else time.time()
+        self._holders: Dict[Tuple[str, str, str], List[_Holder]] = {}
         self._access: Dict[Tuple[str, ...], str] = {}
 
-    def clients_of(self, file_id: str, auth_id: str) -> Tuple[str, ...]:
-        candidates = set(self.share.get(file_id, {})) | set(self.byte_range.get(file_id, {}))
+    def clients_of(self, file_id: str, auth_id: str, access: str = '') -> Tuple[str, ...]:
+        share = self.share.get(file_id, {})
+        candidates = set(share) | set(self.byte_range.get(file_id, {}))
         candidates.discard('')
         if self.session_addresses is not None:
-            narrowed = candidates & self.session_addresses.get(auth_id, set())
-            candidates = narrowed or candidates
-        return tuple(sorted(candidates))
+            candidates = (candidates & self.session_addresses.get(auth_id, set())) or candidates
+        if len(candidates) > 1 and access:
+            does = {_DOES[word] for word in access.split('+') if word in _DOES}
+            held = {client: set(share.get(client, ())) & set(_DOES.values()) for client in candidates}
+            exact = {client for client in candidates if held[client] == does}
+            covering = {client for client in candidates if held[client] >= does}
+            candidates = exact or covering or candidates
+        return tuple(sorted(candidates, key=address_key))
 
-    def _holder(self, file_id: str, auth_id: str) -> '_Holder':
-        holder = self._holders.get((file_id, auth_id))
-        if holder is None:
-            clients = self.clients_of(file_id, auth_id)
-            holder = _Holder(
-                self.user_name(auth_id),
-                clients,
-                _modes_from(self.share.get(file_id, {}), clients),
-                _modes_from(self.byte_range.get(file_id, {}), clients),
-            )
-            self._holders[(file_id, auth_id)] = holder
-        return holder
+    def _holders_of(self, file_id: str, auth_id: str, access: str, path: str) -> List['_Holder']:
+        key = (file_id, auth_id, access)
+        holders = self._holders.get(key)
+        if holders is None:
+            user = self.user_name(auth_id)
+            holders = []
+            for client in self.clients_of(file_id, auth_id, access) or ('',):
+                session = self.sessions.get((auth_id, client)) if client else None
+                time_open = _nanoseconds(session.get('time_open')) if session else None
+                holders.append(
+                    _Holder(
+                        user,
+                        client,
+                        self.share.get(file_id, {}).get(client, ()),
+                        self.byte_range.get(file_id, {}).get(client, ()),
+                        self.hosts.get(client, ''),
+                        share_of(path, self.shares, session.get('share_names') if session else None),
+                        self.listed_at - time_open if time_open is not None else None,
+                        _nanoseconds(session.get('time_idle')) if session else None,
+                    )
+                )
+            self._holders[key] = holders
+        return holders
 
     def _access_mode(self, mask: Iterable[str]) -> str:
         key = tuple(mask)
@@ -116,32 +176,80 @@ class RowJoiner:
             mode = self._access[key] = access_mode(key)
         return mode
 
-    def row(self, handle: Mapping) -> HandleRow:
+    def rows_of(self, handle: Mapping) -> List[HandleRow]:
         info = handle.get('handle_info') or {}
         file_id = str(handle.get('file_number', ''))
         auth_id = str(info.get('owner', ''))
-        holder = self._holder(file_id, auth_id)
-        return HandleRow(
-            location=str(info.get('location', '')),
-            file_id=file_id,
-            path=info.get('path') or self.paths.get(file_id) or UNRESOLVED_PATH,
-            user=holder.user,
-            auth_id=auth_id,
-            clients=holder.clients,
-            access=self._access_mode(info.get('access_mask') or ()),
-            share_modes=holder.share_modes,
-            byte_range_locks=int(info.get('num_byte_range_locks') or 0),
-            byte_range_modes=holder.byte_range_modes,
-        )
+        access = self._access_mode(info.get('access_mask') or ())
+        path = info.get('path') or self.paths.get(file_id) or UNRESOLVED_PATH
+        location = str(info.get('location', ''))
+        ranges = int(info.get('num_byte_range_locks') or 0)
+        return [
+            HandleRow(
+                location=location,
+                file_id=file_id,
+                path=path,
+                user=h.user,
+                auth_id=auth_id,
+                client=h.client,
+                access=access,
+                share_modes=h.share_modes,
+                byte_range_locks=ranges,
+                byte_range_modes=h.byte_range_modes,
+                host=h.host,
+                share=h.share,
+                opened=h.opened,
+                idle_s=h.idle_s,
+            )
+            for h in self._holders_of(file_id, auth_id, access, path)
+        ]
 
     def rows(self, handles: Iterable[Mapping]) -> List[HandleRow]:
-        return [self.row(handle) for handle in handles]
+        return [row for handle in handles for row in self.rows_of(handle)]
+
+
+def session_rows(
+    sessions: Iterable[Mapping],
+    user_name: Callable[[str], str],
+    hosts: Optional[Mapping[str, str]] = None,
+    listed_at: Optional[float] = None,
+) -> List[SessionRow]:
+    """The SMB sessions as rows of the sessions tab and of --sessions."""
+    hosts = hosts or {}
+    now = listed_at if listed_at is not None else time.time()
+    rows = []
+    for session in sessions:
+        user = session.get('user') or {}
+        auth_id = str(user.get('auth_id', ''))
+        client = str(session.get('originator') or '')
+        time_open = _nanoseconds(session.get('time_open'))
+        rows.append(
+            SessionRow(
+                location=str(session.get('location', '')),
+                user=user.get('name') or user_name(auth_id),
+                auth_id=auth_id,
+                client=client,
+                host=hosts.get(client, ''),
+                shares=tuple(session.get('share_names') or ()),
+                open_handles=int(session.get('num_opens') or 0),
+                opened=now - time_open if time_open is not None else None,
+                idle_s=_nanoseconds(session.get('time_idle')),
+                guest=bool(session.get('is_guest')),
+                encrypted=bool(session.get('is_encrypted')),
+            )
+        )
+    return rows
 
 
 class _Holder(NamedTuple):
-    """What a row says about who holds the file: the same for each handle of one user on it."""
+    """What a row says about who holds the file and from where: the same for each handle of one
+    user with one access on it."""
 
     user: str
-    clients: Tuple[str, ...]
+    client: str
     share_modes: Tuple[str, ...]
     byte_range_modes: Tuple[str, ...]
+    host: str
+    share: str
+    opened: Optional[float]
+    idle_s: Optional[float]

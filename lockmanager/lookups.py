@@ -53,6 +53,37 @@ class UserNames:
         return name
 
 
+class HostNames:
+    """Client address -> host name through the cluster's DNS (`POST /v1/dns/resolve-ips-to-names`),
+    the new addresses of a listing asked in one call, the answers cached for the life of the
+    process. An address the DNS does not know (NOT_FOUND) is remembered as nameless; one whose
+    lookup failed (ERROR, TIMEOUT) is asked again at the next listing. A cluster that refuses or
+    lacks the call leaves every name empty: a list without host names beats no list.
+    """
+
+    def __init__(self, resolve: Callable[[List[str]], List[Mapping]]):
+        self._resolve = resolve
+        self._names: Dict[str, str] = {}
+        self.enabled = True
+
+    def lookup(self, addresses: Iterable[str]) -> Dict[str, str]:
+        wanted = {address for address in addresses if address}
+        new = sorted(wanted - set(self._names))
+        if new and self.enabled:
+            try:
+                answers = self._resolve(new)
+            except RequestError as exc:
+                if exc.status_code not in (400, 403, 404, 501):
+                    raise
+                log.debug('host names unavailable (%s)', exc.description)
+                self.enabled = False
+                answers = []
+            for answer in answers if isinstance(answers, list) else ():
+                if isinstance(answer, Mapping) and answer.get('result') in ('OK', 'NOT_FOUND'):
+                    self._names[str(answer.get('ip_address'))] = str(answer.get('hostname') or '')
+        return {address: self._names.get(address, '') for address in wanted}
+
+
 class FilePaths:
     """file id -> path, in batches, cached while the file is open.
 

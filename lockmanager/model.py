@@ -1,9 +1,11 @@
 """One row per open SMB file handle; the columns shown for it; filtering and sorting rows."""
 
 import ipaddress
+import re
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 # A handle may read, write and delete at once; these decide which words it gets. Each right is
 # named as the API lists access masks (rest-api-guide/smb-file-administration/smb_files.md),
@@ -45,29 +47,71 @@ def short_mode(mode: str) -> str:
     return mode.lower().replace('_', '-')
 
 
+_DIGITS = re.compile(r'([0-9]+)')
+
+
+def natural_key(text: str) -> Tuple[Tuple[int, object], ...]:
+    """'file200' before 'file1000', as people count: digit runs compare as numbers, the rest
+    without case."""
+    return tuple((1, int(part)) if part.isdigit() else (0, part.casefold()) for part in _DIGITS.split(text) if part)
+
+
+def duration_text(seconds: Optional[float]) -> str:
+    """'45 s', '12 min', '3 h 05 min', '2 d 4 h'; '' when unknown."""
+    if seconds is None:
+        return ''
+    s = int(seconds)
+    if s < 60:
+        return f'{s} s'
+    if s < 3600:
+        return f'{s // 60} min'
+    if s < 86400:
+        return f'{s // 3600} h {s % 3600 // 60:02d} min'
+    return f'{s // 86400} d {s % 86400 // 3600} h'
+
+
+def since_text(moment: Optional[float]) -> str:
+    """An epoch time as local 'YYYY-MM-DD HH:MM'; '' when unknown."""
+    return time.strftime('%Y-%m-%d %H:%M', time.localtime(moment)) if moment is not None else ''
+
+
 @dataclass(frozen=True)
 class HandleRow:
+    """One handle as held from one client: a handle the cluster cannot tie to a single client
+    (the same user on the same file from several) is one row per client, each with that client's
+    grants, so each reads right."""
+
     location: str  # the handle's own id on the cluster: what a close sends back
     file_id: str
     path: str
     user: str  # the resolved name, or the auth id when it cannot be resolved
     auth_id: str
-    clients: Tuple[str, ...]  # addresses holding grants on this file, narrowed to the user's sessions
+    client: str  # the address the row's grants come from ('' when the file has none)
     access: str
     share_modes: Tuple[str, ...]
     byte_range_locks: int
     byte_range_modes: Tuple[str, ...] = ()
-    # Lower-cased path, user and clients, built once: the live filter scans 20,000 rows a keystroke.
+    host: str = ''  # the client's name in the cluster's DNS ('' when it has none)
+    share: str = ''  # the SMB share the file was opened through, as far as the sessions tell
+    opened: Optional[float] = None  # epoch time its session opened (a handle carries no open time)
+    idle_s: Optional[float] = None  # seconds since its session last opened or closed a file
+    # Lower-cased path, user, client and host, built once: the live filter scans 20,000 rows a keystroke.
     haystack: str = field(default='', repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.haystack:
-            text = '\n'.join((self.path, self.user, self.auth_id, *self.clients)).casefold()
+            text = '\n'.join((self.path, self.user, self.auth_id, self.client, self.host, self.share)).casefold()
             object.__setattr__(self, 'haystack', text)
 
+    @cached_property
+    def path_key(self) -> Tuple[Tuple[int, object], ...]:
+        """The path's natural sort key, kept: every sort orders by it."""
+        return natural_key(self.path)
+
     @property
-    def client_text(self) -> str:
-        return ', '.join(self.clients)
+    def key(self) -> str:
+        """Unique among a listing's rows (a handle may have a row per client)."""
+        return f'{self.location} {self.client}'
 
     @property
     def locks_text(self) -> str:
@@ -85,9 +129,50 @@ class HandleRow:
         return tuple(column.text(self) for column in COLUMNS)
 
     @property
+    def label(self) -> str:
+        """How a close's outcome names it."""
+        return f'{self.path} ({self.who}, file id {self.file_id})'
+
+    @property
     def who(self) -> str:
-        """'alice from 10.0.0.5': how dialogs and reports name the holder."""
-        return f'{self.user} from {self.client_text}' if self.clients else self.user
+        """'alice from 10.0.0.5 (ws-alice)': how dialogs and reports name the holder."""
+        if not self.client:
+            return self.user
+        return f'{self.user} from {self.client}' + (f' ({self.host})' if self.host else '')
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One SMB session: a user connected from a client, to some shares."""
+
+    location: str  # what a close sends back
+    user: str
+    auth_id: str
+    client: str
+    host: str
+    shares: Tuple[str, ...]
+    open_handles: int
+    opened: Optional[float]  # epoch time
+    idle_s: Optional[float]
+    guest: bool
+    encrypted: bool
+
+    @property
+    def key(self) -> str:
+        return self.location
+
+    @property
+    def who(self) -> str:
+        return f'{self.user} from {self.client}' + (f' ({self.host})' if self.host else '')
+
+    @property
+    def label(self) -> str:
+        """How a close's outcome names it."""
+        return f'the session of {self.who} ({", ".join(self.shares) or "no share"}, {self.location})'
+
+    @cached_property
+    def cells(self) -> Tuple[str, ...]:
+        return tuple(column.text(self) for column in SESSION_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -95,35 +180,53 @@ class Column:
     key: str
     heading: str
     width: int  # in characters, a hint for the window
-    text: Callable[[HandleRow], str]
-    sort_key: Callable[[HandleRow], object]
+    text: Callable[[Any], str]
+    sort_key: Callable[[Any], object]
 
 
 def _number(text: str) -> Tuple[int, str]:
     return (int(text), text) if text.isdigit() else (1 << 62, text)
 
 
-def _addresses(addresses: Tuple[str, ...]) -> Tuple[Tuple[int, int, str], ...]:
+def address_key(text: str) -> Tuple[int, int, str]:
     # 10.0.0.5 before 10.0.0.10, as an admin reads them; names after numbers.
-    keys = []
-    for text in addresses:
-        try:
-            address = ipaddress.ip_address(text)
-            keys.append((address.version, int(address), text))
-        except ValueError:
-            keys.append((9, 0, text))
-    return tuple(keys)
+    try:
+        address = ipaddress.ip_address(text)
+        return (address.version, int(address), text)
+    except ValueError:
+        return (9, 0, text)
+
+
+def _unknown_last(value: Optional[float]) -> Tuple[int, float]:
+    return (0, value) if value is not None else (1, 0.0)
 
 
 COLUMNS: Tuple[Column, ...] = (
-    Column('path', 'Path', 30, lambda r: r.path, lambda r: r.path.casefold()),
+    Column('path', 'Path', 30, lambda r: r.path, lambda r: r.path_key),
+    Column('share', 'Share', 10, lambda r: r.share, lambda r: natural_key(r.share)),
+    Column('user', 'User', 12, lambda r: r.user, lambda r: natural_key(r.user)),
+    Column('client', 'Client', 14, lambda r: r.client, lambda r: address_key(r.client)),
+    Column('host', 'Host name', 16, lambda r: r.host, lambda r: natural_key(r.host)),
+    Column('access', 'Access', 10, lambda r: r.access, lambda r: r.access),
+    Column('locks', 'Locks held', 30, lambda r: r.locks_text, lambda r: r.locks_text),
+    Column('opened', 'Open since', 16, lambda r: since_text(r.opened), lambda r: _unknown_last(r.opened)),
+    Column('idle', 'Idle', 9, lambda r: duration_text(r.idle_s), lambda r: _unknown_last(r.idle_s)),
     Column('file_id', 'File ID', 10, lambda r: r.file_id, lambda r: _number(r.file_id)),
-    Column('user', 'User', 14, lambda r: r.user, lambda r: r.user.casefold()),
-    Column('client', 'Client', 16, lambda r: r.client_text, lambda r: _addresses(r.clients)),
-    Column('access', 'Access', 12, lambda r: r.access, lambda r: r.access),
-    Column('locks', 'Locks held', 52, lambda r: r.locks_text, lambda r: r.locks_text),
 )
 COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
+
+SESSION_COLUMNS: Tuple[Column, ...] = (
+    Column('user', 'User', 12, lambda r: r.user, lambda r: natural_key(r.user)),
+    Column('client', 'Client', 14, lambda r: r.client, lambda r: address_key(r.client)),
+    Column('host', 'Host name', 16, lambda r: r.host, lambda r: natural_key(r.host)),
+    Column('shares', 'Shares', 20, lambda r: ', '.join(r.shares), lambda r: natural_key(', '.join(r.shares))),
+    Column('open_handles', 'Open files', 9, lambda r: str(r.open_handles), lambda r: r.open_handles),
+    Column('opened', 'Open since', 16, lambda r: since_text(r.opened), lambda r: _unknown_last(r.opened)),
+    Column('idle', 'Idle', 9, lambda r: duration_text(r.idle_s), lambda r: _unknown_last(r.idle_s)),
+    Column('guest', 'Guest', 6, lambda r: 'yes' if r.guest else 'no', lambda r: r.guest),
+    Column('encrypted', 'Encrypted', 9, lambda r: 'yes' if r.encrypted else 'no', lambda r: r.encrypted),
+)
+SESSION_COLUMN_BY_KEY = {column.key: column for column in SESSION_COLUMNS}
 
 
 def plural(n: int, noun: str) -> str:
@@ -134,7 +237,13 @@ def plural(n: int, noun: str) -> str:
 def sort_rows(rows: Iterable[HandleRow], key: str, descending: bool = False) -> List[HandleRow]:
     """Sorted by one column; ties keep path, user and handle order, so a re-sort never shuffles them."""
     column = COLUMN_BY_KEY[key]
-    ordered = sorted(rows, key=lambda r: (r.path.casefold(), r.user.casefold(), r.location))
+    ordered = sorted(rows, key=lambda r: (r.path_key, r.user.casefold(), r.key))
+    return ordered if key == 'path' and not descending else sorted(ordered, key=column.sort_key, reverse=descending)
+
+
+def sort_sessions(rows: Iterable[SessionRow], key: str, descending: bool = False) -> List[SessionRow]:
+    column = SESSION_COLUMN_BY_KEY[key]
+    ordered = sorted(rows, key=lambda r: (r.user.casefold(), address_key(r.client), r.location))
     return sorted(ordered, key=column.sort_key, reverse=descending)
 
 
@@ -150,7 +259,7 @@ class Selector:
     path: Optional[str] = None  # a part of the path, any case
     file_id: Optional[str] = None
     user: Optional[str] = None  # the user name (any case) or auth id
-    client: Optional[str] = None  # one of the client addresses, exactly
+    client: Optional[str] = None  # the client address exactly, or its host name (any case)
 
     def matches(self, row: HandleRow) -> bool:
         # A blank pattern matches nothing: '' is in every path, and a selector picks handles to close.
@@ -163,10 +272,21 @@ class Selector:
             return False
         if self.user is not None and self.user.casefold() not in (row.user.casefold(), row.auth_id):
             return False
-        return self.client is None or self.client in row.clients
+        return self.client is None or self.client == row.client or self.client.casefold() == row.host.casefold()
 
     def pick(self, rows: Sequence[HandleRow]) -> List[HandleRow]:
         return [row for row in rows if self.matches(row)]
+
+    def pick_sessions(self, rows: Sequence[SessionRow]) -> List[SessionRow]:
+        """Sessions by --user and --client (a session has no path or file)."""
+        if any(text is not None and not text.strip() for text in (self.user, self.client)):
+            return []
+        return [
+            row
+            for row in rows
+            if (self.user is None or self.user.casefold() in (row.user.casefold(), row.auth_id))
+            and (self.client is None or self.client == row.client or self.client.casefold() == row.host.casefold())
+        ]
 
     def describe(self) -> str:
         given = [

@@ -69,7 +69,7 @@ class RowFeed:
             return None
         batch = self._rows[self._next : self._next + self.batch]
         self._next += len(batch)
-        return [(row.location, row.cells) for row in batch]
+        return [(row.key, row.cells) for row in batch]
 
     def done(self, generation: int) -> bool:
         return generation != self.generation or self._next >= len(self._rows)
@@ -158,7 +158,7 @@ class LockManagerPresenter:
         self._last_listed = self.clock()
         self._last_error = ''
         self.snapshot = snapshot = listing.snapshot
-        self.selected &= {row.location for row in snapshot.rows}
+        self.selected &= {row.key for row in snapshot.rows}
         if (listing.sort_key, listing.descending) == (self.sort_key, self.descending):
             self._sorted = listing.rows
         else:  # a heading was clicked while listing
@@ -225,12 +225,12 @@ class LockManagerPresenter:
             self.view.show_rows(self.visible)
         self._update_status()
 
-    def selection_changed(self, locations: Iterable[str]) -> None:
-        self.selected = set(locations)
+    def selection_changed(self, keys: Iterable[str]) -> None:
+        self.selected = set(keys)
         self._update_status()
 
     def selected_rows(self) -> List[HandleRow]:
-        return [row for row in self.visible if row.location in self.selected]
+        return [row for row in self.visible if row.key in self.selected]
 
     # --- closing ---------------------------------------------------------------------------------
     def close_selected(self) -> None:
@@ -246,7 +246,7 @@ class LockManagerPresenter:
     def close_clients_of_selection(self) -> None:
         rows = self._selection_or_hint()
         if rows:
-            clients = {client for row in rows for client in row.clients}
+            clients = {row.client for row in rows if row.client}
             if not clients:
                 self._say('The selected handles have no known client address.')
                 return
@@ -272,7 +272,8 @@ class LockManagerPresenter:
 
     def _closed(self, plan: ClosePlan, outcomes: Sequence[CloseOutcome]) -> None:
         self._activity.closing -= len(plan)
-        self.selected -= {o.row.location for o in outcomes if o.closed}
+        closed = {o.row.location for o in outcomes if o.closed}
+        self.selected -= {row.key for row in self._sorted if row.location in closed}
         self._say(summary(outcomes))
         failures = [o.describe() for o in outcomes if not o.closed]
         if failures and self.view:
@@ -363,7 +364,7 @@ def _totals(rows: Sequence[HandleRow]) -> str:
     return (
         f'{plural(len(rows), "handle")} on {plural(len({r.file_id for r in rows}), "file")}, '
         f'{plural(len({r.user for r in rows}), "user")}, '
-        f'{plural(len({c for r in rows for c in r.clients}), "client")}'
+        f'{plural(len({r.client for r in rows if r.client}), "client")}'
     )
 
 

@@ -12,7 +12,7 @@ from sim.qumulo.samples import open_sample_handles
 from sim.xvfb import VirtualDisplay
 
 
-def row(path='/s/a.txt', user='alice', clients=('10.0.0.5',), file_id='7', location=None, **extra):
+def row(path='/s/a.txt', user='alice', client='10.0.0.5', file_id='7', location=None, **extra):
     """A HandleRow with defaults for what a test does not care about."""
     values = dict(
         location=location or f'{path}:{user}',
@@ -20,7 +20,7 @@ def row(path='/s/a.txt', user='alice', clients=('10.0.0.5',), file_id='7', locat
         path=path,
         user=user,
         auth_id='500',
-        clients=tuple(clients),
+        client=client,
         access='read',
         share_modes=(),
         byte_range_locks=0,

@@ -62,19 +62,19 @@ def test_list_prints_a_table_sorted_by_path(office):
     done = run('--list', config=office.config)
     assert done.returncode == 0 and done.stderr == ''
     heading, *rows = done.stdout.splitlines()
-    assert heading.split()[:3] == ['Path', 'File', 'ID']
+    assert heading.split()[:6] == ['Path', 'Share', 'User', 'Client', 'Host', 'name']
     assert [r.split()[0] for r in rows] == ['/design/cover.psd'] * 2 + ['/finance/budget-2027.xlsx'] + [
         '/finance/Q3.xlsx'
     ] * 2
-    assert rows[3].split()[2:5] == ['alice', '10.0.0.5', 'read+write']
-    assert rows[3].endswith('share read/write/exclude-write; 1 byte-range (exclusive)')
+    assert rows[3].split()[1:4] == ['finance', 'alice', '10.0.0.5'] and ' read+write ' in rows[3]
+    assert 'share read/write/exclude-write; 1 byte-range (exclusive)' in rows[3]
 
 
 def test_list_json_with_path_and_user(office):
     done = run('--list', '--json', '--path', 'q3', '--user', 'BOB', config=office.config)
     assert done.returncode == 0
     [bob] = json.loads(done.stdout)
-    assert bob['path'] == '/finance/Q3.xlsx' and bob['clients'] == ['10.0.0.6'] and bob['access'] == 'read'
+    assert bob['path'] == '/finance/Q3.xlsx' and bob['client'] == '10.0.0.6' and bob['access'] == 'read'
     assert bob['share_modes'] == ['API_SHARE_MODE_READ'] and bob['location']
 
 
@@ -253,7 +253,7 @@ def test_bad_password_unreachable_cluster_and_missing_config(office, tmp_path):
         (['--list', '--json', '--csv'], 'not allowed with argument'),
         (['--close', '--path', 'x', '--csv'], '--csv goes with --list'),
         (['--list', '--yes'], '--yes goes with --close'),
-        (['--path', 'x'], '--path goes with --list or --close'),
+        (['--path', 'x'], '--path goes with --list, --close, --sessions or --close-session'),
         (['--list', '--file-id', 'abc'], "a file id is a number, not 'abc'"),
         (['--list', '--auto-refresh', '5'], '--auto-refresh is for the window'),
         (['--auto-refresh', '0'], 'expected seconds from 1 to 86400'),
@@ -263,6 +263,13 @@ def test_bad_password_unreachable_cluster_and_missing_config(office, tmp_path):
         (['--close', '--file-id', '7', '--client', ' ', '--yes'], '--client is empty'),
         (['--close', '--all', '--path', 'x', '--yes'], '--all closes every handle: it does not go with --path'),
         (['--list', '--all'], '--all goes with --close'),
+        (['--list', '--dry-run'], '--dry-run goes with --close or --close-session'),
+        (['--close', '--path', 'x', '--dry-run', '--yes'], '--dry-run closes nothing: it does not go with --yes'),
+        (['--close-session'], '--close-session needs --user NAME or --client ADDRESS, or --all'),
+        (['--sessions', '--path', 'x'], 'a session has no path or file'),
+        (['--close-session', '--file-id', '7', '--yes'], 'a session has no path or file'),
+        (['--sessions', '--close'], 'not allowed with argument'),
+        (['--close-session', '--user', 'bob', '--csv'], '--csv goes with --list or --sessions'),
     ],
 )
 def test_a_wrong_command_line_is_one_line_and_exit_2(args, needle):
@@ -309,7 +316,7 @@ def test_the_help_gives_each_exit_code_the_meaning_common_errors_gives_it():
     assert done.returncode == 0 and done.stderr == ''
     codes = {int(line.split()[0]): line for line in done.stdout.split('exit codes:\n')[1].splitlines()}
     assert sorted(codes) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, SOME_NOT_CLOSED, NOT_CONFIRMED, NOTHING_MATCHED, 130]
-    assert 'not confirmed' in codes[NOT_CONFIRMED] and 'no open handle matched' in codes[NOTHING_MATCHED]
+    assert 'not confirmed' in codes[NOT_CONFIRMED] and 'no open handle (or session) matched' in codes[NOTHING_MATCHED]
     assert 10 not in codes  # the pytarchive service's code: one meaning per code
 
 
@@ -340,3 +347,73 @@ def test_a_degraded_listing_says_why_in_a_warning_and_stdout_stays_the_report(ca
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ('WARNING', 'user names need PRIVILEGE_IDENTITY_READ')
     ]
+
+
+# --- dry runs and sessions -------------------------------------------------------------------------
+def test_a_dry_run_shows_what_and_how_many_and_closes_nothing(opened):
+    done = run('--close', '--path', 'Q3', '--dry-run', config=opened.config)
+    assert done.returncode == 0, done.stderr
+    assert 'Close the handles matching path containing Q3: 2 handles on 1 file, held by alice, bob.' in done.stdout
+    assert '/finance/Q3.xlsx  (alice from 10.0.0.5, read+write)' in done.stdout
+    assert done.stdout.rstrip().endswith('dry run: 2 handles would be closed; nothing was closed')
+    assert len(handles_left(opened)) == 5
+
+
+def test_a_read_only_user_may_dry_run_but_is_refused_a_close_before_anything_is_asked(opened, tmp_path):
+    viewer = opened.write_config(tmp_path / 'viewer.ini', USERNAME='viewer', PASSWORD='viewer')
+    assert run('--close', '--path', 'Q3', '--dry-run', config=viewer).returncode == 0
+    child = pexpect.spawn(
+        sys.executable, [str(SCRIPT), '--config-file', str(viewer), '--close', '--path', 'Q3'], encoding='utf-8'
+    )
+    child.expect(pexpect.EOF, timeout=60)
+    child.close()
+    assert child.exitstatus == 7 and 'PRIVILEGE_SMB_FILE_HANDLE_WRITE' in child.before
+    assert '[y/N]' not in child.before  # refused before the question
+    one_error_line(run('--close-session', '--user', 'bob', '--yes', config=viewer), 7, 'PRIVILEGE_SMB_SESSION_WRITE')
+    assert len(handles_left(opened)) == 5
+
+
+def test_sessions_are_listed_as_a_table_json_and_csv(opened):
+    opened.control('dns', {'ip_address': '10.0.0.5', 'hostname': 'ws-alice.example.com'})
+    table = run('--sessions', config=opened.config)
+    assert table.returncode == 0, table.stderr
+    heading, *rows = table.stdout.splitlines()
+    assert heading.split()[:5] == ['User', 'Client', 'Host', 'name', 'Shares'] and len(rows) == 4
+    assert rows[0].split()[:4] == ['alice', '10.0.0.5', 'ws-alice.example.com', 'finance']
+    [bob] = json.loads(run('--sessions', '--json', '--user', 'bob', config=opened.config).stdout)
+    assert (bob['client'], bob['shares'], bob['open_handles'], bob['guest']) == ('10.0.0.6', ['finance'], 1, False)
+    assert bob['opened'] and bob['idle_s'] >= 0 and bob['location']
+    parsed = list(csv.DictReader(io.StringIO(run('--sessions', '--csv', config=opened.config).stdout)))
+    assert [r['user'] for r in parsed] == ['alice', 'bob', 'carol', 'dave'] and parsed[0]['encrypted'] == 'no'
+    none = run('--sessions', '--client', '10.9.9.9', config=opened.config)
+    one_error_line(none, NOTHING_MATCHED, 'no SMB session matched (client 10.9.9.9)')
+
+
+def test_closing_a_session_needs_yes_without_a_terminal_and_closes_its_files(opened):
+    done = run('--close-session', '--user', 'alice', config=opened.config)
+    one_error_line(done, 2, 'not closing 1 session without confirmation', '--yes')
+    dry = run('--close-session', '--client', '10.0.0.5', '--dry-run', config=opened.config)
+    assert 'alice from 10.0.0.5: finance, 2 open files' in dry.stdout and len(handles_left(opened)) == 5
+    done = run('--close-session', '--user', 'alice', '--yes', config=opened.config)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == 'closed 1 of 1 session'
+    assert {user for _, user in handles_left(opened)} == {'bob', 'carol', 'dave'}
+
+
+def test_one_user_on_two_clients_gets_a_row_per_handle_each_with_its_clients_modes(sim, tmp_path):
+    sim.control(
+        'smb/open',
+        [
+            {'path': '/fin/Q3.xlsx', 'user': 'alice', 'client': '10.0.0.5', 'access': 'read'},
+            {'path': '/fin/Q3.xlsx', 'user': 'alice', 'client': '10.0.0.6', 'access': 'write'},
+        ],
+    )
+    sim.control('dns', [{'ip_address': '10.0.0.6', 'hostname': 'laptop-alice'}])
+    done = run('--list', '--json', config=sim.write_config(tmp_path / 'c.ini'))
+    rows = sorted(json.loads(done.stdout), key=lambda r: r['client'])
+    assert [(r['client'], r['host'], r['access'], r['share_modes']) for r in rows] == [
+        ('10.0.0.5', '', 'read', ['API_SHARE_MODE_READ']),
+        ('10.0.0.6', 'laptop-alice', 'read+write',
+         ['API_SHARE_MODE_READ', 'API_SHARE_MODE_WRITE', 'API_SHARE_MODE_EXCLUDE_WRITE']),
+    ]  # fmt: skip
+    assert {r['share'] for r in rows} == {'fin'} and all(r['opened'] and r['idle_s'] is not None for r in rows)

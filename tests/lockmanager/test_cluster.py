@@ -17,9 +17,9 @@ def test_listing_joins_handles_grants_sessions_and_names(sim):
     by_user = {(r.path, r.user): r for r in snapshot.rows}
     assert len(snapshot.rows) == 5
     alice = by_user[('/finance/Q3.xlsx', 'alice')]
-    assert alice.clients == ('10.0.0.5',) and alice.access == 'read+write'
+    assert alice.client == '10.0.0.5' and alice.access == 'read+write'
     assert alice.locks_text == 'share read/write/exclude-write; 1 byte-range (exclusive)'
-    assert by_user[('/finance/Q3.xlsx', 'bob')].clients == ('10.0.0.6',)
+    assert by_user[('/finance/Q3.xlsx', 'bob')].client == '10.0.0.6'
     assert by_user[('/design/cover.psd', 'carol')].byte_range_locks == 2
     assert alice.file_id == by_user[('/finance/Q3.xlsx', 'bob')].file_id
 
@@ -39,7 +39,7 @@ def test_listing_follows_every_page(sim):
     open_sample_handles(sim)
     rows = LockCluster(sim.client(), page_size=2).fetch().rows
     assert len(rows) == 5 and len({r.location for r in rows}) == 5
-    assert all(r.clients and r.share_modes for r in rows)
+    assert all(r.client and r.share_modes for r in rows)
 
 
 def test_closing_closes_exactly_the_chosen_handles_not_the_whole_file(sim):
@@ -94,7 +94,7 @@ def test_short_pages_before_the_end_cut_no_listing_short(sim):
     rows = LockCluster(sim.client(), page_size=4).fetch().rows
     assert len(rows) == 5 and len({r.location for r in rows}) == 5
     # every grant was read: each row has its client and its share modes
-    assert all(r.clients and r.share_modes for r in rows)
+    assert all(r.client and r.share_modes for r in rows)
     assert sorted(r.byte_range_locks for r in rows) == [0, 0, 0, 1, 2]
     assert {r.user for r in rows} == {'alice', 'bob', 'carol', 'dave'}
 

@@ -17,7 +17,10 @@ def test_csv_json_and_table_carry_every_column():
     assert parsed[1]['user'] == 'bob' and parsed[1]['location'] == '/eng/x:bob'
     out = io.StringIO()
     write_json(rows, out)
-    assert json.loads(out.getvalue())[0]['clients'] == ['10.0.0.5']
+    record = json.loads(out.getvalue())[0]
+    assert (record['client'], record['host'], record['share'], record['opened']) == ('10.0.0.5', '', '', None)
     heading, first, second = table_lines(rows)
-    assert heading.split() == ['Path', 'File', 'ID', 'User', 'Client', 'Access', 'Locks', 'held']
+    assert heading.split() == [
+        'Path', 'Share', 'User', 'Client', 'Host', 'name', 'Access', 'Locks', 'held', 'Open', 'since', 'Idle', 'File', 'ID'
+    ]  # fmt: skip
     assert first.index('alice') == second.index('bob') == heading.index('User')

@@ -20,13 +20,50 @@ def test_a_file_open_from_two_clients_shows_each_user_their_own_client_when_sess
     ]
     names = {'501': 'alice', '502': 'bob'}.get
     alice, bob = RowJoiner(grants, ranges, names, sessions).rows(handles)
-    assert (alice.user, alice.clients, alice.access) == ('alice', ('10.0.0.5',), 'write')
+    assert (alice.user, alice.client, alice.access) == ('alice', '10.0.0.5', 'write')
     assert alice.locks_text == 'share read/exclude-write; 2 byte-range (exclusive)'
-    assert (bob.user, bob.clients, bob.locks_text) == ('bob', ('10.0.0.6',), 'share read')
+    assert (bob.user, bob.client, bob.locks_text) == ('bob', '10.0.0.6', 'share read')
 
-    # Without sessions (no PRIVILEGE_SMB_SESSION_READ) a handle shows every client of its file.
-    alice, bob = RowJoiner(grants, ranges, names).rows(handles)
-    assert alice.clients == bob.clients == ('10.0.0.5', '10.0.0.6')
+    # Without sessions (no PRIVILEGE_SMB_SESSION_READ) a handle has a row for every client of its
+    # file, each with that client's grants.
+    rows = RowJoiner(grants, ranges, names).rows(handles)
+    assert [(r.user, r.client, r.locks_text) for r in rows] == [
+        ('alice', '10.0.0.5', 'share read/exclude-write; 2 byte-range (exclusive)'),
+        ('alice', '10.0.0.6', 'share read; 2 byte-range'),
+        ('bob', '10.0.0.5', 'share read/exclude-write'),
+        ('bob', '10.0.0.6', 'share read'),
+    ]
+    assert len({r.key for r in rows}) == 4 and len({r.location for r in rows}) == 2
+
+
+def test_one_user_on_two_clients_reads_right_each_handle_with_its_own_clients_grants():
+    """A read handle from one client and a write handle from another, same user, same file: what
+    each client's opens do (its share-mode grant) ties each handle to its client."""
+    handles = [
+        handle('7', '501', 'R', '/fin/Q3.xlsx', ['MS_ACCESS_FILE_READ_DATA']),
+        handle('7', '501', 'W', '/fin/Q3.xlsx', ['MS_ACCESS_FILE_READ_DATA', 'MS_ACCESS_FILE_WRITE_DATA']),
+    ]
+    grants = [
+        grant('7', '10.0.0.5', 'API_SHARE_MODE_READ'),
+        grant('7', '10.0.0.6', 'API_SHARE_MODE_READ', 'API_SHARE_MODE_WRITE', 'API_SHARE_MODE_EXCLUDE_WRITE'),
+    ]
+    sessions = [
+        {'originator': '10.0.0.5', 'user': {'auth_id': '501'}, 'share_names': ['Finance'],
+         'time_open': {'nanoseconds': str(3600 * 10**9)}, 'time_idle': {'nanoseconds': str(90 * 10**9)}},
+        {'originator': '10.0.0.6', 'user': {'auth_id': '501'}, 'share_names': ['Files']},
+    ]  # fmt: skip
+    shares = [{'share_name': 'Files', 'fs_path': '/'}, {'share_name': 'Finance', 'fs_path': '/fin'}]
+    joiner = RowJoiner(
+        grants, [], {'501': 'alice'}.get, sessions, shares=shares, hosts={'10.0.0.5': 'ws-alice'}, listed_at=10_000.0
+    )
+    read, write = joiner.rows(handles)
+    assert (read.client, read.host, read.access, read.locks_text) == ('10.0.0.5', 'ws-alice', 'read', 'share read')
+    assert (write.client, write.host, write.access) == ('10.0.0.6', '', 'read+write')
+    assert write.locks_text == 'share read/write/exclude-write'
+    assert (read.share, write.share) == ('Finance', 'Files')  # each through its own session's share
+    assert (read.opened, read.idle_s) == (10_000.0 - 3600, 90.0) and read.cells[-2] == '1 min'
+    assert (write.opened, write.idle_s) == (None, None)
+    assert read.who == 'alice from 10.0.0.5 (ws-alice)'
 
 
 def test_paths_the_listing_left_out_come_from_the_resolved_ids_or_say_unknown():
@@ -34,4 +71,4 @@ def test_paths_the_listing_left_out_come_from_the_resolved_ids_or_say_unknown():
         [handle('7', '501', 'L1'), handle('8', '501', 'L2')]
     )
     assert [r.path for r in rows] == ['/fin/old.xlsx', UNRESOLVED_PATH]
-    assert rows[1].clients == () and rows[1].locks_text == 'none'
+    assert rows[1].client == '' and rows[1].locks_text == 'none'

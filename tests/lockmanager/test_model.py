@@ -3,7 +3,18 @@
 
 import pytest
 
-from lockmanager.model import Selector, access_mode, matches_text, sort_rows
+from lockmanager.model import (
+    COLUMN_BY_KEY,
+    COLUMNS,
+    Selector,
+    SessionRow,
+    access_mode,
+    duration_text,
+    matches_text,
+    natural_key,
+    sort_rows,
+    sort_sessions,
+)
 from tests.lockmanager.conftest import row
 
 
@@ -34,9 +45,9 @@ def test_access_mode_in_words(mask, expected):
 
 def test_sorting_by_file_id_and_client_is_numeric_and_ties_stay_in_path_order():
     rows = [
-        row('/b', file_id='10', clients=('10.0.0.10',)),
-        row('/a', file_id='9', clients=('10.0.0.9',)),
-        row('/c', file_id='10', clients=('10.0.0.9',)),
+        row('/b', file_id='10', client='10.0.0.10'),
+        row('/a', file_id='9', client='10.0.0.9'),
+        row('/c', file_id='10', client='10.0.0.9'),
     ]
     assert [r.path for r in sort_rows(rows, 'file_id')] == ['/a', '/b', '/c']
     assert [r.path for r in sort_rows(rows, 'file_id', descending=True)] == ['/b', '/c', '/a']
@@ -44,17 +55,18 @@ def test_sorting_by_file_id_and_client_is_numeric_and_ties_stay_in_path_order():
 
 
 def test_live_filter_matches_path_user_or_client_in_any_case():
-    rows = [row('/Finance/Q3.xlsx', 'alice', ('10.0.0.5',)), row('/eng/spec.docx', 'Bob', ('10.0.0.6',))]
+    rows = [row('/Finance/Q3.xlsx', 'alice', '10.0.0.5'), row('/eng/spec.docx', 'Bob', '10.0.0.6', host='WS-Bob')]
     assert [r.user for r in rows if matches_text(r, 'finance')] == ['alice']
     assert [r.user for r in rows if matches_text(r, 'bob')] == ['Bob']
     assert [r.user for r in rows if matches_text(r, '0.0.6')] == ['Bob']
+    assert [r.user for r in rows if matches_text(r, 'ws-bob')] == ['Bob']
 
 
 def test_selector_needs_every_given_criterion():
     rows = [
-        row('/fin/Q3.xlsx', 'alice', ('10.0.0.5',), file_id='7'),
-        row('/fin/Q3.xlsx', 'bob', ('10.0.0.6',), file_id='7', auth_id='502'),
-        row('/eng/spec.docx', 'alice', ('10.0.0.5',), file_id='8'),
+        row('/fin/Q3.xlsx', 'alice', '10.0.0.5', file_id='7'),
+        row('/fin/Q3.xlsx', 'bob', '10.0.0.6', file_id='7', auth_id='502', host='ws-bob'),
+        row('/eng/spec.docx', 'alice', '10.0.0.5', file_id='8'),
     ]
     assert len(Selector(path='FIN/q3').pick(rows)) == 2
     assert [r.user for r in Selector(path='q3', user='BOB').pick(rows)] == ['bob']
@@ -62,8 +74,43 @@ def test_selector_needs_every_given_criterion():
     assert [r.path for r in Selector(file_id='8').pick(rows)] == ['/eng/spec.docx']
     assert Selector(client='10.0.0.5', path='q3').pick(rows) == [rows[0]]
     assert Selector(client='10.0.0').pick(rows) == []  # an address, not a part of one
+    assert Selector(client='WS-BOB').pick(rows) == [rows[1]]  # or the host name, any case
     assert Selector(path='q3', user='bob').describe() == 'path containing q3, user bob'
     # A blank pattern picks nothing, never everything: closing all handles is --close --all.
     assert [Selector(path=blank).pick(rows) for blank in ('', '  ')] == [[], []]
     assert Selector(user=' ').pick(rows) == [] and Selector(client='').pick(rows) == []
     assert len(Selector().pick(rows)) == len(rows)
+
+
+def test_paths_and_names_sort_as_people_count():
+    rows = [row(f'/s/file{n}', user=f'user{n}') for n in (1000, 200, 30)]
+    assert [r.path for r in sort_rows(rows, 'path')] == ['/s/file30', '/s/file200', '/s/file1000']
+    assert [r.user for r in sort_rows(rows, 'user', descending=True)] == ['user1000', 'user200', 'user30']
+    assert natural_key('a9c') < natural_key('A10b')  # numbers as numbers, letters in any case
+
+
+@pytest.mark.parametrize(
+    'seconds, text',
+    [(None, ''), (5, '5 s'), (125, '2 min'), (3 * 3600 + 300, '3 h 05 min'), (2 * 86400 + 7200, '2 d 2 h')],
+)
+def test_idle_times_read_as_durations(seconds, text):
+    assert duration_text(seconds) == text
+    assert row(idle_s=seconds).cells[COLUMNS.index(COLUMN_BY_KEY['idle'])] == text
+
+
+def test_unknown_open_times_sort_last_either_way_up():
+    rows = [row('/a', opened=None), row('/b', opened=200.0), row('/c', opened=100.0)]
+    assert [r.path for r in sort_rows(rows, 'opened')] == ['/c', '/b', '/a']
+
+
+def test_sessions_are_picked_by_user_and_client_or_host():
+    sessions = [
+        SessionRow('s1', 'alice', '500', '10.0.0.5', 'ws-alice', ('Files',), 2, 100.0, 5.0, False, True),
+        SessionRow('s2', 'bob', '501', '10.0.0.6', '', ('Finance',), 0, None, None, True, False),
+    ]
+    assert Selector(user='ALICE').pick_sessions(sessions) == [sessions[0]]
+    assert Selector(client='ws-alice').pick_sessions(sessions) == [sessions[0]]
+    assert Selector(client='10.0.0.6', user='bob').pick_sessions(sessions) == [sessions[1]]
+    assert Selector(user=' ').pick_sessions(sessions) == []
+    assert [s.location for s in sort_sessions(sessions, 'open_handles')] == ['s2', 's1']
+    assert sessions[1].cells[-2:] == ('yes', 'no') and sessions[0].label.startswith('the session of alice from')

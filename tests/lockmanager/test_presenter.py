@@ -24,7 +24,7 @@ def handle_row(path, user, client, n):
         path=path,
         user=user,
         auth_id=str(500 + n),
-        clients=(client,),
+        client=client,
         access='read+write',
         share_modes=('API_SHARE_MODE_READ',),
         byte_range_locks=0,
@@ -118,7 +118,7 @@ def listed(presenter):
 
 
 def select(presenter, *users_and_paths):
-    presenter.selection_changed(r.location for r in presenter.visible if (r.user, r.path) in users_and_paths)
+    presenter.selection_changed(r.key for r in presenter.visible if (r.user, r.path) in users_and_paths)
 
 
 def test_refresh_lists_in_the_background_sorted_by_path_with_counts_in_the_status(window):
@@ -284,7 +284,7 @@ def test_the_selection_survives_a_refresh_unless_its_handle_is_gone(window):
     select(window, ('alice', '/fin/Q3.xlsx'), ('bob', '/fin/Q3.xlsx'))
     window.cluster.rows = [r for r in window.cluster.rows if r.user != 'bob']
     listed(window)
-    assert window.selected == {'L1'}
+    assert window.selected == {'L1 10.0.0.5'}  # a row's key: its handle and client
 
 
 def test_export_writes_the_shown_rows_as_csv(window, tmp_path):
@@ -312,7 +312,7 @@ def test_the_table_is_fed_in_batches_and_a_newer_feed_stops_an_older_one():
     feed = RowFeed(batch=3)
     rows = [handle_row(f'/f{n}', 'alice', '10.0.0.5', n) for n in range(7)]
     first = feed.start(rows)
-    assert [item for item, _ in feed.next_batch(first)] == ['L0', 'L1', 'L2']
+    assert [item for item, _ in feed.next_batch(first)] == ['L0 10.0.0.5', 'L1 10.0.0.5', 'L2 10.0.0.5']
     assert feed.next_batch(first)[0][1][0] == '/f3'
     second = feed.start(rows[:2])
     assert feed.next_batch(first) is None and feed.done(first)

@@ -1,9 +1,9 @@
-"""lockmanager.lookups: user names and paths asked of the cluster once per id."""
+"""lockmanager.lookups: user names, host names and paths asked of the cluster once per id or address."""
 
 import pytest
 from qumulo.lib.request import RequestError
 
-from lockmanager.lookups import FilePaths, UserNames
+from lockmanager.lookups import FilePaths, HostNames, UserNames
 
 
 def test_user_names_are_asked_once_and_fall_back_to_the_auth_id():
@@ -106,3 +106,35 @@ def test_other_failures_of_a_lookup_are_not_taken_for_a_gone_file(error):
     with pytest.raises(RequestError) as raised:
         FilePaths(fail, fail).lookup(['1'], ['1'])
     assert raised.value is error
+
+
+def test_host_names_are_asked_once_per_new_address_and_failed_lookups_again():
+    asked = []
+
+    def resolve(ips):
+        asked.append(list(ips))
+        return [
+            {'ip_address': ip, 'hostname': {'10.0.0.5': 'ws-alice'}.get(ip, ''), 'result': result}
+            for ip, result in zip(ips, ['OK', 'NOT_FOUND', 'TIMEOUT'])
+        ]
+
+    hosts = HostNames(resolve)
+    assert hosts.lookup(['10.0.0.5', '10.0.0.6', '10.0.0.7', '']) == {
+        '10.0.0.5': 'ws-alice',
+        '10.0.0.6': '',
+        '10.0.0.7': '',
+    }
+    hosts.lookup(['10.0.0.5', '10.0.0.6', '10.0.0.7'])
+    assert asked == [['10.0.0.5', '10.0.0.6', '10.0.0.7'], ['10.0.0.7']]  # the timed-out one again
+
+
+def test_a_cluster_refusing_dns_lookups_leaves_names_empty_and_is_not_asked_again():
+    calls = []
+
+    def refuse(ips):
+        calls.append(ips)
+        raise RequestError(403, 'Forbidden', {'error_class': 'http_forbidden_error', 'description': 'no'})
+
+    hosts = HostNames(refuse)
+    assert hosts.lookup(['10.0.0.5']) == {'10.0.0.5': ''} and hosts.lookup(['10.0.0.6']) == {'10.0.0.6': ''}
+    assert len(calls) == 1

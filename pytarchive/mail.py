@@ -137,8 +137,12 @@ class _CriticalMailHandler(logging.Handler):
         self.setFormatter(logging.Formatter(LOG_FORMAT))
 
     def emit(self, record: logging.LogRecord) -> None:
+        # A failed task says which in the subject and what to do in the body (consumer.py passes
+        # them as `mail_subject` and `mail_advice`); any other CRITICAL record keeps the old subject.
+        subject = getattr(record, 'mail_subject', None) or TASK_FAILED_SUBJECT
+        advice = getattr(record, 'mail_advice', None)
         try:
-            send(self.email, TASK_FAILED_SUBJECT, self.format(record))
+            send(self.email, subject, self.format(record) + (f'\n\n{advice}\n' if advice else ''))
         except ToolError as exc:
             # Not logged: that could come back here. stderr is the journal under systemd.
             print(f'pytarchive: a CRITICAL record was not mailed: {exc.message}', file=sys.stderr, flush=True)

@@ -145,10 +145,31 @@ class Commands:
         return _queued(self.api.submit('scan'))
 
     def format(self, args: Dict[str, Any]) -> Queued:
-        return _queued(self.api.submit('format', barcode=_barcode(args)))
+        return _queued(self.api.submit('format', barcode=self._tape(args)))
 
     def check(self, args: Dict[str, Any]) -> Queued:
-        return _queued(self.api.submit('check', barcode=_barcode(args)))
+        return _queued(self.api.submit('check', barcode=self._tape(args)))
+
+    def _tape(self, args: Dict[str, Any]) -> str:
+        """The barcode of a tape the library holds: one it does not is refused now, not by a task
+        that fails later. Known from the last scan or task; otherwise the library is asked, when
+        no task is moving tapes (a busy library is left to the task, which checks again)."""
+        barcode = _barcode(args)
+        if tapes.home_slot(self.db, barcode) is not None or self.resources is None:
+            return barcode
+        if self.api.storage.list((RUNNING,)):
+            return barcode
+        try:
+            status = self.resources.changer.status()
+        except ToolError:
+            return barcode  # the task says what the library says
+        if not status.holders(barcode):
+            held = sorted({tape.barcode for tape in status.tapes()})
+            raise BadRequest(
+                f'{barcode} is not in the library (it holds {", ".join(held) or "no labelled tape"}): '
+                'put the tape in a slot, or check the barcode'
+            )
+        return barcode
 
     def prepare(self, args: Dict[str, Any]) -> Queued:
         path = checks.existing_folder(args.get('path'))
@@ -158,7 +179,7 @@ class Commands:
         return _queued(self.api.submit('prepare', path=path, description=_text(args, 'description')))
 
     def archive(self, args: Dict[str, Any]) -> Queued:
-        path, barcode = _full_path(args), _barcode(args)
+        path, barcode = _full_path(args), self._tape(args)
         newest = folders.latest(self.db, path, (folders.PREPARED, folders.ARCHIVING, folders.FAILED, folders.ARCHIVED))
         prepared = newest if newest is not None and newest['state'] != folders.ARCHIVED else None
         if prepared is None and not self._pending('prepare', path):
@@ -175,7 +196,16 @@ class Commands:
     def restore(self, args: Dict[str, Any]) -> Queued:
         path = _full_path(args)
         to = _full_path(args, 'to') if args.get('to') is not None else None
-        only = checks.clean_subpath(_text(args, 'only'))
+        if to is not None and os.path.lexists(to) and not os.path.isdir(to):
+            raise BadRequest(f'--to {to}: not a folder (restore writes into a folder, made if missing)')
+        only = _text(args, 'only')
+        if only.startswith('/'):
+            # The path as the admin sees it on disk, inside the folder: taken as the part inside it.
+            inside = os.path.normpath(only)
+            if inside != path and not inside.startswith(path.rstrip('/') + '/'):
+                raise BadRequest(f'--only {only}: not inside {path} (give a path inside it, or relative to it)')
+            only = os.path.relpath(inside, path) if inside != path else ''
+        only = checks.clean_subpath(only)
         force = _flag(args, 'force')
         if not self._pending('archive', path):
             checks.archived_folder(self.db, path)

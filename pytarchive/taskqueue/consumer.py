@@ -8,7 +8,7 @@ already running (a format, a copy of one file) is allowed to finish first.
 
 import logging
 import threading
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from common.errors import ToolError
 from pytarchive.state.db import DatabaseUnusable
@@ -115,8 +115,24 @@ class Consumer:
             if not isinstance(exc, (ToolError, LibraryError)):
                 log.exception('task %d %s: unexpected error', task.id, task.kind)
             # CRITICAL: a logging.conf's SMTPHandler at CRITICAL, or [Email], mails it ("pytarchive: Task failed").
-            log.critical('task %d %s %s: failed: %s', task.id, task.kind, task.args, error)
+            log.critical(
+                'task %d %s %s: failed: %s', task.id, task.kind, task.args, error, extra=failure_mail(task, error)
+            )
             self.storage.mark_failed(task.id, error)
         else:
             log.info('task %d %s: done%s', task.id, task.kind, f': {result}' if result else '')
             self.storage.mark_done(task.id, result)
+
+
+def failure_mail(task: Task, error: str) -> Dict[str, str]:
+    """The subject and advice of the mail a failed task sends: which task (id, kind, path, tape),
+    and what an admin does next."""
+    named = ' '.join(str(task.args[key]) for key in ('path', 'barcode') if task.args.get(key))
+    return {
+        'mail_subject': f'pytarchive: task {task.id} {task.kind}{" " + named if named else ""} failed',
+        'mail_advice': (
+            f'The error: {error}\n'
+            f'What to do: fix its cause, then run it again with `pytarchive requeue {task.id}`; '
+            f'`pytarchive queue` lists the tasks.'
+        ),
+    }

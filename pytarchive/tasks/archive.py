@@ -32,7 +32,7 @@ from pytarchive.resources import DriveResources
 from pytarchive.state import folders, tapes
 from pytarchive.state.db import Database
 from pytarchive.taskqueue import TaskContext
-from pytarchive.units import human_bytes
+from pytarchive.units import human_bytes, sizes_apart
 from pytarchive.walk import DIR, FILE, LINK
 
 log = logging.getLogger(__name__)
@@ -303,10 +303,8 @@ def _check_unchanged(source: str, row: Dict, root: str, when: str) -> None:
     except FileNotFoundError:
         raise ToolError(f'{source} was deleted {when}: prepare {root} again') from None
     if info.st_size != row['size'] or info.st_mtime != row['mtime']:
-        raise ToolError(
-            f'{source} changed {when} ({human_bytes(row["size"])} then, '
-            f'{human_bytes(info.st_size)} now): prepare {root} again when it is quiet'
-        )
+        then, now = sizes_apart(row['size'], info.st_size)
+        raise ToolError(f'{source} changed {when} ({then} then, {now} now): prepare {root} again when it is quiet')
 
 
 def _verify_tree(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[str, str]]:

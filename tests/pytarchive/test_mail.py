@@ -5,6 +5,9 @@ import socket
 import ssl
 
 import pytest
+
+from pytarchive.client.protocol import Task
+from pytarchive.taskqueue.consumer import failure_mail
 from aiosmtpd.smtp import AuthResult
 
 from common.errors import AUTH, CONFIG, UNREACHABLE, ToolError
@@ -171,6 +174,32 @@ def test_critical_records_are_mailed(smtp_server, logger):
     assert msg['Subject'] == 'pytarchive: Task failed'
     body = msg.get_content()
     assert ' - x - CRITICAL - task 3 archive failed: tape TPN001L9 is full' in body
+
+
+def test_a_failed_tasks_mail_names_the_task_in_its_subject_and_says_what_to_do(smtp_server, logger):
+    inbox, port = smtp_server(auth_require_tls=False, authenticator=check_login)
+    logger.addHandler(mail.critical_mail_handler(config(port, username='archiver', password=PASSWORD)))
+    task = Task(
+        7,
+        'archive',
+        {'path': '/data/projects/x', 'barcode': 'TPN001L9'},
+        'failed',
+        None,
+        None,
+        0,
+        None,
+        0,
+        None,
+        1,
+        '',
+        None,
+        None,
+    )
+    logger.critical('task 7 failed: tape TPN001L9 is full', extra=failure_mail(task, 'tape TPN001L9 is full'))
+    [msg] = inbox.messages()
+    assert msg['Subject'] == 'pytarchive: task 7 archive /data/projects/x TPN001L9 failed'
+    body = msg.get_content()
+    assert 'The error: tape TPN001L9 is full' in body and '`pytarchive requeue 7`' in body
 
 
 def test_a_mail_that_cannot_be_sent_never_raises_into_the_caller(logger, capsys):

@@ -2,7 +2,9 @@
 
 import datetime as dt
 
-from pytarchive.units import age, human_bytes
+import pytest
+
+from pytarchive.units import age, human_bytes, sizes_apart
 
 
 def test_units():
@@ -23,3 +25,16 @@ def test_units():
             '2025-01-01T00:00:00+00:00',
         )
     ] == ['0s', '1m', '3h', '2d']
+
+
+@pytest.mark.parametrize(
+    'before, after, shown',
+    [
+        (100_000, 100_005, ('100,000 B', '100,005 B')),  # the same to one decimal: shown to the byte
+        (100_000, 250_000, ('100.0 kB', '250.0 kB')),
+        (5, 7, ('5 B', '7 B')),
+        (1_000, 1_000, ('1.0 kB', '1.0 kB')),
+    ],
+)
+def test_sizes_that_differ_are_shown_so_that_they_differ(before, after, shown):
+    assert sizes_apart(before, after) == shown

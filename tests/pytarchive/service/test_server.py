@@ -607,12 +607,12 @@ def test_a_failed_task_is_mailed_by_the_smtp_handler_of_a_logging_conf(make_rig,
         '[formatter_defaultFormatter]\nformat=%(asctime)s - %(name)s - %(levelname)s - %(message)s\n'
     )
     rig = formatted_rig(make_rig, extra=f'logging_config = {logging_conf}\n')
-    failed = rig.client('format', 'TPN009L9', '--wait')
-    assert failed.returncode == 1
+    failed = rig.client('check', 'TPN002L9', '--wait')  # in the library, never formatted: the task fails
+    assert failed.returncode == 1, failed.stderr
     deadline = time.monotonic() + 10
     while not inbox.messages():
         assert time.monotonic() < deadline, 'no mail arrived'
         time.sleep(0.1)
     [message] = inbox.messages()
     assert message['Subject'] == 'pyarchive: Task failed'
-    assert 'format' in message.get_content() and 'TPN009L9' in message.get_content()
+    assert 'check' in message.get_content() and 'TPN002L9' in message.get_content()

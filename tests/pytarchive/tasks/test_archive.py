@@ -70,6 +70,10 @@ def test_restore_refuses_to_overwrite_without_force_and_only_restores_a_part(mak
     only_one = tmp_path / 'one file'
     rig.ok('restore', str(folder), '--only', 'données été.txt', '--to', str(only_one), '--wait')
     assert [path.name for path in only_one.iterdir()] == ['données été.txt']
+    # The full path of a part, as the admin sees it on disk, is the same part.
+    by_full_path = tmp_path / 'by full path'
+    rig.ok('restore', str(folder), '--only', str(folder / 'données été.txt'), '--to', str(by_full_path), '--wait')
+    assert [path.name for path in by_full_path.iterdir()] == ['données été.txt']
 
     missing = rig.client('restore', str(folder), '--only', 'no such thing', '--wait')
     assert missing.returncode == 1 and 'no such thing is not in the archive' in missing.stderr
@@ -143,6 +147,7 @@ def test_archive_refuses_unprepared_folders_and_folders_that_do_not_fit(make_rig
     rig.ok('prepare', str(gone), '--wait')
     (gone / 'file').unlink()
     gone.rmdir()
+    (gone.parent / 'a-file').write_text('not a folder')
     for bad, message in (
         (['archive', str(gone), TAPE], 'no such folder any more (it was prepared'),
         (['prepare', 'relative/path'], 'is not a full path'),
@@ -150,6 +155,11 @@ def test_archive_refuses_unprepared_folders_and_folders_that_do_not_fit(make_rig
         (['archive', str(folder), 'CLN001L1'], 'cleaning tape'),
         (['restore', str(tmp_path / 'absent')], 'has no verified archive'),
         (['explore', str(folder)], '[Export] to is not set'),
+        (['archive', str(folder), 'TPN999L9'], 'TPN999L9 is not in the library (it holds CLN001L1, TPN001L9'),
+        (['format', 'TPN999L9'], 'TPN999L9 is not in the library'),
+        (['check', 'TPN999L9'], 'put the tape in a slot, or check the barcode'),
+        (['restore', str(folder), '--to', str(gone.parent / 'a-file')], 'not a folder (restore writes into a folder'),
+        (['restore', str(folder), '--only', '/etc/passwd'], f'--only /etc/passwd: not inside {folder}'),
     ):
         done = rig.client(*bad)
         assert done.returncode == 1 and message in done.stderr and done.stderr.count('\n') == 1, done.stderr

@@ -64,6 +64,30 @@ def take_lock(database: str) -> IO[str]:
     return handle
 
 
+def take_library_lock(device: str) -> Optional[int]:
+    """One service per library, whatever database each has: an exclusive lock on the changer's
+    device node itself (its real path, so /dev/tape/by-id/... and /dev/sch0 are one library). A
+    second service would move tapes and unmount volumes under the first one's tasks. mtx takes no
+    such lock, so the lock never gets in the way of the tasks' own mtx runs. A device that is not
+    there yet (the library off at boot) cannot be locked: the tasks say so when they run."""
+    real = os.path.realpath(device)
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        log.warning('the library %s cannot be opened to lock it (%s): not locked', device, exc.strerror)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ToolError(
+            f'another pytarchive service is already using the library {device}'
+            + (f' ({real})' if real != device else '')
+            + ': one service per library; stop the other one first'
+        ) from None
+    return fd
+
+
 def bind_socket(path: str, group: Optional[int]) -> socket.socket:
     """Listen on `path`: mode 0600, or 0660 owned by the read-only group so its members can connect."""
     parent = os.path.dirname(path)
@@ -128,6 +152,7 @@ class Service:
         # checked before take_lock makes the lock) or when asked: otherwise it is a lost catalog.
         create = new_database or not traces(path)
         self._lock_handle = take_lock(path)
+        self._library_lock = take_library_lock(config.device.library)
         self.db: Optional[Database] = None
         self.consumer: Optional[Consumer] = None
         self.unusable: Optional[str] = None  # why the service takes no work: the line every client gets

@@ -240,16 +240,18 @@ def test_sigterm_mid_task_empties_the_drive_then_exits_0_and_the_rest_waits(make
         assert tasks[2]['error'] == 'the service was stopped before this task finished'
 
 
-def test_the_service_refuses_a_bad_config_and_a_second_instance_in_one_line(make_rig, tmp_path):
-    def service(config):
-        return subprocess.run(
-            [PYTHON, '-m', 'pytarchive.service', '--config', str(config)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+def service(config):
+    """A second service run to its end: what it printed and its exit status."""
+    return subprocess.run(
+        [PYTHON, '-m', 'pytarchive.service', '--config', str(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
+
+def test_the_service_refuses_a_bad_config_and_a_second_instance_in_one_line(make_rig, tmp_path):
     bad = tmp_path / 'bad.conf'
     bad.write_text('[Device]\nlibrary = /dev/sch0 # no drive_serial\n')
     done = service(bad)
@@ -267,6 +269,26 @@ def test_the_service_refuses_a_bad_config_and_a_second_instance_in_one_line(make
         f'pytarchive.service: error: another pytarchive service is already using {rig.database}\n',
     )
     assert rig.ok('queue') == 'the queue is empty\n'  # the first one is untouched
+
+
+def test_a_second_service_with_its_own_database_on_the_same_library_is_refused(make_rig, tmp_path):
+    rig = make_rig()
+    rig.start()
+    rig.ok('format', 'TPN001L9')
+    other = tmp_path / 'other.conf'
+    other.write_text(
+        rig.config.read_text()
+        .replace(str(rig.database), str(tmp_path / 'other-state' / 'other.db'))
+        .replace(str(rig.socket), str(tmp_path / 'other.sock'))
+    )
+    other.chmod(0o600)
+    done = service(other)
+    assert (done.returncode, done.stderr) == (
+        1,
+        f'pytarchive.service: error: another pytarchive service is already using the library '
+        f'{rig.library / "dev" / "sch0"}: one service per library; stop the other one first\n',
+    )
+    assert rig.wait_for({1: {'done'}})[1]['state'] == 'done'  # the first one's task was not disturbed
 
 
 # -- limits: what a member of the read-only group (or anyone who can connect) can make root spend ----

@@ -2,8 +2,9 @@
 reference LTFS (mkltfs, ltfs, built by `make ltfs`) and Debian's real mtx through the SCSI shim.
 
 The step shows the LTFS version and the library as the real `mtx status` reports it, then a small
-folder is prepared, archived (copied, read back, verified), listed by summary and deleteable, and
-restored into another folder, with the messages mkltfs printed when the service formatted the
+folder is prepared, archived (copied, read back, verified), listed by summary and deleteable,
+explored (its tape mounted read-only and exported through sim/exportfs.py, the exportfs stand-in)
+and restored into another folder, with the messages mkltfs printed when the service formatted the
 tape; the drive is left empty at the end and the library cleaned up."""
 
 import configparser
@@ -56,8 +57,11 @@ def _with_library(work, library, config_lines, say):
     mtx = shlex.split(device['mtx'])  # `env LD_PRELOAD=... /usr/sbin/mtx`
     changer = [*mtx, '-f', device['library']]
     config = work / 'pytarchive.conf'
+    exportfs = f'env PYTHONPATH={PROJECT} {sys.executable} -m sim.exportfs --table {work / "exports.json"}'
     config.write_text(
-        config_lines + f'\n[Service]\nsocket = {work / "pytarchive.sock"}\ndatabase = {work / "pytarchive.db"}\n'
+        config_lines
+        + f'\n[Service]\nsocket = {work / "pytarchive.sock"}\ndatabase = {work / "pytarchive.db"}\n'
+        + f'\n[Export]\nto = 127.0.0.1\nsettings = ro\nexportfs = {exportfs}\n'
     )
     say(
         'pytarchive: the service on a virtual library (sim/tapelib: 6 slots, 1 drive, 2 data tapes and a cleaning tape)'
@@ -90,11 +94,14 @@ def _with_library(work, library, config_lines, say):
             ['archive', str(folder), 'TPN001L9', '--wait'],
             ['summary'],
             ['deleteable'],
+            ['explore', str(folder)],
             ['restore', str(folder), '--to', str(restored), '--wait'],
         ):
             _client(config, say, *command)
             if command[:2] == ['format', 'TPN001L9']:
                 _mkltfs_messages(work / 'service.log', say)
+            if command[0] == 'explore':
+                _explore_until_seen(config, exportfs, say)
         same = _contents(folder) == _contents(restored)
         say(
             f'   restored copy {"identical to" if same else "DIFFERS from"} the original '
@@ -169,6 +176,19 @@ def _client(config, say, *args):
     say(f'   $ pytarchive {shlex.join(args)}')
     for line in (done.stdout + done.stderr).rstrip().splitlines():
         say(f'     {line}')
+
+
+def _explore_until_seen(config, exportfs, say, timeout=60):
+    """Wait for the export to show in the stand-in's table, show it, and end the explore."""
+    deadline = time.monotonic() + timeout
+    listed = []
+    while time.monotonic() < deadline and not listed:
+        listed = _run(*shlex.split(exportfs), '-v').stdout.splitlines()
+        time.sleep(0.2)
+    say('   $ exportfs -v   (sim/exportfs.py, the stand-in: no NFS server runs here)')
+    for line in listed or ['(nothing exported within 60 s)']:
+        say(f'     {line}')
+    _client(config, say, 'explore', '--stop')
 
 
 def _wait_for_socket(path, service, timeout=30):

@@ -34,12 +34,15 @@ class Finished:
         return shlex.join(self.argv)
 
 
-def run_command(argv: Sequence[str], timeout: float) -> Finished:
+def run_command(
+    argv: Sequence[str], timeout: float, setting: str = 'the command path in the [Device] config'
+) -> Finished:
     """Run argv to completion (no shell, stdin closed) and return its exit status and output.
 
     Output goes to temporary files rather than pipes: `ltfs` forks a daemon that may keep the
     inherited stdout open for as long as the volume is mounted, and a pipe would then never reach
-    end-of-file. With files, only the exit of the command itself is waited for.
+    end-of-file. With files, only the exit of the command itself is waited for. `setting` names
+    where the command is configured, for a command not found.
     """
     argv = tuple(argv)
     if not argv:
@@ -51,7 +54,7 @@ def run_command(argv: Sequence[str], timeout: float) -> Finished:
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout, check=False
             )
         except FileNotFoundError:
-            raise CommandNotRun(f'{argv[0]} not found (check the command path in the [Device] config)') from None
+            raise CommandNotRun(f'{argv[0]} not found (check {setting})') from None
         except PermissionError:
             raise CommandNotRun(f'{argv[0]} is not executable (permission denied)') from None
         except subprocess.TimeoutExpired:

@@ -21,7 +21,7 @@ _TIMEOUT_S = 120.0
 def _exportfs(export_config: ExportConfig, *arguments: str) -> None:
     argv = [*export_config.exportfs, *arguments]
     try:
-        finished = run_command(argv, _TIMEOUT_S)
+        finished = run_command(argv, _TIMEOUT_S, 'exportfs in the [Export] config')
     except CommandNotRun as error:
         raise ToolError(f'{shlex.join(argv)}: {error}') from None
     if finished.returncode != 0:

@@ -49,6 +49,9 @@ def test_demo_shows_events_locks_handles_and_the_watcher():
     assert 'TPN001L9 as tmp/' in out and 'and verified: 6 files, 1.0 MB' in out
     assert 'TPN001L9  1     formatted' in out and 'folders: 1 archived' in out
     assert 'safe to delete by hand' in out
+    # explore through the exportfs stand-in: the tape's copy of the folder exported read-only, then ended.
+    assert re.search(r'^     \S+/library/mnt/tmp/.+\t127\.0\.0\.1\(ro\)$', out, re.MULTILINE), out
+    assert 'ending explore (task' in out
     assert 'restored copy identical to the original (9 entries compared)' in out
     assert (
         'service stopped (exit 0); mtx status: Data Transfer Element 0:Empty, Storage Element 1:Full :VolumeTag=TPN001L9'

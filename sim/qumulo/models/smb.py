@@ -164,6 +164,7 @@ class Smb:
         self._session_of = {}  # (auth id, client address) -> session location
         self.shares = {}  # name -> share dict
         self._grants = {}  # handle location -> ((key, share-mode grant), [(key, byte-range grant)])
+        self._listed = {}  # lock type -> [(key, grant)] of every handle, until the next open or close
         self._seq = itertools.count(1)
         self.short_pages = False
         self._lock = threading.Lock()
@@ -288,6 +289,7 @@ class Smb:
             ]
             self.handles[location] = handle
             self._grants[location] = ((n, dict(base, mode=modes)), ranges)
+            self._listed.clear()
             session['num_opens'] += 1
             session['_active'] = time.monotonic_ns()
             return public(handle)
@@ -328,6 +330,7 @@ class Smb:
                     results.append({'error_message': f'No open file handle at location {location}'})
                     continue
                 self._grants.pop(location, None)
+                self._listed.clear()
                 session = self.sessions.get(handle['_session'])
                 if session:
                     session['num_opens'] -= 1
@@ -391,20 +394,31 @@ class Smb:
     def grants(self, kind, file_id=None, owner_address=None, owner_name=None):
         """-> [(key, grant)] in key order."""
         with self._lock:
+            if file_id is None and not owner_address and not owner_name:
+                # The whole listing is asked again for each of its pages: gathered once, until
+                # the next open or close (gathering 20,000 grants for each of 20 pages cost more
+                # than sending them).
+                every = self._listed.get(kind)
+                if every is None:
+                    every = self._listed[kind] = self._gather(kind, list(self._grants.values()))
+                return every
             pairs = list(self._grants.values())
-        found = []
-        for share, ranges in pairs:
-            for key, grant in [share] if kind == 'share-mode' else ranges:
-                if file_id is not None and grant['file_id'] != file_id:
-                    continue
-                if owner_address and grant['owner_address'] != owner_address:
-                    continue
-                if owner_name and grant.get('owner_name') != owner_name:
-                    continue
-                # No copy: a grant never changes after its open, and copying every grant for
-                # every page made listing 20,000 grants a page at a time take seconds.
-                found.append((key, grant))
-        return found
+        found = self._gather(kind, pairs)
+        return [
+            (key, grant)
+            for key, grant in found
+            if (file_id is None or grant['file_id'] == file_id)
+            and (not owner_address or grant['owner_address'] == owner_address)
+            and (not owner_name or grant.get('owner_name') == owner_name)
+        ]
+
+    @staticmethod
+    def _gather(kind, pairs):
+        # No copy: a grant never changes after its open, and copying every grant for every page
+        # made listing 20,000 grants a page at a time take seconds.
+        if kind == 'share-mode':
+            return [share for share, _ in pairs]
+        return [pair for _, ranges in pairs for pair in ranges]
 
     def grants_page(self, pairs, after, limit):
         """A page of grants -> (grants, the key of its last, or None for an empty page)."""

@@ -41,6 +41,31 @@ def test_closing_a_handle_releases_its_grants_and_reports_per_handle(sim):
     assert 'No open file handle' in again[0]['error_message']
 
 
+def test_the_grant_listing_follows_every_open_and_close_between_listings(sim):
+    # The whole listing is gathered once for its pages: an open or close must still show at once.
+    rc = sim.client()
+    first = open_handle(sim, '/share/g1.txt', byte_ranges=[[0, 10]])
+    assert len(all_grants(rc, 'share-mode')) == 1 and len(all_grants(rc, 'byte-range')) == 1
+    second = open_handle(sim, '/share/g2.txt', client='10.0.0.7', byte_ranges=[[0, 10]])
+    both = sorted([first['file_number'], second['file_number']])
+    assert sorted(g['file_id'] for g in all_grants(rc, 'share-mode')) == both
+    assert [g['file_id'] for g in all_grants(rc, 'byte-range', owner_address='10.0.0.7')] == [second['file_number']]
+    rc.smb.close_smb_file(location=first['handle_info']['location'])
+    assert [g['file_id'] for g in all_grants(rc, 'share-mode')] == [second['file_number']]
+    assert [g['file_id'] for g in all_grants(rc, 'byte-range')] == [second['file_number']]
+
+
+def all_grants(rc, kind, **query):
+    """Every grant of a lock listing, a page of one at a time, to the empty page."""
+    grants, after = [], None
+    while True:
+        page = rc.fs.list_locks_by_client('smb', kind, limit=1, after=after, **query)
+        grants += page['grants']
+        if not page['grants'] or not page['paging']['next']:
+            return grants
+        after = page['paging']['next'].split('after=')[1].split('&')[0]
+
+
 def test_closing_a_session_closes_its_handles(sim):
     open_handle(sim, '/share/s1.txt')
     open_handle(sim, '/share/s2.txt')

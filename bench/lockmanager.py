@@ -87,14 +87,14 @@ class WindowBench:
     def refresh(self, expected):
         self.presenter.refresh()
         self._pump_until(lambda: not self.presenter.jobs.busy and not self.window.filling)
-        shown = len(self.window.tree.get_children())
+        shown = self.window.rows_shown()
         assert shown == expected, shown
 
     def filter(self, text):
         self.window.filter_text.set(text)
         self.presenter.apply_filter()  # what tick() does once typing pauses
         self._pump_until(lambda: not self.window.filling)
-        return len(self.window.tree.get_children())
+        return self.window.rows_shown()
 
     def close(self):
         self.window.quit()

@@ -330,6 +330,12 @@ def configure_interactively(
         'PASSWORD': password,
         'ACCESS_TOKEN': token,
     }
+    _save(path, parser, answers)
+    print(f'Configuration saved to {path}', file=out, flush=True)
+    return load_cluster_config(path)
+
+
+def _save(path: str, parser: configparser.ConfigParser, answers: Dict[str, Optional[str]]) -> None:
     for key, value in answers.items():
         _set_key(parser, key, value)
     try:
@@ -337,5 +343,20 @@ def configure_interactively(
     except OSError as exc:
         raise ConfigError(f'{path}: cannot save config file: {exc.strerror}') from None
 
-    print(f'Configuration saved to {path}', file=out, flush=True)
+
+def write_cluster_config(path: PathLike, config: ClusterConfig) -> ClusterConfig:
+    """Save `config` to `path` as --configure does (same keys, mode 0600, other keys and sections
+    kept), without asking anything; return it as read back. For a window's Connect dialog."""
+    path = os.fspath(path)
+    parser = _read(path) if os.path.exists(path) else _new_parser()
+    answers = {
+        'API_HOST': config.host,
+        'API_PORT': str(config.port),
+        'USERNAME': config.username,
+        'PASSWORD': config.password,
+        'ACCESS_TOKEN': config.access_token,
+        # A bundle path is read relative to the file, so an absolute one stays right wherever it is saved.
+        'CA_BUNDLE': os.path.abspath(config.ca_bundle) if config.ca_bundle else None,
+    }
+    _save(path, parser, answers)
     return load_cluster_config(path)

@@ -12,7 +12,13 @@ import sys
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 from common.auth import require_privileges
-from common.config import ClusterConfig, configure_interactively, find_config_file, load_cluster_config
+from common.config import (
+    ClusterConfig,
+    ConfigError,
+    configure_interactively,
+    find_config_file,
+    load_cluster_config,
+)
 from common.errors import (
     AUTH,
     BAD_REPLY,
@@ -221,9 +227,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             'the lock manager window needs a display ($DISPLAY is not set); '
             'use --list or --close here, or run it in a desktop session'
         )
-    config = load_cluster_config(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILENAME))
     if not command_line:
-        return _open_window(config, args.auto_refresh or 0)
+        # Without a usable config file the window opens anyway, asking for the cluster; its Save
+        # writes the file this run would have read.
+        config, problem = None, ''
+        try:
+            config = load_cluster_config(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILENAME))
+        except ConfigError as exc:
+            problem = exc.message
+        path = config.path if config else find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILENAME, False)
+        return _open_window(config, args.auto_refresh or 0, path or '', problem)
+    config = load_cluster_config(find_config_file(args.config_file, CONFIG_ENV, CONFIG_FILENAME))
 
     client = connect_once(config)
     cluster = LockCluster(client)
@@ -243,14 +257,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return close_handles(cluster, selector, args)
 
 
-def _open_window(config: ClusterConfig, auto_refresh_s: float) -> int:
+def _open_window(config: Optional[ClusterConfig], auto_refresh_s: float, config_path: str, problem: str) -> int:
     try:
         from lockmanager.gui import run_window
     except ImportError as exc:  # a Python built without Tk
         raise ToolError(
             f'the window needs Tk ({exc}; e.g. apt-get install python3-tk); --list and --close work without it'
         ) from None
-    return run_window(config, auto_refresh_s)
+    return run_window(config, auto_refresh_s, config_path, problem)
 
 
 def _picked(snapshot: Snapshot, selector: Selector) -> List[HandleRow]:

@@ -17,6 +17,7 @@ from common.config import (
     configure_interactively,
     find_config_file,
     load_cluster_config,
+    write_cluster_config,
 )
 from common.errors import CONFIG
 
@@ -404,3 +405,30 @@ def test_configure_end_of_input_writes_nothing(tmp_path):
     assert f'tool: error: {path}: configuration cancelled, file not changed' in shown
     assert 'Traceback' not in shown
     assert not path.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# write_cluster_config (a window's Connect dialog): the file --configure writes, without prompts
+
+
+def test_write_cluster_config_writes_the_configure_file_0600_and_keeps_other_settings(tmp_path):
+    path = tmp_path / 'tool.ini'
+    write(path, '[DEFAULT]\nAPI_HOST = old\napi_port = 9000\nPASSWORD = old\nKEEP = me\n[tool]\nx = 1\n', 0o644)
+    bundle = tmp_path / 'ca.pem'
+    bundle.write_text('pem')
+    wanted = ClusterConfig('10.1.2.3', 8443, 'admin', ' p%ss ', None, str(bundle))
+    config = write_cluster_config(path, wanted)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert (config.host, config.port, config.username, config.password) == ('10.1.2.3', 8443, 'admin', ' p%ss ')
+    assert config.ca_bundle == str(bundle) and config.path == str(path)
+    text = path.read_text()
+    assert 'API_PORT = 8443' in text and 'api_port' not in text and 'PASSWORD = " p%ss "' in text
+    assert 'KEEP = me' in text and '[tool]' in text
+    assert load_cluster_config(path) == config
+
+
+def test_write_cluster_config_with_a_token_and_an_unwritable_place(tmp_path):
+    config = write_cluster_config(tmp_path / 'new.ini', ClusterConfig('h', 8000, None, None, 'access-v1:abc'))
+    assert config.access_token == 'access-v1:abc' and config.username is None
+    with pytest.raises(ConfigError, match='cannot save config file'):
+        write_cluster_config(tmp_path / 'missing' / 'x.ini', ClusterConfig('h', 8000, 'u', 'p'))

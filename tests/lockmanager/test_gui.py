@@ -313,6 +313,16 @@ def test_the_details_pane_shows_the_selected_row(open_window, sim, display, tmp_
     for field in ('Access:\tread+write', 'Byte-range locks:\t2', 'Open since:', 'Idle:', 'Handle location:'):
         assert field in text
     assert 'Share modes:\t' in text
+    tree = window.tree
+    [item] = [i for i in tree.get_children() if tree.item(i, 'values')[2] == 'alice'][:1]
+    x, y, _, height = tree.bbox(item, 'path')
+    tree.event_generate('<Motion>', x=x + 10, y=y + height // 2)
+    window.root.update()
+    assert window.path_tip.shown == '/finance/budget-2027.xlsx'  # the full path over its cell
+    x, y, _, height = tree.bbox(item, 'user')
+    tree.event_generate('<Motion>', x=x + 10, y=y + height // 2)
+    window.root.update()
+    assert window.path_tip.shown == ''
     right_click_row(window, '/design/cover.psd', 'carol')
     window.row_menu.invoke('Details')
     window.row_menu.unpost()

@@ -5,7 +5,7 @@
                mtx, tapeinfo, mkltfs, ltfs, ltfsck, umount (commands, split like a shell would),
                ltfsck_recovery (yes: check a volume whose index is behind, see tasks' recovery)
     [Export]   to, settings, exportfs (command)
-    [Service]  socket, database, read_only_group, logging_config
+    [Service]  socket, database, read_only_group, logging_config, queue_days
     [Email]    smtp_host, smtp_port, sender, recipients, starttls, username, password
 
 Inline `# comments` are stripped (`scratch_path = /tmp # Path where ...` is common). A key
@@ -76,6 +76,7 @@ class ServiceConfig:
     read_only_group: str  # empty: only root may use the service
     logging_config: str
     logging_config_given: bool  # named in the file: then it must exist
+    queue_days: int = 7  # finished tasks older than this leave `pytarchive queue` (kept in the database)
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,7 @@ def load(path: str = DEFAULT_PATH) -> Config:
             socket=service.path_value('socket', DEFAULT_SOCKET),
             database=service.path_value('database', DEFAULT_DATABASE),
             read_only_group=service.text('read_only_group', ''),
+            queue_days=service.integer('queue_days', 7, minimum=0, maximum=36500),
             logging_config=logging_config or DEFAULT_LOGGING_CONFIG,
             logging_config_given=bool(logging_config),
         ),

@@ -1,7 +1,8 @@
 """The pytarchive client: send one command to the service and print its answer.
 
-    pytarchive prepare PATH "DESCRIPTION"       pytarchive queue [--json]
+    pytarchive prepare PATH "DESCRIPTION"       pytarchive queue [ID] [--all] [--json]
     pytarchive archive PATH BARCODE             pytarchive requeue ID[,ID...] | --all
+    pytarchive cancel ID[,ID...]
     pytarchive restore PATH [--to DIR] [--only SUBPATH] [--force]
     pytarchive explore PATH | --stop            pytarchive summary [--json]
     pytarchive deleteable [--json]              pytarchive inventory [--json]
@@ -69,10 +70,16 @@ def build_parser() -> ArgumentParser:
     queue = commands.add_parser(
         'queue', parents=[common], help='list the tasks: id, kind, arguments, state, progress, age'
     )
+    queue.add_argument('id', nargs='?', type=int, metavar='ID', help='show this task whole (its full result and error)')
+    queue.add_argument('--all', action='store_true', help='every task, the old finished ones too')
     queue.add_argument('--json', action='store_true', help='JSON instead of a table')
     requeue = commands.add_parser('requeue', parents=[common], help='run failed or interrupted tasks again')
     requeue.add_argument('ids', nargs='*', metavar='ID[,ID...]', help='task ids, as `pytarchive queue` shows them')
-    requeue.add_argument('--all', action='store_true', help='every failed or interrupted task')
+    requeue.add_argument('--all', action='store_true', help='every failed, interrupted or cancelled task')
+    cancel = commands.add_parser(
+        'cancel', parents=[common], help='cancel tasks: a queued one never runs, a running one stops at a checkpoint'
+    )
+    cancel.add_argument('ids', nargs='+', metavar='ID[,ID...]', help='task ids, as `pytarchive queue` shows them')
     summary = commands.add_parser(
         'summary',
         parents=[common],
@@ -118,20 +125,24 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def _task_ids(parser: ArgumentParser, words: List[str]) -> List[int]:
+def _task_ids(parser: ArgumentParser, words: List[str], command: str = 'requeue') -> List[int]:
     ids = []
     for item in ','.join(words).split(','):
         item = item.strip()
         if not item:
             continue
         if not item.isdigit() or int(item) == 0:
-            parser.error(f'requeue: {item!r} is not a task id (a positive whole number)')
+            parser.error(f'{command}: {item!r} is not a task id (a positive whole number)')
         ids.append(int(item))
     return ids
 
 
 def build_request(parser: ArgumentParser, args: argparse.Namespace) -> Dict[str, Any]:
-    if args.command in ('queue', 'summary', 'deleteable', 'inventory'):
+    if args.command == 'queue':
+        if args.id is not None and (args.id <= 0 or args.all):
+            parser.error('queue: give one task id (a positive whole number), or --all, not both')
+        return {'json': args.json, 'all': args.all, **({'id': args.id} if args.id is not None else {})}
+    if args.command in ('summary', 'deleteable', 'inventory'):
         return {'json': args.json}
     if args.command == 'requeue':
         ids = _task_ids(parser, args.ids)
@@ -140,6 +151,11 @@ def build_request(parser: ArgumentParser, args: argparse.Namespace) -> Dict[str,
         if not args.all and not ids:
             parser.error('requeue: which tasks? give their ids (e.g. 3,5) or --all')
         return {'all': True} if args.all else {'ids': ids}
+    if args.command == 'cancel':
+        ids = _task_ids(parser, args.ids, 'cancel')
+        if not ids:
+            parser.error('cancel: which tasks? give their ids (e.g. 3,5)')
+        return {'ids': ids}
     if args.command in ('format', 'check'):
         return {'barcode': args.barcode}
     if args.command == 'prepare':

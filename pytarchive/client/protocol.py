@@ -30,7 +30,8 @@ _CHUNK = 64 * 1024  # memory grows with the bytes that arrive, never with the si
 
 
 QUEUED, RUNNING, DONE, FAILED, INTERRUPTED = 'queued', 'running', 'done', 'failed', 'interrupted'
-ENDED = (DONE, FAILED, INTERRUPTED)
+CANCELLED = 'cancelled'  # by `pytarchive cancel`: a queued task never ran, a running one stopped
+ENDED = (DONE, FAILED, INTERRUPTED, CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Task:
     id: int
     kind: str
     args: Dict[str, Any]
-    state: str  # QUEUED -> RUNNING -> DONE | FAILED | INTERRUPTED
+    state: str  # QUEUED -> RUNNING -> DONE | FAILED | INTERRUPTED | CANCELLED (or QUEUED -> CANCELLED)
     error: Optional[str]
     result: Optional[str]
     bytes_done: int

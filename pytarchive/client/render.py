@@ -31,7 +31,7 @@ def _arguments(task: Task) -> str:
     return arguments_text(task.args) or '-'
 
 
-def progress_text(task: Task) -> str:
+def progress_text(task: Task, now: Optional[dt.datetime] = None) -> str:
     parts = []
     if task.bytes_total or task.bytes_done:
         total = f' of {human_bytes(task.bytes_total)}' if task.bytes_total is not None else ''
@@ -39,24 +39,84 @@ def progress_text(task: Task) -> str:
     if task.files_total or task.files_done:
         total = f' of {task.files_total}' if task.files_total is not None else ''
         parts.append(f'{task.files_done}{total} files')
+    if task.state == RUNNING:
+        parts += _pace(task, now)
     shown = ', '.join(parts) or '-'
     return f'{task.step}: {shown}' if task.step and task.state == RUNNING else shown
 
 
-def queue_table(tasks: List[Task], now: Optional[dt.datetime] = None) -> str:
+def _pace(task: Task, now: Optional[dt.datetime]) -> List[str]:
+    """The rate since the task started and the time left at that rate, once both can be told."""
+    if not task.started or not task.bytes_done:
+        return []
+    now = now or dt.datetime.now(dt.timezone.utc)
+    seconds = (now - dt.datetime.fromisoformat(task.started)).total_seconds()
+    if seconds < 1:
+        return []
+    rate = task.bytes_done / seconds
+    pace = [f'{human_bytes(int(rate))}/s']
+    if task.bytes_total and task.bytes_total > task.bytes_done:
+        pace.append(f'{_duration((task.bytes_total - task.bytes_done) / rate)} left')
+    return pace
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f'{seconds}s'
+    if seconds < 3600:
+        return f'{seconds // 60}m{seconds % 60:02d}s'
+    return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m'
+
+
+SUMMARY_CHARS = 70  # a result or error in the queue's one line; `pytarchive queue ID` shows it whole
+
+
+def one_line_of(text: Optional[str], limit: int = SUMMARY_CHARS) -> str:
+    line = ' '.join((text or '').split())
+    return line if len(line) <= limit else line[: limit - 1] + '…'
+
+
+def queue_table(tasks: List[Task], now: Optional[dt.datetime] = None, hidden: int = 0) -> str:
+    """One line a task: what it is, where it stands, and its result or error cut to one line."""
     if not tasks:
-        return 'the queue is empty'
+        return 'the queue is empty' + (f' ({hidden} older finished tasks: `pytarchive queue --all`)' if hidden else '')
     rows = [
-        (str(task.id), task.kind, _arguments(task), task.state, progress_text(task), age(task.created, now))
+        (
+            str(task.id),
+            task.kind,
+            one_line_of(_arguments(task), 60),
+            task.state,
+            progress_text(task, now),
+            age(task.created, now),
+            one_line_of(f'error: {task.error}' if task.error else task.result) or '-',
+        )
         for task in tasks
     ]
-    notes = {}
-    for index, task in enumerate(tasks):
-        if task.error:
-            notes[index] = f'error: {task.error}'
-        elif task.result:
-            notes[index] = task.result
-    return table(('ID', 'KIND', 'ARGUMENTS', 'STATE', 'PROGRESS', 'AGE'), rows, notes)
+    text = table(('ID', 'KIND', 'ARGUMENTS', 'STATE', 'PROGRESS', 'AGE', 'RESULT'), rows)
+    if hidden:
+        text += (
+            f'\n\n{hidden} older finished tasks not shown: `pytarchive queue --all`; one whole: `pytarchive queue ID`'
+        )
+    return text
+
+
+def task_text(task: Task, now: Optional[dt.datetime] = None) -> str:
+    """One task whole: `pytarchive queue ID`."""
+    lines = [
+        f'task {task.id}: {task.kind} {_arguments(task)}',
+        f'state:     {task.state}' + (f' ({task.step})' if task.step and task.state == RUNNING else ''),
+        f'progress:  {progress_text(task, now)}',
+        f'queued:    {task.created}',
+        f'started:   {task.started or "-"}',
+        f'finished:  {task.finished or "-"}',
+        f'attempts:  {task.attempts}',
+    ]
+    if task.result:
+        lines += ['result:', *(f'  {line}' for line in task.result.splitlines())]
+    if task.error:
+        lines += ['error:', *(f'  {line}' for line in task.error.splitlines())]
+    return '\n'.join(lines)
 
 
 def _slot(tape: Dict[str, Any], drive: Optional[Dict[str, Any]]) -> str:

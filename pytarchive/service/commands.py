@@ -6,15 +6,16 @@ what the client prints: text, or data when --json asked for it; a queued task co
 Queued, so the client can wait for it.
 """
 
+import datetime as dt
 import os
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from common.errors import ToolError
 from pytarchive import checks
 from pytarchive.client import render
-from pytarchive.client.protocol import QUEUED, RUNNING, Task
+from pytarchive.client.protocol import ENDED, QUEUED, RUNNING, Task
 from pytarchive.config import Config
 from pytarchive.resources import DriveResources
 from pytarchive.state import folders, tapes
@@ -32,6 +33,9 @@ class BadRequest(ToolError):
     pass
 
 
+FINISHED_SHOWN = 20  # finished tasks `pytarchive queue` shows, newest last; --all shows every one
+
+
 def _flag(args: Dict[str, Any], name: str) -> bool:
     value = args.get(name, False)
     if not isinstance(value, bool):
@@ -45,6 +49,16 @@ def _barcode(args: Dict[str, Any]) -> str:
 
 def _full_path(args: Dict[str, Any], name: str = 'path') -> str:
     return checks.full_path(args.get(name))
+
+
+def _task_ids(wanted: Any, command: str, alternative: str = '') -> List[int]:
+    if (
+        not isinstance(wanted, list)
+        or not wanted
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in wanted)
+    ):
+        raise BadRequest(f'{command} needs task ids (positive whole numbers){alternative}')
+    return wanted
 
 
 def _text(args: Dict[str, Any], name: str) -> str:
@@ -73,6 +87,7 @@ class Commands:
             'summary': self.summary,
             'deleteable': self.deleteable,
             'requeue': self.requeue,
+            'cancel': self.cancel,
             'scan': self.scan,
             'format': self.format,
             'check': self.check,
@@ -90,10 +105,26 @@ class Commands:
         return handler(args)
 
     def queue(self, args: Dict[str, Any]) -> Any:
+        """Running and queued tasks and the last finished ones (younger than [Service] queue_days,
+        at most FINISHED_SHOWN); --all: every task; an id: that task whole."""
+        task_id = args.get('id')
+        if task_id is not None:
+            task = self.api.storage.get(task_id) if isinstance(task_id, int) and not isinstance(task_id, bool) else None
+            if task is None:
+                raise BadRequest(f'no task {task_id!r} (see `pytarchive queue --all`)')
+            return task.as_dict() if _flag(args, 'json') else render.task_text(task)
         tasks = self.api.tasks()
+        shown = tasks if _flag(args, 'all') else self._recent(tasks)
         if _flag(args, 'json'):
-            return [task.as_dict() for task in tasks]
-        return render.queue_table(tasks)
+            return [task.as_dict() for task in shown]
+        return render.queue_table(shown, hidden=len(tasks) - len(shown))
+
+    def _recent(self, tasks: List[Task]) -> List[Task]:
+        days = self.config.service.queue_days if self.config is not None else 7
+        since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat()
+        finished = [t for t in tasks if t.state in ENDED and (t.finished or t.created) >= since]
+        keep = {t.id for t in finished[-FINISHED_SHOWN:]} | {t.id for t in tasks if t.state not in ENDED}
+        return [t for t in tasks if t.id in keep]
 
     def task(self, args: Dict[str, Any]) -> Dict[str, Any]:
         """One task as data: what `--wait` polls."""
@@ -131,15 +162,22 @@ class Commands:
             if not ids:
                 return 'no failed or interrupted tasks to requeue'
         else:
-            wanted = args.get('ids')
-            if (
-                not isinstance(wanted, list)
-                or not wanted
-                or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in wanted)
-            ):
-                raise BadRequest('requeue needs task ids (positive whole numbers) or "all"')
-            ids = self.api.requeue(wanted)
+            ids = self.api.requeue(_task_ids(args.get('ids'), 'requeue', ' or "all"'))
         return f'requeued task{"s" if len(ids) > 1 else ""} {", ".join(map(str, ids))}'
+
+    def cancel(self, args: Dict[str, Any]) -> str:
+        wanted = _task_ids(args.get('ids'), 'cancel')
+        exploring = [t.id for t in self.api.storage.list((RUNNING,)) if t.kind == 'explore' and t.id in wanted]
+        if exploring:
+            raise BadRequest(f'task {exploring[0]} is an explore: end it with `pytarchive explore --stop`')
+        states = self.api.cancel(wanted, '`pytarchive cancel`')
+        parts = [
+            f'task {task_id} cancelled (it never ran)'
+            if state == QUEUED
+            else f'task {task_id} stops at its next checkpoint and ends cancelled (the drive is emptied)'
+            for task_id, state in sorted(states.items())
+        ]
+        return '; '.join(parts)
 
     def scan(self, args: Dict[str, Any]) -> Queued:
         return _queued(self.api.submit('scan'))
@@ -153,11 +191,11 @@ class Commands:
     def _tape(self, args: Dict[str, Any]) -> str:
         """The barcode of a tape the library holds: one it does not is refused now, not by a task
         that fails later. Known from the last scan or task; otherwise the library is asked, when
-        no task is moving tapes (a busy library is left to the task, which checks again)."""
+        no task is queued or running (a busy library is left to the task, which checks again)."""
         barcode = _barcode(args)
         if tapes.home_slot(self.db, barcode) is not None or self.resources is None:
             return barcode
-        if self.api.storage.list((RUNNING,)):
+        if self.api.storage.list((QUEUED, RUNNING)):
             return barcode
         try:
             status = self.resources.changer.status()

@@ -87,6 +87,36 @@ MIGRATIONS: List[Sequence[str]] = [
     ),
     # 2 -> 3: a tape that returned ENOSPC (LTFS never gives that space back).
     ('ALTER TABLE tapes ADD COLUMN full INTEGER NOT NULL DEFAULT 0',),
+    # 3 -> 4: a task can be cancelled (`pytarchive cancel`). SQLite cannot change a CHECK, so the
+    # table is copied into one that allows the new state, keeping every row, id and the id sequence
+    # (ids are never reused).
+    (
+        """CREATE TABLE tasks_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            args TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'interrupted', 'cancelled')),
+            error TEXT,
+            result TEXT,
+            bytes_done INTEGER NOT NULL DEFAULT 0,
+            bytes_total INTEGER,
+            files_done INTEGER NOT NULL DEFAULT 0,
+            files_total INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created TEXT NOT NULL,
+            started TEXT,
+            finished TEXT,
+            step TEXT
+        )""",
+        'INSERT INTO tasks_new (id, kind, args, state, error, result, bytes_done, bytes_total, files_done, '
+        'files_total, attempts, created, started, finished, step) SELECT id, kind, args, state, error, result, '
+        'bytes_done, bytes_total, files_done, files_total, attempts, created, started, finished, step FROM tasks',
+        "DELETE FROM sqlite_sequence WHERE name = 'tasks_new'",
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'tasks_new', seq FROM sqlite_sequence WHERE name = 'tasks'",
+        'DROP TABLE tasks',
+        'ALTER TABLE tasks_new RENAME TO tasks',
+        'CREATE INDEX tasks_by_state ON tasks(state, id)',
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,10 +1,10 @@
 """What the service's command handlers use: submit a task, list the queue, requeue."""
 
-from typing import Any, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from pytarchive.taskqueue.consumer import Consumer
 from pytarchive.taskqueue.registry import Registry
-from pytarchive.client.protocol import Task
+from pytarchive.client.protocol import RUNNING, Task
 from pytarchive.taskqueue.storage import TaskStorage
 
 
@@ -31,6 +31,14 @@ class QueueApi:
         ids = self.storage.requeue(task_ids)
         self._wake()
         return ids
+
+    def cancel(self, task_ids: Iterable[int], by: str) -> Dict[int, str]:
+        """Queued tasks are cancelled now; running ones stop at their next checkpoint. -> id -> state it had."""
+        states = self.storage.cancel(task_ids, by)
+        for task_id, state in states.items():
+            if state == RUNNING and self.consumer is not None:
+                self.consumer.cancel_running(task_id, by)
+        return states
 
     def requeue_all(self) -> List[int]:
         ids = self.storage.requeue_all()

@@ -25,14 +25,27 @@ class TaskInterrupted(Exception):
     """Raised by checkpoint() when the service is stopping; the task is marked interrupted."""
 
 
+class TaskCancelled(TaskInterrupted):
+    """Raised by checkpoint() when `pytarchive cancel` asked for the task: it unwinds as an
+    interrupted one does (drive emptied, nothing half-recorded) and is marked cancelled."""
+
+
 class TaskContext:
     """What a handler gets: its task, the drive's resources, progress and stop checkpoints."""
 
-    def __init__(self, task: Task, resources: Any, storage: TaskStorage, stopping: threading.Event):
+    def __init__(
+        self,
+        task: Task,
+        resources: Any,
+        storage: TaskStorage,
+        stopping: threading.Event,
+        cancelled: Optional[Dict[int, str]] = None,
+    ):
         self.task = task
         self.resources = resources
         self._storage = storage
         self._stopping = stopping
+        self._cancelled = cancelled if cancelled is not None else {}  # task id -> who asked
 
     def progress(self, **counters: Optional[object]) -> None:
         """bytes_done, bytes_total, files_done, files_total (as far as known) and step (e.g. 'verifying')."""
@@ -43,9 +56,13 @@ class TaskContext:
         return self._stopping.is_set()
 
     def checkpoint(self) -> None:
-        """Call between steps: raises TaskInterrupted when the service is stopping."""
+        """Call between steps: raises TaskInterrupted when the service is stopping, TaskCancelled
+        when the task was cancelled."""
         if self._stopping.is_set():
             raise TaskInterrupted('the service was stopped before this task finished')
+        by = self._cancelled.get(self.task.id)
+        if by is not None:
+            raise TaskCancelled(f'cancelled by {by} while it ran; stopped at a checkpoint, nothing half-recorded')
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -64,12 +81,17 @@ class Consumer:
         self._stopping = threading.Event()
         self._pending = threading.Event()  # set by wake(): something may be waiting in the queue
         self._threads: List[threading.Thread] = []
+        self._cancelled: Dict[int, str] = {}  # running task id -> who cancelled it (a dict's set is atomic)
 
     def start(self) -> None:
         for index, resources in enumerate(self.resources):
             thread = threading.Thread(target=self._work, args=(resources,), name=f'worker-{index}')
             thread.start()
             self._threads.append(thread)
+
+    def cancel_running(self, task_id: int, by: str) -> None:
+        """The running task stops at its next checkpoint and ends cancelled."""
+        self._cancelled[task_id] = by
 
     def wake(self) -> None:
         """A task was queued: let an idle worker take it now."""
@@ -102,9 +124,12 @@ class Consumer:
 
     def _run(self, task: Task, resources: Any) -> None:
         log.info('task %d %s %s: started', task.id, task.kind, task.args)
-        context = TaskContext(task, resources, self.storage, self._stopping)
+        context = TaskContext(task, resources, self.storage, self._stopping, self._cancelled)
         try:
             result = self.registry.handler(task.kind)(context, **task.args)
+        except TaskCancelled as exc:
+            log.warning('task %d %s: %s', task.id, task.kind, exc)
+            self.storage.mark_cancelled(task.id, str(exc))
         except TaskInterrupted as exc:
             log.warning('task %d %s: interrupted: %s', task.id, task.kind, exc)
             self.storage.mark_interrupted(task.id, str(exc))
@@ -122,6 +147,8 @@ class Consumer:
         else:
             log.info('task %d %s: done%s', task.id, task.kind, f': {result}' if result else '')
             self.storage.mark_done(task.id, result)
+        finally:
+            self._cancelled.pop(task.id, None)  # a cancel that came too late for the last checkpoint
 
 
 def failure_mail(task: Task, error: str) -> Dict[str, str]:

@@ -1,6 +1,6 @@
 """The task queue's persistent half: every task is a row, every state change one transaction.
 
-States: queued -> running -> done | failed | interrupted. A task found 'running' when the service
+States: queued -> running -> done | failed | interrupted | cancelled (a queued task may be cancelled too). A task found 'running' when the service
 starts was cut short by a dead service: it becomes 'interrupted' and waits for `requeue`, because
 only the admin knows whether whatever killed the service is fixed. Ids come from AUTOINCREMENT and
 are never reused, so the id an admin noted before a restart still names the same task.
@@ -11,10 +11,10 @@ import sqlite3
 from typing import Any, Dict, Iterable, List, Optional
 
 from common.errors import ToolError
-from pytarchive.client.protocol import DONE, FAILED, INTERRUPTED, QUEUED, RUNNING, Task
+from pytarchive.client.protocol import CANCELLED, DONE, FAILED, INTERRUPTED, QUEUED, RUNNING, Task
 from pytarchive.state.db import Database, now
 
-REQUEUEABLE = (FAILED, INTERRUPTED)
+REQUEUEABLE = (FAILED, INTERRUPTED, CANCELLED)
 
 
 def _task(row: Any) -> Task:
@@ -80,6 +80,36 @@ class TaskStorage:
 
     def mark_interrupted(self, task_id: int, reason: str) -> None:
         self._finish(task_id, INTERRUPTED, reason, None)
+
+    def mark_cancelled(self, task_id: int, reason: str) -> None:
+        self._finish(task_id, CANCELLED, reason, None)
+
+    def cancel(self, task_ids: Iterable[int], by: str) -> Dict[int, str]:
+        """Cancel these tasks, all or none (RequeueError): a queued one at once, here, in the same
+        transaction a worker's claim takes, so it never runs; a running one is only reported
+        (id -> 'running'): its worker stops it at its next checkpoint. -> id -> state it had."""
+        wanted = sorted(set(task_ids))
+        with self.db.transaction() as conn:
+            states, problems = {}, []
+            for task_id in wanted:
+                row = conn.execute('SELECT state FROM tasks WHERE id = ?', (task_id,)).fetchone()
+                if row is None:
+                    problems.append(f'{task_id} does not exist')
+                elif row['state'] not in (QUEUED, RUNNING):
+                    problems.append(f'{task_id} is {row["state"]} already')
+                else:
+                    states[task_id] = row['state']
+            if problems:
+                raise RequeueError(f'nothing cancelled: task {"; task ".join(problems)} (only queued or running tasks)')
+            conn.executemany(
+                'UPDATE tasks SET state = ?, error = ?, finished = ? WHERE id = ? AND state = ?',
+                [
+                    (CANCELLED, f'cancelled by {by} before it ran', now(), i, QUEUED)
+                    for i, s in states.items()
+                    if s == QUEUED
+                ],
+            )
+        return states
 
     def set_progress(
         self,

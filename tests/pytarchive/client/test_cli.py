@@ -33,6 +33,10 @@ def test_each_command_sends_what_the_service_needs():
     assert request_for('explore', '--stop') == ('explore', {'stop': True})
     assert request_for('deleteable', '--json') == ('deleteable', {'json': True})
     assert request_for('inventory') == ('inventory', {'json': False})
+    assert request_for('cancel', '3,5', '7') == ('cancel', {'ids': [3, 5, 7]})
+    assert request_for('queue') == ('queue', {'json': False, 'all': False})
+    assert request_for('queue', '--all', '--json') == ('queue', {'json': True, 'all': True})
+    assert request_for('queue', '12') == ('queue', {'json': False, 'all': False, 'id': 12})
 
 
 @pytest.mark.parametrize(
@@ -45,6 +49,10 @@ def test_each_command_sends_what_the_service_needs():
         (['restore', '/data/x', '--only'], 'argument --only: expected one argument'),
         (['inventory', '--wait'], 'unrecognized arguments: --wait'),
         (['deleteable', '--force'], 'unrecognized arguments: --force'),
+        (['cancel'], 'the following arguments are required: ID[,ID...]'),
+        (['cancel', 'x'], "cancel: 'x' is not a task id"),
+        (['queue', '3', '--all'], 'queue: give one task id'),
+        (['queue', 'three'], "argument ID: invalid int value: 'three'"),
     ],
 )
 def test_malformed_commands_are_one_line_and_exit_2(argv, message):

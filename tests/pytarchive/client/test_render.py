@@ -3,7 +3,7 @@
 import datetime as dt
 
 from pytarchive.client.protocol import Task
-from pytarchive.client.render import deleteable_table, queue_table, summary_text
+from pytarchive.client.render import deleteable_table, queue_table, summary_text, task_text
 
 
 def _task(**changes):
@@ -45,14 +45,28 @@ def test_queue_table_shows_id_kind_arguments_state_progress_age_and_errors():
         now=now,
     )
     assert text.splitlines() == [
-        'ID  KIND    ARGUMENTS  STATE    PROGRESS                             AGE',
-        '7   check   TPN001L9   running  1.5 GB of 18.0 TB, 12 of 4000 files  2h',
-        '8   scan    -          failed   -                                    5s',
-        '    error: mtx: Drive 0 Full',
-        '9   format  TPN001L9   done     -                                    2h',
-        '    TPN001L9 formatted',
+        'ID  KIND    ARGUMENTS  STATE    PROGRESS                             AGE  RESULT',
+        '7   check   TPN001L9   running  1.5 GB of 18.0 TB, 12 of 4000 files  2h   -',
+        '8   scan    -          failed   -                                    5s   error: mtx: Drive 0 Full',
+        '9   format  TPN001L9   done     -                                    2h   TPN001L9 formatted',
     ]
     assert queue_table([]) == 'the queue is empty'
+
+
+def test_a_long_result_is_one_line_in_the_queue_and_whole_in_the_task():
+    result = 'archived to TPN001L9 and verified: 6 files\n' + 'x' * 200
+    text = queue_table([_task(state='done', result=result)], hidden=3)
+    first, row, _, note = text.splitlines()
+    assert row.endswith('…') and len(row) < 150
+    assert note == '3 older finished tasks not shown: `pytarchive queue --all`; one whole: `pytarchive queue ID`'
+    whole = task_text(_task(state='done', result=result, finished='2025-01-01T11:00:00+00:00'))
+    assert 'x' * 200 in whole and whole.startswith('task 7: check TPN001L9\nstate:     done')
+
+
+def test_a_running_task_shows_its_rate_and_the_time_left():
+    now = dt.datetime(2025, 1, 1, 10, 1, 40, tzinfo=dt.timezone.utc)
+    task = _task(bytes_done=1_000_000_000, bytes_total=3_000_000_000, started='2025-01-01T10:00:00+00:00')
+    assert queue_table([task], now=now).splitlines()[1].split('  ')[4] == ('1.0 GB of 3.0 GB, 10.0 MB/s, 3m20s left')
 
 
 def test_summary_lists_tapes_the_drive_and_counts():

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from pytarchive.state.db import SCHEMA_VERSION, Database, DatabaseError, DatabaseUnusable
+from pytarchive.state.db import MIGRATIONS, SCHEMA_VERSION, Database, DatabaseError, DatabaseUnusable
 from pytarchive.taskqueue import TaskStorage
 
 
@@ -32,6 +32,27 @@ def test_reopening_keeps_data_and_a_newer_schema_is_refused(tmp_path):
     raw.close()
     with pytest.raises(DatabaseError, match=f'schema version {SCHEMA_VERSION + 1} is newer than this pytarchive'):
         Database(path)
+
+
+def test_a_version_3_queue_is_upgraded_keeping_its_tasks_and_ids_and_may_hold_cancelled_tasks(tmp_path):
+    path = str(tmp_path / 'p.db')
+    raw = sqlite3.connect(path, isolation_level=None)
+    for statements in MIGRATIONS[:3]:
+        for statement in statements:
+            raw.execute(statement)
+    raw.execute('PRAGMA user_version = 3')
+    for n in range(1, 4):
+        raw.execute(
+            "INSERT INTO tasks (kind, args, state, created) VALUES ('scan', '{}', 'done', '2026-01-01T00:00:00+00:00')"
+        )
+    raw.execute("UPDATE sqlite_sequence SET seq = 9 WHERE name = 'tasks'")  # ids 4 to 9 were handed out once
+    raw.close()
+    db = Database(path)
+    storage = TaskStorage(db)
+    assert db.version == SCHEMA_VERSION and [t.id for t in storage.list()] == [1, 2, 3]
+    queued = storage.enqueue('scan', {})
+    assert queued.id == 10  # never an id handed out before
+    assert storage.cancel([10], 'the test') == {10: 'queued'} and storage.get(10).state == 'cancelled'
 
 
 def test_a_file_that_is_not_a_database_is_one_line(tmp_path):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from pytarchive.client.protocol import DONE, FAILED, INTERRUPTED, QUEUED, RUNNING
+from pytarchive.client.protocol import CANCELLED, DONE, FAILED, INTERRUPTED, QUEUED, RUNNING
 from pytarchive.library.errors import MtxError
 from pytarchive.taskqueue import Consumer, QueueApi, Registry, RequeueError, UnknownTask
 
@@ -165,6 +165,45 @@ def test_stopping_interrupts_a_task_at_its_next_checkpoint_and_takes_no_new_one(
         (QUEUED, None),
     ]
     assert cleaned_up == [1]
+
+
+def test_a_cancelled_queued_task_never_runs_and_a_running_one_stops_at_its_checkpoint(storage):
+    started = threading.Event()
+    cleaned_up = []
+
+    def long(ctx):
+        started.set()
+        try:
+            while True:
+                ctx.checkpoint()
+                time.sleep(0.01)
+        finally:
+            cleaned_up.append(ctx.task.id)
+
+    registry = Registry([('long', long)])
+    consumer = Consumer(storage, registry, ['drive-0'])
+    api = QueueApi(storage, registry, consumer)
+    consumer.start()
+    try:
+        api.submit('long')
+        api.submit('long')
+        api.submit('long')
+        assert started.wait(5)
+        assert api.cancel([1, 3], 'the test') == {1: RUNNING, 3: QUEUED}
+        _wait_for(lambda: storage.get(1).state == CANCELLED)
+        started.clear()
+        assert started.wait(5)  # the worker went on with task 2, never task 3
+        assert storage.get(3).state == CANCELLED and storage.get(3).started is None
+        with pytest.raises(RequeueError, match='nothing cancelled: task 1 is cancelled already; task 9 does not'):
+            api.cancel([1, 9], 'the test')
+        api.cancel([2], 'the test')
+        _wait_for(lambda: storage.get(2).state == CANCELLED)
+    finally:
+        consumer.stop()
+    assert storage.get(1).error.startswith('cancelled by the test while it ran; stopped at a checkpoint')
+    assert storage.get(3).error == 'cancelled by the test before it ran'
+    assert cleaned_up == [1, 2]
+    assert api.requeue([3]) == [3] and storage.get(3).state == QUEUED  # a cancelled task may run again
 
 
 def test_submit_refuses_unknown_kinds_and_wrong_arguments(storage):

@@ -287,6 +287,34 @@ def test_sigterm_mid_archive_stops_after_the_current_file_and_requeue_finishes(m
     assert task['state'] == 'done' and 'verified: 8000 files' in task['result'], task
 
 
+def test_cancel_a_queued_task_and_a_running_archive_then_requeue_it(make_rig, tmp_path):
+    rig = formatted_rig(make_rig)
+    folder = many_small_files(tmp_path / 'cancelled')
+    rig.ok('prepare', str(folder), '--wait')
+    task_id = archive_until_copying(rig, folder)
+    rig.thaw()
+    behind = queued_id(rig.ok('check', TAPE))
+    said = rig.ok('cancel', f'{task_id},{behind}')
+    assert f'task {behind} cancelled (it never ran)' in said
+    assert f'task {task_id} stops at its next checkpoint and ends cancelled' in said
+    tasks = rig.wait_for({task_id: {'cancelled'}, behind: {'cancelled'}})
+    assert (
+        tasks[behind]['started'] is None and tasks[behind]['error'] == 'cancelled by `pytarchive cancel` before it ran'
+    )
+    assert tasks[task_id]['error'].startswith('cancelled by `pytarchive cancel` while it ran')
+    deadline = time.monotonic() + 60
+    while rig.drive().barcode is not None or rig.mounted():  # the drive is emptied after a cancel
+        assert time.monotonic() < deadline, rig.log.read_text()
+        time.sleep(0.2)
+    assert rig.ok('deleteable').startswith('nothing is archived')  # nothing half-recorded as archived
+    again = rig.client('cancel', str(task_id))
+    assert again.returncode == 1 and f'task {task_id} is cancelled already' in again.stderr
+    assert 'cancelled' in rig.ok('queue').splitlines()[-1]
+    rig.ok('requeue', str(task_id))
+    task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=300)[task_id]
+    assert task['state'] == 'done' and 'verified: 8000 files' in task['result'], task
+
+
 def test_a_file_written_during_its_own_copy_is_never_archived_as_verified(make_rig, tmp_path):
     rig = formatted_rig(make_rig, capacity=700_000_000)
     rig.ok('check', TAPE, '--wait')

@@ -8,11 +8,13 @@ that each handle gets its own answer and a vanished one does not stop the others
 import contextlib
 import gc
 import logging
+import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, ContextManager, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, ContextManager, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from qumulo.rest_client import RestClient
@@ -78,6 +80,22 @@ def without_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+@contextlib.contextmanager
+def quick_thread_switches(interval_s: float = 0.0002) -> Iterator[None]:
+    """Let a thread waiting on the network take the interpreter back quickly while another joins.
+
+    The handles are read on one thread while this one joins the pages already in: each read of
+    a page releases the interpreter lock many times, and would wait the default 5 ms switch
+    interval each time to get it back from the joining thread, doubling the time a page takes.
+    """
+    was = sys.getswitchinterval()
+    sys.setswitchinterval(min(was, interval_s))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(was)
+
+
 class _Beside:
     """Runs `work` on a daemon thread: a pool's threads would hold up quitting while they wait
     for a network timeout."""
@@ -85,7 +103,7 @@ class _Beside:
     def __init__(self, work: Callable[[], object]):
         self._value: object = None
         self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, args=(work,), name='lockmanager-grants', daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(work,), name='lockmanager-listing', daemon=True)
         self._thread.start()
 
     def _run(self, work: Callable[[], object]) -> None:
@@ -118,14 +136,21 @@ class LockCluster:
     def __init__(self, client: RestClient, page_size: int = PAGE_SIZE):
         self.client = client
         self.page_size = page_size
-        self.names = UserNames(lambda **query: self.client.auth.find_identity(**query))
+        self.names = UserNames(lambda **query: self._side_client().auth.find_identity(**query))
         self.paths = FilePaths(
-            lambda ids: self.client.fs.resolve_paths(ids),
-            lambda ids: self.client.fs.try_resolve_paths(ids),
+            lambda ids: self._side_client().fs.resolve_paths(ids),
+            lambda ids: self._side_client().fs.try_resolve_paths(ids),
             RESOLVE_BATCH,
         )
-        self.hosts = HostNames(lambda ips: self.client.dns.resolve_ips_to_names(ips))
+        self.hosts = HostNames(lambda ips: self._side_client().dns.resolve_ips_to_names(ips))
         self._grant_client: Optional[RestClient] = None
+
+    def _side_client(self) -> RestClient:
+        """A second connection: the grants, sessions and lookups of a listing, while the handles
+        are paged on the first."""
+        if self._grant_client is None:
+            self._grant_client = self.client.clone()
+        return self._grant_client
 
     def _translated(self) -> ContextManager[None]:
         return translated(self.client.host, self.client.port)
@@ -148,30 +173,53 @@ class LockCluster:
             notes.append(f'without {SESSION_READ} a handle shows every client address of its file, and no sessions')
         if not with_shares:
             notes.append(f'share names need {SHARE_READ}')
-        with self._translated(), reading_reply('the SMB listing'), without_cyclic_gc():
-            grants = _Beside(lambda: self._grants_and_sessions(with_sessions, with_shares))
+        with self._translated(), reading_reply('the SMB listing'), without_cyclic_gc(), quick_thread_switches():
+            # The handles are paged on this client by a thread of their own while this one reads
+            # the grants and sessions on a second client, then joins each page of handles as it
+            # comes: the join runs while the cluster prepares the next page, and a page's raw
+            # handles are let go once joined. The lookups (names, host names, paths) go through
+            # the second client, which only this thread uses.
+            pages: 'queue.SimpleQueue[Optional[List[Mapping]]]' = queue.SimpleQueue()
+            paging = _Beside(lambda: self._page_handles(pages))
             try:
-                handles = list(self._handles())
+                share, byte_range, sessions, shares = self._grants_and_sessions(with_sessions, with_shares)
+                if sessions is not None:
+                    self.names.learn_from_sessions(sessions)
+                hosts = self.hosts.lookup(
+                    [g.get('owner_address') or '' for g in share]
+                    + [g.get('owner_address') or '' for g in byte_range]
+                    + [s.get('originator') or '' for s in sessions or ()]
+                )
+                listed_at = time.time()
+                joiner = RowJoiner(share, byte_range, self.names, sessions, {}, shares, hosts, listed_at)
+                counts = (len(share), len(byte_range))
+                del share, byte_range
+                rows: List[HandleRow] = []
+                pathless: List[Tuple[int, Mapping]] = []  # (where its rows go, the handle)
+                open_ids: Set[str] = set()
+                while True:
+                    page = pages.get()
+                    if page is None:
+                        break
+                    for handle in page:
+                        open_ids.add(str(handle['file_number']))
+                        if handle['handle_info'].get('path'):
+                            rows += joiner.rows_of(handle)
+                        else:
+                            pathless.append((len(rows), handle))
+                    del page
             finally:
-                share, byte_range, sessions, shares = grants.result()
-            if sessions is not None:
-                self.names.learn_from_sessions(sessions)
-            paths = self.paths.lookup(
-                (str(h['file_number']) for h in handles if not h['handle_info'].get('path')),
-                (str(h['file_number']) for h in handles),
-            )
-            hosts = self.hosts.lookup(
-                [g.get('owner_address') or '' for g in share]
-                + [g.get('owner_address') or '' for g in byte_range]
-                + [s.get('originator') or '' for s in sessions or ()]
-            )
-            listed_at = time.time()
-            joiner = RowJoiner(share, byte_range, self.names, sessions, paths, shares, hosts, listed_at)
-            rows = tuple(joiner.rows(handles))
+                paging.result()
+            # Paths the listing left empty, asked in batches once every handle is in.
+            joiner.paths = self.paths.lookup((str(h['file_number']) for _, h in pathless), open_ids)
+            for at, handle in reversed(pathless):
+                rows[at:at] = joiner.rows_of(handle)
             session_list = tuple(session_rows(sessions or (), self.names, hosts, listed_at))
-        log.debug('listed %d handles, %d share-mode and %d byte-range grants', len(rows), len(share), len(byte_range))
+            rows_out = tuple(rows)
+            del rows, joiner
+        log.debug('listed %d handles, %d share-mode and %d byte-range grants', len(rows_out), *counts)
         return Snapshot(
-            rows,
+            rows_out,
             datetime.now().astimezone(),
             str(me.get('name', '?')),
             HANDLE_WRITE in granted,
@@ -180,6 +228,20 @@ class LockCluster:
             SESSION_WRITE in granted,
             with_sessions,
         )
+
+    def _page_handles(self, pages: 'queue.SimpleQueue[Optional[List[Mapping]]]') -> None:
+        """Every handle, handed over a page at a time; None at the end (or when paging failed)."""
+        page: List[Mapping] = []
+        try:
+            for handle in self._handles():
+                page.append(handle)
+                if len(page) >= self.page_size:
+                    pages.put(page)
+                    page = []
+            if page:
+                pages.put(page)
+        finally:
+            pages.put(None)
 
     def _handles(self) -> Iterator[Mapping]:
         pages = self.client.smb.list_file_handles(resolve_paths=True, limit=self.page_size)
@@ -190,9 +252,7 @@ class LockCluster:
         self, with_sessions: bool, with_shares: bool
     ) -> Tuple[List[Mapping], List[Mapping], Optional[List[Mapping]], List[Mapping]]:
         # Runs beside the handle listing, so on a connection of its own.
-        if self._grant_client is None:
-            self._grant_client = self.client.clone()
-        client = self._grant_client
+        client = self._side_client()
         share = self._grants(client, 'share-mode')
         byte_range = self._grants(client, 'byte-range')
         sessions = self._sessions(client) if with_sessions else None

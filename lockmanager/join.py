@@ -8,9 +8,9 @@ and among those to the clients whose opens do what the handle does (RowJoiner).
 
 import time
 from collections import defaultdict
-from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from lockmanager.model import HandleRow, SessionRow, access_mode, address_key
+from lockmanager.model import HandleRow, SessionRow, access_mode, address_key, natural_key
 
 UNRESOLVED_PATH = '(path unknown)'
 
@@ -35,6 +35,10 @@ _MODE_ORDER = {
 
 # file id -> client address -> the modes its grants on that file hold, in display order
 GrantIndex = Dict[str, Dict[str, Tuple[str, ...]]]
+
+# What a row says about who holds the file and from where, the same for each handle of one user
+# with one access on it: user, client, share modes, byte-range modes, host, share, opened, idle s.
+_Holder = Tuple[str, str, Tuple[str, ...], Tuple[str, ...], str, str, Optional[float], Optional[float]]
 
 
 def index_grants(grants: Iterable[Mapping]) -> GrantIndex:
@@ -63,11 +67,14 @@ def _ordered(modes: Iterable[str]) -> Tuple[str, ...]:
 
 # What an open does, as its share-mode grant names it, by the words of lockmanager.model.access_mode.
 _DOES = {'read': 'API_SHARE_MODE_READ', 'write': 'API_SHARE_MODE_WRITE', 'delete': 'API_SHARE_MODE_DELETE'}
+_DOES_ANY = frozenset(_DOES.values())
+_NONE: Dict[str, Tuple[str, ...]] = {}
+_NO_ADDRESSES: Set[str] = frozenset()  # type: ignore[assignment]
 
 
 def _nanoseconds(value: object) -> Optional[float]:
     """A session's `time_open`/`time_idle` ({"nanoseconds": "..."}) in seconds; None if absent."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         value = value.get('nanoseconds')
     try:
         return int(str(value)) / 1e9
@@ -130,43 +137,87 @@ class RowJoiner:
         self.listed_at = listed_at if listed_at is not None else time.time()
         self._holders: Dict[Tuple[str, str, str], List[_Holder]] = {}
         self._access: Dict[Tuple[str, ...], str] = {}
+        # One object for each text or key many rows show: the rows of a file share its path and
+        # its sort key, the rows of a user its auth id.
+        self._texts: Dict[str, str] = {}
+        self._path_keys: Dict[str, Tuple[object, ...]] = {}
+        self._session_facts: Dict[Tuple[str, str], Tuple[Optional[float], Optional[float], Tuple[str, ...]]] = {}
+        self._share_of: Dict[Tuple[str, Tuple[str, ...]], str] = {}
+        self._share_folders = {folder for folder, _ in self.shares}
 
     def clients_of(self, file_id: str, auth_id: str, access: str = '') -> Tuple[str, ...]:
-        share = self.share.get(file_id, {})
-        candidates = set(share) | set(self.byte_range.get(file_id, {}))
+        share = self.share.get(file_id, _NONE)
+        byte_range = self.byte_range.get(file_id, _NONE)
+        if len(share) == 1 and not byte_range:
+            # The common case: one client holds the file. Narrowing by sessions or by what the
+            # opens do could only fall back to it.
+            for client in share:
+                return (client,) if client else ()
+        candidates = set(share)
+        if byte_range:
+            candidates.update(byte_range)
         candidates.discard('')
-        if self.session_addresses is not None:
-            candidates = (candidates & self.session_addresses.get(auth_id, set())) or candidates
-        if len(candidates) > 1 and access:
+        if self.session_addresses is not None and candidates:
+            candidates = (candidates & self.session_addresses.get(auth_id, _NO_ADDRESSES)) or candidates
+        if len(candidates) < 2:
+            return tuple(candidates)
+        if access:
             does = {_DOES[word] for word in access.split('+') if word in _DOES}
-            held = {client: set(share.get(client, ())) & set(_DOES.values()) for client in candidates}
+            held = {client: set(share.get(client, ())) & _DOES_ANY for client in candidates}
             exact = {client for client in candidates if held[client] == does}
             covering = {client for client in candidates if held[client] >= does}
             candidates = exact or covering or candidates
         return tuple(sorted(candidates, key=address_key))
 
-    def _holders_of(self, file_id: str, auth_id: str, access: str, path: str) -> List['_Holder']:
-        key = (file_id, auth_id, access)
-        holders = self._holders.get(key)
-        if holders is None:
-            user = self.user_name(auth_id)
-            holders = []
-            for client in self.clients_of(file_id, auth_id, access) or ('',):
-                session = self.sessions.get((auth_id, client)) if client else None
-                time_open = _nanoseconds(session.get('time_open')) if session else None
-                holders.append(
-                    _Holder(
-                        user,
-                        client,
-                        self.share.get(file_id, {}).get(client, ()),
-                        self.byte_range.get(file_id, {}).get(client, ()),
-                        self.hosts.get(client, ''),
-                        share_of(path, self.shares, session.get('share_names') if session else None),
-                        self.listed_at - time_open if time_open is not None else None,
-                        _nanoseconds(session.get('time_idle')) if session else None,
-                    )
+    def _session(self, auth_id: str, client: str) -> Tuple[Optional[float], Optional[float], Tuple[str, ...]]:
+        """(opened, idle seconds, share names) of the user's session from that client, worked out once."""
+        key = (auth_id, client)
+        facts = self._session_facts.get(key)
+        if facts is None:
+            session = self.sessions.get(key) if client else None
+            if session is None:
+                facts = (None, None, ())
+            else:
+                time_open = _nanoseconds(session.get('time_open'))
+                facts = (
+                    self.listed_at - time_open if time_open is not None else None,
+                    _nanoseconds(session.get('time_idle')),
+                    tuple(session.get('share_names') or ()),
                 )
-            self._holders[key] = holders
+            self._session_facts[key] = facts
+        return facts
+
+    def _share(self, path: str, names: Tuple[str, ...]) -> str:
+        # A path is under a folder exactly when its parent is that folder or under it, so the
+        # answer is the same for every file of one folder (a path that is a share's own folder
+        # is asked directly).
+        if path in self._share_folders:
+            return share_of(path, self.shares, names)
+        key = (path.rpartition('/')[0], names)
+        share = self._share_of.get(key)
+        if share is None:
+            share = self._share_of[key] = share_of(path, self.shares, names)
+        return share
+
+    def _holders_of(self, file_id: str, auth_id: str, access: str, path: str) -> List[_Holder]:
+        user = self.user_name(auth_id)
+        share = self.share.get(file_id, _NONE)
+        byte_range = self.byte_range.get(file_id, _NONE)
+        holders = []
+        for client in self.clients_of(file_id, auth_id, access) or ('',):
+            opened, idle_s, share_names = self._session(auth_id, client)
+            holders.append(
+                (
+                    user,
+                    client,
+                    share.get(client, ()),
+                    byte_range.get(client, ()),
+                    self.hosts.get(client, ''),
+                    self._share(path, share_names),
+                    opened,
+                    idle_s,
+                )
+            )
         return holders
 
     def _access_mode(self, mask: Iterable[str]) -> str:
@@ -176,32 +227,49 @@ class RowJoiner:
             mode = self._access[key] = access_mode(key)
         return mode
 
+    def _text(self, text: str) -> str:
+        return self._texts.setdefault(text, text)
+
     def rows_of(self, handle: Mapping) -> List[HandleRow]:
         info = handle.get('handle_info') or {}
+        texts = self._texts
         file_id = str(handle.get('file_number', ''))
+        file_id = texts.setdefault(file_id, file_id)
         auth_id = str(info.get('owner', ''))
+        auth_id = texts.setdefault(auth_id, auth_id)
         access = self._access_mode(info.get('access_mask') or ())
         path = info.get('path') or self.paths.get(file_id) or UNRESOLVED_PATH
+        path_key = self._path_keys.get(path)
+        if path_key is None:
+            path = texts.setdefault(path, path)
+            path_key = self._path_keys[path] = natural_key(path)
+        else:
+            path = texts[path]
         location = str(info.get('location', ''))
         ranges = int(info.get('num_byte_range_locks') or 0)
+        key = (file_id, auth_id, access)
+        holders = self._holders.get(key)
+        if holders is None:
+            holders = self._holders[key] = self._holders_of(file_id, auth_id, access, path)
         return [
             HandleRow(
-                location=location,
-                file_id=file_id,
-                path=path,
-                user=h.user,
-                auth_id=auth_id,
-                client=h.client,
-                access=access,
-                share_modes=h.share_modes,
-                byte_range_locks=ranges,
-                byte_range_modes=h.byte_range_modes,
-                host=h.host,
-                share=h.share,
-                opened=h.opened,
-                idle_s=h.idle_s,
+                location,
+                file_id,
+                path,
+                user,
+                auth_id,
+                client,
+                access,
+                share_modes,
+                ranges,
+                byte_range_modes,
+                host,
+                share,
+                opened,
+                idle_s,
+                path_key,
             )
-            for h in self._holders_of(file_id, auth_id, access, path)
+            for user, client, share_modes, byte_range_modes, host, share, opened, idle_s in holders
         ]
 
     def rows(self, handles: Iterable[Mapping]) -> List[HandleRow]:
@@ -239,17 +307,3 @@ def session_rows(
             )
         )
     return rows
-
-
-class _Holder(NamedTuple):
-    """What a row says about who holds the file and from where: the same for each handle of one
-    user with one access on it."""
-
-    user: str
-    client: str
-    share_modes: Tuple[str, ...]
-    byte_range_modes: Tuple[str, ...]
-    host: str
-    share: str
-    opened: Optional[float]
-    idle_s: Optional[float]

@@ -2,9 +2,10 @@
 
 import ipaddress
 import re
+import sys
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 # A handle may read, write and delete at once; these decide which words it gets. Each right is
@@ -50,17 +51,29 @@ def short_mode(mode: str) -> str:
 _DIGITS = re.compile(r'([0-9]+)')
 
 
-def natural_key(text: str) -> Tuple[Tuple[int, object], ...]:
+def natural_key(text: str) -> Tuple[object, ...]:
     """'file200' before 'file1000', as people count: digit runs compare as numbers, the rest
-    without case."""
-    return tuple((1, int(part)) if part.isdigit() else (0, part.casefold()) for part in _DIGITS.split(text) if part)
+    without case. One flat tuple (kind, value, kind, value...), ordered as pairs would be; the
+    texts between numbers (folder names, extensions) are shared by every key that has them."""
+    key: List[object] = []
+    for part in _DIGITS.split(text):
+        if part.isdigit():
+            key += (1, int(part))
+        elif part:
+            key += (0, sys.intern(part.casefold()))
+    return tuple(key)
 
 
 def duration_text(seconds: Optional[float]) -> str:
     """'45 s', '12 min', '3 h 05 min', '2 d 4 h'; '' when unknown."""
     if seconds is None:
         return ''
-    s = int(seconds)
+    return _duration_text(int(seconds))
+
+
+@lru_cache(maxsize=4096)
+def _duration_text(s: int) -> str:
+    # One text for every row that shows it: 20,000 rows have a few hundred durations.
     if s < 60:
         return f'{s} s'
     if s < 3600:
@@ -72,14 +85,33 @@ def duration_text(seconds: Optional[float]) -> str:
 
 def since_text(moment: Optional[float]) -> str:
     """An epoch time as local 'YYYY-MM-DD HH:MM'; '' when unknown."""
-    return time.strftime('%Y-%m-%d %H:%M', time.localtime(moment)) if moment is not None else ''
+    return _minute_text(int(moment // 60)) if moment is not None else ''
 
 
-@dataclass(frozen=True)
+@lru_cache(maxsize=4096)
+def _minute_text(minute: int) -> str:
+    return time.strftime('%Y-%m-%d %H:%M', time.localtime(minute * 60))
+
+
+@lru_cache(maxsize=4096)
+def _locks_text(share_modes: Tuple[str, ...], byte_range_locks: int, byte_range_modes: Tuple[str, ...]) -> str:
+    parts = []
+    if share_modes:
+        parts.append('share ' + '/'.join(short_mode(m) for m in share_modes))
+    if byte_range_locks:
+        modes = '/'.join(short_mode(m) for m in byte_range_modes)
+        parts.append(f'{byte_range_locks} byte-range' + (f' ({modes})' if modes else ''))
+    return '; '.join(parts) or 'none'
+
+
+@dataclass(frozen=True, slots=True)
 class HandleRow:
     """One handle as held from one client: a handle the cluster cannot tie to a single client
     (the same user on the same file from several) is one row per client, each with that client's
-    grants, so each reads right."""
+    grants, so each reads right.
+
+    Slotted, and what is worked out from the fields (the sort key, the filter's text, the cells)
+    is built on first use and kept: 20,000 rows live as long as the window shows them."""
 
     location: str  # the handle's own id on the cluster: what a close sends back
     file_id: str
@@ -95,18 +127,28 @@ class HandleRow:
     share: str = ''  # the SMB share the file was opened through, as far as the sessions tell
     opened: Optional[float] = None  # epoch time its session opened (a handle carries no open time)
     idle_s: Optional[float] = None  # seconds since its session last opened or closed a file
-    # Lower-cased path, user, client and host, built once: the live filter scans 20,000 rows a keystroke.
-    haystack: str = field(default='', repr=False, compare=False)
+    # The path's sort key: the rows of one file may share theirs (lockmanager.join hands it in).
+    known_path_key: Optional[Tuple[object, ...]] = field(default=None, repr=False, compare=False)
+    _haystack: Optional[str] = field(default=None, init=False, repr=False, compare=False)
+    _cells: Optional[Tuple[str, ...]] = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if not self.haystack:
-            text = '\n'.join((self.path, self.user, self.auth_id, self.client, self.host, self.share)).casefold()
-            object.__setattr__(self, 'haystack', text)
-
-    @cached_property
-    def path_key(self) -> Tuple[Tuple[int, object], ...]:
+    @property
+    def path_key(self) -> Tuple[object, ...]:
         """The path's natural sort key, kept: every sort orders by it."""
-        return natural_key(self.path)
+        key = self.known_path_key
+        if key is None:
+            key = natural_key(self.path)
+            object.__setattr__(self, 'known_path_key', key)
+        return key
+
+    @property
+    def haystack(self) -> str:
+        """Lower-cased path, user, client and host, built once: the live filter scans 20,000 rows a keystroke."""
+        text = self._haystack
+        if text is None:
+            text = '\n'.join((self.path, self.user, self.auth_id, self.client, self.host, self.share)).casefold()
+            object.__setattr__(self, '_haystack', text)
+        return text
 
     @property
     def key(self) -> str:
@@ -115,18 +157,16 @@ class HandleRow:
 
     @property
     def locks_text(self) -> str:
-        parts = []
-        if self.share_modes:
-            parts.append('share ' + '/'.join(short_mode(m) for m in self.share_modes))
-        if self.byte_range_locks:
-            modes = '/'.join(short_mode(m) for m in self.byte_range_modes)
-            parts.append(f'{self.byte_range_locks} byte-range' + (f' ({modes})' if modes else ''))
-        return '; '.join(parts) or 'none'
+        return _locks_text(self.share_modes, self.byte_range_locks, self.byte_range_modes)
 
-    @cached_property
+    @property
     def cells(self) -> Tuple[str, ...]:
         """The row as the table shows it; kept, since the table is refilled on every filter change."""
-        return tuple(column.text(self) for column in COLUMNS)
+        cells = self._cells
+        if cells is None:
+            cells = _handle_cells(self)
+            object.__setattr__(self, '_cells', cells)
+        return cells
 
     @property
     def label(self) -> str:
@@ -188,6 +228,7 @@ def _number(text: str) -> Tuple[int, str]:
     return (int(text), text) if text.isdigit() else (1 << 62, text)
 
 
+@lru_cache(maxsize=65536)  # a listing has one client for many rows
 def address_key(text: str) -> Tuple[int, int, str]:
     # 10.0.0.5 before 10.0.0.10, as an admin reads them; names after numbers.
     try:
@@ -214,6 +255,37 @@ COLUMNS: Tuple[Column, ...] = (
     Column('file_id', 'File ID', 10, lambda r: r.file_id, lambda r: _number(r.file_id)),
 )
 COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
+
+
+def _handle_cells(r: HandleRow) -> Tuple[str, ...]:
+    # COLUMNS' texts in one expression: a third of the time of calling each column's, for the
+    # 20,000 rows of a listing (the order is checked below).
+    return (
+        r.path,
+        r.share,
+        r.user,
+        r.client,
+        r.host,
+        r.access,
+        _locks_text(r.share_modes, r.byte_range_locks, r.byte_range_modes),
+        _minute_text(int(r.opened // 60)) if r.opened is not None else '',
+        _duration_text(int(r.idle_s)) if r.idle_s is not None else '',
+        r.file_id,
+    )
+
+
+assert [c.key for c in COLUMNS] == [
+    'path',
+    'share',
+    'user',
+    'client',
+    'host',
+    'access',
+    'locks',
+    'opened',
+    'idle',
+    'file_id',
+]
 
 SESSION_COLUMNS: Tuple[Column, ...] = (
     Column('user', 'User', 12, lambda r: r.user, lambda r: natural_key(r.user)),

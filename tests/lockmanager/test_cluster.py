@@ -167,3 +167,20 @@ def test_access_beyond_read_and_write_and_deny_modes_are_shown(sim):
     }
     assert rows['alice'].locks_text == 'share delete'
     assert rows['carol'].locks_text == 'share read/exclude-read/exclude-delete'
+
+
+def test_rows_come_in_listing_order_with_pathless_handles_in_place_and_the_interpreter_as_it_was(sim):
+    # The handles are joined page by page while the next page is read; a handle whose path the
+    # listing left empty is joined once the paths are asked, in its place.
+    import sys
+
+    open_sample_handles(sim)  # the last two on /design/cover.psd
+    sim.control('smb/open', {'path': '/finance/later.xlsx', 'user': 'bob', 'client': '10.0.0.6', 'access': 'read'})
+    (sim.root / 'design' / 'cover.psd').unlink()
+    rc = sim.client()
+    listed = [h['handle_info']['location'] for page in rc.smb.list_file_handles(limit=10) for h in page['file_handles']]
+    interval = sys.getswitchinterval()
+    rows = LockCluster(rc, page_size=2).fetch().rows
+    assert [r.location for r in rows] == listed
+    assert [r.path == '(path unknown)' for r in rows] == [False] * 3 + [True] * 2 + [False]
+    assert sys.getswitchinterval() == interval

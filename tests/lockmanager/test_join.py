@@ -72,3 +72,20 @@ def test_paths_the_listing_left_out_come_from_the_resolved_ids_or_say_unknown():
     )
     assert [r.path for r in rows] == ['/fin/old.xlsx', UNRESOLVED_PATH]
     assert rows[1].client == '' and rows[1].locks_text == 'none'
+
+
+def test_the_rows_of_one_file_share_its_path_and_sort_key():
+    # 20,000 rows: each text a row shows is one object per file and per user, not one per row.
+    def fresh(text):  # an equal text, but a new object, as each handle of a decoded listing has
+        return ''.join(list(text))
+
+    handles = [handle(fresh('70'), fresh('501'), f'L{n}', fresh('/fin/Q3.xlsx')) for n in range(3)]
+    handles.append(handle('80', '501', 'L9', '/fin/x.doc'))
+    assert handles[0]['handle_info']['path'] is not handles[1]['handle_info']['path']
+    grants = [grant('70', '10.0.0.5', 'API_SHARE_MODE_READ'), grant('80', '10.0.0.5', 'API_SHARE_MODE_READ')]
+    rows = RowJoiner(grants, [], lambda auth_id: 'alice').rows(handles)
+    assert [r.location for r in rows] == ['L0', 'L1', 'L2', 'L9']
+    first, second = rows[0], rows[1]
+    assert first.path is second.path and first.path_key is second.path_key and first.auth_id is second.auth_id
+    assert first.file_id is second.file_id and rows[3].path_key != first.path_key
+    assert {r.client for r in rows} == {'10.0.0.5'} and all(r.share_modes == ('API_SHARE_MODE_READ',) for r in rows)

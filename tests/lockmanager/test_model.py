@@ -114,3 +114,20 @@ def test_sessions_are_picked_by_user_and_client_or_host():
     assert Selector(user=' ').pick_sessions(sessions) == []
     assert [s.location for s in sort_sessions(sessions, 'open_handles')] == ['s2', 's1']
     assert sessions[1].cells[-2:] == ('yes', 'no') and sessions[0].label.startswith('the session of alice from')
+
+
+def test_a_row_is_slotted_and_keeps_what_it_works_out():
+    # 20,000 rows live as long as the window shows them: no per-row dict, the cells built once
+    # and equal to each column's text.
+    r = row(opened=1_700_000_000.0, idle_s=75.0, share_modes=('API_SHARE_MODE_READ',), byte_range_locks=1)
+    assert not hasattr(r, '__dict__')
+    assert r.cells == tuple(column.text(r) for column in COLUMNS) and r.cells is r.cells
+    assert r.path_key is r.path_key and r.haystack is r.haystack
+    with pytest.raises(AttributeError):
+        r.path = '/elsewhere'  # still frozen
+    assert r == row(opened=1_700_000_000.0, idle_s=75.0, share_modes=('API_SHARE_MODE_READ',), byte_range_locks=1)
+
+
+def test_natural_order_puts_text_before_numbers_and_shorter_first():
+    names = ['b', 'a10', 'a9', 'A9x', '9', '10', '', 'a', 'a 9']
+    assert sorted(names, key=natural_key) == ['', 'a', 'a9', 'A9x', 'a10', 'a 9', 'b', '9', '10']

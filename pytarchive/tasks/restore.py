@@ -16,6 +16,7 @@ what is already in place exactly as archived is skipped.
 
 import os
 import stat
+from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from common.errors import ToolError
@@ -31,6 +32,30 @@ _SHOWN = 5
 Rows = Callable[[], Iterator[Dict]]
 
 
+@dataclass
+class Counts:
+    """What a restore did with each file and link: written where nothing was, overwritten (only
+    with --force, only where it differed), or skipped (already there exactly as archived)."""
+
+    written: int = 0
+    overwritten: int = 0
+    skipped: int = 0
+    bytes_written: int = 0
+
+    def add(self, row: Dict, existed: bool) -> None:
+        if existed:
+            self.overwritten += 1
+        else:
+            self.written += 1
+        self.bytes_written += row['size'] if row['kind'] == FILE else 0
+
+    def text(self) -> str:
+        return (
+            f'{self.written} written, {self.overwritten} overwritten, {self.skipped} skipped (already identical), '
+            f'{human_bytes(self.bytes_written)} written'
+        )
+
+
 def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', force: bool = False) -> str:
     resources = ctx.resources
     folder = archived_folder(resources.db, path)
@@ -42,8 +67,17 @@ def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', f
 
     if only and next(rows(), None) is None:
         raise ToolError(f'{only} is not in the archive of {folder["path"]}')
+    what = f'{only} of {folder["path"]}' if only else folder['path']
     try:
-        _refuse_overwrites(rows(), destination, force)
+        if not _refuse_overwrites(rows(), destination, force):
+            # Folders still get their owner, mode and time (a run cut short before that step).
+            with safefs.Tree(safefs.open_destination(destination, create=False)) as tree:
+                _restore_directory_metadata(rows(), tree)
+            entries = sum(1 for row in rows() if row['kind'] != DIR)
+            return (
+                f'{what}: nothing to restore, all {entries} files and links are already in {destination} exactly '
+                f'as archived (0 written, 0 overwritten, {entries} skipped); the tape was not loaded'
+            )
         ctx.progress(step='loading the tape')
         with resources.tape_mounted(folder['tape'], read_only=True):
             source = os.path.join(resources.config.device.mountpoint, folder['tape_path'])
@@ -53,7 +87,7 @@ def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', f
                 name, staging = safefs.private_folder(tree.root, prefix)
                 try:
                     restore_into = _restore_packed if folder['packed'] else _restore_files
-                    bad = restore_into(ctx, folder, rows, source, tree, staging, only, force)
+                    bad, counts = restore_into(ctx, folder, rows, source, tree, staging, only, force)
                 finally:
                     safefs.remove_private_folder(tree.root, name, staging)
                     os.close(staging)
@@ -67,12 +101,11 @@ def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', f
         ) from None
     except OSError as exc:  # the destination full, read-only, a file where a folder should be...
         raise ToolError(f'restore stopped: {exc.filename or destination}: {exc.strerror}') from None
-    files, size = _count(rows())
+    files, _ = _count(rows())
     if bad:
         shown = '; '.join(f'{name}: {why}' for name, why in bad[:_SHOWN])
-        raise ToolError(f'{len(bad)} of {files} files were not restored: {shown}')
-    what = f'{only} of {folder["path"]}' if only else folder['path']
-    return f'{what} restored from {folder["tape"]} to {destination}: {files} files, {human_bytes(size)}, verified'
+        raise ToolError(f'{len(bad)} of {files} files were not restored ({counts.text()}): {shown}')
+    return f'{what} restored from {folder["tape"]} to {destination}: {counts.text()}, verified'
 
 
 def _count(rows: Iterable[Dict]) -> Tuple[int, int]:
@@ -88,15 +121,17 @@ def _split(path: str) -> Tuple[str, str]:
     return parent, name
 
 
-def _refuse_overwrites(rows: Iterable[Dict], destination: str, force: bool) -> None:
+def _refuse_overwrites(rows: Iterable[Dict], destination: str, force: bool) -> bool:
     """Before the tape is loaded: what would be overwritten (refused without --force) and what is
     in the way whatever the flags (a link or file where a folder goes: writing through a link
     would put files elsewhere; a folder where a file goes: it is never deleted). Only a first
-    answer: the restore itself checks again as it places each entry."""
+    answer: the restore itself checks again as it places each entry. -> whether anything is to be
+    written (False: every entry is there exactly as archived, and the tape need not be loaded)."""
     root = safefs.open_destination(destination, create=False)
     if root is None:
-        return
+        return True
     existing: List[str] = []
+    missing = False
     in_the_way: Dict[str, None] = {}  # ordered, without repeats: a link's contents name it again
     with safefs.Tree(root) as tree:
         for row in rows:
@@ -108,6 +143,7 @@ def _refuse_overwrites(rows: Iterable[Dict], destination: str, force: bool) -> N
                 continue
             info = safefs.lstat(parent, name) if parent is not None else None
             if info is None:
+                missing = True
                 continue
             if (row['kind'] == DIR) != stat.S_ISDIR(info.st_mode):
                 in_the_way[row['path']] = None
@@ -124,6 +160,7 @@ def _refuse_overwrites(rows: Iterable[Dict], destination: str, force: bool) -> N
             f'{len(existing)} files already exist in {destination} ({_listed(existing)}): nothing '
             f'restored; restore --to another folder, or add --force to overwrite them'
         )
+    return missing or bool(existing)
 
 
 def _listed(paths: List[str]) -> str:
@@ -142,17 +179,21 @@ def already_restored(dir_fd: int, name: str, row: Dict) -> bool:
 
 def _restore_files(
     ctx: TaskContext, folder: Dict, rows: Rows, source: str, tree: safefs.Tree, staging: int, only: str, force: bool
-) -> List[Tuple[str, str]]:
+) -> Tuple[List[Tuple[str, str]], Counts]:
     files, size = _count(rows())
     progress = Progress(ctx, 'restoring', bytes_total=size, files_total=files)
     bad: List[Tuple[str, str]] = []
+    counts = Counts()
     for row in rows():
         if row['kind'] == DIR:
             _make_folder(tree, row)
             continue
         parent_path, name = _split(row['path'])
         parent = tree.folder(parent_path, create=True)
-        if force or not already_restored(parent, name, row):
+        if already_restored(parent, name, row):
+            counts.skipped += 1  # identical already: never rewritten, --force or not
+        else:
+            existed = safefs.lstat(parent, name) is not None
             if row['kind'] == LINK:
                 staged = safefs.create_link(staging, row['target'], 'link-')
                 safefs.set_link_metadata(staging, staged, row['uid'], row['gid'], row['mtime'])
@@ -160,13 +201,13 @@ def _restore_files(
                 staged, why = _staged_copy(staging, os.path.join(source, row['path']), row)
                 if why:
                     bad.append((row['path'], why))
-            if staged:
-                _place(staging, staged, parent, name, row, force, bad)
+            if staged and _place(staging, staged, parent, name, row, force, bad):
+                counts.add(row, existed)
         if row['kind'] == FILE:
             progress.add(row['size'], files=1)
         ctx.checkpoint()
     progress.flush()
-    return bad
+    return bad, counts
 
 
 def _staged_copy(staging: int, source: str, row: Dict) -> Tuple[Optional[str], Optional[str]]:
@@ -198,18 +239,21 @@ def _make_folder(tree: safefs.Tree, row: Dict) -> None:
 
 def _place(
     staged_in: int, staged: str, parent: int, name: str, row: Dict, force: bool, bad: List[Tuple[str, str]]
-) -> None:
+) -> bool:
+    """Link the staged entry into place; False (and a line in `bad`) when it was not."""
     try:
         safefs.place(staged_in, staged, parent, name, replace=force)
     except safefs.InTheWay as exc:
         raise safefs.InTheWay(row['path'], exc.why) from None
     except FileExistsError:
         bad.append((row['path'], 'appeared in the destination during the restore; not overwritten (see --force)'))
+        return False
+    return True
 
 
 def _restore_packed(
     ctx: TaskContext, folder: Dict, rows: Rows, source: str, tree: safefs.Tree, staging: int, only: str, force: bool
-) -> List[Tuple[str, str]]:
+) -> Tuple[List[Tuple[str, str]], Counts]:
     archive_size = os.path.getsize(source)
     progress = Progress(ctx, 'unpacking', bytes_total=archive_size, files_total=1)
     checksum = packing.unpack(source, staging, [only] if only else None)
@@ -219,6 +263,7 @@ def _restore_packed(
     files, size = _count(rows())
     progress = Progress(ctx, 'moving into place', bytes_total=size, files_total=files)
     bad: List[Tuple[str, str]] = []
+    counts = Counts()
     with safefs.Tree(os.dup(staging)) as unpacked:
         for row in rows():
             if row['kind'] == DIR:
@@ -230,17 +275,21 @@ def _restore_packed(
                 bad.append((row['path'], 'missing from the packed archive'))
                 continue
             parent = tree.folder(parent_path, create=True)
-            if force or not already_restored(parent, name, row):
+            if already_restored(parent, name, row):
+                counts.skipped += 1
+            else:
+                existed = safefs.lstat(parent, name) is not None
                 # The archive's checksum matched: what was staged is what was archived, even for a file
                 # that changed while prepare packed it (its manifest size may differ; its bytes are these).
                 if row['kind'] == FILE:  # the packed copy keeps whole seconds; the manifest has the rest
                     os.utime(name, (row['mtime'], row['mtime']), dir_fd=staged_in, follow_symlinks=False)
-                _place(staged_in, name, parent, name, row, force, bad)
+                if _place(staged_in, name, parent, name, row, force, bad):
+                    counts.add(row, existed)
             if row['kind'] == FILE:
                 progress.add(row['size'], files=1)
             ctx.checkpoint()
     progress.flush()
-    return bad
+    return bad, counts
 
 
 def _restore_directory_metadata(rows: Iterable[Dict], tree: safefs.Tree) -> None:

@@ -46,7 +46,7 @@ def test_archive_verify_then_restore_reproduces_the_folder(make_rig, tmp_path):
 
     restored = tmp_path / 'restored'
     out = rig.ok('restore', str(folder), '--to', str(restored), '--wait')
-    assert f'restored from {TAPE} to {restored}: 4 files' in out
+    assert f'restored from {TAPE} to {restored}: 6 written, 0 overwritten, 0 skipped (already identical), ' in out
     assert snapshot(restored) == before
     assert not rig.mounted() and rig.drive().barcode is None
 
@@ -88,8 +88,16 @@ def test_restore_refuses_to_overwrite_without_force_and_only_restores_a_part(mak
     assert refused.returncode == 1 and 'sub dir in ' in refused.stderr and 'is in the way' in refused.stderr
     assert list(elsewhere.iterdir()) == []
 
-    # Into the original place, where everything is as archived: nothing to overwrite, nothing refused.
-    assert 'restored from' in rig.ok('restore', str(folder), '--wait')
+    # Into the original place, where everything is as archived: nothing to write, so the tape stays home.
+    loads = len(rig.log.read_text().split('loading'))
+    nothing = rig.ok('restore', str(folder), '--wait')
+    assert 'nothing to restore, all 6 files and links are already in' in nothing
+    assert '(0 written, 0 overwritten, 6 skipped); the tape was not loaded' in nothing
+    assert len(rig.log.read_text().split('loading')) == loads and snapshot(folder) == before
+    # With --force, only what differs is rewritten, and counted as such.
+    (folder / 'sub dir' / 'deeper' / 'small.txt').write_text('edited again\n')
+    forced = rig.ok('restore', str(folder), '--force', '--wait')
+    assert ': 0 written, 1 overwritten, 5 skipped (already identical), 6 B written, verified' in forced
     assert snapshot(folder) == before
 
     under_a_file = rig.client('restore', str(folder), '--to', str(folder / 'zero' / 'inside'), '--wait')

@@ -42,12 +42,26 @@ _Holder = Tuple[str, str, Tuple[str, ...], Tuple[str, ...], str, str, Optional[f
 
 
 def index_grants(grants: Iterable[Mapping]) -> GrantIndex:
-    modes: Dict[Tuple[str, str], Set[str]] = defaultdict(set)
+    index: GrantIndex = {}
+    # The modes as a grant lists them -> in display order: one tuple for every grant that holds
+    # the same modes (a listing has a handful of combinations for 20,000 grants).
+    ordered: Dict[Tuple[str, ...], Tuple[str, ...]] = {}
     for grant in grants:
-        modes[(str(grant.get('file_id')), grant.get('owner_address') or '')].update(grant.get('mode') or ())
-    index: GrantIndex = defaultdict(dict)
-    for (file_id, address), held in modes.items():
-        index[file_id][address] = _ordered(held)
+        listed = tuple(grant.get('mode') or ())
+        held = ordered.get(listed)
+        if held is None:
+            held = ordered[listed] = _ordered(listed)
+        file_id = str(grant.get('file_id'))
+        address = grant.get('owner_address') or ''
+        per_file = index.get(file_id)
+        if per_file is None:
+            index[file_id] = {address: held}
+            continue
+        before = per_file.get(address)
+        if before is not None and before is not held:
+            held = _ordered(before + held)
+            held = ordered.setdefault(held, held)
+        per_file[address] = held
     return index
 
 

@@ -131,6 +131,7 @@ class HandleRow:
     known_path_key: Optional[Tuple[object, ...]] = field(default=None, repr=False, compare=False)
     _haystack: Optional[str] = field(default=None, init=False, repr=False, compare=False)
     _cells: Optional[Tuple[str, ...]] = field(default=None, init=False, repr=False, compare=False)
+    _key: Optional[str] = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def path_key(self) -> Tuple[object, ...]:
@@ -152,8 +153,13 @@ class HandleRow:
 
     @property
     def key(self) -> str:
-        """Unique among a listing's rows (a handle may have a row per client)."""
-        return f'{self.location} {self.client}'
+        """Unique among a listing's rows (a handle may have a row per client); kept, since the
+        window indexes and selects rows by it after every listing."""
+        key = self._key
+        if key is None:
+            key = f'{self.location} {self.client}'
+            object.__setattr__(self, '_key', key)
+        return key
 
     @property
     def locks_text(self) -> str:

@@ -7,6 +7,7 @@ that each handle gets its own answer and a vanished one does not stop the others
 
 import contextlib
 import gc
+import itertools
 import logging
 import queue
 import sys
@@ -63,13 +64,22 @@ class Snapshot:
     may_list_sessions: bool = True
 
 
+_aged = itertools.count(1)
+FULL_COLLECTION_EVERY = 16  # listings
+
+
 @contextlib.contextmanager
 def without_cyclic_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while a listing is decoded and joined.
 
     A listing of 20,000 handles allocates about a million containers, none of them in cycles;
     the collector would walk the growing heap again and again, a third of the CPU a listing
-    costs. Reference counting still frees everything meanwhile.
+    costs. Reference counting still frees everything meanwhile. What is left at the end (the
+    rows) lives until the next listing: it goes straight to the oldest generation (gc.freeze()
+    then gc.unfreeze(), which only moves lists), instead of being walked by a young collection
+    at the first allocation after this (20 ms for 20,000 rows) and again on its way up. The few
+    cycles the SDK leaves (a closure per call) then wait for a full collection: one every
+    FULL_COLLECTION_EVERY times, so they never pile up in a window that lists for days.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -77,6 +87,11 @@ def without_cyclic_gc() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            if next(_aged) % FULL_COLLECTION_EVERY:
+                gc.freeze()
+                gc.unfreeze()
+            else:
+                gc.collect()
             gc.enable()
 
 

@@ -144,7 +144,8 @@ class LockCluster:
     """Lists handles as rows and closes them, on one logged-in SDK client.
 
     Not thread-safe (one SDK client is one HTTP connection): call it from one thread at a time.
-    The listings run on two connections at once, a clone of the client taking the lock grants.
+    A listing uses two connections: a clone of the client takes the lock grants, the sessions
+    and the lookups, while the handles are paged on the client itself.
     """
 
     # page_size: the tests list a few handles in pages of one or two, to go through the paging.
@@ -189,15 +190,16 @@ class LockCluster:
         if not with_shares:
             notes.append(f'share names need {SHARE_READ}')
         with self._translated(), reading_reply('the SMB listing'), without_cyclic_gc(), quick_thread_switches():
-            # The handles are paged on this client by a thread of their own while this one reads
-            # the grants and sessions on a second client, then joins each page of handles as it
-            # comes: the join runs while the cluster prepares the next page, and a page's raw
-            # handles are let go once joined. The lookups (names, host names, paths) go through
-            # the second client, which only this thread uses.
+            # The grants and sessions first (on a second client), alone, so the cluster answers
+            # them at once; then the handles are paged on this client by a thread of their own
+            # while this one joins each page as it comes: the join runs while the cluster
+            # prepares the next page, and a page's raw handles are let go once joined. The
+            # lookups (names, host names, paths) go through the second client, which only this
+            # thread uses.
             pages: 'queue.SimpleQueue[Optional[List[Mapping]]]' = queue.SimpleQueue()
+            share, byte_range, sessions, shares = self._grants_and_sessions(with_sessions, with_shares)
             paging = _Beside(lambda: self._page_handles(pages))
             try:
-                share, byte_range, sessions, shares = self._grants_and_sessions(with_sessions, with_shares)
                 if sessions is not None:
                     self.names.learn_from_sessions(sessions)
                 hosts = self.hosts.lookup(
@@ -266,7 +268,7 @@ class LockCluster:
     def _grants_and_sessions(
         self, with_sessions: bool, with_shares: bool
     ) -> Tuple[List[Mapping], List[Mapping], Optional[List[Mapping]], List[Mapping]]:
-        # Runs beside the handle listing, so on a connection of its own.
+        # On a connection of its own: the lookups share it while the handles are paged on the first.
         client = self._side_client()
         share = self._grants(client, 'share-mode')
         byte_range = self._grants(client, 'byte-range')

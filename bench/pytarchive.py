@@ -46,7 +46,7 @@ from pathlib import Path
 from bench.table import print_table
 from pytarchive import config as configuration
 from pytarchive.resources import DriveResources
-from pytarchive.state import folders
+from pytarchive.state import catalog, folders
 from pytarchive.state.db import Database
 from pytarchive.taskqueue import TaskContext, TaskStorage
 from pytarchive.tasks import archive, prepare
@@ -218,6 +218,64 @@ def bench_prepare(rig: Rig, source: Path, rounds: int) -> tuple:
     return ours, theirs
 
 
+FIND_FOLDERS = 1000
+FIND_AIM_S = 1.0
+
+
+def bench_find(rows: int, workdir: Path) -> dict:
+    """4. find: `pytarchive find` (catalog.find) of a substring that matches one file among `rows`
+    manifest rows in 1,000 archived folders, against grep -F of the same substring over the same
+    full paths listed in a text file (what an admin would do with an exported list). Aim: under
+    1 s (the issue's), and the ratio to grep printed."""
+    work = Path(tempfile.mkdtemp(prefix='pytarchive-find-', dir=workdir))
+    try:
+        db = Database(str(work / 'catalog.db'))
+        per_folder = rows // FIND_FOLDERS
+        started = time.perf_counter()
+        with open(work / 'paths.txt', 'w') as listing:
+            for folder in range(FIND_FOLDERS):
+                path = f'/data/projects/survey {folder:04d}'
+                names = [f'site {n % 50:02d}/camera {n % 7}/frame{n:08d}.tif' for n in range(per_folder)]
+                with db.transaction() as conn:
+                    conn.execute("INSERT OR IGNORE INTO tapes (barcode) VALUES ('TPN001L9')")
+                    folder_id = conn.execute(
+                        "INSERT INTO folders (path, tape, state, created) VALUES (?, 'TPN001L9', 'archived', ?)",
+                        (path, '2026-01-01T00:00:00+00:00'),
+                    ).lastrowid
+                    conn.executemany(
+                        "INSERT INTO manifest (folder, path, kind, size, mtime, checksum) VALUES (?, ?, 'file', 1, 0, ?)",
+                        ((folder_id, name, '0' * 64) for name in names),
+                    )
+                listing.writelines(f'{path}/{name}\n' for name in names)
+        built = time.perf_counter() - started
+        wanted = f'survey 0777/site {(per_folder - 1) % 50:02d}/camera {(per_folder - 1) % 7}/frame{per_folder - 1:08d}'
+        finds, greps = [], []
+        for _ in range(3):
+            begun = time.perf_counter()
+            found, _ = catalog.find(db, wanted.upper(), 100)
+            finds.append(time.perf_counter() - begun)
+            begun = time.perf_counter()
+            grep = subprocess.run(['grep', '-F', '-i', wanted, str(work / 'paths.txt')], capture_output=True, text=True)
+            greps.append(time.perf_counter() - begun)
+        assert len(found) == 1 and grep.stdout.count('\n') == 1, (found, grep.stdout[:200])
+        db.close()
+        return {'rows': per_folder * FIND_FOLDERS, 'build_s': built, 'find_s': min(finds), 'grep_s': min(greps)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def print_find(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    print(
+        f'find: a substring among {result["rows"]:,} manifest rows in {result["find_s"]:.2f} s '
+        f'(aim < {FIND_AIM_S:g} s: {"met" if result["find_s"] < FIND_AIM_S else "NOT met"}); '
+        f'grep -F -i over the same paths as text: {result["grep_s"]:.2f} s, ratio {result["find_s"] / result["grep_s"]:.2f} '
+        f'(catalog built in {result["build_s"]:.0f} s)'
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--json', action='store_true')
@@ -235,7 +293,14 @@ def main() -> int:
         default='/var/tmp',
         help='where the data and the cartridge live, on one disk (default /var/tmp)',
     )
+    parser.add_argument(
+        '--find-rows', type=int, default=10_000_000, help='manifest rows of the find figure (default 10 million)'
+    )
+    parser.add_argument('--find-only', action='store_true', help='only the find figure (needs no root)')
     options = parser.parse_args()
+    if options.find_only:
+        print_find(bench_find(options.find_rows, Path(options.workdir)), options.json)
+        return 0
     if os.geteuid() != 0:
         print('bench.pytarchive needs root: it mounts LTFS (FUSE) and drops the page cache', file=sys.stderr)
         return 1

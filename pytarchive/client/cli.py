@@ -2,7 +2,8 @@
 
     pytarchive prepare PATH "DESCRIPTION"       pytarchive queue [ID] [--all] [--json]
     pytarchive archive PATH BARCODE             pytarchive requeue ID[,ID...] | --all
-    pytarchive cancel ID[,ID...]
+    pytarchive cancel ID[,ID...]                pytarchive find PATTERN [--json]
+    pytarchive ls BARCODE | PATH [SUBPATH]      pytarchive history PATH
     pytarchive restore PATH [--to DIR] [--only SUBPATH] [--force]
     pytarchive explore PATH | --stop            pytarchive summary [--json]
     pytarchive deleteable [--json]              pytarchive inventory [--json]
@@ -118,6 +119,19 @@ def build_parser() -> ArgumentParser:
     )
     explore.add_argument('path', metavar='PATH', nargs='?', help='the archived folder, as a full path')
     explore.add_argument('--stop', action='store_true', help='end the running explore')
+    find = commands.add_parser(
+        'find', parents=[common], help='which tape holds what: a part of a path, or a glob, across the catalog'
+    )
+    find.add_argument('pattern', metavar='PATTERN', help='a part of a path (any case), or a glob such as */raw/*.tif')
+    ls = commands.add_parser('ls', parents=[common], help='what a tape holds, or what an archived folder holds')
+    ls.add_argument('target', metavar='BARCODE|PATH', help='a tape, or an archived folder as a full path')
+    ls.add_argument('subpath', metavar='SUBPATH', nargs='?', default='', help='only this part of the folder')
+    for sub in (find, ls):
+        sub.add_argument('--limit', type=int, default=1000, help='show at most this many entries (default 1000)')
+        sub.add_argument('--json', action='store_true', help='JSON instead of a table')
+    history = commands.add_parser('history', parents=[common], help='every archive of a folder: tape and state')
+    history.add_argument('path', metavar='PATH', help='the folder, as a full path')
+    history.add_argument('--json', action='store_true', help='JSON instead of a table')
     inventory = commands.add_parser(
         'inventory', parents=[common], help='size and age of every subfolder of source_folders, printed and emailed'
     )
@@ -144,6 +158,12 @@ def build_request(parser: ArgumentParser, args: argparse.Namespace) -> Dict[str,
         return {'json': args.json, 'all': args.all, **({'id': args.id} if args.id is not None else {})}
     if args.command in ('summary', 'deleteable', 'inventory'):
         return {'json': args.json}
+    if args.command == 'find':
+        return {'pattern': args.pattern, 'limit': args.limit, 'json': args.json}
+    if args.command == 'ls':
+        return {'target': args.target, 'subpath': args.subpath, 'limit': args.limit, 'json': args.json}
+    if args.command == 'history':
+        return {'path': args.path, 'json': args.json}
     if args.command == 'requeue':
         ids = _task_ids(parser, args.ids)
         if args.all and ids:

@@ -181,3 +181,86 @@ def deleteable_table(rows: List[Dict[str, Any]]) -> str:
         + f'\n\n{len(rows)} folders, {human_bytes(total)}: archived and verified, safe to delete by hand '
         f'(pytarchive never deletes originals)'
     )
+
+
+def _date(moment: Optional[str]) -> str:
+    return (moment or '')[:10] or '-'
+
+
+def find_table(entries: List[Dict[str, Any]], more: bool, limit: int) -> str:
+    """Where each matching entry is: its tape, the archive's state and date, size and checksum."""
+    if not entries:
+        return 'nothing in the catalog matches'
+    rows = [
+        (
+            entry['path'] + ('/' if entry['kind'] == 'dir' else ''),
+            entry['tape'],
+            entry['state'],
+            _date(entry['archived']),
+            human_bytes(entry['size']) if entry['kind'] == 'file' else entry['kind'],
+            (entry['checksum'] or '-')[:16],
+        )
+        for entry in entries
+    ]
+    text = table(('PATH', 'TAPE', 'STATE', 'ARCHIVED', 'SIZE', 'BLAKE3'), rows)
+    shown = f'{len(entries)} entries' + (
+        f' (the first {limit}; more match: narrow the pattern or --limit)' if more else ''
+    )
+    return f'{text}\n\n{shown}'
+
+
+def tape_contents(barcode: str, held: List[Dict[str, Any]]) -> str:
+    if not held:
+        return f'{barcode} holds no archive in the catalog'
+    rows = [
+        (
+            folder['path'],
+            folder['state'],
+            str(folder['file_count'] if folder['file_count'] is not None else '-'),
+            human_bytes(folder['source_bytes']),
+            _date(folder['archived']),
+            _date(folder['verified']),
+            folder['tape_path'] or '-',
+        )
+        for folder in held
+    ]
+    total = sum(folder['source_bytes'] or 0 for folder in held if folder['state'] == 'archived')
+    archived = sum(1 for folder in held if folder['state'] == 'archived')
+    return (
+        table(('FOLDER', 'STATE', 'FILES', 'SIZE', 'ARCHIVED', 'VERIFIED', 'ON TAPE AS'), rows)
+        + f'\n\n{barcode}: {archived} archived folders, {human_bytes(total)}'
+    )
+
+
+def folder_contents(folder: Dict[str, Any], entries: List[Dict[str, Any]], total: int) -> str:
+    rows = [
+        (
+            entry['kind'],
+            human_bytes(entry['size']) if entry['kind'] == 'file' else '-',
+            dt.datetime.fromtimestamp(entry['mtime'], dt.timezone.utc).strftime('%Y-%m-%d %H:%M'),
+            entry['path'] + ('/' if entry['kind'] == 'dir' else ''),
+        )
+        for entry in entries
+    ]
+    head = (
+        f'{folder["path"]} on {folder["tape"]} ({folder["state"]}, archived {_date(folder["archived"])}): '
+        f'{total} entries' + (f', the first {len(entries)} shown (--limit)' if len(entries) < total else '')
+    )
+    return head + '\n\n' + table(('KIND', 'SIZE', 'MODIFIED (UTC)', 'PATH'), rows)
+
+
+def history_table(records: List[Dict[str, Any]]) -> str:
+    rows = [
+        (
+            str(record['id']),
+            record['state'],
+            record['tape'] or '-',
+            _date(record['created']),
+            _date(record['archived']),
+            _date(record['verified']),
+            str(record['file_count'] if record['file_count'] is not None else '-'),
+            human_bytes(record['source_bytes']),
+        )
+        for record in records
+    ]
+    return table(('RECORD', 'STATE', 'TAPE', 'PREPARED', 'ARCHIVED', 'VERIFIED', 'FILES', 'SIZE'), rows)

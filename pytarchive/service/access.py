@@ -13,7 +13,7 @@ from common.config import ConfigError
 from pytarchive.config import Config
 
 # May also be run by members of [Service] read_only_group; every other command needs root.
-READ_ONLY = frozenset({'queue', 'summary', 'deleteable', 'task'})
+READ_ONLY = frozenset({'queue', 'summary', 'deleteable', 'task', 'find', 'ls', 'history'})
 _UCRED = struct.Struct('3i')  # struct ucred: pid, uid, gid
 # Linux 4.13+: the peer's supplementary groups as an array of gid_t; Python has no constant for it.
 SO_PEERGROUPS = getattr(socket, 'SO_PEERGROUPS', 59)

@@ -18,7 +18,7 @@ from pytarchive.client import render
 from pytarchive.client.protocol import ENDED, QUEUED, RUNNING, Task
 from pytarchive.config import Config
 from pytarchive.resources import DriveResources
-from pytarchive.state import folders, tapes
+from pytarchive.state import catalog, folders, tapes
 from pytarchive.state.db import Database
 from pytarchive.taskqueue import QueueApi
 
@@ -33,6 +33,7 @@ class BadRequest(ToolError):
     pass
 
 
+DEFAULT_LIMIT = 1000  # entries find and ls show unless --limit says otherwise
 FINISHED_SHOWN = 20  # finished tasks `pytarchive queue` shows, newest last; --all shows every one
 
 
@@ -59,6 +60,13 @@ def _task_ids(wanted: Any, command: str, alternative: str = '') -> List[int]:
     ):
         raise BadRequest(f'{command} needs task ids (positive whole numbers){alternative}')
     return wanted
+
+
+def _limit(args: Dict[str, Any]) -> int:
+    value = args.get('limit', DEFAULT_LIMIT)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1_000_000:
+        raise BadRequest('"limit" must be a whole number from 1 to 1000000')
+    return value
 
 
 def _text(args: Dict[str, Any], name: str) -> str:
@@ -88,6 +96,9 @@ class Commands:
             'deleteable': self.deleteable,
             'requeue': self.requeue,
             'cancel': self.cancel,
+            'find': self.find,
+            'ls': self.ls,
+            'history': self.history,
             'scan': self.scan,
             'format': self.format,
             'check': self.check,
@@ -178,6 +189,44 @@ class Commands:
             for task_id, state in sorted(states.items())
         ]
         return '; '.join(parts)
+
+    def find(self, args: Dict[str, Any]) -> Any:
+        pattern = _text(args, 'pattern')
+        if not pattern.strip():
+            raise BadRequest('find needs a pattern: a part of a path, or a glob such as */raw/*.tif')
+        limit = _limit(args)
+        found, more = catalog.find(self.db, pattern, limit)
+        if _flag(args, 'json'):
+            return {'entries': found, 'more': more}
+        return render.find_table(found, more, limit)
+
+    def ls(self, args: Dict[str, Any]) -> Any:
+        """What a tape holds (its folders), or what an archived folder holds (its entries)."""
+        target, limit = _text(args, 'target'), _limit(args)
+        if not target.startswith('/'):
+            barcode = checks.barcode(target)
+            held = catalog.on_tape(self.db, barcode)
+            if not held and all(tape['barcode'] != barcode for tape in tapes.list_tapes(self.db)):
+                raise BadRequest(f'{barcode}: no such tape in the catalog (`pytarchive summary` lists them)')
+            return held if _flag(args, 'json') else render.tape_contents(barcode, held)
+        path = checks.full_path(target)
+        folder = catalog.newest_with_tape(self.db, path)
+        if folder is None:
+            raise BadRequest(f'{path} has no archive in the catalog (see `pytarchive history {path}`)')
+        under = checks.clean_subpath(_text(args, 'subpath'))
+        entries, total = catalog.contents(self.db, folder['id'], under, limit)
+        if under and not total:
+            raise BadRequest(f'{under} is not in the archive of {path}')
+        if _flag(args, 'json'):
+            return {'folder': folder, 'entries': entries, 'total': total}
+        return render.folder_contents(folder, entries, total)
+
+    def history(self, args: Dict[str, Any]) -> Any:
+        path = _full_path(args)
+        records = catalog.history(self.db, path)
+        if not records:
+            raise BadRequest(f'{path} was never prepared or archived')
+        return records if _flag(args, 'json') else render.history_table(records)
 
     def scan(self, args: Dict[str, Any]) -> Queued:
         return _queued(self.api.submit('scan'))

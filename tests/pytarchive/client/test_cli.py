@@ -34,6 +34,13 @@ def test_each_command_sends_what_the_service_needs():
     assert request_for('deleteable', '--json') == ('deleteable', {'json': True})
     assert request_for('inventory') == ('inventory', {'json': False})
     assert request_for('cancel', '3,5', '7') == ('cancel', {'ids': [3, 5, 7]})
+    assert request_for('find', 'raw/*.tif', '--limit', '50') == (
+        'find',
+        {'pattern': 'raw/*.tif', 'limit': 50, 'json': False},
+    )
+    assert request_for('ls', 'TPN001L9') == ('ls', {'target': 'TPN001L9', 'subpath': '', 'limit': 1000, 'json': False})
+    assert request_for('ls', '/data/x', 'sub', '--json')[1]['subpath'] == 'sub'
+    assert request_for('history', '/data/x') == ('history', {'path': '/data/x', 'json': False})
     assert request_for('queue') == ('queue', {'json': False, 'all': False})
     assert request_for('queue', '--all', '--json') == ('queue', {'json': True, 'all': True})
     assert request_for('queue', '12') == ('queue', {'json': False, 'all': False, 'id': 12})
@@ -50,6 +57,8 @@ def test_each_command_sends_what_the_service_needs():
         (['inventory', '--wait'], 'unrecognized arguments: --wait'),
         (['deleteable', '--force'], 'unrecognized arguments: --force'),
         (['cancel'], 'the following arguments are required: ID[,ID...]'),
+        (['find'], 'the following arguments are required: PATTERN'),
+        (['history'], 'the following arguments are required: PATH'),
         (['cancel', 'x'], "cancel: 'x' is not a task id"),
         (['queue', '3', '--all'], 'queue: give one task id'),
         (['queue', 'three'], "argument ID: invalid int value: 'three'"),

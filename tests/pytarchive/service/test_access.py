@@ -40,7 +40,7 @@ def test_the_read_only_group_may_read_but_not_change():
     for command in ('format', 'archive', 'restore', 'explore', 'prepare', 'inventory'):
         assert access.refusal(TAPE_MEMBER, command) == (
             f"permission denied for UID 1000: only root may run '{command}'; members of group tape may run "
-            'deleteable, queue, summary, task'
+            'deleteable, find, history, ls, queue, summary, task'
         )
     assert access.refusal(NOBODY, 'queue').startswith('permission denied for UID 65534: ')
 

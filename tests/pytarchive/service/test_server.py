@@ -156,7 +156,7 @@ def test_the_read_only_group_may_list_but_not_change(make_rig):
             7,
             '',
             f'pytarchive: error: permission denied for UID 65534: only root may run '
-            f"'{command[0]}'; members of group tape may run deleteable, queue, summary, task\n",
+            f"'{command[0]}'; members of group tape may run deleteable, find, history, ls, queue, summary, task\n",
         )
     status, out, err = run_client_as(NOBODY, [], socket_option + ['queue'])
     assert status == 7 and err.startswith(f'pytarchive: error: permission denied on {rig.socket}')

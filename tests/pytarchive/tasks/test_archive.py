@@ -36,6 +36,21 @@ def test_archive_verify_then_restore_reproduces_the_folder(make_rig, tmp_path):
     assert [(row['path'], row['tape'], row['file_count']) for row in rows] == [(str(folder), TAPE, 4)]
     assert snapshot(folder) == before  # pytarchive never touches the originals
 
+    # What a tape admin asks: which tape holds this file, what is on this tape, every archive of a folder.
+    found = rig.ok('find', 'DEEPER/small')
+    assert f'{folder}/sub dir/deeper/small.txt' in found and TAPE in found and '1 entries' in found
+    [entry] = json.loads(rig.ok('find', '*/deeper/*.txt', '--json'))['entries']
+    assert (entry['tape'], entry['state'], entry['size'], len(entry['checksum'])) == (TAPE, 'archived', 6, 64)
+    assert rig.client('find', 'no such name').stdout.strip() == 'nothing in the catalog matches'
+    on_tape = rig.ok('ls', TAPE)
+    assert str(folder) in on_tape and f'{TAPE}: 1 archived folders' in on_tape
+    inside = rig.ok('ls', str(folder), 'sub dir')
+    assert 'sub dir/deeper/small.txt' in inside and 'données' not in inside
+    history = rig.ok('history', str(folder)).splitlines()
+    assert history[0].split()[:3] == ['RECORD', 'STATE', 'TAPE'] and history[1].split()[1:3] == ['archived', TAPE]
+    refused = rig.client('ls', 'TPN777L9')
+    assert refused.returncode == 1 and 'TPN777L9: no such tape in the catalog' in refused.stderr
+
     summary = json.loads(rig.ok('summary', '--json'))
     tape = next(tape for tape in summary['tapes'] if tape['barcode'] == TAPE)
     assert tape['folders'] == 1 and tape['used'] > 300_000 and tape['free'] == tape['capacity'] - tape['used']

@@ -205,10 +205,9 @@ class _Listing:
 
     @classmethod
     def prepare(cls, snapshot: Snapshot, sort_key: str, descending: bool) -> '_Listing':
+        # No cells built here: the virtual table draws only the rows in view, and builds theirs.
         with without_cyclic_gc():
             rows = sort_rows(snapshot.rows, sort_key, descending)
-            for row in rows:
-                row.cells  # noqa: B018 - built here rather than while the table is drawn
             return cls(snapshot, rows, sort_key, descending, _totals(snapshot))
 
 

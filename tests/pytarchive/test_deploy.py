@@ -2,12 +2,17 @@
 /usr/local/bin, and no package of the project installed into site-packages."""
 
 import configparser
+import grp
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import tempfile
 import tomllib
 from pathlib import Path
+
+import pytest
 
 from pytarchive import config
 from pytarchive.service import server
@@ -94,3 +99,47 @@ def test_the_project_is_not_installed_into_site_packages():
     recipe = (REPO / 'Makefile').read_text()
     assert 'pip install' in recipe and ' -e .' not in recipe
     assert not (REPO / 'pytarchive' / 'pytarchive').exists()  # the old executable, named like its package
+
+
+@pytest.mark.slow  # makes a .venv and installs the requirements into it
+def test_installed_system_wide_a_member_of_the_read_only_group_runs_the_client(make_rig):
+    """deploy/install-pytarchive.sh into a scratch prefix (as /opt/pytarchive): its .venv is made by
+    the system's python3, so a user who is not root (nobody, with the group `tape`) runs the linked
+    client from a plain shell; the read-only commands answer, the others are refused."""
+    top = Path(tempfile.mkdtemp(prefix='pytarchive-install-', dir='/tmp'))
+    top.chmod(0o755)  # reachable by nobody, as /opt is
+    try:
+        places = {'PREFIX': f'{top}/opt/pytarchive', 'BIN': f'{top}/bin', 'UNITS': f'{top}/units'}
+        done = subprocess.run(
+            ['sh', str(REPO / 'deploy' / 'install-pytarchive.sh')],
+            env={**os.environ, **places},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert done.returncode == 0, done.stderr
+        python = Path(places['PREFIX']) / '.venv' / 'bin' / 'python'
+        assert os.path.realpath(python).startswith('/usr/'), os.path.realpath(python)  # not under /root
+        installed = (Path(places['UNITS']) / 'pytarchive.service').read_text()
+        assert f'ExecStart={places["PREFIX"]}/.venv/bin/python -m pytarchive.service' in installed
+
+        rig = make_rig(read_only_group='tape')
+        rig.start()
+
+        def as_nobody(*command):
+            return subprocess.run(
+                ['setpriv', '--reuid=65534', '--regid=65534', f'--groups={grp.getgrnam("tape").gr_gid}',
+                 f'{places["BIN"]}/pytarchive', '--socket', str(rig.socket), *command],
+                cwd='/',
+                env={'PATH': '/usr/bin:/bin'},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )  # fmt: skip
+
+        listed = as_nobody('queue')
+        assert (listed.returncode, listed.stdout.strip()) == (0, 'the queue is empty'), listed.stderr
+        refused = as_nobody('scan')
+        assert refused.returncode == 7 and "only root may run 'scan'" in refused.stderr, refused.stderr
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -10,7 +10,7 @@ default, next to the source data), mounted by the real ltfs with pytarchive's ow
    manifest rows) from a folder to a freshly formatted, mounted cartridge, against `cp -a` of the
    same folder to the same cartridge formatted afresh (the ceiling: the same LTFS, the same disk).
    Aim: at least 0.85 of cp's throughput.
-2. verify: the archive task's verification step (archive._verify_tree: read back + BLAKE3, one file
+2. verify: the archive task's verification step (archive.verify_tree: read back + BLAKE3, one file
    at a time, in manifest order) against `sha256sum` of the same files in the same order, both over
    pytarchive's copy of that round, each after its own read-only mount. Aim: at least 0.9.
 3. prepare: the prepare task on --prepare-files small files (walk, manifest, tar | zstd streamed),
@@ -170,7 +170,7 @@ def bench_archive_and_verify(rig: Rig, source: Path, rounds: int) -> dict:
     assert not folder['packed'], 'the archive data must stay a tree of files (below pack_threshold)'
     rig.resources.load(TAPE)
     on_tape = rig.mountpoint / 'copy'
-    listing = rig.work / 'files.txt'  # the files in manifest order, the order _verify_tree reads them in
+    listing = rig.work / 'files.txt'  # the files in manifest order, the order verify_tree reads them in
     listing.write_text(
         '\0'.join(str(on_tape / row['path']) for row in folders.entries(rig.db, folder['id'], kind=FILE))
     )
@@ -184,7 +184,7 @@ def bench_archive_and_verify(rig: Rig, source: Path, rounds: int) -> dict:
         rig.on_tape()
 
     def verify_ours(ctx):
-        bad = archive._verify_tree(ctx, folders.get(rig.db, folder['id']), str(on_tape))
+        bad = archive.verify_tree(ctx, folders.get(rig.db, folder['id']), str(on_tape))
         assert not bad, bad[:3]
 
     def verify_theirs():

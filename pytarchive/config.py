@@ -1,6 +1,6 @@
 """pytarchive.conf: the sections and keys the service and the client read, typed.
 
-    [General]  tape_max_size, exclude_folders, source_folders, scratch_path, pack_threshold
+    [General]  tape_max_size, exclude_folders, source_folders, scratch_path, pack_threshold, verify_every_days
     [Device]   library, drive_serial (required); drive_index, drive_device, mountpoint,
                mtx, tapeinfo, mkltfs, ltfs, ltfsck, umount (commands, split like a shell would),
                ltfsck_recovery (yes: check a volume whose index is behind, see tasks' recovery)
@@ -42,6 +42,7 @@ class GeneralConfig:
     source_folders: Tuple[str, ...]
     scratch_path: str
     pack_threshold: int  # folders with more files than this are packed into one tar.zst by prepare
+    verify_every_days: int = 0  # each tape's archives re-read against their checksums this often (0: never)
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,7 @@ def load(path: str = DEFAULT_PATH) -> Config:
             source_folders=general.items('source_folders'),
             scratch_path=general.path_value('scratch_path', '/tmp'),
             pack_threshold=general.integer('pack_threshold', 500_000, minimum=1),
+            verify_every_days=general.integer('verify_every_days', 0, minimum=0, maximum=36500),
         ),
         device=DeviceConfig(
             library=device.text('library'),

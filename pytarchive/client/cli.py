@@ -119,6 +119,10 @@ def build_parser() -> ArgumentParser:
     )
     explore.add_argument('path', metavar='PATH', nargs='?', help='the archived folder, as a full path')
     explore.add_argument('--stop', action='store_true', help='end the running explore')
+    verify = commands.add_parser(
+        'verify', parents=queued, help="fixity: re-read a tape's archives (or one folder's) against their checksums"
+    )
+    verify.add_argument('target', metavar='BARCODE|PATH', help='a tape, or an archived folder as a full path')
     find = commands.add_parser(
         'find', parents=[common], help='which tape holds what: a part of a path, or a glob, across the catalog'
     )
@@ -158,6 +162,8 @@ def build_request(parser: ArgumentParser, args: argparse.Namespace) -> Dict[str,
         return {'json': args.json, 'all': args.all, **({'id': args.id} if args.id is not None else {})}
     if args.command in ('summary', 'deleteable', 'inventory'):
         return {'json': args.json}
+    if args.command == 'verify':
+        return {'target': args.target}
     if args.command == 'find':
         return {'pattern': args.pattern, 'limit': args.limit, 'json': args.json}
     if args.command == 'ls':

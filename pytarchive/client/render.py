@@ -142,10 +142,13 @@ def summary_text(
                 human_bytes(tape['free']),
                 str(tape['folders']),
                 tape['checked'] or '-',
+                _fixity(tape),
             )
             for tape in tapes
         ]
-        tape_part = table(('BARCODE', 'SLOT', 'STATE', 'CAPACITY', 'USED', 'FREE', 'FOLDERS', 'CHECKED'), rows)
+        tape_part = table(
+            ('BARCODE', 'SLOT', 'STATE', 'CAPACITY', 'USED', 'FREE', 'FOLDERS', 'CHECKED', 'FIXITY'), rows
+        )
     else:
         tape_part = 'no tapes known yet: run `pytarchive scan`'
     if drive is None:
@@ -159,6 +162,13 @@ def summary_text(
     queue_part = ', '.join(f'{count} {state}' for state, count in queue_counts.items()) or 'empty'
     folder_part = ', '.join(f'{count} {state}' for state, count in folder_counts.items()) or 'none yet'
     return f'{tape_part}\n\ndrive: {drive_part}\nqueue: {queue_part}\nfolders: {folder_part}'
+
+
+def _fixity(tape: Dict[str, Any]) -> str:
+    """When the tape's archives were last re-read against their checksums, and how it went."""
+    if not tape.get('fixity_checked'):
+        return '-'
+    return f'{tape["fixity_checked"][:10]} {tape["fixity_result"]}'
 
 
 def deleteable_table(rows: List[Dict[str, Any]]) -> str:

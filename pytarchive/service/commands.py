@@ -97,6 +97,7 @@ class Commands:
             'requeue': self.requeue,
             'cancel': self.cancel,
             'find': self.find,
+            'verify': self.verify,
             'ls': self.ls,
             'history': self.history,
             'scan': self.scan,
@@ -227,6 +228,22 @@ class Commands:
         if not records:
             raise BadRequest(f'{path} was never prepared or archived')
         return records if _flag(args, 'json') else render.history_table(records)
+
+    def verify(self, args: Dict[str, Any]) -> Queued:
+        """Fixity: a tape's archives, or the newest archive of a folder, re-read against their checksums."""
+        target = _text(args, 'target')
+        if target.startswith('/'):
+            folder = checks.archived_folder(self.db, checks.full_path(target))
+            return _queued(self.api.submit('verify', barcode=folder['tape'], path=folder['path']))
+        barcode = self._tape({'barcode': target})
+        if not folders.archived_on(self.db, barcode):
+            raise BadRequest(f'{barcode} holds no archived folder to verify')
+        return _queued(self.api.submit('verify', barcode=barcode))
+
+    def queue_due_fixity(self, days: int) -> List[int]:
+        """Queue a verify of every tape due ([General] verify_every_days); -> the task ids queued."""
+        pending = {t.args.get('barcode') for t in self.api.storage.list((QUEUED, RUNNING)) if t.kind == 'verify'}
+        return [self.api.submit('verify', barcode=b).id for b in tapes.fixity_due(self.db, days) if b not in pending]
 
     def scan(self, args: Dict[str, Any]) -> Queued:
         return _queued(self.api.submit('scan'))

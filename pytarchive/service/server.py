@@ -46,6 +46,7 @@ MAX_CONNECTIONS = 32
 REQUEST_TIMEOUT_S = 10.0  # the client sends its request as soon as it is connected
 REPLY_TIMEOUT_S = 60.0  # for the whole reply (sendall's timeout is the total)
 DATABASE_CHECK_S = 1.0  # a stat and a 16-byte read
+FIXITY_CHECK_S = 3600.0  # how often [General] verify_every_days looks for tapes due
 
 
 def take_lock(database: str) -> IO[str]:
@@ -198,6 +199,8 @@ class Service:
         else:
             self.consumer.start()
             threading.Thread(target=self._watch_database, name='database-watch', daemon=True).start()
+            if self.config.general.verify_every_days:
+                threading.Thread(target=self._schedule_fixity, name='fixity-schedule', daemon=True).start()
         # In slices, not one wait: the kernel may hand SIGTERM to a worker thread, and Python runs the
         # handler only when the main thread next runs; a wait without a timeout would never return.
         while not self.stopping.wait(SIGNAL_POLL_S):
@@ -216,6 +219,17 @@ class Service:
             self.db.close()
         log.info('stopped')
         return 0 if released and not self.unusable else FAILURE
+
+    def _schedule_fixity(self) -> None:
+        """[General] verify_every_days: each tape whose archives were last re-read longer ago than
+        that (or never) gets a verify task, queued like any other, unless one is queued or running."""
+        while True:
+            try:
+                self.commands.queue_due_fixity(self.config.general.verify_every_days)
+            except ToolError as exc:  # the database unusable: the service says so elsewhere
+                log.warning('fixity schedule: %s', exc.message)
+            if self.stopping.wait(FIXITY_CHECK_S):
+                return
 
     def _watch_database(self) -> None:
         """Notice a database deleted, replaced or overwritten while idle too, not only at the next command."""

@@ -120,6 +120,14 @@ MIGRATIONS: List[Sequence[str]] = [
     # 4 -> 5: `pytarchive find` scans the paths alone (the index holds path and folder), not the
     # manifest's wide rows: ten million paths in well under a second.
     ('CREATE INDEX manifest_by_path ON manifest(path)',),
+    # 5 -> 6: fixity (`pytarchive verify`): when each tape and each archive was last re-read against
+    # its checksums, and how that went ('ok', or what differed).
+    (
+        'ALTER TABLE tapes ADD COLUMN fixity_checked TEXT',
+        'ALTER TABLE tapes ADD COLUMN fixity_result TEXT',
+        'ALTER TABLE folders ADD COLUMN fixity_checked TEXT',
+        'ALTER TABLE folders ADD COLUMN fixity_result TEXT',
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

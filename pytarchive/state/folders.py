@@ -189,16 +189,33 @@ def mark_failed(db: Database, folder_id: int, error: str) -> None:
 
 
 def deleteable(db: Database) -> List[Dict[str, Any]]:
-    """Folders archived and verified: the newest archived copy of each path, oldest first."""
+    """Folders archived and verified: the newest archived copy of each path, oldest first; never
+    one whose last fixity check found its copy on tape differing (pytarchive verify)."""
     return [
         dict(row)
         for row in db.query(
             'SELECT id, path, description, tape, tape_path, source_bytes, file_count, archived, verified, '
             'packed IS NOT NULL AS packed FROM folders f WHERE state = ? AND id = '
-            '(SELECT MAX(id) FROM folders WHERE path = f.path AND state = ?) ORDER BY archived, path',
+            '(SELECT MAX(id) FROM folders WHERE path = f.path AND state = ?) '
+            "AND (fixity_result IS NULL OR fixity_result = 'ok') ORDER BY archived, path",
             (ARCHIVED, ARCHIVED),
         )
     ]
+
+
+def archived_on(db: Database, barcode: str) -> List[Dict[str, Any]]:
+    """The archived folders a tape holds, oldest first."""
+    return [
+        dict(row)
+        for row in db.query('SELECT * FROM folders WHERE tape = ? AND state = ? ORDER BY id', (barcode, ARCHIVED))
+    ]
+
+
+def record_fixity(db: Database, folder_id: int, result: str) -> None:
+    with db.transaction() as conn:
+        conn.execute(
+            'UPDATE folders SET fixity_checked = ?, fixity_result = ? WHERE id = ?', (now(), result, folder_id)
+        )
 
 
 def per_tape(db: Database) -> Dict[str, Dict[str, int]]:

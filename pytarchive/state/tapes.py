@@ -6,6 +6,7 @@ source slot mtx reports is the first empty slot whenever the true one is occupie
 formatted (holds an LTFS volume) or cleaning (a CLN tape, never used for data).
 """
 
+import datetime as dt
 from typing import Any, Dict, List, Optional
 
 from pytarchive.state.db import Database, now
@@ -81,6 +82,27 @@ def list_tapes(db: Database) -> List[Dict[str, Any]]:
     return [
         dict(row)
         for row in db.query(
-            'SELECT barcode, slot, state, capacity, used, seen, checked FROM tapes ORDER BY slot IS NULL, slot, barcode'
+            'SELECT barcode, slot, state, capacity, used, seen, checked, fixity_checked, fixity_result FROM tapes '
+            'ORDER BY slot IS NULL, slot, barcode'
+        )
+    ]
+
+
+def record_fixity(db: Database, barcode: str, result: str) -> None:
+    with db.transaction() as conn:
+        conn.execute(
+            'UPDATE tapes SET fixity_checked = ?, fixity_result = ? WHERE barcode = ?', (now(), result, barcode)
+        )
+
+
+def fixity_due(db: Database, days: int) -> List[str]:
+    """Tapes holding archives whose last fixity check is older than `days` (or never ran)."""
+    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(timespec='seconds')
+    return [
+        row['barcode']
+        for row in db.query(
+            'SELECT t.barcode FROM tapes t WHERE EXISTS (SELECT 1 FROM folders f WHERE f.tape = t.barcode '
+            "AND f.state = 'archived') AND (t.fixity_checked IS NULL OR t.fixity_checked < ?) ORDER BY t.barcode",
+            (since,),
         )
     ]

@@ -8,7 +8,7 @@ Each is safe to run again after a crash. A new kind is a module here and one lin
 """
 
 from pytarchive.taskqueue import Registry
-from pytarchive.tasks import archive, check, explore, format, inventory, prepare, restore, scan
+from pytarchive.tasks import archive, check, explore, format, inventory, prepare, restore, scan, verify
 
 REGISTRY = Registry(
     [
@@ -20,5 +20,6 @@ REGISTRY = Registry(
         ('restore', restore.run),
         ('explore', explore.run),
         ('inventory', inventory.run),
+        ('verify', verify.run),
     ]
 )

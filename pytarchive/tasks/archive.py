@@ -116,7 +116,7 @@ def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optiona
     ctx.checkpoint()
     try:
         resources.remount_read_only()
-        verify = _verify_packed if folder['packed'] else _verify_tree
+        verify = verify_packed if folder['packed'] else verify_tree
         bad = verify(ctx, folder, destination)
     except ToolError as exc:
         raise _failed(db, folder, exc.message) from None
@@ -236,7 +236,7 @@ def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, resuming: boo
     return size
 
 
-def _verify_packed(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[str, str]]:
+def verify_packed(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[str, str]]:
     size = os.path.getsize(destination)
     progress = Progress(ctx, 'verifying', bytes_total=size, files_total=1)
     expected = folders.get(ctx.resources.db, folder['id'])['packed_checksum']
@@ -307,7 +307,7 @@ def _check_unchanged(source: str, row: Dict, root: str, when: str) -> None:
         raise ToolError(f'{source} changed {when} ({then} then, {now} now): prepare {root} again when it is quiet')
 
 
-def _verify_tree(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[str, str]]:
+def verify_tree(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[str, str]]:
     """Read every file back from the tape; check every directory and link. Returns what differs."""
     db = ctx.resources.db
     progress = Progress(ctx, 'verifying', bytes_total=folder['source_bytes'], files_total=folder['file_count'])

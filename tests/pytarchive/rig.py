@@ -366,6 +366,13 @@ def snapshot(root: Path) -> dict:
     return found
 
 
+def sim_fault(rig, *arguments: str) -> None:
+    """A fault the virtual library makes happen (python -m sim.tapelib fault ...): a flipped byte..."""
+    subprocess.run(
+        [PYTHON, '-m', 'sim.tapelib', 'fault', str(rig.library), *arguments], cwd=REPO, check=True, capture_output=True
+    )
+
+
 def queued_id(out: str) -> int:
     """The task id in the client's `queued task N: ...` line."""
     return int(out.split()[2].rstrip(':'))

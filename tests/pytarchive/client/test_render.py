@@ -111,10 +111,10 @@ def test_summary_lists_tapes_the_drive_and_counts():
         {'archived': 2},
     )
     assert text.splitlines() == [
-        'BARCODE   SLOT            STATE      CAPACITY  USED     FREE      FOLDERS  CHECKED',
-        'TPN001L9  1               formatted  200.0 MB  50.0 MB  150.0 MB  2        2025-01-01T10:00:00+00:00',
-        'TPN002L9  drive 0         formatted  200.0 MB  0 B      200.0 MB  0        2025-01-01T10:00:00+00:00',
-        'TPN009L9  not in library  unknown    -         -        -         0        -',
+        'BARCODE   SLOT            STATE      CAPACITY  USED     FREE      FOLDERS  CHECKED                    FIXITY',
+        'TPN001L9  1               formatted  200.0 MB  50.0 MB  150.0 MB  2        2025-01-01T10:00:00+00:00  -',
+        'TPN002L9  drive 0         formatted  200.0 MB  0 B      200.0 MB  0        2025-01-01T10:00:00+00:00  -',
+        'TPN009L9  not in library  unknown    -         -        -         0        -                          -',
         '',
         'drive: 0 (serial 10WT000000): TPN002L9, mounted read-only',
         'queue: 3 done, 1 running',

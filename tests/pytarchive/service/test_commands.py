@@ -30,7 +30,14 @@ def test_every_kind_the_commands_queue_is_registered_and_every_registered_kind_i
         ('restore', {'path': folder}),
         ('explore', {'path': folder}),
         ('inventory', {}),
+        ('verify', {'target': BARCODE}),
     ]
+    with db.transaction() as conn:  # what verify re-reads: an archive on that tape
+        conn.execute('INSERT INTO tapes (barcode) VALUES (?)', (BARCODE,))
+        conn.execute(
+            "INSERT INTO folders (path, tape, state, created) VALUES ('/data/old', ?, 'archived', '2026-01-01')",
+            (BARCODE,),
+        )
     queued = [commands.handle(command, args) for command, args in requests]  # each checked as the service does
     assert all(isinstance(answer, Queued) for answer in queued)
     assert sorted(answer.task.kind for answer in queued) == REGISTRY.kinds()
@@ -40,7 +47,7 @@ def test_an_unknown_kind_is_refused_when_queued_and_fails_in_one_line_if_found_i
     with pytest.raises(
         UnknownTask,
         match=r"^unknown task kind 'erase' \(known: archive, check, explore, format, "
-        r'inventory, prepare, restore, scan\)$',
+        r'inventory, prepare, restore, scan, verify\)$',
     ):
         QueueApi(storage, REGISTRY).submit('erase')
     assert storage.list() == []

@@ -168,11 +168,11 @@ def test_stopping_interrupts_a_task_at_its_next_checkpoint_and_takes_no_new_one(
 
 
 def test_a_cancelled_queued_task_never_runs_and_a_running_one_stops_at_its_checkpoint(storage):
-    started = threading.Event()
+    started = {n: threading.Event() for n in (1, 2, 3)}
     cleaned_up = []
 
     def long(ctx):
-        started.set()
+        started[ctx.task.id].set()
         try:
             while True:
                 ctx.checkpoint()
@@ -188,11 +188,10 @@ def test_a_cancelled_queued_task_never_runs_and_a_running_one_stops_at_its_check
         api.submit('long')
         api.submit('long')
         api.submit('long')
-        assert started.wait(5)
+        assert started[1].wait(30)
         assert api.cancel([1, 3], 'the test') == {1: RUNNING, 3: QUEUED}
         _wait_for(lambda: storage.get(1).state == CANCELLED)
-        started.clear()
-        assert started.wait(5)  # the worker went on with task 2, never task 3
+        assert started[2].wait(30)  # the worker went on with task 2, never task 3
         assert storage.get(3).state == CANCELLED and storage.get(3).started is None
         with pytest.raises(RequeueError, match='nothing cancelled: task 1 is cancelled already; task 9 does not'):
             api.cancel([1, 9], 'the test')

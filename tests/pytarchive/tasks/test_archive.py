@@ -9,13 +9,12 @@ import contextlib
 import json
 import os
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.pytarchive.rig import PYTHON, REPO, TAPE, archived, formatted_rig, make_tree, queued_id, snapshot
+from tests.pytarchive.rig import TAPE, archived, formatted_rig, make_tree, queued_id, sim_fault, snapshot
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]  # the virtual library mounts its tapes; each takes seconds to minutes
 
@@ -186,12 +185,6 @@ def test_archive_refuses_unprepared_folders_and_folders_that_do_not_fit(make_rig
     ):
         done = rig.client(*bad)
         assert done.returncode == 1 and message in done.stderr and done.stderr.count('\n') == 1, done.stderr
-
-
-def sim_fault(rig, *arguments: str) -> None:
-    subprocess.run(
-        [PYTHON, '-m', 'sim.tapelib', 'fault', str(rig.library), *arguments], cwd=REPO, check=True, capture_output=True
-    )
 
 
 def test_a_flipped_byte_on_tape_fails_verification_naming_the_file(make_rig, tmp_path):

@@ -103,7 +103,8 @@ def click(widget, x, y, **modifiers):
 def click_heading(window, key):
     tree = window.tree
     x = sum(tree.column(c, 'width') for c in tree['columns'][: list(tree['columns']).index(key)]) + 20
-    assert tree.identify_region(x, 8) == 'heading'
+    # The headings have no place until Tk has drawn the window: on a loaded machine it may not have yet.
+    pump_until(window.root, lambda: tree.identify_region(x, 8) == 'heading')
     click(tree, x, 8)
 
 

@@ -316,6 +316,7 @@ def test_the_details_pane_shows_the_selected_row(open_window, sim, display, tmp_
     assert 'Share modes:\t' in text
     tree = window.tree
     [item] = [i for i in tree.get_children() if tree.item(i, 'values')[2] == 'alice'][:1]
+    pump_until(window.root, lambda: tree.bbox(item, 'path'))  # drawn: a loaded machine may lag
     x, y, _, height = tree.bbox(item, 'path')
     tree.event_generate('<Motion>', x=x + 10, y=y + height // 2)
     window.root.update()
@@ -428,6 +429,7 @@ def test_the_virtual_table_draws_only_what_fits_and_scrolls_to_the_last_row(disp
         root.update()
         last = [i for i in window.tree.get_children() if window.tree.item(i, 'values')[0] == '/big/file19999']
         assert last and window.tree.selection() == tuple(last)
+        pump_until(root, lambda: window.tree.bbox(last[0]))
         x, y, _, height = window.tree.bbox(last[0])
         assert y + height <= window.tree.winfo_height()  # in view, not below the edge
         assert window.down.get()[1] == 1.0

@@ -10,6 +10,7 @@ by inode and forgotten when the file is removed.
 
 import errno
 import os
+import stat
 import threading
 
 XATTR = 'user.qumulo_sim.id'
@@ -75,7 +76,11 @@ class FileIds:
             return self._memory.get(st.st_ino)
         try:
             text = os.getxattr(path, XATTR, follow_symlinks=False).decode()
-        except OSError:
+        except OSError as e:
+            # A file without the attribute is new, whatever a file gone before left in memory under
+            # its inode; only a symlink (no user xattrs) or a file refusing them keeps its id there.
+            if e.errno == errno.ENODATA and not stat.S_ISLNK(st.st_mode):
+                return None
             return self._memory.get(st.st_ino)
         try:
             file_id, ino, btime = text.split(':')
@@ -91,8 +96,10 @@ class FileIds:
         try:
             os.setxattr(path, XATTR, value, follow_symlinks=False)
         except OSError as e:
+            if e.errno == errno.ENOENT:
+                return  # gone already: nothing to keep, and its inode may come back as a new file
             # A symlink cannot carry user xattrs on Linux: keep its id in memory.
-            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.ENOENT):
+            if e.errno not in (errno.EPERM, errno.ENOTSUP):
                 raise
             self._memory[st.st_ino] = record
 

@@ -229,29 +229,29 @@ class Rig:
             time.sleep(0.05)
 
     @contextlib.contextmanager
-    def index_write_held(self, after: int, timeout: float = 60):
-        """Hold the drive: the ltfs daemon of the next unmount (the log's `waiting for ltfs` line
-        number after+1) is stopped while it writes the index, so the task that unmounted waits with
-        the tape in the drive until the block ends. `after`: that line's count before the task."""
+    def drive_held(self, timeout: float = 60):
+        """Hold the drive: the ltfs daemon of the next mount is stopped as soon as it runs, so the
+        task that mounted waits, with the tape in the drive, until the block ends (a stopped FUSE
+        daemon answers nothing). Caught from the mount on, not at the unmount's index write: on a
+        loaded machine a short task can get from that line to ltfs's exit before a test acts."""
         deadline = time.monotonic() + timeout
         while True:
-            waits = [line for line in self.log.read_text().splitlines() if 'to write the index of' in line]
-            if len(waits) > after:
+            pids = ltfs_processes(self.mountpoint)
+            try:
+                for pid in pids:
+                    os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pids = []  # gone between the look and the stop: look again
+            if pids:
                 break
             assert time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.02)
-        pids = [int(pid) for pid in waits[after].split('(pid ')[1].split(')')[0].split(', ')]
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
+            time.sleep(0.005)
         try:
             yield
         finally:
             for pid in pids:
-                os.kill(pid, signal.SIGCONT)
-
-    def index_writes(self) -> int:
-        """How many times the service has waited for ltfs to write an index so far."""
-        return sum('to write the index of' in line for line in self.log.read_text().splitlines())
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
     # -- the library as mtx and the kernel see it --------------------------------------------------
 

@@ -390,9 +390,8 @@ def test_archive_queued_twice_writes_one_copy_and_a_second_tape_needs_a_new_prep
     rig.ok('format', 'TPN002L9', '--wait')
     folder = make_tree(tmp_path / 'asked twice')
     rig.ok('prepare', str(folder), '--wait')
-    before = rig.index_writes()
     rig.ok('check', 'TPN002L9')
-    with rig.index_write_held(after=before):  # the check holds the drive while the three are queued behind it
+    with rig.drive_held():  # the check holds the drive while the three are queued behind it
         first, other_tape, again = (
             queued_id(rig.ok('archive', str(folder), barcode)) for barcode in (TAPE, 'TPN002L9', TAPE)
         )

@@ -30,6 +30,7 @@ from pytarchive.resources import DriveResources
 from pytarchive.service.access import Access, Peer, peer_of, resolve_group
 from pytarchive.service.commands import Commands, Queued
 from pytarchive.state.db import Database, DatabaseUnusable, traces
+from pytarchive.taskqueue.consumer import describe_failure
 from pytarchive.taskqueue import Consumer, QueueApi, TaskStorage
 from pytarchive.tasks import REGISTRY
 
@@ -261,6 +262,9 @@ class Service:
             return True
         except LibraryError as exc:
             log.critical('could not empty the drive %s: %s', when, exc)
+            return False
+        except Exception as exc:  # noqa: BLE001 - a tool that timed out, a lost file: the service stays up
+            log.critical('could not empty the drive %s: %s', when, describe_failure(exc))
             return False
 
     # -- connections -------------------------------------------------------------------------------

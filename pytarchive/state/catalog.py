@@ -84,28 +84,26 @@ def find(db: Database, pattern: str, limit: int) -> Tuple[List[Dict[str, Any]], 
     return found[:limit], more or len(found) > limit
 
 
+_RECORD_COLUMNS = (
+    'id, path, state, tape, tape_path, file_count, source_bytes, archived_bytes, created, archived, verified, '
+    'error, description'
+)
+
+
+def _records(db: Database, where: str, value: str) -> List[Dict[str, Any]]:
+    return [
+        dict(row) for row in db.query(f'SELECT {_RECORD_COLUMNS} FROM folders WHERE {where} = ? ORDER BY id', (value,))
+    ]
+
+
 def on_tape(db: Database, barcode: str) -> List[Dict[str, Any]]:
     """Every folder record that names this tape, oldest first."""
-    return [
-        dict(row)
-        for row in db.query(
-            'SELECT id, path, state, tape, tape_path, file_count, source_bytes, archived_bytes, created, archived, '
-            'verified, description FROM folders WHERE tape = ? ORDER BY id',
-            (barcode,),
-        )
-    ]
+    return _records(db, 'tape', barcode)
 
 
 def history(db: Database, path: str) -> List[Dict[str, Any]]:
     """Every record of the path, prepared or archived, oldest first."""
-    return [
-        dict(row)
-        for row in db.query(
-            'SELECT id, path, state, tape, tape_path, file_count, source_bytes, created, archived, verified, error, '
-            'description FROM folders WHERE path = ? ORDER BY id',
-            (path,),
-        )
-    ]
+    return _records(db, 'path', path)
 
 
 def contents(db: Database, folder_id: int, under: str, limit: int) -> Tuple[List[Dict[str, Any]], int]:

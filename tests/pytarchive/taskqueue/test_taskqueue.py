@@ -139,37 +139,9 @@ def test_consumer_runs_tasks_one_at_a_time_in_order_and_records_the_outcome(stor
     assert tasks[4].error == "unexpected KeyError: 'missing'"
 
 
-def test_stopping_interrupts_a_task_at_its_next_checkpoint_and_takes_no_new_one(storage):
-    started = threading.Event()
-    cleaned_up = []
-
-    def long(ctx):
-        started.set()
-        try:
-            while True:
-                ctx.checkpoint()
-                time.sleep(0.01)
-        finally:
-            cleaned_up.append(ctx.task.id)
-
-    registry = Registry([('long', long)])
-    consumer = Consumer(storage, registry, ['drive-0'])
-    api = QueueApi(storage, registry, consumer)
-    consumer.start()
-    api.submit('long')
-    api.submit('long')
-    assert started.wait(5)
-    consumer.stop()
-    assert [(task.state, task.error) for task in storage.list()] == [
-        (INTERRUPTED, 'the service was stopped before this task finished'),
-        (QUEUED, None),
-    ]
-    assert cleaned_up == [1]
-
-
-def test_a_cancelled_queued_task_never_runs_and_a_running_one_stops_at_its_checkpoint(storage):
-    started = {n: threading.Event() for n in (1, 2, 3)}
-    cleaned_up = []
+def _checkpointing_queue(storage, started, cleaned_up):
+    """A started consumer of 'long' tasks that loop on checkpoints; started[id] is set when task id
+    runs, cleaned_up gets the ids that unwound."""
 
     def long(ctx):
         started[ctx.task.id].set()
@@ -182,8 +154,29 @@ def test_a_cancelled_queued_task_never_runs_and_a_running_one_stops_at_its_check
 
     registry = Registry([('long', long)])
     consumer = Consumer(storage, registry, ['drive-0'])
-    api = QueueApi(storage, registry, consumer)
     consumer.start()
+    return consumer, QueueApi(storage, registry, consumer)
+
+
+def test_stopping_interrupts_a_task_at_its_next_checkpoint_and_takes_no_new_one(storage):
+    started = {n: threading.Event() for n in (1, 2)}
+    cleaned_up = []
+    consumer, api = _checkpointing_queue(storage, started, cleaned_up)
+    api.submit('long')
+    api.submit('long')
+    assert started[1].wait(5)
+    consumer.stop()
+    assert [(task.state, task.error) for task in storage.list()] == [
+        (INTERRUPTED, 'the service was stopped before this task finished'),
+        (QUEUED, None),
+    ]
+    assert cleaned_up == [1]
+
+
+def test_a_cancelled_queued_task_never_runs_and_a_running_one_stops_at_its_checkpoint(storage):
+    started = {n: threading.Event() for n in (1, 2, 3)}
+    cleaned_up = []
+    consumer, api = _checkpointing_queue(storage, started, cleaned_up)
     try:
         api.submit('long')
         api.submit('long')

@@ -53,6 +53,7 @@ class Task:
     started: Optional[str]
     finished: Optional[str]
     step: Optional[str] = None
+    drive: Optional[int] = None  # the changer's number of the drive that runs (or ran) it
 
     def as_dict(self) -> Dict[str, Any]:
         return dict(self.__dict__)

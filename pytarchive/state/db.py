@@ -128,6 +128,14 @@ MIGRATIONS: List[Sequence[str]] = [
         'ALTER TABLE folders ADD COLUMN fixity_checked TEXT',
         'ALTER TABLE folders ADD COLUMN fixity_result TEXT',
     ),
+    # 6 -> 7: several drives and second copies. Which drive runs (or ran) a task; a further copy of
+    # an archived folder is a folder record of its own (its own tape, state, dates, fixity) that
+    # shares the manifest of the first record (copy_of), numbered from 1 for the first.
+    (
+        'ALTER TABLE tasks ADD COLUMN drive INTEGER',
+        'ALTER TABLE folders ADD COLUMN copy_of INTEGER REFERENCES folders(id)',
+        'ALTER TABLE folders ADD COLUMN copy_number INTEGER NOT NULL DEFAULT 1',
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,6 +1,7 @@
 """pytarchive.conf: the sections and keys the service and the client read, typed.
 
-    [General]  tape_max_size, exclude_folders, source_folders, scratch_path, pack_threshold, verify_every_days
+    [General]  tape_max_size, exclude_folders, source_folders, scratch_path, pack_threshold, verify_every_days,
+               copies (sound copies a folder needs before it is deleteable)
     [Device]   library, drive_serial (required); drive_index, drive_device, mountpoint,
                mtx, tapeinfo, mkltfs, ltfs, ltfsck, umount (commands, split like a shell would),
                ltfsck_recovery (yes: check a volume whose index is behind, see tasks' recovery)
@@ -43,6 +44,7 @@ class GeneralConfig:
     scratch_path: str
     pack_threshold: int  # folders with more files than this are packed into one tar.zst by prepare
     verify_every_days: int = 0  # each tape's archives re-read against their checksums this often (0: never)
+    copies: int = 1  # sound copies (archived, read back, fixity not failed) before a folder is deleteable
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,7 @@ def load(path: str = DEFAULT_PATH) -> Config:
             scratch_path=general.path_value('scratch_path', '/tmp'),
             pack_threshold=general.integer('pack_threshold', 500_000, minimum=1),
             verify_every_days=general.integer('verify_every_days', 0, minimum=0, maximum=36500),
+            copies=general.integer('copies', 1, minimum=1, maximum=9),
         ),
         device=DeviceConfig(
             library=device.text('library'),

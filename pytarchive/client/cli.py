@@ -2,6 +2,7 @@
 
     pytarchive prepare PATH "DESCRIPTION"       pytarchive queue [ID] [--all] [--json]
     pytarchive archive PATH BARCODE             pytarchive requeue ID[,ID...] | --all
+    pytarchive copy PATH BARCODE [--from-tape]
     pytarchive cancel ID[,ID...]                pytarchive find PATTERN [--json]
     pytarchive ls BARCODE | PATH [SUBPATH]      pytarchive history PATH
     pytarchive restore PATH [--to DIR] [--only SUBPATH] [--force]
@@ -109,6 +110,14 @@ def build_parser() -> ArgumentParser:
     archive = commands.add_parser('archive', parents=queued, help='copy a prepared folder to a tape and verify it')
     archive.add_argument('path', metavar='PATH', help='the prepared folder, as a full path')
     archive.add_argument('barcode', metavar='BARCODE', help='the tape, e.g. TPN123L9')
+    copy = commands.add_parser(
+        'copy', parents=queued, help='make a further verified copy of an archived folder on another tape'
+    )
+    copy.add_argument('path', metavar='PATH', help='the archived folder, as a full path')
+    copy.add_argument('barcode', metavar='BARCODE', help='the tape for the copy, e.g. TPN124L9')
+    copy.add_argument(
+        '--from-tape', action='store_true', help='read the folder from a copy on tape even if it is still on disk'
+    )
     restore = commands.add_parser('restore', parents=queued, help='restore an archived folder, sub-folder or file')
     restore.add_argument('path', metavar='PATH', help='the archived folder, as a full path')
     restore.add_argument('--to', metavar='DIR', help='restore into DIR instead of the original place')
@@ -188,6 +197,8 @@ def build_request(parser: ArgumentParser, args: argparse.Namespace) -> Dict[str,
         return {'path': args.path, 'description': args.description}
     if args.command == 'archive':
         return {'path': args.path, 'barcode': args.barcode}
+    if args.command == 'copy':
+        return {'path': args.path, 'barcode': args.barcode, 'from_tape': args.from_tape}
     if args.command == 'restore':
         return {'path': args.path, 'to': args.to, 'only': args.only, 'force': args.force}
     if args.command == 'explore':

@@ -171,13 +171,14 @@ def _fixity(tape: Dict[str, Any]) -> str:
     return f'{tape["fixity_checked"][:10]} {tape["fixity_result"]}'
 
 
-def deleteable_table(rows: List[Dict[str, Any]]) -> str:
+def deleteable_table(rows: List[Dict[str, Any]], copies: int = 1) -> str:
+    """copies: the sound copies [General] copies asks of each folder before it is listed."""
     if not rows:
-        return 'nothing is archived and verified yet'
+        return 'nothing is archived and verified yet' + (f' on {copies} tapes' if copies > 1 else '')
     lines = [
         (
             row['path'],
-            row['tape'],
+            row.get('tapes') or row['tape'],
             human_bytes(row['source_bytes']),
             str(row['file_count']),
             (row['verified'] or '')[:10],
@@ -187,9 +188,10 @@ def deleteable_table(rows: List[Dict[str, Any]]) -> str:
     ]
     total = sum(row['source_bytes'] or 0 for row in rows)
     return (
-        table(('FOLDER', 'TAPE', 'SIZE', 'FILES', 'VERIFIED', ''), lines)
-        + f'\n\n{len(rows)} folders, {human_bytes(total)}: archived and verified, safe to delete by hand '
-        f'(pytarchive never deletes originals)'
+        table(('FOLDER', 'TAPES', 'SIZE', 'FILES', 'VERIFIED', ''), lines)
+        + f'\n\n{len(rows)} folders, {human_bytes(total)}: archived and verified'
+        + (f' on at least {copies} tapes each ([General] copies)' if copies > 1 else '')
+        + ', safe to delete by hand (pytarchive never deletes originals)'
     )
 
 
@@ -204,7 +206,7 @@ def find_table(entries: List[Dict[str, Any]], more: bool, limit: int) -> str:
     rows = [
         (
             entry['path'] + ('/' if entry['kind'] == 'dir' else ''),
-            entry['tape'],
+            ', '.join(entry.get('tapes') or [entry['tape']]),
             entry['state'],
             _date(entry['archived']),
             human_bytes(entry['size']) if entry['kind'] == 'file' else entry['kind'],
@@ -230,6 +232,7 @@ def tape_contents(barcode: str, held: List[Dict[str, Any]]) -> str:
             human_bytes(folder['source_bytes']),
             _date(folder['archived']),
             _date(folder['verified']),
+            str(folder.get('copy_number') or 1),
             folder['tape_path'] or '-',
         )
         for folder in held
@@ -237,7 +240,7 @@ def tape_contents(barcode: str, held: List[Dict[str, Any]]) -> str:
     total = sum(folder['source_bytes'] or 0 for folder in held if folder['state'] == 'archived')
     archived = sum(1 for folder in held if folder['state'] == 'archived')
     return (
-        table(('FOLDER', 'STATE', 'FILES', 'SIZE', 'ARCHIVED', 'VERIFIED', 'ON TAPE AS'), rows)
+        table(('FOLDER', 'STATE', 'FILES', 'SIZE', 'ARCHIVED', 'VERIFIED', 'COPY', 'ON TAPE AS'), rows)
         + f'\n\n{barcode}: {archived} archived folders, {human_bytes(total)}'
     )
 
@@ -263,6 +266,7 @@ def history_table(records: List[Dict[str, Any]]) -> str:
     rows = [
         (
             str(record['id']),
+            _copy(record),
             record['state'],
             record['tape'] or '-',
             _date(record['created']),
@@ -273,4 +277,11 @@ def history_table(records: List[Dict[str, Any]]) -> str:
         )
         for record in records
     ]
-    return table(('RECORD', 'STATE', 'TAPE', 'PREPARED', 'ARCHIVED', 'VERIFIED', 'FILES', 'SIZE'), rows)
+    return table(('RECORD', 'COPY', 'STATE', 'TAPE', 'PREPARED', 'ARCHIVED', 'VERIFIED', 'FILES', 'SIZE'), rows)
+
+
+def _copy(record: Dict[str, Any]) -> str:
+    """'1' for a first record; 'N of R' for a further copy of record R."""
+    if not record.get('copy_of'):
+        return '1'
+    return f'{record["copy_number"]} of {record["copy_of"]}'

@@ -105,6 +105,7 @@ class Commands:
             'check': self.check,
             'prepare': self.prepare,
             'archive': self.archive,
+            'copy': self.copy,
             'restore': self.restore,
             'explore': self.explore,
             'inventory': self.inventory,
@@ -163,10 +164,10 @@ class Commands:
         return render.summary_text(tape_rows, drive, queue_counts, folder_counts)
 
     def deleteable(self, args: Dict[str, Any]) -> Any:
-        rows = folders.deleteable(self.db)
+        rows = folders.deleteable(self.db, self._copies)
         if _flag(args, 'json'):
             return rows
-        return render.deleteable_table(rows)
+        return render.deleteable_table(rows, self._copies)
 
     def requeue(self, args: Dict[str, Any]) -> str:
         if _flag(args, 'all'):
@@ -296,6 +297,27 @@ class Commands:
         if prepared is not None and not prepared['packed'] and not os.path.isdir(path):
             raise BadRequest(f'{path}: no such folder any more (it was prepared; archive copies from it)')
         return _queued(self.api.submit('archive', path=path, barcode=barcode))
+
+    def copy(self, args: Dict[str, Any]) -> Queued:
+        """A further copy of an archived folder (or of one whose archive is queued) on another tape."""
+        path, barcode = _full_path(args), self._tape(args)
+        pending = [
+            t for t in self.api.storage.list((QUEUED, RUNNING)) if t.kind == 'copy' and t.args.get('path') == path
+        ]
+        if any(t.args.get('barcode') == barcode for t in pending):
+            raise BadRequest(f'a copy of {path} to {barcode} is already queued (see `pytarchive queue`)')
+        if not self._pending('archive', path):
+            first = checks.archived_folder(self.db, path)
+            for held in folders.family(self.db, first['id']):
+                if held['tape'] == barcode:
+                    raise BadRequest(
+                        f'{barcode} already holds copy {held["copy_number"]} of {path}: a copy goes to another tape'
+                    )
+        return _queued(self.api.submit('copy', path=path, barcode=barcode, from_tape=_flag(args, 'from_tape')))
+
+    @property
+    def _copies(self) -> int:
+        return self.config.general.copies if self.config is not None else 1
 
     def restore(self, args: Dict[str, Any]) -> Queued:
         path = _full_path(args)

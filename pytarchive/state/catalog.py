@@ -43,7 +43,7 @@ def find(db: Database, pattern: str, limit: int) -> Tuple[List[Dict[str, Any]], 
             (pattern, limit + 1),
         )
         found = [dict(row) for row in rows]
-        return found[:limit], len(found) > limit
+        return _with_copies(db, found[:limit]), len(found) > limit
     wanted = pattern.casefold()
     keys: List[Tuple[int, str]] = []
     more = False
@@ -81,12 +81,27 @@ def find(db: Database, pattern: str, limit: int) -> Tuple[List[Dict[str, Any]], 
         )
         found.append(dict(row))
     found.sort(key=lambda entry: entry['path'])
-    return found[:limit], more or len(found) > limit
+    return _with_copies(db, found[:limit]), more or len(found) > limit
+
+
+def _with_copies(db: Database, found: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Each entry's `tapes`: its archive's tape, then the tapes of that archive's further copies."""
+    ids = {entry['folder_id'] for entry in found}
+    copies: Dict[int, List[str]] = {}
+    if ids:
+        for row in db.query(
+            f"SELECT copy_of, tape FROM folders WHERE state = 'archived' AND copy_of IN ({','.join(map(str, ids))}) "
+            'ORDER BY copy_number'
+        ):
+            copies.setdefault(row['copy_of'], []).append(row['tape'])
+    for entry in found:
+        entry['tapes'] = [entry['tape'], *copies.get(entry['folder_id'], [])]
+    return found
 
 
 _RECORD_COLUMNS = (
     'id, path, state, tape, tape_path, file_count, source_bytes, archived_bytes, created, archived, verified, '
-    'error, description'
+    'error, description, copy_of, copy_number'
 )
 
 
@@ -121,6 +136,7 @@ def contents(db: Database, folder_id: int, under: str, limit: int) -> Tuple[List
 
 
 def newest_with_tape(db: Database, path: str) -> Optional[Dict[str, Any]]:
-    records = [r for r in history(db, path) if r['tape'] and r['state'] in WITH_A_TAPE]
+    # A further copy shares its first record's manifest: the first records are the archives to list.
+    records = [r for r in history(db, path) if r['tape'] and r['state'] in WITH_A_TAPE and not r['copy_of']]
     archived = [r for r in records if r['state'] == 'archived']
     return (archived or records or [None])[-1]

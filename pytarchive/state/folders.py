@@ -4,6 +4,12 @@ A folder goes prepared -> archiving -> archived (every byte read back from tape 
 failed (the reason in `error`; archive it again after fixing the cause). Only `archived` folders are
 deleteable. Preparing a path again replaces its prepared or failed record; archived records stay,
 one per archived copy, and restore uses the newest.
+
+A further copy of an archived folder (`pytarchive copy`) is a record of its own, with its own tape,
+state, dates and fixity, that names the first record in `copy_of` and shares its manifest: the
+copy holds the same bytes, checked against the same checksums. The first record and its copies are
+the folder's family; `copy_number` counts from 1 for the first. Only first records are prepared,
+replaced or looked up by path (`latest`); copies are reached through their first.
 """
 
 import queue
@@ -31,12 +37,12 @@ def start_prepare(db: Database, path: str, description: str) -> Tuple[int, List[
         replaced = [
             row[0]
             for row in conn.execute(
-                'SELECT id FROM folders WHERE path = ? AND state IN (?, ?, ?, ?)',
+                'SELECT id FROM folders WHERE path = ? AND state IN (?, ?, ?, ?) AND copy_of IS NULL',
                 (path, PREPARED, ARCHIVING, FAILED, 'preparing'),
             )
         ]
         conn.execute(
-            'DELETE FROM folders WHERE path = ? AND state IN (?, ?, ?, ?)',
+            'DELETE FROM folders WHERE path = ? AND state IN (?, ?, ?, ?) AND copy_of IS NULL',
             (path, PREPARED, ARCHIVING, FAILED, 'preparing'),
         )
         cursor = conn.execute(
@@ -116,11 +122,65 @@ def get(db: Database, folder_id: int) -> Dict[str, Any]:
 
 
 def latest(db: Database, path: str, states: Sequence[str]) -> Optional[Dict[str, Any]]:
+    """The newest first record (never a further copy) of the path in one of these states."""
     rows = db.query(
-        f'SELECT * FROM folders WHERE path = ? AND state IN ({", ".join("?" * len(states))}) ORDER BY id DESC LIMIT 1',
+        f'SELECT * FROM folders WHERE path = ? AND state IN ({", ".join("?" * len(states))}) AND copy_of IS NULL '
+        'ORDER BY id DESC LIMIT 1',
         (path, *states),
     )
     return dict(rows[0]) if rows else None
+
+
+def manifest_of(folder: Dict[str, Any]) -> int:
+    """The record whose manifest rows describe this one: a further copy shares its first record's."""
+    return folder['copy_of'] or folder['id']
+
+
+def family(db: Database, first_id: int, states: Sequence[str] = (ARCHIVED,)) -> List[Dict[str, Any]]:
+    """A first record and its further copies in these states, by copy number."""
+    return [
+        dict(row)
+        for row in db.query(
+            f'SELECT * FROM folders WHERE (id = ? OR copy_of = ?) AND state IN ({", ".join("?" * len(states))}) '
+            'ORDER BY copy_number, id',
+            (first_id, first_id, *states),
+        )
+    ]
+
+
+def start_copy(db: Database, first: Dict[str, Any], tape: str, packed: Optional[str]) -> Dict[str, Any]:
+    """The record of a further copy of `first` on this tape: the unfinished one a run cut short or
+    failed left (so a requeue resumes it), else a new one numbered after the family's highest.
+    packed: where the copy's tar.zst is read from (a packed folder's copy is a tar.zst too)."""
+    with db.transaction() as conn:
+        row = conn.execute(
+            'SELECT id FROM folders WHERE copy_of = ? AND tape = ? AND state IN (?, ?, ?) ORDER BY id DESC LIMIT 1',
+            (first['id'], tape, PREPARED, ARCHIVING, FAILED),
+        ).fetchone()
+        if row is not None:
+            conn.execute('UPDATE folders SET packed = ? WHERE id = ?', (packed, row[0]))
+            copy_id = row[0]
+        else:
+            number = conn.execute(
+                'SELECT MAX(copy_number) FROM folders WHERE id = ? OR copy_of = ?', (first['id'], first['id'])
+            ).fetchone()[0]
+            copy_id = conn.execute(
+                'INSERT INTO folders (path, description, tape, state, source_bytes, file_count, created, packed, '
+                'copy_of, copy_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                (
+                    first['path'],
+                    first['description'],
+                    tape,
+                    PREPARED,
+                    first['source_bytes'],
+                    first['file_count'],
+                    now(),
+                    packed,
+                    first['id'],
+                    number + 1,
+                ),
+            ).lastrowid
+    return get(db, copy_id)
 
 
 def entries(db: Database, folder_id: int, under: str = '', kind: Optional[str] = None) -> Iterator[Dict[str, Any]]:
@@ -188,19 +248,59 @@ def mark_failed(db: Database, folder_id: int, error: str) -> None:
         conn.execute('UPDATE folders SET state = ?, error = ? WHERE id = ?', (FAILED, error, folder_id))
 
 
-def deleteable(db: Database) -> List[Dict[str, Any]]:
-    """Folders archived and verified: the newest archived copy of each path, oldest first; never
-    one whose last fixity check found its copy on tape differing (pytarchive verify)."""
+# The sound copies of a family: archived, read back and matched, and not found differing by their
+# last fixity check (pytarchive verify).
+_SOUND = "state = 'archived' AND (fixity_result IS NULL OR fixity_result = 'ok')"
+
+
+def deleteable(db: Database, copies: int = 1) -> List[Dict[str, Any]]:
+    """Folders whose newest archive has at least `copies` sound copies ([General] copies), oldest
+    first, with how many it has and on which tapes."""
     return [
         dict(row)
         for row in db.query(
-            'SELECT id, path, description, tape, tape_path, source_bytes, file_count, archived, verified, '
-            'packed IS NOT NULL AS packed FROM folders f WHERE state = ? AND id = '
-            '(SELECT MAX(id) FROM folders WHERE path = f.path AND state = ?) '
-            "AND (fixity_result IS NULL OR fixity_result = 'ok') ORDER BY archived, path",
-            (ARCHIVED, ARCHIVED),
+            'SELECT * FROM (SELECT id, path, description, tape, tape_path, source_bytes, file_count, archived, '
+            'verified, packed IS NOT NULL AS packed, '
+            f'(SELECT COUNT(*) FROM folders c WHERE (c.id = f.id OR c.copy_of = f.id) AND {_SOUND}) AS copies, '
+            f"(SELECT group_concat(tape, ', ') FROM (SELECT tape FROM folders c WHERE (c.id = f.id OR c.copy_of = f.id) "
+            f'AND {_SOUND} ORDER BY copy_number)) AS tapes '
+            'FROM folders f WHERE state = ? AND copy_of IS NULL AND id = '
+            '(SELECT MAX(id) FROM folders WHERE path = f.path AND state = ? AND copy_of IS NULL)) '
+            'WHERE copies >= ? ORDER BY archived, path',
+            (ARCHIVED, ARCHIVED, copies),
         )
     ]
+
+
+def sound_copies(db: Database, first_id: int) -> List[Dict[str, Any]]:
+    """A family's sound copies by copy number, each with its tape's home slot (None: not in the library)."""
+    return [
+        dict(row)
+        for row in db.query(
+            'SELECT f.*, t.slot AS slot FROM folders f LEFT JOIN tapes t ON t.barcode = f.tape '
+            "WHERE (f.id = ? OR f.copy_of = ?) AND f.state = 'archived' AND "
+            "(f.fixity_result IS NULL OR f.fixity_result = 'ok') ORDER BY f.copy_number",
+            (first_id, first_id),
+        )
+    ]
+
+
+def copy_to_read(db: Database, first: Dict[str, Any]) -> Dict[str, Any]:
+    """The copy restore and explore read: the lowest-numbered sound copy whose tape the library
+    holds, else any sound copy (the task then asks for its tape), else the first record itself."""
+    sound = sound_copies(db, first['id'])
+    in_library = [held for held in sound if held['slot'] is not None]
+    return (in_library or sound or [first])[0]
+
+
+def short_of_copies(db: Database, copies: int) -> int:
+    """How many folders' newest archives have fewer than `copies` sound copies (for the summary)."""
+    return db.query(
+        'SELECT COUNT(*) FROM folders f WHERE state = ? AND copy_of IS NULL AND id = '
+        '(SELECT MAX(id) FROM folders WHERE path = f.path AND state = ? AND copy_of IS NULL) AND '
+        f'(SELECT COUNT(*) FROM folders c WHERE (c.id = f.id OR c.copy_of = f.id) AND {_SOUND}) < ?',
+        (ARCHIVED, ARCHIVED, copies),
+    )[0][0]
 
 
 def archived_on(db: Database, barcode: str) -> List[Dict[str, Any]]:

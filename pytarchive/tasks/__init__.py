@@ -8,7 +8,7 @@ Each is safe to run again after a crash. A new kind is a module here and one lin
 """
 
 from pytarchive.taskqueue import Registry
-from pytarchive.tasks import archive, check, explore, format, inventory, prepare, restore, scan, verify
+from pytarchive.tasks import archive, check, copies, explore, format, inventory, prepare, restore, scan, verify
 
 REGISTRY = Registry(
     [
@@ -17,6 +17,7 @@ REGISTRY = Registry(
         ('check', check.run),
         ('prepare', prepare.run),
         ('archive', archive.run),
+        ('copy', copies.run),
         ('restore', restore.run),
         ('explore', explore.run),
         ('inventory', inventory.run),

@@ -60,9 +60,9 @@ def run(ctx: TaskContext, path: str, barcode: str) -> str:
     with resources.tape_mounted(barcode) as slot:
         tapes.record_formatted(db, barcode, slot)  # a tape loaded by barcode that no scan listed yet
         try:
-            return _archive_mounted(ctx, folder, barcode, slot)
+            return archive_mounted(ctx, folder, barcode, slot)
         except BaseException:
-            _record_space(resources, barcode, slot)  # what a failure left on the tape (a success records it itself)
+            record_space(resources, barcode, slot)  # what a failure left on the tape (a success records it itself)
             raise
 
 
@@ -76,10 +76,10 @@ def _archived_already(ctx: TaskContext, folder: Dict, barcode: str) -> str:
         )
     if folder['packed']:
         _remove(folder['packed'])  # the scratch copy a crash may have left behind
-    return _archived_text(folder, barcode, folder['tape_path'], folder['archived_bytes'])
+    return archived_text(folder, barcode, folder['tape_path'], folder['archived_bytes'])
 
 
-def _archived_text(folder: Dict, barcode: str, tape_path: str, archived_bytes: int, recovery: str = '') -> str:
+def archived_text(folder: Dict, barcode: str, tape_path: str, archived_bytes: int, recovery: str = '') -> str:
     text = (
         f'{folder["path"]} archived to {barcode} as {tape_path} and verified: {folder["file_count"]} files, '
         f'{human_bytes(archived_bytes)}'
@@ -87,7 +87,7 @@ def _archived_text(folder: Dict, barcode: str, tape_path: str, archived_bytes: i
     return f'{text}; {recovery}' if recovery else text
 
 
-def _record_space(resources: DriveResources, barcode: str, slot: Optional[int]) -> None:
+def record_space(resources: DriveResources, barcode: str, slot: Optional[int]) -> None:
     """The tape's use as the volume reports it; never hides the failure that ended the task."""
     try:
         total, free = resources.drive.space()
@@ -97,7 +97,9 @@ def _record_space(resources: DriveResources, barcode: str, slot: Optional[int]) 
     tapes.record_space(resources.db, barcode, slot, capacity=total, used=total - free)
 
 
-def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional[int]) -> str:
+def archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional[int], root: str = '') -> str:
+    """Copy, read back, record. root: where the files are read from (the folder itself unless a
+    further copy is made from a copy staged out of another tape)."""
     resources = ctx.resources
     db, mountpoint = resources.db, resources.config.device.mountpoint
     resuming = folder['state'] == folders.ARCHIVING and folder['tape'] == barcode and folder['tape_path']
@@ -108,7 +110,7 @@ def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optiona
     ctx.checkpoint()
     try:
         copy = _copy_packed if folder['packed'] else _copy_tree
-        archived_bytes = copy(ctx, folder, destination, resuming)
+        archived_bytes = copy(ctx, folder, destination, resuming, root or folder['path'])
     except (ToolError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             tapes.record_full(db, barcode)
@@ -131,11 +133,11 @@ def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optiona
             f'verification failed on {barcode} for {len(bad)} entries: {shown}{more}; '
             f'{folder["path"]} is NOT archived (not deleteable): archive it again',
         )
-    _record_space(resources, barcode, slot)  # before 'archived': a crash after that mark leaves nothing to redo
+    record_space(resources, barcode, slot)  # before 'archived': a crash after that mark leaves nothing to redo
     folders.mark_archived(db, folder['id'], archived_bytes)
     if folder['packed']:
         _remove(folder['packed'])  # pytarchive's own scratch copy, now safely on tape
-    return _archived_text(folder, barcode, tape_path, archived_bytes, resources.recovery or '')
+    return archived_text(folder, barcode, tape_path, archived_bytes, resources.recovery or '')
 
 
 def _failed(db: Database, folder: Dict, message: str) -> ToolError:
@@ -188,7 +190,7 @@ def _needed_bytes(db: Database, folder: Dict, block: int) -> int:
         data, entries = _blocks(os.path.getsize(folder['packed']), block), 1
     else:
         data = entries = 0
-        for row in folders.entries(db, folder['id']):
+        for row in folders.entries(db, folders.manifest_of(folder)):
             entries += 1
             data += _blocks(row['size'], block) if row['kind'] == FILE else 0
     return data + 2 * _blocks(entries * INDEX_BYTES_PER_ENTRY, block) + RESERVE_BYTES
@@ -217,7 +219,7 @@ def _check_space(resources: DriveResources, folder: Dict, barcode: str, resuming
         )
 
 
-def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, resuming: bool) -> int:
+def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, resuming: bool, _root: str) -> int:
     source = folder['packed']
     size = os.path.getsize(source)
     progress = Progress(ctx, 'copying', bytes_total=size, files_total=1)
@@ -230,6 +232,8 @@ def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, resuming: boo
         raise ToolError(
             f'the packed copy {source} changed while being archived: prepare {folder["path"]} again'
         ) from None
+    if folder['copy_of'] and checksum != folders.get(ctx.resources.db, folder['copy_of'])['packed_checksum']:
+        raise ToolError(f'{source} differs from the packed copy that was archived first: copy it again')
     folders.set_packed_checksum(ctx.resources.db, folder['id'], checksum)
     progress.file_done(size, 0)
     progress.flush()
@@ -246,13 +250,15 @@ def verify_packed(ctx: TaskContext, folder: Dict, destination: str) -> List[Tupl
     return [] if found == expected else [(os.path.basename(destination), 'checksum differs from the packed copy')]
 
 
-def _copy_tree(ctx: TaskContext, folder: Dict, destination: str, resuming: bool) -> int:
-    db, root = ctx.resources.db, folder['path']
+def _copy_tree(ctx: TaskContext, folder: Dict, destination: str, resuming: bool, root: str) -> int:
+    """A first archive records each file's checksum as it is read; a further copy must read the
+    very checksums its first record holds (the same bytes), and records none."""
+    db, further = ctx.resources.db, bool(folder['copy_of'])
     progress = Progress(ctx, 'copying', bytes_total=folder['source_bytes'], files_total=folder['file_count'])
     os.makedirs(destination, exist_ok=True)
     checksums: List[Tuple[str, str]] = []
     try:
-        for row in folders.entries(db, folder['id']):
+        for row in folders.entries(db, folders.manifest_of(folder)):
             target = os.path.join(destination, row['path'])
             if row['kind'] == DIR:
                 os.makedirs(target, exist_ok=True)
@@ -264,9 +270,12 @@ def _copy_tree(ctx: TaskContext, folder: Dict, destination: str, resuming: bool)
                 progress.add(row['size'], files=1)
             else:
                 source = os.path.join(root, row['path'])
-                _check_unchanged(source, row, root, 'since prepare')
                 started_at = progress.bytes_done
-                checksums.append((row['path'], _copy_unchanged(source, target, row, root, progress.following(ctx))))
+                if further:
+                    _copy_same(source, target, row, folder, progress.following(ctx))
+                else:
+                    _check_unchanged(source, row, root, 'since prepare')
+                    checksums.append((row['path'], _copy_unchanged(source, target, row, root, progress.following(ctx))))
                 os.utime(target, (row['mtime'], row['mtime']))
                 progress.file_done(row['size'], started_at)
                 if len(checksums) >= _CHECKSUM_BATCH:
@@ -297,6 +306,21 @@ def _copy_unchanged(source: str, target: str, row: Dict, root: str, on_chunk: tr
     return checksum
 
 
+def _copy_same(source: str, target: str, row: Dict, folder: Dict, on_chunk: transfer.OnChunk) -> None:
+    """A further copy's file: the bytes read must be those its first archive recorded."""
+    try:
+        checksum = transfer.copy_file(source, target, on_chunk)
+    except FileNotFoundError:
+        raise ToolError(f'{source} is gone: copy {folder["path"]} from tape (`pytarchive copy --from-tape`)') from None
+    except transfer.SourceChanged:
+        checksum = None
+    if checksum != row['checksum']:
+        raise ToolError(
+            f'{source} is not what was archived (changed since): a copy must hold the archived bytes; '
+            f'copy {folder["path"]} from tape (`pytarchive copy --from-tape`)'
+        )
+
+
 def _check_unchanged(source: str, row: Dict, root: str, when: str) -> None:
     try:
         info = os.lstat(source)
@@ -312,7 +336,7 @@ def verify_tree(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[
     db = ctx.resources.db
     progress = Progress(ctx, 'verifying', bytes_total=folder['source_bytes'], files_total=folder['file_count'])
     bad: List[Tuple[str, str]] = []
-    for row in folders.entries(db, folder['id']):
+    for row in folders.entries(db, folders.manifest_of(folder)):
         target = os.path.join(destination, row['path'])
         if row['kind'] == DIR and not os.path.isdir(target):
             bad.append((row['path'], 'directory missing on tape'))
@@ -321,7 +345,7 @@ def verify_tree(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[
     expected: collections.deque = collections.deque()
 
     def files() -> Iterator[str]:
-        for row in folders.entries(db, folder['id'], kind=FILE):
+        for row in folders.entries(db, folders.manifest_of(folder), kind=FILE):
             expected.append(row)
             yield os.path.join(destination, row['path'])
 

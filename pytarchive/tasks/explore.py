@@ -10,6 +10,7 @@ import shlex
 
 from common.errors import ToolError
 from pytarchive.checks import archived_folder, export_target
+from pytarchive.state import folders
 from pytarchive.config import ExportConfig
 from pytarchive.library.commands import CommandNotRun, run_command
 from pytarchive.taskqueue import TaskContext
@@ -32,7 +33,7 @@ def _exportfs(export_config: ExportConfig, *arguments: str) -> None:
 def run(ctx: TaskContext, path: str) -> str:
     resources = ctx.resources
     export = resources.config.export
-    folder = archived_folder(resources.db, path)
+    folder = folders.copy_to_read(resources.db, archived_folder(resources.db, path))
     resources.end_explore.clear()
     with resources.tape_mounted(folder['tape'], read_only=True):
         shown = os.path.join(resources.config.device.mountpoint, folder['tape_path'])

@@ -58,12 +58,12 @@ class Counts:
 
 def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', force: bool = False) -> str:
     resources = ctx.resources
-    folder = archived_folder(resources.db, path)
+    folder = folders.copy_to_read(resources.db, archived_folder(resources.db, path))
     only = clean_subpath(only)
     destination = os.path.normpath(to or folder['path'])
 
     def rows() -> Iterator[Dict]:  # read again on each pass: a manifest can hold millions of entries
-        return folders.entries(resources.db, folder['id'], under=only)
+        return folders.entries(resources.db, folders.manifest_of(folder), under=only)
 
     if only and next(rows(), None) is None:
         raise ToolError(f'{only} is not in the archive of {folder["path"]}')

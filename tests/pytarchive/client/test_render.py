@@ -145,10 +145,20 @@ def test_deleteable_table_says_what_is_safe_to_delete():
         },
     ]
     assert deleteable_table(rows).splitlines() == [
-        'FOLDER             TAPE      SIZE    FILES   VERIFIED',
+        'FOLDER             TAPES     SIZE    FILES   VERIFIED',
         '/data/projects/Q3  TPN001L9  5.0 MB  12      2026-11-20',
         '/data/many files   TPN002L9  1.0 MB  600000  2026-11-21  packed',
         '',
         '2 folders, 6.0 MB: archived and verified, safe to delete by hand (pytarchive never deletes originals)',
     ]
     assert deleteable_table([]) == 'nothing is archived and verified yet'
+    # [General] copies = 2: each folder listed has its copies' tapes, and the line says what was asked.
+    rows[0]['tapes'] = 'TPN001L9, TPN003L9'
+    assert deleteable_table(rows[:1], copies=2).splitlines() == [
+        'FOLDER             TAPES               SIZE    FILES  VERIFIED',
+        '/data/projects/Q3  TPN001L9, TPN003L9  5.0 MB  12     2026-11-20',
+        '',
+        '1 folders, 5.0 MB: archived and verified on at least 2 tapes each ([General] copies), safe to delete by '
+        'hand (pytarchive never deletes originals)',
+    ]
+    assert deleteable_table([], copies=2) == 'nothing is archived and verified yet on 2 tapes'

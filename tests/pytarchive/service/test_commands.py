@@ -27,6 +27,7 @@ def test_every_kind_the_commands_queue_is_registered_and_every_registered_kind_i
         ('check', {'barcode': BARCODE}),
         ('prepare', {'path': folder, 'description': 'x'}),
         ('archive', {'path': folder, 'barcode': BARCODE}),
+        ('copy', {'path': folder, 'barcode': 'TPN002L9'}),  # of the archive queued just before
         ('restore', {'path': folder}),
         ('explore', {'path': folder}),
         ('inventory', {}),
@@ -46,7 +47,7 @@ def test_every_kind_the_commands_queue_is_registered_and_every_registered_kind_i
 def test_an_unknown_kind_is_refused_when_queued_and_fails_in_one_line_if_found_in_the_queue(storage):
     with pytest.raises(
         UnknownTask,
-        match=r"^unknown task kind 'erase' \(known: archive, check, explore, format, "
+        match=r"^unknown task kind 'erase' \(known: archive, check, copy, explore, format, "
         r'inventory, prepare, restore, scan, verify\)$',
     ):
         QueueApi(storage, REGISTRY).submit('erase')

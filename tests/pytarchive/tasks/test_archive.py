@@ -46,7 +46,8 @@ def test_archive_verify_then_restore_reproduces_the_folder(make_rig, tmp_path):
     inside = rig.ok('ls', str(folder), 'sub dir')
     assert 'sub dir/deeper/small.txt' in inside and 'données' not in inside
     history = rig.ok('history', str(folder)).splitlines()
-    assert history[0].split()[:3] == ['RECORD', 'STATE', 'TAPE'] and history[1].split()[1:3] == ['archived', TAPE]
+    assert history[0].split()[:4] == ['RECORD', 'COPY', 'STATE', 'TAPE']
+    assert history[1].split()[1:4] == ['1', 'archived', TAPE]
     refused = rig.client('ls', 'TPN777L9')
     assert refused.returncode == 1 and 'TPN777L9: no such tape in the catalog' in refused.stderr
 

@@ -1,0 +1,141 @@
+"""`pytarchive copy PATH BARCODE`: a further copy of an archived folder on another tape (the one
+kept off-site), written, read back and matched like the first, and recorded as a copy of it.
+
+The copy must hold the bytes that were archived, so every file read for it is checked against the
+checksum its first archive recorded. Where the bytes come from:
+  - the folder itself, when it is still there and not packed (the cheapest read: no tape to load);
+    a file changed since it was archived fails the copy, and `--from-tape` makes it from tape;
+  - otherwise (a packed folder, whose scratch tar.zst went once it was on tape; a folder deleted
+    since; or --from-tape) a sound copy on a tape the library holds is first read into
+    scratch_path, every file checked, and the copy is written from there. This works with one
+    drive; scratch_path needs room for the folder.
+Once written, the copy is unmounted, mounted read-only and read back whole, as an archive is. A
+run cut short resumes on the same tape, as archive does.
+"""
+
+import contextlib
+import os
+import shutil
+from typing import Dict, List
+
+from common.errors import ToolError
+from pytarchive import transfer
+from pytarchive.checks import archived_folder
+from pytarchive.progress import Progress
+from pytarchive.state import folders, tapes
+from pytarchive.taskqueue import TaskContext
+from pytarchive.tasks import archive
+from pytarchive.units import human_bytes
+from pytarchive.walk import DIR, FILE, LINK
+
+# Room kept free in scratch_path beyond the staged folder itself.
+SCRATCH_RESERVE = 64 * 1024 * 1024
+
+
+def run(ctx: TaskContext, path: str, barcode: str, from_tape: bool = False) -> str:
+    resources = ctx.resources
+    db = resources.db
+    first = archived_folder(db, path)
+    for held in folders.family(db, first['id']):
+        if held['tape'] == barcode:
+            if held['copy_of'] and held['archived'] >= ctx.task.created:  # this task, cut short after the mark
+                return archive.archived_text(held, barcode, held['tape_path'], held['archived_bytes'])
+            raise ToolError(f'{barcode} already holds copy {held["copy_number"]} of {path}: use another tape')
+    if tapes.is_full(db, barcode):
+        raise ToolError(f'{barcode} is full (LTFS never gives space back): use another tape')
+    staging = _staging(resources.config.general.scratch_path, ctx.task.id)
+    packed = os.path.join(staging, os.path.basename(first['path']) + archive.PACKED_SUFFIX) if first['packed'] else None
+    record = folders.start_copy(db, first, barcode, packed)
+    try:
+        root = ''
+        if first['packed'] or from_tape or not os.path.isdir(first['path']):
+            _stage(ctx, first, record, staging)
+            root = staging
+        with resources.tape_mounted(barcode) as slot:
+            tapes.record_formatted(db, barcode, slot)
+            try:
+                text = archive.archive_mounted(ctx, record, barcode, slot, root)
+            except BaseException:
+                archive.record_space(resources, barcode, slot)
+                raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(staging)
+    return f'copy {record["copy_number"]} of {text}' + (' (read from tape)' if root else '')
+
+
+def _staging(scratch: str, task_id: int) -> str:
+    return os.path.join(scratch, f'pytarchive-copy-{task_id}')
+
+
+def _stage(ctx: TaskContext, first: Dict, record: Dict, staging: str) -> None:
+    """Read a sound copy the library holds into `staging`, every file checked against its checksum."""
+    resources = ctx.resources
+    db = resources.db
+    readable = [held for held in folders.sound_copies(db, first['id']) if held['slot'] is not None]
+    if not readable:
+        raise ToolError(
+            f'{first["path"]} is not on disk as archived and no sound copy of it is in the library '
+            f'(copies on {", ".join(h["tape"] for h in folders.family(db, first["id"]))}): load one and requeue'
+        )
+    source = readable[0]
+    needed = (first['archived_bytes'] if first['packed'] else first['source_bytes']) or 0
+    shutil.rmtree(staging, ignore_errors=True)  # what a run cut short staged is read again
+    os.makedirs(staging, mode=0o700)
+    free = shutil.disk_usage(staging).free
+    if free < needed + SCRATCH_RESERVE:
+        raise ToolError(
+            f'copying {first["path"]} from {source["tape"]} stages it in {os.path.dirname(staging)} first: '
+            f'{human_bytes(needed)} needed, {human_bytes(free)} free; free room there or set [General] scratch_path'
+        )
+    ctx.progress(step=f'loading {source["tape"]}')
+    with resources.tape_mounted(source['tape'], read_only=True):
+        on_tape = os.path.join(resources.config.device.mountpoint, source['tape_path'])
+        if record['packed']:
+            _stage_packed(ctx, source, on_tape, record['packed'])
+        else:
+            _stage_tree(ctx, first, source, on_tape, staging)
+
+
+def _stage_packed(ctx: TaskContext, source: Dict, on_tape: str, staged: str) -> None:
+    size = os.path.getsize(on_tape)
+    progress = Progress(ctx, f'reading {source["tape"]}', bytes_total=size, files_total=1)
+    found = transfer.copy_file(on_tape, staged, on_chunk=progress.following(ctx))
+    if found != source['packed_checksum']:
+        raise ToolError(_differs(source, os.path.basename(on_tape)))
+    progress.file_done(size, 0)
+    progress.flush()
+
+
+def _stage_tree(ctx: TaskContext, first: Dict, source: Dict, on_tape: str, staging: str) -> None:
+    db = ctx.resources.db
+    progress = Progress(
+        ctx, f'reading {source["tape"]}', bytes_total=first['source_bytes'], files_total=first['file_count']
+    )
+    bad: List[str] = []
+    for row in folders.entries(db, first['id']):
+        target = os.path.join(staging, row['path'])
+        if row['kind'] == DIR:
+            os.makedirs(target, exist_ok=True)
+        elif row['kind'] == LINK:
+            transfer.make_link(row['target'], target)
+        elif row['kind'] == FILE:
+            started_at = progress.bytes_done
+            try:
+                found = transfer.copy_file(os.path.join(on_tape, row['path']), target, progress.following(ctx))
+            except FileNotFoundError:
+                found = None
+            if found != row['checksum']:
+                bad.append(row['path'])
+            progress.file_done(row['size'], started_at)
+            ctx.checkpoint()
+    progress.flush()
+    if bad:
+        raise ToolError(_differs(source, ', '.join(bad[:5]) + (f' and {len(bad) - 5} more' if len(bad) > 5 else '')))
+
+
+def _differs(source: Dict, what: str) -> str:
+    return (
+        f'copy {source["copy_number"]} of {source["path"]} on {source["tape"]} no longer matches its checksums '
+        f'({what}): nothing copied; run `pytarchive verify {source["tape"]}` and copy from a sound copy'
+    )

@@ -13,7 +13,7 @@ from typing import Any, Dict
 from common.errors import ToolError
 from pytarchive.config import ExportConfig
 from pytarchive.library.status import is_cleaning_tape
-from pytarchive.state import folders
+from pytarchive.state import folders, parts
 from pytarchive.state.db import Database
 
 _BARCODE = re.compile(r'[A-Z0-9]{6,16}')
@@ -53,6 +53,16 @@ def archived_folder(db: Database, path: str) -> Dict[str, Any]:
     folder = folders.latest(db, path, (folders.ARCHIVED,))
     if folder is None:
         raise CheckFailed(f'{path} has no verified archive (see `pytarchive deleteable` for what is archived)')
+    return folder
+
+
+def copyable_folder(db: Database, path: str) -> Dict[str, Any]:
+    """The newest archive of the path, of which `pytarchive copy` can make a further copy."""
+    folder = archived_folder(db, path)
+    if parts.of(db, folder['id']):
+        raise CheckFailed(
+            f'{path} was archived across several tapes: pytarchive copy copies folders archived whole to one tape'
+        )
     return folder
 
 

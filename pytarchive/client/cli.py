@@ -1,12 +1,12 @@
 """The pytarchive client: send one command to the service and print its answer.
 
     pytarchive prepare PATH "DESCRIPTION"       pytarchive queue [ID] [--all] [--json]
-    pytarchive archive PATH BARCODE             pytarchive requeue ID[,ID...] | --all
+    pytarchive archive PATH BARCODE[,BARCODE...]    pytarchive requeue ID[,ID...] | --all
     pytarchive copy PATH BARCODE [--from-tape]
     pytarchive cancel ID[,ID...]                pytarchive find PATTERN [--json]
     pytarchive ls BARCODE | PATH [SUBPATH]      pytarchive history PATH
     pytarchive restore PATH [--to DIR] [--only SUBPATH] [--force]
-    pytarchive explore PATH | --stop            pytarchive summary [--json]
+    pytarchive explore PATH [--part N] | --stop  pytarchive summary [--json]
     pytarchive deleteable [--json]              pytarchive inventory [--json]
     pytarchive scan | format BARCODE | check BARCODE
 
@@ -109,7 +109,11 @@ def build_parser() -> ArgumentParser:
     prepare.add_argument('description', metavar='DESCRIPTION', nargs='?', default='', help='what it is, for people')
     archive = commands.add_parser('archive', parents=queued, help='copy a prepared folder to a tape and verify it')
     archive.add_argument('path', metavar='PATH', help='the prepared folder, as a full path')
-    archive.add_argument('barcode', metavar='BARCODE', help='the tape, e.g. TPN123L9')
+    archive.add_argument(
+        'barcode',
+        metavar='BARCODE[,BARCODE...]',
+        help='the tape, e.g. TPN123L9; several for a folder larger than a tape (archived in parts, in that order)',
+    )
     copy = commands.add_parser(
         'copy', parents=queued, help='make a further verified copy of an archived folder on another tape'
     )
@@ -128,6 +132,9 @@ def build_parser() -> ArgumentParser:
     )
     explore.add_argument('path', metavar='PATH', nargs='?', help='the archived folder, as a full path')
     explore.add_argument('--stop', action='store_true', help='end the running explore')
+    explore.add_argument(
+        '--part', type=int, default=1, metavar='N', help='for a folder archived across tapes: the tape of part N'
+    )
     verify = commands.add_parser(
         'verify', parents=queued, help="fixity: re-read a tape's archives (or one folder's) against their checksums"
     )
@@ -204,7 +211,9 @@ def build_request(parser: ArgumentParser, args: argparse.Namespace) -> Dict[str,
     if args.command == 'explore':
         if args.stop == bool(args.path):
             parser.error("explore: give the archived folder's PATH, or --stop")
-        return {'stop': True} if args.stop else {'path': args.path}
+        if args.part < 1:
+            parser.error('explore: --part counts from 1')
+        return {'stop': True} if args.stop else {'path': args.path, **({'part': args.part} if args.part > 1 else {})}
     return {}
 
 

@@ -21,9 +21,12 @@ def table(headers: Sequence[str], rows: List[Sequence[str]], notes: Optional[Dic
 
 def arguments_text(args: Dict[str, Any]) -> str:
     """A task's arguments as the command line that queued it would show them (paths quoted)."""
-    parts = [shlex.quote(str(args[key])) for key in ('path', 'barcode', 'description') if args.get(key)]
+    shown = dict(args)
+    if args.get('more_tapes'):  # a folder archived in parts: its tapes as the command named them
+        shown['barcode'] = ','.join([args['barcode'], *args['more_tapes']])
+    parts = [shlex.quote(str(shown[key])) for key in ('path', 'barcode', 'description') if shown.get(key)]
     parts += [f'--{key} {shlex.quote(str(args[key]))}' for key in ('to', 'only') if args.get(key)]
-    parts += [f'--{key}' for key in ('force', 'json') if args.get(key) is True]
+    parts += [f'--{key.replace("_", "-")}' for key in ('force', 'json', 'from_tape') if args.get(key) is True]
     return ' '.join(parts)
 
 
@@ -233,6 +236,7 @@ def tape_contents(barcode: str, held: List[Dict[str, Any]]) -> str:
             _date(folder['archived']),
             _date(folder['verified']),
             str(folder.get('copy_number') or 1),
+            folder.get('part') or '-',
             folder['tape_path'] or '-',
         )
         for folder in held
@@ -240,7 +244,7 @@ def tape_contents(barcode: str, held: List[Dict[str, Any]]) -> str:
     total = sum(folder['source_bytes'] or 0 for folder in held if folder['state'] == 'archived')
     archived = sum(1 for folder in held if folder['state'] == 'archived')
     return (
-        table(('FOLDER', 'STATE', 'FILES', 'SIZE', 'ARCHIVED', 'VERIFIED', 'COPY', 'ON TAPE AS'), rows)
+        table(('FOLDER', 'STATE', 'FILES', 'SIZE', 'ARCHIVED', 'VERIFIED', 'COPY', 'PART', 'ON TAPE AS'), rows)
         + f'\n\n{barcode}: {archived} archived folders, {human_bytes(total)}'
     )
 

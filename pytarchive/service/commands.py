@@ -18,7 +18,7 @@ from pytarchive.client import render
 from pytarchive.client.protocol import ENDED, QUEUED, RUNNING, Task
 from pytarchive.config import Config
 from pytarchive.resources import DriveResources
-from pytarchive.state import catalog, folders, tapes
+from pytarchive.state import catalog, folders, parts, tapes
 from pytarchive.state.db import Database
 from pytarchive.taskqueue import QueueApi
 
@@ -237,7 +237,7 @@ class Commands:
             folder = checks.archived_folder(self.db, checks.full_path(target))
             return _queued(self.api.submit('verify', barcode=folder['tape'], path=folder['path']))
         barcode = self._tape({'barcode': target})
-        if not folders.archived_on(self.db, barcode):
+        if not folders.archived_on(self.db, barcode) and not parts.on_tape(self.db, barcode):
             raise BadRequest(f'{barcode} holds no archived folder to verify')
         return _queued(self.api.submit('verify', barcode=barcode))
 
@@ -284,7 +284,14 @@ class Commands:
         return _queued(self.api.submit('prepare', path=path, description=_text(args, 'description')))
 
     def archive(self, args: Dict[str, Any]) -> Queued:
-        path, barcode = _full_path(args), self._tape(args)
+        """BARCODE, or BARCODE,BARCODE,... for a folder larger than a tape (archived in parts)."""
+        path = _full_path(args)
+        listed = args.get('barcode')
+        named = [item.strip() for item in listed.split(',')] if isinstance(listed, str) else [listed]
+        barcodes = [self._tape({'barcode': item}) for item in named]
+        if len(set(barcodes)) < len(barcodes):
+            raise BadRequest(f'{listed}: a tape is named twice (each part of a folder goes to another tape)')
+        barcode, more = barcodes[0], barcodes[1:]
         newest = folders.latest(self.db, path, (folders.PREPARED, folders.ARCHIVING, folders.FAILED, folders.ARCHIVED))
         prepared = newest if newest is not None and newest['state'] != folders.ARCHIVED else None
         if prepared is None and not self._pending('prepare', path):
@@ -296,7 +303,13 @@ class Commands:
             raise BadRequest(f'{path} is not prepared: run `pytarchive prepare {path} "description"` first')
         if prepared is not None and not prepared['packed'] and not os.path.isdir(path):
             raise BadRequest(f'{path}: no such folder any more (it was prepared; archive copies from it)')
-        return _queued(self.api.submit('archive', path=path, barcode=barcode))
+        if more and prepared is not None and prepared['packed']:
+            raise BadRequest(
+                f'{path} was packed into one tar.zst, which goes whole onto one tape: name one tape, or prepare it '
+                f'with a [General] pack_threshold above its {prepared["file_count"]} files to archive it in parts'
+            )
+        extra = {'more_tapes': more} if more else {}
+        return _queued(self.api.submit('archive', path=path, barcode=barcode, **extra))
 
     def copy(self, args: Dict[str, Any]) -> Queued:
         """A further copy of an archived folder (or of one whose archive is queued) on another tape."""
@@ -307,7 +320,7 @@ class Commands:
         if any(t.args.get('barcode') == barcode for t in pending):
             raise BadRequest(f'a copy of {path} to {barcode} is already queued (see `pytarchive queue`)')
         if not self._pending('archive', path):
-            first = checks.archived_folder(self.db, path)
+            first = checks.copyable_folder(self.db, path)
             for held in folders.family(self.db, first['id']):
                 if held['tape'] == barcode:
                     raise BadRequest(
@@ -342,9 +355,18 @@ class Commands:
             return self._stop_explore()
         path = _full_path(args)
         checks.export_target(self.config.export, '/')  # [Export] to must be set
+        part = args.get('part', 1)
+        if not isinstance(part, int) or isinstance(part, bool) or part < 1:
+            raise BadRequest('"part" must be a whole number from 1')
         if not self._pending('archive', path):
-            checks.archived_folder(self.db, path)
-        return _queued(self.api.submit('explore', path=path))
+            held = parts.of(self.db, checks.archived_folder(self.db, path)['id'])
+            if part > max(len(held), 1):
+                raise BadRequest(
+                    f'{path} was archived in {len(held)} parts: --part 1 to {len(held)}'
+                    if held
+                    else f'{path} was archived whole to one tape: it has no part {part}'
+                )
+        return _queued(self.api.submit('explore', path=path, **({'part': part} if part > 1 else {})))
 
     def _stop_explore(self) -> str:
         running = [task for task in self.api.storage.list((RUNNING,)) if task.kind == 'explore']

@@ -11,6 +11,7 @@ range). A pattern with * ? or [ is a glob matched against the whole full path, a
 
 from typing import Any, Dict, List, Optional, Tuple
 
+from pytarchive.state import parts
 from pytarchive.state.db import Database
 
 GLOB_CHARS = frozenset('*?[')
@@ -18,7 +19,7 @@ WITH_A_TAPE = ('archived', 'archiving', 'failed')  # folder states that name a t
 
 _ENTRY_COLUMNS = (
     "f.path || '/' || m.path AS path, m.kind, m.size, m.mtime, m.checksum, "
-    'f.tape, f.state, f.archived, f.verified, f.id AS folder_id'
+    'f.tape, f.state, f.archived, f.verified, f.id AS folder_id, m.path AS relative'
 )
 
 
@@ -85,8 +86,14 @@ def find(db: Database, pattern: str, limit: int) -> Tuple[List[Dict[str, Any]], 
 
 
 def _with_copies(db: Database, found: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Each entry's `tapes`: its archive's tape, then the tapes of that archive's further copies."""
+    """Each entry's `tapes`: its archive's tape, then the tapes of that archive's further copies.
+    An entry of a folder archived across tapes names the tape of the part that holds it."""
     ids = {entry['folder_id'] for entry in found}
+    spread = {folder_id: parts.of(db, folder_id) for folder_id in ids}
+    for entry in found:
+        part = parts.holding(spread[entry['folder_id']], entry.pop('relative'))
+        if part is not None:
+            entry['tape'] = part['tape']
     copies: Dict[int, List[str]] = {}
     if ids:
         for row in db.query(
@@ -112,8 +119,15 @@ def _records(db: Database, where: str, value: str) -> List[Dict[str, Any]]:
 
 
 def on_tape(db: Database, barcode: str) -> List[Dict[str, Any]]:
-    """Every folder record that names this tape, oldest first."""
-    return _records(db, 'tape', barcode)
+    """Every folder record that names this tape, oldest first; a folder archived across tapes is
+    listed on each tape holding a part of it, with `part` ('2 of 3') and that part's path there."""
+    records = {record['id']: record for record in _records(db, 'tape', barcode)}
+    held = {part['folder']: part for part in parts.on_tape(db, barcode)}
+    for folder_id in held.keys() - records.keys():
+        records[folder_id] = dict(db.query(f'SELECT {_RECORD_COLUMNS} FROM folders WHERE id = ?', (folder_id,))[0])
+    for folder_id, part in held.items():
+        records[folder_id].update(part=f'{part["part"]} of {part["parts"]}', tape_path=part['tape_path'])
+    return [records[folder_id] for folder_id in sorted(records)]
 
 
 def history(db: Database, path: str) -> List[Dict[str, Any]]:

@@ -136,6 +136,26 @@ MIGRATIONS: List[Sequence[str]] = [
         'ALTER TABLE folders ADD COLUMN copy_of INTEGER REFERENCES folders(id)',
         'ALTER TABLE folders ADD COLUMN copy_number INTEGER NOT NULL DEFAULT 1',
     ),
+    # 7 -> 8: a folder larger than a tape (`archive PATH TAPE1,TAPE2,...`) is archived in parts, one
+    # per tape, each the manifest rows of a range of paths (in path order), read back on its own tape.
+    # A folder archived whole to one tape has no parts; a spanned one names its first part's tape.
+    (
+        """CREATE TABLE parts (
+            folder INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+            part INTEGER NOT NULL,                 -- 1, 2, ... in the order written
+            tape TEXT NOT NULL,
+            tape_path TEXT NOT NULL,
+            first_path TEXT NOT NULL,              -- the manifest rows from this path...
+            last_path TEXT,                        -- ...to this one; NULL while the part is written
+            state TEXT NOT NULL,                   -- archiving | archived
+            archived_bytes INTEGER,
+            archived TEXT,
+            fixity_checked TEXT,
+            fixity_result TEXT,
+            PRIMARY KEY (folder, part)
+        ) WITHOUT ROWID""",
+        'CREATE INDEX parts_by_tape ON parts(tape)',
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -183,12 +183,23 @@ def start_copy(db: Database, first: Dict[str, Any], tape: str, packed: Optional[
     return get(db, copy_id)
 
 
-def entries(db: Database, folder_id: int, under: str = '', kind: Optional[str] = None) -> Iterator[Dict[str, Any]]:
+def entries(
+    db: Database,
+    folder_id: int,
+    under: str = '',
+    kind: Optional[str] = None,
+    first: str = '',
+    last: Optional[str] = None,
+) -> Iterator[Dict[str, Any]]:
     """The manifest in path order (parents before their contents), read a page at a time.
 
-    under: only that entry and what lies below it. kind: only files, dirs or links.
+    under: only that entry and what lies below it. kind: only files, dirs or links. first, last:
+    only the paths from first to last (a part of a folder archived across tapes).
     """
-    where, params = 'folder = ?', [folder_id]
+    where, params = 'folder = ? AND path >= ?', [folder_id, first]
+    if last is not None:
+        where += ' AND path <= ?'
+        params.append(last)
     if under:
         # 'a/b' and everything from 'a/b/' up to (not including) 'a/b0': '0' follows '/' in byte order.
         where += ' AND (path = ? OR (path >= ? AND path < ?))'
@@ -319,12 +330,16 @@ def record_fixity(db: Database, folder_id: int, result: str) -> None:
 
 
 def per_tape(db: Database) -> Dict[str, Dict[str, int]]:
-    """For the summary: archived folders and their bytes on each tape."""
+    """For the summary: archived folders and their bytes on each tape (a folder archived across
+    tapes counts on each tape with the bytes of its part there)."""
     return {
         row['tape']: {'folders': row['folders'], 'bytes': row['bytes']}
         for row in db.query(
-            'SELECT tape, COUNT(*) AS folders, COALESCE(SUM(archived_bytes), 0) AS bytes FROM folders '
-            'WHERE state = ? GROUP BY tape',
-            (ARCHIVED,),
+            'SELECT tape, COUNT(*) AS folders, COALESCE(SUM(bytes), 0) AS bytes FROM ('
+            'SELECT tape, archived_bytes AS bytes FROM folders f WHERE state = ? '
+            'AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.folder = f.id) UNION ALL '
+            'SELECT p.tape, p.archived_bytes FROM parts p JOIN folders f ON f.id = p.folder WHERE f.state = ?'
+            ') GROUP BY tape',
+            (ARCHIVED, ARCHIVED),
         )
     }

@@ -101,8 +101,9 @@ def fixity_due(db: Database, days: int) -> List[str]:
     return [
         row['barcode']
         for row in db.query(
-            'SELECT t.barcode FROM tapes t WHERE EXISTS (SELECT 1 FROM folders f WHERE f.tape = t.barcode '
-            "AND f.state = 'archived') AND (t.fixity_checked IS NULL OR t.fixity_checked < ?) ORDER BY t.barcode",
+            'SELECT t.barcode FROM tapes t WHERE (EXISTS (SELECT 1 FROM folders f WHERE f.tape = t.barcode '
+            "AND f.state = 'archived') OR EXISTS (SELECT 1 FROM parts p WHERE p.tape = t.barcode "
+            "AND p.state = 'archived')) AND (t.fixity_checked IS NULL OR t.fixity_checked < ?) ORDER BY t.barcode",
             (since,),
         )
     ]

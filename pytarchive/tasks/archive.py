@@ -22,14 +22,14 @@ import errno
 import logging
 import os
 import shutil
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from common.errors import ToolError
 from pytarchive import transfer
 from pytarchive.library.errors import DriveError
 from pytarchive.progress import Progress
 from pytarchive.resources import DriveResources
-from pytarchive.state import folders, tapes
+from pytarchive.state import folders, parts, tapes
 from pytarchive.state.db import Database
 from pytarchive.taskqueue import TaskContext
 from pytarchive.units import human_bytes, sizes_apart
@@ -43,7 +43,8 @@ _SHOWN = 5  # failing files named in a message
 LTFS_GONE = (errno.ECONNABORTED, errno.ENOTCONN)
 
 
-def run(ctx: TaskContext, path: str, barcode: str) -> str:
+def run(ctx: TaskContext, path: str, barcode: str, more_tapes: Sequence[str] = ()) -> str:
+    """more_tapes: further tapes for a folder larger than one (tasks.spanned archives it in parts)."""
     resources = ctx.resources
     db = resources.db
     folder = folders.latest(db, path, (folders.PREPARED, folders.ARCHIVING, folders.FAILED, folders.ARCHIVED))
@@ -51,6 +52,10 @@ def run(ctx: TaskContext, path: str, barcode: str) -> str:
         return _archived_already(ctx, folder, barcode)
     if folder is None:
         raise ToolError(f'{path} is not prepared: run `pytarchive prepare {path} "description"` first')
+    if (more_tapes or parts.of(db, folder['id'])) and not folder['packed']:
+        from pytarchive.tasks import spanned  # it builds on this module's copy and verification
+
+        return spanned.run(ctx, folder, [barcode, *more_tapes])
     if folder['packed'] and not os.path.exists(folder['packed']):
         raise ToolError(f'the packed copy {folder["packed"]} is gone (scratch cleaned?): prepare {path} again')
     if tapes.is_full(db, barcode):
@@ -103,7 +108,7 @@ def archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional
     resources = ctx.resources
     db, mountpoint = resources.db, resources.config.device.mountpoint
     resuming = folder['state'] == folders.ARCHIVING and folder['tape'] == barcode and folder['tape_path']
-    tape_path = folder['tape_path'] if resuming else _free_tape_path(mountpoint, folder)
+    tape_path = folder['tape_path'] if resuming else free_tape_path(mountpoint, folder)
     _check_space(resources, folder, barcode, resuming)
     folders.start_archive(db, folder['id'], barcode, tape_path, resuming)
     destination = os.path.join(mountpoint, tape_path)
@@ -114,20 +119,20 @@ def archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional
     except (ToolError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             tapes.record_full(db, barcode)
-        raise _failed(db, folder, _copy_failure(exc, folder, barcode, destination)) from None
+        raise failed(db, folder, copy_failure(exc, folder, barcode, destination)) from None
     ctx.checkpoint()
     try:
         resources.remount_read_only()
         verify = verify_packed if folder['packed'] else verify_tree
         bad = verify(ctx, folder, destination)
     except ToolError as exc:
-        raise _failed(db, folder, exc.message) from None
+        raise failed(db, folder, exc.message) from None
     except OSError as exc:
-        raise _failed(db, folder, f'{exc.filename or destination}: {exc.strerror}') from None
+        raise failed(db, folder, f'{exc.filename or destination}: {exc.strerror}') from None
     if bad:
         shown = '; '.join(f'{name}: {why}' for name, why in bad[:_SHOWN])
         more = f' and {len(bad) - _SHOWN} more' if len(bad) > _SHOWN else ''
-        raise _failed(
+        raise failed(
             db,
             folder,
             f'verification failed on {barcode} for {len(bad)} entries: {shown}{more}; '
@@ -140,12 +145,12 @@ def archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional
     return archived_text(folder, barcode, tape_path, archived_bytes, resources.recovery or '')
 
 
-def _failed(db: Database, folder: Dict, message: str) -> ToolError:
+def failed(db: Database, folder: Dict, message: str) -> ToolError:
     folders.mark_failed(db, folder['id'], message)
     return ToolError(message)
 
 
-def _copy_failure(exc: Exception, folder: Dict, barcode: str, destination: str) -> str:
+def copy_failure(exc: Exception, folder: Dict, barcode: str, destination: str) -> str:
     """Why the copy failed, once its partial copy is off the tape (a failed folder is copied afresh)."""
     removed = (
         'the partial copy was removed'
@@ -164,7 +169,7 @@ def _copy_failure(exc: Exception, folder: Dict, barcode: str, destination: str) 
     return f'{why}; {folder["path"]} is NOT archived, {removed}'
 
 
-def _free_tape_path(mountpoint: str, folder: Dict) -> str:
+def free_tape_path(mountpoint: str, folder: Dict) -> str:
     """The folder's own path on the tape (so explore shows familiar paths), made unique if taken."""
     # Never the tape's root: a failed copy is removed, and that must not take other folders with it.
     base = (folder['path'].strip('/') or f'folder-{folder["id"]}') + (PACKED_SUFFIX if folder['packed'] else '')
@@ -187,16 +192,16 @@ def _needed_bytes(db: Database, folder: Dict, block: int) -> int:
     of up to one block, each counted whole; folders and links live in the index only; plus two copies
     of the index entries and the reserve."""
     if folder['packed']:
-        data, entries = _blocks(os.path.getsize(folder['packed']), block), 1
+        data, entries = blocks(os.path.getsize(folder['packed']), block), 1
     else:
         data = entries = 0
         for row in folders.entries(db, folders.manifest_of(folder)):
             entries += 1
-            data += _blocks(row['size'], block) if row['kind'] == FILE else 0
-    return data + 2 * _blocks(entries * INDEX_BYTES_PER_ENTRY, block) + RESERVE_BYTES
+            data += blocks(row['size'], block) if row['kind'] == FILE else 0
+    return data + 2 * blocks(entries * INDEX_BYTES_PER_ENTRY, block) + RESERVE_BYTES
 
 
-def _blocks(size: int, block: int) -> int:
+def blocks(size: int, block: int) -> int:
     return -(-size // block) * block
 
 
@@ -240,7 +245,7 @@ def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, resuming: boo
     return size
 
 
-def verify_packed(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[str, str]]:
+def verify_packed(ctx: TaskContext, folder: Dict, destination: str, _part: None = None) -> List[Tuple[str, str]]:
     size = os.path.getsize(destination)
     progress = Progress(ctx, 'verifying', bytes_total=size, files_total=1)
     expected = folders.get(ctx.resources.db, folder['id'])['packed_checksum']
@@ -251,22 +256,62 @@ def verify_packed(ctx: TaskContext, folder: Dict, destination: str) -> List[Tupl
 
 
 def _copy_tree(ctx: TaskContext, folder: Dict, destination: str, resuming: bool, root: str) -> int:
-    """A first archive records each file's checksum as it is read; a further copy must read the
-    very checksums its first record holds (the same bytes), and records none."""
-    db, further = ctx.resources.db, bool(folder['copy_of'])
     progress = Progress(ctx, 'copying', bytes_total=folder['source_bytes'], files_total=folder['file_count'])
+    copy_rows(
+        ctx,
+        folder,
+        folders.entries(ctx.resources.db, folders.manifest_of(folder)),
+        destination,
+        resuming,
+        root,
+        progress,
+    )
+    progress.flush()
+    return folder['source_bytes']
+
+
+# room(row, on_tape): whether the tape has room for this row (on_tape: a file a run cut short copied).
+Room = Callable[[Dict, bool], bool]
+
+
+def copy_rows(
+    ctx: TaskContext,
+    folder: Dict,
+    rows: Iterable[Dict],
+    destination: str,
+    resuming: bool,
+    root: str,
+    progress: Progress,
+    room: Optional[Room] = None,
+) -> Optional[Dict]:
+    """Copy manifest rows from root to destination; -> the row the tape had no room for (the copy
+    stops before it), or None when every row was copied.
+
+    A first archive records each file's checksum as it is read; a further copy must read the very
+    checksums its first record holds (the same bytes), and records none."""
+    db, further = ctx.resources.db, bool(folder['copy_of'])
     os.makedirs(destination, exist_ok=True)
+    made = {destination}
     checksums: List[Tuple[str, str]] = []
     try:
-        for row in folders.entries(db, folders.manifest_of(folder)):
+        for row in rows:
             target = os.path.join(destination, row['path'])
+            on_tape = bool(resuming and row['kind'] == FILE and row['checksum'] and _same_size(target, row['size']))
+            if room is not None and not room(row, on_tape):
+                return row
             if row['kind'] == DIR:
                 os.makedirs(target, exist_ok=True)
-            elif row['kind'] == LINK:
+                made.add(target)
+                continue
+            if os.path.dirname(target) not in made:  # a part of a folder may start inside a sub-folder
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                made.add(os.path.dirname(target))
+            if row['kind'] == LINK:
                 transfer.make_link(row['target'], target)
-            elif resuming and row['checksum'] and _same_size(target, row['size']):
+            elif on_tape:
                 # Copied before the run was cut short; the source may have been edited since.
-                _check_unchanged(os.path.join(root, row['path']), row, root, 'since prepare')
+                if not further:
+                    _check_unchanged(os.path.join(root, row['path']), row, root, 'since prepare')
                 progress.add(row['size'], files=1)
             else:
                 source = os.path.join(root, row['path'])
@@ -284,8 +329,7 @@ def _copy_tree(ctx: TaskContext, folder: Dict, destination: str, resuming: bool,
                 ctx.checkpoint()
     finally:  # however the copy ends, what was copied keeps its checksum for a resumed run
         folders.record_checksums(db, folder['id'], checksums)
-    progress.flush()
-    return folder['source_bytes']
+    return None
 
 
 def _same_size(path: str, size: int) -> bool:
@@ -331,12 +375,15 @@ def _check_unchanged(source: str, row: Dict, root: str, when: str) -> None:
         raise ToolError(f'{source} changed {when} ({then} then, {now} now): prepare {root} again when it is quiet')
 
 
-def verify_tree(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[str, str]]:
-    """Read every file back from the tape; check every directory and link. Returns what differs."""
+def verify_tree(ctx: TaskContext, folder: Dict, destination: str, part: Optional[Dict] = None) -> List[Tuple[str, str]]:
+    """Read every file back from the tape; check every directory and link. Returns what differs.
+    part: only the rows of that part of a folder archived across tapes."""
     db = ctx.resources.db
-    progress = Progress(ctx, 'verifying', bytes_total=folder['source_bytes'], files_total=folder['file_count'])
+    span = {'first': part['first_path'], 'last': part['last_path']} if part else {}
+    totals = {} if part else {'bytes_total': folder['source_bytes'], 'files_total': folder['file_count']}
+    progress = Progress(ctx, 'verifying', **totals)
     bad: List[Tuple[str, str]] = []
-    for row in folders.entries(db, folders.manifest_of(folder)):
+    for row in folders.entries(db, folders.manifest_of(folder), **span):
         target = os.path.join(destination, row['path'])
         if row['kind'] == DIR and not os.path.isdir(target):
             bad.append((row['path'], 'directory missing on tape'))
@@ -345,7 +392,7 @@ def verify_tree(ctx: TaskContext, folder: Dict, destination: str) -> List[Tuple[
     expected: collections.deque = collections.deque()
 
     def files() -> Iterator[str]:
-        for row in folders.entries(db, folders.manifest_of(folder), kind=FILE):
+        for row in folders.entries(db, folders.manifest_of(folder), kind=FILE, **span):
             expected.append(row)
             yield os.path.join(destination, row['path'])
 

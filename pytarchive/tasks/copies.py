@@ -20,7 +20,7 @@ from typing import Dict, List
 
 from common.errors import ToolError
 from pytarchive import transfer
-from pytarchive.checks import archived_folder
+from pytarchive.checks import copyable_folder
 from pytarchive.progress import Progress
 from pytarchive.state import folders, tapes
 from pytarchive.taskqueue import TaskContext
@@ -35,7 +35,7 @@ SCRATCH_RESERVE = 64 * 1024 * 1024
 def run(ctx: TaskContext, path: str, barcode: str, from_tape: bool = False) -> str:
     resources = ctx.resources
     db = resources.db
-    first = archived_folder(db, path)
+    first = copyable_folder(db, path)
     for held in folders.family(db, first['id']):
         if held['tape'] == barcode:
             if held['copy_of'] and held['archived'] >= ctx.task.created:  # this task, cut short after the mark

@@ -10,7 +10,7 @@ import shlex
 
 from common.errors import ToolError
 from pytarchive.checks import archived_folder, export_target
-from pytarchive.state import folders
+from pytarchive.state import folders, parts
 from pytarchive.config import ExportConfig
 from pytarchive.library.commands import CommandNotRun, run_command
 from pytarchive.taskqueue import TaskContext
@@ -30,21 +30,30 @@ def _exportfs(export_config: ExportConfig, *arguments: str) -> None:
         raise ToolError(f'{finished.shown}: {lines[-1] if lines else f"exit status {finished.returncode}"}')
 
 
-def run(ctx: TaskContext, path: str) -> str:
+def run(ctx: TaskContext, path: str, part: int = 1) -> str:
+    """part: for a folder archived across tapes, the part whose tape is exported."""
     resources = ctx.resources
     export = resources.config.export
     folder = folders.copy_to_read(resources.db, archived_folder(resources.db, path))
+    held = parts.of(resources.db, folder['id'])
+    if held and part > len(held):
+        raise ToolError(f'{path} was archived in {len(held)} parts: there is no part {part}')
+    tape, tape_path = (
+        (held[part - 1]['tape'], held[part - 1]['tape_path']) if held else (folder['tape'], folder['tape_path'])
+    )
     resources.end_explore.clear()
-    with resources.tape_mounted(folder['tape'], read_only=True):
-        shown = os.path.join(resources.config.device.mountpoint, folder['tape_path'])
+    with resources.tape_mounted(tape, read_only=True):
+        shown = os.path.join(resources.config.device.mountpoint, tape_path)
         directory = shown if os.path.isdir(shown) else os.path.dirname(shown)  # a packed folder: its .tar.zst's
         target = export_target(export, directory)
         _exportfs(export, '-o', export.settings, target)
-        ctx.progress(step=f'exported {target} ({export.settings}); end with `pytarchive explore --stop`')
+        which = f'part {part} of {len(held)} on {tape}: ' if held else ''
+        others = f'; the other parts: `pytarchive explore {path} --part N`' if len(held) > 1 else ''
+        ctx.progress(step=f'{which}exported {target} ({export.settings}); end with `pytarchive explore --stop`{others}')
         try:
             while not resources.end_explore.wait(_POLL_S) and not ctx.stopping:
                 pass
         finally:
             _exportfs(export, '-u', target)
     ended = 'the service stopped' if ctx.stopping and not resources.end_explore.is_set() else 'explore --stop'
-    return f'{target} was exported read-only from {folder["tape"]}; ended by {ended}, tape back in its slot'
+    return f'{target} was exported read-only from {tape}; ended by {ended}, tape back in its slot'

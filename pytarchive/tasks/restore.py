@@ -23,7 +23,8 @@ from common.errors import ToolError
 from pytarchive import packing, safefs, transfer
 from pytarchive.checks import archived_folder, clean_subpath
 from pytarchive.progress import Progress
-from pytarchive.state import folders
+from pytarchive.state import folders, parts
+from pytarchive.state.db import Database
 from pytarchive.taskqueue import TaskContext
 from pytarchive.units import human_bytes
 from pytarchive.walk import DIR, FILE, LINK
@@ -48,6 +49,12 @@ class Counts:
         else:
             self.written += 1
         self.bytes_written += row['size'] if row['kind'] == FILE else 0
+
+    def merge(self, other: 'Counts') -> None:
+        self.written += other.written
+        self.overwritten += other.overwritten
+        self.skipped += other.skipped
+        self.bytes_written += other.bytes_written
 
     def text(self) -> str:
         return (
@@ -78,21 +85,29 @@ def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', f
                 f'{what}: nothing to restore, all {entries} files and links are already in {destination} exactly '
                 f'as archived (0 written, 0 overwritten, {entries} skipped); the tape was not loaded'
             )
-        ctx.progress(step='loading the tape')
-        with resources.tape_mounted(folder['tape'], read_only=True):
-            source = os.path.join(resources.config.device.mountpoint, folder['tape_path'])
-            with safefs.Tree(safefs.open_destination(destination, create=True)) as tree:
-                prefix = f'.pytarchive-{ctx.task.id}-'
-                safefs.remove_private_folders(tree.root, prefix)  # left by a run of this task cut short
-                name, staging = safefs.private_folder(tree.root, prefix)
-                try:
-                    restore_into = _restore_packed if folder['packed'] else _restore_files
-                    bad, counts = restore_into(ctx, folder, rows, source, tree, staging, only, force)
-                finally:
-                    safefs.remove_private_folder(tree.root, name, staging)
-                    os.close(staging)
-                ctx.progress(step='setting folder metadata')
-                _restore_directory_metadata(rows(), tree)
+        bad: List[Tuple[str, str]] = []
+        counts = Counts()
+        read = []
+        for tape, tape_path, part_rows in _readings(resources.db, folder, only):
+            read.append(tape)
+            ctx.progress(step=f'loading {tape}')
+            with resources.tape_mounted(tape, read_only=True):
+                source = os.path.join(resources.config.device.mountpoint, tape_path)
+                with safefs.Tree(safefs.open_destination(destination, create=True)) as tree:
+                    prefix = f'.pytarchive-{ctx.task.id}-'
+                    safefs.remove_private_folders(tree.root, prefix)  # left by a run of this task cut short
+                    name, staging = safefs.private_folder(tree.root, prefix)
+                    try:
+                        restore_into = _restore_packed if folder['packed'] else _restore_files
+                        part_bad, part_counts = restore_into(ctx, folder, part_rows, source, tree, staging, only, force)
+                    finally:
+                        safefs.remove_private_folder(tree.root, name, staging)
+                        os.close(staging)
+            bad += part_bad
+            counts.merge(part_counts)
+        ctx.progress(step='setting folder metadata')
+        with safefs.Tree(safefs.open_destination(destination, create=True)) as tree:
+            _restore_directory_metadata(rows(), tree)
     except safefs.InTheWay as exc:
         where = exc.path if exc.path.startswith('/') else f'{exc.path} in {destination}'
         raise ToolError(
@@ -105,7 +120,28 @@ def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', f
     if bad:
         shown = '; '.join(f'{name}: {why}' for name, why in bad[:_SHOWN])
         raise ToolError(f'{len(bad)} of {files} files were not restored ({counts.text()}): {shown}')
-    return f'{what} restored from {folder["tape"]} to {destination}: {counts.text()}, verified'
+    return f'{what} restored from {", ".join(read)} to {destination}: {counts.text()}, verified'
+
+
+def _readings(db: Database, folder: Dict, only: str) -> List[Tuple[str, str, Rows]]:
+    """(tape, path on it, its manifest rows) to read in turn: the archive's one tape, or each part of
+    a folder archived across tapes that holds something of `only`."""
+    held = parts.of(db, folder['id'])
+    if not held:
+        return [
+            (folder['tape'], folder['tape_path'], lambda: folders.entries(db, folders.manifest_of(folder), under=only))
+        ]
+    readings = []
+    for part in held:
+
+        def part_rows(part: Dict = part) -> Iterator[Dict]:
+            return folders.entries(
+                db, folders.manifest_of(folder), under=only, first=part['first_path'], last=part['last_path']
+            )
+
+        if next(part_rows(), None) is not None:
+            readings.append((part['tape'], part['tape_path'], part_rows))
+    return readings
 
 
 def _count(rows: Iterable[Dict]) -> Tuple[int, int]:

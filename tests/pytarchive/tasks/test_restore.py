@@ -259,10 +259,10 @@ def archived_twice(tmp_path_factory):
 @pytest.mark.parametrize(
     'kind, step',
     [
-        ('files', 'loading the tape'),
+        ('files', 'loading TPN001L9'),
         ('files', 'restoring'),
         ('files', 'setting folder metadata'),
-        ('packed', 'loading the tape'),
+        ('packed', 'loading TPN001L9'),
         ('packed', 'unpacking'),
         ('packed', 'moving into place'),
         ('packed', 'setting folder metadata'),

@@ -99,7 +99,7 @@ def _record_space(resources: DriveResources, barcode: str, slot: Optional[int]) 
 
 def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional[int]) -> str:
     resources = ctx.resources
-    db, mountpoint = resources.db, resources.config.device.mountpoint
+    db, mountpoint = resources.db, resources.mountpoint
     resuming = folder['state'] == folders.ARCHIVING and folder['tape'] == barcode and folder['tape_path']
     tape_path = folder['tape_path'] if resuming else _free_tape_path(mountpoint, folder)
     _check_space(resources, folder, barcode, resuming)
@@ -202,7 +202,7 @@ def _check_space(resources: DriveResources, folder: Dict, barcode: str, resuming
     if resuming:
         return  # part of it is on the tape already; a full tape still fails cleanly mid-copy
     total, free = resources.drive.space()
-    block = os.statvfs(resources.config.device.mountpoint).f_frsize
+    block = os.statvfs(resources.mountpoint).f_frsize
     needed = _needed_bytes(resources.db, folder, block)
     if needed > free:
         raise ToolError(

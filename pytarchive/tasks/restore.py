@@ -24,6 +24,7 @@ from pytarchive import packing, safefs, transfer
 from pytarchive.checks import archived_folder, clean_subpath
 from pytarchive.progress import Progress
 from pytarchive.state import folders
+from pytarchive.state.db import Database
 from pytarchive.taskqueue import TaskContext
 from pytarchive.units import human_bytes
 from pytarchive.walk import DIR, FILE, LINK
@@ -56,6 +57,11 @@ class Counts:
         )
 
 
+def tapes(db: Database, path: str, **_: object) -> List[str]:
+    """The tape a restore of path loads (for the queue's rule: one tape, one drive at a time)."""
+    return [archived_folder(db, path)['tape']]
+
+
 def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', force: bool = False) -> str:
     resources = ctx.resources
     folder = archived_folder(resources.db, path)
@@ -80,7 +86,7 @@ def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', f
             )
         ctx.progress(step='loading the tape')
         with resources.tape_mounted(folder['tape'], read_only=True):
-            source = os.path.join(resources.config.device.mountpoint, folder['tape_path'])
+            source = os.path.join(resources.mountpoint, folder['tape_path'])
             with safefs.Tree(safefs.open_destination(destination, create=True)) as tree:
                 prefix = f'.pytarchive-{ctx.task.id}-'
                 safefs.remove_private_folders(tree.root, prefix)  # left by a run of this task cut short

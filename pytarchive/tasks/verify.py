@@ -28,7 +28,7 @@ def run(ctx: TaskContext, barcode: str, path: str = '') -> str:
     with resources.tape_mounted(barcode, read_only=True):
         for folder in targets:
             ctx.checkpoint()
-            destination = os.path.join(resources.config.device.mountpoint, folder['tape_path'])
+            destination = os.path.join(resources.mountpoint, folder['tape_path'])
             if not os.path.lexists(destination):
                 bad = [(folder['tape_path'], 'missing on tape')]
             else:

@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import blake3
 import pytest
@@ -234,29 +235,37 @@ class Rig:
             time.sleep(0.05)
 
     @contextlib.contextmanager
-    def drive_held(self, timeout: float = 60, drive: int = 0):
-        """Hold a drive (the first unless told): the ltfs daemon of the next mount there is stopped as soon as it runs, so the
+    def drive_held(self, timeout: float = 60, drive: Optional[int] = 0, every: bool = False):
+        """Hold a drive: the ltfs daemon of the next mount there is stopped as soon as it runs, so the
         task that mounted waits, with the tape in the drive, until the block ends (a stopped FUSE
         daemon answers nothing). Caught from the mount on, not at the unmount's index write: on a
-        loaded machine a short task can get from that line to ltfs's exit before a test acts."""
+        loaded machine a short task can get from that line to ltfs's exit before a test acts.
+        drive: which (the first unless told); None: whichever mounts first; every: all of the
+        library's drives, each caught as soon as it mounts (two tasks held at once)."""
         deadline = time.monotonic() + timeout
-        while True:
-            pids = ltfs_processes(self.mountpoints[drive])
-            try:
-                for pid in pids:
-                    os.kill(pid, signal.SIGSTOP)
-            except ProcessLookupError:
-                pids = []  # gone between the look and the stop: look again
-            if pids:
-                break
-            assert time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.005)
+        watched = self.mountpoints if drive is None or every else [self.mountpoints[drive]]
+        held = {}  # mount point -> the pids stopped there
         try:
+            while len(held) < (len(watched) if every else 1):
+                for mountpoint in watched:
+                    if mountpoint in held:
+                        continue
+                    pids = ltfs_processes(mountpoint)
+                    try:
+                        for pid in pids:
+                            os.kill(pid, signal.SIGSTOP)
+                    except ProcessLookupError:
+                        pids = []  # gone between the look and the stop: look again
+                    if pids:
+                        held[mountpoint] = pids
+                assert time.monotonic() < deadline, self.log.read_text()
+                time.sleep(0.005)
             yield
         finally:
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGCONT)
+            for pids in held.values():
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGCONT)
 
     # -- the library as mtx and the kernel see it --------------------------------------------------
 

@@ -1,5 +1,6 @@
 """pytarchive's data paths against the standard tools, measured in the same run on the same disk:
 sudo .venv/bin/python -m bench.pytarchive [--json] [--big-files N] [--small-files N] [--prepare-files N]
+sudo .venv/bin/python -m bench.pytarchive --drives [--json] [--big-files N] [--small-files N] [--folders N]
 
 The tape is a cartridge of the virtual library (sim/tapelib): the reference LTFS (build/ltfs) with
 its `file` backend, which keeps the cartridge's records as files in a folder of --workdir (on disk by
@@ -27,6 +28,13 @@ What is timed, identically for both sides:
   land on this one), then `echo 3 > /proc/sys/vm/drop_caches`: the source data and the cartridge are
   read from the disk by both sides alike. The prepare steps start after a sync, caches warm.
 Each figure is the best of --rounds; the two sides alternate which goes first from round to round.
+
+--drives, alone: the archive task whole (load, mount, copy, read-back, unload: archive.run through the
+queue's Consumer), --folders folders of --big-files and --small-files each to as many freshly
+formatted cartridges, with one drive (one after another) against two drives (at once), both in a
+library of two drives, in the same run. Timed from the first claim to the last archive done, after
+a sync and a drop of the page cache; formatting and prepare are not timed. Aim: two drives at least
+1.7 times the throughput of one.
 pytarchive's database lives in /dev/shm, as /var/lib/pytarchive is never on the tape's disk.
 Needs root (FUSE mounts, drop_caches).
 """
@@ -45,16 +53,18 @@ from pathlib import Path
 
 from bench.table import print_table
 from pytarchive import config as configuration
-from pytarchive.resources import DriveResources
-from pytarchive.state import catalog, folders
+from pytarchive.client.protocol import DONE, ENDED
+from pytarchive.resources import for_drives
+from pytarchive.state import catalog, folders, tapes
 from pytarchive.state.db import Database
-from pytarchive.taskqueue import TaskContext, TaskStorage
-from pytarchive.tasks import archive, prepare
+from pytarchive.taskqueue import Consumer, TaskContext, TaskStorage
+from pytarchive.tasks import REGISTRY, archive, prepare
 from pytarchive.walk import FILE
 
 PROJECT = Path(__file__).resolve().parent.parent
 
 AIMS = {'archive': 0.85, 'verify': 0.9, 'prepare': 0.8}
+DRIVES_AIM = 1.7  # two drives against one, archives to separate cartridges
 TAPE = 'TPN001L9'
 MIB = 1 << 20
 DROP_CACHES = Path('/proc/sys/vm/drop_caches')
@@ -105,14 +115,14 @@ def make_small_files(root: Path, count: int) -> None:
 
 
 class Rig:
-    """A virtual library with one tape in its drive, a config for it and pytarchive's own objects."""
+    """A virtual library (one tape, one drive unless told), a config for it and pytarchive's own objects."""
 
-    def __init__(self, work: Path, capacity: str):
+    def __init__(self, work: Path, capacity: str, drives: int = 1, barcodes: tuple = (TAPE,)):
         self.work = work
         self.library = work / 'library'
         init = subprocess.run(
-            [sys.executable, '-m', 'sim.tapelib', 'init', str(self.library), '--slots', '4']
-            + ['--tapes', TAPE, '--capacity', capacity],
+            [sys.executable, '-m', 'sim.tapelib', 'init', str(self.library), '--slots', str(len(barcodes) + 3)]
+            + ['--drives', str(drives), '--tapes', ','.join(barcodes), '--capacity', capacity],
             cwd=PROJECT,
             capture_output=True,
             text=True,
@@ -131,9 +141,10 @@ class Rig:
         self.config = configuration.load(str(config_path))
         self.db = Database(self.config.service.database)
         self.storage = TaskStorage(self.db)
-        self.resources = DriveResources(self.config, self.db)
+        self.all_resources = for_drives(self.config, self.db)  # one per drive, sharing the changer
+        self.resources = self.all_resources[0]
         self.drive = self.resources.drive
-        self.mountpoint = Path(self.config.device.mountpoint)
+        self.mountpoint = Path(self.resources.mountpoint)
 
     def context(self, kind: str, **args) -> TaskContext:
         return TaskContext(self.storage.enqueue(kind, args), self.resources, self.storage, threading.Event())
@@ -155,7 +166,8 @@ class Rig:
 
     def close(self) -> None:
         try:
-            self.resources.release()
+            for resources in self.all_resources:
+                resources.release()
         finally:
             self.db.close()
             self.state.cleanup()
@@ -216,6 +228,150 @@ def bench_prepare(rig: Rig, source: Path, rounds: int) -> tuple:
         ctx = rig.context('prepare', path=str(source))
         ours.append(timed(lambda: prepare.run(ctx, str(source)), settled=False))
     return ours, theirs
+
+
+def drive_barcodes(folders_count: int) -> tuple:
+    return tuple(f'TPN{number:03d}L9' for number in range(1, folders_count + 1))
+
+
+class Load:
+    """How busy the machine was over a stretch: the CPUs (in cores, of os.cpu_count(): every process,
+    other users' too), the cores pytarchive's own process used (its threads: copy, BLAKE3, read-back;
+    ltfs runs apart) and the disk holding a path (its share of the time with I/O in flight): what
+    bounds the drives figure when the "drives" are files on one disk of a small machine."""
+
+    def __init__(self, path: Path):
+        device = os.stat(path).st_dev
+        self.disk = Path(f'/sys/dev/block/{os.major(device)}:{os.minor(device)}/stat')
+        self.start = self._read()
+
+    def _read(self) -> tuple:
+        with open('/proc/stat') as stat:
+            ticks = [int(value) for value in stat.readline().split()[1:9]]
+        io_ms = int(self.disk.read_text().split()[9]) if self.disk.exists() else 0
+        own = os.times()
+        return time.perf_counter(), sum(ticks), ticks[3] + ticks[4], io_ms, own.user + own.system
+
+    def busy(self) -> dict:
+        """{'cpu_cores': cores busy on average, 'own_cores': of them pytarchive's process,
+        'disk_pct': percent of the time the disk was busy}."""
+        end = self._read()
+        seconds, total, idle, io_ms, own = (after - before for after, before in zip(end, self.start))
+        cores = (total - idle) / total * (os.cpu_count() or 1) if total else 0.0
+        return {
+            'cpu_cores': round(cores, 2),
+            'own_cores': round(own / seconds, 2) if seconds else 0.0,
+            'disk_pct': round(100 * io_ms / 1000 / seconds, 1) if seconds else 0.0,
+        }
+
+
+def archive_with_drives(rig: Rig, drives: int, sources: list, barcodes: tuple) -> tuple:
+    """(seconds, Load.busy()) of the queue archiving each source to its own fresh cartridge with this
+    many drives."""
+    for barcode in barcodes:  # erased and formatted afresh, not timed
+        with rig.resources.tape_loaded(barcode) as slot:
+            rig.drive.format(volume_serial=barcode[:6], name=barcode, force=True)
+            tapes.record_formatted(rig.db, barcode, slot)
+    for source in sources:  # a prepare again: the next archive is a new copy (not timed)
+        prepare.run(rig.context('prepare', path=str(source)), str(source))
+    settle()
+    ids = [rig.storage.enqueue('archive', {'path': str(s), 'barcode': b}).id for s, b in zip(sources, barcodes)]
+    consumer = Consumer(rig.storage, REGISTRY, rig.all_resources[:drives])
+    load = Load(rig.work)
+    start = time.perf_counter()
+    consumer.start()
+    try:
+        while not all(rig.storage.get(task_id).state in ENDED for task_id in ids):
+            time.sleep(0.02)
+        seconds = time.perf_counter() - start
+        busy = load.busy()
+    finally:
+        consumer.stop()
+    failed = [task for task in map(rig.storage.get, ids) if task.state != DONE]
+    if failed:
+        raise SystemExit(f'bench.pytarchive: archive task {failed[0].id} {failed[0].state}: {failed[0].error}')
+    return seconds, busy
+
+
+def bench_drives(options: argparse.Namespace, work: Path) -> dict:
+    barcodes = drive_barcodes(options.folders)
+    rig = Rig(work, options.capacity, drives=2, barcodes=barcodes)
+    try:
+        sources = []
+        for number in range(options.folders):
+            sources.append(work / f'folder{number}')
+            size = make_data(sources[-1], options.big_files, options.small_files)
+        rounds: dict = {1: [], 2: []}  # drives -> (seconds, busy) of each round
+        for number in range(options.rounds):
+            for drives in (1, 2) if number % 2 == 0 else (2, 1):
+                rounds[drives].append(archive_with_drives(rig, drives, sources, barcodes))
+    finally:
+        rig.close()
+    total = size * options.folders
+    (one, one_busy), (two, two_busy) = min(rounds[1], key=lambda r: r[0]), min(rounds[2], key=lambda r: r[0])
+    seconds = {drives: [r[0] for r in rounds[drives]] for drives in rounds}
+    return {
+        'folders': options.folders,
+        'bytes': total,
+        'one_drive_s': round(one, 3),
+        'two_drives_s': round(two, 3),
+        'one_drive_mib_s': round(total / MIB / one, 1),
+        'two_drives_mib_s': round(total / MIB / two, 1),
+        'ratio': round(one / two, 2),
+        'aim': DRIVES_AIM,
+        'met': one / two >= DRIVES_AIM,
+        'busy': {'one_drive': one_busy, 'two_drives': two_busy},  # of the best rounds
+        'rounds_s': {'one_drive': [round(t, 3) for t in seconds[1]], 'two_drives': [round(t, 3) for t in seconds[2]]},
+    }
+
+
+def print_drives(result: dict, as_json: bool, rounds: int) -> None:
+    if as_json:
+        print(json.dumps({'drives': result, 'rounds': rounds}, indent=2))
+        return
+    print(
+        f'{result["folders"]} folders, {result["bytes"] / MIB:.0f} MiB in all, each archived to its own '
+        f'cartridge (the archive task whole); best of {rounds}'
+    )
+    one, two = result['busy']['one_drive'], result['busy']['two_drives']
+    cores = os.cpu_count()
+    print_table(
+        [
+            [
+                'drives',
+                'seconds',
+                'MiB/s',
+                f'cores busy (of {cores})',
+                'pytarchive',
+                'disk busy',
+                'ratio',
+                'aim',
+                'met',
+            ],
+            [
+                '1',
+                f'{result["one_drive_s"]:.2f}',
+                f'{result["one_drive_mib_s"]:.1f}',
+                f'{one["cpu_cores"]:.2f}',
+                f'{one["own_cores"]:.2f}',
+                f'{one["disk_pct"]:.0f}%',
+                '1.00',
+                '-',
+                '-',
+            ],
+            [
+                '2',
+                f'{result["two_drives_s"]:.2f}',
+                f'{result["two_drives_mib_s"]:.1f}',
+                f'{two["cpu_cores"]:.2f}',
+                f'{two["own_cores"]:.2f}',
+                f'{two["disk_pct"]:.0f}%',
+                f'{result["ratio"]:.2f}',
+                f'{result["aim"]:.2f}',
+                'yes' if result['met'] else 'NO',
+            ],
+        ]
+    )
 
 
 FIND_FOLDERS = 1000
@@ -297,6 +453,10 @@ def main() -> int:
         '--find-rows', type=int, default=10_000_000, help='manifest rows of the find figure (default 10 million)'
     )
     parser.add_argument('--find-only', action='store_true', help='only the find figure (needs no root)')
+    parser.add_argument(
+        '--drives', action='store_true', help='only the drives figure: archives with two drives against one'
+    )
+    parser.add_argument('--folders', type=int, default=2, help='--drives: folders, one cartridge each (default 2)')
     options = parser.parse_args()
     if options.find_only:
         print_find(bench_find(options.find_rows, Path(options.workdir)), options.json)
@@ -306,6 +466,12 @@ def main() -> int:
         return 1
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix='pytarchive-bench-', dir=options.workdir))
+    if options.drives:
+        try:
+            print_drives(bench_drives(options, work), options.json, options.rounds)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     try:
         rig = Rig(work, options.capacity)
         try:

@@ -2,7 +2,8 @@
 
     [General]  tape_max_size, exclude_folders, source_folders, scratch_path, pack_threshold, verify_every_days,
                copies (sound copies a folder needs before it is deleteable)
-    [Device]   library, drive_serial (required); drive_index, drive_device, mountpoint,
+    [Device]   library, drive_serial (required); drive_index, drive_device, mountpoint (one item per drive:
+               comma-separated lists as long as drive_serial, see _drives),
                mtx, tapeinfo, mkltfs, ltfs, ltfsck, umount (commands, split like a shell would),
                ltfsck_recovery (yes: check a volume whose index is behind, see tasks' recovery)
     [Export]   to, settings, exportfs (command)
@@ -48,12 +49,17 @@ class GeneralConfig:
 
 
 @dataclass(frozen=True)
+class DriveConfig:
+    serial: str
+    index: int  # the changer's data transfer element number of that drive
+    device: str  # the drive's device, checked against the serial with tapeinfo before use
+    mountpoint: str  # where LTFS mounts the tape in this drive
+
+
+@dataclass(frozen=True)
 class DeviceConfig:
     library: str  # changer device, e.g. /dev/sch0
-    drive_serial: str
-    drive_index: int  # the changer's data transfer element number of that drive
-    drive_device: str  # the drive's device, checked against drive_serial with tapeinfo before use
-    mountpoint: str
+    drives: Tuple[DriveConfig, ...]  # one or more, in the order drive_serial names them
     mtx: Tuple[str, ...]
     tapeinfo: Tuple[str, ...]
     mkltfs: Tuple[str, ...]
@@ -225,10 +231,7 @@ def load(path: str = DEFAULT_PATH) -> Config:
         ),
         device=DeviceConfig(
             library=device.text('library'),
-            drive_serial=device.text('drive_serial'),
-            drive_index=device.integer('drive_index', 0),
-            drive_device=device.path_value('drive_device', '/dev/nst0'),
-            mountpoint=device.path_value('mountpoint', '/ltfs'),
+            drives=_drives(device),
             mtx=device.command('mtx', 'mtx'),
             tapeinfo=device.command('tapeinfo', 'tapeinfo'),
             mkltfs=device.command('mkltfs', 'mkltfs'),
@@ -265,6 +268,57 @@ def load(path: str = DEFAULT_PATH) -> Config:
     for section in sections.values():
         section.check_unknown()
     return config
+
+
+def _drives(device: _Section) -> Tuple[DriveConfig, ...]:
+    """[Device] drive_serial, drive_index, drive_device and mountpoint, one comma-separated item per
+    drive. One drive keeps the old defaults (index 0, /dev/nst0, /ltfs); with several, no default
+    could be right for all of them, so each key must list one item per drive."""
+    serials = tuple(item.strip() for item in device.text('drive_serial').split(',') if item.strip())
+    if not serials:
+        raise device.error('drive_serial', 'names no drive')
+    count = len(serials)
+
+    def listed(key: str, default: str) -> Tuple[str, ...]:
+        items = device.items(key, (default,) if count == 1 else None)
+        if items is None:
+            raise device.error(key, f'is missing: drive_serial names {count} drives, so give one item per drive')
+        if len(items) != count:
+            raise device.error(key, f'lists {len(items)} items but drive_serial names {count} drives: one per drive')
+        return items
+
+    def integer(key: str, text: str) -> int:
+        if not text.isdigit():
+            raise device.error(key, f'{text!r} is not a whole number (0 or more)')
+        return int(text)
+
+    def absolute(key: str, text: str) -> str:
+        if not text.startswith('/'):
+            raise device.error(key, f'{text!r} is not an absolute path')
+        return text
+
+    drives = tuple(
+        DriveConfig(serial, integer('drive_index', index), absolute('drive_device', dev), absolute('mountpoint', mount))
+        for serial, index, dev, mount in zip(
+            serials, listed('drive_index', '0'), listed('drive_device', '/dev/nst0'), listed('mountpoint', '/ltfs')
+        )
+    )
+    for key, values in (
+        ('drive_serial', [d.serial for d in drives]),
+        ('drive_index', [d.index for d in drives]),
+        ('drive_device', [os.path.normpath(d.device) for d in drives]),
+        ('mountpoint', [os.path.normpath(d.mountpoint) for d in drives]),
+    ):
+        repeated = sorted({str(value) for value in values if values.count(value) > 1})
+        if repeated:
+            raise device.error(key, f'{", ".join(repeated)} named twice: each drive needs its own')
+    mountpoints = [os.path.normpath(d.mountpoint) for d in drives]
+    for inner in mountpoints:
+        for outer in mountpoints:
+            # A volume mounted inside another would hide in, or be written into, the other tape.
+            if inner != outer and inner.startswith(outer.rstrip('/') + '/'):
+                raise device.error('mountpoint', f'{inner} is inside {outer}: each drive needs a separate one')
+    return drives
 
 
 def _check_private(path: str) -> None:

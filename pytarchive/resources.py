@@ -1,4 +1,5 @@
-"""What the tasks of one drive work with: the changer, that drive, the database, the config.
+"""What the tasks of one drive work with: the changer (shared by every drive), that drive and its
+mount point, the database, the config. `for_drives` makes one DriveResources per [Device] drive.
 
 `load` and `release` are the only ways tasks move tapes, and both start from the library's state
 as mtx reports it now: a task run again after a crash finds the tape already loaded (and goes on),
@@ -17,10 +18,10 @@ source (never deleted) and verified whole. See the README for the reasoning.
 import contextlib
 import logging
 import threading
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from common.errors import ToolError
-from pytarchive.config import Config
+from pytarchive.config import Config, DriveConfig
 from pytarchive.state.db import Database, DatabaseError
 from pytarchive.library.changer import Changer
 from pytarchive.library.drive import Drive
@@ -31,22 +32,34 @@ from pytarchive.taskqueue.consumer import describe_failure
 log = logging.getLogger(__name__)
 
 
+def for_drives(config: Config, db: Optional[Database]) -> List['DriveResources']:
+    """One DriveResources per configured drive, all moving tapes through one Changer (whose lock
+    keeps two mtx runs from overlapping)."""
+    changer = Changer(list(config.device.mtx), config.device.library)
+    return [DriveResources(config, db, drive, changer) for drive in config.device.drives]
+
+
 class DriveResources:
-    def __init__(self, config: Config, db: Database):
+    def __init__(
+        self, config: Config, db: Database, drive: Optional[DriveConfig] = None, changer: Optional[Changer] = None
+    ):
+        """drive: which of [Device]'s drives (the first when not given); changer: the one shared by all."""
         device = config.device
+        drive = drive or device.drives[0]
         self.config = config
         self.db = db
-        self.index = device.drive_index
-        self.changer = Changer(list(device.mtx), device.library)
+        self.index = drive.index
+        self.mountpoint = drive.mountpoint  # where the tape in this drive is mounted: tasks' paths start here
+        self.changer = changer or Changer(list(device.mtx), device.library)
         self.drive = Drive(
             mkltfs=list(device.mkltfs),
             ltfs=list(device.ltfs),
             tapeinfo=list(device.tapeinfo),
             umount=list(device.umount),
             ltfsck=list(device.ltfsck),
-            device=device.drive_device,
-            serial=device.drive_serial,
-            mountpoint=device.mountpoint,
+            device=drive.device,
+            serial=drive.serial,
+            mountpoint=drive.mountpoint,
         )
         # What the summary shows for the drive, kept here rather than asked of the library mid-task.
         self.holding: Optional[str] = None  # barcode of the tape this worker loaded

@@ -90,13 +90,14 @@ def queue_table(tasks: List[Task], now: Optional[dt.datetime] = None, hidden: in
             task.kind,
             one_line_of(_arguments(task), 60),
             task.state,
+            _drive_of(task),
             progress_text(task, now),
             age(task.created, now),
             one_line_of(f'error: {task.error}' if task.error else task.result) or '-',
         )
         for task in tasks
     ]
-    text = table(('ID', 'KIND', 'ARGUMENTS', 'STATE', 'PROGRESS', 'AGE', 'RESULT'), rows)
+    text = table(('ID', 'KIND', 'ARGUMENTS', 'STATE', 'DRIVE', 'PROGRESS', 'AGE', 'RESULT'), rows)
     if hidden:
         text += (
             f'\n\n{hidden} older finished tasks not shown: `pytarchive queue --all`; one whole: `pytarchive queue ID`'
@@ -104,11 +105,17 @@ def queue_table(tasks: List[Task], now: Optional[dt.datetime] = None, hidden: in
     return text
 
 
+def _drive_of(task: Task) -> str:
+    """The drive that runs (or ran) the task; '-' for one that never ran."""
+    return str(task.drive) if task.drive is not None else '-'
+
+
 def task_text(task: Task, now: Optional[dt.datetime] = None) -> str:
     """One task whole: `pytarchive queue ID`."""
     lines = [
         f'task {task.id}: {task.kind} {_arguments(task)}',
         f'state:     {task.state}' + (f' ({task.step})' if task.step and task.state == RUNNING else ''),
+        f'drive:     {_drive_of(task)}',
         f'progress:  {progress_text(task, now)}',
         f'queued:    {task.created}',
         f'started:   {task.started or "-"}',
@@ -122,15 +129,28 @@ def task_text(task: Task, now: Optional[dt.datetime] = None) -> str:
     return '\n'.join(lines)
 
 
-def _slot(tape: Dict[str, Any], drive: Optional[Dict[str, Any]]) -> str:
-    if drive and drive.get('tape') == tape['barcode']:
-        return f'drive {drive["index"]}'
+def _slot(tape: Dict[str, Any], drives: List[Dict[str, Any]]) -> str:
+    for drive in drives:
+        if drive.get('tape') == tape['barcode']:
+            return f'drive {drive["index"]}'
     return str(tape['slot']) if tape['slot'] is not None else 'not in library'
+
+
+def _drive_line(drive: Dict[str, Any]) -> str:
+    """`drive 0 (serial S): TAPE, mounted read-only; task 7 restore /x`: one line per drive in the summary."""
+    held = (
+        f'{drive["tape"]}, ' + (f'mounted {drive["mounted"]}' if drive['mounted'] else 'not mounted')
+        if drive['tape']
+        else 'empty'
+    )
+    task = drive.get('task')
+    running = f'; task {task["id"]} {task["kind"]} {arguments_text(task["args"])}'.rstrip() if task else ''
+    return f'drive {drive["index"]} (serial {drive["serial"]}): {held}{running}'
 
 
 def summary_text(
     tapes: List[Dict[str, Any]],
-    drive: Optional[Dict[str, Any]],
+    drives: List[Dict[str, Any]],
     queue_counts: Dict[str, int],
     folder_counts: Dict[str, int],
 ) -> str:
@@ -138,7 +158,7 @@ def summary_text(
         rows = [
             (
                 tape['barcode'],
-                _slot(tape, drive),
+                _slot(tape, drives),
                 tape['state'],
                 human_bytes(tape['capacity']),
                 human_bytes(tape['used']),
@@ -154,17 +174,10 @@ def summary_text(
         )
     else:
         tape_part = 'no tapes known yet: run `pytarchive scan`'
-    if drive is None:
-        drive_part = 'unknown'
-    elif drive['tape']:
-        drive_part = f'{drive["index"]} (serial {drive["serial"]}): {drive["tape"]}, ' + (
-            f'mounted {drive["mounted"]}' if drive['mounted'] else 'not mounted'
-        )
-    else:
-        drive_part = f'{drive["index"]} (serial {drive["serial"]}): empty'
+    drive_part = '\n'.join(map(_drive_line, drives)) or 'drives: unknown'
     queue_part = ', '.join(f'{count} {state}' for state, count in queue_counts.items()) or 'empty'
     folder_part = ', '.join(f'{count} {state}' for state, count in folder_counts.items()) or 'none yet'
-    return f'{tape_part}\n\ndrive: {drive_part}\nqueue: {queue_part}\nfolders: {folder_part}'
+    return f'{tape_part}\n\n{drive_part}\nqueue: {queue_part}\nfolders: {folder_part}'
 
 
 def _fixity(tape: Dict[str, Any]) -> str:

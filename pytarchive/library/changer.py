@@ -8,8 +8,10 @@ slot", and cleaning tapes are never loaded. mtx's error lines carry no program p
 Request Sense lines start with "mtx: "); a prefix is removed where an older mtx prints one.
 """
 
+import functools
 import logging
 import re
+import threading
 from typing import Callable, Optional, Sequence, Union
 
 from .commands import CommandNotRun, Finished, run_command
@@ -51,8 +53,20 @@ def parse_mtx_failure(finished: Finished) -> tuple:
     return ('; '.join(messages), sense.get('Sense Key'), asc.upper() if asc else None, ascq.upper() if ascq else None)
 
 
+def _one_at_a_time(method: Callable) -> Callable:
+    """A changer does one thing at a time: with several drives, one task's move (its status before,
+    the move, the status after) never interleaves with another's."""
+
+    @functools.wraps(method)
+    def locked(self: 'Changer', *args, **kwargs):  # noqa: ANN202 - the method's own signature
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class Changer:
-    """One media changer. `mtx` is the command as a list (e.g. ['/usr/sbin/mtx']), `device` its -f argument."""
+    """One media changer, shared by the tasks of every drive. `mtx` is the command as a list (e.g. ['/usr/sbin/mtx']), `device` its -f argument."""
 
     def __init__(self, mtx: Union[str, Sequence[str]], device: str, timeout: float = DEFAULT_TIMEOUT):
         self.mtx = [mtx] if isinstance(mtx, str) else list(mtx)
@@ -60,7 +74,9 @@ class Changer:
         self.timeout = timeout
         # The most recent status read; None when the last read failed (the state is then unknown).
         self.last_status: Optional[LibraryStatus] = None
+        self._lock = threading.RLock()  # reentrant: a move reads the status under the same lock
 
+    @_one_at_a_time
     def status(self) -> LibraryStatus:
         """Read and parse `mtx status`. Raises MtxError or MtxParseError."""
         self.last_status = None
@@ -68,6 +84,7 @@ class Changer:
         self.last_status = parse_status(finished.stdout)
         return self.last_status
 
+    @_one_at_a_time
     def load(
         self, barcode: str, drive: int = 0, before_move: Optional[Callable[[str, int], None]] = None
     ) -> Optional[int]:
@@ -106,6 +123,7 @@ class Changer:
         log.info('loaded %s from slot %d into drive %d', barcode, slot.number, drive)
         return slot.number
 
+    @_one_at_a_time
     def unload(self, drive: int = 0, home_of: Optional[Callable[[str], Optional[int]]] = None) -> Optional[int]:
         """Put the tape in `drive` back into its home slot and return that slot; None if the drive was empty.
 
@@ -171,6 +189,7 @@ class Changer:
         log.info('unloaded drive %d into its home slot %d', drive, home)
         return home
 
+    @_one_at_a_time
     def transfer(self, source: int, destination: int) -> None:
         """Move a tape between two slots (e.g. to or from an import/export slot)."""
         status = self.status()

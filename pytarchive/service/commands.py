@@ -10,7 +10,7 @@ import datetime as dt
 import os
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from common.errors import ToolError
 from pytarchive import checks
@@ -83,12 +83,17 @@ def _queued(task: Task) -> Queued:
 
 class Commands:
     def __init__(
-        self, api: QueueApi, db: Database, config: Optional[Config] = None, resources: Optional[DriveResources] = None
+        self,
+        api: QueueApi,
+        db: Database,
+        config: Optional[Config] = None,
+        resources: Sequence[DriveResources] = (),
     ):
+        """resources: one per drive (none in tests that need no library)."""
         self.api = api
         self.db = db
         self.config = config
-        self.resources = resources
+        self.resources = list(resources)
         self._handlers: Dict[str, Callable[[Dict[str, Any]], Any]] = {
             'queue': self.queue,
             'task': self.task,
@@ -153,15 +158,20 @@ class Commands:
             {**tape, 'free': _free(tape), **on_tape.get(tape['barcode'], {'folders': 0, 'bytes': 0})}
             for tape in tapes.list_tapes(self.db)
         ]
-        drive = self.resources.drive_state() if self.resources is not None else None
-        queue_counts = dict(sorted(Counter(task.state for task in self.api.tasks()).items()))
+        tasks = self.api.tasks()
+        running = {task.drive: task for task in tasks if task.state == RUNNING}
+        drives = [
+            {**resources.drive_state(), 'task': _running_task(running.get(resources.index))}
+            for resources in self.resources
+        ]
+        queue_counts = dict(sorted(Counter(task.state for task in tasks).items()))
         folder_counts = {
             row['state']: row['count']
             for row in self.db.query('SELECT state, COUNT(*) AS count FROM folders GROUP BY state ORDER BY state')
         }
         if _flag(args, 'json'):
-            return {'tapes': tape_rows, 'drive': drive, 'queue': queue_counts, 'folders': folder_counts}
-        return render.summary_text(tape_rows, drive, queue_counts, folder_counts)
+            return {'tapes': tape_rows, 'drives': drives, 'queue': queue_counts, 'folders': folder_counts}
+        return render.summary_text(tape_rows, drives, queue_counts, folder_counts)
 
     def deleteable(self, args: Dict[str, Any]) -> Any:
         rows = folders.deleteable(self.db, self._copies)
@@ -260,12 +270,12 @@ class Commands:
         that fails later. Known from the last scan or task; otherwise the library is asked, when
         no task is queued or running (a busy library is left to the task, which checks again)."""
         barcode = _barcode(args)
-        if tapes.home_slot(self.db, barcode) is not None or self.resources is None:
+        if tapes.home_slot(self.db, barcode) is not None or not self.resources:
             return barcode
         if self.api.storage.list((QUEUED, RUNNING)):
             return barcode
         try:
-            status = self.resources.changer.status()
+            status = self.resources[0].changer.status()  # one changer, shared by every drive
         except ToolError:
             return barcode  # the task says what the library says
         if not status.holders(barcode):
@@ -372,8 +382,12 @@ class Commands:
         running = [task for task in self.api.storage.list((RUNNING,)) if task.kind == 'explore']
         if not running:
             return 'nothing is being explored'
-        self.resources.end_explore.set()
-        return f'ending explore (task {running[0].id}): unexporting, unmounting, tape back to its slot'
+        # Every explore running, on whichever drive has it (one per tape, so possibly several).
+        ending = [resources for resources in self.resources if resources.index in {task.drive for task in running}]
+        for resources in ending:
+            resources.end_explore.set()
+        ids = ', '.join(str(task.id) for task in running)
+        return f'ending explore (task {ids}): unexporting, unmounting, tape back to its slot'
 
     def inventory(self, args: Dict[str, Any]) -> Queued:
         if not self.config.general.source_folders:
@@ -386,6 +400,11 @@ class Commands:
             if task.kind == kind and task.args.get('path') == path:
                 return task
         return None
+
+
+def _running_task(task: Optional[Task]) -> Optional[Dict[str, Any]]:
+    """What the summary says of the task a drive runs: its id, kind and arguments."""
+    return {'id': task.id, 'kind': task.kind, 'args': task.args} if task is not None else None
 
 
 def _free(tape: Dict[str, Any]) -> Optional[int]:

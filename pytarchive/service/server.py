@@ -1,11 +1,11 @@
-"""The pytarchive service: owns the library, the drive and the queue; answers clients on a Unix socket.
+"""The pytarchive service: owns the library, its drives and the queue; answers clients on a Unix socket.
 
     python -m pytarchive.service --config /etc/pytarchive/pytarchive.conf
 
 Start: take the database lock, mark tasks a dead service left 'running' as interrupted, listen,
-put any tape left in the drive back home, then run queued tasks. SIGTERM/SIGINT: stop listening,
-let the running task finish its step or stop at its next checkpoint (it is marked interrupted),
-make sure no tape is mounted or left in the drive, exit 0.
+put any tape left in a drive back home, then run queued tasks, one per drive at a time. SIGTERM/
+SIGINT: stop listening, let the running tasks finish their step or stop at their next checkpoint
+(they are marked interrupted), make sure no tape is mounted or left in any drive, exit 0.
 
 A database that is missing from a used state directory, corrupt, or deleted, replaced or overwritten
 while the service runs stops all work: one CRITICAL line, and the same line to every client until the
@@ -26,7 +26,7 @@ from common.errors import FAILURE, ArgumentParser, ToolError
 from pytarchive import config as configuration, mail
 from pytarchive.client.protocol import MAX_REQUEST, Closed, ProtocolError, failed, ok, recv_message, send_message
 from pytarchive.library.errors import LibraryError
-from pytarchive.resources import DriveResources
+from pytarchive import resources as drive_resources
 from pytarchive.service.access import Access, Peer, peer_of, resolve_group
 from pytarchive.service.commands import Commands, Queued
 from pytarchive.state.db import Database, DatabaseUnusable, traces
@@ -165,10 +165,11 @@ class Service:
             self.db = Database(path, create)
         except DatabaseUnusable as exc:
             self.unusable = exc.message
-        self.resources = DriveResources(config, self.db)  # the drive is emptied at start and stop either way
+        # One per drive; the drives are emptied at start and stop either way.
+        self.resources = drive_resources.for_drives(config, self.db)
         if self.db is not None:
             self.storage = TaskStorage(self.db)
-            self.consumer = Consumer(self.storage, REGISTRY, [self.resources])
+            self.consumer = Consumer(self.storage, REGISTRY, self.resources)
             self.commands = Commands(QueueApi(self.storage, REGISTRY, self.consumer), self.db, config, self.resources)
         self.listener: Optional[socket.socket] = None
         self._connections: Dict[int, int] = {}  # UID -> connections being served, root not counted
@@ -177,7 +178,7 @@ class Service:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def run(self) -> int:
-        """0 when stopped cleanly; 1 when the drive could not be emptied or the database was unusable."""
+        """0 when stopped cleanly; 1 when a drive could not be emptied or the database was unusable."""
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
         if self.db is not None:
@@ -193,7 +194,7 @@ class Service:
         acceptor = threading.Thread(target=self._accept, name='acceptor')
         acceptor.start()
         log.info('listening on %s', self.config.service.socket)
-        self._release_drive('at start')
+        self._release_drives('at start')
         if self.db is None:
             # Up, so that every client is told why (and systemd does not restart it in a loop).
             log.critical('%s', self.unusable)
@@ -207,7 +208,7 @@ class Service:
         while not self.stopping.wait(SIGNAL_POLL_S):
             pass
 
-        log.info('stopping: no new connections; waiting for the running task to finish or reach a checkpoint')
+        log.info('stopping: no new connections; waiting for the running tasks to finish or reach a checkpoint')
         if self.consumer is not None:
             self.consumer.request_stop()
         acceptor.join()
@@ -215,7 +216,7 @@ class Service:
         _unlink_quietly(self.config.service.socket)
         if self.consumer is not None:
             self.consumer.stop()
-        released = self._release_drive('before exiting')
+        released = self._release_drives('before exiting')
         if self.db is not None:
             self.db.close()
         log.info('stopped')
@@ -255,17 +256,19 @@ class Service:
             log.info('%s received', signal.Signals(signum).name)
         self.stopping.set()
 
-    def _release_drive(self, when: str) -> bool:
-        """Unmount and unload whatever is in the drive. False (and a CRITICAL log) if that failed."""
-        try:
-            self.resources.release()
-            return True
-        except LibraryError as exc:
-            log.critical('could not empty the drive %s: %s', when, exc)
-            return False
-        except Exception as exc:  # noqa: BLE001 - a tool that timed out, a lost file: the service stays up
-            log.critical('could not empty the drive %s: %s', when, describe_failure(exc))
-            return False
+    def _release_drives(self, when: str) -> bool:
+        """Unmount and unload whatever is in each drive. False (and a CRITICAL log) if that failed for one."""
+        released = True
+        for resources in self.resources:  # every drive, even after one failed: each tape goes home if it can
+            try:
+                resources.release()
+            except LibraryError as exc:
+                log.critical('could not empty drive %d %s: %s', resources.index, when, exc)
+                released = False
+            except Exception as exc:  # noqa: BLE001 - a tool that timed out, a lost file: the service stays up
+                log.critical('could not empty drive %d %s: %s', resources.index, when, describe_failure(exc))
+                released = False
+        return released
 
     # -- connections -------------------------------------------------------------------------------
 

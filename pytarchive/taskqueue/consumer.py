@@ -1,14 +1,19 @@
 """The task queue's running half: one worker thread per drive, each running tasks one at a time.
 
-Workers take the oldest queued task (an atomic claim in storage, so two drives never run the same
-task), run its handler, and record how it ended. Stopping sets one event: a handler sees it at its
+Workers take the oldest queued task that can run now (an atomic claim in storage, so two drives
+never run the same task), run its handler, and record how it ended. A task can run when none of
+its claims (its tapes and its path, see Registry.claims) is held by a task running on another drive,
+nor by an older task still waiting: it stays queued, in its place, while later tasks that need
+other things go ahead. Tasks that name no tape (scan, prepare, inventory) run beside any other: scan
+only reads the changer's status (between moves, under the Changer's lock, and a tape in a drive
+keeps the home slot recorded before its move), prepare and inventory do not touch the library. Stopping sets one event: a handler sees it at its
 next checkpoint() and raises TaskInterrupted, after releasing the drive in its own cleanup; a step
 already running (a format, a copy of one file) is allowed to finish first.
 """
 
 import logging
 import threading
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Set
 
 from common.errors import ToolError
 from pytarchive.state.db import DatabaseUnusable
@@ -82,10 +87,14 @@ class Consumer:
         self._pending = threading.Event()  # set by wake(): something may be waiting in the queue
         self._threads: List[threading.Thread] = []
         self._cancelled: Dict[int, str] = {}  # running task id -> who cancelled it (a dict's set is atomic)
+        self._claimed: Dict[int, FrozenSet[str]] = {}  # running task id -> its claims (Registry.claims)
+        self._claim_lock = threading.Lock()  # what runs and what it holds change together
 
     def start(self) -> None:
-        for index, resources in enumerate(self.resources):
-            thread = threading.Thread(target=self._work, args=(resources,), name=f'worker-{index}')
+        for position, resources in enumerate(self.resources):
+            index = getattr(resources, 'index', None)  # the changer's number of the drive
+            drive = index if isinstance(index, int) else position
+            thread = threading.Thread(target=self._work, args=(resources, drive), name=f'worker-{drive}')
             thread.start()
             self._threads.append(thread)
 
@@ -108,19 +117,43 @@ class Consumer:
         for thread in self._threads:
             thread.join()
 
-    def _work(self, resources: Any) -> None:
+    def _work(self, resources: Any, drive: int) -> None:
         try:
             while not self._stopping.is_set():
                 # Cleared before looking, so a task queued between the look and the wait is not missed.
                 self._pending.clear()
-                task = self.storage.claim_next()
+                task = self._claim(drive)
                 if task is None:
                     self._pending.wait(IDLE_POLL_S)
                     continue
-                self._run(task, resources)
+                try:
+                    self._run(task, resources)
+                finally:
+                    with self._claim_lock:
+                        self._claimed.pop(task.id, None)
+                    self.wake()  # a task waiting for this one's tape or path may run now
         except DatabaseUnusable as exc:
             # Nothing can be recorded any more; the service says why once, at CRITICAL.
             log.warning('worker stopped, no more tasks: %s', exc.message)
+
+    def _claim(self, drive: int) -> Optional[Task]:
+        """The oldest queued task whose claims are free, now running on this drive; None if none can run."""
+        with self._claim_lock:
+            held: Set[str] = set().union(*self._claimed.values())
+            found: Dict[int, FrozenSet[str]] = {}
+
+            def runnable(task: Task) -> bool:
+                claims = self.registry.claims(self.storage.db, task)
+                if claims & held:
+                    held.update(claims)  # a later task sharing any of them waits behind this one
+                    return False
+                found[task.id] = claims
+                return True
+
+            task = self.storage.claim_next(drive, runnable)
+            if task is not None:
+                self._claimed[task.id] = found[task.id]
+            return task
 
     def _run(self, task: Task, resources: Any) -> None:
         log.info('task %d %s %s: started', task.id, task.kind, task.args)

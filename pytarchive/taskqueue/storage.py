@@ -8,7 +8,7 @@ are never reused, so the id an admin noted before a restart still names the same
 
 import json
 import sqlite3
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from common.errors import ToolError
 from pytarchive.client.protocol import CANCELLED, DONE, FAILED, INTERRUPTED, QUEUED, RUNNING, Task
@@ -53,17 +53,22 @@ class TaskStorage:
             rows = self.db.query(f'SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY id', wanted)
         return [_task(row) for row in rows]
 
-    def claim_next(self) -> Optional[Task]:
-        """The oldest queued task, now marked running; None when nothing is queued."""
+    def claim_next(
+        self, drive: Optional[int] = None, runnable: Callable[[Task], bool] = lambda task: True
+    ) -> Optional[Task]:
+        """The oldest queued task that runnable(task) accepts, now marked running on `drive`; None
+        when there is none. One transaction: a cancel or another claim cannot come in between."""
         with self.db.transaction() as conn:
-            row = conn.execute('SELECT id FROM tasks WHERE state = ? ORDER BY id LIMIT 1', (QUEUED,)).fetchone()
-            if row is None:
+            rows = conn.execute('SELECT * FROM tasks WHERE state = ? ORDER BY id', (QUEUED,)).fetchall()
+            chosen = next((task for task in map(_task, rows) if runnable(task)), None)
+            if chosen is None:
                 return None
             conn.execute(
-                'UPDATE tasks SET state = ?, started = ?, finished = NULL, attempts = attempts + 1 WHERE id = ?',
-                (RUNNING, now(), row['id']),
+                'UPDATE tasks SET state = ?, started = ?, finished = NULL, attempts = attempts + 1, drive = ? '
+                'WHERE id = ?',
+                (RUNNING, now(), drive, chosen.id),
             )
-        return self.get(row['id'])
+        return self.get(chosen.id)
 
     def _finish(self, task_id: int, state: str, error: Optional[str], result: Optional[str]) -> None:
         with self.db.transaction() as conn:
@@ -172,6 +177,6 @@ class TaskStorage:
         # Progress restarts from zero: the task starts over (tasks are written to be re-run).
         conn.executemany(
             'UPDATE tasks SET state = ?, error = NULL, result = NULL, started = NULL, finished = NULL, '
-            'bytes_done = 0, files_done = 0, step = NULL WHERE id = ?',
+            'bytes_done = 0, files_done = 0, step = NULL, drive = NULL WHERE id = ?',
             [(QUEUED, task_id) for task_id in ids],
         )

@@ -71,6 +71,11 @@ def run(ctx: TaskContext, path: str, barcode: str, more_tapes: Sequence[str] = (
             raise
 
 
+def tapes_needed(db: Database, path: str, barcode: str, more_tapes: Sequence[str] = ()) -> List[str]:
+    """The tapes an archive loads beyond BARCODE (a folder archived in parts)."""
+    return list(more_tapes)
+
+
 def _archived_already(ctx: TaskContext, folder: Dict, barcode: str) -> str:
     """The path's newest record is archived. Archived to this tape after the task was queued, it was
     this task (cut short between 'archived' and 'done', then requeued) or one queued with it: done."""
@@ -106,7 +111,7 @@ def archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional
     """Copy, read back, record. root: where the files are read from (the folder itself unless a
     further copy is made from a copy staged out of another tape)."""
     resources = ctx.resources
-    db, mountpoint = resources.db, resources.config.device.mountpoint
+    db, mountpoint = resources.db, resources.mountpoint
     resuming = folder['state'] == folders.ARCHIVING and folder['tape'] == barcode and folder['tape_path']
     tape_path = folder['tape_path'] if resuming else free_tape_path(mountpoint, folder)
     _check_space(resources, folder, barcode, resuming)
@@ -209,7 +214,7 @@ def _check_space(resources: DriveResources, folder: Dict, barcode: str, resuming
     if resuming:
         return  # part of it is on the tape already; a full tape still fails cleanly mid-copy
     total, free = resources.drive.space()
-    block = os.statvfs(resources.config.device.mountpoint).f_frsize
+    block = os.statvfs(resources.mountpoint).f_frsize
     needed = _needed_bytes(resources.db, folder, block)
     if needed > free:
         raise ToolError(

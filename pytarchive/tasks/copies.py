@@ -23,6 +23,7 @@ from pytarchive import transfer
 from pytarchive.checks import copyable_folder
 from pytarchive.progress import Progress
 from pytarchive.state import folders, tapes
+from pytarchive.state.db import Database
 from pytarchive.taskqueue import TaskContext
 from pytarchive.tasks import archive
 from pytarchive.units import human_bytes
@@ -64,6 +65,14 @@ def run(ctx: TaskContext, path: str, barcode: str, from_tape: bool = False) -> s
     return f'copy {record["copy_number"]} of {text}' + (' (read from tape)' if root else '')
 
 
+def tapes_needed(db: Database, path: str, barcode: str, from_tape: bool = False) -> List[str]:
+    """The tape a copy may read from besides BARCODE: the sound copy the library holds that it
+    would stage from."""
+    first = folders.latest(db, path, (folders.ARCHIVED,))
+    readable = [held for held in folders.sound_copies(db, first['id']) if held['slot'] is not None] if first else []
+    return [readable[0]['tape']] if readable else []
+
+
 def _staging(scratch: str, task_id: int) -> str:
     return os.path.join(scratch, f'pytarchive-copy-{task_id}')
 
@@ -90,7 +99,7 @@ def _stage(ctx: TaskContext, first: Dict, record: Dict, staging: str) -> None:
         )
     ctx.progress(step=f'loading {source["tape"]}')
     with resources.tape_mounted(source['tape'], read_only=True):
-        on_tape = os.path.join(resources.config.device.mountpoint, source['tape_path'])
+        on_tape = os.path.join(resources.mountpoint, source['tape_path'])
         if record['packed']:
             _stage_packed(ctx, source, on_tape, record['packed'])
         else:

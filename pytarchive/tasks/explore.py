@@ -1,18 +1,20 @@
 """`pytarchive explore PATH`: the folder's tape, mounted read-only and exported over NFS until --stop.
 
-The explore task holds the drive for as long as the export lasts (other tasks wait behind it in
-the queue), so the tape cannot be moved under the NFS clients. `explore --stop` or stopping the
+The explore task holds its drive and tape for as long as the export lasts (tasks needing that tape
+wait in the queue; others run on the other drives), so the tape cannot be moved under the NFS clients. `explore --stop` or stopping the
 service ends it: unexport, unmount, tape back to its slot.
 """
 
 import os
 import shlex
+from typing import List
 
 from common.errors import ToolError
 from pytarchive.checks import archived_folder, export_target
 from pytarchive.state import folders, parts
 from pytarchive.config import ExportConfig
 from pytarchive.library.commands import CommandNotRun, run_command
+from pytarchive.state.db import Database
 from pytarchive.taskqueue import TaskContext
 
 _POLL_S = 0.5
@@ -30,6 +32,13 @@ def _exportfs(export_config: ExportConfig, *arguments: str) -> None:
         raise ToolError(f'{finished.shown}: {lines[-1] if lines else f"exit status {finished.returncode}"}')
 
 
+def tapes_needed(db: Database, path: str, part: int = 1) -> List[str]:
+    """The tape an explore of path loads (for the queue's rule: one tape, one drive at a time)."""
+    folder = folders.copy_to_read(db, archived_folder(db, path))
+    held = parts.of(db, folder['id'])
+    return [held[part - 1]['tape'] if held and part <= len(held) else folder['tape']]
+
+
 def run(ctx: TaskContext, path: str, part: int = 1) -> str:
     """part: for a folder archived across tapes, the part whose tape is exported."""
     resources = ctx.resources
@@ -43,7 +52,7 @@ def run(ctx: TaskContext, path: str, part: int = 1) -> str:
     )
     resources.end_explore.clear()
     with resources.tape_mounted(tape, read_only=True):
-        shown = os.path.join(resources.config.device.mountpoint, tape_path)
+        shown = os.path.join(resources.mountpoint, tape_path)
         directory = shown if os.path.isdir(shown) else os.path.dirname(shown)  # a packed folder: its .tar.zst's
         target = export_target(export, directory)
         _exportfs(export, '-o', export.settings, target)

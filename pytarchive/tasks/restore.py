@@ -63,6 +63,12 @@ class Counts:
         )
 
 
+def tapes_needed(db: Database, path: str, only: str = '', **_: object) -> List[str]:
+    """The tapes a restore of path loads (for the queue's rule: one tape, one drive at a time)."""
+    folder = folders.copy_to_read(db, archived_folder(db, path))
+    return [tape for tape, _, _ in _readings(db, folder, clean_subpath(only))]
+
+
 def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', force: bool = False) -> str:
     resources = ctx.resources
     folder = folders.copy_to_read(resources.db, archived_folder(resources.db, path))
@@ -92,7 +98,7 @@ def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', f
             read.append(tape)
             ctx.progress(step=f'loading {tape}')
             with resources.tape_mounted(tape, read_only=True):
-                source = os.path.join(resources.config.device.mountpoint, tape_path)
+                source = os.path.join(resources.mountpoint, tape_path)
                 with safefs.Tree(safefs.open_destination(destination, create=True)) as tree:
                     prefix = f'.pytarchive-{ctx.task.id}-'
                     safefs.remove_private_folders(tree.root, prefix)  # left by a run of this task cut short

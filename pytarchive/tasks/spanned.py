@@ -115,7 +115,7 @@ def _write_part(
 ) -> Tuple[Optional[str], int]:
     """Copy what fits from `first` on, read it back; -> (where the next part starts, bytes written)."""
     resources = ctx.resources
-    db, mountpoint = resources.db, resources.config.device.mountpoint
+    db, mountpoint = resources.db, resources.mountpoint
     resuming = part is not None
     if part is None:
         tape_path = archive.free_tape_path(mountpoint, folder)

@@ -30,7 +30,7 @@ def run(ctx: TaskContext, barcode: str, path: str = '') -> str:
             for _, folder, part in (check for check in checks if check[0] == tape):
                 ctx.checkpoint()
                 tape_path = part['tape_path'] if part else folder['tape_path']
-                destination = os.path.join(resources.config.device.mountpoint, tape_path)
+                destination = os.path.join(resources.mountpoint, tape_path)
                 if not os.path.lexists(destination):
                     bad = [(tape_path, 'missing on tape')]
                 else:
@@ -53,6 +53,11 @@ def run(ctx: TaskContext, barcode: str, path: str = '') -> str:
     what = path if path else f'{len(checked)} archives'
     where = ', '.join(dict.fromkeys(t for t, _, _ in checks))
     return f'{what} on {where}: {files} files, {human_bytes(size)} re-read and matching their checksums'
+
+
+def tapes_needed(db: Database, barcode: str, path: str = '') -> List[str]:
+    """The tapes a verify loads: BARCODE, or every tape holding a part of PATH's archive."""
+    return [tape for tape, _, _ in _checks(db, barcode, path)]
 
 
 def _checks(db: Database, barcode: str, path: str) -> List[Tuple[str, Dict, Optional[Dict]]]:

@@ -42,7 +42,7 @@ def create(root, *, slots, drives, tapes, capacity, import_export=0):
         import_export=import_export,
         drive_device=lambda serial: str(cartridge.drive_file(Path(root) / 'drives', serial)),
     )
-    for directory in ('dev', 'drives', 'tapes', 'mnt'):
+    for directory in ('dev', 'drives', 'tapes', *mountpoints(library)):
         os.makedirs(os.path.join(root, directory), exist_ok=True)
     with open(library.changer_device, 'w'):
         pass  # the changer's device node: mtx opens it, the shim answers for it
@@ -77,29 +77,34 @@ def scsi_command(library, program):
     return shlex.join(['env', *settings, program])
 
 
+def mountpoints(library):
+    """One mount point per drive: mnt for the first, mnt1, mnt2... for the others (side by side, never
+    one inside another; a one-drive library keeps plain mnt)."""
+    return [os.path.join(library.root, 'mnt' + (str(drive.index) if drive.index else '')) for drive in library.drives]
+
+
 def config_lines(library):
-    """The pytarchive.conf lines that point pytarchive at this library."""
-    root = library.root
-    first = library.drives[0]
+    """The pytarchive.conf lines that point pytarchive at this library, every drive listed."""
+    drives = library.drives
+
+    def listed(values):
+        return ', '.join(str(value) for value in values)
+
     lines = [
         '[General]',
         f'tape_max_size = {library.capacity}',
         '',
         '[Device]',
         f'library = {library.changer_device}',
-        f'drive_serial = {first.serial}',
-        f'drive_index = {first.index}',
-        f'drive_device = {first.device}',
-        f'mountpoint = {root}/mnt',
+        f'drive_serial = {listed(drive.serial for drive in drives)}',
+        f'drive_index = {listed(drive.index for drive in drives)}',
+        f'drive_device = {listed(drive.device for drive in drives)}',
+        f'mountpoint = {listed(mountpoints(library))}',
         f'mtx = {scsi_command(library, MTX)}',
         f'tapeinfo = {scsi_command(library, TAPEINFO)}',
         f'mkltfs = {LTFS_BIN / "mkltfs"}',
         f'ltfs = {LTFS_BIN / "ltfs"}',
         f'ltfsck = {LTFS_BIN / "ltfsck"}',
         f'umount = {shutil.which("umount") or "umount"}',
-    ]
-    lines += [
-        f'# drive {drive.index}: drive_serial = {drive.serial}, drive_device = {drive.device}'
-        for drive in library.drives[1:]
     ]
     return lines

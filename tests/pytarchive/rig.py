@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import blake3
 import pytest
@@ -40,8 +41,11 @@ class Rig:
         capacity: int = 6 << 30,  # every small file takes a 512 KiB record on LTFS's file backend
         general: str = '',
         extra: str = '',
+        drives: int = 1,
+        tapes: str = 'TPN001L9,TPN002L9,CLN001L1',
     ):
-        """general: lines added to [General]; extra: more sections ([Export], [Email]) for the config."""
+        """general: lines added to [General]; extra: more sections ([Export], [Email]) for the config;
+        drives: how many drives the library has (all of them in the config)."""
         self.library = tmp_path / 'library'
         init = subprocess.run(
             [
@@ -53,9 +57,9 @@ class Rig:
                 '--slots',
                 '8',
                 '--drives',
-                '1',
+                str(drives),
                 '--tapes',
-                'TPN001L9,TPN002L9,CLN001L1',
+                tapes,
                 '--capacity',
                 str(capacity),
             ],
@@ -69,7 +73,9 @@ class Rig:
         self.run_dir.chmod(0o711)
         self.socket = self.run_dir / 'run' / 'pytarchive.sock'
         self.database = tmp_path / 'state' / 'pytarchive.db'
-        self.mountpoint = str(self.library / 'mnt')
+        self.mountpoint = str(self.library / 'mnt')  # the first drive's
+        # Each drive's, as sim.tapelib init names them: mnt, mnt1, mnt2...
+        self.mountpoints = [self.mountpoint] + [str(self.library / f'mnt{index}') for index in range(1, drives)]
         self.config = tmp_path / 'pytarchive.conf'
         self.scratch = tmp_path / 'scratch'
         self.scratch.mkdir()
@@ -229,39 +235,48 @@ class Rig:
             time.sleep(0.05)
 
     @contextlib.contextmanager
-    def drive_held(self, timeout: float = 60):
-        """Hold the drive: the ltfs daemon of the next mount is stopped as soon as it runs, so the
+    def drive_held(self, timeout: float = 60, drive: Optional[int] = 0, every: bool = False):
+        """Hold a drive: the ltfs daemon of the next mount there is stopped as soon as it runs, so the
         task that mounted waits, with the tape in the drive, until the block ends (a stopped FUSE
         daemon answers nothing). Caught from the mount on, not at the unmount's index write: on a
-        loaded machine a short task can get from that line to ltfs's exit before a test acts."""
+        loaded machine a short task can get from that line to ltfs's exit before a test acts.
+        drive: which (the first unless told); None: whichever mounts first; every: all of the
+        library's drives, each caught as soon as it mounts (two tasks held at once)."""
         deadline = time.monotonic() + timeout
-        while True:
-            pids = ltfs_processes(self.mountpoint)
-            try:
-                for pid in pids:
-                    os.kill(pid, signal.SIGSTOP)
-            except ProcessLookupError:
-                pids = []  # gone between the look and the stop: look again
-            if pids:
-                break
-            assert time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.005)
+        watched = self.mountpoints if drive is None or every else [self.mountpoints[drive]]
+        held = {}  # mount point -> the pids stopped there
         try:
+            while len(held) < (len(watched) if every else 1):
+                for mountpoint in watched:
+                    if mountpoint in held:
+                        continue
+                    pids = ltfs_processes(mountpoint)
+                    try:
+                        for pid in pids:
+                            os.kill(pid, signal.SIGSTOP)
+                    except ProcessLookupError:
+                        pids = []  # gone between the look and the stop: look again
+                    if pids:
+                        held[mountpoint] = pids
+                assert time.monotonic() < deadline, self.log.read_text()
+                time.sleep(0.005)
             yield
         finally:
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGCONT)
+            for pids in held.values():
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGCONT)
 
     # -- the library as mtx and the kernel see it --------------------------------------------------
 
-    def drive(self):
-        return parse_status(self._mtx('status')).drive(0)
+    def drive(self, index: int = 0):
+        return parse_status(self._mtx('status')).drive(index)
 
     def volume(self, barcode: str = 'TPN001L9') -> dict:
         """{path: size} of every file and link on the tape, read by loading it with the real mtx and
         mounting it read-only with the real ltfs on a mount point of the test's (the service idle)."""
         device = dict(line.split(' = ', 1) for line in self.config.read_text().splitlines() if ' = ' in line)
+        device['drive_device'] = device['drive_device'].split(', ')[0]  # the first drive's
         status = parse_status(self._mtx('status'))
         [slot] = [slot.number for slot in status.slots if slot.barcode == barcode]
         self._mtx('load', str(slot), '0')

@@ -39,7 +39,7 @@ def test_a_typical_file_reads_with_inline_comments_stripped(tmp_path):
     assert config.general.source_folders == ('/path/to/user/homes', '/another/network/drive')
     assert config.general.scratch_path == '/tmp'
     assert config.device.library == '/dev/sch0'
-    assert config.device.drive_serial == '10WT012345'
+    assert [drive.serial for drive in config.device.drives] == ['10WT012345']
     assert config.export.to == '192.168.0.0/16'
     assert config.export.settings == 'ro,fsid=1'
 
@@ -50,9 +50,7 @@ def test_defaults_for_everything_a_typical_file_does_not_set(tmp_path):
     assert config.service.database == '/var/lib/pytarchive/pytarchive.db'
     assert config.service.logging_config == '/etc/pytarchive/logging.conf'
     assert config.service.read_only_group == ''
-    assert config.device.drive_index == 0
-    assert config.device.drive_device == '/dev/nst0'
-    assert config.device.mountpoint == '/ltfs'
+    assert config.device.drives == (configuration.DriveConfig('10WT012345', 0, '/dev/nst0', '/ltfs'),)
     assert config.device.mtx == ('mtx',)
     assert config.device.umount == ('umount',)
     assert config.general.pack_threshold == 500_000
@@ -100,7 +98,7 @@ read_only_group = tape
     )
     config = configuration.load(write(tmp_path, text))
     assert config.device.mtx == ('/opt/mtx dir/mtx', '-v')
-    assert config.device.drive_index == 2
+    assert config.device.drives[0].index == 2
     assert config.service.socket == '/tmp/x/p.sock'
     assert config.service.database == '/tmp/x/p.db'
     assert config.service.read_only_group == 'tape'
@@ -148,6 +146,90 @@ def test_a_bad_key_is_one_line_naming_file_section_and_key(tmp_path, change, mes
     assert caught.value.exit_code == CONFIG
     assert caught.value.message.startswith(f'{path}: {message}')
     assert '\n' not in caught.value.message
+
+
+TWO_DRIVES = """\
+drive_serial = 10WT012345, 10WT067890
+drive_index = 0, 1
+drive_device = /dev/nst0, /dev/nst1
+mountpoint = /ltfs/0, /ltfs/1
+"""
+
+
+def two_drives(tmp_path, key=None, value=None):
+    """The typical file with two drives; key = value replaces that key's line."""
+    lines = [line for line in TWO_DRIVES.splitlines() if key is None or not line.startswith(f'{key} ')]
+    if key is not None and value is not None:
+        lines.append(f'{key} = {value}')
+    device = '\n'.join(lines)
+    return write(
+        tmp_path, TYPICAL.replace('drive_serial = 10WT012345 # obtain with sudo tapeinfo -f /dev/st0 ', device)
+    )
+
+
+def test_several_drives_are_listed_one_item_per_drive_in_each_key(tmp_path):
+    drives = configuration.load(two_drives(tmp_path)).device.drives
+    assert drives == (
+        configuration.DriveConfig('10WT012345', 0, '/dev/nst0', '/ltfs/0'),
+        configuration.DriveConfig('10WT067890', 1, '/dev/nst1', '/ltfs/1'),
+    )
+
+
+@pytest.mark.parametrize(
+    'key, value, message',
+    [
+        (
+            'drive_index',
+            None,
+            '[Device] drive_index: is missing: drive_serial names 2 drives, so give one item per drive',
+        ),
+        (
+            'mountpoint',
+            None,
+            '[Device] mountpoint: is missing: drive_serial names 2 drives, so give one item per drive',
+        ),
+        (
+            'drive_device',
+            '/dev/nst0',
+            '[Device] drive_device: lists 1 items but drive_serial names 2 drives: one per drive',
+        ),
+        (
+            'drive_index',
+            '0, 1, 2',
+            '[Device] drive_index: lists 3 items but drive_serial names 2 drives: one per drive',
+        ),
+        (
+            'drive_serial',
+            '10WT012345, 10WT012345',
+            '[Device] drive_serial: 10WT012345 named twice: each drive needs its own',
+        ),
+        ('drive_index', '1, 1', '[Device] drive_index: 1 named twice: each drive needs its own'),
+        ('drive_index', '0, x', "[Device] drive_index: 'x' is not a whole number (0 or more)"),
+        (
+            'drive_device',
+            '/dev/nst0, /dev/nst0/',
+            '[Device] drive_device: /dev/nst0 named twice: each drive needs its own',
+        ),
+        ('drive_device', '/dev/nst0, nst1', "[Device] drive_device: 'nst1' is not an absolute path"),
+        ('mountpoint', '/ltfs, /ltfs', '[Device] mountpoint: /ltfs named twice: each drive needs its own'),
+        (
+            'mountpoint',
+            '/ltfs, /ltfs/second',
+            '[Device] mountpoint: /ltfs/second is inside /ltfs: each drive needs a separate one',
+        ),
+        ('drive_serial', ' , ', '[Device] drive_serial: names no drive'),
+    ],
+)
+def test_a_bad_list_of_drives_is_one_line_naming_file_section_and_key(tmp_path, key, value, message):
+    path = two_drives(tmp_path, key, value)
+    with pytest.raises(ConfigError) as caught:
+        configuration.load(path)
+    assert caught.value.message == f'{path}: {message}'
+
+
+def test_mount_points_side_by_side_are_separate_even_when_one_name_starts_the_other(tmp_path):
+    drives = configuration.load(two_drives(tmp_path, 'mountpoint', '/ltfs, /ltfs1')).device.drives
+    assert [drive.mountpoint for drive in drives] == ['/ltfs', '/ltfs1']
 
 
 def test_missing_and_unparsable_files(tmp_path):

@@ -1,6 +1,7 @@
 """How the answers look: the queue, the summary and the deleteable tables."""
 
 import datetime as dt
+import re
 
 from pytarchive.client.protocol import Task
 from pytarchive.client.render import deleteable_table, queue_table, summary_text, task_text
@@ -27,11 +28,11 @@ def _task(**changes):
     return Task(**values)
 
 
-def test_queue_table_shows_id_kind_arguments_state_progress_age_and_errors():
+def test_queue_table_shows_id_kind_arguments_state_drive_progress_age_and_errors():
     now = dt.datetime(2025, 1, 1, 12, 30, tzinfo=dt.timezone.utc)
     text = queue_table(
         [
-            _task(bytes_done=1_500_000_000, bytes_total=18_000_000_000_000, files_done=12, files_total=4000),
+            _task(bytes_done=1_500_000_000, bytes_total=18_000_000_000_000, files_done=12, files_total=4000, drive=1),
             _task(
                 id=8,
                 kind='scan',
@@ -45,10 +46,10 @@ def test_queue_table_shows_id_kind_arguments_state_progress_age_and_errors():
         now=now,
     )
     assert text.splitlines() == [
-        'ID  KIND    ARGUMENTS  STATE    PROGRESS                             AGE  RESULT',
-        '7   check   TPN001L9   running  1.5 GB of 18.0 TB, 12 of 4000 files  2h   -',
-        '8   scan    -          failed   -                                    5s   error: mtx: Drive 0 Full',
-        '9   format  TPN001L9   done     -                                    2h   TPN001L9 formatted',
+        'ID  KIND    ARGUMENTS  STATE    DRIVE  PROGRESS                             AGE  RESULT',
+        '7   check   TPN001L9   running  1      1.5 GB of 18.0 TB, 12 of 4000 files  2h   -',
+        '8   scan    -          failed   -      -                                    5s   error: mtx: Drive 0 Full',
+        '9   format  TPN001L9   done     -      -                                    2h   TPN001L9 formatted',
     ]
     assert queue_table([]) == 'the queue is empty'
 
@@ -60,16 +61,17 @@ def test_a_long_result_is_one_line_in_the_queue_and_whole_in_the_task():
     assert row.endswith('…') and len(row) < 150
     assert note == '3 older finished tasks not shown: `pytarchive queue --all`; one whole: `pytarchive queue ID`'
     whole = task_text(_task(state='done', result=result, finished='2025-01-01T11:00:00+00:00'))
-    assert 'x' * 200 in whole and whole.startswith('task 7: check TPN001L9\nstate:     done')
+    assert 'x' * 200 in whole and whole.startswith('task 7: check TPN001L9\nstate:     done\ndrive:     -')
 
 
 def test_a_running_task_shows_its_rate_and_the_time_left():
     now = dt.datetime(2025, 1, 1, 10, 1, 40, tzinfo=dt.timezone.utc)
     task = _task(bytes_done=1_000_000_000, bytes_total=3_000_000_000, started='2025-01-01T10:00:00+00:00')
-    assert queue_table([task], now=now).splitlines()[1].split('  ')[4] == ('1.0 GB of 3.0 GB, 10.0 MB/s, 3m20s left')
+    row = re.split(r'\s{2,}', queue_table([task], now=now).splitlines()[1])
+    assert row[5] == '1.0 GB of 3.0 GB, 10.0 MB/s, 3m20s left'
 
 
-def test_summary_lists_tapes_the_drive_and_counts():
+def test_summary_lists_tapes_each_drive_with_its_task_and_counts():
     text = summary_text(
         [
             {
@@ -106,23 +108,35 @@ def test_summary_lists_tapes_the_drive_and_counts():
                 'checked': None,
             },
         ],
-        {'index': 0, 'serial': '10WT000000', 'tape': 'TPN002L9', 'mounted': 'read-only'},
+        [
+            {'index': 0, 'serial': '10WT000000', 'tape': None, 'mounted': None, 'task': None},
+            {
+                'index': 1,
+                'serial': '10WT000010',
+                'tape': 'TPN002L9',
+                'mounted': 'read-only',
+                'task': {'id': 7, 'kind': 'restore', 'args': {'path': '/data/a b', 'force': True}},
+            },
+        ],
         {'done': 3, 'running': 1},
         {'archived': 2},
     )
     assert text.splitlines() == [
         'BARCODE   SLOT            STATE      CAPACITY  USED     FREE      FOLDERS  CHECKED                    FIXITY',
         'TPN001L9  1               formatted  200.0 MB  50.0 MB  150.0 MB  2        2025-01-01T10:00:00+00:00  -',
-        'TPN002L9  drive 0         formatted  200.0 MB  0 B      200.0 MB  0        2025-01-01T10:00:00+00:00  -',
+        'TPN002L9  drive 1         formatted  200.0 MB  0 B      200.0 MB  0        2025-01-01T10:00:00+00:00  -',
         'TPN009L9  not in library  unknown    -         -        -         0        -                          -',
         '',
-        'drive: 0 (serial 10WT000000): TPN002L9, mounted read-only',
+        'drive 0 (serial 10WT000000): empty',
+        "drive 1 (serial 10WT000010): TPN002L9, mounted read-only; task 7 restore '/data/a b' --force",
         'queue: 3 done, 1 running',
         'folders: 2 archived',
     ]
-    empty = summary_text([], {'index': 0, 'serial': '10WT000000', 'tape': None, 'mounted': None}, {}, {})
+    empty = summary_text(
+        [], [{'index': 0, 'serial': '10WT000000', 'tape': None, 'mounted': None, 'task': None}], {}, {}
+    )
     assert empty.splitlines()[0] == 'no tapes known yet: run `pytarchive scan`'
-    assert 'drive: 0 (serial 10WT000000): empty' in empty
+    assert 'drive 0 (serial 10WT000000): empty' in empty
 
 
 def test_deleteable_table_says_what_is_safe_to_delete():

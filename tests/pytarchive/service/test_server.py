@@ -86,9 +86,9 @@ def test_scan_format_check_through_the_queue_and_the_drive_is_left_empty(make_ri
     assert tasks[5]['error'].startswith('no tape with barcode TPN999L9 in the library')
 
     queue = rig.ok('queue').splitlines()
-    assert queue[0].split() == ['ID', 'KIND', 'ARGUMENTS', 'STATE', 'PROGRESS', 'AGE', 'RESULT']
-    assert queue[1].split()[:5] == ['1', 'scan', '-', 'done', '-']
-    assert queue[2].split()[:5] == ['2', 'format', 'TPN001L9', 'done', '-']
+    assert queue[0].split() == ['ID', 'KIND', 'ARGUMENTS', 'STATE', 'DRIVE', 'PROGRESS', 'AGE', 'RESULT']
+    assert queue[1].split()[:6] == ['1', 'scan', '-', 'done', '0', '-']  # the drive that ran it
+    assert queue[2].split()[:6] == ['2', 'format', 'TPN001L9', 'done', '0', '-']
     assert queue[2].endswith('TPN001L9 formatted')  # each task one line, its result summed up in it
     assert 'error: no tape with barcode TPN999L9' in queue[5] and len(queue) == 6
     whole = rig.ok('queue', '5')

@@ -54,10 +54,10 @@ def test_archive_verify_then_restore_reproduces_the_folder(make_rig, tmp_path):
     summary = json.loads(rig.ok('summary', '--json'))
     tape = next(tape for tape in summary['tapes'] if tape['barcode'] == TAPE)
     assert tape['folders'] == 1 and tape['used'] > 300_000 and tape['free'] == tape['capacity'] - tape['used']
-    assert summary['drive']['tape'] is None  # the drive is left empty after every task
+    assert all(drive['tape'] is None for drive in summary['drives'])  # the drive is left empty after every task
     assert summary['folders'] == {'archived': 1}
     text = rig.ok('summary')
-    assert 'FOLDERS' in text and 'drive: 0' in text and 'empty' in text
+    assert 'FOLDERS' in text and 'drive 0 (serial ' in text and 'empty' in text
 
     restored = tmp_path / 'restored'
     out = rig.ok('restore', str(folder), '--to', str(restored), '--wait')

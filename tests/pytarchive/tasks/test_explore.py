@@ -52,7 +52,8 @@ def test_explore_exports_the_tape_read_only_until_stopped(make_rig, tmp_path):
     assert 'ro' in mount_options(rig.mountpoint)
     assert sorted(os.listdir(exported)) == sorted(os.listdir(folder))
     summary = json.loads(rig.ok('summary', '--json'))
-    assert summary['drive']['tape'] == TAPE and summary['drive']['mounted'] == 'read-only'
+    [drive] = summary['drives']
+    assert (drive['tape'], drive['mounted'], drive['task']['kind']) == (TAPE, 'read-only', 'explore')
     assert 'exported 10.1.0.0/16:' in rig.ok('queue')
 
     assert 'ending explore' in rig.ok('explore', '--stop')

@@ -42,9 +42,10 @@ class Library:
         self.config.read_string(output)
         device = self.config['Device']
         self.changer = device['library']
-        self.drive = device['drive_device']
-        self.serial = device['drive_serial']
-        self.mnt = device['mountpoint']
+        # The first drive's (the config lists one item per drive).
+        self.drive = device['drive_device'].split(',')[0].strip()
+        self.serial = device['drive_serial'].split(',')[0].strip()
+        self.mnt = device['mountpoint'].split(',')[0].strip()
 
     def command(self, name):
         """The config line's command as an argument list: `env LD_PRELOAD=... /usr/sbin/mtx` or a path."""

@@ -42,12 +42,12 @@ def test_init_prints_config_lines_that_name_the_real_programs(make_library):
     drive1 = f'{root}/drives/Drive_10WT000010.ULTRIUM-HH9'
     assert {key: device[key] for key in ('library', 'drive_serial', 'drive_index', 'drive_device', 'mountpoint')} == {
         'library': f'{root}/dev/sch0',
-        'drive_serial': '10WT000000',
-        'drive_index': '0',
-        'drive_device': drive0,
-        'mountpoint': f'{root}/mnt',
+        'drive_serial': '10WT000000, 10WT000010',
+        'drive_index': '0, 1',
+        'drive_device': f'{drive0}, {drive1}',
+        'mountpoint': f'{root}/mnt, {root}/mnt1',
     }
-    assert f'# drive 1: drive_serial = 10WT000010, drive_device = {drive1}' in library.output.splitlines()
+    assert os.path.isdir(f'{root}/mnt') and os.path.isdir(f'{root}/mnt1')
     for name, program in (('mtx', '/usr/sbin/mtx'), ('tapeinfo', '/usr/sbin/tapeinfo')):
         command = shlex.split(device[name])
         assert command[0] == 'env' and command[-1] == program

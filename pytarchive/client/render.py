@@ -153,7 +153,9 @@ def summary_text(
     drives: List[Dict[str, Any]],
     queue_counts: Dict[str, int],
     folder_counts: Dict[str, int],
+    copies: Optional[Dict[str, int]] = None,
 ) -> str:
+    """copies: further copies archived, and with [General] copies above 1, the folders short of it."""
     if tapes:
         rows = [
             (
@@ -177,7 +179,12 @@ def summary_text(
     drive_part = '\n'.join(map(_drive_line, drives)) or 'drives: unknown'
     queue_part = ', '.join(f'{count} {state}' for state, count in queue_counts.items()) or 'empty'
     folder_part = ', '.join(f'{count} {state}' for state, count in folder_counts.items()) or 'none yet'
-    return f'{tape_part}\n\n{drive_part}\nqueue: {queue_part}\nfolders: {folder_part}'
+    text = f'{tape_part}\n\n{drive_part}\nqueue: {queue_part}\nfolders: {folder_part}'
+    if copies and (copies['further'] or copies['wanted'] > 1):
+        text += f'\ncopies: {copies["further"]} further copies archived'
+        if copies['wanted'] > 1:
+            text += f'; {copies["short"]} folders have fewer than [General] copies = {copies["wanted"]}'
+    return text
 
 
 def _fixity(tape: Dict[str, Any]) -> str:

@@ -167,11 +167,26 @@ class Commands:
         queue_counts = dict(sorted(Counter(task.state for task in tasks).items()))
         folder_counts = {
             row['state']: row['count']
-            for row in self.db.query('SELECT state, COUNT(*) AS count FROM folders GROUP BY state ORDER BY state')
+            for row in self.db.query(
+                'SELECT state, COUNT(*) AS count FROM folders WHERE copy_of IS NULL GROUP BY state ORDER BY state'
+            )
+        }
+        copies = {
+            'wanted': self._copies,
+            'further': self.db.query("SELECT COUNT(*) FROM folders WHERE copy_of IS NOT NULL AND state = 'archived'")[
+                0
+            ][0],
+            'short': folders.short_of_copies(self.db, self._copies),
         }
         if _flag(args, 'json'):
-            return {'tapes': tape_rows, 'drives': drives, 'queue': queue_counts, 'folders': folder_counts}
-        return render.summary_text(tape_rows, drives, queue_counts, folder_counts)
+            return {
+                'tapes': tape_rows,
+                'drives': drives,
+                'queue': queue_counts,
+                'folders': folder_counts,
+                'copies': copies,
+            }
+        return render.summary_text(tape_rows, drives, queue_counts, folder_counts, copies)
 
     def deleteable(self, args: Dict[str, Any]) -> Any:
         rows = folders.deleteable(self.db, self._copies)

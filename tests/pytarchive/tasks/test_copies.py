@@ -31,6 +31,9 @@ def test_a_second_copy_is_what_lets_a_folder_go_and_what_restore_reads_when_the_
     assert f'copy 2 of {folder} archived to {SECOND}' in done and 'verified' in done and 'read from tape' not in done
     listed = rig.ok('deleteable')
     assert f'{TAPE}, {SECOND}' in listed and 'at least 2 tapes each' in listed
+    summary = rig.ok('summary')
+    assert 'folders: 1 archived\n' in summary  # a copy is not another folder
+    assert 'copies: 1 further copies archived; 0 folders have fewer than [General] copies = 2' in summary
     history = rig.ok('history', str(folder)).splitlines()
     assert history[0].split()[:4] == ['RECORD', 'COPY', 'STATE', 'TAPE']
     assert [line.split()[1:4] for line in history[1:]] == [['1', 'archived', TAPE], ['2', 'of', '1']]

@@ -17,7 +17,7 @@ written, truncated or replaced while it was read."""
 import concurrent.futures
 import os
 import threading
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import blake3
 
@@ -75,6 +75,13 @@ def write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data) :]
 
 
+def write_all_at(fd: int, data: memoryview, offset: int) -> None:
+    """os.pwrite until everything is written at offset."""
+    while data:
+        done = os.pwrite(fd, data, offset)
+        data, offset = data[done:], offset + done
+
+
 def _read(fd: int, buffer: memoryview) -> memoryview:
     """One read into buffer; the part filled (empty at end of file)."""
     return buffer[: os.readv(fd, [buffer])]
@@ -88,12 +95,17 @@ def copy_file(source: str, destination: str, on_chunk: OnChunk = None) -> str:
     SourceChanged when the source changed during the copy. on_chunk(bytes) follows a big file
     buffer by buffer (progress; whatever it raises stops the copy, e.g. a task interrupted mid-file).
     """
+    return _checked_copy(source, destination, lambda src, dst: _copy(src, dst, on_chunk))
+
+
+def _checked_copy(source: str, destination: str, copy: Callable[[int, int], str]) -> str:
+    """copy(source fd, destination fd) -> digest, raising SourceChanged if the source changed meanwhile."""
     src = os.open(source, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     try:
         before = os.fstat(src)
         dst = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            digest = _copy(src, dst, on_chunk)
+            digest = copy(src, dst)
         finally:
             os.close(dst)
         if not _same_file_still(source, src, before):
@@ -101,6 +113,44 @@ def copy_file(source: str, destination: str, on_chunk: OnChunk = None) -> str:
         return digest
     finally:
         os.close(src)
+
+
+def copy_range(source: str, destination: str, start: int, size: int, whole: Any, on_chunk: OnChunk = None) -> str:
+    """Copy `size` bytes of source from `start` into destination (created or truncated, mode 0o600);
+    the BLAKE3 hex digest of those bytes. They are fed to `whole` (a blake3 hasher of the file from
+    its first byte) too. Raises SourceChanged as copy_file does, and when the source ends early."""
+
+    def copy(src: int, dst: int) -> str:
+        return _range(src, start, size, [whole], lambda chunk: write_all(dst, chunk), on_chunk)
+
+    return _checked_copy(source, destination, copy)
+
+
+def hash_range(path: str, start: int, size: int, whole: Any) -> str:
+    """The BLAKE3 hex digest of `size` bytes of path from `start`, fed to `whole` too."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        return _range(fd, start, size, [whole], None, None)
+    finally:
+        os.close(fd)
+
+
+def _range(fd: int, start: int, size: int, also: List[Any], write: Any, on_chunk: OnChunk) -> str:
+    digest = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    buffer = _buffers()[0]
+    left = size
+    while left:
+        chunk = buffer[: os.preadv(fd, [buffer[: min(left, len(buffer))]], start + size - left)]
+        if not chunk:
+            raise SourceChanged(f'fd {fd}')  # shorter than recorded: it changed
+        for hasher in (digest, *also):
+            hasher.update(chunk)
+        if write is not None:
+            write(chunk)
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+        left -= len(chunk)
+    return digest.hexdigest()
 
 
 def make_link(link_target: str, path: str) -> None:

@@ -156,6 +156,19 @@ MIGRATIONS: List[Sequence[str]] = [
         ) WITHOUT ROWID""",
         'CREATE INDEX parts_by_tape ON parts(tape)',
     ),
+    # 8 -> 9: a single file larger than what a whole tape takes is cut into pieces, one per part,
+    # each kept on its tape as a file of its own with its own checksum.
+    (
+        """CREATE TABLE pieces (
+            folder INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,                    -- the manifest path of the file cut
+            start INTEGER NOT NULL,                -- the piece's first byte in the file
+            size INTEGER NOT NULL,
+            part INTEGER NOT NULL,
+            checksum TEXT NOT NULL,                -- BLAKE3 of the piece's bytes
+            PRIMARY KEY (folder, path, start)
+        ) WITHOUT ROWID""",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

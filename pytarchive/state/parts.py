@@ -5,6 +5,10 @@ folder's own path there and read back on that tape before the next part starts. 
 'archiving' while written (its last path unknown until the tape has no room for the next file),
 then 'archived' once read back and matched; the folder is archived when its last part is. A folder
 archived whole to one tape has no parts.
+
+A single file larger than what a whole tape takes is cut: its pieces go one per part, each a file
+of its own on its tape (piece_name) with its own checksum, and the whole file's checksum is the
+manifest's as for any file.
 """
 
 from typing import Any, Dict, List, Optional
@@ -45,13 +49,31 @@ def mark_archived(db: Database, folder_id: int, number: int, archived_bytes: int
 def drop(db: Database, folder_id: int, number: int) -> None:
     """Forget a part that was not archived (its copy failed and was removed from the tape)."""
     with db.transaction() as conn:
-        conn.execute('DELETE FROM parts WHERE folder = ? AND part = ? AND state = ?', (folder_id, number, ARCHIVING))
+        dropped = conn.execute(
+            'DELETE FROM parts WHERE folder = ? AND part = ? AND state = ?', (folder_id, number, ARCHIVING)
+        ).rowcount
+        if dropped:
+            conn.execute('DELETE FROM pieces WHERE folder = ? AND part = ?', (folder_id, number))
 
 
-def forget(db: Database, folder_id: int) -> None:
-    """A folder archived afresh (not resumed) starts without parts."""
+def piece_name(path: str, start: int) -> str:
+    """A piece's name on its tape, next to where the whole file would be: the zero-padded start
+    sorts the pieces in order, so `cat NAME.pytarchive-piece-*` puts the file back together."""
+    return f'{path}.pytarchive-piece-{start:020d}'
+
+
+def pieces(db: Database, folder_id: int, path: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The pieces of the files cut across tapes (of one file), in file order."""
+    where, args = ('folder = ?', [folder_id]) if path is None else ('folder = ? AND path = ?', [folder_id, path])
+    return [dict(row) for row in db.query(f'SELECT * FROM pieces WHERE {where} ORDER BY path, start', args)]
+
+
+def record_piece(db: Database, folder_id: int, path: str, start: int, size: int, part: int, checksum: str) -> None:
     with db.transaction() as conn:
-        conn.execute('DELETE FROM parts WHERE folder = ?', (folder_id,))
+        conn.execute(
+            'INSERT OR REPLACE INTO pieces (folder, path, start, size, part, checksum) VALUES (?, ?, ?, ?, ?, ?)',
+            (folder_id, path, start, size, part, checksum),
+        )
 
 
 def on_tape(db: Database, barcode: str) -> List[Dict[str, Any]]:

@@ -316,7 +316,7 @@ def copy_rows(
             elif on_tape:
                 # Copied before the run was cut short; the source may have been edited since.
                 if not further:
-                    _check_unchanged(os.path.join(root, row['path']), row, root, 'since prepare')
+                    check_unchanged(os.path.join(root, row['path']), row, root, 'since prepare')
                 progress.add(row['size'], files=1)
             else:
                 source = os.path.join(root, row['path'])
@@ -324,7 +324,7 @@ def copy_rows(
                 if further:
                     _copy_same(source, target, row, folder, progress.following(ctx))
                 else:
-                    _check_unchanged(source, row, root, 'since prepare')
+                    check_unchanged(source, row, root, 'since prepare')
                     checksums.append((row['path'], _copy_unchanged(source, target, row, root, progress.following(ctx))))
                 os.utime(target, (row['mtime'], row['mtime']))
                 progress.file_done(row['size'], started_at)
@@ -351,7 +351,7 @@ def _copy_unchanged(source: str, target: str, row: Dict, root: str, on_chunk: tr
         checksum = transfer.copy_file(source, target, on_chunk)
     except transfer.SourceChanged:
         raise ToolError(f'{source} changed while being archived: prepare {root} again when it is quiet') from None
-    _check_unchanged(source, row, root, 'while being archived')
+    check_unchanged(source, row, root, 'while being archived')
     return checksum
 
 
@@ -370,7 +370,7 @@ def _copy_same(source: str, target: str, row: Dict, folder: Dict, on_chunk: tran
         )
 
 
-def _check_unchanged(source: str, row: Dict, root: str, when: str) -> None:
+def check_unchanged(source: str, row: Dict, root: str, when: str) -> None:
     try:
         info = os.lstat(source)
     except FileNotFoundError:
@@ -382,9 +382,12 @@ def _check_unchanged(source: str, row: Dict, root: str, when: str) -> None:
 
 def verify_tree(ctx: TaskContext, folder: Dict, destination: str, part: Optional[Dict] = None) -> List[Tuple[str, str]]:
     """Read every file back from the tape; check every directory and link. Returns what differs.
-    part: only the rows of that part of a folder archived across tapes."""
+    part: only the rows of that part of a folder archived across tapes, and the pieces it holds of
+    files cut across tapes (each against its own checksum)."""
     db = ctx.resources.db
     span = {'first': part['first_path'], 'last': part['last_path']} if part else {}
+    pieces = parts.pieces(db, folders.manifest_of(folder)) if part else []
+    cut = {piece['path'] for piece in pieces}
     totals = {} if part else {'bytes_total': folder['source_bytes'], 'files_total': folder['file_count']}
     progress = Progress(ctx, 'verifying', **totals)
     bad: List[Tuple[str, str]] = []
@@ -398,8 +401,13 @@ def verify_tree(ctx: TaskContext, folder: Dict, destination: str, part: Optional
 
     def files() -> Iterator[str]:
         for row in folders.entries(db, folders.manifest_of(folder), kind=FILE, **span):
-            expected.append(row)
-            yield os.path.join(destination, row['path'])
+            if row['path'] not in cut:
+                expected.append(row)
+                yield os.path.join(destination, row['path'])
+        for piece in pieces:
+            if piece['part'] == part['part']:
+                expected.append({**piece, 'path': parts.piece_name(piece['path'], piece['start'])})
+                yield os.path.join(destination, expected[-1]['path'])
 
     for _path, found in transfer.hash_files(files()):  # one file at a time: a tape must not seek
         row = expected.popleft()

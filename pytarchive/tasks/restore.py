@@ -14,10 +14,13 @@ folders of this task's earlier runs, so a run cut short anywhere (kill -9 too) j
 what is already in place exactly as archived is skipped.
 """
 
+import contextlib
 import os
 import stat
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+
+import blake3
 
 from common.errors import ToolError
 from pytarchive import packing, safefs, transfer
@@ -66,7 +69,8 @@ class Counts:
 def tapes_needed(db: Database, path: str, only: str = '', **_: object) -> List[str]:
     """The tapes a restore of path loads (for the queue's rule: one tape, one drive at a time)."""
     folder = folders.copy_to_read(db, archived_folder(db, path))
-    return [tape for tape, _, _ in _readings(db, folder, clean_subpath(only))]
+    only = clean_subpath(only)
+    return [tape for tape, _, _, _ in _readings(db, folder, only, _cut_files(db, folder, only))]
 
 
 def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', force: bool = False) -> str:
@@ -94,23 +98,30 @@ def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', f
         bad: List[Tuple[str, str]] = []
         counts = Counts()
         read = []
-        for tape, tape_path, part_rows in _readings(resources.db, folder, only):
-            read.append(tape)
-            ctx.progress(step=f'loading {tape}')
-            with resources.tape_mounted(tape, read_only=True):
-                source = os.path.join(resources.mountpoint, tape_path)
-                with safefs.Tree(safefs.open_destination(destination, create=True)) as tree:
-                    prefix = f'.pytarchive-{ctx.task.id}-'
-                    safefs.remove_private_folders(tree.root, prefix)  # left by a run of this task cut short
-                    name, staging = safefs.private_folder(tree.root, prefix)
-                    try:
-                        restore_into = _restore_packed if folder['packed'] else _restore_files
-                        part_bad, part_counts = restore_into(ctx, folder, part_rows, source, tree, staging, only, force)
-                    finally:
-                        safefs.remove_private_folder(tree.root, name, staging)
-                        os.close(staging)
-            bad += part_bad
-            counts.merge(part_counts)
+        cut = _cut_files(resources.db, folder, only)
+        with contextlib.ExitStack() as stack:
+            assembly = _assembly(stack, destination, ctx.task.id) if cut else -1
+            for tape, tape_path, part_rows, number in _readings(resources.db, folder, only, cut):
+                read.append(tape)
+                ctx.progress(step=f'loading {tape}')
+                with resources.tape_mounted(tape, read_only=True):
+                    source = os.path.join(resources.mountpoint, tape_path)
+                    with safefs.Tree(safefs.open_destination(destination, create=True)) as tree:
+                        prefix = f'.pytarchive-{ctx.task.id}-'
+                        safefs.remove_private_folders(tree.root, prefix)  # left by a run of this task cut short
+                        name, staging = safefs.private_folder(tree.root, prefix)
+                        try:
+                            restore_into = _restore_packed if folder['packed'] else _restore_files
+                            part_bad, part_counts = restore_into(
+                                ctx, folder, part_rows, source, tree, staging, only, force
+                            )
+                        finally:
+                            safefs.remove_private_folder(tree.root, name, staging)
+                            os.close(staging)
+                        if cut:
+                            _restore_pieces(cut, number, source, tree, assembly, force, part_counts, part_bad)
+                bad += part_bad
+                counts.merge(part_counts)
         ctx.progress(step='setting folder metadata')
         with safefs.Tree(safefs.open_destination(destination, create=True)) as tree:
             _restore_directory_metadata(rows(), tree)
@@ -129,25 +140,112 @@ def run(ctx: TaskContext, path: str, to: Optional[str] = None, only: str = '', f
     return f'{what} restored from {", ".join(read)} to {destination}: {counts.text()}, verified'
 
 
-def _readings(db: Database, folder: Dict, only: str) -> List[Tuple[str, str, Rows]]:
-    """(tape, path on it, its manifest rows) to read in turn: the archive's one tape, or each part of
-    a folder archived across tapes that holds something of `only`."""
+def _readings(db: Database, folder: Dict, only: str, cut: Dict[str, Dict]) -> List[Tuple[str, str, Rows, int]]:
+    """(tape, path on it, its manifest rows, part number) to read in turn: the archive's one tape, or
+    each part of a folder archived across tapes that holds something of `only` (the files cut across
+    tapes are left to their pieces)."""
     held = parts.of(db, folder['id'])
     if not held:
         return [
-            (folder['tape'], folder['tape_path'], lambda: folders.entries(db, folders.manifest_of(folder), under=only))
+            (
+                folder['tape'],
+                folder['tape_path'],
+                lambda: folders.entries(db, folders.manifest_of(folder), under=only),
+                0,
+            )
         ]
     readings = []
     for part in held:
 
         def part_rows(part: Dict = part) -> Iterator[Dict]:
-            return folders.entries(
+            rows = folders.entries(
                 db, folders.manifest_of(folder), under=only, first=part['first_path'], last=part['last_path']
             )
+            return (row for row in rows if row['path'] not in cut)
 
-        if next(part_rows(), None) is not None:
-            readings.append((part['tape'], part['tape_path'], part_rows))
+        has_pieces = any(piece['part'] == part['part'] for file in cut.values() for piece in file['pieces'])
+        if has_pieces or next(part_rows(), None) is not None:
+            readings.append((part['tape'], part['tape_path'], part_rows, part['part']))
     return readings
+
+
+def _cut_files(db: Database, folder: Dict, only: str) -> Dict[str, Dict]:
+    """The files of the restore cut across tapes: path -> {row, pieces, name in the assembly folder,
+    settled (placed, skipped as already there, or not to be placed: a piece did not match)}."""
+    found: Dict[str, Dict] = {}
+    for piece in parts.pieces(db, folders.manifest_of(folder)):
+        if only and piece['path'] != only and not piece['path'].startswith(only + '/'):
+            continue
+        if piece['path'] not in found:
+            [row] = folders.entries(db, folders.manifest_of(folder), first=piece['path'], last=piece['path'])
+            found[piece['path']] = {'row': row, 'pieces': [], 'settled': False, 'name': f'cut-{len(found)}'}
+        found[piece['path']]['pieces'].append(piece)
+    return found
+
+
+def _assembly(stack: contextlib.ExitStack, destination: str, task_id: int) -> int:
+    """A private folder at the top of the destination where the pieces of cut files are put back
+    together across tapes, removed when the restore ends (and by its next run if it is cut short)."""
+    tree = stack.enter_context(safefs.Tree(safefs.open_destination(destination, create=True)))
+    prefix = f'.pytarchive-pieces-{task_id}-'
+    safefs.remove_private_folders(tree.root, prefix)
+    name, fd = safefs.private_folder(tree.root, prefix)
+    stack.callback(os.close, fd)
+    stack.callback(safefs.remove_private_folder, tree.root, name, fd)
+    return fd
+
+
+def _restore_pieces(
+    cut: Dict[str, Dict],
+    number: int,
+    source: str,
+    tree: safefs.Tree,
+    assembly: int,
+    force: bool,
+    counts: Counts,
+    bad: List[Tuple[str, str]],
+) -> None:
+    """Write the pieces this part's tape holds into their files in the assembly folder; a file whose
+    last piece this is (and all of whose pieces matched) gets its metadata and is put in place."""
+    for path, file in cut.items():
+        row, mine = file['row'], [piece for piece in file['pieces'] if piece['part'] == number]
+        if not mine:
+            continue
+        parent_path, name = _split(path)
+        parent = tree.folder(parent_path, create=True)
+        if already_restored(parent, name, row):
+            counts.skipped += mine[0]['start'] == 0
+            file['settled'] = True
+            continue
+        fd = os.open(file['name'], os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=assembly)
+        try:
+            for piece in mine:
+                found = _write_at(fd, os.path.join(source, parts.piece_name(path, piece['start'])), piece['start'])
+                if found != piece['checksum'] and not file['settled']:
+                    file['settled'] = True
+                    bad.append((path, f'its piece from byte {piece["start"]} is missing or differs on tape'))
+            whole = mine[-1]['start'] + mine[-1]['size'] == row['size']
+            if whole and not file['settled']:
+                safefs.set_metadata(fd, row['uid'], row['gid'], row['mode'], row['mtime'])
+        finally:
+            os.close(fd)
+        if whole and not file['settled']:
+            existed = safefs.lstat(parent, name) is not None
+            if _place(assembly, file['name'], parent, name, row, force, bad):
+                counts.add(row, existed)
+
+
+def _write_at(fd: int, path: str, start: int) -> Optional[str]:
+    """Copy a piece from tape into fd at `start`; its BLAKE3 digest, None if it is not on the tape."""
+    digest = blake3.blake3()
+    try:
+        for chunk in transfer.read_chunks(path):
+            digest.update(chunk)
+            transfer.write_all_at(fd, chunk, start)
+            start += len(chunk)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
 
 
 def _count(rows: Iterable[Dict]) -> Tuple[int, int]:

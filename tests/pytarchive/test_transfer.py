@@ -203,3 +203,19 @@ def test_a_source_that_is_a_link_is_not_followed(tmp_path):
     with pytest.raises(OSError) as raised:
         transfer.copy_file(str(tmp_path / 'link'), str(tmp_path / 'copy'))
     assert raised.value.errno == errno.ELOOP
+
+
+def test_copy_range_copies_and_hashes_the_bytes_asked_and_feeds_the_whole_file_hasher(tmp_path):
+    source = tmp_path / 'big'
+    data = os.urandom(3 * transfer.BUFFER + 123)
+    source.write_bytes(data)
+    whole = blake3.blake3()
+    first = transfer.copy_range(str(source), str(tmp_path / 'piece 1'), 0, 5_000_000, whole)
+    assert transfer.hash_range(str(source), 5_000_000, len(data) - 5_000_000, whole) == (
+        blake3.blake3(data[5_000_000:]).hexdigest()
+    )
+    assert (tmp_path / 'piece 1').read_bytes() == data[:5_000_000]
+    assert first == blake3.blake3(data[:5_000_000]).hexdigest()
+    assert whole.hexdigest() == blake3.blake3(data).hexdigest()  # the pieces in order make the file
+    with pytest.raises(transfer.SourceChanged):  # the file is shorter than the range: it changed
+        transfer.copy_range(str(source), str(tmp_path / 'past the end'), len(data) - 10, 20, blake3.blake3())

@@ -2,7 +2,7 @@
 end on a virtual library of small cartridges with real LTFS: each part read back on its own tape,
 tapes running out leaving the archived parts to carry on from, the folder deleteable only once
 whole, restore reading each tape in turn, verify and ls per tape; a single file larger than a tape
-refused in one line."""
+cut into pieces, each a file of its own on its tape, and put back together by restore."""
 
 import json
 import os
@@ -68,14 +68,32 @@ def test_a_folder_larger_than_a_tape_is_archived_in_parts_and_restored_whole(mak
 
 @pytest.mark.root
 @pytest.mark.slow
-def test_a_single_file_larger_than_a_tape_is_refused_and_nothing_is_left_on_the_tape(make_rig, tmp_path):
+def test_a_single_file_larger_than_a_tape_is_cut_into_pieces_that_read_on_their_own_and_restore_whole(
+    make_rig, tmp_path
+):
     rig = small_library(make_rig)
-    folder = tmp_path / 'one big file'
-    folder.mkdir()
-    (folder / 'huge.raw').write_bytes(os.urandom(130 * MB))
+    folder = tmp_path / 'instrument'
+    (folder / 'raw').mkdir(parents=True)
+    (folder / 'raw' / 'huge.raw').write_bytes(os.urandom(130 * MB))  # more than a whole tape takes
+    (folder / 'raw' / 'small.txt').write_text('after the big one\n')
+    (folder / 'a first.txt').write_text('before it\n')
+    before = snapshot(folder)
     rig.ok('prepare', str(folder), '--wait')
-    refused = rig.client('archive', str(folder), 'TPN001L9,TPN002L9', '--wait')
-    assert refused.returncode == 1
-    assert 'huge.raw in ' in refused.stderr and 'pytarchive does not cut a file across tapes' in refused.stderr
-    assert rig.query('SELECT COUNT(*) FROM parts') == [(0,)]
-    assert rig.query('SELECT state FROM folders') == [('failed',)]
+    done = rig.ok('archive', str(folder), 'TPN001L9,TPN002L9', '--wait')
+    assert 'archived across 2 tapes' in done
+    pieces = rig.query('SELECT part, start, size FROM pieces ORDER BY start')
+    assert [part for part, _, _ in pieces] == [1, 2] and pieces[1][1] == pieces[0][2]
+    assert sum(size for _, _, size in pieces) == 130 * MB
+    rig.stop()
+    on_tapes = {**rig.volume('TPN001L9'), **rig.volume('TPN002L9')}
+    named = sorted(path for path in on_tapes if '.pytarchive-piece-' in path)
+    assert [on_tapes[path] for path in named] == [size for _, _, size in pieces]
+    assert named[0].endswith('raw/huge.raw.pytarchive-piece-00000000000000000000')
+    rig.start()
+
+    assert 'matching their checksums' in rig.ok('verify', str(folder), '--wait')
+    restored = tmp_path / 'restored'
+    out = rig.ok('restore', str(folder), '--to', str(restored), '--wait')
+    assert 'restored from TPN001L9, TPN002L9' in out and '3 written' in out
+    assert snapshot(restored) == before
+    assert not [name for name in os.listdir(restored) if name.startswith('.pytarchive')]  # no assembly left

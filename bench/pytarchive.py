@@ -1,5 +1,6 @@
 """pytarchive's data paths against the standard tools, measured in the same run on the same disk:
 sudo .venv/bin/python -m bench.pytarchive [--json] [--big-files N] [--small-files N] [--prepare-files N]
+sudo .venv/bin/python -m bench.pytarchive --import-only [--import-files N] [--rounds N]  (import: 5. below)
 
 The tape is a cartridge of the virtual library (sim/tapelib): the reference LTFS (build/ltfs) with
 its `file` backend, which keeps the cartridge's records as files in a folder of --workdir (on disk by
@@ -15,6 +16,7 @@ default, next to the source data), mounted by the real ltfs with pytarchive's ow
    pytarchive's copy of that round, each after its own read-only mount. Aim: at least 0.9.
 3. prepare: the prepare task on --prepare-files small files (walk, manifest, tar | zstd streamed),
    against `tar -c | zstd` (zstd's defaults) of the same folder. Aim: at least 0.8.
+(4. find and 5. import: see bench_find and bench_import.)
 
 What is timed, identically for both sides:
 - archive: from the start of the copy until the data is on the cartridge: the copy, then
@@ -44,12 +46,12 @@ import time
 from pathlib import Path
 
 from bench.table import print_table
-from pytarchive import config as configuration
+from pytarchive import config as configuration, tapedesc
 from pytarchive.resources import DriveResources
 from pytarchive.state import catalog, folders
 from pytarchive.state.db import Database
 from pytarchive.taskqueue import TaskContext, TaskStorage
-from pytarchive.tasks import archive, prepare
+from pytarchive.tasks import archive, prepare, tapeimport
 from pytarchive.walk import FILE
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -276,6 +278,88 @@ def print_find(result: dict, as_json: bool) -> None:
     )
 
 
+IMPORT_AIM = 2.0
+
+
+def bench_import(rig: Rig, files: int, rounds: int) -> dict:
+    """5. import: `pytarchive import`'s work on a mounted tape (tapeimport.import_mounted: read the
+    description, check the manifest's checksum, parse it, record the archive and its `files` manifest
+    rows in an empty catalog) against reading the same manifest file off the same volume (`cat` to
+    nowhere, in Python). Each side on a fresh read-only mount after the page cache was dropped, so
+    both read the cartridge's records from the disk. Aim: at most 2x the read (the issue's)."""
+    source = Database(f'{rig.state.name}/source.db')
+    with source.transaction() as conn:
+        conn.execute('INSERT INTO tapes (barcode) VALUES (?)', (TAPE,))
+        folder_id = conn.execute(
+            'INSERT INTO folders (path, description, tape, tape_path, state, created, file_count, source_bytes) '
+            "VALUES ('/data/projects/survey', 'bench', ?, 'data/projects/survey', 'archived', ?, ?, ?)",
+            (TAPE, '2026-01-01T00:00:00+00:00', files, files * 4096),
+        ).lastrowid
+        conn.executemany(
+            'INSERT INTO manifest (folder, path, kind, size, mtime, mode, uid, gid, checksum) '
+            "VALUES (?, ?, 'file', 4096, ?, 420, 1000, 1000, ?)",
+            (
+                (folder_id, f'site {n % 50:02d}/camera {n % 7}/frame{n:08d}.tif', 1.7e9 + n / 7, f'{n:064x}')
+                for n in range(files)
+            ),
+        )
+    rig.fresh_tape()
+    folder = folders.get(source, folder_id)
+    written = tapedesc.write(str(rig.mountpoint), folder, folders.entries(source, folder_id))
+    rig.on_tape()
+    source.close()
+    [manifest] = [path for path in written if path.endswith(tapedesc.MANIFEST_SUFFIX)]
+    manifest_path = rig.mountpoint / manifest
+    size = 0
+
+    def read_manifest():
+        nonlocal size
+        with open(manifest_path, 'rb') as file:
+            size = len(file.read())
+
+    def import_it(round_number):
+        db = Database(f'{rig.state.name}/import-{round_number}.db')
+        with db.transaction() as conn:
+            conn.execute('INSERT INTO tapes (barcode) VALUES (?)', (TAPE,))
+        said = tapeimport.import_mounted(db, str(rig.mountpoint), TAPE)
+        assert f'1 archives imported ({files} files' in said, said
+        db.close()
+
+    reads, imports = [], []
+    for round_number in range(rounds):
+        sides = [(reads, read_manifest), (imports, lambda: import_it(round_number))]
+        for times, side in sides if round_number % 2 == 0 else reversed(sides):
+            rig.mounted_read_only()
+            times.append(timed(side))
+    rig.drive.unmount()
+    return {'entries': files, 'manifest_bytes': size, 'read_s': reads, 'import_s': imports}
+
+
+def print_import(result: dict, as_json: bool) -> None:
+    read, imported = min(result['read_s']), min(result['import_s'])
+    figures = {
+        'entries': result['entries'],
+        'manifest_bytes': result['manifest_bytes'],
+        'read_s': round(read, 3),
+        'import_s': round(imported, 3),
+        'ratio': round(imported / read, 2),
+        'aim': IMPORT_AIM,
+        'met': imported / read <= IMPORT_AIM,
+        'rounds_s': {
+            'read': [round(t, 3) for t in result['read_s']],
+            'import': [round(t, 3) for t in result['import_s']],
+        },
+    }
+    if as_json:
+        print(json.dumps({'import': figures}, indent=2))
+        return
+    print(
+        f'import: a {result["entries"]:,}-entry manifest ({result["manifest_bytes"] / MIB:.1f} MiB) read off the '
+        f'tape in {read:.2f} s; imported in {imported:.2f} s, ratio {imported / read:.2f} '
+        f'(aim <= {IMPORT_AIM:g}: {"met" if figures["met"] else "NOT met"}); best of {len(result["read_s"])}'
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--json', action='store_true')
@@ -297,6 +381,8 @@ def main() -> int:
         '--find-rows', type=int, default=10_000_000, help='manifest rows of the find figure (default 10 million)'
     )
     parser.add_argument('--find-only', action='store_true', help='only the find figure (needs no root)')
+    parser.add_argument('--import-only', action='store_true', help='only the import figure (root)')
+    parser.add_argument('--import-files', type=int, default=100_000, help='manifest entries of the import figure')
     options = parser.parse_args()
     if options.find_only:
         print_find(bench_find(options.find_rows, Path(options.workdir)), options.json)
@@ -304,6 +390,17 @@ def main() -> int:
     if os.geteuid() != 0:
         print('bench.pytarchive needs root: it mounts LTFS (FUSE) and drops the page cache', file=sys.stderr)
         return 1
+    if options.import_only:
+        work = Path(tempfile.mkdtemp(prefix='pytarchive-bench-', dir=options.workdir))
+        try:
+            rig = Rig(work, options.capacity)
+            try:
+                print_import(bench_import(rig, options.import_files, options.rounds), options.json)
+            finally:
+                rig.close()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix='pytarchive-bench-', dir=options.workdir))
     try:

@@ -1,6 +1,7 @@
 """pytarchive.conf: the sections and keys the service and the client read, typed.
 
-    [General]  tape_max_size, exclude_folders, source_folders, scratch_path, pack_threshold, verify_every_days
+    [General]  tape_max_size, exclude_folders, source_folders, scratch_path, pack_threshold, verify_every_days,
+               catalog_backup
     [Device]   library, drive_serial (required); drive_index, drive_device, mountpoint,
                mtx, tapeinfo, mkltfs, ltfs, ltfsck, umount (commands, split like a shell would),
                ltfsck_recovery (yes: check a volume whose index is behind, see tasks' recovery)
@@ -43,6 +44,7 @@ class GeneralConfig:
     scratch_path: str
     pack_threshold: int  # folders with more files than this are packed into one tar.zst by prepare
     verify_every_days: int = 0  # each tape's archives re-read against their checksums this often (0: never)
+    catalog_backup: str = 'tape'  # after each archive, the catalog's copy goes: tape (the one written), no, or a folder
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,12 @@ class _Section:
                 raise self.error(key, f'unknown key (known: {", ".join(sorted(self.known))})')
 
 
+def _backup_place(text: str) -> str:
+    if text not in ('tape', 'no') and not text.startswith('/'):
+        raise ValueError(text)
+    return text
+
+
 _SECTIONS = ('General', 'Device', 'Export', 'Service', 'Email')
 
 
@@ -219,6 +227,7 @@ def load(path: str = DEFAULT_PATH) -> Config:
             scratch_path=general.path_value('scratch_path', '/tmp'),
             pack_threshold=general.integer('pack_threshold', 500_000, minimum=1),
             verify_every_days=general.integer('verify_every_days', 0, minimum=0, maximum=36500),
+            catalog_backup=general._typed('catalog_backup', 'tape', _backup_place, 'tape, no, or a full path'),
         ),
         device=DeviceConfig(
             library=device.text('library'),

@@ -8,7 +8,7 @@ Each is safe to run again after a crash. A new kind is a module here and one lin
 """
 
 from pytarchive.taskqueue import Registry
-from pytarchive.tasks import archive, check, explore, format, inventory, prepare, restore, scan, verify
+from pytarchive.tasks import archive, check, explore, format, inventory, prepare, restore, scan, tapeimport, verify
 
 REGISTRY = Registry(
     [
@@ -21,5 +21,6 @@ REGISTRY = Registry(
         ('explore', explore.run),
         ('inventory', inventory.run),
         ('verify', verify.run),
+        ('import', tapeimport.run),
     ]
 )

@@ -25,7 +25,7 @@ import shutil
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from common.errors import ToolError
-from pytarchive import transfer
+from pytarchive import tapedesc, transfer
 from pytarchive.library.errors import DriveError
 from pytarchive.progress import Progress
 from pytarchive.resources import DriveResources
@@ -109,6 +109,10 @@ def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optiona
     try:
         copy = _copy_packed if folder['packed'] else _copy_tree
         archived_bytes = copy(ctx, folder, destination, resuming)
+        # The tape describes itself (header, manifest, a copy of the catalog) before the read-back checks it all.
+        general = resources.config.general
+        written = tapedesc.back_up_catalog(db, mountpoint, general.scratch_path, general.catalog_backup)
+        written.update(tapedesc.write(mountpoint, folders.get(db, folder['id']), folders.entries(db, folder['id'])))
     except (ToolError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             tapes.record_full(db, barcode)
@@ -117,12 +121,15 @@ def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optiona
     try:
         resources.remount_read_only()
         verify = verify_packed if folder['packed'] else verify_tree
-        bad = verify(ctx, folder, destination)
+        bad = verify(ctx, folder, destination) + tapedesc.check(mountpoint, written)
     except ToolError as exc:
+        _withdraw(resources, written)
         raise _failed(db, folder, exc.message) from None
     except OSError as exc:
+        _withdraw(resources, written)
         raise _failed(db, folder, f'{exc.filename or destination}: {exc.strerror}') from None
     if bad:
+        _withdraw(resources, written)
         shown = '; '.join(f'{name}: {why}' for name, why in bad[:_SHOWN])
         more = f' and {len(bad) - _SHOWN} more' if len(bad) > _SHOWN else ''
         raise _failed(
@@ -136,6 +143,17 @@ def _archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optiona
     if folder['packed']:
         _remove(folder['packed'])  # pytarchive's own scratch copy, now safely on tape
     return _archived_text(folder, barcode, tape_path, archived_bytes, resources.recovery or '')
+
+
+def _withdraw(resources: DriveResources, written: Dict[str, str]) -> None:
+    """A copy that failed its read-back must not be described on the tape: an import would take it for
+    an archive. Best effort (the volume mounted read-write again); a failure is logged."""
+    try:
+        resources.drive.unmount()
+        resources.mount()
+        tapedesc.withdraw(resources.config.device.mountpoint, written)
+    except (ToolError, OSError) as exc:
+        log.warning('could not remove the description of a copy that failed its read-back: %s', exc)
 
 
 def _failed(db: Database, folder: Dict, message: str) -> ToolError:
@@ -191,7 +209,8 @@ def _needed_bytes(db: Database, folder: Dict, block: int) -> int:
         for row in folders.entries(db, folder['id']):
             entries += 1
             data += _blocks(row['size'], block) if row['kind'] == FILE else 0
-    return data + 2 * _blocks(entries * INDEX_BYTES_PER_ENTRY, block) + RESERVE_BYTES
+    described = tapedesc.reserve(db, folder['id'], block)  # the tape's description of it, the catalog's copy
+    return data + 2 * _blocks(entries * INDEX_BYTES_PER_ENTRY, block) + RESERVE_BYTES + described
 
 
 def _blocks(size: int, block: int) -> int:

@@ -85,10 +85,11 @@ class Rig:
 
     # -- the service -------------------------------------------------------------------------------
 
-    def start(self):
+    def start(self, *options: str):
+        """options: the service's own, e.g. --new-database."""
         with open(self.log, 'a') as log:
             self.process = subprocess.Popen(
-                [PYTHON, '-m', 'pytarchive.service', '--config-file', str(self.config)],
+                [PYTHON, '-m', 'pytarchive.service', '--config-file', str(self.config), *options],
                 cwd=REPO,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -8,7 +8,8 @@ at the same tape path) is skipped and named. A tape without a description is ref
 """
 
 import os
-from typing import Dict, List, Optional
+from itertools import chain
+from typing import Dict, Iterable, Iterator, List, Optional
 
 from common.errors import ToolError
 from pytarchive import tapedesc
@@ -55,15 +56,14 @@ def import_mounted(db: Database, mountpoint: str, barcode: str, ctx: Optional[Ta
             skipped.append(fields['Folder'])
         else:
             manifest = os.path.join(os.path.dirname(header_path), fields['Manifest'])
+            counted = Counted()
             try:
-                rows = tapedesc.read_manifest(manifest, fields['Manifest checksum'])
+                rows = counted.rows(tapedesc.batches(manifest, fields['Manifest checksum']), fields)
+                folders.record_imported(db, _record(fields, barcode, mountpoint), rows)  # rolled back if rows raise
             except tapedesc.NoDescription as exc:
                 raise ToolError(f'{barcode}: {exc.message}; {_so_far(imported, skipped)}') from None
             except OSError as exc:
                 raise ToolError(f'{barcode}: {manifest}: {exc.strerror}; {_so_far(imported, skipped)}') from None
-            count, nbytes = tapedesc.files_and_bytes(rows)
-            try:
-                folders.record_imported(db, _record(fields, barcode, mountpoint, count, nbytes), rows)
             except UnicodeEncodeError:  # prepare refuses such names, so only a hand-made description has them
                 raise ToolError(
                     f'{barcode}: {fields["Manifest"]} names a path that is not UTF-8, which the catalog cannot '
@@ -71,7 +71,7 @@ def import_mounted(db: Database, mountpoint: str, barcode: str, ctx: Optional[Ta
                 ) from None
             known.add(fields['Tape path'])
             imported.append(fields)
-            files, size = files + count, size + nbytes
+            files, size = files + counted.files, size + counted.bytes
         if progress is not None:
             progress.add(files=1)
             ctx.checkpoint()
@@ -95,9 +95,29 @@ def _read_header(path: str, barcode: str) -> Dict[str, str]:
         raise ToolError(f'{barcode}: {path}: {exc.strerror}') from None
 
 
-def _record(fields: Dict[str, str], barcode: str, mountpoint: str, files: int, size: int) -> Dict:
+class Counted:
+    """The files and bytes of the manifest rows that went by, checked against the header's at the end."""
+
+    def __init__(self) -> None:
+        self.files = self.bytes = 0
+
+    def rows(self, batches: Iterable[tapedesc.Batch], fields: Dict[str, str]) -> Iterator[tapedesc.Row]:
+        return chain.from_iterable(self._counted(batches, fields))
+
+    def _counted(self, batches: Iterable[tapedesc.Batch], fields: Dict[str, str]) -> Iterator[Iterator[tapedesc.Row]]:
+        for batch in batches:
+            self.files, self.bytes = self.files + batch.files, self.bytes + batch.bytes
+            yield batch.rows
+        if (str(self.files), str(self.bytes)) != (fields['Files'], fields['Bytes']):
+            raise tapedesc.NoDescription(
+                f'{fields["Manifest"]} lists {self.files} files of {self.bytes} bytes, its header '
+                f'{fields["Files"]} of {fields["Bytes"]}: the description is damaged'
+            )
+
+
+def _record(fields: Dict[str, str], barcode: str, mountpoint: str) -> Dict:
     packed = fields['Packed'] == 'yes'
-    archived_bytes = size
+    archived_bytes: Optional[int] = int(fields['Bytes'])
     if packed:
         try:
             archived_bytes = os.path.getsize(os.path.join(mountpoint, fields['Tape path']))
@@ -108,9 +128,9 @@ def _record(fields: Dict[str, str], barcode: str, mountpoint: str, files: int, s
         'description': fields.get('Description', ''),
         'tape': barcode,
         'tape_path': fields['Tape path'],
-        'source_bytes': int(fields.get('Bytes') or size),
+        'source_bytes': int(fields['Bytes']),
         'archived_bytes': archived_bytes,
-        'file_count': int(fields.get('Files') or files),
+        'file_count': int(fields['Files']),
         'created': fields.get('Prepared') or fields.get('Archived') or '',
         'archived': fields.get('Archived'),
         'verified': fields.get('Archived'),

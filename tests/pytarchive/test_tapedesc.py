@@ -5,6 +5,7 @@ on the virtual library is in tasks/test_tapeimport.py)."""
 import os
 import subprocess
 
+import blake3
 import pytest
 
 from common.errors import ToolError
@@ -85,7 +86,7 @@ def test_a_description_reads_back_as_written_and_plain_tools_read_it(tmp_path):
     assert header['Folder'] == '/data/projects/Q3\treport' and header['Description'] == 'quarterly\nreport, two lines'
     assert (header['Packed'], header['Files'], header['Bytes'], header['Entries']) == ('no', '2', '11', '4')
     assert header['Format'] == str(tapedesc.FORMAT_VERSION) and header['Tape'] == 'TPN001L9'
-    rows = tapedesc.read_manifest(str(directory / header['Manifest']), header['Manifest checksum'])
+    rows = list(tapedesc.read_manifest(str(directory / header['Manifest']), header['Manifest checksum']))
     expected = [
         (r['path'], r['kind'], r['size'], r['mtime'], r['mode'], r['uid'], r['gid'], r['checksum'], r['target'])
         for r in _entries(AWKWARD[4])
@@ -201,3 +202,59 @@ def test_import_refuses_a_name_the_catalog_cannot_hold_in_one_line(tmp_path, db)
     with pytest.raises(ToolError, match=r'^TPN001L9: 000001.manifest.tsv names a path that is not UTF-8, which the'):
         import_mounted(db, str(tmp_path), 'TPN001L9')
     assert folders.archived_on(db, 'TPN001L9') == []
+
+
+@pytest.mark.parametrize(
+    'line, number',
+    [
+        ('extra\tfile\t1\t2.0\t0644\t0\t0\t\t\tone column too many', 3),
+        ('short\tfile\t1\t2.0\t0644\t0\t0\t', 3),
+        ('word\tfile\tten\t2.0\t0644\t0\t0\t\t', 3),
+        ('octal\tfile\t1\t2.0\t0999\t0\t0\t\t', 3),
+        ('kind\tsocket\t1\t2.0\t0644\t0\t0\t\t', 3),
+    ],
+)
+def test_a_manifest_line_that_is_not_an_entry_is_named_with_its_number(tmp_path, line, number):
+    good = 'ok\tdir\t0\t1.0\t0755\t0\t0\t\t'
+    data = f'{tapedesc.FIRST_LINE}\n{good}\n{line}\n{good}\n'.encode()
+    path = tmp_path / 'x.manifest.tsv'
+    path.write_bytes(data)
+    checksum = blake3.blake3(data).hexdigest()
+    with pytest.raises(tapedesc.NoDescription, match=rf'^x.manifest.tsv: line {number} is not a manifest entry: '):
+        list(tapedesc.read_manifest(str(path), checksum))
+
+
+def test_import_refuses_a_manifest_that_disagrees_with_its_header_and_records_nothing_of_it(tmp_path, db):
+    tapedesc.write(str(tmp_path), _folder(file_count=3), iter(_entries()))
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO tapes (barcode) VALUES ('TPN001L9')")
+    with pytest.raises(ToolError) as refused:
+        import_mounted(db, str(tmp_path), 'TPN001L9')
+    assert refused.value.message == (
+        'TPN001L9: 000001.manifest.tsv lists 2 files of 11 bytes, its header 3 of 11: the description is damaged; '
+        '0 archives imported before it, 0 skipped'
+    )
+    assert folders.archived_on(db, 'TPN001L9') == [] and db.query('SELECT COUNT(*) FROM manifest')[0][0] == 0
+
+
+def test_a_manifest_larger_than_one_read_is_parsed_across_the_reads(tmp_path, monkeypatch):
+    monkeypatch.setattr(tapedesc, '_READ', 100)  # lines split across reads, as a big manifest's are
+    entries = [
+        {
+            'path': f'dir {n}/file\t{n}',
+            'kind': 'file',
+            'size': n,
+            'mtime': n / 3,
+            'mode': 0o600,
+            'uid': n,
+            'gid': 0,
+            'checksum': f'{n:064x}',
+            'target': None,
+        }
+        for n in range(500)
+    ]
+    tapedesc.write(str(tmp_path), _folder(), iter(entries))
+    [header] = [tapedesc.read_header(path) for path in tapedesc.listed(str(tmp_path))]
+    manifest = tmp_path / tapedesc.DIRECTORY / header['Manifest']
+    rows = list(tapedesc.read_manifest(str(manifest), header['Manifest checksum']))
+    assert rows == [tuple(entry[column] for column in tapedesc.COLUMNS) for entry in entries]

@@ -184,6 +184,8 @@ def _free_tape_path(mountpoint: str, folder: Dict) -> str:
     """The folder's own path on the tape (so explore shows familiar paths), made unique if taken."""
     # Never the tape's root: a failed copy is removed, and that must not take other folders with it.
     base = (folder['path'].strip('/') or f'folder-{folder["id"]}') + (PACKED_SUFFIX if folder['packed'] else '')
+    if base.split('/')[0] == tapedesc.DIRECTORY:  # the tape's own description folder is never an archive's
+        base = f'folder-{folder["id"]}-{base}'
     if not os.path.lexists(os.path.join(mountpoint, base)):
         return base
     stem = base[: -len(PACKED_SUFFIX)] if folder['packed'] else base

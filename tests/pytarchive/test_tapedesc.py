@@ -12,6 +12,7 @@ from common.errors import ToolError
 from pytarchive import tapedesc
 from pytarchive.state import catalog, folders
 from pytarchive.state.db import Database
+from pytarchive.tasks import archive
 from pytarchive.tasks.tapeimport import import_mounted
 
 AWKWARD = [
@@ -258,3 +259,11 @@ def test_a_manifest_larger_than_one_read_is_parsed_across_the_reads(tmp_path, mo
     manifest = tmp_path / tapedesc.DIRECTORY / header['Manifest']
     rows = list(tapedesc.read_manifest(str(manifest), header['Manifest checksum']))
     assert rows == [tuple(entry[column] for column in tapedesc.COLUMNS) for entry in entries]
+
+
+def test_no_archive_is_copied_into_the_description_folder(tmp_path):
+    folder = {'id': 3, 'path': '/pytarchive-descriptions/x', 'packed': None}
+    assert archive._free_tape_path(str(tmp_path), folder) == 'folder-3-pytarchive-descriptions/x'
+    assert archive._free_tape_path(str(tmp_path), {**folder, 'path': '/data/pytarchive-descriptions'}) == (
+        'data/pytarchive-descriptions'
+    )

@@ -119,13 +119,16 @@ def write(mountpoint: str, folder: Dict[str, Any], entries: Iterable[Dict[str, A
         written[os.path.join(DIRECTORY, README_NAME)] = _write_file(readme, [README_TEXT.encode()])
     number = _number_for(directory, folder['tape_path'])
     header_name, manifest_name = f'{number}{HEADER_SUFFIX}', f'{number}{MANIFEST_SUFFIX}'
-    counted = {'entries': 0}
+    counted = {'entries': 0, 'files': 0, 'bytes': 0}  # the header says what the manifest holds
 
     def manifest_lines() -> Iterator[bytes]:
         yield _encode(FIRST_LINE + '\n')
         batch = []
         for row in entries:
             counted['entries'] += 1
+            if row['kind'] == FILE:
+                counted['files'] += 1
+                counted['bytes'] += row['size']
             batch.append(_line(row))
             if len(batch) >= 1000:
                 yield _encode(''.join(batch))
@@ -134,7 +137,7 @@ def write(mountpoint: str, folder: Dict[str, Any], entries: Iterable[Dict[str, A
 
     try:
         manifest_sum = _write_file(os.path.join(directory, manifest_name), manifest_lines())
-        fields = header_fields(folder, counted['entries'], manifest_name, manifest_sum)
+        fields = header_fields(folder, counted, manifest_name, manifest_sum)
         header = ''.join(f'{key}: {escape(str(value))}\n' for key, value in fields)
         header_sum = _write_file(os.path.join(directory, header_name), [header.encode('utf-8', 'surrogateescape')])
     except BaseException:
@@ -146,7 +149,9 @@ def write(mountpoint: str, folder: Dict[str, Any], entries: Iterable[Dict[str, A
     return written
 
 
-def header_fields(folder: Dict[str, Any], entries: int, manifest: str, checksum: str) -> List[Tuple[str, Any]]:
+def header_fields(
+    folder: Dict[str, Any], counted: Dict[str, int], manifest: str, checksum: str
+) -> List[Tuple[str, Any]]:
     packed = bool(folder['packed'])
     fields = [
         ('Format', FORMAT_VERSION),
@@ -162,9 +167,9 @@ def header_fields(folder: Dict[str, Any], entries: int, manifest: str, checksum:
     if packed:
         fields += [('Packed checksum', folder['packed_checksum']), ('Packed copy', folder['packed'])]
     fields += [
-        ('Files', folder['file_count'] or 0),
-        ('Bytes', folder['source_bytes'] or 0),
-        ('Entries', entries),
+        ('Files', counted['files']),
+        ('Bytes', counted['bytes']),
+        ('Entries', counted['entries']),
         ('Copy', folder.get('copy_number') or 1),
         ('Manifest', manifest),
         ('Manifest checksum', checksum),

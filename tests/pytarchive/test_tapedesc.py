@@ -226,7 +226,9 @@ def test_a_manifest_line_that_is_not_an_entry_is_named_with_its_number(tmp_path,
 
 
 def test_import_refuses_a_manifest_that_disagrees_with_its_header_and_records_nothing_of_it(tmp_path, db):
-    tapedesc.write(str(tmp_path), _folder(file_count=3), iter(_entries()))
+    tapedesc.write(str(tmp_path), _folder(), iter(_entries()))
+    header = tmp_path / tapedesc.DIRECTORY / '000001.header.txt'
+    header.write_text(header.read_text().replace('\nFiles: 2\n', '\nFiles: 3\n'))  # edited by hand, say
     with db.transaction() as conn:
         conn.execute("INSERT INTO tapes (barcode) VALUES ('TPN001L9')")
     with pytest.raises(ToolError) as refused:

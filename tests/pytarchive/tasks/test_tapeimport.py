@@ -2,7 +2,9 @@
 on their tapes; after the catalog is lost, importing each tape brings back find, ls and a restore
 byte for byte."""
 
+import contextlib
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from tests.pytarchive.rig import TAPE, archived, formatted_rig, make_tree, snaps
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]  # the virtual library mounts its tapes
 OTHER = 'TPN002L9'
+DESCRIBED = 'pytarchive-descriptions'
 
 
 def _many_files(root: Path, count: int) -> Path:
@@ -44,6 +47,21 @@ def test_after_the_catalog_is_lost_importing_each_tape_brings_back_find_ls_and_r
             'pytarchive-descriptions/catalog.sqlite',
         ]
         assert all(on_tape[name] > 0 for name in described)
+    # What a person reads without pytarchive: the header's lines, the manifest's columns.
+    found = rig.read_from_tape(TAPE, f'{DESCRIBED}/000001.header.txt', f'{DESCRIBED}/000001.manifest.tsv')
+    header = found[f'{DESCRIBED}/000001.header.txt'].decode().splitlines()
+    assert f'Folder: {plain}' in header and 'Description: quarterly report' in header and 'Packed: no' in header
+    assert 'Files: 5' in header and f'Tape: {TAPE}' in header
+    manifest = [line.split('\t') for line in found[f'{DESCRIBED}/000001.manifest.tsv'].decode().splitlines()]
+    assert manifest[0][:3] == ['# path', 'kind', 'size']
+    awkward = next(line for line in manifest if line[0].startswith('tab'))
+    assert awkward[:3] == ['tab\\there and back\\\\slash.txt', 'file', '13'] and len(awkward[7]) == 64
+    # The catalog's copy on the second tape: made after the first archive was verified, during the second.
+    [catalog_copy] = rig.read_from_tape(OTHER, f'{DESCRIBED}/catalog.sqlite').values()
+    (tmp_path / 'copy.sqlite').write_bytes(catalog_copy)
+    with contextlib.closing(sqlite3.connect(tmp_path / 'copy.sqlite')) as copy:
+        records = copy.execute('SELECT path, state, tape FROM folders ORDER BY id').fetchall()
+    assert records == [(str(plain), 'archived', TAPE), (str(packed), 'archiving', OTHER)]
 
     rig.stop()
     for name in ('', '-wal', '-shm'):

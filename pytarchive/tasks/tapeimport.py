@@ -45,13 +45,14 @@ def import_mounted(db: Database, mountpoint: str, barcode: str, ctx: Optional[Ta
             f'{barcode} has no pytarchive description ({exc.message}): nothing imported; only tapes written by '
             f'a pytarchive that describes its archives can be imported'
         ) from None
-    progress = Progress(ctx, 'importing', files_total=len(headers)) if ctx is not None else None
+    described = [(path, _read_header(path, barcode)) for path in headers]  # a bad header stops it before any work
+    total = sum(int(fields['Files']) for _, fields in described)
+    progress = Progress(ctx, 'importing', files_total=total) if ctx is not None else None
     known = {folder['tape_path'] for folder in folders.archived_on(db, barcode)}
     imported: List[Dict] = []
     skipped: List[str] = []
     files = size = 0
-    for header_path in headers:
-        fields = _read_header(header_path, barcode)
+    for header_path, fields in described:
         if fields['Tape path'] in known:
             skipped.append(fields['Folder'])
         else:
@@ -73,7 +74,7 @@ def import_mounted(db: Database, mountpoint: str, barcode: str, ctx: Optional[Ta
             imported.append(fields)
             files, size = files + counted.files, size + counted.bytes
         if progress is not None:
-            progress.add(files=1)
+            progress.add(files=int(fields['Files']))
             ctx.checkpoint()
     if progress is not None:
         progress.flush()

@@ -269,3 +269,15 @@ def test_no_archive_is_copied_into_the_description_folder(tmp_path):
     assert archive._free_tape_path(str(tmp_path), {**folder, 'path': '/data/pytarchive-descriptions'}) == (
         'data/pytarchive-descriptions'
     )
+
+
+def test_import_records_the_tape_read_and_says_when_the_headers_name_another(tmp_path, db):
+    tapedesc.write(str(tmp_path), _folder(tape='TPN009L9'), iter(_entries()))
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO tapes (barcode) VALUES ('TPN001L9')")
+    said = import_mounted(db, str(tmp_path), 'TPN001L9')
+    assert said == (
+        'TPN001L9: 1 archives imported (2 files, 11 B); their headers name the tape TPN009L9: '
+        'recorded on TPN001L9, the tape read'
+    )
+    assert [folder['path'] for folder in folders.archived_on(db, 'TPN001L9')] == ['/data/projects/Q3\treport']

@@ -1,6 +1,7 @@
 """pytarchive's data paths against the standard tools, measured in the same run on the same disk:
 sudo .venv/bin/python -m bench.pytarchive [--json] [--big-files N] [--small-files N] [--prepare-files N]
 sudo .venv/bin/python -m bench.pytarchive --drives [--json] [--big-files N] [--small-files N] [--folders N]
+sudo .venv/bin/python -m bench.pytarchive --import-only [--import-files N] [--rounds N]  (import: 5. below)
 
 The tape is a cartridge of the virtual library (sim/tapelib): the reference LTFS (build/ltfs) with
 its `file` backend, which keeps the cartridge's records as files in a folder of --workdir (on disk by
@@ -16,6 +17,7 @@ default, next to the source data), mounted by the real ltfs with pytarchive's ow
    pytarchive's copy of that round, each after its own read-only mount. Aim: at least 0.9.
 3. prepare: the prepare task on --prepare-files small files (walk, manifest, tar | zstd streamed),
    against `tar -c | zstd` (zstd's defaults) of the same folder. Aim: at least 0.8.
+(4. find and 5. import: see bench_find and bench_import.)
 
 What is timed, identically for both sides:
 - archive: from the start of the copy until the data is on the cartridge: the copy, then
@@ -52,13 +54,13 @@ import time
 from pathlib import Path
 
 from bench.table import print_table
-from pytarchive import config as configuration
+from pytarchive import config as configuration, tapedesc
 from pytarchive.client.protocol import DONE, ENDED
 from pytarchive.resources import for_drives
 from pytarchive.state import catalog, folders, tapes
 from pytarchive.state.db import Database
 from pytarchive.taskqueue import Consumer, TaskContext, TaskStorage
-from pytarchive.tasks import REGISTRY, archive, prepare
+from pytarchive.tasks import REGISTRY, archive, prepare, tapeimport
 from pytarchive.walk import FILE
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -432,6 +434,111 @@ def print_find(result: dict, as_json: bool) -> None:
     )
 
 
+IMPORT_AIM = 2.0
+
+
+def bench_import(rig: Rig, files: int, rounds: int) -> dict:
+    """5. import: `pytarchive import`'s work on a mounted tape (tapeimport.import_mounted: read the
+    description, check the manifest's checksum, parse it, record the archive and its `files` manifest
+    rows in an empty catalog) against reading the same manifest file off the same volume (`cat` to
+    nowhere, in Python). Each side on a fresh read-only mount after the page cache was dropped, so
+    both read the cartridge's records from the disk. Aim: at most 2x the read (the issue's)."""
+    source = Database(f'{rig.state.name}/source.db')
+    with source.transaction() as conn:
+        conn.execute('INSERT INTO tapes (barcode) VALUES (?)', (TAPE,))
+        folder_id = conn.execute(
+            'INSERT INTO folders (path, description, tape, tape_path, state, created, file_count, source_bytes) '
+            "VALUES ('/data/projects/survey', 'bench', ?, 'data/projects/survey', 'archived', ?, ?, ?)",
+            (TAPE, '2026-01-01T00:00:00+00:00', files, files * 4096),
+        ).lastrowid
+        conn.executemany(
+            'INSERT INTO manifest (folder, path, kind, size, mtime, mode, uid, gid, checksum) '
+            "VALUES (?, ?, 'file', 4096, ?, 420, 1000, 1000, ?)",
+            (
+                (folder_id, f'site {n % 50:02d}/camera {n % 7}/frame{n:08d}.tif', 1.7e9 + n / 7, f'{n:064x}')
+                for n in range(files)
+            ),
+        )
+    rig.resources.load(TAPE)
+    rig.fresh_tape()
+    folder = folders.get(source, folder_id)
+    written = tapedesc.write(str(rig.mountpoint), folder, folders.entries(source, folder_id))
+    rig.on_tape()
+    source.close()
+    [manifest] = [path for path in written if path.endswith(tapedesc.MANIFEST_SUFFIX)]
+    manifest_path = rig.mountpoint / manifest
+    size = 0
+
+    def read_manifest():
+        nonlocal size
+        with open(manifest_path, 'rb') as file:
+            size = len(file.read())
+
+    def import_it(round_number):
+        db = Database(f'{rig.state.name}/import-{round_number}.db')
+        with db.transaction() as conn:
+            conn.execute('INSERT INTO tapes (barcode) VALUES (?)', (TAPE,))
+        said = tapeimport.import_mounted(db, str(rig.mountpoint), TAPE)
+        assert f'1 archives imported ({files} files' in said, said
+        db.close()
+
+    def read_from_the_shelf():  # what a person does: load the tape, mount it, read the manifest
+        with rig.resources.tape_mounted(TAPE, read_only=True):
+            read_manifest()
+
+    def import_from_the_shelf():  # the import task whole: load, mount, import, unmount, unload
+        with rig.db.transaction() as conn:  # what an earlier round imported
+            conn.execute('DELETE FROM folders WHERE tape = ?', (TAPE,))
+        settle()
+        began = time.perf_counter()
+        said = tapeimport.run(rig.context('import', barcode=TAPE), TAPE)
+        assert f'1 archives imported ({files} files' in said, said
+        return time.perf_counter() - began
+
+    figures = {name: [] for name in ('read_s', 'import_s', 'task_read_s', 'task_s')}
+    for round_number in range(rounds):
+        sides = [
+            ('read_s', lambda: (rig.mounted_read_only(), timed(read_manifest))[1]),
+            ('import_s', lambda: (rig.mounted_read_only(), timed(lambda: import_it(round_number)))[1]),
+        ]
+        for name, side in sides if round_number % 2 == 0 else reversed(sides):
+            figures[name].append(side())
+        rig.resources.release()  # the tape back on its shelf for the whole-task figures
+        sides = [('task_read_s', lambda: timed(read_from_the_shelf)), ('task_s', import_from_the_shelf)]
+        for name, side in sides if round_number % 2 == 0 else reversed(sides):
+            figures[name].append(side())
+        rig.resources.load(TAPE)
+    rig.drive.unmount()
+    return {'entries': files, 'manifest_bytes': size, **figures}
+
+
+def print_import(result: dict, as_json: bool) -> None:
+    best = {name: min(result[name]) for name in ('read_s', 'import_s', 'task_read_s', 'task_s')}
+    mounted, whole = best['import_s'] / best['read_s'], best['task_s'] / best['task_read_s']
+    figures = {
+        'entries': result['entries'],
+        'manifest_bytes': result['manifest_bytes'],
+        **{name: round(seconds, 3) for name, seconds in best.items()},
+        'ratio_mounted': round(mounted, 2),
+        'ratio_task': round(whole, 2),
+        'aim': IMPORT_AIM,
+        'met': whole <= IMPORT_AIM,
+        'rounds_s': {name: [round(t, 3) for t in result[name]] for name in best},
+    }
+    if as_json:
+        print(json.dumps({'import': figures}, indent=2))
+        return
+    print(
+        f'import of a tape describing a {result["entries"]:,}-entry archive ({result["manifest_bytes"] / MIB:.1f} MiB '
+        f'manifest), best of {len(result["read_s"])}:\n'
+        f'  from the shelf: the import task (load, mount, import, unload) {best["task_s"]:.2f} s against loading, '
+        f'mounting and reading the manifest {best["task_read_s"]:.2f} s: ratio {whole:.2f} '
+        f'(aim <= {IMPORT_AIM:g}: {"met" if figures["met"] else "NOT met"})\n'
+        f'  on the mounted volume: import {best["import_s"]:.2f} s against reading the manifest '
+        f'{best["read_s"]:.2f} s: ratio {mounted:.2f}'
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--json', action='store_true')
@@ -457,6 +564,8 @@ def main() -> int:
         '--drives', action='store_true', help='only the drives figure: archives with two drives against one'
     )
     parser.add_argument('--folders', type=int, default=2, help='--drives: folders, one cartridge each (default 2)')
+    parser.add_argument('--import-only', action='store_true', help='only the import figure (root)')
+    parser.add_argument('--import-files', type=int, default=100_000, help='manifest entries of the import figure')
     options = parser.parse_args()
     if options.find_only:
         print_find(bench_find(options.find_rows, Path(options.workdir)), options.json)
@@ -464,6 +573,17 @@ def main() -> int:
     if os.geteuid() != 0:
         print('bench.pytarchive needs root: it mounts LTFS (FUSE) and drops the page cache', file=sys.stderr)
         return 1
+    if options.import_only:
+        work = Path(tempfile.mkdtemp(prefix='pytarchive-bench-', dir=options.workdir))
+        try:
+            rig = Rig(work, options.capacity)
+            try:
+                print_import(bench_import(rig, options.import_files, options.rounds), options.json)
+            finally:
+                rig.close()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix='pytarchive-bench-', dir=options.workdir))
     if options.drives:

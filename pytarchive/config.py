@@ -1,7 +1,7 @@
 """pytarchive.conf: the sections and keys the service and the client read, typed.
 
     [General]  tape_max_size, exclude_folders, source_folders, scratch_path, pack_threshold, verify_every_days,
-               copies (sound copies a folder needs before it is deleteable)
+               copies (sound copies a folder needs before it is deleteable), catalog_backup
     [Device]   library, drive_serial (required); drive_index, drive_device, mountpoint (one item per drive:
                comma-separated lists as long as drive_serial, see _drives),
                mtx, tapeinfo, mkltfs, ltfs, ltfsck, umount (commands, split like a shell would),
@@ -46,6 +46,7 @@ class GeneralConfig:
     pack_threshold: int  # folders with more files than this are packed into one tar.zst by prepare
     verify_every_days: int = 0  # each tape's archives re-read against their checksums this often (0: never)
     copies: int = 1  # sound copies (archived, read back, fixity not failed) before a folder is deleteable
+    catalog_backup: str = 'tape'  # after each archive, the catalog's copy goes: tape (the one written), no, or a folder
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,12 @@ class _Section:
                 raise self.error(key, f'unknown key (known: {", ".join(sorted(self.known))})')
 
 
+def _backup_place(text: str) -> str:
+    if text not in ('tape', 'no') and not text.startswith('/'):
+        raise ValueError(text)
+    return text
+
+
 _SECTIONS = ('General', 'Device', 'Export', 'Service', 'Email')
 
 
@@ -228,6 +235,7 @@ def load(path: str = DEFAULT_PATH) -> Config:
             pack_threshold=general.integer('pack_threshold', 500_000, minimum=1),
             verify_every_days=general.integer('verify_every_days', 0, minimum=0, maximum=36500),
             copies=general.integer('copies', 1, minimum=1, maximum=9),
+            catalog_backup=general._typed('catalog_backup', 'tape', _backup_place, 'tape, no, or a full path'),
         ),
         device=DeviceConfig(
             library=device.text('library'),

@@ -8,7 +8,7 @@
     pytarchive restore PATH [--to DIR] [--only SUBPATH] [--force]
     pytarchive explore PATH [--part N] | --stop  pytarchive summary [--json]
     pytarchive deleteable [--json]              pytarchive inventory [--json]
-    pytarchive scan | format BARCODE | check BARCODE
+    pytarchive scan | format BARCODE | check BARCODE | import BARCODE
 
 Commands that queue a task return at once, or with --wait follow it (progress on a terminal) and
 print its result; inventory always waits, since its report is the point. Thin on purpose: the
@@ -99,6 +99,7 @@ def build_parser() -> ArgumentParser:
     for name, text in (
         ('format', 'queue formatting a new tape with LTFS (never erases a formatted one)'),
         ('check', "queue reading a tape's capacity and free space"),
+        ('import', "queue rebuilding a tape's catalog entries from the description on the tape"),
     ):
         sub = commands.add_parser(name, parents=queued, help=text)
         sub.add_argument('barcode', metavar='BARCODE', help="the tape's barcode, e.g. TPN001L9")
@@ -198,7 +199,7 @@ def build_request(parser: ArgumentParser, args: argparse.Namespace) -> Dict[str,
         if not ids:
             parser.error('cancel: which tasks? give their ids (e.g. 3,5)')
         return {'ids': ids}
-    if args.command in ('format', 'check'):
+    if args.command in ('format', 'check', 'import'):
         return {'barcode': args.barcode}
     if args.command == 'prepare':
         return {'path': args.path, 'description': args.description}

@@ -1,7 +1,7 @@
 """The service's commands: check a request's arguments, then read state or queue a task.
 
 Everything that touches the library or takes long becomes a task (scan, format, check, prepare,
-archive, restore, explore, inventory); the rest answers from the database. Each handler returns
+archive, restore, explore, inventory, verify, import); the rest answers from the database. Each handler returns
 what the client prints: text, or data when --json asked for it; a queued task comes back as
 Queued, so the client can wait for it.
 """
@@ -114,6 +114,7 @@ class Commands:
             'restore': self.restore,
             'explore': self.explore,
             'inventory': self.inventory,
+            'import': self.tape_import,
         }
 
     def handle(self, command: str, args: Dict[str, Any]) -> Any:
@@ -279,6 +280,10 @@ class Commands:
 
     def check(self, args: Dict[str, Any]) -> Queued:
         return _queued(self.api.submit('check', barcode=self._tape(args)))
+
+    def tape_import(self, args: Dict[str, Any]) -> Queued:
+        """Rebuild a tape's catalog entries from the description on the tape (after a lost catalog)."""
+        return _queued(self.api.submit('import', barcode=self._tape(args)))
 
     def _tape(self, args: Dict[str, Any]) -> str:
         """The barcode of a tape the library holds: one it does not is refused now, not by a task

@@ -344,6 +344,16 @@ class Database:
                 self._failed(exc)
                 raise
 
+    def backup_to(self, path: str) -> None:
+        """A consistent copy of the whole catalog in a new file at path (SQLite's online backup)."""
+        with self._lock:
+            self.check()
+            target = sqlite3.connect(path)
+            try:
+                self._conn.backup(target)
+            finally:
+                target.close()
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

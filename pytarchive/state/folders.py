@@ -343,3 +343,22 @@ def per_tape(db: Database) -> Dict[str, Dict[str, int]]:
             (ARCHIVED, ARCHIVED),
         )
     }
+
+
+def record_imported(db: Database, folder: Dict[str, Any], rows: Iterable[Tuple]) -> int:
+    """An archive read from a tape's description (pytarchive import): its folder record, archived, and
+    its manifest rows (path, kind, size, mtime, mode, uid, gid, checksum, target), in one transaction,
+    so an import cut short leaves whole archives only. -> the new record's id."""
+    columns = ', '.join(folder)
+    with db.transaction() as conn:
+        cursor = conn.execute(
+            f'INSERT INTO folders ({columns}, state) VALUES ({", ".join("?" * len(folder))}, ?)',
+            (*folder.values(), ARCHIVED),
+        )
+        folder_id = cursor.lastrowid
+        conn.executemany(
+            'INSERT INTO manifest (folder, path, kind, size, mtime, mode, uid, gid, checksum, target) '
+            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            ((folder_id, *row) for row in rows),
+        )
+    return folder_id

@@ -10,7 +10,19 @@ queue's rule for several drives: taskqueue.registry's claims).
 """
 
 from pytarchive.taskqueue import Registry
-from pytarchive.tasks import archive, check, copies, explore, format, inventory, prepare, restore, scan, verify
+from pytarchive.tasks import (
+    archive,
+    check,
+    copies,
+    explore,
+    format,
+    inventory,
+    prepare,
+    restore,
+    scan,
+    tapeimport,
+    verify,
+)
 
 REGISTRY = Registry(
     [
@@ -24,5 +36,6 @@ REGISTRY = Registry(
         ('explore', explore.run, explore.tapes_needed),
         ('inventory', inventory.run),
         ('verify', verify.run, verify.tapes_needed),
+        ('import', tapeimport.run),
     ]
 )

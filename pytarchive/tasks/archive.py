@@ -25,7 +25,7 @@ import shutil
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from common.errors import ToolError
-from pytarchive import transfer
+from pytarchive import tapedesc, transfer
 from pytarchive.library.errors import DriveError
 from pytarchive.progress import Progress
 from pytarchive.resources import DriveResources
@@ -121,6 +121,12 @@ def archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional
     try:
         copy = _copy_packed if folder['packed'] else _copy_tree
         archived_bytes = copy(ctx, folder, destination, resuming, root or folder['path'])
+        # The tape describes itself (header, manifest, a copy of the catalog) before the read-back checks it all.
+        general = resources.config.general
+        written = tapedesc.back_up_catalog(db, mountpoint, general.scratch_path, general.catalog_backup)
+        written.update(
+            tapedesc.write(mountpoint, folders.get(db, folder['id']), folders.entries(db, folders.manifest_of(folder)))
+        )
     except (ToolError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             tapes.record_full(db, barcode)
@@ -129,12 +135,15 @@ def archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional
     try:
         resources.remount_read_only()
         verify = verify_packed if folder['packed'] else verify_tree
-        bad = verify(ctx, folder, destination)
+        bad = verify(ctx, folder, destination) + tapedesc.check(mountpoint, written)
     except ToolError as exc:
+        _withdraw(resources, written)
         raise failed(db, folder, exc.message) from None
     except OSError as exc:
+        _withdraw(resources, written)
         raise failed(db, folder, f'{exc.filename or destination}: {exc.strerror}') from None
     if bad:
+        _withdraw(resources, written)
         shown = '; '.join(f'{name}: {why}' for name, why in bad[:_SHOWN])
         more = f' and {len(bad) - _SHOWN} more' if len(bad) > _SHOWN else ''
         raise failed(
@@ -148,6 +157,17 @@ def archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional
     if folder['packed']:
         _remove(folder['packed'])  # pytarchive's own scratch copy, now safely on tape
     return archived_text(folder, barcode, tape_path, archived_bytes, resources.recovery or '')
+
+
+def _withdraw(resources: DriveResources, written: Dict[str, str]) -> None:
+    """A copy that failed its read-back must not be described on the tape: an import would take it for
+    an archive. Best effort (the volume mounted read-write again); a failure is logged."""
+    try:
+        resources.drive.unmount()
+        resources.mount()
+        tapedesc.withdraw(resources.mountpoint, written)
+    except (ToolError, OSError) as exc:
+        log.warning('could not remove the description of a copy that failed its read-back: %s', exc)
 
 
 def failed(db: Database, folder: Dict, message: str) -> ToolError:
@@ -178,6 +198,8 @@ def free_tape_path(mountpoint: str, folder: Dict) -> str:
     """The folder's own path on the tape (so explore shows familiar paths), made unique if taken."""
     # Never the tape's root: a failed copy is removed, and that must not take other folders with it.
     base = (folder['path'].strip('/') or f'folder-{folder["id"]}') + (PACKED_SUFFIX if folder['packed'] else '')
+    if base.split('/')[0] == tapedesc.DIRECTORY:  # the tape's own description folder is never an archive's
+        base = f'folder-{folder["id"]}-{base}'
     if not os.path.lexists(os.path.join(mountpoint, base)):
         return base
     stem = base[: -len(PACKED_SUFFIX)] if folder['packed'] else base
@@ -203,7 +225,8 @@ def _needed_bytes(db: Database, folder: Dict, block: int) -> int:
         for row in folders.entries(db, folders.manifest_of(folder)):
             entries += 1
             data += blocks(row['size'], block) if row['kind'] == FILE else 0
-    return data + 2 * blocks(entries * INDEX_BYTES_PER_ENTRY, block) + RESERVE_BYTES
+    described = tapedesc.reserve(db, folder['id'], block)  # the tape's description of it, the catalog's copy
+    return data + 2 * blocks(entries * INDEX_BYTES_PER_ENTRY, block) + RESERVE_BYTES + described
 
 
 def blocks(size: int, block: int) -> int:

@@ -91,10 +91,11 @@ class Rig:
 
     # -- the service -------------------------------------------------------------------------------
 
-    def start(self):
+    def start(self, *options: str):
+        """options: the service's own, e.g. --new-database."""
         with open(self.log, 'a') as log:
             self.process = subprocess.Popen(
-                [PYTHON, '-m', 'pytarchive.service', '--config-file', str(self.config)],
+                [PYTHON, '-m', 'pytarchive.service', '--config-file', str(self.config), *options],
                 cwd=REPO,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -273,31 +274,42 @@ class Rig:
         return parse_status(self._mtx('status')).drive(index)
 
     def volume(self, barcode: str = 'TPN001L9') -> dict:
-        """{path: size} of every file and link on the tape, read by loading it with the real mtx and
-        mounting it read-only with the real ltfs on a mount point of the test's (the service idle)."""
+        """{path: size} of every file and link on the tape (see mounted_volume)."""
+        found = {}
+        with self.mounted_volume(barcode) as mountpoint:
+            for parent, directories, files in os.walk(mountpoint):
+                for name in files + [d for d in directories if os.path.islink(os.path.join(parent, d))]:
+                    path = os.path.join(parent, name)
+                    found[os.path.relpath(path, mountpoint)] = os.lstat(path).st_size
+        return found
+
+    def read_from_tape(self, barcode: str, *paths: str) -> dict:
+        """{path: bytes} of these files on the tape (see mounted_volume)."""
+        with self.mounted_volume(barcode) as mountpoint:
+            return {path: (mountpoint / path).read_bytes() for path in paths}
+
+    @contextlib.contextmanager
+    def mounted_volume(self, barcode: str):
+        """The tape loaded with the real mtx and mounted read-only with the real ltfs on a mount point of
+        the test's (the service idle) for the block; the mount point's Path."""
         device = dict(line.split(' = ', 1) for line in self.config.read_text().splitlines() if ' = ' in line)
         device['drive_device'] = device['drive_device'].split(', ')[0]  # the first drive's
         status = parse_status(self._mtx('status'))
         [slot] = [slot.number for slot in status.slots if slot.barcode == barcode]
         self._mtx('load', str(slot), '0')
         mountpoint = Path(tempfile.mkdtemp(prefix='volume-', dir=self.run_dir))
-        found = {}
         try:
             subprocess.run(
                 [device['ltfs'], '-o', f'devname={device["drive_device"]},ro', str(mountpoint)],
                 capture_output=True,
                 timeout=120,
             )
-            for parent, directories, files in os.walk(mountpoint):
-                for name in files + [d for d in directories if os.path.islink(os.path.join(parent, d))]:
-                    path = os.path.join(parent, name)
-                    found[os.path.relpath(path, mountpoint)] = os.lstat(path).st_size
+            yield mountpoint
         finally:
             pids = ltfs_processes(str(mountpoint))
             subprocess.run(['umount', str(mountpoint)], capture_output=True)
             wait_for_exit(pids, str(mountpoint), 60)
             self._mtx('unload', str(slot), '0')
-        return found
 
     def _mtx(self, *args: str) -> str:
         return subprocess.run(

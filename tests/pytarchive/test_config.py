@@ -54,6 +54,7 @@ def test_defaults_for_everything_a_typical_file_does_not_set(tmp_path):
     assert config.device.mtx == ('mtx',)
     assert config.device.umount == ('umount',)
     assert config.general.pack_threshold == 500_000
+    assert config.general.catalog_backup == 'tape'
     assert config.export.exportfs == ('exportfs',)
     assert (config.email.starttls, config.email.username, config.email.configured) == (False, '', False)
 
@@ -120,6 +121,10 @@ read_only_group = tape
             "[General] tape_max_size: '16T' is not a whole number (0 or more)",
         ),
         (('scratch_path = /tmp', 'scratch_path = tmp'), "[General] scratch_path: 'tmp' is not an absolute path"),
+        (
+            ('scratch_path = /tmp', 'catalog_backup = backups'),
+            "[General] catalog_backup: 'backups' is not tape, no, or a full path",
+        ),
         (('[Export]', 'drive_index = -1\n[Export]'), "[Device] drive_index: '-1' is not a whole number (0 or more)"),
         (('[Export]', 'mtx = "unbalanced\n[Export]'), "[Device] mtx: '\"unbalanced' is not a command"),
         (('[Export]', 'drive_seral = 1\n[Export]'), '[Device] drive_seral: unknown key (known: '),

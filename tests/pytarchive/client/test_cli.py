@@ -44,6 +44,7 @@ def test_each_command_sends_what_the_service_needs():
     assert request_for('queue') == ('queue', {'json': False, 'all': False})
     assert request_for('queue', '--all', '--json') == ('queue', {'json': True, 'all': True})
     assert request_for('queue', '12') == ('queue', {'json': False, 'all': False, 'id': 12})
+    assert request_for('import', 'TPN002L9', '--wait') == ('import', {'barcode': 'TPN002L9'})
 
 
 @pytest.mark.parametrize(
@@ -59,6 +60,7 @@ def test_each_command_sends_what_the_service_needs():
         (['cancel'], 'the following arguments are required: ID[,ID...]'),
         (['find'], 'the following arguments are required: PATTERN'),
         (['history'], 'the following arguments are required: PATH'),
+        (['import'], 'the following arguments are required: BARCODE'),
         (['cancel', 'x'], "cancel: 'x' is not a task id"),
         (['queue', '3', '--all'], 'queue: give one task id'),
         (['queue', 'three'], "argument ID: invalid int value: 'three'"),

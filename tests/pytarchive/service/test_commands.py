@@ -32,6 +32,7 @@ def test_every_kind_the_commands_queue_is_registered_and_every_registered_kind_i
         ('explore', {'path': folder}),
         ('inventory', {}),
         ('verify', {'target': BARCODE}),
+        ('import', {'barcode': BARCODE}),
     ]
     with db.transaction() as conn:  # what verify re-reads: an archive on that tape
         conn.execute('INSERT INTO tapes (barcode) VALUES (?)', (BARCODE,))
@@ -47,7 +48,7 @@ def test_every_kind_the_commands_queue_is_registered_and_every_registered_kind_i
 def test_an_unknown_kind_is_refused_when_queued_and_fails_in_one_line_if_found_in_the_queue(storage):
     with pytest.raises(
         UnknownTask,
-        match=r"^unknown task kind 'erase' \(known: archive, check, copy, explore, format, "
+        match=r"^unknown task kind 'erase' \(known: archive, check, copy, explore, format, import, "
         r'inventory, prepare, restore, scan, verify\)$',
     ):
         QueueApi(storage, REGISTRY).submit('erase')

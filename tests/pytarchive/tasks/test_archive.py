@@ -8,6 +8,7 @@ reports and back on disk.
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -160,7 +161,8 @@ def test_archive_refuses_unprepared_folders_and_folders_that_do_not_fit(make_rig
     rig.ok('prepare', str(folder), '--wait')
     refused = rig.client('archive', str(folder), TAPE, '--wait')
     assert refused.returncode == 1
-    assert 'needs 175.1 MB on tape but TPN001L9 has only' in refused.stderr
+    # 140 MB of data, 32 MiB of reserve, the index, the description and the catalog's copy
+    assert re.search(r'needs 17\d\.\d MB on tape but TPN001L9 has only', refused.stderr), refused.stderr
     assert 'nothing written' in refused.stderr
     assert rig.ok('deleteable').startswith('nothing is archived')
 
@@ -199,17 +201,23 @@ def test_a_flipped_byte_on_tape_fails_verification_naming_the_file(make_rig, tmp
     # the copy is on the tape, its index written, the tape mounted again read-only: the media goes bad
     rig.freeze_when(task_id, lambda state, step: step == 'verifying')
     sim_fault(rig, 'flip-byte', TAPE, on_tape)
+    sim_fault(rig, 'flip-byte', TAPE, 'pytarchive-descriptions/000001.manifest.tsv')  # the description too
     rig.thaw()
 
     task = rig.wait_for({task_id: {'failed'}}, timeout=120)[task_id]
     assert 'verification failed' in task['error'] and 'sub dir/a file.bin: checksum differs' in task['error']
+    assert 'pytarchive-descriptions/000001.manifest.tsv: checksum differs from what was written' in task['error']
     assert 'NOT archived' in task['error']
     assert rig.ok('deleteable').startswith('nothing is archived')
     assert json.loads(rig.ok('summary', '--json'))['folders'] == {'failed': 1}
+    described = [name for name in rig.volume() if name.endswith(('.header.txt', '.manifest.tsv'))]
+    assert described == []  # the tape does not describe a copy that failed its read-back
 
     # Archived again: a fresh copy (next to the bad one, which LTFS cannot reclaim anyway) verifies.
     assert 'verified' in archived_again(rig, folder)
     assert str(folder) in rig.ok('deleteable')
+    described = sorted(name for name in rig.volume() if name.endswith(('.header.txt', '.manifest.tsv')))
+    assert described == ['pytarchive-descriptions/000001.header.txt', 'pytarchive-descriptions/000001.manifest.tsv']
 
 
 def many_small_files(folder: Path, groups: int = 20, per_group: int = 400) -> Path:

@@ -69,6 +69,11 @@ In both files a backslash is written \\\\, a tab \\t, a newline \\n, a carriage 
 byte that is not UTF-8 \\xHH; nothing else is escaped. For example:
     cut -f1,3 NNNNNN{MANIFEST_SUFFIX} | less              # paths and sizes
     b3sum "<Tape path>/some/file"                        # the same as its checksum column
+A folder archived across several tapes has a description on each: its header adds Part (1, 2,
+...), Last part (yes on the last), First path and Last path (the range of the manifest's paths this
+tape holds; its manifest lists them), and "Piece N: START SIZE CHECKSUM PATH" for a file cut across
+tapes: its bytes from START are in PATH.pytarchive-piece-START (20 digits), so
+    cat PATH.pytarchive-piece-*                          # over the tapes, in name order: the file
 {CATALOG_NAME} is a copy of pytarchive's whole catalog (SQLite), made as the last archive was
 written: that archive shows there as 'archiving', since it was read back after the copy.
 """
@@ -105,12 +110,15 @@ def _encode(text: str) -> bytes:
 # -- writing ---------------------------------------------------------------------------------------
 
 
-def write(mountpoint: str, folder: Dict[str, Any], entries: Iterable[Dict[str, Any]]) -> Dict[str, str]:
+def write(
+    mountpoint: str, folder: Dict[str, Any], entries: Iterable[Dict[str, Any]], part: Optional[Dict[str, Any]] = None
+) -> Dict[str, str]:
     """Describe the archive of `folder` (its record, with tape and tape_path set) on the mounted tape.
 
     entries: its manifest rows, in path order (for a second copy, the first copy's). Written again
-    by a resumed archive, it replaces the earlier description of the same tape path. Returns
-    {path on the tape: BLAKE3} of the files written, for check()."""
+    by a resumed archive, it replaces the earlier description of the same tape path. part: for a
+    folder archived across tapes, this tape's part (part, last, first_path, last_path, pieces); its
+    entries are the part's. Returns {path on the tape: BLAKE3} of the files written, for check()."""
     directory = os.path.join(mountpoint, DIRECTORY)
     os.makedirs(directory, exist_ok=True)
     written: Dict[str, str] = {}
@@ -137,7 +145,7 @@ def write(mountpoint: str, folder: Dict[str, Any], entries: Iterable[Dict[str, A
 
     try:
         manifest_sum = _write_file(os.path.join(directory, manifest_name), manifest_lines())
-        fields = header_fields(folder, counted, manifest_name, manifest_sum)
+        fields = header_fields(folder, counted, manifest_name, manifest_sum) + part_fields(part)
         header = ''.join(f'{key}: {escape(str(value))}\n' for key, value in fields)
         header_sum = _write_file(os.path.join(directory, header_name), [header.encode('utf-8', 'surrogateescape')])
     except BaseException:
@@ -175,6 +183,31 @@ def header_fields(
         ('Manifest checksum', checksum),
     ]
     return fields
+
+
+def part_fields(part: Optional[Dict[str, Any]]) -> List[Tuple[str, Any]]:
+    """A part's place in a folder archived across tapes, and the pieces it holds of files cut across
+    tapes (at most two: one carried on from the tape before, one going on to the next)."""
+    if part is None:
+        return []
+    fields: List[Tuple[str, Any]] = [
+        ('Part', part['part']),
+        ('Last part', 'yes' if part['last'] else 'no'),
+        ('First path', part['first_path']),
+        ('Last path', part['last_path']),
+    ]
+    for number, piece in enumerate(part['pieces'], 1):
+        fields.append((f'Piece {number}', f'{piece["start"]} {piece["size"]} {piece["checksum"]} {piece["path"]}'))
+    return fields
+
+
+def read_pieces(fields: Dict[str, str]) -> List[Dict[str, Any]]:
+    """The pieces a part's header names: {path, start, size, checksum}."""
+    found = []
+    for key in sorted(key for key in fields if key.startswith('Piece ')):
+        start, size, checksum, path = fields[key].split(' ', 3)
+        found.append({'path': path, 'start': int(start), 'size': int(size), 'checksum': checksum})
+    return found
 
 
 def _line(row: Dict[str, Any]) -> str:

@@ -169,6 +169,9 @@ MIGRATIONS: List[Sequence[str]] = [
             PRIMARY KEY (folder, path, start)
         ) WITHOUT ROWID""",
     ),
+    # 9 -> 10: which part is a folder's last, so that `pytarchive import`, reading the parts from
+    # their tapes in any order, knows when it has them all.
+    ('ALTER TABLE parts ADD COLUMN last INTEGER NOT NULL DEFAULT 0',),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -12,6 +12,7 @@ the folder's family; `copy_number` counts from 1 for the first. Only first recor
 replaced or looked up by path (`latest`); copies are reached through their first.
 """
 
+import collections
 import queue
 import threading
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -174,7 +175,7 @@ def start_copy(db: Database, first: Dict[str, Any], tape: str, packed: Optional[
                     PREPARED,
                     first['source_bytes'],
                     first['file_count'],
-                    now(),
+                    first['created'],  # when the folder was prepared: a copy's description says the same
                     packed,
                     first['id'],
                     number + 1,
@@ -348,17 +349,30 @@ def per_tape(db: Database) -> Dict[str, Dict[str, int]]:
 def record_imported(db: Database, folder: Dict[str, Any], rows: Iterable[Tuple]) -> int:
     """An archive read from a tape's description (pytarchive import): its folder record, archived, and
     its manifest rows (path, kind, size, mtime, mode, uid, gid, checksum, target), in one transaction,
-    so an import cut short leaves whole archives only. -> the new record's id."""
-    columns = ', '.join(folder)
+    so an import cut short leaves whole archives only. An archive of the same preparation (same
+    path and prepared date) already in the catalog makes this one a further copy of it, sharing its
+    manifest (the rows are still read through: their checksum and counts are checked). -> the new
+    record's id."""
     with db.transaction() as conn:
+        family = conn.execute(
+            'SELECT id, copy_of FROM folders WHERE path = ? AND created = ? AND state = ? '
+            'AND id NOT IN (SELECT folder FROM parts) ORDER BY id LIMIT 1',
+            (folder['path'], folder['created'], ARCHIVED),
+        ).fetchone()
+        if family is not None:
+            folder = {**folder, 'copy_of': family[1] or family[0]}
+        columns = ', '.join(folder)
         cursor = conn.execute(
             f'INSERT INTO folders ({columns}, state) VALUES ({", ".join("?" * len(folder))}, ?)',
             (*folder.values(), ARCHIVED),
         )
         folder_id = cursor.lastrowid
-        conn.executemany(
-            'INSERT INTO manifest (folder, path, kind, size, mtime, mode, uid, gid, checksum, target) '
-            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-            ((folder_id, *row) for row in rows),
-        )
+        if family is not None:
+            collections.deque(rows, maxlen=0)
+        else:
+            conn.executemany(
+                'INSERT INTO manifest (folder, path, kind, size, mtime, mode, uid, gid, checksum, target) '
+                'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                ((folder_id, *row) for row in rows),
+            )
     return folder_id

@@ -11,7 +11,7 @@ of its own on its tape (piece_name) with its own checksum, and the whole file's 
 manifest's as for any file.
 """
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from pytarchive.state.db import Database, now
 
@@ -32,10 +32,13 @@ def start(db: Database, folder_id: int, number: int, tape: str, tape_path: str, 
     return of(db, folder_id)[number - 1]
 
 
-def close(db: Database, folder_id: int, number: int, last_path: str) -> None:
-    """The part ends at last_path: the next file did not fit on its tape (or the folder ended)."""
+def close(db: Database, folder_id: int, number: int, last_path: str, last: bool) -> None:
+    """The part ends at last_path: the next file did not fit on its tape, or (last) the folder ended."""
     with db.transaction() as conn:
-        conn.execute('UPDATE parts SET last_path = ? WHERE folder = ? AND part = ?', (last_path, folder_id, number))
+        conn.execute(
+            'UPDATE parts SET last_path = ?, last = ? WHERE folder = ? AND part = ?',
+            (last_path, int(last), folder_id, number),
+        )
 
 
 def mark_archived(db: Database, folder_id: int, number: int, archived_bytes: int) -> None:
@@ -95,6 +98,72 @@ def holding(parts: List[Dict[str, Any]], path: str) -> Optional[Dict[str, Any]]:
         if part['first_path'] <= path and (part['last_path'] is None or path <= part['last_path']):
             return part
     return None
+
+
+def record_imported(
+    db: Database, folder: Dict[str, Any], part: Dict[str, Any], rows: Iterable[Tuple], held: List[Dict[str, Any]]
+) -> int:
+    """A part read from its tape's description (pytarchive import), in one transaction: the folder's
+    record (made by the first of its parts read, in whichever order, and found by path and prepared
+    date by the others), the part, its manifest rows and the pieces it holds. The folder is archived
+    once its parts, up to the one marked last, are all there. -> the folder's record id."""
+    with db.transaction() as conn:
+        found = conn.execute(
+            'SELECT id FROM folders WHERE path = ? AND created = ? AND copy_of IS NULL AND id IN '
+            '(SELECT folder FROM parts)',
+            (folder['path'], folder['created']),
+        ).fetchone()
+        if found is not None:
+            folder_id = found[0]
+        else:
+            values = {**folder, 'state': ARCHIVING}
+            folder_id = conn.execute(
+                f'INSERT INTO folders ({", ".join(values)}) VALUES ({", ".join("?" * len(values))})',
+                tuple(values.values()),
+            ).lastrowid
+        if part['part'] == 1:
+            conn.execute(
+                'UPDATE folders SET tape = ?, tape_path = ? WHERE id = ?', (part['tape'], part['tape_path'], folder_id)
+            )
+        conn.execute(
+            'INSERT INTO parts (folder, part, tape, tape_path, first_path, last_path, state, archived_bytes, '
+            'archived, last) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            (
+                folder_id,
+                part['part'],
+                part['tape'],
+                part['tape_path'],
+                part['first_path'],
+                part['last_path'],
+                ARCHIVED,
+                part['archived_bytes'],
+                part['archived'],
+                int(part['last']),
+            ),
+        )
+        conn.executemany(  # a file cut across tapes is listed by each part holding a piece of it
+            'INSERT OR IGNORE INTO manifest (folder, path, kind, size, mtime, mode, uid, gid, checksum, target) '
+            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            ((folder_id, *row) for row in rows),
+        )
+        conn.executemany(
+            'INSERT OR REPLACE INTO pieces (folder, path, start, size, part, checksum) VALUES (?, ?, ?, ?, ?, ?)',
+            ((folder_id, p['path'], p['start'], p['size'], part['part'], p['checksum']) for p in held),
+        )
+        numbers = [
+            row[0] for row in conn.execute('SELECT part FROM parts WHERE folder = ? ORDER BY part', (folder_id,))
+        ]
+        [last] = conn.execute('SELECT MAX(part) FROM parts WHERE folder = ? AND last = 1', (folder_id,)).fetchone()
+        if last is not None and numbers == list(range(1, last + 1)):
+            conn.execute(
+                "UPDATE folders SET state = 'archived', archived = (SELECT MAX(archived) FROM parts WHERE folder = ?), "
+                'verified = (SELECT MAX(archived) FROM parts WHERE folder = ?), '
+                "file_count = (SELECT COUNT(*) FROM manifest WHERE folder = ? AND kind = 'file'), "
+                "source_bytes = (SELECT COALESCE(SUM(size), 0) FROM manifest WHERE folder = ? AND kind = 'file'), "
+                'archived_bytes = (SELECT SUM(archived_bytes) FROM parts WHERE folder = ?) WHERE id = ?',
+                (folder_id,) * 6,
+            )
+    return folder_id
 
 
 def record_fixity(db: Database, folder_id: int, number: int, result: str) -> None:

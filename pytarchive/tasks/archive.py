@@ -137,13 +137,13 @@ def archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional
         verify = verify_packed if folder['packed'] else verify_tree
         bad = verify(ctx, folder, destination) + tapedesc.check(mountpoint, written)
     except ToolError as exc:
-        _withdraw(resources, written)
+        withdraw_description(resources, written)
         raise failed(db, folder, exc.message) from None
     except OSError as exc:
-        _withdraw(resources, written)
+        withdraw_description(resources, written)
         raise failed(db, folder, f'{exc.filename or destination}: {exc.strerror}') from None
     if bad:
-        _withdraw(resources, written)
+        withdraw_description(resources, written)
         shown = '; '.join(f'{name}: {why}' for name, why in bad[:_SHOWN])
         more = f' and {len(bad) - _SHOWN} more' if len(bad) > _SHOWN else ''
         raise failed(
@@ -159,7 +159,7 @@ def archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional
     return archived_text(folder, barcode, tape_path, archived_bytes, resources.recovery or '')
 
 
-def _withdraw(resources: DriveResources, written: Dict[str, str]) -> None:
+def withdraw_description(resources: DriveResources, written: Dict[str, str]) -> None:
     """A copy that failed its read-back must not be described on the tape: an import would take it for
     an archive. Best effort (the volume mounted read-write again); a failure is logged."""
     try:

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Set, Tuple
 import blake3
 
 from common.errors import ToolError
-from pytarchive import transfer
+from pytarchive import tapedesc, transfer
 from pytarchive.progress import Progress
 from pytarchive.state import folders, parts, tapes
 from pytarchive.state.db import Database
@@ -165,7 +165,9 @@ def _write_part(
     mine = folders.manifest_of(folder)
     cut = {piece['path'] for piece in parts.pieces(db, mine)}
     block = os.statvfs(mountpoint).f_frsize
-    room = Room(min(free, limit - (total - free)) if limit else free, min(total, limit or total), block, cut)
+    described = tapedesc.reserve(db, mine, block)  # the part's description and the catalog's copy
+    budget = (min(free, limit - (total - free)) if limit else free) - described
+    room = Room(budget, min(total, limit or total) - described, block, cut)
     ctx.checkpoint()
     start, done, unfinished = first, None, None  # done: a cut file whose last piece this part holds
     try:
@@ -192,11 +194,17 @@ def _write_part(
     else:
         following = stopped['path'] if stopped else None
         last = _last_before(db, folder, first, following)
-    parts.close(db, folder['id'], number, last)
+    parts.close(db, folder['id'], number, last, following is None)
+    written = _describe(ctx, folder, barcode, part, following is None, first, last)
     ctx.checkpoint()
-    resources.remount_read_only()
-    bad = archive.verify_tree(ctx, folder, destination, {'part': number, 'first_path': first, 'last_path': last})
+    try:
+        resources.remount_read_only()
+        bad = archive.verify_tree(ctx, folder, destination, {'part': number, 'first_path': first, 'last_path': last})
+    except (ToolError, OSError) as exc:
+        bad = [(destination, exc.message if isinstance(exc, ToolError) else exc.strerror or str(exc))]
+    bad += tapedesc.check(mountpoint, written)
     if bad:
+        archive.withdraw_description(resources, written)
         parts.drop(db, folder['id'], number)
         shown = '; '.join(f'{name}: {why}' for name, why in bad[:5])
         raise archive.failed(
@@ -207,6 +215,22 @@ def _write_part(
         )
     parts.mark_archived(db, folder['id'], number, room.size)
     return following, room.size
+
+
+def _describe(
+    ctx: TaskContext, folder: Dict, barcode: str, part: Dict, last: bool, first_path: str, last_path: str
+) -> Dict[str, str]:
+    """This part's description on its tape (and the catalog's copy), as every archive writes one."""
+    resources = ctx.resources
+    db, mountpoint, general = resources.db, resources.mountpoint, resources.config.general
+    number = part['part']
+    written = tapedesc.back_up_catalog(db, mountpoint, general.scratch_path, general.catalog_backup)
+    record = {**folders.get(db, folder['id']), 'tape': barcode, 'tape_path': part['tape_path']}
+    held = [piece for piece in parts.pieces(db, folder['id']) if piece['part'] == number]
+    place = {'part': number, 'last': last, 'first_path': first_path, 'last_path': last_path, 'pieces': held}
+    entries = folders.entries(db, folders.manifest_of(folder), first=first_path, last=last_path)
+    written.update(tapedesc.write(mountpoint, record, entries, place))
+    return written
 
 
 def _write_piece(

@@ -15,7 +15,7 @@ from common.errors import ToolError
 from pytarchive import tapedesc
 from pytarchive.library.errors import DriveError
 from pytarchive.progress import Progress
-from pytarchive.state import folders, tapes
+from pytarchive.state import folders, parts, tapes
 from pytarchive.state.db import Database
 from pytarchive.taskqueue import TaskContext
 from pytarchive.units import human_bytes
@@ -49,6 +49,7 @@ def import_mounted(db: Database, mountpoint: str, barcode: str, ctx: Optional[Ta
     total = sum(int(fields['Files']) for _, fields in described)
     progress = Progress(ctx, 'importing', files_total=total) if ctx is not None else None
     known = {folder['tape_path'] for folder in folders.archived_on(db, barcode)}
+    known |= {part['tape_path'] for part in parts.on_tape(db, barcode) if part['state'] == parts.ARCHIVED}
     imported: List[Dict] = []
     skipped: List[str] = []
     files = size = 0
@@ -60,7 +61,11 @@ def import_mounted(db: Database, mountpoint: str, barcode: str, ctx: Optional[Ta
             counted = Counted()
             try:
                 rows = counted.rows(tapedesc.batches(manifest, fields['Manifest checksum']), fields)
-                folders.record_imported(db, _record(fields, barcode, mountpoint), rows)  # rolled back if rows raise
+                record = _record(fields, barcode, mountpoint)
+                if 'Part' in fields:  # a part of a folder archived across tapes
+                    parts.record_imported(db, _folder_of_part(record), _part(fields, barcode), rows, _pieces(fields))
+                else:
+                    folders.record_imported(db, record, rows)  # rolled back if rows raise
             except tapedesc.NoDescription as exc:
                 raise ToolError(f'{barcode}: {exc.message}; {_so_far(imported, skipped)}') from None
             except OSError as exc:
@@ -139,6 +144,35 @@ def _record(fields: Dict[str, str], barcode: str, mountpoint: str) -> Dict:
         'packed_checksum': fields.get('Packed checksum') if packed else None,
         'copy_number': int(fields.get('Copy') or 1),
     }
+
+
+def _folder_of_part(record: Dict) -> Dict:
+    """What a part's header says of its folder: the rest (tape, counts, dates) comes from its parts."""
+    return {key: record[key] for key in ('path', 'description', 'created', 'copy_number')}
+
+
+def _part(fields: Dict[str, str], barcode: str) -> Dict:
+    try:
+        number = int(fields['Part'])
+        return {
+            'part': number,
+            'last': fields['Last part'] == 'yes',
+            'first_path': fields['First path'],
+            'last_path': fields['Last path'],
+            'tape': barcode,
+            'tape_path': fields['Tape path'],
+            'archived_bytes': int(fields['Bytes']),
+            'archived': fields.get('Archived'),
+        }
+    except (KeyError, ValueError):
+        raise tapedesc.NoDescription(f'{fields["Manifest"]}: its header names a part without its place') from None
+
+
+def _pieces(fields: Dict[str, str]) -> List[Dict]:
+    try:
+        return tapedesc.read_pieces(fields)
+    except ValueError:
+        raise tapedesc.NoDescription(f'{fields["Manifest"]}: its header names a piece it cannot read') from None
 
 
 def _listed(paths: List[str]) -> str:

@@ -5,6 +5,7 @@ sound copy when the first went bad; history, find and ls showing the copies."""
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,24 @@ def test_a_packed_folder_and_a_deleted_one_are_copied_from_tape_and_the_copies_v
     assert 'kept.bin' in rig.ok('ls', str(gone))
     rig.ok('restore', str(gone), '--to', str(restored), '--wait')
     assert (restored / 'kept.bin').read_bytes() == b'x' * 70_000
+
+    # Each copy describes itself on its tape: with the catalog lost, importing the second tape first
+    # and then the first brings each folder back as one family of two copies sharing one manifest.
+    rig.stop()
+    for name in ('', '-wal', '-shm'):
+        Path(f'{rig.database}{name}').unlink(missing_ok=True)
+    rig.start('--new-database')
+    rig.ok('import', SECOND, '--wait')
+    rig.ok('import', TAPE, '--wait')
+    families = rig.query(
+        'SELECT f.path, f.tape, f.copy_of IS NULL, (SELECT COUNT(*) FROM manifest m WHERE m.folder = f.id) '
+        'FROM folders f ORDER BY f.path, f.copy_of IS NOT NULL'
+    )
+    assert [(path, tape, first) for path, tape, first, _ in families] == [
+        (str(gone), SECOND, 1),
+        (str(gone), TAPE, 0),
+        (str(packed), SECOND, 1),
+        (str(packed), TAPE, 0),
+    ]
+    assert [rows > 0 for *_, rows in families] == [True, False, True, False]  # one manifest per family
+    assert rig.ok('deleteable').count(f'{TAPE}, {SECOND}') == 2  # by copy number

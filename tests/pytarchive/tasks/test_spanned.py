@@ -6,6 +6,7 @@ cut into pieces, each a file of its own on its tape, and put back together by re
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,19 @@ def test_a_single_file_larger_than_a_tape_is_cut_into_pieces_that_read_on_their_
     assert 'restored from TPN001L9, TPN002L9' in out and '3 written' in out
     assert snapshot(restored) == before
     assert not [name for name in os.listdir(restored) if name.startswith('.pytarchive')]  # no assembly left
+
+    # Each tape describes its part: with the catalog lost, importing the tapes (the last one first)
+    # brings the folder back, archived once both parts are in, and it restores whole again.
+    rig.stop()
+    for name in ('', '-wal', '-shm'):
+        Path(f'{rig.database}{name}').unlink(missing_ok=True)
+    rig.start('--new-database')
+    rig.ok('import', 'TPN002L9', '--wait')
+    assert rig.query('SELECT state FROM folders') == [('archiving',)]  # part 1 not read yet
+    assert rig.ok('deleteable').startswith('nothing is archived')
+    rig.ok('import', 'TPN001L9', '--wait')
+    assert rig.query('SELECT state, file_count, source_bytes FROM folders') == [('archived', 3, 130 * MB + 28)]
+    assert rig.query('SELECT part, start, size FROM pieces ORDER BY start') == pieces
+    again = tmp_path / 'again'
+    assert 'restored from TPN001L9, TPN002L9' in rig.ok('restore', str(folder), '--to', str(again), '--wait')
+    assert snapshot(again) == before

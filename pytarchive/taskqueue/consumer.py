@@ -11,9 +11,10 @@ next checkpoint() and raises TaskInterrupted, after releasing the drive in its o
 already running (a format, a copy of one file) is allowed to finish first.
 """
 
+import contextlib
 import logging
 import threading
-from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Set
+from typing import Any, Callable, ContextManager, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set
 
 from common.errors import ToolError
 from pytarchive.state.db import DatabaseUnusable
@@ -45,12 +46,19 @@ class TaskContext:
         storage: TaskStorage,
         stopping: threading.Event,
         cancelled: Optional[Dict[int, str]] = None,
+        lender: Optional[Callable[[], ContextManager[Any]]] = None,
     ):
         self.task = task
         self.resources = resources
         self._storage = storage
         self._stopping = stopping
         self._cancelled = cancelled if cancelled is not None else {}  # task id -> who asked
+        self._lender = lender
+
+    def other_drive(self) -> ContextManager[Any]:
+        """Another drive's resources for the block, if one is idle (a copy reads one tape while it
+        writes another); None when there is no other drive or every other one is busy."""
+        return self._lender() if self._lender is not None else contextlib.nullcontext()
 
     def progress(self, **counters: Optional[object]) -> None:
         """bytes_done, bytes_total, files_done, files_total (as far as known) and step (e.g. 'verifying')."""
@@ -89,11 +97,14 @@ class Consumer:
         self._cancelled: Dict[int, str] = {}  # running task id -> who cancelled it (a dict's set is atomic)
         self._claimed: Dict[int, FrozenSet[str]] = {}  # running task id -> its claims (Registry.claims)
         self._claim_lock = threading.Lock()  # what runs and what it holds change together
+        self._busy: Set[int] = set()  # drives running a task or lent to one
+        self._drives: Dict[int, Any] = {}  # drive number -> its resources
 
     def start(self) -> None:
         for position, resources in enumerate(self.resources):
             index = getattr(resources, 'index', None)  # the changer's number of the drive
             drive = index if isinstance(index, int) else position
+            self._drives[drive] = resources
             thread = threading.Thread(target=self._work, args=(resources, drive), name=f'worker-{drive}')
             thread.start()
             self._threads.append(thread)
@@ -127,10 +138,11 @@ class Consumer:
                     self._pending.wait(IDLE_POLL_S)
                     continue
                 try:
-                    self._run(task, resources)
+                    self._run(task, resources, drive)
                 finally:
                     with self._claim_lock:
                         self._claimed.pop(task.id, None)
+                        self._busy.discard(drive)
                     self.wake()  # a task waiting for this one's tape or path may run now
         except DatabaseUnusable as exc:
             # Nothing can be recorded any more; the service says why once, at CRITICAL.
@@ -139,6 +151,8 @@ class Consumer:
     def _claim(self, drive: int) -> Optional[Task]:
         """The oldest queued task whose claims are free, now running on this drive; None if none can run."""
         with self._claim_lock:
+            if drive in self._busy:
+                return None  # lent to a task running on another drive
             held: Set[str] = set().union(*self._claimed.values())
             found: Dict[int, FrozenSet[str]] = {}
 
@@ -153,11 +167,32 @@ class Consumer:
             task = self.storage.claim_next(drive, runnable)
             if task is not None:
                 self._claimed[task.id] = found[task.id]
+                self._busy.add(drive)
             return task
 
-    def _run(self, task: Task, resources: Any) -> None:
+    @contextlib.contextmanager
+    def _lend(self, to_drive: int) -> Iterator[Any]:
+        """An idle drive's resources for a task running on to_drive (None if none is idle): its
+        worker takes no task until the block ends. The tapes the borrower loads are its own claims."""
+        with self._claim_lock:
+            idle = [drive for drive in self._drives if drive not in self._busy and drive != to_drive]
+            if idle:
+                self._busy.add(idle[0])
+        if not idle:
+            yield None
+            return
+        try:
+            yield self._drives[idle[0]]
+        finally:
+            with self._claim_lock:
+                self._busy.discard(idle[0])
+            self.wake()
+
+    def _run(self, task: Task, resources: Any, drive: int) -> None:
         log.info('task %d %s %s: started', task.id, task.kind, task.args)
-        context = TaskContext(task, resources, self.storage, self._stopping, self._cancelled)
+        context = TaskContext(
+            task, resources, self.storage, self._stopping, self._cancelled, lender=lambda: self._lend(drive)
+        )
         try:
             result = self.registry.handler(task.kind)(context, **task.args)
         except TaskCancelled as exc:

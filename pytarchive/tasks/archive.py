@@ -108,19 +108,21 @@ def record_space(resources: DriveResources, barcode: str, slot: Optional[int]) -
 
 
 def archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional[int], root: str = '') -> str:
-    """Copy, read back, record. root: where the files are read from (the folder itself unless a
-    further copy is made from a copy staged out of another tape)."""
+    """Copy, read back, record. root: where the bytes are read from when not from the folder itself
+    (or, packed, its tar.zst in scratch_path): for a further copy, the folder (or tar.zst) staged out
+    of another tape or on another drive's tape."""
     resources = ctx.resources
     db, mountpoint = resources.db, resources.mountpoint
     resuming = folder['state'] == folders.ARCHIVING and folder['tape'] == barcode and folder['tape_path']
     tape_path = folder['tape_path'] if resuming else free_tape_path(mountpoint, folder)
-    _check_space(resources, folder, barcode, resuming)
+    source = root or folder['packed'] or folder['path']
+    _check_space(resources, folder, barcode, resuming, source)
     folders.start_archive(db, folder['id'], barcode, tape_path, resuming)
     destination = os.path.join(mountpoint, tape_path)
     ctx.checkpoint()
     try:
         copy = _copy_packed if folder['packed'] else _copy_tree
-        archived_bytes = copy(ctx, folder, destination, resuming, root or folder['path'])
+        archived_bytes = copy(ctx, folder, destination, resuming, source)
         # The tape describes itself (header, manifest, a copy of the catalog) before the read-back checks it all.
         general = resources.config.general
         written = tapedesc.back_up_catalog(db, mountpoint, general.scratch_path, general.catalog_backup)
@@ -154,7 +156,7 @@ def archive_mounted(ctx: TaskContext, folder: Dict, barcode: str, slot: Optional
         )
     record_space(resources, barcode, slot)  # before 'archived': a crash after that mark leaves nothing to redo
     folders.mark_archived(db, folder['id'], archived_bytes)
-    if folder['packed']:
+    if folder['packed'] and not root:
         _remove(folder['packed'])  # pytarchive's own scratch copy, now safely on tape
     return archived_text(folder, barcode, tape_path, archived_bytes, resources.recovery or '')
 
@@ -214,18 +216,20 @@ INDEX_BYTES_PER_ENTRY = 1024
 RESERVE_BYTES = 32 * 1024 * 1024
 
 
-def _needed_bytes(db: Database, folder: Dict, block: int) -> int:
+def _needed_bytes(db: Database, folder: Dict, block: int, source: str) -> int:
     """Bytes the folder takes on a volume with this block size: each file's data is written as records
     of up to one block, each counted whole; folders and links live in the index only; plus two copies
     of the index entries and the reserve."""
     if folder['packed']:
-        data, entries = blocks(os.path.getsize(folder['packed']), block), 1
+        data, entries = blocks(os.path.getsize(source), block), 1
     else:
         data = entries = 0
         for row in folders.entries(db, folders.manifest_of(folder)):
             entries += 1
             data += blocks(row['size'], block) if row['kind'] == FILE else 0
-    described = tapedesc.reserve(db, folder['id'], block)  # the tape's description of it, the catalog's copy
+    described = tapedesc.reserve(
+        db, folders.manifest_of(folder), block
+    )  # the tape's description of it, the catalog's copy
     return data + 2 * blocks(entries * INDEX_BYTES_PER_ENTRY, block) + RESERVE_BYTES + described
 
 
@@ -233,12 +237,12 @@ def blocks(size: int, block: int) -> int:
     return -(-size // block) * block
 
 
-def _check_space(resources: DriveResources, folder: Dict, barcode: str, resuming: bool) -> None:
+def _check_space(resources: DriveResources, folder: Dict, barcode: str, resuming: bool, source: str) -> None:
     if resuming:
         return  # part of it is on the tape already; a full tape still fails cleanly mid-copy
     total, free = resources.drive.space()
     block = os.statvfs(resources.mountpoint).f_frsize
-    needed = _needed_bytes(resources.db, folder, block)
+    needed = _needed_bytes(resources.db, folder, block, source)
     if needed > free:
         raise ToolError(
             f'{folder["path"]} needs {human_bytes(needed)} on tape but {barcode} has only '
@@ -252,8 +256,7 @@ def _check_space(resources: DriveResources, folder: Dict, barcode: str, resuming
         )
 
 
-def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, resuming: bool, _root: str) -> int:
-    source = folder['packed']
+def _copy_packed(ctx: TaskContext, folder: Dict, destination: str, resuming: bool, source: str) -> int:
     size = os.path.getsize(source)
     progress = Progress(ctx, 'copying', bytes_total=size, files_total=1)
     if resuming and folder['packed_checksum'] and _same_size(destination, size):

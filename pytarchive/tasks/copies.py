@@ -6,9 +6,11 @@ checksum its first archive recorded. Where the bytes come from:
   - the folder itself, when it is still there and not packed (the cheapest read: no tape to load);
     a file changed since it was archived fails the copy, and `--from-tape` makes it from tape;
   - otherwise (a packed folder, whose scratch tar.zst went once it was on tape; a folder deleted
-    since; or --from-tape) a sound copy on a tape the library holds is first read into
-    scratch_path, every file checked, and the copy is written from there. This works with one
-    drive; scratch_path needs room for the folder.
+    since; or --from-tape) from the lowest-numbered sound copy on a tape the library holds:
+    tape to tape when another drive is idle (the service lends it to the task: the source tape is
+    read there as the copy is written, each file checked as it goes by); else, with one drive or
+    all others busy, it is first read into scratch_path, every file checked, and the copy written
+    from there (scratch_path then needs room for the folder).
 Once written, the copy is unmounted, mounted read-only and read back whole, as an archive is. A
 run cut short resumes on the same tape, as archive does.
 """
@@ -44,50 +46,63 @@ def run(ctx: TaskContext, path: str, barcode: str, from_tape: bool = False) -> s
             raise ToolError(f'{barcode} already holds copy {held["copy_number"]} of {path}: use another tape')
     if tapes.is_full(db, barcode):
         raise ToolError(f'{barcode} is full (LTFS never gives space back): use another tape')
+    record = folders.start_copy(db, first, barcode, first['packed'])
+    if not (first['packed'] or from_tape or not os.path.isdir(first['path'])):
+        return _write(ctx, record, barcode, '', '')
+    source = _source_copy(db, first)
+    with ctx.other_drive() as reader:
+        if reader is not None:  # tape to tape: the copy read on another drive as it is written
+            ctx.progress(step=f'loading {source["tape"]} into drive {reader.index}')
+            with reader.tape_mounted(source['tape'], read_only=True):
+                root = os.path.join(reader.mountpoint, source['tape_path'])
+                return _write(ctx, record, barcode, root, f' (read from {source["tape"]} in drive {reader.index})')
     staging = _staging(resources.config.general.scratch_path, ctx.task.id)
-    packed = os.path.join(staging, os.path.basename(first['path']) + archive.PACKED_SUFFIX) if first['packed'] else None
-    record = folders.start_copy(db, first, barcode, packed)
     try:
-        root = ''
-        if first['packed'] or from_tape or not os.path.isdir(first['path']):
-            _stage(ctx, first, record, staging)
-            root = staging
-        with resources.tape_mounted(barcode) as slot:
-            tapes.record_formatted(db, barcode, slot)
-            try:
-                text = archive.archive_mounted(ctx, record, barcode, slot, root)
-            except BaseException:
-                archive.record_space(resources, barcode, slot)
-                raise
+        root = _stage(ctx, first, source, staging)
+        return _write(ctx, record, barcode, root, f' (read from {source["tape"]} through {staging})')
     finally:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(staging)
-    return f'copy {record["copy_number"]} of {text}' + (' (read from tape)' if root else '')
 
 
-def tapes_needed(db: Database, path: str, barcode: str, from_tape: bool = False) -> List[str]:
-    """The tape a copy may read from besides BARCODE: the sound copy the library holds that it
-    would stage from."""
-    first = folders.latest(db, path, (folders.ARCHIVED,))
-    readable = [held for held in folders.sound_copies(db, first['id']) if held['slot'] is not None] if first else []
-    return [readable[0]['tape']] if readable else []
-
-
-def _staging(scratch: str, task_id: int) -> str:
-    return os.path.join(scratch, f'pytarchive-copy-{task_id}')
-
-
-def _stage(ctx: TaskContext, first: Dict, record: Dict, staging: str) -> None:
-    """Read a sound copy the library holds into `staging`, every file checked against its checksum."""
+def _write(ctx: TaskContext, record: Dict, barcode: str, root: str, how: str) -> str:
+    """Write the copy on its tape from root ('': the folder itself) and read it back."""
     resources = ctx.resources
-    db = resources.db
+    with resources.tape_mounted(barcode) as slot:
+        tapes.record_formatted(resources.db, barcode, slot)
+        try:
+            text = archive.archive_mounted(ctx, record, barcode, slot, root)
+        except BaseException:
+            archive.record_space(resources, barcode, slot)
+            raise
+    return f'copy {record["copy_number"]} of {text}{how}'
+
+
+def _source_copy(db: Database, first: Dict) -> Dict:
+    """The copy read when the folder is not read from disk: the lowest-numbered sound one in the library."""
     readable = [held for held in folders.sound_copies(db, first['id']) if held['slot'] is not None]
     if not readable:
         raise ToolError(
             f'{first["path"]} is not on disk as archived and no sound copy of it is in the library '
             f'(copies on {", ".join(h["tape"] for h in folders.family(db, first["id"]))}): load one and requeue'
         )
-    source = readable[0]
+    return readable[0]
+
+
+def tapes_needed(db: Database, path: str, barcode: str, from_tape: bool = False) -> List[str]:
+    """The tape a copy may read from besides BARCODE: the sound copy the library holds."""
+    first = folders.latest(db, path, (folders.ARCHIVED,))
+    return [_source_copy(db, first)['tape']] if first else []
+
+
+def _staging(scratch: str, task_id: int) -> str:
+    return os.path.join(scratch, f'pytarchive-copy-{task_id}')
+
+
+def _stage(ctx: TaskContext, first: Dict, source: Dict, staging: str) -> str:
+    """Read the source copy into `staging`, every file checked against its checksum; -> where the
+    copy is then read from (the staged folder, or the staged tar.zst of a packed one)."""
+    resources = ctx.resources
     needed = (first['archived_bytes'] if first['packed'] else first['source_bytes']) or 0
     shutil.rmtree(staging, ignore_errors=True)  # what a run cut short staged is read again
     os.makedirs(staging, mode=0o700)
@@ -100,10 +115,12 @@ def _stage(ctx: TaskContext, first: Dict, record: Dict, staging: str) -> None:
     ctx.progress(step=f'loading {source["tape"]}')
     with resources.tape_mounted(source['tape'], read_only=True):
         on_tape = os.path.join(resources.mountpoint, source['tape_path'])
-        if record['packed']:
-            _stage_packed(ctx, source, on_tape, record['packed'])
-        else:
-            _stage_tree(ctx, first, source, on_tape, staging)
+        if first['packed']:
+            staged = os.path.join(staging, os.path.basename(source['tape_path']))
+            _stage_packed(ctx, source, on_tape, staged)
+            return staged
+        _stage_tree(ctx, first, source, on_tape, staging)
+        return staging
 
 
 def _stage_packed(ctx: TaskContext, source: Dict, on_tape: str, staged: str) -> None:

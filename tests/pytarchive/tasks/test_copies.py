@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pytarchive.rig import TAPE, archived, formatted_rig, make_tree, sim_fault, snapshot
+from tests.pytarchive.rig import TAPE, archived, formatted_rig, make_tree, queued_id, sim_fault, snapshot
 
 SECOND = 'TPN002L9'
 
@@ -71,7 +71,9 @@ def test_a_packed_folder_and_a_deleted_one_are_copied_from_tape_and_the_copies_v
 
     for folder in (packed, gone):
         done = rig.ok('copy', str(folder), SECOND, '--wait')
-        assert f'copy 2 of {folder} archived to {SECOND}' in done and done.rstrip().endswith('(read from tape)')
+        task = queued_id(done)
+        assert f'copy 2 of {folder} archived to {SECOND}' in done
+        assert done.rstrip().endswith(f'(read from {TAPE} through {tmp_path / "scratch"}/pytarchive-copy-{task})')
     assert not list((tmp_path / 'scratch').iterdir())  # nothing staged is left behind
     assert 'matching their checksums' in rig.ok('verify', SECOND, '--wait')
     copies = [row for row in json.loads(rig.ok('history', str(packed), '--json')) if row['copy_of']]
@@ -101,3 +103,27 @@ def test_a_packed_folder_and_a_deleted_one_are_copied_from_tape_and_the_copies_v
     ]
     assert [rows > 0 for *_, rows in families] == [True, False, True, False]  # one manifest per family
     assert rig.ok('deleteable').count(f'{TAPE}, {SECOND}') == 2  # by copy number
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_with_two_drives_a_copy_goes_tape_to_tape_without_staging(make_rig, tmp_path):
+    rig = make_rig(drives=2)
+    rig.start()
+    for tape in (TAPE, SECOND):
+        rig.ok('format', tape, '--wait')
+    packed, gone = make_tree(tmp_path / 'packed'), make_tree(tmp_path / 'gone')
+    rig.ok('prepare', str(packed), '--wait')
+    for folder in (packed, gone):
+        archived(rig, folder)
+    shutil.rmtree(gone)
+    (tmp_path / 'scratch').chmod(0o500)  # nothing may be staged: the copy reads the other drive's tape
+    try:
+        done = rig.ok('copy', str(gone), SECOND, '--wait')
+        again = rig.ok('copy', str(packed), SECOND, '--from-tape', '--wait')
+    finally:
+        (tmp_path / 'scratch').chmod(0o700)
+    for out, folder in ((done, gone), (again, packed)):
+        assert f'copy 2 of {folder} archived to {SECOND}' in out and f'(read from {TAPE} in drive ' in out
+    assert 'matching their checksums' in rig.ok('verify', SECOND, '--wait')
+    assert [rig.drive(index).full for index in (0, 1)] == [False, False]  # both tapes back home

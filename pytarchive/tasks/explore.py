@@ -31,7 +31,7 @@ def _exportfs(export_config: ExportConfig, *arguments: str) -> None:
         raise ToolError(f'{finished.shown}: {lines[-1] if lines else f"exit status {finished.returncode}"}')
 
 
-def tapes(db: Database, path: str) -> List[str]:
+def tapes(db: Database, path: str, **_: object) -> List[str]:
     """The tape an explore of path loads (for the queue's rule: one tape, one drive at a time)."""
     return [archived_folder(db, path)['tape']]
 

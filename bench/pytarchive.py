@@ -275,7 +275,9 @@ def archive_with_drives(rig: Rig, drives: int, sources: list, barcodes: tuple) -
             rig.drive.format(volume_serial=barcode[:6], name=barcode, force=True)
             tapes.record_formatted(rig.db, barcode, slot)
     for source in sources:  # a prepare again: the next archive is a new copy (not timed)
-        prepare.run(rig.context('prepare', path=str(source)), str(source))
+        ctx = rig.context('prepare', path=str(source))
+        prepare.run(ctx, str(source))
+        rig.storage.cancel([ctx.task.id], 'the bench')  # run here already: not one for the Consumer
     settle()
     ids = [rig.storage.enqueue('archive', {'path': str(s), 'barcode': b}).id for s, b in zip(sources, barcodes)]
     consumer = Consumer(rig.storage, REGISTRY, rig.all_resources[:drives])

@@ -2,13 +2,14 @@
 
 Workers take the oldest queued task that can run now (an atomic claim in storage, so two drives
 never run the same task), run its handler, and record how it ended. A task can run when none of
-its claims (its tapes and its path, see Registry.claims) is held by a task running on another drive,
-nor by an older task still waiting: it stays queued, in its place, while later tasks that need
-other things go ahead. Tasks that name no tape (scan, prepare, inventory) run beside any other: scan
-only reads the changer's status (between moves, under the Changer's lock, and a tape in a drive
-keeps the home slot recorded before its move), prepare and inventory do not touch the library. Stopping sets one event: a handler sees it at its
-next checkpoint() and raises TaskInterrupted, after releasing the drive in its own cleanup; a step
-already running (a format, a copy of one file) is allowed to finish first.
+its claims (its tapes and its path, see Registry.claims) is held by a task running on another
+drive, nor by an older task still waiting: it stays queued, in its place, while later tasks that
+need other things go ahead. Tasks that name no tape (scan, prepare, inventory) run beside any
+other: scan only reads the changer's status (between moves, under the Changer's lock, and a tape in
+a drive keeps the home slot recorded before its move), prepare and inventory do not touch the
+library. Stopping sets one event: a handler sees it at its next checkpoint() and raises
+TaskInterrupted, after releasing the drive in its own cleanup; a step already running (a format, a
+copy of one file) is allowed to finish first.
 """
 
 import contextlib

@@ -32,7 +32,7 @@ def _exportfs(export_config: ExportConfig, *arguments: str) -> None:
         raise ToolError(f'{finished.shown}: {lines[-1] if lines else f"exit status {finished.returncode}"}')
 
 
-def tapes_needed(db: Database, path: str, part: int = 1) -> List[str]:
+def tapes_needed(db: Database, path: str, part: int = 1, **_: object) -> List[str]:
     """The tape an explore of path loads (for the queue's rule: one tape, one drive at a time)."""
     folder = folders.copy_to_read(db, archived_folder(db, path))
     held = parts.of(db, folder['id'])

@@ -44,7 +44,7 @@ Inside DIR
                                     exists while the drive holds a cartridge and names its folder
     tapes/<BARCODE>/                a cartridge: its records and filedebug_tc_conf.xml
     state.json (+ state.lock)       the robot's state
-    mnt/                            a mount point for pytarchive
+    mnt/ (mnt1/, mnt2/...)          a mount point for pytarchive per drive (init --drives N)
     damaged/<BARCODE>/              the labels `fault damage` took away
 
 The real programs' own behaviour (no program prefix on mtx's error lines, a drive's source slot

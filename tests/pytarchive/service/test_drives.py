@@ -3,6 +3,7 @@ once, never one tape in two drives, and a task waiting for a tape lets later one
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -95,3 +96,28 @@ def test_a_restore_waits_for_its_tape_held_on_the_other_drive_while_a_task_on_an
     assert ended[archive]['state'] == 'done' and ended[restore]['state'] == 'done', ended
     assert ended[restore]['started'] >= ended[archive]['finished']  # never both on TPN001L9 at once
     assert snapshot(tmp_path / 'restored') == before
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_start_and_stop_empty_every_drive(make_rig):
+    rig = make_rig(drives=2)
+    rig._mtx('load', '1', '0')  # tapes left in both drives, as a power cut would leave them
+    rig._mtx('load', '2', '1')
+    assert [rig.drive(index).full for index in (0, 1)] == [True, True]
+    rig.start()
+    deadline = time.monotonic() + 60
+    while any(rig.drive(index).full for index in (0, 1)):
+        assert time.monotonic() < deadline, rig.log.read_text()
+        time.sleep(0.1)
+    summary = json.loads(rig.ok('summary', '--json'))
+    assert [(drive['index'], drive['tape'], drive['task']) for drive in summary['drives']] == [
+        (0, None, None),
+        (1, None, None),
+    ]
+    rig.freeze()  # idle; tapes put in both drives behind its back, then a stop
+    rig._mtx('load', '1', '0')
+    rig._mtx('load', '2', '1')
+    rig.thaw()
+    assert rig.stop() == 0
+    assert [rig.drive(index).full for index in (0, 1)] == [False, False]

@@ -247,6 +247,7 @@ def _check_space(resources: DriveResources, folder: Dict, barcode: str, resuming
         raise ToolError(
             f'{folder["path"]} needs {human_bytes(needed)} on tape but {barcode} has only '
             f'{human_bytes(free)} free (of {human_bytes(total)}): nothing written; use another tape'
+            + ('' if folder['packed'] else f', or name several to archive it in parts ({barcode},TAPE2,...)')
         )
     limit = resources.config.general.tape_max_size
     if limit and (total - free) + needed > limit:

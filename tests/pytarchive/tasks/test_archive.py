@@ -164,6 +164,7 @@ def test_archive_refuses_unprepared_folders_and_folders_that_do_not_fit(make_rig
     # 140 MB of data, 32 MiB of reserve, the index, the description and the catalog's copy
     assert re.search(r'needs 17\d\.\d MB on tape but TPN001L9 has only', refused.stderr), refused.stderr
     assert 'nothing written' in refused.stderr
+    assert f'or name several to archive it in parts ({TAPE},TAPE2,...)' in refused.stderr
     assert rig.ok('deleteable').startswith('nothing is archived')
 
     gone = tmp_path / 'gone'

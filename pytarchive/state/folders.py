@@ -267,8 +267,16 @@ _SOUND = "state = 'archived' AND (fixity_result IS NULL OR fixity_result = 'ok')
 
 def deleteable(db: Database, copies: int = 1) -> List[Dict[str, Any]]:
     """Folders whose newest archive has at least `copies` sound copies ([General] copies), oldest
-    first, with how many it has and on which tapes."""
-    return [
+    first, with how many it has and on which tapes (a folder archived across tapes: its parts'
+    tapes joined by '+')."""
+    spread = {
+        row[0]: row[1]
+        for row in db.query(
+            "SELECT folder, group_concat(tape, '+') FROM (SELECT folder, tape FROM parts ORDER BY folder, part) "
+            'GROUP BY folder'
+        )
+    }
+    found = [
         dict(row)
         for row in db.query(
             'SELECT * FROM (SELECT id, path, description, tape, tape_path, source_bytes, file_count, archived, '
@@ -282,6 +290,9 @@ def deleteable(db: Database, copies: int = 1) -> List[Dict[str, Any]]:
             (ARCHIVED, ARCHIVED, copies),
         )
     ]
+    for row in found:
+        row['tapes'] = spread.get(row['id'], row['tapes'])
+    return found
 
 
 def sound_copies(db: Database, first_id: int) -> List[Dict[str, Any]]:

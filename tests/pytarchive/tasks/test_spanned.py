@@ -51,7 +51,7 @@ def test_a_folder_larger_than_a_tape_is_archived_in_parts_and_restored_whole(mak
         (2, 'TPN002L9', 'archived'),
         (3, 'TPN003L9', 'archived'),
     ]
-    assert str(folder) in rig.ok('deleteable')
+    assert f'{folder}  TPN001L9+TPN002L9+TPN003L9 ' in rig.ok('deleteable')
     assert '2 of 3' in rig.ok('ls', 'TPN002L9')
     found = json.loads(rig.ok('find', 'scan.raw', '--json'))['entries']
     assert [entry['tape'] for entry in found] == ['TPN001L9', 'TPN001L9', 'TPN002L9', 'TPN002L9', 'TPN003L9']

@@ -65,6 +65,7 @@ class DriveResources:
         self.holding: Optional[str] = None  # barcode of the tape this worker loaded
         self.mounted: Optional[str] = None  # 'read-write' | 'read-only'
         self.end_explore = threading.Event()  # set by `pytarchive explore --stop`
+        self.lent_to: Optional[int] = None  # the task running on another drive that reads a tape here
         # What ltfsck did to the volume of the current task, for its result; None when it did not run.
         self.recovery: Optional[str] = None
 
@@ -121,7 +122,13 @@ class DriveResources:
         self.mounted = 'read-only' if read_only else 'read-write'
 
     def drive_state(self) -> Dict[str, Any]:
-        return {'index': self.index, 'serial': self.drive.serial, 'tape': self.holding, 'mounted': self.mounted}
+        return {
+            'index': self.index,
+            'serial': self.drive.serial,
+            'tape': self.holding,
+            'mounted': self.mounted,
+            'lent_to': self.lent_to,
+        }
 
     @contextlib.contextmanager
     def tape_loaded(self, barcode: str) -> Iterator[Optional[int]]:

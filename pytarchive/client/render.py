@@ -144,7 +144,8 @@ def _drive_line(drive: Dict[str, Any]) -> str:
         else 'empty'
     )
     task = drive.get('task')
-    running = f'; task {task["id"]} {task["kind"]} {arguments_text(task["args"])}'.rstrip() if task else ''
+    which = 'lent to task' if drive.get('lent_to') else 'task'
+    running = f'; {which} {task["id"]} {task["kind"]} {arguments_text(task["args"])}'.rstrip() if task else ''
     return f'drive {drive["index"]} (serial {drive["serial"]}): {held}{running}'
 
 

@@ -161,10 +161,13 @@ class Commands:
         ]
         tasks = self.api.tasks()
         running = {task.drive: task for task in tasks if task.state == RUNNING}
-        drives = [
-            {**resources.drive_state(), 'task': _running_task(running.get(resources.index))}
-            for resources in self.resources
-        ]
+        by_id = {task.id: task for task in running.values()}
+        drives = []
+        for resources in self.resources:
+            state = resources.drive_state()
+            # A drive lent to a copy running on another drive shows that task.
+            task = running.get(resources.index) or by_id.get(state['lent_to'])
+            drives.append({**state, 'task': _running_task(task)})
         queue_counts = dict(sorted(Counter(task.state for task in tasks).items()))
         folder_counts = {
             row['state']: row['count']

@@ -172,9 +172,10 @@ class Consumer:
             return task
 
     @contextlib.contextmanager
-    def _lend(self, to_drive: int) -> Iterator[Any]:
+    def _lend(self, to_drive: int, task_id: int) -> Iterator[Any]:
         """An idle drive's resources for a task running on to_drive (None if none is idle): its
-        worker takes no task until the block ends. The tapes the borrower loads are its own claims."""
+        worker takes no task until the block ends, and its `lent_to` names the task (for the
+        summary). The tapes the borrower loads are its own claims."""
         with self._claim_lock:
             idle = [drive for drive in self._drives if drive not in self._busy and drive != to_drive]
             if idle:
@@ -182,9 +183,12 @@ class Consumer:
         if not idle:
             yield None
             return
+        lent = self._drives[idle[0]]
+        lent.lent_to = task_id
         try:
-            yield self._drives[idle[0]]
+            yield lent
         finally:
+            lent.lent_to = None
             with self._claim_lock:
                 self._busy.discard(idle[0])
             self.wake()
@@ -192,7 +196,7 @@ class Consumer:
     def _run(self, task: Task, resources: Any, drive: int) -> None:
         log.info('task %d %s %s: started', task.id, task.kind, task.args)
         context = TaskContext(
-            task, resources, self.storage, self._stopping, self._cancelled, lender=lambda: self._lend(drive)
+            task, resources, self.storage, self._stopping, self._cancelled, lender=lambda: self._lend(drive, task.id)
         )
         try:
             result = self.registry.handler(task.kind)(context, **task.args)

@@ -137,6 +137,27 @@ def test_summary_lists_tapes_each_drive_with_its_task_and_counts():
     )
     assert empty.splitlines()[0] == 'no tapes known yet: run `pytarchive scan`'
     assert 'drive 0 (serial 10WT000000): empty' in empty
+    copying = {'id': 9, 'kind': 'copy', 'args': {'path': '/data/x', 'barcode': 'TPN002L9', 'from_tape': True}}
+    lent = summary_text(
+        [],
+        [
+            {
+                'index': 0,
+                'serial': '10WT000000',
+                'tape': 'TPN001L9',
+                'mounted': 'read-only',
+                'lent_to': 9,
+                'task': copying,
+            }
+        ],
+        {},
+        {},
+        {'wanted': 2, 'further': 3, 'short': 1},
+    )
+    assert (
+        'drive 0 (serial 10WT000000): TPN001L9, mounted read-only; lent to task 9 copy /data/x TPN002L9 --from-tape'
+    ) in lent.splitlines()
+    assert lent.splitlines()[-1] == 'copies: 3 further copies archived; 1 folders have fewer than [General] copies = 2'
 
 
 def test_deleteable_table_says_what_is_safe_to_delete():

@@ -128,3 +128,47 @@ def test_claims_are_the_tapes_named_or_found_and_the_folder(db, storage):
     assert claims('restore', path='/data/none') == {'path:/data/none'}  # the task itself says what is wrong
     assert claims('check', barcode='tpn002l9') == {'tape:TPN002L9'}
     assert claims('scan') == frozenset()
+
+
+def test_a_task_may_borrow_an_idle_drive_which_takes_no_task_until_it_is_given_back(storage):
+    """What a copy from tape does with two drives: it reads the source tape on the other drive."""
+    borrowed, gates = {}, Gates()
+
+    def copy(ctx, **args):
+        with ctx.other_drive() as other:
+            borrowed[ctx.task.id] = (other.index, other.lent_to) if other is not None else None
+            assert gates.gates.setdefault(ctx.task.id, threading.Event()).wait(30)
+        return 'ok'
+
+    registry = Registry([('copy', copy), ('check', gates.handler)])
+    drives = [SimpleNamespace(index=0, lent_to=None), SimpleNamespace(index=4, lent_to=None)]
+    consumer = Consumer(storage, registry, drives)
+    api = QueueApi(storage, registry, consumer)
+    consumer.start()
+    try:
+        api.submit('copy', path='/data/x', barcode='TPN002L9')
+        _wait_for(lambda: 1 in borrowed)
+        ran_on = storage.get(1).drive
+        assert borrowed[1] == (({0, 4} - {ran_on}).pop(), 1)  # the other drive, marked lent to task 1
+        api.submit('check', barcode='TPN003L9')
+        time.sleep(0.3)  # time enough for a wrong claim by the lent drive
+        assert storage.get(2).state == QUEUED
+        gates.release(1)
+        _wait_for(lambda: 2 in gates.started)
+        assert all(drive.lent_to is None for drive in drives)  # given back
+        gates.release(2)
+    finally:
+        gates.release(1)
+        gates.release(2)
+        consumer.stop()
+
+    alone = Consumer(storage, registry, [SimpleNamespace(index=0, lent_to=None)])
+    alone.start()
+    try:
+        api = QueueApi(storage, registry, alone)
+        api.submit('copy', path='/data/y', barcode='TPN002L9')
+        _wait_for(lambda: 3 in borrowed)
+        assert borrowed[3] is None  # no other drive: the copy stages through scratch instead
+    finally:
+        gates.release(3)
+        alone.stop()

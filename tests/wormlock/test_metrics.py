@@ -87,6 +87,9 @@ def test_files_are_counted_under_the_policy_of_their_folder_and_each_folder_has_
 def test_files_waiting_to_settle_are_counted_with_the_age_of_the_oldest(sim, tmp_path, drop):
     watcher = Watcher(sim, tmp_path, '/drop', '--interval', '3600', '--metrics-port', '0')
     url = metrics_url(watcher)
+    # After the start-up catch-up scan: a file it finds unlocked is locked at once, not kept waiting
+    # (a loaded run created the files while it still ran).
+    assert wait_for(lambda: 'catch-up scan of /drop' in watcher.log_text(), 20)
     create_files(drop, 5)
     assert wait_for(lambda: value(scrape(url), 'qfs_filelock_files_waiting') == 5, 20)
     first = value(scrape(url), 'qfs_filelock_oldest_waiting_seconds')

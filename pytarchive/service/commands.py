@@ -177,9 +177,7 @@ class Commands:
         }
         copies = {
             'wanted': self._copies,
-            'further': self.db.query("SELECT COUNT(*) FROM folders WHERE copy_of IS NOT NULL AND state = 'archived'")[
-                0
-            ][0],
+            'further': folders.further_copies(self.db),
             'short': folders.short_of_copies(self.db, self._copies),
         }
         if _flag(args, 'json'):

@@ -262,7 +262,8 @@ def mark_failed(db: Database, folder_id: int, error: str) -> None:
 
 # The sound copies of a family: archived, read back and matched, and not found differing by their
 # last fixity check (pytarchive verify).
-_SOUND = "state = 'archived' AND (fixity_result IS NULL OR fixity_result = 'ok')"
+def _sound(alias: str) -> str:
+    return f"{alias}.state = 'archived' AND ({alias}.fixity_result IS NULL OR {alias}.fixity_result = 'ok')"
 
 
 def deleteable(db: Database, copies: int = 1) -> List[Dict[str, Any]]:
@@ -281,9 +282,9 @@ def deleteable(db: Database, copies: int = 1) -> List[Dict[str, Any]]:
         for row in db.query(
             'SELECT * FROM (SELECT id, path, description, tape, tape_path, source_bytes, file_count, archived, '
             'verified, packed IS NOT NULL AS packed, '
-            f'(SELECT COUNT(*) FROM folders c WHERE (c.id = f.id OR c.copy_of = f.id) AND {_SOUND}) AS copies, '
+            f'(SELECT COUNT(*) FROM folders c WHERE (c.id = f.id OR c.copy_of = f.id) AND {_sound("c")}) AS copies, '
             f"(SELECT group_concat(tape, ', ') FROM (SELECT tape FROM folders c WHERE (c.id = f.id OR c.copy_of = f.id) "
-            f'AND {_SOUND} ORDER BY copy_number)) AS tapes '
+            f'AND {_sound("c")} ORDER BY copy_number)) AS tapes '
             'FROM folders f WHERE state = ? AND copy_of IS NULL AND id = '
             '(SELECT MAX(id) FROM folders WHERE path = f.path AND state = ? AND copy_of IS NULL)) '
             'WHERE copies >= ? ORDER BY archived, path',
@@ -301,8 +302,7 @@ def sound_copies(db: Database, first_id: int) -> List[Dict[str, Any]]:
         dict(row)
         for row in db.query(
             'SELECT f.*, t.slot AS slot FROM folders f LEFT JOIN tapes t ON t.barcode = f.tape '
-            "WHERE (f.id = ? OR f.copy_of = ?) AND f.state = 'archived' AND "
-            "(f.fixity_result IS NULL OR f.fixity_result = 'ok') ORDER BY f.copy_number",
+            f'WHERE (f.id = ? OR f.copy_of = ?) AND {_sound("f")} ORDER BY f.copy_number',
             (first_id, first_id),
         )
     ]
@@ -316,12 +316,17 @@ def copy_to_read(db: Database, first: Dict[str, Any]) -> Dict[str, Any]:
     return (in_library or sound or [first])[0]
 
 
+def further_copies(db: Database) -> int:
+    """How many further copies (beyond each folder's first) are archived."""
+    return db.query("SELECT COUNT(*) FROM folders WHERE copy_of IS NOT NULL AND state = 'archived'")[0][0]
+
+
 def short_of_copies(db: Database, copies: int) -> int:
     """How many folders' newest archives have fewer than `copies` sound copies (for the summary)."""
     return db.query(
         'SELECT COUNT(*) FROM folders f WHERE state = ? AND copy_of IS NULL AND id = '
         '(SELECT MAX(id) FROM folders WHERE path = f.path AND state = ? AND copy_of IS NULL) AND '
-        f'(SELECT COUNT(*) FROM folders c WHERE (c.id = f.id OR c.copy_of = f.id) AND {_SOUND}) < ?',
+        f'(SELECT COUNT(*) FROM folders c WHERE (c.id = f.id OR c.copy_of = f.id) AND {_sound("c")}) < ?',
         (ARCHIVED, ARCHIVED, copies),
     )[0][0]
 

@@ -47,7 +47,7 @@ def run(ctx: TaskContext, path: str, barcode: str, from_tape: bool = False) -> s
     if tapes.is_full(db, barcode):
         raise ToolError(f'{barcode} is full (LTFS never gives space back): use another tape')
     record = folders.start_copy(db, first, barcode, first['packed'])
-    if not (first['packed'] or from_tape or not os.path.isdir(first['path'])):
+    if not _reads_tape(first, from_tape):
         return _write(ctx, record, barcode, '', '')
     source = _source_copy(db, first)
     with ctx.other_drive() as reader:
@@ -90,9 +90,16 @@ def _source_copy(db: Database, first: Dict) -> Dict:
 
 
 def tapes_needed(db: Database, path: str, barcode: str, from_tape: bool = False) -> List[str]:
-    """The tape a copy may read from besides BARCODE: the sound copy the library holds."""
+    """The tape a copy reads besides BARCODE when not reading the folder on disk: the sound copy
+    the library holds."""
     first = folders.latest(db, path, (folders.ARCHIVED,))
-    return [_source_copy(db, first)['tape']] if first else []
+    return [_source_copy(db, first)['tape']] if first and _reads_tape(first, from_tape) else []
+
+
+def _reads_tape(first: Dict, from_tape: bool) -> bool:
+    """Whether the copy is read from a copy on tape: asked to, or the folder is packed (its tar.zst
+    left scratch once archived) or no longer on disk."""
+    return bool(from_tape or first['packed'] or not os.path.isdir(first['path']))
 
 
 def _staging(scratch: str, task_id: int) -> str:

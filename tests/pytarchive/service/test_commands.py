@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pytarchive.service.commands import Commands, Queued
+from pytarchive.checks import CheckFailed
+from pytarchive.service.commands import BadRequest, Commands, Queued
 from pytarchive.taskqueue import Consumer, QueueApi, UnknownTask
 from pytarchive.tasks import REGISTRY
 
@@ -65,3 +66,31 @@ def test_an_unknown_kind_is_refused_when_queued_and_fails_in_one_line_if_found_i
     finally:
         consumer.stop()
     assert storage.get(1).error.startswith("unknown task kind 'erase' (known: archive, ")
+
+
+def test_tapes_named_twice_a_part_that_is_not_there_and_a_copy_of_a_folder_in_parts_are_refused(storage, db, tmp_path):
+    config = SimpleNamespace(path='/etc/pytarchive/pytarchive.conf', export=SimpleNamespace(to='10.0.0.0/8'))
+    commands = Commands(QueueApi(storage, REGISTRY), db, config)
+    whole, spread = str(tmp_path / 'whole'), str(tmp_path / 'spread')
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO tapes (barcode) VALUES ('TPN001L9'), ('TPN002L9')")
+        for path in (whole, spread):
+            conn.execute(
+                'INSERT INTO folders (path, tape, tape_path, state, created) '
+                "VALUES (?, 'TPN001L9', 'x', 'archived', '2026-01-01')",
+                (path,),
+            )
+        conn.execute(
+            'INSERT INTO parts (folder, part, tape, tape_path, first_path, last_path, state, last) VALUES '
+            "(2, 1, 'TPN001L9', 'x', 'a', 'm', 'archived', 0), (2, 2, 'TPN002L9', 'x', 'n', 'z', 'archived', 1)"
+        )
+    with pytest.raises(BadRequest, match=r'^TPN001L9, tpn001l9: a tape is named twice'):
+        commands.handle('archive', {'path': whole, 'barcode': 'TPN001L9, tpn001l9'})
+    with pytest.raises(BadRequest, match=r'was archived whole to one tape: it has no part 2$'):
+        commands.handle('explore', {'path': whole, 'part': 2})
+    with pytest.raises(BadRequest, match=r'was archived in 2 parts: --part 1 to 2$'):
+        commands.handle('explore', {'path': spread, 'part': 3})
+    assert commands.handle('explore', {'path': spread, 'part': 2}).task.args == {'path': spread, 'part': 2}
+    with pytest.raises(CheckFailed, match=r'was archived across several tapes: pytarchive copy copies folders'):
+        commands.handle('copy', {'path': spread, 'barcode': 'TPN002L9'})
+    assert storage.list() == [storage.get(1)]  # only the explore of part 2 was queued

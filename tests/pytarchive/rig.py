@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import tarfile
@@ -91,12 +92,13 @@ class Rig:
 
     # -- the service -------------------------------------------------------------------------------
 
-    def start(self, *options: str):
-        """options: the service's own, e.g. --new-database."""
+    def start(self, *options: str, env: Optional[dict] = None):
+        """options: the service's own, e.g. --new-database; env: the service's environment, if not ours."""
         with open(self.log, 'a') as log:
             self.process = subprocess.Popen(
                 [PYTHON, '-m', 'pytarchive.service', '--config-file', str(self.config), *options],
                 cwd=REPO,
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -106,7 +108,8 @@ class Rig:
             if self.process.poll() is not None:
                 pytest.fail(f'service exited with {self.process.returncode}:\n{self.log.read_text()}')
             with socket.socket(socket.AF_UNIX) as probe:
-                if probe.connect_ex(str(self.socket)) == 0:
+                # Answered by this process, not by a listener a killed one left behind for a moment.
+                if probe.connect_ex(str(self.socket)) == 0 and listener_pid(probe) == self.process.pid:
                     return
             time.sleep(0.05)
         pytest.fail(f'service did not listen within 15 s:\n{self.log.read_text()}')
@@ -133,6 +136,16 @@ class Rig:
         """SIGSTOP the service and what it runs (mtx, umount), to kill it (crash()) or change files under
         it at a moment of the test's choosing; the ltfs daemons live in their own session and go on."""
         os.killpg(self.process.pid, signal.SIGSTOP)
+        # The signal stops a thread only when it leaves the kernel: one inside a write (a database
+        # commit, say) finishes it first. Frozen: every thread of the service stopped, or waiting in
+        # vfork for a child that is itself stopped before its exec.
+        deadline = time.monotonic() + 30
+        while True:
+            states = thread_states(self.process.pid)
+            if all(state in ('T', 't', 'D kernel_clone') for state in states.values()):
+                return
+            assert time.monotonic() < deadline, f'the service did not stop within 30 s of SIGSTOP: {states}'
+            time.sleep(0.001)
 
     def thaw(self):
         os.killpg(self.process.pid, signal.SIGCONT)
@@ -183,8 +196,18 @@ class Rig:
 
     def ok(self, *args: str) -> str:
         done = self.client(*args)
-        assert done.returncode == 0 and done.stderr == '', (done.returncode, done.stderr)
+        assert done.returncode == 0 and done.stderr == '', (done.returncode, done.stderr, self.fate())
         return done.stdout
+
+    def fate(self) -> str:
+        """For a failed test: whether the service still runs, and the end of its log."""
+        if self.process is None:
+            state = 'not started'
+        elif self.process.poll() is None:
+            state = f'running as pid {self.process.pid}'
+        else:
+            state = f'exited with {self.process.returncode}'
+        return f'the service: {state}; its log ends:\n{self.log.read_text()[-3000:] if self.log.exists() else ""}'
 
     def tasks(self) -> dict:
         return {task['id']: task for task in json.loads(self.ok('queue', '--json'))}
@@ -220,11 +243,12 @@ class Rig:
         if not frozen:
             self.thaw()
 
-    def freeze_when(self, task_id: int, wanted, timeout: float = 120) -> None:
+    def freeze_when(self, task_id: int, wanted, timeout: float = 120, every: float = 0.05) -> None:
         """Return with the service frozen (rig.freeze) at the first moment task_id's row has
-        wanted(state, step). The service runs in slices of 50 ms until then and the row is read from
-        the database, not through the client, so a short task cannot slip by however loaded the
-        machine is. The caller thaws it or crashes it."""
+        wanted(state, step). The service runs in slices of `every` seconds until then and the row is
+        read from the database, not through the client, so a task cannot end between the look and the
+        freeze however loaded the machine is. A wanted step shorter than a slice may slip by: give a
+        smaller `every` for those. The caller thaws it or crashes it."""
         deadline = time.monotonic() + timeout
         while True:
             self.freeze()
@@ -232,8 +256,8 @@ class Rig:
             if rows and wanted(*rows[0]):
                 return
             self.thaw()
-            assert time.monotonic() < deadline, (task_id, rows)
-            time.sleep(0.05)
+            assert time.monotonic() < deadline and rows and rows[0][0] in ('queued', 'running'), (task_id, rows)
+            time.sleep(every)
 
     @contextlib.contextmanager
     def drive_held(self, timeout: float = 60, drive: Optional[int] = 0, every: bool = False):
@@ -319,6 +343,28 @@ class Rig:
     def mounted(self) -> bool:
         with open('/proc/self/mounts') as mounts:
             return any(line.split()[1] == self.mountpoint for line in mounts)
+
+
+def thread_states(pid: int) -> dict:
+    """{thread id: state letter} of a process's threads, from /proc (R running, S sleeping, D in the
+    kernel uninterruptibly, T stopped), a D followed by where in the kernel it waits."""
+    states = {}
+    for thread in os.listdir(f'/proc/{pid}/task'):
+        try:
+            with open(f'/proc/{pid}/task/{thread}/stat') as stat_file:
+                state = stat_file.read().rsplit(')', 1)[1].split()[0]
+            if state == 'D':
+                with open(f'/proc/{pid}/task/{thread}/wchan') as wchan:
+                    state = f'D {wchan.read()}'
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread has ended
+        states[thread] = state
+    return states
+
+
+def listener_pid(connection: socket.socket) -> int:
+    """The pid of the process that listens at the other end (SO_PEERCRED, as of its listen())."""
+    return struct.unpack('3i', connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize('3i')))[0]
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ service (and what it runs) is stopped with SIGSTOP the moment a boundary is reac
 
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -160,7 +161,18 @@ def test_kill_at_each_step_of_archive_then_requeue_archives_exactly_once(make_ri
 
 
 def test_kill_while_preparing_a_packed_folder_then_requeue_leaves_one_record_and_one_scratch_copy(make_rig, tmp_path):
-    rig = formatted_rig(make_rig, general='pack_threshold = 100')
+    rig = make_rig(general='pack_threshold = 100')
+    # The service's first run finds a tar that stops after 100 kB, as a host dies mid-pack: the
+    # kill comes while the pack is surely half-written, however fast or loaded the machine.
+    held = tmp_path / 'held'
+    held.mkdir()
+    started = held / 'started'
+    (held / 'tar').write_text(
+        f"#!/bin/sh\n'{shutil.which('tar')}' \"$@\" | {{ head -c 100000; : > '{started}'; exec sleep 600; }}\n"
+    )
+    (held / 'tar').chmod(0o755)
+    rig.start(env=dict(os.environ, PATH=f'{held}:{os.environ["PATH"]}'))
+    rig.ok('format', TAPE, '--wait')
     path = tmp_path / 'many small'
     for group in range(20):
         (path / f'group {group}').mkdir(parents=True)
@@ -168,9 +180,10 @@ def test_kill_while_preparing_a_packed_folder_then_requeue_leaves_one_record_and
             (path / f'group {group}' / f'{index}.txt').write_text(f'{group}-{index}\n' * 20)
     task_id = queued_id(rig.ok('prepare', str(path)))
     deadline = time.monotonic() + 60
-    while _task(rig, task_id)['step'] != 'listing and packing':
+    while not started.exists():
         assert time.monotonic() < deadline, _task(rig, task_id)
-        time.sleep(0.002)
+        time.sleep(0.05)
+    assert _task(rig, task_id)['step'] == 'listing and packing'
     rig.freeze()
     rig.crash()
     task = rig.restart_and_requeue(task_id)

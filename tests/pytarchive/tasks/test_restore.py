@@ -272,7 +272,8 @@ def test_kill_at_a_restore_step_then_requeue_restores_exactly(archived_twice, tm
     rig, folders, before = archived_twice
     destination = tmp_path / 'restored'
     task_id = queued_id(rig.ok('restore', str(folders[kind]), '--to', str(destination)))
-    wait_for_step(rig, task_id, step)
+    # Frozen before the look, so the task cannot end between the look and the kill.
+    rig.freeze_when(task_id, lambda state, now: state == 'running' and now == step, every=0.001)
     rig.crash()
     task = rig.restart_and_requeue(task_id)
     assert task['state'] == 'done', task

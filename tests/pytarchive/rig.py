@@ -7,6 +7,7 @@ Shared by the pytarchive end-to-end tests: `make_rig(**options)` gives a Rig tha
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -19,7 +20,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import blake3
 import pytest
@@ -132,6 +133,26 @@ class Rig:
         self.process.wait(10)
         self.process = None
 
+    def held_command(self, key: str) -> Tuple[Path, Path]:
+        """Before start(): put a wrapper in front of the [Device] command `key` (ltfs, umount...).
+        While the first path returned exists, a call of it does not run the command: it creates the
+        second path and waits to be killed. A test kills the service at exactly that call, however
+        fast the step around it or loaded the machine; with the first path gone, calls run as before."""
+        text = self.config.read_text()
+        found = re.search(rf'^{key} = (.*)$', text, re.MULTILINE)
+        real = found.group(1) if found else shutil.which(key)
+        folder = Path(tempfile.mkdtemp(prefix=f'held-{key}-', dir=self.run_dir))
+        hold, started, wrapper = folder / 'hold', folder / 'started', folder / key
+        wrapper.write_text(
+            f"#!/bin/sh\n[ -e '{hold}' ] && {{ : > '{started}'; exec sleep 600; }}\nexec {real} \"$@\"\n"
+        )
+        wrapper.chmod(0o755)
+        line = f'{key} = {wrapper}'
+        self.config.write_text(
+            text.replace(found.group(0), line) if found else text.replace('[Device]\n', f'[Device]\n{line}\n')
+        )
+        return hold, started
+
     def freeze(self):
         """SIGSTOP the service and what it runs (mtx, umount), to kill it (crash()) or change files under
         it at a moment of the test's choosing; the ltfs daemons live in their own session and go on."""
@@ -223,11 +244,18 @@ class Rig:
                 pytest.fail(f'tasks not in {states}: {tasks}\n{self.log.read_text()}')
             time.sleep(0.1)
 
+    def wait_until(self, condition, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, self.fate()
+            time.sleep(0.05)
+
     def restart_and_requeue(self, task_id: int, timeout: float = 120) -> dict:
         """After a kill or a stop: start the service again, see the task interrupted, requeue it and
         wait for it to end; the task as it ended."""
         self.start()
-        assert self.tasks()[task_id]['state'] == 'interrupted'
+        task = self.tasks()[task_id]
+        assert task['state'] == 'interrupted', (task, self.fate())
         self.ok('requeue', str(task_id))
         return self.wait_for({task_id: {'done', 'failed'}}, timeout=timeout)[task_id]
 

@@ -382,7 +382,11 @@ class ChangeHub:
                 self._new_ids.pop(path, None)
                 continue  # already announced by the scan of its new parent directory
             if event.mask & (flags.DELETE | flags.MOVED_FROM):
-                file_id = self._ids.pop(path, '')
+                # Unknown when it was created and renamed before its id was read, and the rename's
+                # events came later than the wait for them: read where the rename put it.
+                file_id = self._ids.pop(path, '') or (
+                    self._stat_id(later_moves.final_path(path, index - 1)) if event.mask & flags.MOVED_FROM else ''
+                )
                 ids_by_cookie[event.cookie] = (file_id, self._looks.pop(path, None))
             elif event.mask & flags.MOVED_TO and event.cookie in ids_by_cookie:
                 file_id, look = ids_by_cookie[event.cookie]

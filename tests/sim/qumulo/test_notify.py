@@ -8,6 +8,10 @@ import time
 import pytest
 import requests
 
+from inotify_simple import Event, flags
+
+from sim.qumulo.models.files import FileSystem
+from sim.qumulo.models.notify import ChangeHub
 from tests.sim.qumulo.conftest import error_of, make_files
 
 
@@ -303,3 +307,24 @@ def test_control_calls_for_streams_check_their_input(sim):
     for path, bad in (('notify/limit', {'events': 0}), ('notify/stall', {'seconds': -1}), ('notify/stall', {})):
         with pytest.raises(Exception, match='400'):
             sim.control(path, bad)
+
+
+def test_a_file_created_and_renamed_before_its_id_was_read_is_named_by_its_id(tmp_path):
+    """The kernel's events for a create and for the rename that follows can come in two reads: by
+    the time the create is read the file is gone, and the rename came later than the wait for it.
+    The rename is still announced with the file's id (a watcher takes an event without one as
+    malformed, and would never lock the file)."""
+    (tmp_path / 'drop').mkdir()
+    (tmp_path / 'drop' / 'later.txt').write_text('created as later.tmp, renamed at once')
+    hub = ChangeHub(FileSystem(str(tmp_path)))
+    moved = [
+        Event(hub._wd_of_dir[str(tmp_path)], flags.MOVED_FROM, 7, 'later.tmp'),
+        Event(hub._wd_of_dir[str(tmp_path / 'drop')], flags.MOVED_TO, 7, 'later.txt'),
+    ]
+    changes = hub._translate(moved)
+    named = {kind: file_id for _, _, file_id, kind in changes}
+    assert (
+        named['child_file_moved_to']
+        == named['child_file_moved_from']
+        == hub.fs.id_of(str(tmp_path / 'drop' / 'later.txt'))
+    )

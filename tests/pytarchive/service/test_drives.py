@@ -12,6 +12,20 @@ from tests.pytarchive.rig import make_tree, queued_id, snapshot
 TAPES = ('TPN001L9', 'TPN002L9')
 
 
+def table_rows(text: str) -> list:
+    """The rows of a table as `queue` prints it, each {column: value}, read by the header's column
+    positions (a cell may hold spaces: the arguments, a progress text)."""
+    header, *lines = text.splitlines()
+    names = header.split()
+    starts = [header.index(f' {name}') + 1 if index else 0 for index, name in enumerate(names)]
+    ends = starts[1:] + [None]
+    return [
+        {name: line[start:end].strip() for name, start, end in zip(names, starts, ends)}
+        for line in lines
+        if line.strip() and not line.startswith(' ')
+    ]
+
+
 def _two_drives_formatted(make_rig):
     rig = make_rig(drives=2, tapes='TPN001L9,TPN002L9,TPN003L9')
     rig.start()
@@ -54,10 +68,9 @@ def test_two_archives_to_two_tapes_run_at_once_one_per_drive_and_both_end_verifi
             line = next(line for line in text.splitlines() if line.startswith(f'drive {drive["index"]} '))
             assert line.startswith(f'drive {drive["index"]} (serial {drive["serial"]}): {drive["tape"]}, ')
             assert f'; task {drive["task"]["id"]} archive ' in line
-        rows = [line.split() for line in rig.ok('queue').splitlines()[1:]]
-        assert {(row[0], row[3], row[4]) for row in rows if row[3] == 'running'} == {
-            (str(task_id), 'running', str(tasks[task_id]['drive'])) for task_id in archives
-        }
+        queue = rig.ok('queue')
+        running = {(row['ID'], row['DRIVE']) for row in table_rows(queue) if row['STATE'] == 'running'}
+        assert running == {(str(task_id), str(tasks[task_id]['drive'])) for task_id in archives}, queue
     finally:
         release.set()
         holder.join()

@@ -179,10 +179,7 @@ def test_kill_while_preparing_a_packed_folder_then_requeue_leaves_one_record_and
         for index in range(400):
             (path / f'group {group}' / f'{index}.txt').write_text(f'{group}-{index}\n' * 20)
     task_id = queued_id(rig.ok('prepare', str(path)))
-    deadline = time.monotonic() + 60
-    while not started.exists():
-        assert time.monotonic() < deadline, _task(rig, task_id)
-        time.sleep(0.05)
+    rig.wait_until(started.exists)
     assert _task(rig, task_id)['step'] == 'listing and packing'
     rig.freeze()
     rig.crash()

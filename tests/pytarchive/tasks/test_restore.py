@@ -275,15 +275,7 @@ def test_kill_at_a_restore_step_then_requeue_restores_exactly(archived_twice, tm
     # Frozen before the look, so the task cannot end between the look and the kill.
     rig.freeze_when(task_id, lambda state, now: state == 'running' and now == step, every=0.001)
     rig.crash()
-    rig.start()
-    task = rig.tasks()[task_id]
-    if task['state'] == 'interrupted':
-        rig.ok('requeue', str(task_id))
-        task = rig.wait_for({task_id: {'done', 'failed'}}, timeout=120)[task_id]
-    else:
-        # The last step lasts milliseconds: a SIGSTOP can meet the task's final commit inside its
-        # write, stop it before readers see it, and the restarted service then finds it in the log.
-        assert step == 'setting folder metadata' and task['state'] == 'done', task
+    task = rig.restart_and_requeue(task_id, done_at_kill=step == 'setting folder metadata')  # the last step
     assert task['state'] == 'done', task
     entries = sum(entry[0] in ('file', 'link') for entry in before[kind].values())
     # Killed once every entry was placed, the requeued run has nothing to write: the tape stays home.

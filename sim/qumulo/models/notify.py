@@ -82,7 +82,7 @@ PATH_EVENTS = (
 )
 SIM_XATTRS = 'user.qumulo_sim.'
 DEFAULT_QUEUE_LIMIT = 65536
-VANISHED_WAIT_MS = 20
+VANISHED_WAIT_MS = 1000  # at most, for the rename or delete of a file gone before its id was read
 NEW_FILE = 'new file'  # the Look of a file created and gone again before it could be looked at
 
 
@@ -323,10 +323,15 @@ class ChangeHub:
         while True:
             try:
                 batch = self._inotify.read()
-                if self._note_new_files(batch):
-                    # Created and already renamed (a temporary name): wait briefly for the rename's
-                    # events, so the file is found under its new name and named by its id.
-                    batch += self._inotify.read(timeout=VANISHED_WAIT_MS)
+                vanished = self._note_new_files(batch)
+                # Created and already gone (renamed from a temporary name, or deleted): wait for the
+                # events that say where it went, so every event of the batch names it by its id.
+                # Under load they can come well after the create's.
+                deadline = time.monotonic() + VANISHED_WAIT_MS / 1000
+                while vanished - _left(self._dir_of_wd, batch) and time.monotonic() < deadline:
+                    more = self._inotify.read(timeout=10)
+                    vanished |= self._note_new_files(more)
+                    batch += more
             except OSError:
                 log.exception('inotify read failed')
                 continue
@@ -336,14 +341,15 @@ class ChangeHub:
                 log.exception('could not translate a batch of changes')
 
     def _note_new_files(self, batch):
-        """Learn the id of each new file at once; True if one is already gone again."""
-        vanished = False
+        """Learn the id of each new file at once; the paths of those already gone again."""
+        vanished = set()
         for event in batch:
             if event.mask & flags.CREATE and not event.mask & flags.ISDIR:
                 parent = self._dir_of_wd.get(event.wd)
                 if parent:
                     path = os.path.join(parent, event.name)
-                    vanished |= not self._new_ids.setdefault(path, self._stat_id(path))
+                    if not self._new_ids.setdefault(path, self._stat_id(path)):
+                        vanished.add(path)
         return vanished
 
     def _translate(self, batch):
@@ -529,6 +535,15 @@ class ChangeHub:
             path = os.path.join(path, part)
             spine.append(self._ids.get(path, ''))
         return spine
+
+
+def _left(dir_of_wd, batch):
+    """The paths that events of the batch say were renamed away or deleted."""
+    return {
+        os.path.join(dir_of_wd[event.wd], event.name)
+        for event in batch
+        if event.mask & (flags.MOVED_FROM | flags.DELETE) and event.wd in dir_of_wd
+    }
 
 
 class _MovesInBatch:
